@@ -1,0 +1,94 @@
+"""What every loader shares: content hashes, the file registry and per-file outcomes.
+
+A file is identified by the sha256 of its bytes. A file whose hash is already in the store with
+status `loaded` or `superseded` is skipped, so nothing is loaded twice whatever its name. A
+rejected file leaves only its registry row (status `rejected`, with the reason) behind, so the
+run can report it; everything else it would have written is rolled back.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+
+class InputError(Exception):
+    """A file that cannot be loaded. The message is bilingual and names the file (and row)."""
+
+    def __init__(self, path: Path | str, reason_zh: str, reason_en: str, row: int | None = None):
+        self.path = str(path)
+        self.row = row
+        self.reason_zh = reason_zh
+        self.reason_en = reason_en
+        where = f"{self.path}" + (f" 第{row}行 / row {row}" if row is not None else "")
+        super().__init__(f"{where}: {reason_zh} / {reason_en}")
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    path: str
+    kind: str                # notice | ledger
+    action: str              # loaded | skipped | rejected
+    file_id: int | None = None
+    sha256: str | None = None
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    message: str | None = None
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def loaded_file_id(con: duckdb.DuckDBPyConnection, sha256: str) -> int | None:
+    """file_id of an earlier load of the same content, or None."""
+    row = con.execute(
+        "select file_id from input_files where sha256 = ? and status in ('loaded', 'superseded') limit 1",
+        [sha256],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def register_file(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    sha256: str,
+    kind: str,
+    status: str,
+    *,
+    fmt: str | None = None,
+    encoding: str | None = None,
+    preset: str | None = None,
+    message: str | None = None,
+) -> int:
+    """Insert the registry row for a file and return its file_id (call inside a transaction)."""
+    return con.execute(
+        """
+        insert into input_files (sha256, kind, path, name, size_bytes, loaded_at, status,
+                                 encoding, format, preset, message)
+        values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        returning file_id
+        """,
+        [sha256, kind, str(path), Path(path).name, Path(path).stat().st_size,
+         dt.datetime.now(), status, encoding, fmt, preset, message],
+    ).fetchone()[0]
+
+
+def reject_file(con: duckdb.DuckDBPyConnection, path: Path, sha256: str, kind: str,
+                error: InputError) -> FileOutcome:
+    """Record a rejected file (nothing else of it is stored) and return its outcome."""
+    con.execute("begin transaction")
+    try:
+        file_id = register_file(con, path, sha256, kind, "rejected", message=str(error))
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return FileOutcome(str(path), kind, "rejected", file_id, sha256, message=str(error))

@@ -1,0 +1,57 @@
+"""run.json: what a run read, what it found and how it ended, for machines and auditors."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+
+from .. import __version__
+from ..rules import all_rules
+
+
+def build_manifest(con: duckdb.DuckDBPyConnection, run_id: str) -> dict:
+    run = con.execute(
+        "select run_id, started_at, finished_at, as_of, fail_on, scope, exit_status, counts "
+        "from runs where run_id = ?", [run_id]
+    ).fetchone()
+    if run is None:
+        raise KeyError(run_id)
+    inputs = con.execute(
+        """
+        select f.name, f.path, f.kind, f.format, f.encoding, f.preset, f.sha256, f.size_bytes,
+               f.status, ri.action, f.rows_loaded, f.rows_quarantined, f.message
+        from run_inputs as ri join input_files as f on f.file_id = ri.file_id
+        where ri.run_id = ? order by f.kind, f.name
+        """, [run_id]
+    ).fetchall()
+    input_cols = ["name", "path", "kind", "format", "encoding", "preset", "sha256", "size_bytes",
+                  "status", "action", "rows_loaded", "rows_quarantined", "message"]
+    by_sev = dict(con.execute(
+        "select severity, count(*) from findings where run_id = ? group by severity", [run_id]
+    ).fetchall())
+    by_rule = dict(con.execute(
+        "select rule_id, count(*) from findings where run_id = ? group by rule_id order by rule_id",
+        [run_id]).fetchall())
+    return {
+        "run_id": run[0],
+        "tool": {"name": "budget-recon", "version": __version__},
+        "started_at": run[1].isoformat() if run[1] else None,
+        "finished_at": run[2].isoformat() if run[2] else None,
+        "as_of": run[3].isoformat(),
+        "fail_on": run[4],
+        "scope": json.loads(run[5]) if run[5] else {},
+        "exit_status": run[6],
+        "counts": json.loads(run[7]) if run[7] else {},
+        "findings": {"by_severity": {s: by_sev.get(s, 0) for s in ("error", "warning", "info")},
+                     "by_rule": by_rule},
+        "inputs": [dict(zip(input_cols, r)) for r in inputs],
+        "rules": {r.rule_id: {"version": r.version, "file": r.path.name, "severity": r.severity}
+                  for r in all_rules()},
+    }
+
+
+def write_manifest(con: duckdb.DuckDBPyConnection, run_id: str, run_dir: Path) -> None:
+    data = build_manifest(con, run_id)
+    (run_dir / "run.json").write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str),
+                                      encoding="utf-8")

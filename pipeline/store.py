@@ -1,0 +1,128 @@
+"""The DuckDB store: schema, migrations, views and transactions.
+
+One embedded DuckDB file holds everything a run needs (default `outputs/recon.duckdb`); nothing
+else has to be running. Tables are defined in `sql/schema.sql` and versioned in `schema_meta`;
+an older store is migrated by the numbered scripts in `sql/migrations/`, a newer one is refused
+(a downgrade would lose data). Views (`sql/staging.sql`, `sql/facts.sql`) hold no data and are
+re-created on every writable open, so changing them needs no migration.
+"""
+from __future__ import annotations
+
+import os
+import re
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+from .paths import REFERENCE_DIR, SQL_DIR
+from .text import install_macros
+
+SCHEMA_VERSION = 1
+VIEW_FILES = ("staging.sql", "facts.sql")
+# DuckDB settings for a store that must not exhaust a finance PC: bounded memory, spill to disk.
+DEFAULT_MEMORY_LIMIT = os.environ.get("RECON_MEMORY_LIMIT", "1GB")
+
+
+class StoreError(Exception):
+    """The store cannot be opened or is not one this version understands (exit status 2)."""
+
+
+def open_store(db_path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (creating if needed) the store at db_path and bring it to the current schema."""
+    db_path = Path(db_path)
+    if read_only:
+        if not db_path.exists():
+            raise StoreError(f"数据库不存在 / store not found: {db_path} (run `recon run` first)")
+    else:
+        db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    old_umask = os.umask(0o077)  # financial data: readable by the running user only
+    try:
+        con = duckdb.connect(str(db_path), read_only=read_only)
+    except duckdb.IOException as exc:
+        raise StoreError(f"无法打开数据库 / cannot open store {db_path}: {exc}") from exc
+    finally:
+        os.umask(old_umask)
+    con.execute(f"set memory_limit = '{DEFAULT_MEMORY_LIMIT}'")
+    con.execute("set preserve_insertion_order = false")
+    if not read_only:
+        _migrate(con, db_path)
+        install_macros(con)
+        _load_reference(con)
+        for name in VIEW_FILES:
+            path = SQL_DIR / name
+            if path.exists():
+                con.execute(path.read_text(encoding="utf-8"))
+    return con
+
+
+def _load_reference(con: duckdb.DuckDBPyConnection) -> None:
+    """(Re)load reference/function_codes_<year>.csv into ref_function_codes (small, every open)."""
+    rows = []
+    for path in sorted(REFERENCE_DIR.glob("function_codes_*.csv")):
+        m = re.search(r"(\d{4})", path.stem)
+        if not m:
+            continue
+        lines = path.read_text(encoding="utf-8-sig").splitlines()[1:]
+        for line in lines:
+            if line.strip():
+                code, name, level = (c.strip() for c in line.split(",")[:3])
+                rows.append((int(m.group(1)), code, name, level))
+    con.execute("create or replace table ref_function_codes "
+                "(fiscal_year integer, code varchar, name varchar, level varchar)")
+    if rows:
+        con.executemany("insert into ref_function_codes values (?, ?, ?, ?)", rows)
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    exists = con.execute(
+        "select count(*) from information_schema.tables where table_name = 'schema_meta'"
+    ).fetchone()[0]
+    if not exists:
+        return 0
+    row = con.execute("select value from schema_meta where key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _migrate(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
+    version = schema_version(con)
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"数据库版本 {version} 高于本程序支持的 {SCHEMA_VERSION}，请升级 budget-recon / "
+            f"store {db_path} has schema {version}, newer than this release ({SCHEMA_VERSION}); upgrade budget-recon"
+        )
+    if version == SCHEMA_VERSION:
+        return
+    with transaction(con):
+        if version == 0:
+            con.execute((SQL_DIR / "schema.sql").read_text(encoding="utf-8"))
+        else:
+            for step in _migrations(version):
+                con.execute(step.read_text(encoding="utf-8"))
+        con.execute(
+            "insert or replace into schema_meta values ('schema_version', ?)", [str(SCHEMA_VERSION)]
+        )
+
+
+def _migrations(from_version: int) -> list[Path]:
+    """Scripts sql/migrations/NNN_*.sql that take a store from from_version to SCHEMA_VERSION."""
+    steps = []
+    for path in sorted((SQL_DIR / "migrations").glob("*.sql")):
+        m = re.match(r"(\d+)_", path.name)
+        if m and from_version < int(m.group(1)) <= SCHEMA_VERSION:
+            steps.append(path)
+    return steps
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All or nothing: commit when the block ends, roll back when it raises."""
+    con.execute("begin transaction")
+    try:
+        yield con
+    except BaseException:
+        con.execute("rollback")
+        raise
+    else:
+        con.execute("commit")

@@ -1,0 +1,85 @@
+"""Text normalisation shared by every loader, in Python and as DuckDB macros.
+
+Purposes (项目名称) and document numbers (文号) are written by hand: full- or half-width
+brackets, stray spaces, full-width digits. They are compared through a *key*: the same function
+in Python (notices, small inputs) and in SQL (ledgers, millions of rows), built from the same
+translation table so the two cannot drift apart (tests/test_text.py checks they agree).
+"""
+from __future__ import annotations
+
+import re
+
+# Full-width / variant characters and the ASCII they stand for. Brackets of every shape become
+# round brackets in keys; 文号 brackets become 〔〕 in document numbers.
+_FULL = "０１２３４５６７８９（）［］【】〔〕﹝﹞｛｝〈〉《》，．：－[]"
+_HALF = "0123456789()()()()(){}()(),.:-()"
+assert len(_FULL) == len(_HALF)
+_KEY_TABLE = str.maketrans(_FULL, _HALF)
+_SPACE = re.compile(r"[\s\u3000\u00a0]+")
+
+_DOC_OPEN = "﹝〔[［(（【"
+_DOC_CLOSE = "﹞〕]］)）】"
+_DOC_NO = re.compile(
+    r"([\u4e00-\u9fff]{1,12})\s*[" + re.escape(_DOC_OPEN) + r"]\s*((?:19|20)\d{2})\s*["
+    + re.escape(_DOC_CLOSE) + r"]\s*(\d{1,4})\s*号"
+)
+
+
+# Words that end a sentence's lead-in before a document number: '按照财综〔2024〕15号' -> '财综'.
+_LEAD_IN = re.compile(r"^.*(按照|根据|依据|执行|参照|关于|印发|下达|转发|详见|见|和|及|与|的|由|经)")
+
+
+def _doc(m: re.Match) -> str:
+    prefix = _LEAD_IN.sub("", m.group(1)) or m.group(1)
+    return f"{prefix}〔{m.group(2)}〕{m.group(3)}号"
+
+
+def purpose_key(text: str | None) -> str | None:
+    """Key under which a purpose name is compared: '2024年 租赁补贴（中央直达）' -> '2024年租赁补贴(中央直达)'."""
+    if text is None:
+        return None
+    return _SPACE.sub("", text.translate(_KEY_TABLE)).lower()
+
+
+def doc_no(text: str | None) -> str | None:
+    """Canonical document number: '克区财综[2024]2号' -> '克区财综〔2024〕2号'; None if none is found."""
+    if not text:
+        return None
+    m = _DOC_NO.search(_SPACE.sub("", text))
+    if not m:
+        return None
+    return _doc(m)
+
+
+def find_doc_nos(text: str) -> list[str]:
+    """Every document number in a passage, canonical, in order of appearance, without repeats."""
+    seen: list[str] = []
+    for m in _DOC_NO.finditer(_SPACE.sub("", text)):
+        no = _doc(m)
+        if no not in seen:
+            seen.append(no)
+    return seen
+
+
+def install_macros(con) -> None:
+    """Create the SQL twins of purpose_key / doc_no_key in a DuckDB connection."""
+    full = _FULL.replace("'", "''")
+    half = _HALF.replace("'", "''")
+    con.execute(
+        f"""
+        create or replace macro purpose_key(s) as
+            lower(regexp_replace(translate(s, '{full}', '{half}'), '[\\s\\x{{3000}}\\x{{00a0}}]+', '', 'g'))
+        """
+    )
+    # Document numbers in ledgers are short and usually already canonical; normalise the
+    # brackets and spaces, which is what varies in practice.
+    con.execute(
+        """
+        create or replace macro doc_no_key(s) as
+            regexp_replace(
+                regexp_replace(
+                    regexp_replace(s, '[\\s\\x{3000}]+', '', 'g'),
+                    '[﹝〔\\[［(（【]((?:19|20)\\d{2})[﹞〕\\]］)）】]', '〔\\1〕', 'g'),
+                '^(.*?〔(?:19|20)\\d{2}〕\\d{1,4}号).*$', '\\1')
+        """
+    )
