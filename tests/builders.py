@@ -1,0 +1,99 @@
+"""Small builders for tests: the seed notice's rows and inline ledgers, straight into a store.
+
+Rule tests use these to state a case in a few lines ("one rent subsidy booked to 22101") without
+going through file parsing; loader tests cover parsing separately. Values mirror the seed notice
+克区财综〔2024〕2号.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from pipeline.store import open_store
+from pipeline.text import purpose_key
+
+NOTICE_NO = "克区财综〔2024〕2号"
+PROJECT_CODE = "10000013Z135080000028"
+FUND_NAME = "2024年中央财政城镇保障性安居工程补助资金"
+RENT = "2024年租赁补贴（中央直达）"
+RENTAL_HOUSING = "2024年保障性租赁住房（中央直达）"
+OLD_ESTATES = "2024年老旧小区改造（中央直达）"
+DILAPIDATED = "2024年危旧房改造（中央直达）"
+SEED_LINES = [
+    (RENT, Decimal("172800.00"), "2210107"),
+    (RENTAL_HOUSING, Decimal("1037200.00"), "2210110"),
+    (OLD_ESTATES, Decimal("61110000.00"), "2210108"),
+    (DILAPIDATED, Decimal("440000.00"), "2210103"),
+]
+ALLOWED = ["2210103", "2210106", "2210107", "2210108", "2210110", "2210199"]
+
+
+def new_store(tmp_path):
+    return open_store(tmp_path / "recon.duckdb")
+
+
+def seed_notice(con, lines=SEED_LINES, notice_no=NOTICE_NO, project_code=PROJECT_CODE,
+                fiscal_year=2024, stated_total=None):
+    """Insert the seed notice header and allocation lines (no target tables)."""
+    file_id = con.execute(
+        "insert into input_files (sha256, kind, path, name, size_bytes, loaded_at, status, format) "
+        "values (?, 'notice', 'seed.txt', 'seed.txt', 0, now(), 'loaded', 'txt') returning file_id",
+        [f"notice-{notice_no}"],
+    ).fetchone()[0]
+    total = stated_total if stated_total is not None else sum(a for _, a, _ in lines)
+    con.execute(
+        "insert into notices (notice_no, file_id, title, fund_name, issuer, recipient, fiscal_year, "
+        "project_code, revenue_code, revenue_name, upstream_docs, stated_total, amount_unit, "
+        "reporting_deadline, allowed_codes) values (?, ?, ?, ?, '克拉玛依区财政局', '克拉玛依区住建局', ?, ?, "
+        "'1100258', '住房保障共同财政事权转移支付收入', ['财综〔2024〕15号', '新财综〔2024〕16号'], ?, '万元', '05-31', ?)",
+        [notice_no, file_id, f"关于克拉玛依区下达{FUND_NAME}预算的通知", FUND_NAME, fiscal_year,
+         project_code, total, ALLOWED],
+    )
+    for seq, (purpose, amount, code) in enumerate(lines, start=1):
+        con.execute(
+            "insert into allocation_lines values (?, ?, ?, ?, '克拉玛依区', ?, ?, ?)",
+            [notice_no, seq, purpose, purpose_key(purpose), amount, code, "中央直达" in purpose],
+        )
+    for keyword, code in (("配售型", "2210199"), ("城中村", "2210199"), ("棚户区", "2210103"),
+                          ("危旧房", "2210103")):
+        con.execute("insert into code_rules values (?, ?, ?, '三')", [notice_no, keyword, code])
+    return file_id
+
+
+LEDGER_DEFAULTS = dict(
+    voucher_no="记-0001", line_no="1", posted_on=dt.date(2024, 3, 15), book="budget",
+    account_code="7201", account_name="事业支出", summary="发放租赁补贴", debit=Decimal("0"),
+    credit=Decimal("0"), function_code="2210107", economic_code="30305", project_code=PROJECT_CODE,
+    purpose=RENT, fund_source="中央直达资金", direct_flag=True, direct_flag_raw="01 中央直达资金",
+    budget_doc_no=NOTICE_NO, payee="张三",
+)
+
+
+def add_ledger(con, rows: list[dict], name: str = "ledger.csv") -> int:
+    """Insert inline ledger lines (dicts overriding LEDGER_DEFAULTS) as one loaded file."""
+    file_id = con.execute(
+        "insert into input_files (sha256, kind, path, name, size_bytes, loaded_at, status, format, "
+        "preset, rows_loaded) values (?, 'ledger', ?, ?, 0, now(), 'loaded', 'csv', 'cn-grp', ?) "
+        "returning file_id",
+        [f"ledger-{name}-{id(rows)}", name, name, len(rows)],
+    ).fetchone()[0]
+    for i, override in enumerate(rows, start=1):
+        r = {**LEDGER_DEFAULTS, **override}
+        for k in ("debit", "credit"):
+            r[k] = Decimal(str(r[k]))
+        con.execute(
+            "insert into ledger_lines values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "purpose_key(?), ?, ?, ?, doc_no_key(?), ?)",
+            [file_id, i, r["voucher_no"], r["line_no"], r["posted_on"], r["book"], r["account_code"],
+             r["account_name"], r["summary"], r["debit"], r["credit"], r["function_code"],
+             r["function_code"], r["economic_code"], r["project_code"], r["purpose"], r["purpose"],
+             r["fund_source"], r["direct_flag"], r["direct_flag_raw"], r["budget_doc_no"], r["payee"]],
+        )
+    return file_id
+
+
+def set_context(con, as_of=dt.date(2024, 12, 31), notice_no=None, purpose=None, date_from=None,
+                date_to=None, run_id="test-run"):
+    con.execute("delete from run_context")
+    con.execute("insert into run_context values (?, ?, ?, purpose_key(?), ?, ?)",
+                [run_id, as_of, notice_no, purpose, date_from, date_to])
