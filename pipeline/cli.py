@@ -41,11 +41,19 @@ store_options = [
                  help="输出目录 / folder for runs and the default store"),
     click.option("--db", default=None, type=click.Path(dir_okay=False),
                  help="DuckDB 数据库文件 / store file [default: <outputs>/recon.duckdb]"),
+    click.option("--wait", default=None, type=float,
+                 help="数据库被占用时最多等待秒数 / seconds to wait for another run to release the store "
+                      "[default: 60, env RECON_LOCK_TIMEOUT]"),
 ]
 scope_options = [
     click.option("--as-of", "as_of", callback=_date, help="截止日期 / reconcile the books as of YYYY-MM-DD [default: today]"),
     click.option("--fail-on", type=click.Choice(["error", "warning", "never"]), default="error",
                  show_default=True, help="达到该级别即以状态1退出 / exit 1 on findings at or above this severity"),
+    click.option("--notice", "notice_no", default=None, help="只核对该文号 / only this notice number"),
+    click.option("--purpose", default=None, help="只核对该用途 / only this purpose (allocation line)"),
+    click.option("--from", "date_from", callback=_date, help="期间起 / period start YYYY-MM-DD"),
+    click.option("--to", "date_to", callback=_date, help="期间止 / period end YYYY-MM-DD"),
+    click.option("--quiet", "-q", is_flag=True, help="标准输出不打印 / print nothing on stdout (cron)"),
 ]
 
 
@@ -74,32 +82,69 @@ def main():
               help="输入目录（notices/、ledgers/）/ folder with notices/ and ledgers/")
 @_apply(store_options)
 @_apply(scope_options)
-def run(inputs, outputs, db, as_of, fail_on):
+def run(inputs, outputs, db, wait, as_of, fail_on, notice_no, purpose, date_from, date_to, quiet):
     """加载新文件、对账并生成报告 / load new inputs, reconcile, write reports.
 
     \b
     Example:
       recon run --inputs inputs --outputs outputs --as-of 2024-12-31 --fail-on warning
+      recon run --notice 克区财综〔2024〕2号 --from 2024-01-01 --to 2024-06-30 --quiet
     """
-    from .run import Scope, execute_run
+    from .logs import progress_reporter, setup_logging
+    from .run import execute_run
 
     inputs_dir = Path(inputs)
     if not inputs_dir.is_dir():
         raise ReconError(f"输入目录不存在 / inputs folder not found: {inputs_dir}")
-    scope = Scope(as_of=as_of or dt.date.today())
-    try:
-        result = execute_run(inputs_dir, Path(outputs), _db_path(outputs, db), scope, fail_on)
-    except (StoreError, InputError) as exc:
-        raise ReconError(str(exc))
-    _print_result(result)
+    scope = _scope(as_of, notice_no, purpose, date_from, date_to)
+    setup_logging(Path(outputs))
+    with _errors(), progress_reporter(enabled=not quiet) as progress:
+        result = execute_run(inputs_dir, Path(outputs), _db_path(outputs, db), scope, fail_on,
+                             wait=wait, progress=progress)
+    _print_result(result, quiet)
     sys.exit(result.exit_status)
 
 
-def _print_result(result) -> None:
+def _scope(as_of, notice_no, purpose, date_from, date_to):
+    from .run import Scope
+    from .text import doc_no
+
+    if notice_no is not None and doc_no(notice_no) is None:
+        raise click.BadParameter(f"不是文号 / not a document number: {notice_no!r}", param_hint="--notice")
+    if date_from and date_to and date_from > date_to:
+        raise click.BadParameter("--from 晚于 --to / --from is after --to", param_hint="--from")
+    return Scope(as_of=as_of or dt.date.today(), notice_no=doc_no(notice_no) if notice_no else None,
+                 purpose=purpose, date_from=date_from, date_to=date_to)
+
+
+class _errors:
+    """Library errors become one bilingual line on stderr and the contract's exit status."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        from .store import StoreBusy
+
+        if exc_type is None:
+            return False
+        if isinstance(exc, StoreBusy):
+            click.echo(f"错误 / error: {exc}", err=True)
+            sys.exit(3)
+        if isinstance(exc, (StoreError, InputError)):
+            raise ReconError(str(exc)) from None
+        return False
+
+
+def _print_result(result, quiet: bool = False) -> None:
     for o in result.outcomes:
         if o.action == "rejected":
             click.echo(f"拒收 / rejected: {o.message}", err=True)
-    sev = {s: sum(1 for f in result.findings if f.severity == s) for s in ("error", "warning", "info")}
+    if quiet:
+        return
+    sev = {s: 0 for s in ("error", "warning", "info")}
+    for f in result.findings:
+        sev[f.severity] += 1
     click.echo(
         f"run {result.run_id}: 错误 {sev['error']} errors, 警告 {sev['warning']} warnings, "
         f"提示 {sev['info']} info -> {result.run_dir} (exit {result.exit_status})"
@@ -114,7 +159,7 @@ def load():
 @load.command("notice")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @_apply(store_options)
-def load_notice(paths, outputs, db):
+def load_notice(paths, outputs, db, wait):
     """解析并保存分配下达通知 / parse and store allocation notices (.txt or .docx).
 
     \b
@@ -123,7 +168,7 @@ def load_notice(paths, outputs, db):
     """
     from .notices import load_notices
 
-    with _store(outputs, db) as con:
+    with _store(outputs, db, wait) as con:
         outcomes = load_notices(con, [Path(p) for p in paths])
     _exit_for_outcomes(outcomes)
 
@@ -134,7 +179,7 @@ def load_notice(paths, outputs, db):
               help="列名预设（默认按表头识别）/ column preset [default: detected from the header]")
 @click.option("--encoding", default=None, help="CSV 编码（默认自动识别）/ CSV encoding [default: detected]")
 @_apply(store_options)
-def load_ledger(paths, preset, encoding, outputs, db):
+def load_ledger(paths, preset, encoding, outputs, db, wait):
     """加载账簿导出文件 / load ledger exports (.csv, .xlsx, .parquet).
 
     \b
@@ -143,7 +188,7 @@ def load_ledger(paths, preset, encoding, outputs, db):
     """
     from .ledgers import load_ledgers
 
-    with _store(outputs, db) as con:
+    with _store(outputs, db, wait) as con:
         outcomes = load_ledgers(con, [Path(p) for p in paths], preset=preset, encoding=encoding)
     _exit_for_outcomes(outcomes)
 
@@ -151,25 +196,29 @@ def load_ledger(paths, preset, encoding, outputs, db):
 @main.command()
 @_apply(store_options)
 @_apply(scope_options)
-def check(outputs, db, as_of, fail_on):
+def check(outputs, db, wait, as_of, fail_on, notice_no, purpose, date_from, date_to, quiet):
     """对已加载的数据对账并生成报告 / reconcile what is loaded and write reports.
 
     \b
     Example:
       recon check --as-of 2024-06-30
+      recon check --notice 克区财综〔2024〕2号 --purpose 2024年租赁补贴（中央直达）
     """
-    from .run import Scope, reconcile
+    from .logs import setup_logging
+    from .run import reconcile
 
-    with _store(outputs, db) as con:
-        result = reconcile(con, Path(outputs), Scope(as_of=as_of or dt.date.today()), fail_on)
-    _print_result(result)
+    scope = _scope(as_of, notice_no, purpose, date_from, date_to)
+    setup_logging(Path(outputs))
+    with _store(outputs, db, wait) as con:
+        result = reconcile(con, Path(outputs), scope, fail_on)
+    _print_result(result, quiet)
     sys.exit(result.exit_status)
 
 
 @main.command()
 @click.argument("run_id", required=False)
 @_apply(store_options)
-def report(run_id, outputs, db):
+def report(run_id, outputs, db, wait):
     """重新生成某次运行的报告（默认最近一次）/ rewrite the reports of a run (default: the latest).
 
     \b
@@ -178,7 +227,7 @@ def report(run_id, outputs, db):
     """
     from .reports import write_reports
 
-    with _store(outputs, db) as con:
+    with _store(outputs, db, wait) as con:
         if run_id is None:
             row = con.execute("select run_id from runs where finished_at is not null "
                               "order by started_at desc limit 1").fetchone()
@@ -217,57 +266,103 @@ def rules(fmt):
 @main.command()
 @click.option("--limit", default=20, show_default=True, help="显示最近几次 / how many runs to show")
 @_apply(store_options)
-def runs(limit, outputs, db):
+def runs(limit, outputs, db, wait):
     """运行历史 / run history: id, time, as-of, inputs, findings by severity, exit status.
 
     \b
     Example:
       recon runs --limit 5
     """
-    from .store import open_store
-
-    path = _db_path(outputs, db)
-    try:
-        con = open_store(path, read_only=True)
-    except StoreError as exc:
-        raise ReconError(str(exc))
-    try:
+    with _store(outputs, db, wait, read_only=True) as con:
         rows = con.execute(
             """
             select r.run_id, r.started_at, r.as_of, r.exit_status,
                    (select count(*) from run_inputs i where i.run_id = r.run_id and i.action = 'loaded'),
-                   (select count(*) from findings f where f.run_id = r.run_id and f.severity = 'error'),
-                   (select count(*) from findings f where f.run_id = r.run_id and f.severity = 'warning'),
-                   (select count(*) from findings f where f.run_id = r.run_id and f.severity = 'info')
-            from runs as r order by r.started_at desc limit ?
+                   count(*) filter (where f.severity = 'error' and f.change <> 'resolved'),
+                   count(*) filter (where f.severity = 'warning' and f.change <> 'resolved'),
+                   count(*) filter (where f.severity = 'info' and f.change <> 'resolved'),
+                   count(*) filter (where f.change = 'new'),
+                   count(*) filter (where f.change = 'resolved'),
+                   r.scope
+            from runs as r left join findings as f on f.run_id = r.run_id
+            group by all order by r.started_at desc limit ?
             """, [limit]).fetchall()
-    finally:
-        con.close()
-    click.echo("run_id                  started              as_of       loaded  error  warning  info  exit")
+    click.echo("run_id                  started              as_of       loaded  error  warning  info"
+               "  new  resolved  exit  scope")
     for r in rows:
         started = r[1].strftime("%Y-%m-%d %H:%M:%S")
         status = "-" if r[3] is None else str(r[3])
-        click.echo(f"{r[0]:<23} {started}  {r[2]}  {r[4]:>6}  {r[5]:>5}  {r[6]:>7}  {r[7]:>4}  {status:>4}")
+        scope = "" if r[10] in (None, "{}") else r[10]
+        click.echo(f"{r[0]:<23} {started}  {r[2]}  {r[4]:>6}  {r[5]:>5}  {r[6]:>7}  {r[7]:>4}"
+                   f"  {r[8]:>3}  {r[9]:>8}  {status:>4}  {scope}")
+
+
+@main.command()
+@click.argument("finding_key")
+@click.option("--reason", required=True, help="豁免理由 / why the finding is accepted")
+@click.option("--by", "waived_by", required=True, help="豁免人 / who accepts it")
+@_apply(store_options)
+def waive(finding_key, reason, waived_by, outputs, db, wait):
+    """豁免一条异常（保留记录，不再计入退出状态）/ accept a finding: it stays in reports, marked,
+    and stops counting toward the exit status. Nothing is deleted.
+
+    \b
+    Example:
+      recon waive "DUPLICATE_ENTRY|克区财综〔2024〕2号|记-0101:1" --reason "经核实为两笔独立发放" --by 李会计
+    """
+    if not reason.strip() or not waived_by.strip():
+        raise click.BadParameter("理由和豁免人不能为空 / --reason and --by must not be blank")
+    with _store(outputs, db, wait) as con:
+        known = con.execute("select count(*) from findings where finding_key = ?", [finding_key]).fetchone()[0]
+        if not known:
+            raise ReconError(f"找不到该异常编号 / no finding with key {finding_key!r} "
+                             "(keys are in exceptions.csv, column finding_key)")
+        con.execute("insert into waivers values (?, ?, ?, ?)",
+                    [finding_key, reason.strip(), waived_by.strip(), dt.datetime.now()])
+    click.echo(f"已豁免 / waived: {finding_key}")
+
+
+@main.command()
+@_apply(store_options)
+def waivers(outputs, db, wait):
+    """已豁免的异常 / list waivers: finding key, who, when, why.
+
+    \b
+    Example:
+      recon waivers
+    """
+    with _store(outputs, db, wait, read_only=True) as con:
+        rows = con.execute("select finding_key, waived_by, waived_at, reason from waivers "
+                           "order by waived_at").fetchall()
+    if not rows:
+        click.echo("没有豁免记录 / no waivers")
+    for key, by, at, reason in rows:
+        click.echo(f"{at:%Y-%m-%d %H:%M}  {by}  {key}  {reason}")
 
 
 class _store:
-    """Open the store for a command; store errors become exit status 2 with a clear message."""
+    """Hold the store for a command (one writer at a time); a busy store exits 3, other store
+    errors exit 2, each with a clear message."""
 
-    def __init__(self, outputs, db):
-        self.path = _db_path(outputs, db)
+    def __init__(self, outputs, db, wait=None, read_only=False):
+        from .store import session
+
+        kwargs = {"read_only": read_only}
+        if wait is not None:
+            kwargs["wait"] = wait
+        self._session = session(_db_path(outputs, db), **kwargs)
+        self._errors = _errors()
 
     def __enter__(self):
-        from .store import open_store
-
         try:
-            self.con = open_store(self.path)
-        except StoreError as exc:
-            raise ReconError(str(exc))
-        return self.con
+            return self._session.__enter__()
+        except BaseException as exc:
+            self._errors.__exit__(type(exc), exc, exc.__traceback__)
+            raise
 
     def __exit__(self, *exc):
-        self.con.close()
-        return False
+        self._session.__exit__(*exc)
+        return self._errors.__exit__(*exc)
 
 
 def _exit_for_outcomes(outcomes) -> None:

@@ -3,41 +3,57 @@
 The flow is one-way: files -> staging -> facts -> findings -> reports. `execute_run` is what
 `recon run` does; `reconcile` is the part after loading (`recon check`). Both return a RunResult;
 only the CLI turns it into an exit status.
+
+Crash safety: every input file loads in its own transaction (fully or not at all, and a loaded
+file is never loaded again), and a run's record (runs row, findings, summary) is written in one
+final transaction. A run killed at any moment therefore leaves the store as it was, plus whole
+files; the next run skips those files and completes normally. Reports are written into a
+temporary folder and renamed into place, so `runs/<run_id>/` is complete or absent.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import secrets
+import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from . import ledgers, notices
 from .checks import run_stage
-from .findings import SEVERITY_RANK, Finding
+from .findings import Finding
 from .loading import FileOutcome
-from .store import open_store, transaction
+from .store import session, transaction
+
+log = logging.getLogger("recon")
 
 NOTICE_SUFFIXES = {".txt", ".docx"}
 LEDGER_SUFFIXES = {".csv", ".xlsx", ".parquet"}
 
-EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_BUSY = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
 class Scope:
+    """What a run reconciles: the books as of a date, optionally one notice / purpose / period."""
+
     as_of: dt.date
     notice_no: str | None = None
     purpose: str | None = None
     date_from: dt.date | None = None
     date_to: dt.date | None = None
 
-    def as_json(self) -> dict:
-        return {k: (v.isoformat() if isinstance(v, dt.date) else v)
+    def key(self) -> str:
+        """Canonical text of the slice (without as_of): runs on the same slice are compared."""
+        data = {k: (v.isoformat() if isinstance(v, dt.date) else v)
                 for k, v in self.__dict__.items() if k != "as_of" and v is not None}
+        return json.dumps(data, ensure_ascii=False, sort_keys=True)
 
 
 @dataclass
@@ -57,7 +73,8 @@ def discover_inputs(inputs_dir: Path) -> tuple[list[Path], list[Path]]:
         if not folder.is_dir():
             return []
         return sorted(p for p in folder.iterdir()
-                      if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith((".", "~$")))
+                      if p.is_file() and p.suffix.lower() in suffixes
+                      and not p.name.startswith((".", "~$")))
     return pick("notices", NOTICE_SUFFIXES), pick("ledgers", LEDGER_SUFFIXES)
 
 
@@ -65,101 +82,191 @@ def new_run_id(now: dt.datetime) -> str:
     return now.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
 
-def execute_run(inputs: Path, outputs: Path, db: Path, scope: Scope, fail_on: str = "error") -> RunResult:
+def execute_run(inputs: Path, outputs: Path, db: Path, scope: Scope, fail_on: str = "error",
+                *, wait: float | None = None, progress=None) -> RunResult:
+    """`recon run`: load every new notice and ledger under `inputs`, then reconcile."""
     started = dt.datetime.now()
-    con = open_store(db)
-    try:
+    kwargs = {} if wait is None else {"wait": wait}
+    with session(db, **kwargs) as con:
         notice_paths, ledger_paths = discover_inputs(inputs)
-        outcomes = notices.load_notices(con, notice_paths)
-        outcomes += ledgers.load_ledgers(con, ledger_paths)
+        outcomes = load_files(con, notice_paths, ledger_paths, progress)
         return reconcile(con, outputs, scope, fail_on, outcomes, started)
-    finally:
-        con.close()
+
+
+def load_files(con: duckdb.DuckDBPyConnection, notice_paths: list[Path], ledger_paths: list[Path],
+               progress=None) -> list[FileOutcome]:
+    """Notices first (ledgers are tied to them), one file at a time, each in its own transaction."""
+    outcomes: list[FileOutcome] = []
+    for kind, paths, loader in (("notice", notice_paths, notices.load_notices),
+                                ("ledger", ledger_paths, ledgers.load_ledgers)):
+        for path in paths:
+            t0 = time.perf_counter()
+            if progress:
+                progress(f"加载 / loading {path.name}")
+            for o in loader(con, [path]):
+                outcomes.append(o)
+                log.info("%s %s %s rows=%s quarantined=%s %.2fs%s", kind, o.action, o.path,
+                         o.rows_loaded, o.rows_quarantined, time.perf_counter() - t0,
+                         f" ({o.message})" if o.message else "")
+    return outcomes
 
 
 def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_on: str = "error",
               outcomes: list[FileOutcome] | None = None, started: dt.datetime | None = None) -> RunResult:
+    """Check what is loaded within `scope`, record the run and write its reports."""
     from .reports import write_reports  # reports import the rule registry; keep start-up light
 
     outcomes = outcomes or []
     started = started or dt.datetime.now()
     run_id = new_run_id(started)
     with transaction(con):
-        con.execute(
-            "insert into runs (run_id, started_at, as_of, fail_on, scope) values (?, ?, ?, ?, ?)",
-            [run_id, started, scope.as_of, fail_on, json.dumps(scope.as_json(), ensure_ascii=False)],
-        )
         con.execute("delete from run_context")
         con.execute(
             "insert into run_context values (?, ?, ?, purpose_key(?), ?, ?)",
             [run_id, scope.as_of, scope.notice_no, scope.purpose, scope.date_from, scope.date_to],
         )
+
+    findings: list[Finding] = []
+    for stage in ("input", "notice", "ledger"):
+        findings += _timed(stage, run_stage, con, stage)
+    findings += _timed("indicators", _optional_stage, "indicators", "measure", con, run_id, scope)
+    findings += _timed("indicator", run_stage, con, "indicator")
+    staging_dir = outputs / "runs" / f".{run_id}.tmp"
+    findings += _timed("expectations", _optional_stage, "expectations", "validate", con, run_id,
+                       staging_dir)
+
+    rejected = any(o.action == "rejected" for o in outcomes)
+    counts = {
+        "files": {a: sum(1 for o in outcomes if o.action == a) for a in ("loaded", "skipped", "rejected")},
+        "rows_loaded": sum(o.rows_loaded for o in outcomes),
+        "rows_quarantined": sum(o.rows_quarantined for o in outcomes),
+    }
+    with transaction(con):
+        con.execute(
+            "insert into runs (run_id, started_at, as_of, fail_on, scope) values (?, ?, ?, ?, ?)",
+            [run_id, started, scope.as_of, fail_on, scope.key()],
+        )
         for o in outcomes:
             if o.file_id is not None:
                 con.execute("insert into run_inputs values (?, ?, ?)", [run_id, o.file_id, o.action])
-
-    findings = run_stage(con, "input") + run_stage(con, "notice") + run_stage(con, "ledger")
-    findings += _optional_stage("indicators", "measure", con, run_id, scope)
-    findings += run_stage(con, "indicator")
-    findings += _optional_stage("expectations", "validate", con, run_id, outputs / "runs" / run_id)
-
-    rejected = any(o.action == "rejected" for o in outcomes)
-    with transaction(con):
-        _store_findings(con, run_id, findings)
+        _store_findings(con, run_id, scope, findings)
         con.execute(
             "insert into run_summary select ?, notice_no, line_seq, purpose, function_code, allocated, "
             "spent, balance, execution_rate from rpt_allocation_summary", [run_id])
         exit_status = exit_status_for(con, run_id, fail_on, rejected)
-        counts = {
-            "files": {a: sum(1 for o in outcomes if o.action == a) for a in ("loaded", "skipped", "rejected")},
-            "rows_loaded": sum(o.rows_loaded for o in outcomes),
-            "rows_quarantined": sum(o.rows_quarantined for o in outcomes),
-            "findings": len(findings),
-        }
+        counts["findings"] = dict(con.execute(
+            "select change, count(*) from findings where run_id = ? group by change", [run_id]).fetchall())
         con.execute("update runs set finished_at = ?, exit_status = ?, counts = ? where run_id = ?",
                     [dt.datetime.now(), exit_status, json.dumps(counts), run_id])
-    run_dir = write_reports(con, run_id, outputs)
+    run_dir = _timed("reports", write_reports, con, run_id, outputs, staging_dir=staging_dir)
+    log.info("run %s finished: exit %s, %s findings", run_id, exit_status, len(findings))
     return RunResult(run_id, run_dir, exit_status, findings, outcomes, counts)
 
 
+def _timed(name: str, func, *args, **kwargs):
+    t0 = time.perf_counter()
+    result = func(*args, **kwargs)
+    log.info("stage %s %.2fs", name, time.perf_counter() - t0)
+    return result
+
+
 def _optional_stage(module: str, func: str, *args) -> list[Finding]:
-    """Stages delivered by later modules; absent ones contribute nothing."""
+    """Stages delivered by their own modules; an absent module contributes nothing."""
     import importlib
 
     try:
         mod = importlib.import_module(f"pipeline.{module}")
-    except ModuleNotFoundError:
+    except ModuleNotFoundError as exc:
+        if exc.name != f"pipeline.{module}":
+            raise
         return []
     return list(getattr(mod, func)(*args))
 
 
-def _store_findings(con: duckdb.DuckDBPyConnection, run_id: str, findings: list[Finding]) -> None:
-    rows = [
-        (run_id, f.finding_key, f.rule_id, f.severity, f.notice_no, f.purpose, f.voucher_no,
-         f.line_no, f.posted_on, f.amount, f.expected, f.observed, f.message, f.source_file,
-         f.source_row, None, None)
-        for f in findings
-    ]
-    if rows:
-        con.executemany("insert into findings values (" + ", ".join("?" * 17) + ")", rows)
+_FINDINGS_SCHEMA = pa.schema([
+    ("finding_key", pa.string()), ("rule_id", pa.string()), ("severity", pa.string()),
+    ("notice_no", pa.string()), ("purpose", pa.string()), ("voucher_no", pa.string()),
+    ("line_no", pa.string()), ("posted_on", pa.date32()), ("amount", pa.decimal128(18, 2)),
+    ("expected", pa.string()), ("observed", pa.string()), ("message", pa.string()),
+    ("source_file", pa.string()), ("source_row", pa.int64()),
+])
+
+
+def _store_findings(con: duckdb.DuckDBPyConnection, run_id: str, scope: Scope,
+                    findings: list[Finding]) -> None:
+    """Insert this run's findings, each marked new or persisting against the previous run on the
+    same slice (with the date it was first seen), plus that run's findings now resolved."""
+    columns = {name: [] for name in _FINDINGS_SCHEMA.names}
+    seen: set[str] = set()
+    for f in findings:
+        key = f.finding_key
+        if key in seen:  # one finding per key and run; a repeat adds nothing a person can act on
+            continue
+        seen.add(key)
+        for name in _FINDINGS_SCHEMA.names:
+            value = key if name == "finding_key" else getattr(f, name)
+            if name == "amount" and value is not None:
+                value = value.quantize(_CENT)
+            columns[name].append(value)
+    current = pa.table(columns, schema=_FINDINGS_SCHEMA)  # noqa: F841  (read by DuckDB below)
+    previous = con.execute(
+        "select run_id from runs where scope = ? and run_id <> ? and finished_at is not null "
+        "order by started_at desc limit 1", [scope.key(), run_id]).fetchone()
+    prev_id = previous[0] if previous else None
+    run_day = dt.date.today()
+    con.execute(
+        """
+        insert into findings
+        with prev as (
+            select finding_key, first_seen from findings where run_id = ? and change <> 'resolved'
+        )
+        select ?, c.finding_key, c.rule_id, c.severity, c.notice_no, c.purpose, c.voucher_no,
+               c.line_no, c.posted_on, c.amount, c.expected, c.observed, c.message, c.source_file,
+               c.source_row,
+               case when p.finding_key is null then 'new' else 'persisting' end,
+               coalesce(p.first_seen, ?)
+        from current as c
+        left join prev as p on p.finding_key = c.finding_key
+        """,
+        [prev_id, run_id, run_day],
+    )
+    if prev_id:
+        con.execute(
+            """
+            insert into findings
+            select ?, f.finding_key, f.rule_id, f.severity, f.notice_no, f.purpose, f.voucher_no,
+                   f.line_no, f.posted_on, f.amount, f.expected, f.observed, f.message,
+                   f.source_file, f.source_row, 'resolved', f.first_seen
+            from findings as f
+            where f.run_id = ? and f.change <> 'resolved'
+              and f.finding_key not in (select finding_key from findings where run_id = ?)
+            """,
+            [run_id, prev_id, run_id],
+        )
+
+
+from decimal import Decimal  # noqa: E402
+
+_CENT = Decimal("0.01")
 
 
 def exit_status_for(con: duckdb.DuckDBPyConnection, run_id: str, fail_on: str, rejected: bool) -> int:
-    """2 when an input was rejected; 1 when an unwaived finding is at or above fail_on; else 0."""
+    """2 when an input was rejected; 1 when an open, unwaived finding is at or above fail_on."""
     if rejected:
         return EXIT_INPUT
     if fail_on == "never":
         return EXIT_OK
+    threshold = {"error": 2, "warning": 1}[fail_on]
     worst = con.execute(
         """
         select max(case severity when 'error' then 2 when 'warning' then 1 else 0 end)
         from findings as f
-        where f.run_id = ?
+        where f.run_id = ? and f.change <> 'resolved'
           and not exists (select 1 from waivers as w where w.finding_key = f.finding_key)
         """,
         [run_id],
     ).fetchone()[0]
-    return EXIT_FINDINGS if worst is not None and worst >= SEVERITY_RANK[fail_on] else EXIT_OK
+    return EXIT_FINDINGS if worst is not None and worst >= threshold else EXIT_OK
 
 
 def update_latest(outputs: Path, run_dir: Path) -> None:
@@ -170,3 +277,10 @@ def update_latest(outputs: Path, run_dir: Path) -> None:
         tmp.unlink()
     os.symlink(os.path.relpath(run_dir, outputs), tmp)
     os.replace(tmp, link)
+
+
+def publish_dir(staging_dir: Path, run_dir: Path) -> None:
+    """Move a fully written report folder into place (replacing an older copy of the same run)."""
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    os.replace(staging_dir, run_dir)

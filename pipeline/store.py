@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 import duckdb
+from filelock import FileLock, Timeout
 
 from .paths import REFERENCE_DIR, SQL_DIR
 from .text import install_macros
@@ -27,6 +28,45 @@ DEFAULT_MEMORY_LIMIT = os.environ.get("RECON_MEMORY_LIMIT", "1GB")
 
 class StoreError(Exception):
     """The store cannot be opened or is not one this version understands (exit status 2)."""
+
+
+class StoreBusy(StoreError):
+    """Another recon process holds the store and did not let go in time (exit status 3)."""
+
+
+DEFAULT_WAIT_SECONDS = float(os.environ.get("RECON_LOCK_TIMEOUT", "60"))
+
+
+@contextmanager
+def session(db_path: str | Path, *, wait: float = DEFAULT_WAIT_SECONDS,
+            read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The store, held by this process alone for the block: one writer at a time.
+
+    A second recon on the same store waits up to `wait` seconds for the first to finish, then
+    gives up with StoreBusy. The lock is a file beside the store (`<db>.lock`), released by the
+    operating system even when the holder is killed, so a crashed run never blocks the next one.
+    """
+    db_path = Path(db_path)
+    if not read_only:
+        db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    elif not db_path.exists():
+        raise StoreError(f"数据库不存在 / store not found: {db_path} (run `recon run` first)")
+    lock = FileLock(str(db_path) + ".lock", mode=0o600)
+    try:
+        lock.acquire(timeout=wait)
+    except Timeout:
+        raise StoreBusy(
+            f"数据库正被另一个 recon 进程使用，等待 {wait:g} 秒后放弃，请稍后重试 / "
+            f"store {db_path} is in use by another recon process; gave up after {wait:g}s, try again later"
+        ) from None
+    try:
+        con = open_store(db_path, read_only=read_only)
+        try:
+            yield con
+        finally:
+            con.close()
+    finally:
+        lock.release()
 
 
 def open_store(db_path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
