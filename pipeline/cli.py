@@ -65,7 +65,25 @@ def _apply(options):
     return deco
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class ReconGroup(click.Group):
+    """Click group that never shows a traceback: an unexpected error (a bug) is logged with its
+    traceback to <outputs>/logs/recon.log when logging is set up, and exits 70 (EX_SOFTWARE)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last line of defence
+            import logging
+
+            logging.getLogger("recon").exception("internal error")
+            click.echo(f"内部错误 / internal error: {type(exc).__name__}: {exc} "
+                       "(请报告此问题 / please report this bug; see outputs/logs/recon.log)", err=True)
+            sys.exit(70)
+
+
+@click.group(cls=ReconGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="budget-recon")
 def main():
     """budget-recon：预算指标与会计账簿对账 / reconcile budget ledgers against allocation notices.

@@ -1,0 +1,80 @@
+"""The store: schema versioning, one writer at a time, permissions."""
+import os
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli import main
+from pipeline.store import SCHEMA_VERSION, StoreError, open_store, schema_version, session
+
+
+def test_schema__created_on_first_use_and_versioned(tmp_path):
+    con = open_store(tmp_path / "s.duckdb")
+    assert schema_version(con) == SCHEMA_VERSION
+    tables = {r[0] for r in con.execute("show tables").fetchall()}
+    assert {"notices", "allocation_lines", "ledger_lines", "findings", "runs", "waivers"} <= tables
+    con.close()
+    # reopening an up-to-date store changes nothing and keeps data
+    con = open_store(tmp_path / "s.duckdb")
+    con.execute("insert into waivers values ('k', 'r', 'b', now())")
+    con.close()
+    con = open_store(tmp_path / "s.duckdb")
+    assert con.execute("select count(*) from waivers").fetchone()[0] == 1
+
+
+def test_schema__newer_store_is_refused_not_damaged(tmp_path):
+    con = open_store(tmp_path / "s.duckdb")
+    con.execute("update schema_meta set value = ? where key = 'schema_version'", [str(SCHEMA_VERSION + 1)])
+    con.close()
+    with pytest.raises(StoreError, match="newer than this release"):
+        open_store(tmp_path / "s.duckdb")
+
+
+def test_store__files_readable_by_owner_only(tmp_path):
+    with session(tmp_path / "out" / "s.duckdb"):
+        pass
+    mode = stat.S_IMODE(os.stat(tmp_path / "out" / "s.duckdb").st_mode)
+    assert mode & 0o077 == 0
+    assert stat.S_IMODE(os.stat(tmp_path / "out").st_mode) & 0o077 == 0
+
+
+HOLDER = """
+import sys, time
+from pipeline.store import session
+with session(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_lock__second_writer_waits_then_exits_3_with_message(tmp_path):
+    db = tmp_path / "s.duckdb"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(db), "30"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        t0 = time.monotonic()
+        result = CliRunner().invoke(main, ["check", "--db", str(db), "--outputs", str(tmp_path / "o"),
+                                           "--wait", "1"])
+        waited = time.monotonic() - t0
+        assert result.exit_code == 3
+        assert "in use by another recon process" in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert 1 <= waited < 20
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_lock__released_when_holder_is_killed(tmp_path):
+    db = tmp_path / "s.duckdb"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(db), "60"], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    holder.kill()
+    holder.wait()
+    result = CliRunner().invoke(main, ["check", "--db", str(db), "--outputs", str(tmp_path / "o"),
+                                       "--wait", "5", "--as-of", "2024-12-31"])
+    assert result.exit_code == 0, result.output
