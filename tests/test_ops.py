@@ -1,0 +1,150 @@
+"""Nightly and audit operations: idempotent runs, change between runs, waivers, scope, logs."""
+import csv
+import datetime as dt
+import json
+
+from click.testing import CliRunner
+
+from builders import OLD_ESTATES, RENT, add_ledger, new_store, seed_notice
+from pipeline.cli import main
+
+
+def _store_with_mistakes(tmp_path, extra=()):
+    con = new_store(tmp_path)
+    seed_notice(con)
+    add_ledger(con, [
+        dict(voucher_no="记-0001", debit=480, payee="王芳"),
+        # booked to the old-estates code though it is rent subsidy: CODE_MISMATCH
+        dict(voucher_no="记-0002", debit=480, payee="李强", function_code="2210108"),
+        *extra,
+    ])
+    con.close()
+    return tmp_path / "recon.duckdb"
+
+
+def _check(db, tmp_path, *args):
+    return CliRunner().invoke(main, ["check", "--db", str(db), "--outputs", str(tmp_path / "out"),
+                                     "--as-of", "2024-12-31", *args])
+
+
+def _exceptions(run_dir):
+    with open(run_dir / "exceptions.csv", encoding="utf-8-sig") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _latest(tmp_path):
+    return (tmp_path / "out" / "latest").resolve()
+
+
+def test_runs__idempotent_second_run_changes_only_history(tmp_path):
+    db = _store_with_mistakes(tmp_path)
+    first = _check(db, tmp_path)
+    rows1 = _exceptions(_latest(tmp_path))
+    second = _check(db, tmp_path)
+    rows2 = _exceptions(_latest(tmp_path))
+    assert first.exit_code == second.exit_code == 1
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in ("change",)} for r in rows]  # noqa: E731
+    assert strip(rows1) == strip(rows2)
+    assert {r["change"] for r in rows1} == {"new"}
+    assert {r["change"] for r in rows2} == {"persisting"}
+    assert any(r["rule_id"] == "CODE_MISMATCH" and r["voucher_no"] == "记-0002" for r in rows2)
+    con = new_store(tmp_path)
+    assert con.execute("select count(*) from runs").fetchone()[0] == 2
+
+
+def test_runs__resolved_after_correction_and_first_seen_kept(tmp_path):
+    db = _store_with_mistakes(tmp_path)
+    _check(db, tmp_path)
+    con = new_store(tmp_path)
+    # the accountant corrects the code (a new export replaces the line)
+    con.execute("update ledger_lines set function_code = '2210107' where voucher_no = '记-0002'")
+    con.close()
+    result = _check(db, tmp_path)
+    rows = _exceptions(_latest(tmp_path))
+    resolved = [r for r in rows if r["rule_id"] == "CODE_MISMATCH"]
+    assert [r["change"] for r in resolved] == ["resolved"]
+    assert resolved[0]["first_seen"] == dt.date.today().isoformat()
+    assert result.exit_code == 0  # a resolved finding is nothing to act on
+
+
+def test_waive__finding_stays_marked_and_stops_counting(tmp_path):
+    db = _store_with_mistakes(tmp_path)
+    assert _check(db, tmp_path).exit_code == 1
+    key = next(r["finding_key"] for r in _exceptions(_latest(tmp_path)) if r["rule_id"] == "CODE_MISMATCH")
+    errors = [r for r in _exceptions(_latest(tmp_path)) if r["severity"] == "error"]
+    runner = CliRunner()
+    out = runner.invoke(main, ["waive", key, "--reason", "财政局同意按2210108列支", "--by", "李会计",
+                               "--db", str(db)])
+    assert out.exit_code == 0, out.output
+    for other in errors:
+        if other["finding_key"] != key:
+            runner.invoke(main, ["waive", other["finding_key"], "--reason", "核实", "--by", "李会计",
+                                 "--db", str(db)])
+    result = _check(db, tmp_path)
+    assert result.exit_code == 0, result.output
+    rows = _exceptions(_latest(tmp_path))
+    waived = [r for r in rows if r["finding_key"] == key]
+    assert waived and waived[0]["waived"] == "true"  # still reported, marked
+    listing = runner.invoke(main, ["waivers", "--db", str(db)])
+    assert key in listing.output and "李会计" in listing.output and "财政局同意" in listing.output
+
+
+def test_waive__unknown_key_is_refused(tmp_path):
+    db = _store_with_mistakes(tmp_path)
+    _check(db, tmp_path)
+    out = CliRunner().invoke(main, ["waive", "NO_SUCH|x", "--reason", "r", "--by", "b", "--db", str(db)])
+    assert out.exit_code == 2
+    assert "no finding with key" in out.output
+
+
+def test_scope__as_of_leaves_out_later_lines(tmp_path):
+    db = _store_with_mistakes(tmp_path, extra=[
+        dict(voucher_no="记-0900", debit=480, payee="赵六", function_code="2210110",
+             posted_on=dt.date(2024, 9, 1)),
+    ])
+    res = CliRunner().invoke(main, ["check", "--db", str(db), "--outputs", str(tmp_path / "out"),
+                                    "--as-of", "2024-06-30"])
+    assert res.exit_code == 1
+    vouchers = {r["voucher_no"] for r in _exceptions(_latest(tmp_path))}
+    assert "记-0002" in vouchers and "记-0900" not in vouchers
+    summary = list(csv.DictReader(open(_latest(tmp_path) / "summary.csv", encoding="utf-8-sig")))
+    rent = next(r for r in summary if r["purpose"] == RENT)
+    assert rent["spent"] == "960.00"
+
+
+def test_scope__purpose_and_period_slice(tmp_path):
+    db = _store_with_mistakes(tmp_path, extra=[
+        dict(voucher_no="记-0100", debit=1000, purpose=OLD_ESTATES, function_code="22101",
+             posted_on=dt.date(2024, 5, 10)),
+    ])
+    res = _check(db, tmp_path, "--purpose", "2024年老旧小区改造(中央直达)")  # half-width brackets
+    rows = _exceptions(_latest(tmp_path))
+    assert {r["voucher_no"] for r in rows if r["voucher_no"]} == {"记-0100"}
+    assert res.exit_code == 1
+    _check(db, tmp_path, "--from", "2024-06-01", "--to", "2024-06-30")
+    assert not [r for r in _exceptions(_latest(tmp_path)) if r["voucher_no"] == "记-0100"]
+    manifest = json.loads((_latest(tmp_path) / "run.json").read_text(encoding="utf-8"))
+    assert manifest["scope"] == {"date_from": "2024-06-01", "date_to": "2024-06-30"}
+
+
+def test_quiet__nothing_on_stdout_and_log_written(tmp_path):
+    db = _store_with_mistakes(tmp_path)
+    res = CliRunner().invoke(main, ["check", "--db", str(db), "--outputs", str(tmp_path / "out"),
+                                    "--as-of", "2024-12-31", "--quiet"])
+    assert res.exit_code == 1
+    assert res.stdout == ""
+    log = (tmp_path / "out" / "logs" / "recon.log").read_text(encoding="utf-8")
+    assert "finished: exit 1" in log
+    loud = _check(db, tmp_path)
+    assert loud.stdout.count("\n") == 1 and "exit 1" in loud.stdout
+
+
+def test_runs_listing__shows_history(tmp_path):
+    db = _store_with_mistakes(tmp_path)
+    _check(db, tmp_path)
+    _check(db, tmp_path, "--fail-on", "never")
+    out = CliRunner().invoke(main, ["runs", "--db", str(db)])
+    assert out.exit_code == 0
+    lines = out.output.strip().splitlines()
+    assert len(lines) == 3  # header + two runs
+    assert lines[1].split()[-1] == "0" and lines[2].split()[-1] == "1"
