@@ -184,10 +184,13 @@ def load_notice(paths, outputs, db, wait):
     Example:
       recon load notice inputs/notices/000_a45419bc3fccfd31.txt
     """
-    from .notices import load_notices
+    from .notices import load_notices, notice_findings
 
     with _store(outputs, db, wait) as con:
         outcomes = load_notices(con, [Path(p) for p in paths])
+        findings = notice_findings(con, [o.file_id for o in outcomes if o.action == "loaded"])
+    for f in findings:  # reported, not an exit status: `recon check` / `recon run` act on them
+        click.echo(f"{f.severity} {f.rule_id} {f.notice_no}: {f.message}")
     _exit_for_outcomes(outcomes)
 
 
@@ -259,7 +262,8 @@ def report(run_id, outputs, db, wait):
 
 
 @main.command()
-@click.option("--format", "fmt", type=click.Choice(["table", "csv"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "markdown"]), default="table",
+              show_default=True)
 def rules(fmt):
     """规则目录：编号、级别、依据条款、说明 / the rule catalogue: id, severity, clause, description.
 
@@ -267,8 +271,11 @@ def rules(fmt):
     Example:
       recon rules --format csv > rules.csv
     """
-    from .rules import all_rules
+    from .rules import all_rules, markdown_table
 
+    if fmt == "markdown":
+        click.echo(markdown_table(), nl=False)
+        return
     if fmt == "csv":
         import csv
 
@@ -388,7 +395,8 @@ def _exit_for_outcomes(outcomes) -> None:
         if o.action == "rejected":
             click.echo(f"拒收 / rejected: {o.message}", err=True)
         elif o.action == "skipped":
-            click.echo(f"已加载过，跳过 / already loaded, skipped: {o.path}")
+            click.echo(f"已加载过，跳过 / already loaded, skipped: {o.path}"
+                       + (f" ({o.message})" if o.message else ""))
         else:
             click.echo(f"已加载 / loaded: {o.path} ({o.rows_loaded} rows, {o.rows_quarantined} quarantined)")
     if any(o.action == "rejected" for o in outcomes):

@@ -94,3 +94,11 @@ def rule(rule_id: str) -> Rule:
 
 def rules_for_stage(stage: str) -> list[Rule]:
     return [r for r in all_rules() if r.stage == stage]
+
+
+def markdown_table() -> str:
+    """The catalogue as the README shows it (tests/test_docs.py keeps the two equal)."""
+    lines = ["| id | severity | cites | 说明 | description |", "|---|---|---|---|---|"]
+    for r in all_rules():
+        lines.append(f"| `{r.rule_id}` | {r.severity} | {r.cites} | {r.zh} | {r.en} |")
+    return "\n".join(lines) + "\n"
