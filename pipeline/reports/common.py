@@ -1,15 +1,57 @@
-"""Helpers every report format shares: safe text for spreadsheets, number formatting."""
+"""What every report format shares: safe spreadsheet text, labels in Chinese and English, and the
+queries that read a run back from the store.
+
+The reports are written from what a run stored (runs, findings, run_summary, run_indicators,
+run_inputs), never from live views, so `recon report RUN_ID` rewrites a past run exactly.
+Nothing here reads the clock: the same run gives the same report content.
+"""
 from __future__ import annotations
 
+import json
+import os
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+from ..findings import SEVERITY_ZH
 
 # A cell that starts with one of these is read as a formula by Excel / LibreOffice (CSV included).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# A plain number ("-12.50", "+3", "-1,234.00", "-5%") is not a formula: leave it readable.
+_PLAIN_NUMBER = re.compile(r"[-+]?\d[\d,]*(\.\d+)?%?")
+
+SEVERITIES = ("error", "warning", "info")
+SEVERITY_LABEL = {s: f"{SEVERITY_ZH[s]} {s}" for s in SEVERITIES}
+
+# run_indicators.status -> Chinese label (contract: met / not_met / on_track / behind / needs_evidence)
+STATUS_ZH = {
+    "met": "已完成",
+    "not_met": "未完成",
+    "on_track": "进度正常",
+    "behind": "进度滞后",
+    "needs_evidence": "需佐证材料",
+}
+# findings.change -> Chinese label (compared with the previous run of the same scope)
+CHANGE_ZH = {"new": "新增", "persisting": "持续", "resolved": "已解决"}
+EXIT_ZH = {
+    0: "通过：无达到阈值的异常 / passed: nothing at or above --fail-on",
+    1: "发现异常 / findings at or above --fail-on",
+    2: "有输入文件被拒收 / an input file was rejected",
+}
 
 
 def spreadsheet_text(value):
-    """Neutralise formula injection: text that a spreadsheet would evaluate gets a leading '."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+    """Neutralise formula injection: text that a spreadsheet would evaluate gets a leading '.
+
+    Plain numbers written as text (e.g. "-12.50" in an evidence column) are left alone: a
+    spreadsheet reads them as numbers, never as formulas.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES) and not _PLAIN_NUMBER.fullmatch(value):
         return "'" + value
     return value
 
@@ -19,3 +61,191 @@ def money(value) -> str:
     if value is None:
         return ""
     return f"{Decimal(value):.2f}"
+
+
+def status_label(status: str | None) -> str:
+    if status is None:
+        return ""
+    return STATUS_ZH.get(status, status)
+
+
+def change_label(change: str | None) -> str:
+    if not change:
+        return ""
+    return f"{CHANGE_ZH.get(change, change)} {change}"
+
+
+@contextmanager
+def atomic_write(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; replace `path` with it only when the block succeeds,
+    so a crash never leaves a half-written report where the old one was."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def fetch_dicts(con: duckdb.DuckDBPyConnection, sql: str, params=()) -> list[dict]:
+    cur = con.execute(sql, list(params))
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def iter_dicts(con: duckdb.DuckDBPyConnection, sql: str, params=(), batch: int = 10_000) -> Iterator[dict]:
+    """Stream a query's rows as dicts, `batch` at a time (a run may hold a million findings).
+
+    The query runs on its own cursor, so the caller may query `con` while it iterates."""
+    cur = con.cursor()
+    try:
+        cur.execute(sql, list(params))
+        cols = [d[0] for d in cur.description]
+        while True:
+            rows = cur.fetchmany(batch)
+            if not rows:
+                return
+            for r in rows:
+                yield dict(zip(cols, r))
+    finally:
+        cur.close()
+
+
+# Findings of a run with their waiver, worst first; shared by exceptions.csv and report.xlsx.
+FINDINGS_SQL = """
+with waived as (
+    select finding_key,
+           string_agg(reason || ' (' || waived_by || ', ' || strftime(waived_at, '%Y-%m-%d') || ')', '; '
+                      order by waived_at) as waiver
+    from waivers
+    group by finding_key
+)
+select f.rule_id, f.severity, f.notice_no, f.purpose, f.voucher_no, f.line_no, f.posted_on,
+       f.amount, f.expected, f.observed, f.message, f.source_file, f.source_row, f.finding_key,
+       f.change, f.first_seen, w.waiver is not null as waived, w.waiver
+from findings as f
+left join waived as w on w.finding_key = f.finding_key
+where f.run_id = ?
+order by case f.severity when 'error' then 0 when 'warning' then 1 else 2 end,
+         f.rule_id, f.notice_no, f.posted_on, f.voucher_no, f.line_no, f.source_file, f.source_row,
+         f.finding_key
+"""
+
+SUMMARY_SQL = """
+select notice_no, line_seq, purpose, function_code, allocated, spent, balance, execution_rate
+from run_summary
+where run_id = ?
+order by notice_no, line_seq
+"""
+
+INDICATORS_SQL = """
+select notice_no, purpose, indicator, target, observed, status, method
+from run_indicators
+where run_id = ?
+order by notice_no, purpose, indicator
+"""
+
+
+@dataclass
+class RunOverview:
+    """The head of every report: which run, as of when, how it ended, what it read, totals."""
+
+    run_id: str
+    started_at: object
+    finished_at: object
+    as_of: object
+    fail_on: str
+    scope: dict
+    exit_status: int | None
+    counts: dict
+    notices: list[dict] = field(default_factory=list)
+    inputs: list[dict] = field(default_factory=list)
+    by_severity: dict = field(default_factory=dict)
+    by_change: dict = field(default_factory=dict)
+    by_rule: dict = field(default_factory=dict)
+    waived: int = 0
+    allocated: Decimal = Decimal("0.00")
+    spent: Decimal = Decimal("0.00")
+    balance: Decimal = Decimal("0.00")
+
+    @property
+    def execution_rate(self) -> Decimal | None:
+        if not self.allocated:
+            return None
+        return (self.spent / self.allocated).quantize(Decimal("0.0001"))
+
+    @property
+    def findings_total(self) -> int:
+        return sum(self.by_severity.values())
+
+    @property
+    def exit_label(self) -> str:
+        if self.exit_status is None:
+            return "未完成 / not finished"
+        return EXIT_ZH.get(self.exit_status, str(self.exit_status))
+
+
+def run_overview(con: duckdb.DuckDBPyConnection, run_id: str) -> RunOverview:
+    run = con.execute(
+        "select run_id, started_at, finished_at, as_of, fail_on, scope, exit_status, counts "
+        "from runs where run_id = ?", [run_id]
+    ).fetchone()
+    if run is None:
+        raise KeyError(run_id)
+    ov = RunOverview(
+        run_id=run[0], started_at=run[1], finished_at=run[2], as_of=run[3], fail_on=run[4],
+        scope=json.loads(run[5]) if run[5] else {}, exit_status=run[6],
+        counts=json.loads(run[7]) if run[7] else {},
+    )
+    # The notices this run reconciled: those in its summary, else (a run that stopped before the
+    # summary) the ones its findings name.
+    ov.notices = fetch_dicts(con, """
+        with run_notices as (
+            select distinct notice_no from run_summary where run_id = ?
+            union
+            select distinct notice_no from findings where run_id = ? and notice_no is not null
+        )
+        select r.notice_no, n.title, n.issuer, n.recipient, n.fiscal_year, n.project_code,
+               n.revenue_code, n.stated_total
+        from run_notices as r
+        left join notices as n on n.notice_no = r.notice_no
+        order by r.notice_no
+        """, [run_id, run_id])
+    ov.inputs = fetch_dicts(con, """
+        select f.name, f.path, f.kind, f.format, f.encoding, f.preset, f.sha256, f.size_bytes,
+               f.status, ri.action, f.rows_loaded, f.rows_quarantined, f.message
+        from run_inputs as ri
+        join input_files as f on f.file_id = ri.file_id
+        where ri.run_id = ?
+        order by f.kind, f.name, f.sha256
+        """, [run_id])
+    by_sev = dict(con.execute(
+        "select severity, count(*) from findings where run_id = ? group by severity", [run_id]).fetchall())
+    ov.by_severity = {s: by_sev.get(s, 0) for s in SEVERITIES}
+    ov.by_change = dict(con.execute(
+        "select change, count(*) from findings where run_id = ? and change is not null "
+        "group by change order by change", [run_id]).fetchall())
+    ov.by_rule = dict(con.execute(
+        "select rule_id, count(*) from findings where run_id = ? group by rule_id order by rule_id",
+        [run_id]).fetchall())
+    ov.waived = con.execute(
+        "select count(*) from findings as f where f.run_id = ? "
+        "and f.finding_key in (select finding_key from waivers)", [run_id]).fetchone()[0]
+    totals = con.execute(
+        "select coalesce(sum(allocated), 0), coalesce(sum(spent), 0), coalesce(sum(balance), 0) "
+        "from run_summary where run_id = ?", [run_id]).fetchone()
+    ov.allocated, ov.spent, ov.balance = (Decimal(t).quantize(Decimal("0.01")) for t in totals)
+    return ov
+
+
+def data_docs_link(run_dir: Path) -> str | None:
+    """Relative link to the run's Great Expectations Data Docs, when the run wrote them."""
+    docs = run_dir / "data_docs"
+    if not docs.is_dir():
+        return None
+    index = docs / "index.html"
+    if index.is_file():
+        return "data_docs/index.html"
+    found = sorted(docs.rglob("index.html"), key=lambda p: (len(p.parts), str(p)))
+    return found[0].relative_to(run_dir).as_posix() if found else None

@@ -1,13 +1,21 @@
-"""The CSV outputs of a run (contract columns, UTF-8 with BOM so Excel shows Chinese)."""
+"""The CSV outputs of a run (contract columns, UTF-8 with BOM so Excel shows Chinese).
+
+Amounts are written as exact decimals with two places; text from inputs that a spreadsheet would
+read as a formula (=, +, -, @) is neutralised with a leading apostrophe. Rows are streamed from
+the store, so a run with a million findings does not need a million rows in memory.
+"""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from decimal import Decimal
 from pathlib import Path
+from typing import Iterable
 
 import duckdb
 
-from .common import money, spreadsheet_text
+from .common import (FINDINGS_SQL, INDICATORS_SQL, SUMMARY_SQL, atomic_write, iter_dicts, money,
+                     spreadsheet_text)
 
 EXCEPTION_COLUMNS = [
     "rule_id", "severity", "notice_no", "purpose", "voucher_no", "line_no", "posted_on",
@@ -18,64 +26,47 @@ EXCEPTION_COLUMNS = [
 SUMMARY_COLUMNS = ["notice_no", "purpose", "function_code", "allocated", "spent", "balance",
                    "execution_rate"]
 INDICATOR_COLUMNS = ["notice_no", "purpose", "indicator", "target", "observed", "status", "method"]
+MONEY_COLUMNS = {"amount", "allocated", "spent", "balance"}
 
 
-def _cell(value):
+def _cell(column: str, value) -> str:
     if value is None:
         return ""
-    if isinstance(value, Decimal):
-        return str(value)
+    if column in MONEY_COLUMNS:
+        return money(value)
+    if column == "execution_rate":
+        return f"{Decimal(value):.4f}"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, (int, Decimal)):
+        return str(value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
     return spreadsheet_text(str(value))
 
 
-def write_csv(path: Path, columns: list[str], rows) -> int:
+def write_csv(path: Path, columns: list[str], rows: Iterable[dict]) -> int:
     n = 0
-    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow([_cell(row.get(c)) for c in columns])
-            n += 1
+    with atomic_write(path) as tmp:
+        with open(tmp, "w", encoding="utf-8-sig", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(columns)
+            for row in rows:
+                writer.writerow([_cell(c, row.get(c)) for c in columns])
+                n += 1
     return n
 
 
-def exception_rows(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:
-    cur = con.execute(
-        """
-        select f.*, exists (select 1 from waivers w where w.finding_key = f.finding_key) as waived
-        from findings as f
-        where f.run_id = ?
-        order by case f.severity when 'error' then 0 when 'warning' then 1 else 2 end,
-                 f.rule_id, f.notice_no, f.posted_on, f.voucher_no, f.line_no
-        """,
-        [run_id],
-    )
-    cols = [d[0] for d in cur.description]
-    rows = [dict(zip(cols, r)) for r in cur.fetchall()]
-    for r in rows:
-        r["amount"] = money(r["amount"]) if r["amount"] is not None else None
-    return rows
+def exception_rows(con: duckdb.DuckDBPyConnection, run_id: str) -> Iterable[dict]:
+    return iter_dicts(con, FINDINGS_SQL, [run_id])
 
 
-def summary_rows(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:
-    cur = con.execute("select * from run_summary where run_id = ? order by notice_no, line_seq",
-                      [run_id])
-    cols = [d[0] for d in cur.description]
-    rows = [dict(zip(cols, r)) for r in cur.fetchall()]
-    for r in rows:
-        for k in ("allocated", "spent", "balance"):
-            r[k] = money(r[k])
-        r["execution_rate"] = None if r["execution_rate"] is None else f"{r['execution_rate']:.4f}"
-    return rows
+def summary_rows(con: duckdb.DuckDBPyConnection, run_id: str) -> Iterable[dict]:
+    return iter_dicts(con, SUMMARY_SQL, [run_id])
 
 
-def indicator_rows(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:
-    cur = con.execute("select * from run_indicators where run_id = ? order by notice_no, purpose",
-                      [run_id])
-    cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, r)) for r in cur.fetchall()]
+def indicator_rows(con: duckdb.DuckDBPyConnection, run_id: str) -> Iterable[dict]:
+    return iter_dicts(con, INDICATORS_SQL, [run_id])
 
 
 def write_csvs(con: duckdb.DuckDBPyConnection, run_id: str, run_dir: Path) -> dict[str, int]:

@@ -1,0 +1,439 @@
+"""report.xlsx: the audit pack, in Chinese first, one sheet per table of the run.
+
+Sheets: 概览 (overview), 分配执行 (allocation and execution), 异常明细 (exceptions), 绩效指标
+(performance indicators), 规则说明 (rule catalogue). Written with xlsxwriter in constant-memory
+mode, so a run with a million findings streams through without holding them in memory.
+
+Every text cell is written with `write_string`, never `write`, so text from inputs such as
+`=HYPERLINK(...)` stays text; such cells also carry Excel's quote prefix, so editing the cell
+does not turn it into a formula either. Amounts are Decimal until the cell, written as numbers
+with two decimals; dates are real date cells. Nothing here reads the clock: the workbook's
+creation time is the run's start, so rewriting a run's report gives the same workbook.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import xlsxwriter
+
+from ..findings import SEVERITY_ZH
+from ..rules import all_rules
+from .common import (FINDINGS_SQL, FORMULA_PREFIXES, INDICATORS_SQL, SEVERITY_LABEL, STATUS_ZH,
+                     SUMMARY_SQL, RunOverview, atomic_write, change_label, iter_dicts, run_overview)
+
+# Excel's sheet holds 1,048,576 rows; row 1 is the header, so this many findings fit.
+MAX_FINDING_ROWS = 1_048_575
+
+SHEET_OVERVIEW = "概览"
+SHEET_SUMMARY = "分配执行"
+SHEET_FINDINGS = "异常明细"
+SHEET_INDICATORS = "绩效指标"
+SHEET_RULES = "规则说明"
+
+STATUS_COLOURS = {  # font, fill
+    "met": ("#1E6B34", "#DFF2E3"),
+    "not_met": ("#9C1C1C", "#FBE0E0"),
+    "on_track": ("#1E6B34", "#EAF6EC"),
+    "behind": ("#8A5300", "#FFF1D6"),
+    "needs_evidence": ("#3E4A59", "#E8ECF2"),
+}
+SEVERITY_COLOURS = {"error": "#9C1C1C", "warning": "#8A5300", "info": "#3E4A59"}
+
+# (key, header, width, kind); kind picks the cell writer.
+FINDING_COLUMNS = [
+    ("rule_id", "规则编号 rule_id", 24, "text"),
+    ("severity", "级别 severity", 9, "severity"),
+    ("notice_no", "文号 notice_no", 18, "text"),
+    ("purpose", "用途 purpose", 30, "text"),
+    ("voucher_no", "凭证号 voucher_no", 14, "text"),
+    ("line_no", "分录号 line_no", 9, "text"),
+    ("posted_on", "日期 posted_on", 12, "date"),
+    ("amount", "金额（元） amount", 16, "money"),
+    ("expected", "预期 expected", 24, "text"),
+    ("observed", "实际 observed", 24, "text"),
+    ("message", "说明 message", 60, "text"),
+    ("source_file", "来源文件 source_file", 26, "text"),
+    ("source_row", "来源行 source_row", 10, "int"),
+]
+# Shown only when some finding of the run has them (change tracking and waivers are optional).
+OPTIONAL_FINDING_COLUMNS = {
+    "change": ("change", "变化 change", 14, "change"),
+    "first_seen": ("first_seen", "首次发现 first_seen", 12, "date"),
+    "waived": ("waiver", "豁免说明 waiver", 36, "text"),
+}
+FINDING_KEY_COLUMN = ("finding_key", "标识 finding_key", 40, "text")
+
+
+class _Formats:
+    def __init__(self, wb: xlsxwriter.Workbook):
+        base = {"font_name": "等线", "font_size": 10, "valign": "top"}
+        self.title = wb.add_format({**base, "bold": True, "font_size": 14})
+        self.section = wb.add_format({**base, "bold": True, "font_size": 11, "font_color": "#1F3864"})
+        self.header = wb.add_format({**base, "bold": True, "bg_color": "#DDE4EE", "border": 1,
+                                     "text_wrap": True, "valign": "vcenter"})
+        self.label = wb.add_format({**base, "bold": True})
+        self.text = wb.add_format(base)
+        self.text_quoted = wb.add_format({**base, "quote_prefix": True})
+        self.wrap = wb.add_format({**base, "text_wrap": True})
+        self.wrap_quoted = wb.add_format({**base, "text_wrap": True, "quote_prefix": True})
+        self.money = wb.add_format({**base, "num_format": "#,##0.00"})
+        self.money_bold = wb.add_format({**base, "num_format": "#,##0.00", "bold": True, "top": 1})
+        self.percent = wb.add_format({**base, "num_format": "0.00%"})
+        self.percent_bold = wb.add_format({**base, "num_format": "0.00%", "bold": True, "top": 1})
+        self.int = wb.add_format({**base, "num_format": "0"})
+        self.date = wb.add_format({**base, "num_format": "yyyy-mm-dd"})
+        self.datetime = wb.add_format({**base, "num_format": "yyyy-mm-dd hh:mm:ss"})
+        self.total_label = wb.add_format({**base, "bold": True, "top": 1})
+        self.note = wb.add_format({**base, "italic": True, "font_color": "#9C1C1C"})
+        self.status = {s: wb.add_format({**base, "font_color": fg, "bg_color": bg, "bold": True})
+                       for s, (fg, bg) in STATUS_COLOURS.items()}
+        self.severity = {s: wb.add_format({**base, "font_color": c, "bold": True})
+                         for s, c in SEVERITY_COLOURS.items()}
+
+
+class _Writer:
+    """Typed cell writers: text is always a string cell, amounts and dates always real values."""
+
+    def __init__(self, ws, fmt: _Formats):
+        self.ws = ws
+        self.fmt = fmt
+
+    def text(self, r: int, c: int, value, fmt=None, wrap: bool = False) -> None:
+        if value is None or value == "":
+            return
+        value = str(value)
+        if fmt is None:
+            risky = value.startswith(FORMULA_PREFIXES)
+            fmt = (self.fmt.wrap_quoted if risky else self.fmt.wrap) if wrap else \
+                  (self.fmt.text_quoted if risky else self.fmt.text)
+        self.ws.write_string(r, c, value, fmt)
+
+    def money(self, r: int, c: int, value, fmt=None) -> None:
+        if value is None:
+            return
+        # Decimal until here: the cell is the only place an amount becomes a binary number.
+        self.ws.write_number(r, c, float(Decimal(value)), fmt or self.fmt.money)
+
+    def percent(self, r: int, c: int, value, fmt=None) -> None:
+        if value is None:
+            return
+        self.ws.write_number(r, c, float(Decimal(value)), fmt or self.fmt.percent)
+
+    def number(self, r: int, c: int, value, fmt=None) -> None:
+        if value is None:
+            return
+        self.ws.write_number(r, c, value, fmt or self.fmt.int)
+
+    def date(self, r: int, c: int, value) -> None:
+        if value is None:
+            return
+        if isinstance(value, dt.datetime):
+            self.ws.write_datetime(r, c, value, self.fmt.datetime)
+        else:
+            self.ws.write_datetime(r, c, value, self.fmt.date)
+
+    def header(self, r: int, headers: list[str]) -> None:
+        for c, h in enumerate(headers):
+            self.ws.write_string(r, c, h, self.fmt.header)
+
+
+def write(con: duckdb.DuckDBPyConnection, run_id: str, run_dir: Path) -> Path:
+    ov = run_overview(con, run_id)
+    path = run_dir / "report.xlsx"
+    with atomic_write(path) as tmp:
+        wb = xlsxwriter.Workbook(str(tmp), {
+            "constant_memory": True,
+            # belt and braces: even a stray write() never turns text into a formula, number or link
+            "strings_to_formulas": False, "strings_to_numbers": False, "strings_to_urls": False,
+            "tmpdir": str(run_dir),
+        })
+        wb.set_properties({
+            "title": f"预算指标对账报告 {run_id}",
+            "subject": "Budget reconciliation report",
+            "author": "budget-recon",
+            "created": ov.started_at if isinstance(ov.started_at, dt.datetime)
+                       else dt.datetime(2000, 1, 1),
+        })
+        fmt = _Formats(wb)
+        truncated = max(0, ov.findings_total - MAX_FINDING_ROWS)
+        _overview_sheet(wb, fmt, ov, truncated)
+        _summary_sheet(con, wb, fmt, run_id)
+        _findings_sheet(con, wb, fmt, run_id, ov)
+        _indicators_sheet(con, wb, fmt, run_id)
+        _rules_sheet(wb, fmt, ov)
+        wb.close()
+    return path
+
+
+def _overview_sheet(wb, fmt: _Formats, ov: RunOverview, truncated: int) -> None:
+    ws = wb.add_worksheet(SHEET_OVERVIEW)
+    w = _Writer(ws, fmt)
+    ws.set_column(0, 0, 26)
+    ws.set_column(1, 1, 40)
+    ws.set_column(2, 7, 18)
+    ws.set_column(8, 8, 40)
+    r = 0
+    ws.write_string(r, 0, "预算指标对账报告 Budget reconciliation report", fmt.title)
+    r += 2
+    scope = "；".join(f"{k}={v}" for k, v in ov.scope.items()) or "全部 / everything loaded"
+    head = [
+        ("运行编号 Run id", ov.run_id, "text"),
+        ("截止日期 As of", ov.as_of, "date"),
+        ("开始时间 Started", ov.started_at, "date"),
+        ("结束时间 Finished", ov.finished_at, "date"),
+        ("退出状态 Exit status", None if ov.exit_status is None else f"{ov.exit_status} — {ov.exit_label}", "text"),
+        ("失败阈值 Fail on", ov.fail_on, "text"),
+        ("范围 Scope", scope, "text"),
+    ]
+    for label, value, kind in head:
+        ws.write_string(r, 0, label, fmt.label)
+        w.date(r, 1, value) if kind == "date" else w.text(r, 1, value)
+        r += 1
+
+    r += 1
+    ws.write_string(r, 0, "分配下达通知 Notices", fmt.section)
+    r += 1
+    w.header(r, ["文号 Notice no", "标题 Title", "下达单位 Issuer", "接收单位 Recipient",
+                 "年度 Fiscal year", "项目代码 Project code", "收入分类 Revenue code",
+                 "通知总额（元） Stated total"])
+    r += 1
+    for n in ov.notices:
+        w.text(r, 0, n["notice_no"])
+        w.text(r, 1, n["title"])
+        w.text(r, 2, n["issuer"])
+        w.text(r, 3, n["recipient"])
+        w.number(r, 4, n["fiscal_year"])
+        w.text(r, 5, n["project_code"])
+        w.text(r, 6, n["revenue_code"])
+        w.money(r, 7, n["stated_total"])
+        r += 1
+    if not ov.notices:
+        w.text(r, 0, "（本次运行未涉及通知 / no notice in this run）")
+        r += 1
+
+    r += 1
+    ws.write_string(r, 0, "金额合计 Totals", fmt.section)
+    r += 1
+    w.header(r, ["分配金额（元） Allocated", "已支出（元） Spent", "余额（元） Balance", "执行率 Execution rate"])
+    r += 1
+    w.money(r, 0, ov.allocated)
+    w.money(r, 1, ov.spent)
+    w.money(r, 2, ov.balance)
+    w.percent(r, 3, ov.execution_rate)
+    r += 2
+
+    ws.write_string(r, 0, "异常数量 Findings", fmt.section)
+    r += 1
+    w.header(r, ["级别 Severity", "数量 Count"])
+    r += 1
+    for sev in ("error", "warning", "info"):
+        ws.write_string(r, 0, SEVERITY_LABEL[sev], fmt.severity[sev])
+        w.number(r, 1, ov.by_severity[sev])
+        r += 1
+    ws.write_string(r, 0, "合计 Total", fmt.total_label)
+    ws.write_number(r, 1, ov.findings_total, fmt.total_label)
+    r += 1
+    if ov.waived:
+        ws.write_string(r, 0, "其中已豁免 of which waived", fmt.label)
+        w.number(r, 1, ov.waived)
+        r += 1
+    for change, n in ov.by_change.items():
+        ws.write_string(r, 0, change_label(change), fmt.label)
+        w.number(r, 1, n)
+        r += 1
+    if truncated:
+        w.text(r, 0, f"异常明细仅列出前 {MAX_FINDING_ROWS - 1:,} 条，另有 {truncated + 1:,} 条见 exceptions.csv / "
+                     f"the exceptions sheet lists the first {MAX_FINDING_ROWS - 1:,}; "
+                     f"{truncated + 1:,} more are in exceptions.csv", fmt.note)
+        r += 1
+
+    if ov.by_rule:
+        r += 1
+        ws.write_string(r, 0, "按规则 By rule", fmt.section)
+        r += 1
+        w.header(r, ["规则编号 Rule", "说明 Description", "数量 Count"])
+        r += 1
+        catalogue = {rule.rule_id: rule for rule in all_rules()}
+        for rule_id, n in ov.by_rule.items():
+            rule = catalogue.get(rule_id)
+            w.text(r, 0, rule_id)
+            w.text(r, 1, rule.description if rule else "")
+            w.number(r, 2, n)
+            r += 1
+
+    r += 1
+    ws.write_string(r, 0, "输入文件 Inputs", fmt.section)
+    r += 1
+    w.header(r, ["文件 File", "路径 Path", "类型 Kind", "本次处理 Action", "格式 Format", "编码 Encoding",
+                 "已加载行 Rows loaded", "隔离行 Rows quarantined", "SHA-256", "大小（字节） Size", "说明 Message"])
+    r += 1
+    for f in ov.inputs:
+        w.text(r, 0, f["name"])
+        w.text(r, 1, f["path"])
+        w.text(r, 2, f["kind"])
+        w.text(r, 3, f["action"])
+        w.text(r, 4, f["format"])
+        w.text(r, 5, f["encoding"])
+        w.number(r, 6, f["rows_loaded"])
+        w.number(r, 7, f["rows_quarantined"])
+        w.text(r, 8, f["sha256"])
+        w.number(r, 9, f["size_bytes"])
+        w.text(r, 10, f["message"])
+        r += 1
+    if not ov.inputs:
+        w.text(r, 0, "（本次运行没有读取新文件 / no input files recorded for this run）")
+
+
+def _summary_sheet(con, wb, fmt: _Formats, run_id: str) -> None:
+    ws = wb.add_worksheet(SHEET_SUMMARY)
+    w = _Writer(ws, fmt)
+    headers = ["文号 notice_no", "序号 line_seq", "用途 purpose", "功能科目 function_code",
+               "分配金额（元） allocated", "已支出（元） spent", "余额（元） balance", "执行率 execution_rate"]
+    for c, width in enumerate([18, 8, 36, 14, 18, 18, 18, 12]):
+        ws.set_column(c, c, width)
+    ws.freeze_panes(1, 0)
+    ws.set_row(0, 30)
+    w.header(0, headers)
+    r = 1
+    total = {"allocated": Decimal(0), "spent": Decimal(0), "balance": Decimal(0)}
+    for row in iter_dicts(con, SUMMARY_SQL, [run_id]):
+        w.text(r, 0, row["notice_no"])
+        w.number(r, 1, row["line_seq"])
+        w.text(r, 2, row["purpose"])
+        w.text(r, 3, row["function_code"])
+        for c, k in ((4, "allocated"), (5, "spent"), (6, "balance")):
+            w.money(r, c, row[k])
+            total[k] += row[k]
+        w.percent(r, 7, row["execution_rate"])
+        r += 1
+    ws.autofilter(0, 0, max(r - 1, 1), len(headers) - 1)
+    ws.write_string(r, 0, "合计 Total", fmt.total_label)
+    for c in (1, 2, 3):
+        ws.write_blank(r, c, None, fmt.total_label)
+    for c, k in ((4, "allocated"), (5, "spent"), (6, "balance")):
+        w.money(r, c, total[k], fmt.money_bold)
+    rate = (total["spent"] / total["allocated"]).quantize(Decimal("0.0001")) if total["allocated"] else None
+    if rate is None:
+        ws.write_blank(r, 7, None, fmt.percent_bold)
+    else:
+        w.percent(r, 7, rate, fmt.percent_bold)
+
+
+def _finding_columns(con, run_id: str) -> list[tuple]:
+    present = con.execute(
+        """
+        select count(f.change), count(f.first_seen),
+               count(*) filter (where f.finding_key in (select finding_key from waivers))
+        from findings as f where f.run_id = ?
+        """, [run_id]).fetchone()
+    cols = list(FINDING_COLUMNS)
+    for name, n in zip(("change", "first_seen", "waived"), present):
+        if n:
+            cols.append(OPTIONAL_FINDING_COLUMNS[name])
+    cols.append(FINDING_KEY_COLUMN)
+    return cols
+
+
+def _findings_sheet(con, wb, fmt: _Formats, run_id: str, ov: RunOverview) -> None:
+    ws = wb.add_worksheet(SHEET_FINDINGS)
+    w = _Writer(ws, fmt)
+    cols = _finding_columns(con, run_id)
+    for c, (_, _, width, _) in enumerate(cols):
+        ws.set_column(c, c, width)
+    ws.freeze_panes(1, 0)
+    ws.set_row(0, 30)
+    w.header(0, [h for _, h, _, _ in cols])
+    limit = MAX_FINDING_ROWS if ov.findings_total <= MAX_FINDING_ROWS else MAX_FINDING_ROWS - 1
+    r = 1
+    for row in iter_dicts(con, FINDINGS_SQL, [run_id]):
+        if r > limit:
+            break
+        for c, (key, _, _, kind) in enumerate(cols):
+            value = row.get(key)
+            if kind == "text":
+                w.text(r, c, value, wrap=(key == "message"))
+            elif kind == "severity":
+                ws.write_string(r, c, SEVERITY_ZH.get(value, value), fmt.severity.get(value, fmt.text))
+            elif kind == "money":
+                w.money(r, c, value)
+            elif kind == "date":
+                w.date(r, c, value)
+            elif kind == "int":
+                w.number(r, c, value)
+            elif kind == "change":
+                w.text(r, c, change_label(value))
+        r += 1
+    last = r - 1
+    if ov.findings_total > limit:
+        more = ov.findings_total - (r - 1)
+        w.text(r, 0, f"另有 {more:,} 条未列出（超出 Excel 行数上限），完整清单见 exceptions.csv / "
+                     f"{more:,} more findings not listed (Excel row limit); see exceptions.csv", fmt.note)
+    ws.autofilter(0, 0, max(last, 1), len(cols) - 1)
+
+
+def _indicators_sheet(con, wb, fmt: _Formats, run_id: str) -> None:
+    ws = wb.add_worksheet(SHEET_INDICATORS)
+    w = _Writer(ws, fmt)
+    headers = ["文号 notice_no", "用途 purpose", "指标 indicator", "目标值 target", "实际值 observed",
+               "状态 status", "状态代码 status code", "测算方法 method"]
+    for c, width in enumerate([18, 30, 26, 16, 22, 12, 16, 50]):
+        ws.set_column(c, c, width)
+    ws.freeze_panes(1, 0)
+    ws.set_row(0, 30)
+    w.header(0, headers)
+    r = 1
+    for row in iter_dicts(con, INDICATORS_SQL, [run_id]):
+        w.text(r, 0, row["notice_no"])
+        w.text(r, 1, row["purpose"])
+        w.text(r, 2, row["indicator"])
+        w.text(r, 3, row["target"])
+        w.text(r, 4, row["observed"])
+        status = row["status"]
+        ws.write_string(r, 5, STATUS_ZH.get(status, status), fmt.status.get(status, fmt.text))
+        w.text(r, 6, status)
+        w.text(r, 7, row["method"], wrap=True)
+        r += 1
+    ws.autofilter(0, 0, max(r - 1, 1), len(headers) - 1)
+    r += 1
+    ws.write_string(r, 0, "状态说明 Statuses", fmt.section)
+    for status, zh in STATUS_ZH.items():
+        r += 1
+        ws.write_string(r, 0, zh, fmt.status[status])
+        ws.write_string(r, 1, status, fmt.text)
+
+
+def _rules_sheet(wb, fmt: _Formats, ov: RunOverview) -> None:
+    ws = wb.add_worksheet(SHEET_RULES)
+    w = _Writer(ws, fmt)
+    headers = ["规则编号 rule_id", "级别 severity", "依据条款 cites", "说明 zh", "Description en",
+               "阶段 stage", "版本 version", "本次发现 findings"]
+    for c, width in enumerate([26, 10, 18, 50, 60, 10, 14, 10]):
+        ws.set_column(c, c, width)
+    ws.freeze_panes(1, 0)
+    ws.set_row(0, 30)
+    w.header(0, headers)
+    r = 1
+    rules = all_rules()
+    for rule in rules:
+        w.text(r, 0, rule.rule_id)
+        ws.write_string(r, 1, SEVERITY_ZH.get(rule.severity, rule.severity),
+                        fmt.severity.get(rule.severity, fmt.text))
+        w.text(r, 2, rule.cites)
+        w.text(r, 3, rule.zh, wrap=True)
+        w.text(r, 4, rule.en, wrap=True)
+        w.text(r, 5, rule.stage)
+        w.text(r, 6, rule.version)
+        w.number(r, 7, ov.by_rule.get(rule.rule_id, 0))
+        r += 1
+    known = {rule.rule_id for rule in rules}
+    for rule_id, n in ov.by_rule.items():  # findings of a rule no longer in the catalogue
+        if rule_id not in known:
+            w.text(r, 0, rule_id)
+            w.text(r, 3, "（规则目录中无此规则 / not in the current rule catalogue）")
+            w.number(r, 7, n)
+            r += 1
+    ws.autofilter(0, 0, max(r - 1, 1), len(headers) - 1)
+

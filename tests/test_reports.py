@@ -1,0 +1,346 @@
+"""Reports written from the store: report.xlsx, the CSVs, run.json and `recon report`.
+
+The store is filled by direct inserts (a notice, its allocation lines, one run with its summary,
+findings and indicators), so these tests do not depend on the loaders or the checks. Some input
+text is hostile on purpose: `=HYPERLINK(...)` must stay text in every spreadsheet, and
+`<script>` must stay text in the page (tests/test_reports_html.py).
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import openpyxl
+import pytest
+from click.testing import CliRunner
+
+from pipeline.reports import html as html_report
+from pipeline.reports import manifest, workbook, write_reports
+from pipeline.reports.common import spreadsheet_text
+from pipeline.rules import all_rules
+from pipeline.store import open_store
+
+RUN_ID = "20240701-020000-ab12"
+NOTICE = "克区财综〔2024〕2号"
+HYPERLINK = '=HYPERLINK("http://x","y")'
+SCRIPT = "<script>alert(1)</script>"
+
+RULE_FILES = {
+    "code_mismatch.sql": ("CODE_MISMATCH", "error", "三", "支出记入了与分配用途不同的项级科目",
+                          "Expenditure booked to another item code than the one allocated"),
+    "over_allocation.sql": ("OVER_ALLOCATION", "error", "项目预算控制率", "用途累计支出超过分配金额",
+                            "Cumulative spending of a purpose exceeds its allocation"),
+    "duplicate_entry.sql": ("DUPLICATE_ENTRY", "warning", "—", "重复记账", "The same line twice"),
+    "input_row_invalid.sql": ("INPUT_ROW_INVALID", "error", "—", "行无法解析", "Row could not be parsed"),
+    "indicator_behind.sql": ("INDICATOR_BEHIND", "warning", "绩效目标表", "进度滞后", "Progress lags"),
+}
+
+LINES = [  # line_seq, purpose, function_code, allocated, spent
+    (1, "2024年租赁补贴（中央直达）", "2210107", "172800.00", "86400.00"),
+    (2, "2024年保障性租赁住房（中央直达）", "2210110", "1037200.00", "1100000.00"),
+    (3, "2024年老旧小区改造（中央直达）", "2210108", "61110000.00", "20000000.00"),
+    (4, "2024年危旧房改造（中央直达）", "2210103", "440000.00", "0.00"),
+]
+
+# rule_id, severity, purpose, voucher, line, date, amount, expected, observed, message, file, row, change, first_seen
+FINDINGS = [
+    ("CODE_MISMATCH", "error", LINES[0][1], "记-0042", "1", dt.date(2024, 3, 15), "-1234.50",
+     "2210107", "2210199", "支出记入 2210199，应为 2210107 / booked to 2210199, expected 2210107",
+     "ledger.csv", 42, "new", dt.date(2024, 7, 1)),
+    ("OVER_ALLOCATION", "error", LINES[1][1], "记-0100", "2", dt.date(2024, 6, 20), "62800.00",
+     "<= 1037200.00", "1100000.00", "累计支出超过分配 / cumulative spending exceeds allocation",
+     "ledger.csv", 100, "persisting", dt.date(2024, 6, 1)),
+    ("DUPLICATE_ENTRY", "warning", HYPERLINK, "记-0077", "1", dt.date(2024, 4, 2), "480.00",
+     HYPERLINK, "@SUM(A1:A2)", f"收款人 {HYPERLINK} 重复 / duplicate payee", "ledger.csv", 77, None, None),
+    ("DUPLICATE_ENTRY", "warning", SCRIPT, "记-0078", "1", dt.date(2024, 4, 3), "480.00",
+     "+1+2", SCRIPT, f"摘要 {SCRIPT} 重复 / duplicate summary", "ledger.csv", 78, None, None),
+    ("INPUT_ROW_INVALID", "error", None, None, None, None, None,
+     "YYYY-MM-DD", "2024-13-45", "日期无法解析 / unparsable date", "ledger.csv", 9, None, None),
+    ("INDICATOR_BEHIND", "warning", LINES[2][1], None, None, None, None,
+     ">= 49.18%", "32.73%", "支出进度落后于时间进度 / spending lags the year", None, None, None, None),
+]
+
+INDICATORS = [
+    (LINES[0][1], "项目预算控制率", "<=100%", "50.00%", "met", "spent / allocated"),
+    (LINES[1][1], "项目预算控制率", "<=100%", "106.05%", "not_met", "spent / allocated"),
+    (LINES[0][1], "发放租赁补贴户数", ">=30户", "18户", "behind", "distinct payees"),
+    (LINES[0][1], "补助发放次数", ">=12次", "6次", "on_track", "distinct months"),
+    (LINES[0][1], "服务对象满意度", ">=90%", None, "needs_evidence", f"survey {SCRIPT}"),
+]
+
+
+def _write_rules(folder: Path) -> None:
+    folder.mkdir()
+    for name, (rid, sev, cites, zh, en) in RULE_FILES.items():
+        (folder / name).write_text(
+            f"-- rule: {rid}\n-- severity: {sev}\n-- cites: {cites}\n-- zh: {zh}\n-- en: {en}\n"
+            f"-- stage: ledger\nselect 1 where false;\n", encoding="utf-8")
+
+
+@pytest.fixture
+def rules(tmp_path, monkeypatch):
+    """A small rule catalogue of its own, so these tests do not depend on sql/checks/."""
+    folder = tmp_path / "checks"
+    _write_rules(folder)
+    catalogue = all_rules(folder)
+    for module in (workbook, html_report, manifest):
+        monkeypatch.setattr(module, "all_rules", lambda: catalogue)
+    return catalogue
+
+
+def seed_run(con, run_id: str = RUN_ID, findings=FINDINGS) -> None:
+    """One notice, its allocation lines and one finished run with everything a report reads."""
+    con.execute(
+        "insert into input_files (sha256, kind, path, name, size_bytes, loaded_at, status, encoding, "
+        "format, rows_loaded, rows_quarantined) values "
+        "(?, 'notice', 'inputs/notices/n.txt', 'n.txt', 1000, ?, 'loaded', 'utf-8', 'txt', 1, 0), "
+        "(?, 'ledger', 'inputs/ledgers/ledger.csv', 'ledger.csv', 52000, ?, 'loaded', 'gb18030', 'csv', 400, 1)",
+        ["a" * 64, dt.datetime(2024, 7, 1, 1), "b" * 64, dt.datetime(2024, 7, 1, 1)])
+    con.execute(
+        "insert into notices (notice_no, file_id, title, issuer, recipient, fiscal_year, project_code, "
+        "revenue_code, stated_total, amount_unit) values (?, 1, ?, '克拉玛依区财政局', '克拉玛依区住建局', "
+        "2024, '10000013Z135080000028', '1100258', 62760000.00, '万元')",
+        [NOTICE, "关于下达2024年中央财政城镇保障性安居工程补助资金的通知"])
+    for seq, purpose, code, allocated, spent in LINES:
+        con.execute("insert into allocation_lines values (?, ?, ?, purpose_key(?), '克拉玛依区', ?, ?, true)",
+                    [NOTICE, seq, purpose, purpose, Decimal(allocated), code])
+    con.execute(
+        "insert into runs values (?, ?, ?, ?, 'error', '{}', 1, ?)",
+        [run_id, dt.datetime(2024, 7, 1, 2, 0, 0), dt.datetime(2024, 7, 1, 2, 0, 5), dt.date(2024, 6, 30),
+         json.dumps({"files": {"loaded": 2, "skipped": 0, "rejected": 0}, "findings": len(findings)})])
+    con.execute("insert into run_inputs values (?, 1, 'loaded'), (?, 2, 'loaded')", [run_id, run_id])
+    for seq, purpose, code, allocated, spent in LINES:
+        a, s = Decimal(allocated), Decimal(spent)
+        con.execute("insert into run_summary values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [run_id, NOTICE, seq, purpose, code, a, s, a - s, (s / a).quantize(Decimal("0.0001"))])
+    rows = []
+    for i, (rid, sev, purpose, voucher, line, date, amount, exp, obs, msg, src, srow, change, first) in enumerate(findings):
+        rows.append((run_id, f"{rid}|{NOTICE}|{voucher or purpose or src}:{line or srow}|{i}", rid, sev, NOTICE,
+                     purpose, voucher, line, date, None if amount is None else Decimal(amount), exp, obs, msg,
+                     src, srow, change, first))
+    if rows:
+        con.executemany("insert into findings values (" + ", ".join("?" * 17) + ")", rows)
+    for purpose, name, target, observed, status, method in INDICATORS:
+        con.execute("insert into run_indicators values (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [run_id, NOTICE, purpose, name, target, observed, status, method])
+    if findings is FINDINGS:  # the OVER_ALLOCATION finding is waived
+        con.execute("insert into waivers values (?, '已报批追加预算', 'auditor', ?)",
+                    [rows[1][1], dt.datetime(2024, 7, 2, 9)])
+
+
+@pytest.fixture
+def store(tmp_path, rules):
+    con = open_store(tmp_path / "recon.duckdb")
+    seed_run(con)
+    yield con
+    con.close()
+
+
+@pytest.fixture
+def run_dir(store, tmp_path):
+    return write_reports(store, RUN_ID, tmp_path / "outputs")
+
+
+def _sheet_rows(ws):
+    return [list(r) for r in ws.iter_rows(values_only=True)]
+
+
+def test_workbook__sheets_and_headers(run_dir):
+    wb = openpyxl.load_workbook(run_dir / "report.xlsx")
+    assert wb.sheetnames == ["概览", "分配执行", "异常明细", "绩效指标", "规则说明"]
+    header = [c.value for c in wb["异常明细"][1]]
+    assert header[:8] == ["规则编号 rule_id", "级别 severity", "文号 notice_no", "用途 purpose",
+                          "凭证号 voucher_no", "分录号 line_no", "日期 posted_on", "金额（元） amount"]
+    # optional columns appear because some finding has them
+    assert {"变化 change", "首次发现 first_seen", "豁免说明 waiver"} <= set(header)
+    assert [c.value for c in wb["分配执行"][1]][-1] == "执行率 execution_rate"
+    assert [c.value for c in wb["规则说明"][1]][:3] == ["规则编号 rule_id", "级别 severity", "依据条款 cites"]
+
+
+def test_workbook__no_cell_is_a_formula(run_dir):
+    wb = openpyxl.load_workbook(run_dir / "report.xlsx")
+    seen_hyperlink = False
+    for ws in wb.worksheets:
+        for row in ws.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", f"{ws.title}!{cell.coordinate} is a formula: {cell.value!r}"
+                if cell.value == HYPERLINK:
+                    seen_hyperlink = True
+                    assert cell.data_type == "s"
+                    assert cell.quotePrefix  # editing the cell in Excel keeps it text
+    assert seen_hyperlink, "the =HYPERLINK text is shown verbatim, as text"
+
+
+def test_workbook__findings_have_typed_cells(run_dir):
+    wb = openpyxl.load_workbook(run_dir / "report.xlsx")
+    ws = wb["异常明细"]
+    header = [c.value for c in ws[1]]
+    col = {h.split(" ")[-1]: i for i, h in enumerate(header)}
+    rows = _sheet_rows(ws)[1:]
+    assert len(rows) == len(FINDINGS)
+    # errors first, Chinese severities
+    assert [r[col["severity"]] for r in rows] == ["错误"] * 3 + ["警告"] * 3
+    by_voucher = {r[col["voucher_no"]]: r for r in rows if r[col["voucher_no"]]}
+    cm = by_voucher["记-0042"]
+    assert cm[col["amount"]] == pytest.approx(-1234.50) and isinstance(cm[col["amount"]], float)
+    assert cm[col["posted_on"]] == dt.datetime(2024, 3, 15)
+    assert cm[col["source_row"]] == 42
+    assert cm[col["change"]] == "新增 new"
+    cell = ws.cell(row=rows.index(cm) + 2, column=col["amount"] + 1)
+    assert cell.number_format == "#,##0.00"
+    assert ws.cell(row=rows.index(cm) + 2, column=col["posted_on"] + 1).is_date
+    assert "已报批追加预算" in by_voucher["记-0100"][col["waiver"]]
+    assert by_voucher["记-0078"][col["observed"]] == SCRIPT
+    assert ws.freeze_panes == "A2"
+    assert ws.auto_filter.ref == f"A1:{openpyxl.utils.get_column_letter(len(header))}{len(rows) + 1}"
+    assert ws.column_dimensions["K"].width >= 40  # message column is wide
+
+
+def test_workbook__allocation_sheet(run_dir):
+    ws = openpyxl.load_workbook(run_dir / "report.xlsx")["分配执行"]
+    rows = _sheet_rows(ws)
+    assert [r[2] for r in rows[1:5]] == [line[1] for line in LINES]
+    assert rows[2][4] == pytest.approx(1037200.00)
+    assert rows[2][7] == pytest.approx(1.0605)
+    assert ws.cell(row=3, column=8).number_format == "0.00%"
+    assert rows[5][0] == "合计 Total"
+    assert rows[5][4] == pytest.approx(sum(float(line[3]) for line in LINES))
+
+
+def test_workbook__overview(run_dir):
+    ws = openpyxl.load_workbook(run_dir / "report.xlsx")["概览"]
+    rows = _sheet_rows(ws)
+    labels = {r[0]: r[1] for r in rows if r[0]}
+    assert labels["运行编号 Run id"] == RUN_ID
+    assert labels["截止日期 As of"] == dt.datetime(2024, 6, 30)
+    assert labels["错误 error"] == 3 and labels["警告 warning"] == 3 and labels["提示 info"] == 0
+    assert labels["其中已豁免 of which waived"] == 1
+    flat = [v for r in rows for v in r if v is not None]
+    assert NOTICE in flat and "b" * 64 in flat
+    total_row = next(i for i, r in enumerate(rows) if r[0] == "分配金额（元） Allocated")
+    assert rows[total_row + 1][0] == pytest.approx(62760000.00)
+    assert rows[total_row + 1][1] == pytest.approx(21186400.00)
+
+
+def test_workbook__indicators_and_rules(run_dir, rules):
+    wb = openpyxl.load_workbook(run_dir / "report.xlsx")
+    ind = _sheet_rows(wb["绩效指标"])
+    expected = sorted(INDICATORS, key=lambda i: (i[0], i[1]))  # the sheet's order: purpose, indicator
+    zh = {"met": "已完成", "not_met": "未完成", "on_track": "进度正常", "behind": "进度滞后",
+          "needs_evidence": "需佐证材料"}
+    assert [r[5] for r in ind[1:6]] == [zh[i[4]] for i in expected]
+    assert [r[6] for r in ind[1:6]] == [i[4] for i in expected]
+    assert f"survey {SCRIPT}" in [r[7] for r in ind[1:6]]
+    rule_rows = _sheet_rows(wb["规则说明"])[1:]
+    assert [r[0] for r in rule_rows] == [r.rule_id for r in rules]
+    over = next(r for r in rule_rows if r[0] == "OVER_ALLOCATION")
+    assert over[1:5] == ["错误", "项目预算控制率", "用途累计支出超过分配金额",
+                         "Cumulative spending of a purpose exceeds its allocation"]
+    assert over[7] == 1
+
+
+def test_workbook__truncates_at_the_row_limit(store, tmp_path, monkeypatch):
+    monkeypatch.setattr(workbook, "MAX_FINDING_ROWS", 4)
+    out = tmp_path / "trunc"
+    out.mkdir()
+    workbook.write(store, RUN_ID, out)
+    rows = _sheet_rows(openpyxl.load_workbook(out / "report.xlsx")["异常明细"])
+    assert len(rows) == 1 + 3 + 1  # header, 3 findings, the note
+    assert rows[-1][0].startswith("另有 3 条未列出")
+
+
+def test_workbook__constant_memory_many_findings(tmp_path, rules):
+    """20,000 findings stream through (the same path a million take) and all arrive."""
+    con = open_store(tmp_path / "big.duckdb")
+    seed_run(con, findings=[])
+    con.execute(
+        """
+        insert into findings
+        select ?, 'k' || i, 'DUPLICATE_ENTRY', 'warning', ?, '2024年租赁补贴（中央直达）', 'V' || i, '1',
+               date '2024-01-01' + cast(i % 300 as integer), cast(i as decimal(18,2)) / 100, null, null,
+               '重复 / duplicate', 'ledger.csv', i, null, null
+        from range(20000) as t(i)
+        """, [RUN_ID, NOTICE])
+    run_dir = write_reports(con, RUN_ID, tmp_path / "out")
+    con.close()
+    ws = openpyxl.load_workbook(run_dir / "report.xlsx", read_only=True)["异常明细"]
+    assert ws.max_row == 20001
+    page = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert "另有 19800 条" in page  # the page lists the first 200 of the rule
+
+
+def test_csv__bom_and_neutralised_text(run_dir):
+    raw = (run_dir / "exceptions.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader((run_dir / "exceptions.csv").open(encoding="utf-8-sig")))
+    assert len(rows) == len(FINDINGS)
+    dup = next(r for r in rows if r["voucher_no"] == "记-0077")
+    assert dup["purpose"] == "'" + HYPERLINK and dup["expected"] == "'" + HYPERLINK
+    assert dup["observed"] == "'@SUM(A1:A2)"
+    assert next(r for r in rows if r["voucher_no"] == "记-0078")["expected"] == "'+1+2"
+    cm = next(r for r in rows if r["voucher_no"] == "记-0042")
+    assert cm["amount"] == "-1234.50"  # a negative amount stays a number
+    assert cm["posted_on"] == "2024-03-15"
+    assert next(r for r in rows if r["voucher_no"] == "记-0100")["waived"] == "true"
+    summary = list(csv.DictReader((run_dir / "summary.csv").open(encoding="utf-8-sig")))
+    assert summary[1]["balance"] == "-62800.00" and summary[1]["execution_rate"] == "1.0605"
+    indicators = list(csv.DictReader((run_dir / "indicators.csv").open(encoding="utf-8-sig")))
+    assert [r["status"] for r in indicators] == [i[4] for i in sorted(INDICATORS, key=lambda i: (i[0], i[1]))]
+
+
+def test_spreadsheet_text__cases():
+    assert spreadsheet_text("=1+1") == "'=1+1"
+    assert spreadsheet_text("-1+cmd") == "'-1+cmd"
+    assert spreadsheet_text("@x") == "'@x"
+    assert spreadsheet_text("-12.50") == "-12.50"
+    assert spreadsheet_text("+3") == "+3"
+    assert spreadsheet_text("普通文本") == "普通文本"
+    assert spreadsheet_text(Decimal("-1")) == Decimal("-1")
+
+
+def test_manifest__inputs_rules_counts(run_dir, rules):
+    data = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    assert data["run_id"] == RUN_ID and data["as_of"] == "2024-06-30" and data["exit_status"] == 1
+    assert [i["sha256"] for i in data["inputs"]] == ["b" * 64, "a" * 64]  # ledger, notice by kind
+    assert data["findings"]["by_severity"] == {"error": 3, "warning": 3, "info": 0}
+    assert set(data["rules"]) == {r.rule_id for r in rules}
+
+
+def _contents(run_dir: Path) -> dict[str, object]:
+    """What a report says, independent of zip timestamps: csv/json/html text, workbook cell values."""
+    out = {}
+    for name in ("exceptions.csv", "summary.csv", "indicators.csv", "run.json", "report.html"):
+        out[name] = (run_dir / name).read_bytes()
+    wb = openpyxl.load_workbook(run_dir / "report.xlsx")
+    out["report.xlsx"] = {ws.title: _sheet_rows(ws) for ws in wb.worksheets}
+    return out
+
+
+def test_recon_report__rewrites_from_store(run_dir, store, tmp_path):
+    from pipeline.cli import main
+
+    before = _contents(run_dir)
+    xlsx_before = (run_dir / "report.xlsx").read_bytes()
+    store.close()  # the CLI opens the store itself
+    for name in before:
+        (run_dir / name).unlink()
+    result = CliRunner().invoke(main, ["report", RUN_ID, "--db", str(tmp_path / "recon.duckdb"),
+                                       "--outputs", str(tmp_path / "outputs")])
+    assert result.exit_code == 0, result.output
+    assert RUN_ID in result.output
+    assert _contents(run_dir) == before
+    assert (run_dir / "report.xlsx").read_bytes() == xlsx_before  # byte for byte, even the zip
+    assert (tmp_path / "outputs" / "latest").resolve() == run_dir.resolve()
+
+
+def test_recon_report__unknown_run_is_exit_2(run_dir, store, tmp_path):
+    from pipeline.cli import main
+
+    store.close()
+    result = CliRunner().invoke(main, ["report", "nope", "--db", str(tmp_path / "recon.duckdb"),
+                                       "--outputs", str(tmp_path / "outputs")])
+    assert result.exit_code == 2
+    assert "nope" in result.output
