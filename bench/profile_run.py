@@ -1,0 +1,110 @@
+"""Where does `recon run` spend its time? Per-stage and per-rule timings, without editing the pipeline.
+
+Runs `recon run` in this process after wrapping every function defined in the `pipeline`
+package (each module's attributes, so `from .x import y` references are wrapped too) with a
+timer that records calls and inclusive wall time. `run_rule` is keyed by rule id. The pipeline's
+own code is unchanged; the wrappers cost about a microsecond a call, which matters only for
+functions called per row (and a function called per row is itself a finding).
+
+Prints a table of the slowest functions and, last, one JSON line with all timings
+(bench/run.py keeps it).
+
+Usage:
+    python bench/profile_run.py --inputs D --outputs O [--as-of 2024-12-31]
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import importlib
+import inspect
+import json
+import pkgutil
+import sys
+import time
+from collections import defaultdict
+
+T0 = time.perf_counter()
+TIMES: dict[str, float] = defaultdict(float)
+CALLS: dict[str, int] = defaultdict(int)
+FIRST: dict[str, float] = {}
+_depth = [0]
+TOP: list[tuple[int, str, float, float]] = []  # depth, name, start, seconds (depth <= 2)
+
+
+def _wrap(fn, name):
+    @functools.wraps(fn)
+    def timed(*args, **kwargs):
+        key = name
+        if fn.__name__ == "run_rule" and len(args) > 1 and hasattr(args[1], "rule_id"):
+            key = f"{name}[{args[1].rule_id}]"
+        elif fn.__name__ in ("_timed", "run_stage") and args and isinstance(args[-1] if fn.__name__ == "run_stage" else args[0], str):
+            key = f"{name}[{args[-1] if fn.__name__ == 'run_stage' else args[0]}]"
+        start = time.perf_counter()
+        FIRST.setdefault(key, start - T0)
+        _depth[0] += 1
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _depth[0] -= 1
+            took = time.perf_counter() - start
+            TIMES[key] += took
+            CALLS[key] += 1
+            if _depth[0] <= 2 and took > 0.05:
+                TOP.append((_depth[0], key, start - T0, took))
+    timed.__wrapped_by_bench__ = True
+    return timed
+
+
+def instrument() -> None:
+    import pipeline
+
+    modules = [importlib.import_module(m.name)
+               for m in pkgutil.walk_packages(pipeline.__path__, "pipeline.")
+               if not m.name.endswith("__main__")]
+    wrappers: dict[int, object] = {}
+    for mod in modules:
+        for attr, obj in list(vars(mod).items()):
+            if (inspect.isfunction(obj) and obj.__module__.startswith("pipeline")
+                    and not getattr(obj, "__wrapped_by_bench__", False)):
+                if id(obj) not in wrappers:
+                    wrappers[id(obj)] = _wrap(obj, f"{obj.__module__.removeprefix('pipeline.')}.{obj.__qualname__}")
+                setattr(mod, attr, wrappers[id(obj)])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--inputs", required=True)
+    ap.add_argument("--outputs", required=True)
+    ap.add_argument("--as-of", default="2024-12-31")
+    args = ap.parse_args(argv)
+    t_import0 = time.perf_counter()
+    instrument()
+    import_s = time.perf_counter() - t_import0
+    from pipeline.cli import main as cli
+
+    status = 0
+    t1 = time.perf_counter()
+    try:
+        cli.main(["run", "--inputs", args.inputs, "--outputs", args.outputs, "--as-of", args.as_of,
+                  "--fail-on", "never"], standalone_mode=False)
+    except SystemExit as exc:
+        status = exc.code or 0
+    total = time.perf_counter() - t1
+    rows = sorted(TIMES.items(), key=lambda kv: -kv[1])
+    print(f"\nimport of pipeline modules {import_s:.2f} s; run {total:.2f} s (exit {status})")
+    print(f"{'seconds':>9} {'calls':>8}  function (inclusive time)")
+    for name, secs in rows[:45]:
+        print(f"{secs:9.3f} {CALLS[name]:>8}  {name}")
+    print("\ntimeline (depth <= 2, > 50 ms):")
+    for depth, name, start, took in sorted(TOP, key=lambda t: t[2]):
+        print(f"  {start:8.2f} s +{took:7.2f} s  {'  ' * depth}{name}")
+    print(json.dumps({"import_s": round(import_s, 3), "run_s": round(total, 3), "exit": status,
+                      "functions": {k: {"s": round(v, 4), "calls": CALLS[k]} for k, v in rows},
+                      "timeline": [[d, n, round(s, 3), round(t, 3)] for d, n, s, t in sorted(TOP, key=lambda t: t[2])]},
+                     ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

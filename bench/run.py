@@ -1,0 +1,408 @@
+"""Benchmark runner: the pipeline against the floor, pandas and GX's pandas engine, same files.
+
+For each size N (and each encoding asked for) it generates one cn-grp export with
+bench/generate.py, then runs every step below as its own subprocess on that same file, timing
+wall-clock and reading the subprocess's peak RSS from os.wait4 (ru_maxrss of that child and the
+children it waited for):
+
+    floor       DuckDB alone: `create table t as select * from read_csv(...)` into a fresh
+                database file. DuckDB (offline: no `encodings` extension) reads only UTF-8, so
+                for a GB18030 file the floor is the cheapest way to get it into DuckDB: iconv
+                to a temporary UTF-8 file, then the same read_csv. The transcode time is
+                reported inside the step.
+    floor_py    (GB18030 only) the same with Python's streaming codec instead of iconv:
+                what a pure-Python loader pays at least.
+    recon_run   `recon run --inputs D --outputs O --as-of 2024-12-31 --fail-on never` with a fresh
+                outputs folder and store, D holding the seed notice and the generated ledger:
+                load, checks, expectation suites, indicators, reports; end to end.
+    gx_duckdb   the expectation suites alone, through pipeline.expectations.validate on the
+                store recon_run left (GX on DuckDB, work pushed down).
+    recon_load  `recon load ledger FILE` alone into a store that holds only the notice (issue
+                3's "loading 1M lines memory").
+    profile     recon run again, in-process, with timers wrapped around each stage and each rule
+                (bench/profile_run.py): where the time goes. Not part of the ratios.
+    pandas      bench/pandas_checks.py: the same core checks as an analyst writes them.
+    gx_pandas   bench/gx_pandas.py: the same expectation suites on GX's pandas engine.
+
+Ratios are to the floor of the same file in the same invocation (machines are noisy). Results
+go to bench/results/<timestamp>.json and a table on stdout. Generated data is deleted after
+each size unless --keep-data. Steps run one at a time, never in parallel.
+
+Usage:
+    python bench/run.py --sizes 1e6 2e6 5e6 10e6
+    python bench/run.py --sizes 2e6 --encodings gb18030 utf-8 --steps floor recon_run pandas
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+
+PY = sys.executable
+RECON = str(Path(PY).with_name("recon"))
+SEED_NOTICE = ROOT / "inputs" / "notices" / "000_a45419bc3fccfd31.txt"
+AS_OF = "2024-12-31"
+ALL_STEPS = ["floor", "floor_py", "recon_run", "gx_duckdb", "recon_load", "profile", "pandas", "gx_pandas"]
+DEFAULT_STEPS = ALL_STEPS
+
+
+# ---------------------------------------------------------------------------------------------
+# measuring one subprocess
+
+def measure(cmd: list[str], log_dir: Path, name: str, timeout: float, env: dict | None = None,
+            cwd: Path | None = None) -> dict:
+    """Run cmd, return wall seconds, peak RSS (MiB), exit status and the tail of its output."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    out_path, err_path = log_dir / f"{name}.out", log_dir / f"{name}.err"
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=cwd)
+        deadline = t0 + timeout
+        status = rusage = None
+        while True:
+            pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                proc.kill()
+                _, status, rusage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.05)
+        wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    result = {
+        "cmd": cmd,
+        "wall_s": round(wall, 3),
+        "peak_rss_mib": round(rusage.ru_maxrss / 1024, 1),  # Linux: KiB
+        "user_s": round(rusage.ru_utime, 2),
+        "sys_s": round(rusage.ru_stime, 2),
+        "exit": proc.returncode,
+        "timed_out": wall > timeout,
+        # what this (small) parent weighed when it forked the child: the floor under peak_rss_mib
+        "parent_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+    stdout = out_path.read_text(encoding="utf-8", errors="replace")
+    stderr = err_path.read_text(encoding="utf-8", errors="replace")
+    result["stdout_tail"] = stdout[-2000:]
+    result["stderr_tail"] = stderr[-2000:]
+    # a worker may print one JSON line of details as its last stdout line
+    for line in reversed(stdout.strip().splitlines()):
+        if line.startswith("{"):
+            try:
+                result["detail"] = json.loads(line)
+            except json.JSONDecodeError:
+                pass
+            break
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# workers (run in their own process by `python bench/run.py _worker ...`)
+
+def worker_floor(csv: str, encoding: str, db: str, transcoder: str) -> None:
+    import duckdb
+
+    t0 = time.perf_counter()
+    src = Path(csv)
+    tmp = None
+    if encoding not in ("utf-8", "utf-8-sig"):
+        tmp = Path(db).with_suffix(".utf8.csv")
+        if transcoder == "iconv":
+            with open(tmp, "wb") as out:
+                subprocess.run(["iconv", "-f", encoding.upper(), "-t", "UTF-8", str(src)], stdout=out, check=True)
+        else:
+            import codecs
+
+            dec = codecs.getincrementaldecoder(encoding)()
+            with open(src, "rb") as inp, open(tmp, "wb") as out:
+                while chunk := inp.read(4 << 20):
+                    out.write(dec.decode(chunk).encode("utf-8"))
+        src = tmp
+    t1 = time.perf_counter()
+    con = duckdb.connect(db)
+    con.execute("create table t as select * from read_csv(?)", [str(src)])
+    rows = con.execute("select count(*) from t").fetchone()[0]
+    con.close()
+    t2 = time.perf_counter()
+    if tmp:
+        tmp.unlink()
+    print(json.dumps({"rows": rows, "transcode_s": round(t1 - t0, 3), "read_csv_s": round(t2 - t1, 3)}))
+
+
+def worker_gx_duckdb(db: str, run_dir: str) -> None:
+    t0 = time.perf_counter()
+    from pipeline import expectations
+    from pipeline.store import open_store
+
+    t_import = time.perf_counter() - t0
+    con = open_store(db)
+    t1 = time.perf_counter()
+    findings = list(expectations.validate(con, "bench-gx", Path(run_dir)))
+    t2 = time.perf_counter()
+    con.close()
+    print(json.dumps({"import_s": round(t_import, 3), "validate_s": round(t2 - t1, 3),
+                      "findings": len(findings)}))
+
+
+# ---------------------------------------------------------------------------------------------
+# the benchmark
+
+def machine() -> dict:
+    cpu = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_kib = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal"):
+            mem_kib = int(line.split()[1])
+    versions = {"python": platform.python_version()}
+    for mod in ("duckdb", "pandas", "great_expectations"):  # asked in a child: keep this process small
+        r = subprocess.run([PY, "-c", f"import {mod}; print({mod}.__version__)"], capture_output=True, text=True)
+        versions[mod] = r.stdout.strip() or None
+    return {"nproc": os.cpu_count(), "cpu": cpu, "mem_gib": round(mem_kib / 2**20, 1),
+            "kernel": platform.release(), "versions": versions,
+            "recon_memory_limit": os.environ.get("RECON_MEMORY_LIMIT", "(pipeline default)")}
+
+
+def run_size(n: int, encoding: str, steps: list[str], data_root: Path, log_root: Path,
+             timeout: float, pandas_max: int, keep: bool) -> dict:
+    tag = f"{n // 1000}k_{encoding}"
+    work = data_root / tag
+    if work.exists():
+        shutil.rmtree(work)
+    (work / "inputs" / "notices").mkdir(parents=True)
+    (work / "inputs" / "ledgers").mkdir(parents=True)
+    ext = ".csv"
+    ledger = work / f"ledger_{tag}{ext}"
+    # generated in a child process: this parent stays small, because a child's ru_maxrss starts
+    # from its parent's RSS at fork time (Linux carries the forked mm's high-water mark over exec)
+    t0 = time.perf_counter()
+    subprocess.run([PY, str(BENCH / "generate.py"), "--lines", str(n), "--out", str(ledger),
+                    "--encoding", encoding], check=True)
+    gen_s = time.perf_counter() - t0
+    size_mib = ledger.stat().st_size / 2**20
+    print(f"\n== {n:,} lines, {encoding}: {size_mib:,.0f} MiB generated in {gen_s:.1f} s", flush=True)
+    shutil.copy(SEED_NOTICE, work / "inputs" / "notices" / SEED_NOTICE.name)
+    os.link(ledger, work / "inputs" / "ledgers" / ledger.name)
+    logs = log_root / tag
+    res: dict = {"lines": n, "encoding": encoding, "file_mib": round(size_mib, 1),
+                 "generate_s": round(gen_s, 2), "steps": {}}
+
+    def step(name: str, cmd: list[str], **kw) -> None:
+        print(f"   {name:<11}", end=" ", flush=True)
+        r = measure(cmd, logs, name, timeout, **kw)
+        res["steps"][name] = r
+        ok = "" if r["exit"] in (0, 1) else f"  EXIT {r['exit']}: {r['stderr_tail'][-300:]!r}"
+        print(f"{r['wall_s']:8.2f} s  {r['peak_rss_mib']:8.0f} MiB{ok}", flush=True)
+
+    me = [PY, str(Path(__file__).resolve())]
+    if "floor" in steps:
+        step("floor", me + ["_floor", str(ledger), encoding, str(work / "floor.duckdb"), "iconv"])
+        _rm(work / "floor.duckdb")
+    if "floor_py" in steps and encoding not in ("utf-8", "utf-8-sig"):
+        step("floor_py", me + ["_floor", str(ledger), encoding, str(work / "floor.duckdb"), "python"])
+        _rm(work / "floor.duckdb")
+    out = work / "outputs"
+    if "recon_run" in steps:
+        step("recon_run", [RECON, "run", "--inputs", str(work / "inputs"), "--outputs", str(out),
+                           "--as-of", AS_OF, "--fail-on", "never"])
+        res["recon_run_summary"] = _run_summary(out)
+    if "gx_duckdb" in steps and (out / "recon.duckdb").exists():
+        if _has_module("pipeline.expectations"):
+            step("gx_duckdb", me + ["_gx_duckdb", str(out / "recon.duckdb"), str(work / "gx_duckdb")])
+        else:
+            res["steps"]["gx_duckdb"] = {"skipped": "pipeline.expectations not present"}
+    _rm(out)
+    if "recon_load" in steps:
+        db = work / "load.duckdb"
+        subprocess.run([RECON, "load", "notice", str(SEED_NOTICE), "--db", str(db)],
+                       check=False, capture_output=True)
+        step("recon_load", [RECON, "load", "ledger", str(ledger), "--db", str(db)])
+        _rm(db)
+        _rm(db.with_suffix(".duckdb.wal"))
+    if "profile" in steps:
+        step("profile", [PY, str(BENCH / "profile_run.py"), "--inputs", str(work / "inputs"),
+                         "--outputs", str(work / "outputs_profile"), "--as-of", AS_OF])
+        _rm(work / "outputs_profile")
+    if "pandas" in steps:
+        if n <= pandas_max:
+            step("pandas", [PY, str(BENCH / "pandas_checks.py"), str(ledger), "--encoding", encoding,
+                            "--as-of", AS_OF])
+        else:
+            res["steps"]["pandas"] = {"skipped": f"above --pandas-max {pandas_max:,}"}
+    if "gx_pandas" in steps:
+        if n > pandas_max:
+            res["steps"]["gx_pandas"] = {"skipped": f"above --pandas-max {pandas_max:,}"}
+        elif not any((ROOT / "expectations").glob("*.json")):
+            res["steps"]["gx_pandas"] = {"skipped": "no suites in expectations/"}
+        else:
+            step("gx_pandas", [PY, str(BENCH / "gx_pandas.py"), str(ledger), "--encoding", encoding,
+                               "--as-of", AS_OF, "--docs", str(work / "gx_pandas_docs")])
+    if not keep:
+        shutil.rmtree(work, ignore_errors=True)
+    _ratios(res)
+    return res
+
+
+def _rm(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.unlink()
+
+
+def _has_module(name: str) -> bool:
+    r = subprocess.run([PY, "-c", f"import importlib.util, sys; sys.exit(importlib.util.find_spec('{name}') is None)"],
+                       cwd=ROOT, capture_output=True)
+    return r.returncode == 0
+
+
+def _run_summary(outputs: Path) -> dict:
+    """Findings per rule and loaded rows of the benchmarked run (is the work really done?)."""
+    latest = outputs / "latest"
+    info: dict = {}
+    try:
+        manifest = json.loads((latest / "run.json").read_text(encoding="utf-8"))
+        info["counts"] = manifest.get("counts")
+        info["exit_status"] = manifest.get("exit_status")
+    except (OSError, ValueError):
+        pass
+    exc = latest / "exceptions.csv"
+    if exc.exists():
+        import csv
+
+        per_rule: dict[str, int] = {}
+        with open(exc, encoding="utf-8-sig", newline="") as f:
+            for row in csv.DictReader(f):
+                per_rule[row["rule_id"]] = per_rule.get(row["rule_id"], 0) + 1
+        info["findings_per_rule"] = dict(sorted(per_rule.items()))
+    info["reports"] = sorted(p.name for p in latest.iterdir()) if latest.exists() else []
+    return info
+
+
+def _ratios(res: dict) -> None:
+    steps = res["steps"]
+    floor = steps.get("floor", {}).get("wall_s")
+    if not floor:
+        return
+    for name, r in steps.items():
+        if "wall_s" in r:
+            r["ratio_to_floor"] = round(r["wall_s"] / floor, 2)
+    recon = steps.get("recon_run", {}).get("wall_s")
+    if recon:
+        for other in ("pandas", "gx_pandas"):
+            if steps.get(other, {}).get("wall_s"):
+                res[f"{other}_over_recon_run"] = round(steps[other]["wall_s"] / recon, 2)
+    gx = steps.get("gx_duckdb", {}).get("wall_s")
+    if gx and steps.get("gx_pandas", {}).get("wall_s"):
+        res["gx_pandas_over_gx_duckdb"] = round(steps["gx_pandas"]["wall_s"] / gx, 2)
+
+
+def targets(results: list[dict]) -> list[dict]:
+    """The issue's targets, judged on this invocation's numbers (None = not measured)."""
+    by = {(r["lines"], r["encoding"]): r for r in results}
+    checks = []
+    for enc in sorted({r["encoding"] for r in results}):
+        def st(n, step, key="wall_s"):
+            return by.get((n, enc), {}).get("steps", {}).get(step, {}).get(key)
+
+        def ratio(n):
+            return st(n, "recon_run", "ratio_to_floor")
+
+        r10, r2 = ratio(10_000_000), ratio(2_000_000)
+        checks.append({"encoding": enc, "target": "recon run <= 1.5 x floor at 10M", "value": r10,
+                       "met": None if r10 is None else r10 <= 1.5})
+        checks.append({"encoding": enc, "target": "recon run <= 3 x floor at 2M", "value": r2,
+                       "met": None if r2 is None else r2 <= 3})
+        rss = st(10_000_000, "recon_run", "peak_rss_mib")
+        checks.append({"encoding": enc, "target": "peak RSS <= 1.5 GiB at 10M (MiB)", "value": rss,
+                       "met": None if rss is None else rss <= 1536})
+        pr = by.get((2_000_000, enc), {}).get("pandas_over_recon_run")
+        checks.append({"encoding": enc, "target": ">= 10 x faster than pandas at 2M", "value": pr,
+                       "met": None if pr is None else pr >= 10})
+        gr = by.get((2_000_000, enc), {}).get("gx_pandas_over_gx_duckdb")
+        checks.append({"encoding": enc, "target": "GX on DuckDB >= 10 x faster than GX on pandas at 2M",
+                       "value": gr, "met": None if gr is None else gr >= 10})
+        a, b = st(10_000_000, "recon_run"), st(2_000_000, "recon_run")
+        lin = round(a / b, 2) if a and b else None
+        checks.append({"encoding": enc, "target": "10M run <= 5.5 x the 2M run", "value": lin,
+                       "met": None if lin is None else lin <= 5.5})
+        load1 = st(1_000_000, "recon_load", "peak_rss_mib")
+        checks.append({"encoding": enc, "target": "recon load ledger peak RSS at 1M (MiB, 'a few hundred MB')",
+                       "value": load1, "met": None if load1 is None else load1 <= 500})
+    return checks
+
+
+def print_table(results: list[dict]) -> None:
+    print("\nlines       enc      step        wall s   x floor   peak MiB  note")
+    for r in results:
+        for name, s in r["steps"].items():
+            if "skipped" in s:
+                print(f"{r['lines']:>10,}  {r['encoding']:<8} {name:<10} {'-':>8}  {'-':>7}  {'-':>9}  skipped: {s['skipped']}")
+                continue
+            note = "" if s["exit"] in (0, 1) else f"exit {s['exit']}"
+            d = s.get("detail") or {}
+            if name.startswith("floor") and "transcode_s" in d:
+                note += f"transcode {d['transcode_s']} s + read_csv {d['read_csv_s']} s"
+            print(f"{r['lines']:>10,}  {r['encoding']:<8} {name:<10} {s['wall_s']:>8.2f}  "
+                  f"{s.get('ratio_to_floor', 0):>7.2f}  {s['peak_rss_mib']:>9.0f}  {note}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "_floor":
+        worker_floor(*argv[1:5])
+        return 0
+    if argv and argv[0] == "_gx_duckdb":
+        worker_gx_duckdb(*argv[1:3])
+        return 0
+    ap = argparse.ArgumentParser(description="budget-recon benchmark: recon run vs the floor, pandas and GX-pandas")
+    ap.add_argument("--sizes", nargs="+", type=float, default=[1e6, 2e6])
+    ap.add_argument("--encodings", nargs="+", default=["gb18030"], choices=["gb18030", "utf-8", "utf-8-sig"])
+    ap.add_argument("--steps", nargs="+", default=DEFAULT_STEPS, choices=ALL_STEPS)
+    ap.add_argument("--pandas-max", type=float, default=5e6,
+                    help="skip pandas and GX-pandas above this many lines (they need several GB) [5e6]")
+    ap.add_argument("--timeout", type=float, default=3600, help="seconds per step [3600]")
+    ap.add_argument("--data", type=Path, default=BENCH / "data")
+    ap.add_argument("--results", type=Path, default=BENCH / "results")
+    ap.add_argument("--keep-data", action="store_true")
+    args = ap.parse_args(argv)
+
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    args.results.mkdir(parents=True, exist_ok=True)
+    log_root = args.results / f"logs-{stamp}"
+    report = {"started": stamp, "machine": machine(), "args": {k: str(v) for k, v in vars(args).items()},
+              "results": []}
+    out_json = args.results / f"bench-{stamp}.json"
+    print(json.dumps(report["machine"], ensure_ascii=False))
+    for n in args.sizes:
+        for enc in args.encodings:
+            res = run_size(int(n), enc, args.steps, args.data, log_root, args.timeout,
+                           int(args.pandas_max), args.keep_data)
+            report["results"].append(res)
+            report["targets"] = targets(report["results"])
+            out_json.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+    print_table(report["results"])
+    print("\ntargets:")
+    for t in report["targets"]:
+        if t["value"] is not None:
+            print(f"  [{'met' if t['met'] else 'NOT met'}] {t['target']} ({t['encoding']}): {t['value']}")
+    print(f"\n-> {out_json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
