@@ -307,6 +307,7 @@ def test_manifest__inputs_rules_counts(run_dir, rules):
     assert [i["sha256"] for i in data["inputs"]] == ["b" * 64, "a" * 64]  # ledger, notice by kind
     assert data["findings"]["by_severity"] == {"error": 3, "warning": 3, "info": 0}
     assert set(data["rules"]) == {r.rule_id for r in rules}
+    assert all(len(v["sha256"]) == 64 and v["version"] == v["sha256"][:12] for v in data["rules"].values())
 
 
 def _contents(run_dir: Path) -> dict[str, object]:
@@ -344,3 +345,36 @@ def test_recon_report__unknown_run_is_exit_2(run_dir, store, tmp_path):
                                        "--outputs", str(tmp_path / "outputs")])
     assert result.exit_code == 2
     assert "nope" in result.output
+
+
+RESOLVED = ("CODE_MISMATCH", "error", LINES[3][1], "记-0005", "1", dt.date(2024, 2, 1), "100.00",
+            "2210103", "2210199", "已更正 / corrected since", "ledger.csv", 5, "resolved", dt.date(2024, 6, 1))
+
+
+def test_reports__resolved_findings_listed_apart_and_not_counted(tmp_path, rules):
+    con = open_store(tmp_path / "recon.duckdb")
+    seed_run(con, findings=FINDINGS + [RESOLVED])
+    run_dir = write_reports(con, RUN_ID, tmp_path / "outputs")
+    con.close()
+    wb = openpyxl.load_workbook(run_dir / "report.xlsx")
+    overview = {r[0]: r[1] for r in _sheet_rows(wb["概览"]) if r[0]}
+    assert overview["错误 error"] == 3 and overview["合计 Total"] == 6
+    assert overview["已解决（不计入合计）resolved since the previous run"] == 1
+    rows = _sheet_rows(wb["异常明细"])
+    header = rows[0]
+    assert len(rows) == 1 + len(FINDINGS) + 1
+    assert rows[-1][header.index("凭证号 voucher_no")] == "记-0005"  # resolved ones come last
+    assert rows[-1][header.index("变化 change")] == "已解决 resolved"
+    rule_counts = {r[0]: r[7] for r in _sheet_rows(wb["规则说明"])[1:]}
+    assert rule_counts["CODE_MISMATCH"] == 1
+    page = (run_dir / "report.html").read_text(encoding="utf-8")
+    groups = page.split('id="resolved"')
+    assert len(groups) == 2 and "记-0005" not in groups[0] and "记-0005" in groups[1]
+    data = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    assert data["findings"]["by_severity"]["error"] == 3
+    assert data["findings"]["by_change"]["resolved"] == 1
+
+
+def test_reports__files_readable_by_owner_only(run_dir):
+    for name in ("report.xlsx", "report.html", "exceptions.csv", "summary.csv", "indicators.csv", "run.json"):
+        assert (run_dir / name).stat().st_mode & 0o077 == 0, name

@@ -78,10 +78,12 @@ def change_label(change: str | None) -> str:
 @contextmanager
 def atomic_write(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; replace `path` with it only when the block succeeds,
-    so a crash never leaves a half-written report where the old one was."""
+    so a crash never leaves a half-written report where the old one was. Reports hold financial
+    data: the file is readable by the running user only (0600)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         yield tmp
+        os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -112,7 +114,11 @@ def iter_dicts(con: duckdb.DuckDBPyConnection, sql: str, params=(), batch: int =
         cur.close()
 
 
-# Findings of a run with their waiver, worst first; shared by exceptions.csv and report.xlsx.
+# A finding row is open unless it records one the previous run had and this run no longer has.
+OPEN = "f.change is distinct from 'resolved'"
+
+# Findings of a run with their waiver: open ones worst first, then those resolved since the
+# previous run; shared by exceptions.csv and report.xlsx.
 FINDINGS_SQL = """
 with waived as (
     select finding_key,
@@ -127,7 +133,8 @@ select f.rule_id, f.severity, f.notice_no, f.purpose, f.voucher_no, f.line_no, f
 from findings as f
 left join waived as w on w.finding_key = f.finding_key
 where f.run_id = ?
-order by case f.severity when 'error' then 0 when 'warning' then 1 else 2 end,
+order by f.change is not distinct from 'resolved',
+         case f.severity when 'error' then 0 when 'warning' then 1 else 2 end,
          f.rule_id, f.notice_no, f.posted_on, f.voucher_no, f.line_no, f.source_file, f.source_row,
          f.finding_key
 """
@@ -161,10 +168,12 @@ class RunOverview:
     counts: dict
     notices: list[dict] = field(default_factory=list)
     inputs: list[dict] = field(default_factory=list)
-    by_severity: dict = field(default_factory=dict)
+    by_severity: dict = field(default_factory=dict)   # open findings
+    rows_total: int = 0                                # finding rows, resolved ones included
     by_change: dict = field(default_factory=dict)
-    by_rule: dict = field(default_factory=dict)
-    waived: int = 0
+    by_rule: dict = field(default_factory=dict)       # open findings
+    waived: int = 0                                    # open findings with a waiver
+    resolved: int = 0
     allocated: Decimal = Decimal("0.00")
     spent: Decimal = Decimal("0.00")
     balance: Decimal = Decimal("0.00")
@@ -177,6 +186,7 @@ class RunOverview:
 
     @property
     def findings_total(self) -> int:
+        """Open findings (what the run found); resolved ones are counted in `resolved`."""
         return sum(self.by_severity.values())
 
     @property
@@ -221,16 +231,20 @@ def run_overview(con: duckdb.DuckDBPyConnection, run_id: str) -> RunOverview:
         order by f.kind, f.name, f.sha256
         """, [run_id])
     by_sev = dict(con.execute(
-        "select severity, count(*) from findings where run_id = ? group by severity", [run_id]).fetchall())
+        f"select severity, count(*) from findings as f where f.run_id = ? and {OPEN} group by severity",
+        [run_id]).fetchall())
     ov.by_severity = {s: by_sev.get(s, 0) for s in SEVERITIES}
     ov.by_change = dict(con.execute(
         "select change, count(*) from findings where run_id = ? and change is not null "
-        "group by change order by change", [run_id]).fetchall())
-    ov.by_rule = dict(con.execute(
-        "select rule_id, count(*) from findings where run_id = ? group by rule_id order by rule_id",
+        "group by change order by case change when 'new' then 0 when 'persisting' then 1 else 2 end",
         [run_id]).fetchall())
+    ov.resolved = ov.by_change.get("resolved", 0)
+    ov.rows_total = con.execute("select count(*) from findings where run_id = ?", [run_id]).fetchone()[0]
+    ov.by_rule = dict(con.execute(
+        f"select rule_id, count(*) from findings as f where f.run_id = ? and {OPEN} "
+        "group by rule_id order by rule_id", [run_id]).fetchall())
     ov.waived = con.execute(
-        "select count(*) from findings as f where f.run_id = ? "
+        f"select count(*) from findings as f where f.run_id = ? and {OPEN} "
         "and f.finding_key in (select finding_key from waivers)", [run_id]).fetchone()[0]
     totals = con.execute(
         "select coalesce(sum(allocated), 0), coalesce(sum(spent), 0), coalesce(sum(balance), 0) "

@@ -117,7 +117,7 @@ def finding_groups(con: duckdb.DuckDBPyConnection, run_id: str, by_rule: dict[st
                                       order by f.notice_no, f.posted_on, f.voucher_no, f.line_no,
                                                f.source_file, f.source_row, f.finding_key) as rn
             from findings as f
-            where f.run_id = ?
+            where f.run_id = ? and f.change is distinct from 'resolved'
         )
         select r.rule_id, r.severity, r.notice_no, r.purpose, r.voucher_no, r.line_no, r.posted_on,
                r.amount, r.expected, r.observed, r.message, r.source_file, r.source_row, r.change,
@@ -151,6 +151,18 @@ def finding_groups(con: duckdb.DuckDBPyConnection, run_id: str, by_rule: dict[st
     return sorted(groups.values(), key=lambda g: (-SEVERITY_RANK.get(g["severity"], 0), g["rule_id"]))
 
 
+def resolved_rows(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:
+    """Findings of the previous run on this slice that this run no longer finds (first N)."""
+    return fetch_dicts(con, """
+        select f.rule_id, f.severity, f.notice_no, f.purpose, f.voucher_no, f.line_no, f.posted_on,
+               f.amount, f.message, f.source_file, f.source_row, f.first_seen
+        from findings as f
+        where f.run_id = ? and f.change = 'resolved'
+        order by f.rule_id, f.notice_no, f.posted_on, f.voucher_no, f.line_no, f.finding_key
+        limit ?
+        """, [run_id, FINDINGS_PER_RULE])
+
+
 def render(con: duckdb.DuckDBPyConnection, run_id: str, run_dir: Path) -> str:
     ov = run_overview(con, run_id)
     summary = fetch_dicts(con, SUMMARY_SQL, [run_id])
@@ -166,6 +178,7 @@ def render(con: duckdb.DuckDBPyConnection, run_id: str, run_dir: Path) -> str:
         chart=chart(summary, show_notice=len(notices_in_summary) > 1),
         groups=finding_groups(con, run_id, ov.by_rule),
         many_notices=len(ov.notices) > 1,
+        resolved=resolved_rows(con, run_id),
         indicators=indicators,
         status_counts={s: n for s, n in status_counts.items() if n},
         status_zh=STATUS_ZH,

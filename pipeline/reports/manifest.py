@@ -1,6 +1,7 @@
 """run.json: what a run read, what it found and how it ended, for machines and auditors."""
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import duckdb
 
 from .. import __version__
 from ..rules import all_rules
+from .common import atomic_write
 
 
 def build_manifest(con: duckdb.DuckDBPyConnection, run_id: str) -> dict:
@@ -27,12 +29,19 @@ def build_manifest(con: duckdb.DuckDBPyConnection, run_id: str) -> dict:
     ).fetchall()
     input_cols = ["name", "path", "kind", "format", "encoding", "preset", "sha256", "size_bytes",
                   "status", "action", "rows_loaded", "rows_quarantined", "message"]
+    # Counts are of open findings; those resolved since the previous run are counted apart.
     by_sev = dict(con.execute(
-        "select severity, count(*) from findings where run_id = ? group by severity", [run_id]
+        "select severity, count(*) from findings where run_id = ? "
+        "and change is distinct from 'resolved' group by severity", [run_id]
     ).fetchall())
     by_rule = dict(con.execute(
-        "select rule_id, count(*) from findings where run_id = ? group by rule_id order by rule_id",
+        "select rule_id, count(*) from findings where run_id = ? "
+        "and change is distinct from 'resolved' group by rule_id order by rule_id",
         [run_id]).fetchall())
+    by_change = dict(con.execute(
+        "select change, count(*) from findings where run_id = ? and change is not null "
+        "group by change order by change", [run_id]).fetchall())
+    counts = json.loads(run[7]) if run[7] else {}
     return {
         "run_id": run[0],
         "tool": {"name": "budget-recon", "version": __version__},
@@ -42,16 +51,25 @@ def build_manifest(con: duckdb.DuckDBPyConnection, run_id: str) -> dict:
         "fail_on": run[4],
         "scope": json.loads(run[5]) if run[5] else {},
         "exit_status": run[6],
-        "counts": json.loads(run[7]) if run[7] else {},
+        "counts": {k: v for k, v in counts.items() if k != "rules"},
         "findings": {"by_severity": {s: by_sev.get(s, 0) for s in ("error", "warning", "info")},
-                     "by_rule": by_rule},
+                     "by_rule": by_rule, "by_change": by_change},
         "inputs": [dict(zip(input_cols, r)) for r in inputs],
-        "rules": {r.rule_id: {"version": r.version, "file": r.path.name, "severity": r.severity}
-                  for r in all_rules()},
+        "rules": _rule_versions(counts),
     }
+
+
+def _rule_versions(counts: dict) -> dict:
+    """The rule versions the run used when it recorded them (runs.counts["rules"]); otherwise
+    the current catalogue's, which is what a run written just now used."""
+    if isinstance(counts.get("rules"), dict):
+        return counts["rules"]
+    return {r.rule_id: {"version": r.version, "sha256": hashlib.sha256(r.sql.encode("utf-8")).hexdigest(),
+                        "file": r.path.name, "severity": r.severity}
+            for r in all_rules()}
 
 
 def write_manifest(con: duckdb.DuckDBPyConnection, run_id: str, run_dir: Path) -> None:
     data = build_manifest(con, run_id)
-    (run_dir / "run.json").write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str),
-                                      encoding="utf-8")
+    with atomic_write(run_dir / "run.json") as tmp:
+        tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str), encoding="utf-8")

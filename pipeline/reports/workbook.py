@@ -21,7 +21,7 @@ import xlsxwriter
 
 from ..findings import SEVERITY_ZH
 from ..rules import all_rules
-from .common import (FINDINGS_SQL, FORMULA_PREFIXES, INDICATORS_SQL, SEVERITY_LABEL, STATUS_ZH,
+from .common import (CHANGE_ZH, FINDINGS_SQL, FORMULA_PREFIXES, INDICATORS_SQL, SEVERITY_LABEL, STATUS_ZH,
                      SUMMARY_SQL, RunOverview, atomic_write, change_label, iter_dicts, run_overview)
 
 # Excel's sheet holds 1,048,576 rows; row 1 is the header, so this many findings fit.
@@ -158,7 +158,7 @@ def write(con: duckdb.DuckDBPyConnection, run_id: str, run_dir: Path) -> Path:
                        else dt.datetime(2000, 1, 1),
         })
         fmt = _Formats(wb)
-        truncated = max(0, ov.findings_total - MAX_FINDING_ROWS)
+        truncated = max(0, ov.rows_total - MAX_FINDING_ROWS)
         _overview_sheet(wb, fmt, ov, truncated)
         _summary_sheet(con, wb, fmt, run_id)
         _findings_sheet(con, wb, fmt, run_id, ov)
@@ -241,7 +241,9 @@ def _overview_sheet(wb, fmt: _Formats, ov: RunOverview, truncated: int) -> None:
         w.number(r, 1, ov.waived)
         r += 1
     for change, n in ov.by_change.items():
-        ws.write_string(r, 0, change_label(change), fmt.label)
+        label = (f"其中{CHANGE_ZH.get(change, change)} of which {change}" if change != "resolved"
+                 else "已解决（不计入合计）resolved since the previous run")
+        ws.write_string(r, 0, label, fmt.label)
         w.number(r, 1, n)
         r += 1
     if truncated:
@@ -346,7 +348,7 @@ def _findings_sheet(con, wb, fmt: _Formats, run_id: str, ov: RunOverview) -> Non
     ws.freeze_panes(1, 0)
     ws.set_row(0, 30)
     w.header(0, [h for _, h, _, _ in cols])
-    limit = MAX_FINDING_ROWS if ov.findings_total <= MAX_FINDING_ROWS else MAX_FINDING_ROWS - 1
+    limit = MAX_FINDING_ROWS if ov.rows_total <= MAX_FINDING_ROWS else MAX_FINDING_ROWS - 1
     r = 1
     for row in iter_dicts(con, FINDINGS_SQL, [run_id]):
         if r > limit:
@@ -367,8 +369,8 @@ def _findings_sheet(con, wb, fmt: _Formats, run_id: str, ov: RunOverview) -> Non
                 w.text(r, c, change_label(value))
         r += 1
     last = r - 1
-    if ov.findings_total > limit:
-        more = ov.findings_total - (r - 1)
+    if ov.rows_total > limit:
+        more = ov.rows_total - (r - 1)
         w.text(r, 0, f"另有 {more:,} 条未列出（超出 Excel 行数上限），完整清单见 exceptions.csv / "
                      f"{more:,} more findings not listed (Excel row limit); see exceptions.csv", fmt.note)
     ws.autofilter(0, 0, max(last, 1), len(cols) - 1)
