@@ -97,3 +97,39 @@ def set_context(con, as_of=dt.date(2024, 12, 31), notice_no=None, purpose=None, 
     con.execute("delete from run_context")
     con.execute("insert into run_context values (?, ?, ?, purpose_key(?), ?, ?)",
                 [run_id, as_of, notice_no, purpose, date_from, date_to])
+
+
+# The seed's target table for 租赁补贴, as the notice parser stores it:
+# (level1, level2, name, target_text, op, value, unit, weight). Weights add up to 90.
+RENT_TARGETS = [
+    ("产出指标", "数量指标", "发放租赁补贴户数", ">=30户", ">=", 30, "户", 6),
+    ("产出指标", "数量指标", "补助发放次数", ">=12次", ">=", 12, "次", 6),
+    ("产出指标", "质量指标", "补助覆盖率", "=100%", "=", 100, "%", 6),
+    ("产出指标", "时效指标", "补贴发放起始时间", "<=1月", "<=", 1, "月", 7),
+    ("产出指标", "时效指标", "补贴发放完成时间", "<=12月", "<=", 12, "月", 7),
+    ("产出指标", "时效指标", "资金发放及时率", "=100%", "=", 100, "%", 8),
+    ("成本指标", "经济成本指标", "每户补贴标准", "<=480元/户/月", "<=", 480, "元/户/月", 20),
+    ("效益指标", "社会效益指标", "解决我区城市最低收入家庭的住房困难问题", "有效解决", None, None, None, 20),
+    ("满意度指标", "满意度指标", "城镇最低收入住房困难家庭满意度", ">=90%", ">=", 90, "%", 10),
+]
+
+
+def add_target_table(con, purpose=RENT, indicators=RENT_TARGETS, notice_no=NOTICE_NO,
+                     fiscal_year=2024, table_seq=None):
+    """Insert one performance target table (项目支出绩效目标表) and its indicator rows."""
+    if table_seq is None:
+        table_seq = con.execute("select coalesce(max(table_seq), 0) + 1 from target_tables "
+                                "where notice_no = ?", [notice_no]).fetchone()[0]
+    con.execute(
+        "insert into target_tables (notice_no, table_seq, purpose, purpose_key, fiscal_year, "
+        "unit_name) values (?, ?, ?, purpose_key(?), ?, '克拉玛依市克拉玛依区住房和城乡建设局')",
+        [notice_no, table_seq, purpose, purpose, fiscal_year],
+    )
+    for seq, (l1, l2, name, text, op, value, unit, weight) in enumerate(indicators, start=1):
+        con.execute(
+            "insert into target_indicators (notice_no, table_seq, indicator_seq, level1, level2, name, "
+            "target_text, op, target_value, target_unit, qualitative, basis, weight, evidence) "
+            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '计划标准', ?, '工作资料')",
+            [notice_no, table_seq, seq, l1, l2, name, text, op, value, unit, op is None, weight],
+        )
+    return table_seq

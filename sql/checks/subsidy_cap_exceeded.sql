@@ -1,0 +1,86 @@
+-- rule: SUBSIDY_CAP_EXCEEDED
+-- severity: error
+-- cites: 每户补贴标准
+-- zh: 收款人单月所得超过每户每月补贴标准
+-- en: A payee received more in one month than the per-household monthly standard
+-- stage: ledger
+--
+-- Invariant: within one calendar month, what one payee received net from a purpose (reversals
+-- net) does not exceed that purpose's per-household monthly standard. The cap is the target of
+-- the purpose's own target table, never a constant: the indicator whose unit is 元 per 户 per 月
+-- (每户补贴标准 <=480元/户/月 in the seed), recognised the same way as in config/indicators.toml.
+-- One finding per payee-month over the cap, naming the line at which the month's running total
+-- last went over it; amount = the payee's total for that month.
+with caps as (
+    select
+        tt.notice_no,
+        a.line_seq,
+        min(i.target_value) as cap,
+        arg_min(i.target_text, i.target_value) as cap_text,
+        arg_min(i.op, i.target_value) as op
+    from target_tables as tt
+    join target_indicators as i on i.notice_no = tt.notice_no and i.table_seq = tt.table_seq
+    join fct_allocation_lines as a on a.notice_no = tt.notice_no and a.purpose_key = tt.purpose_key
+    where not i.qualitative
+      and i.op in ('<=', '<', '=')
+      and i.target_value is not null
+      and replace(replace(i.target_unit, ' ', ''), '·', '/') in ('元/户/月', '元/月/户', '元/户/每月')
+    group by tt.notice_no, a.line_seq
+),
+payments as (
+    select
+        e.notice_no, e.line_seq, e.allocated_purpose as purpose, trim(e.payee) as payee,
+        date_trunc('month', e.posted_on) as month,
+        e.voucher_no, e.line_no, e.posted_on, e.amount, e.source_file, e.file_id, e.row_no,
+        c.cap, c.cap_text, c.op
+    from fct_expenditure as e
+    join caps as c on c.notice_no = e.notice_no and c.line_seq = e.line_seq
+    where e.match_kind = 'line'
+      and e.posted_on is not null
+      and nullif(trim(e.payee), '') is not null
+),
+running as (
+    select
+        p.*,
+        sum(p.amount) over (
+            partition by p.notice_no, p.line_seq, p.payee, p.month
+            order by p.posted_on, p.voucher_no, p.line_no, p.file_id, p.row_no
+            rows between unbounded preceding and current row) as running_total,
+        sum(p.amount) over (partition by p.notice_no, p.line_seq, p.payee, p.month) as month_total
+    from payments as p
+),
+crossings as (
+    select
+        r.*,
+        row_number() over (
+            partition by r.notice_no, r.line_seq, r.payee, r.month
+            order by r.posted_on desc, r.voucher_no desc, r.line_no desc, r.file_id desc, r.row_no desc
+        ) as latest
+    from running as r
+    where case when r.op = '<' then r.month_total >= r.cap and r.running_total >= r.cap
+                                   and r.running_total - r.amount < r.cap
+               else r.month_total > r.cap and r.running_total > r.cap
+                    and r.running_total - r.amount <= r.cap end
+),
+findings as (
+    select
+        c.notice_no,
+        c.purpose,
+        c.voucher_no,
+        c.line_no,
+        c.posted_on,
+        cast(c.month_total as decimal(18,2)) as amount,
+        c.cap_text as expected,
+        cast(cast(c.month_total as decimal(18,2)) as varchar) || '元' as observed,
+        '收款人 ' || c.payee || ' ' || strftime(c.month, '%Y年%m月') || ' 共收 '
+            || cast(cast(c.month_total as decimal(18,2)) as varchar) || ' 元，超过每户补贴标准 '
+            || c.cap_text || '（凭证 ' || coalesce(c.voucher_no, '') || ' 使其超标） / payee '
+            || c.payee || ' received ' || cast(cast(c.month_total as decimal(18,2)) as varchar)
+            || ' yuan in ' || strftime(c.month, '%Y-%m') || ', above the per-household standard '
+            || c.cap_text || ' (voucher ' || coalesce(c.voucher_no, '') || ' crossed it)' as message,
+        c.source_file,
+        c.row_no as source_row
+    from crossings as c
+    where c.latest = 1
+)
+select * from findings

@@ -1,0 +1,338 @@
+"""Performance indicators measured from the ledger, and the rules that read them.
+
+The seed's rent subsidy ties out: 30 households × 480 元 × 12 months = 172,800 元 = 17.28 万元.
+"""
+import dataclasses
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+import builders
+from builders import (RENT, RENT_TARGETS, RENTAL_HOUSING, add_target_table, new_store, seed_notice,
+                      set_context)
+from pipeline import indicators
+from pipeline.checks import run_rule
+from pipeline.rules import rule
+from pipeline.run import Scope
+from pipeline.store import transaction
+
+HOUSEHOLDS = [f"住户{n:02d}" for n in range(1, 31)]
+CLEAN_YEAR = [
+    dict(voucher_no=f"记-{month:02d}", line_no=str(i), posted_on=dt.date(2024, month, 15),
+         debit=480, payee=payee)
+    for month in range(1, 13) for i, payee in enumerate(HOUSEHOLDS, start=1)
+]
+# The 保障性租赁住房 table of the seed (weights 8+10+10+12+20+20+10 = 90).
+RENTAL_HOUSING_TARGETS = [
+    ("产出指标", "数量指标", "筹集保障性租赁住房数量", ">=97套", ">=", 97, "套", 8),
+    ("产出指标", "质量指标", "筹集保障性租赁住房覆盖率", "=100%", "=", 100, "%", 10),
+    ("产出指标", "时效指标", "年度目标完成及时率", "=100%", "=", 100, "%", 10),
+    ("产出指标", "时效指标", "资金支付及时率", "=100%", "=", 100, "%", 12),
+    ("成本指标", "经济成本指标", "项目预算控制率", "<=100%", "<=", 100, "%", 20),
+    ("效益指标", "社会效益指标", "解决新市民、新青年住房困难问题", "有效解决", None, None, None, 20),
+    ("满意度指标", "满意度指标", "新市民、新青年满意度", ">=90%", ">=", 90, "%", 10),
+]
+MEASURABLE_RENT = {"发放租赁补贴户数", "补助发放次数", "补贴发放起始时间", "补贴发放完成时间",
+                   "资金发放及时率", "每户补贴标准"}
+UNMEASURABLE_RENT = {"补助覆盖率", "解决我区城市最低收入家庭的住房困难问题",
+                     "城镇最低收入住房困难家庭满意度"}
+
+
+@pytest.fixture
+def con(tmp_path):
+    con = new_store(tmp_path)
+    seed_notice(con)
+    add_target_table(con)
+    yield con
+    con.close()
+
+
+def add_ledger(con, rows):
+    """builders.add_ledger in one transaction: a year of lines in a fraction of a second."""
+    with transaction(con):
+        return builders.add_ledger(con, rows)
+
+
+def measure(con, as_of, run_id="test-run"):
+    """Run the indicator stage as reconcile does; return {indicator: row} and the findings."""
+    set_context(con, as_of=as_of, run_id=run_id)
+    findings = indicators.measure(con, run_id, Scope(as_of=as_of))
+    for rule_id in ("SUBSIDY_CAP_EXCEEDED", "INDICATOR_NOT_MET", "INDICATOR_BEHIND",
+                    "TARGET_WEIGHTS_UNBALANCED"):
+        findings += run_rule(con, rule(rule_id))
+    cur = con.execute("select * from run_indicators where run_id = ?", [run_id])
+    cols = [d[0] for d in cur.description]
+    rows = {r["indicator"]: r for r in (dict(zip(cols, x)) for x in cur.fetchall())}
+    return rows, findings
+
+
+def of_rule(findings, rule_id):
+    return [f for f in findings if f.rule_id == rule_id]
+
+
+# --- a clean year ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("as_of", [dt.date(2024, 12, 31), dt.date(2025, 1, 31)])
+def test_indicators__clean_year_meets_every_measurable_rent_indicator(con, as_of):
+    add_ledger(con, CLEAN_YEAR)
+    rows, findings = measure(con, as_of)
+
+    assert len(rows) == len(RENT_TARGETS)
+    observed = {name: (r["observed"], r["status"]) for name, r in rows.items() if name in MEASURABLE_RENT}
+    assert observed == {
+        "发放租赁补贴户数": ("30户", "met"),
+        "补助发放次数": ("12次", "met"),
+        "补贴发放起始时间": ("1月", "met"),
+        "补贴发放完成时间": ("12月", "met"),
+        "资金发放及时率": ("100.00%", "met"),
+        "每户补贴标准": ("480.00元/户/月", "met"),
+    }
+    assert {rows[n]["status"] for n in UNMEASURABLE_RENT} == {"needs_evidence"}
+    assert all(r["purpose"] == RENT and r["method"] for r in rows.values())
+    assert "单户单月最大发放额" in rows["每户补贴标准"]["method"]
+    assert not of_rule(findings, "INDICATOR_NOT_MET")
+    assert not of_rule(findings, "SUBSIDY_CAP_EXCEEDED")
+    assert not of_rule(findings, "TARGET_WEIGHTS_UNBALANCED")
+
+
+def test_indicators__seed_numbers_tie_out(con):
+    add_ledger(con, CLEAN_YEAR)
+    set_context(con, as_of=dt.date(2024, 12, 31))
+    spent = con.execute("select spent from rpt_allocation_summary where purpose = ?", [RENT]).fetchone()[0]
+    assert spent == Decimal("172800.00") == 30 * 480 * 12
+
+
+# --- one household paid 600 in a month -------------------------------------------------
+
+def test_subsidy_cap_exceeded__one_household_paid_600(con):
+    rows_ = [dict(r) for r in CLEAN_YEAR]
+    march_03 = next(r for r in rows_ if r["posted_on"].month == 3 and r["payee"] == "住户03")
+    march_03["debit"] = 600
+    add_ledger(con, rows_)
+    rows, findings = measure(con, dt.date(2024, 12, 31))
+
+    caps = of_rule(findings, "SUBSIDY_CAP_EXCEEDED")
+    assert len(caps) == 1
+    cap = caps[0]
+    assert (cap.voucher_no, cap.line_no, cap.posted_on) == ("记-03", "3", dt.date(2024, 3, 15))
+    assert cap.amount == Decimal("600.00")
+    assert cap.expected == "<=480元/户/月"
+    assert cap.observed == "600.00元"
+    assert cap.severity == "error" and "住户03" in cap.message and cap.purpose == RENT
+
+    assert (rows["每户补贴标准"]["observed"], rows["每户补贴标准"]["status"]) == ("600.00元/户/月", "not_met")
+    # 172,920 ÷ 172,800: the payment rate (=100%) is over the allocation
+    assert (rows["资金发放及时率"]["observed"], rows["资金发放及时率"]["status"]) == ("100.07%", "not_met")
+    assert rows["发放租赁补贴户数"]["status"] == "met"
+    not_met = {f.key_detail for f in of_rule(findings, "INDICATOR_NOT_MET")}
+    assert not_met == {"每户补贴标准", "资金发放及时率"}
+    assert all(f.severity == "error" for f in of_rule(findings, "INDICATOR_NOT_MET"))
+
+
+def test_indicators__overspent_breaks_the_control_rate(tmp_path):
+    con = new_store(tmp_path)
+    seed_notice(con)
+    add_target_table(con, purpose=RENTAL_HOUSING, indicators=RENTAL_HOUSING_TARGETS)
+    add_ledger(con, [dict(purpose=RENTAL_HOUSING, function_code="2210110", debit=1037200, payee="建设公司"),
+                     dict(purpose=RENTAL_HOUSING, function_code="2210110", voucher_no="记-0002",
+                          posted_on=dt.date(2024, 11, 2), debit=50000, payee="建设公司")])
+    rows, findings = measure(con, dt.date(2024, 12, 31))
+    assert (rows["项目预算控制率"]["observed"], rows["项目预算控制率"]["status"]) == ("104.82%", "not_met")
+    assert rows["资金支付及时率"]["status"] == "not_met"
+    assert rows["年度目标完成及时率"]["status"] == "needs_evidence"
+    assert rows["筹集保障性租赁住房数量"]["status"] == "needs_evidence"
+    assert "项目预算控制率" in {f.key_detail for f in of_rule(findings, "INDICATOR_NOT_MET")}
+    # no per-household standard in this table: no cap to break
+    assert not of_rule(findings, "SUBSIDY_CAP_EXCEEDED")
+
+
+def test_indicators__control_rate_within_allocation_is_met(tmp_path):
+    con = new_store(tmp_path)
+    seed_notice(con)
+    add_target_table(con, purpose=RENTAL_HOUSING, indicators=RENTAL_HOUSING_TARGETS)
+    add_ledger(con, [dict(purpose=RENTAL_HOUSING, function_code="2210110", debit=1037200)])
+    rows, findings = measure(con, dt.date(2024, 12, 31))
+    assert (rows["项目预算控制率"]["observed"], rows["项目预算控制率"]["status"]) == ("100.00%", "met")
+    assert rows["资金支付及时率"]["status"] == "met"
+    assert not of_rule(findings, "INDICATOR_NOT_MET")
+
+
+def test_subsidy_cap_exceeded__top_up_voucher_is_the_one_named(con):
+    add_ledger(con, [dict(voucher_no="记-0101", payee="住户01", debit=480, posted_on=dt.date(2024, 5, 10)),
+                     dict(voucher_no="记-0150", payee="住户01", debit=120, posted_on=dt.date(2024, 5, 20)),
+                     dict(voucher_no="记-0160", payee="住户02", debit=480, posted_on=dt.date(2024, 5, 20))])
+    _, findings = measure(con, dt.date(2024, 12, 31))
+    caps = of_rule(findings, "SUBSIDY_CAP_EXCEEDED")
+    assert [(f.voucher_no, f.amount) for f in caps] == [("记-0150", Decimal("600.00"))]
+
+
+def test_subsidy_cap_exceeded__reversed_double_payment_nets_out(con):
+    add_ledger(con, [dict(voucher_no="记-0101", payee="住户01", debit=480, posted_on=dt.date(2024, 5, 10)),
+                     dict(voucher_no="记-0102", payee="住户01", debit=480, posted_on=dt.date(2024, 5, 11)),
+                     dict(voucher_no="记-0103", payee="住户01", credit=480, posted_on=dt.date(2024, 5, 12))])
+    rows, findings = measure(con, dt.date(2024, 12, 31))
+    assert not of_rule(findings, "SUBSIDY_CAP_EXCEEDED")
+    assert rows["每户补贴标准"]["observed"] == "480.00元/户/月"
+
+
+def test_subsidy_cap_exceeded__cap_is_read_from_the_target_table(con):
+    con.execute("update target_indicators set target_text = '<=400元/户/月', target_value = 400 "
+                "where name = '每户补贴标准'")
+    add_ledger(con, [dict(payee="住户01", debit=480)])
+    _, findings = measure(con, dt.date(2024, 12, 31))
+    caps = of_rule(findings, "SUBSIDY_CAP_EXCEEDED")
+    assert [(c.expected, c.amount) for c in caps] == [("<=400元/户/月", Decimal("480.00"))]
+
+
+def test_subsidy_cap_exceeded__same_amount_in_two_months_is_fine(con):
+    add_ledger(con, [dict(voucher_no="记-1", payee="住户01", debit=480, posted_on=dt.date(2024, 5, 31)),
+                     dict(voucher_no="记-2", payee="住户01", debit=480, posted_on=dt.date(2024, 6, 1))])
+    _, findings = measure(con, dt.date(2024, 12, 31))
+    assert not of_rule(findings, "SUBSIDY_CAP_EXCEEDED")
+
+
+# --- during the year: double monitoring -------------------------------------------------
+
+def test_indicators__clean_ledger_cut_at_june_30_is_on_track(con):
+    add_ledger(con, CLEAN_YEAR)
+    rows, findings = measure(con, dt.date(2024, 6, 30))
+    assert {n: rows[n]["status"] for n in MEASURABLE_RENT} == dict.fromkeys(MEASURABLE_RENT, "on_track")
+    assert {rows[n]["status"] for n in UNMEASURABLE_RENT} == {"needs_evidence"}
+    assert rows["补助发放次数"]["observed"] == "6次"
+    assert rows["资金发放及时率"]["observed"] == "50.00%"
+    # 182 of 366 days of 2024 elapsed
+    assert "时间进度49.73%" in rows["资金发放及时率"]["method"]
+    assert not of_rule(findings, "INDICATOR_BEHIND")
+    assert not of_rule(findings, "INDICATOR_NOT_MET")
+
+
+def test_indicators__nothing_paid_by_september_is_behind(con):
+    add_ledger(con, [r for r in CLEAN_YEAR if r["posted_on"].month >= 10])
+    rows, findings = measure(con, dt.date(2024, 9, 30))
+    status = {n: rows[n]["status"] for n in MEASURABLE_RENT}
+    assert status == {
+        "发放租赁补贴户数": "behind",
+        "补助发放次数": "behind",
+        "补贴发放起始时间": "behind",    # January has passed without a payment
+        "补贴发放完成时间": "on_track",  # December is still to come
+        "资金发放及时率": "behind",
+        "每户补贴标准": "on_track",      # nothing paid, nothing above the standard
+    }
+    assert rows["资金发放及时率"]["observed"] == "0.00%"
+    assert {rows[n]["status"] for n in UNMEASURABLE_RENT} == {"needs_evidence"}
+    behind = of_rule(findings, "INDICATOR_BEHIND")
+    assert {f.key_detail for f in behind} == {"发放租赁补贴户数", "补助发放次数", "补贴发放起始时间",
+                                              "资金发放及时率"}
+    assert all(f.severity == "warning" and f.purpose == RENT for f in behind)
+    assert not of_rule(findings, "INDICATOR_NOT_MET")
+    # the same ledger after year end: paid Oct-Dec only, so the count and start targets are missed
+    rows, findings = measure(con, dt.date(2024, 12, 31), run_id="year-end")
+    assert rows["补助发放次数"]["status"] == "not_met" and rows["补助发放次数"]["observed"] == "3次"
+    assert rows["补贴发放起始时间"]["observed"] == "10月"
+    assert rows["资金发放及时率"]["observed"] == "25.00%"
+
+
+def test_indicators__cap_broken_during_the_year_is_behind_not_failed(con):
+    add_ledger(con, [dict(payee="住户01", debit=600, posted_on=dt.date(2024, 1, 15))])
+    rows, findings = measure(con, dt.date(2024, 2, 1))
+    assert rows["每户补贴标准"]["status"] == "behind"
+    assert of_rule(findings, "SUBSIDY_CAP_EXCEEDED")  # the breach itself is an error at once
+    assert not of_rule(findings, "INDICATOR_NOT_MET")
+
+
+def test_indicators__gap_threshold_is_configurable(con):
+    # paid on the 15th: by June 10 five batches of twelve (41.67%) against 44.26% of the year
+    add_ledger(con, CLEAN_YEAR)
+    set_context(con, as_of=dt.date(2024, 6, 10))
+    default = {r["indicator"]: r["status"] for r in indicators.evaluate(con, dt.date(2024, 6, 10))}
+    strict = dataclasses.replace(indicators.load_config(), behind_gap_points=Decimal(0))
+    tight = {r["indicator"]: r["status"] for r in indicators.evaluate(con, dt.date(2024, 6, 10), strict)}
+    assert default["补助发放次数"] == "on_track"
+    assert tight["补助发放次数"] == "behind"
+    ratio = dataclasses.replace(indicators.load_config(), behind_ratio=Decimal("0.95"))
+    assert {r["indicator"]: r["status"] for r in
+            indicators.evaluate(con, dt.date(2024, 6, 10), ratio)}["补助发放次数"] == "behind"
+
+
+def test_indicators__ledger_without_payees_needs_evidence(con):
+    add_ledger(con, [dict(r, payee=None) for r in CLEAN_YEAR])
+    rows, _ = measure(con, dt.date(2024, 12, 31))
+    assert rows["每户补贴标准"]["status"] == "needs_evidence"
+    assert rows["发放租赁补贴户数"]["status"] == "needs_evidence"
+    assert rows["补助发放次数"]["status"] == "met"  # months and rates need no payee
+
+
+def test_indicators__rows_are_replaced_not_duplicated_on_remeasure(con):
+    add_ledger(con, CLEAN_YEAR)
+    measure(con, dt.date(2024, 12, 31))
+    measure(con, dt.date(2024, 12, 31))
+    assert con.execute("select count(*) from run_indicators").fetchone()[0] == len(RENT_TARGETS)
+
+
+def test_indicators__scope_to_another_purpose_leaves_rent_out(con):
+    add_ledger(con, CLEAN_YEAR)
+    set_context(con, as_of=dt.date(2024, 12, 31), purpose=RENTAL_HOUSING)
+    assert indicators.evaluate(con, dt.date(2024, 12, 31)) == []
+    set_context(con, as_of=dt.date(2024, 12, 31), purpose=RENT)
+    assert len(indicators.evaluate(con, dt.date(2024, 12, 31))) == len(RENT_TARGETS)
+
+
+# --- matching by meaning ----------------------------------------------------------------
+
+@pytest.mark.parametrize("name, target, expected", [
+    ("项目预算控制率", "<=100%", "control_rate"),
+    ("资金支付率", "=100%", "payment_rate"),
+    ("资金支付及时率", "=100%", "payment_rate"),
+    ("资金发放及时率", "=100%", "payment_rate"),
+    ("项目资金支付率", ">=100%", "payment_rate"),
+    ("每户补贴标准", "<=480元/户/月", "max_monthly_per_payee"),
+    ("每户每月补助标准", "≤500元/户·月", "max_monthly_per_payee"),
+    ("发放租赁补贴户数", ">=30户", "distinct_payees"),
+    ("补贴户数", ">=30户", "distinct_payees"),
+    ("补助发放次数", ">=12次", "payment_months"),
+    ("补贴发放起始时间", "<=1月", "first_month"),
+    ("补贴发放完成时间", "<=12月", "last_month"),
+    # works schedules, satisfaction, quantities: a ledger cannot show them
+    ("项目按计划开工时间", "<=4月", None),
+    ("年度计划完工时间", "<=12月", None),
+    ("年度工作完成时间", "<=12月", None),
+    ("年度目标完成及时率", "=100%", None),
+    ("城镇最低收入住房困难家庭满意度", ">=90%", None),
+    ("补助覆盖率", "=100%", None),
+    ("年度工作验收合格率", "=100%", None),
+    ("改造户数", ">=18382户", None),
+    ("改造面积", ">=124.96万平方米", None),
+    ("解决新市民、新青年住房困难问题", "有效解决", None),
+    ("群众居住条件是否改善", "是", None),
+    ("发放租赁补贴户数", "有效解决", None),  # qualitative target: never measured
+])
+def test_classify__by_meaning(name, target, expected):
+    kind = indicators.classify(name, indicators.parse_target(target), indicators.load_config())
+    assert (kind.id if kind else None) == expected
+
+
+def test_clock__time_progress_and_year_end():
+    assert indicators.Clock(2024, dt.date(2024, 6, 30)).time_progress == Decimal(182) / Decimal(366)
+    assert not indicators.Clock(2024, dt.date(2024, 12, 30)).closed
+    assert indicators.Clock(2024, dt.date(2024, 12, 31)).closed
+    assert indicators.Clock(2024, dt.date(2023, 12, 1)).time_progress == 0
+
+
+# --- weights ----------------------------------------------------------------------------
+
+def test_target_weights_unbalanced__weights_adding_to_85(con):
+    add_target_table(con, purpose=RENTAL_HOUSING,
+                     indicators=[row[:7] + (row[7] - 5 if i == 0 else row[7],)
+                                 for i, row in enumerate(RENTAL_HOUSING_TARGETS)])
+    set_context(con)
+    findings = run_rule(con, rule("TARGET_WEIGHTS_UNBALANCED"))
+    assert [(f.purpose, f.expected, f.observed, f.severity) for f in findings] == [
+        (RENTAL_HOUSING, "90", "85", "warning")]
+
+
+def test_target_weights_unbalanced__100_with_execution_rate_listed(con):
+    add_target_table(con, purpose=RENTAL_HOUSING,
+                     indicators=RENTAL_HOUSING_TARGETS + [("产出指标", "时效指标", "预算执行率", "=100%", "=", 100, "%", 10)])
+    set_context(con)
+    assert not run_rule(con, rule("TARGET_WEIGHTS_UNBALANCED"))  # 90 + 10 = 100
