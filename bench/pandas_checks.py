@@ -76,13 +76,16 @@ def expenditure(df: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     Filter first, clean what is left (what a sensible analyst does: the budget book is a
     fraction of the export).
     """
+    df = df.assign(row_no=range(1, len(df) + 1))
     exp = df[(df["book"].str.strip() == "预算会计") & df["account_code"].str.strip().str.startswith("7")].copy()
     exp["posted_on"] = pd.to_datetime(exp["posted_on"], format="%Y-%m-%d", errors="coerce")
     exp["doc_key"] = (exp["budget_doc_no"].str.replace(r"\s+", "", regex=True)
                       .str.replace(r"[﹝〔\[［(（【](\d{4})[﹞〕\]］)）】]", r"〔\1〕", regex=True))
     exp = exp[(exp["posted_on"].isna() | (exp["posted_on"] <= pd.Timestamp(as_of)))
               & ((exp["project_code"].str.strip() == PROJECT_CODE) | (exp["doc_key"] == NOTICE_NO))].copy()
-    exp["amount_c"] = cents(exp["debit"]) - cents(exp["credit"])
+    exp["debit_c"], exp["credit_c"] = cents(exp["debit"]), cents(exp["credit"])
+    exp["amount_c"] = exp["debit_c"] - exp["credit_c"]
+    exp["line_len"] = exp["line_no"].str.len()
     exp["code"] = exp["function_code"].str.extract(r"(\d+)", expand=False)
     flag = exp["direct_flag"].str.strip().str.split(" ").str[0].str.lower()
     exp["flag"] = flag.map({**{v: True for v in FLAG_TRUE}, **{v: False for v in FLAG_FALSE}})
@@ -95,36 +98,77 @@ def expenditure(df: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     return exp
 
 
+ORDER = ["posted_on", "voucher_no", "line_len", "line_no", "row_no"]  # date, voucher, line, file row
+
+
+def _unreversed(d: pd.DataFrame, keys: list[str], both_ways: bool) -> pd.DataFrame:
+    """Drop payments netted out by reversals of the same amount under the same keys.
+
+    Within each group of equal keys and absolute amount, the k-th payment (by date, voucher,
+    line) survives only if there are fewer than k reversals; with both_ways, unmatched
+    reversals are reported too.
+    """
+    d = d.assign(abs_c=d["amount_c"].abs(), sign=(d["amount_c"] > 0).astype("int8"))
+    d = d.sort_values(ORDER, kind="stable")
+    grp = keys + ["abs_c"]
+    d["nth"] = d.groupby(grp + ["sign"], dropna=False).cumcount() + 1
+    d["payments"] = d.groupby(grp, dropna=False)["sign"].transform("sum")
+    d["reversals"] = d.groupby(grp, dropna=False)["sign"].transform("count") - d["payments"]
+    keep = (d["sign"] == 1) & (d["nth"] > d["reversals"])
+    if both_ways:
+        keep |= (d["sign"] == 0) & (d["nth"] > d["payments"])
+    return d[keep]
+
+
 def code_mismatch(exp: pd.DataFrame) -> pd.DataFrame:
-    m = exp[(exp["match_kind"] == "line") & exp["code"].str.len().eq(7)
-            & exp["code"].isin(ITEM_CODES_2024) & (exp["code"] != exp["allocated_code"])]
-    return m.assign(rule_id="CODE_MISMATCH")
+    """Clause 三: a purpose's spending is booked to the item code allocated to it."""
+    d = exp[(exp["match_kind"] == "line") & exp["code"].str.len().eq(7)
+            & exp["code"].isin(ITEM_CODES_2024) & (exp["code"] != exp["allocated_code"])
+            & (exp["amount_c"] != 0)]
+    d = _unreversed(d, ["purpose_key", "payee", "code"], both_ways=True)
+    return d.assign(rule_id="CODE_MISMATCH")
 
 
 def over_allocation(exp: pd.DataFrame) -> pd.DataFrame:
-    m = exp[exp["match_kind"] == "line"].sort_values(
-        ["allocated_purpose", "posted_on", "voucher_no", "line_no"], na_position="last")
-    m = m.assign(cum=m.groupby("allocated_purpose")["amount_c"].cumsum())
-    over = m[m["cum"] > m["allocated_cents"]]
-    first = over.groupby("allocated_purpose", as_index=False).head(1)
-    return first.assign(rule_id="OVER_ALLOCATION")
+    """One per purpose over its allocation: the line after which the running total stayed above it."""
+    m = exp[exp["match_kind"] == "line"].sort_values(["allocated_purpose"] + ORDER, kind="stable")
+    g = m.groupby("allocated_purpose")
+    m = m.assign(ord=g.cumcount() + 1, cum=g["amount_c"].cumsum())
+    m["within"] = m["ord"].where(m["cum"] <= m["allocated_cents"], 0)
+    per = m.groupby("allocated_purpose").agg(spent=("amount_c", "sum"), last_within=("within", "max"),
+                                             allocated=("allocated_cents", "max"))
+    per = per[per["spent"] > per["allocated"]]
+    m = m.join(per[["last_within"]], on="allocated_purpose", how="inner")
+    return m[m["ord"] == m["last_within"] + 1].assign(rule_id="OVER_ALLOCATION")
 
 
 def direct_flag_missing(exp: pd.DataFrame) -> pd.DataFrame:
-    m = exp[(exp["match_kind"] == "line") & exp["is_direct"].eq(True)
-            & ~exp["fund_source"].isin(LOCAL_SOURCES)
-            & (exp["flag"].ne(True) | exp["project_code"].str.strip().eq(""))]
-    return m.assign(rule_id="DIRECT_FLAG_MISSING")
+    """Clauses 一/二: spending of a 中央直达 line carries the flag and the project code."""
+    src = exp["fund_source"].fillna("")
+    local = src.str.contains("地方|配套|本级|自有") & ~src.str.contains("中央") & exp["fund_source"].ne("")
+    d = exp[(exp["match_kind"] == "line") & exp["is_direct"].eq(True) & ~local
+            & (exp["amount_c"] != 0)
+            & (exp["flag"].ne(True) | exp["project_code"].str.strip().ne(PROJECT_CODE))]
+    d = _unreversed(d, ["purpose_key", "payee", "flag", "project_code"], both_ways=False)
+    return d.assign(rule_id="DIRECT_FLAG_MISSING")
 
 
 def duplicate_entry(exp: pd.DataFrame) -> pd.DataFrame:
-    same_line = exp[exp.duplicated(["voucher_no", "line_no"], keep="first")]
-    groups = exp.groupby(["payee", "amount_c", "posted_on", "purpose_key"], dropna=False)["voucher_no"]
-    n_vouchers = groups.transform("nunique")
-    first_voucher = groups.transform("min")
-    twice = exp[(n_vouchers > 1) & (exp["voucher_no"] != first_voucher) & exp["payee"].ne("")]
-    return pd.concat([same_line, twice]).drop_duplicates(["voucher_no", "line_no"]).assign(
-        rule_id="DUPLICATE_ENTRY")
+    """The same line twice, or the same payee, amount, date and purpose in two vouchers."""
+    exp = exp.sort_values("row_no", kind="stable")
+    line_key = ["voucher_no", "line_no", "book", "account_code", "debit_c", "credit_c"]
+    first = ~exp.duplicated(line_key, keep="first")
+    same_line = exp[~first]
+    pay = exp[first & (exp["amount_c"] > 0) & exp["payee"].str.strip().ne("")]
+    pay_key = ["purpose_key", "payee", "posted_on", "amount_c"]
+    pay = (pay.groupby(pay_key + ["voucher_no"], dropna=False, as_index=False)
+           .agg(line_no=("line_no", "min")).sort_values(pay_key + ["voucher_no"], kind="stable"))
+    pay["nth"] = pay.groupby(pay_key, dropna=False).cumcount() + 1
+    rev = exp[exp["amount_c"] < 0].assign(amount_c=lambda d: -d["amount_c"])
+    rev = rev.groupby(["purpose_key", "payee", "amount_c"], dropna=False).size().rename("reversals")
+    pay = pay.join(rev, on=["purpose_key", "payee", "amount_c"])
+    copies = pay[pay["nth"] > 1 + pay["reversals"].fillna(0)]
+    return pd.concat([same_line, copies]).assign(rule_id="DUPLICATE_ENTRY")
 
 
 def run_checks(path: Path, encoding: str = "gb18030", as_of: dt.date = dt.date(2024, 12, 31)) -> dict:
@@ -139,7 +183,7 @@ def run_checks(path: Path, encoding: str = "gb18030", as_of: dt.date = dt.date(2
         "rows": int(len(df)),
         "expenditure_rows": int(len(exp)),
         "counts": {k: int(v) for k, v in found["rule_id"].value_counts().sort_index().items()},
-        "findings": sorted({(r, v) for r, v in zip(found["rule_id"], found["voucher_no"])}),
+        "findings": sorted(zip(found["rule_id"], found["voucher_no"], found["line_no"])),
         "seconds": {"read": round(t_read, 3), "total": round(t_all, 3)},
     }
 

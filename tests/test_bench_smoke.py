@@ -1,0 +1,68 @@
+"""The benchmark's inputs and its pandas comparison are trustworthy.
+
+bench/generate.py must produce a cn-grp export the loader accepts, with the planted faults it
+promises and GB18030 text; bench/pandas_checks.py must find exactly what the SQL checks find on
+it, or the speed comparison in bench/README.md compares different work.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import sys
+from pathlib import Path
+
+import pytest
+
+from builders import set_context
+from pipeline import ledgers, notices
+from pipeline.checks import run_rule
+from pipeline.rules import rule
+from pipeline.store import open_store
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+sys.path.insert(0, str(BENCH))
+import generate  # noqa: E402
+import pandas_checks  # noqa: E402
+
+SEED = Path(__file__).resolve().parents[1] / "inputs" / "notices" / "000_a45419bc3fccfd31.txt"
+CORE_RULES = ("CODE_MISMATCH", "OVER_ALLOCATION", "DIRECT_FLAG_MISSING", "DUPLICATE_ENTRY")
+LINES = 40_000  # 10,000 vouchers: a handful of every planted fault
+
+
+@pytest.fixture(scope="module")
+def ledger(tmp_path_factory):
+    return generate.generate(LINES, tmp_path_factory.mktemp("bench") / "ledger.csv", "gb18030")
+
+
+def test_generate__gb18030_cn_grp_file_of_exactly_n_lines(ledger):
+    with open(ledger, encoding="gb18030", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == generate.HEADER
+    assert len(rows) == LINES + 1
+    with pytest.raises(UnicodeDecodeError):
+        ledger.read_bytes()[:1 << 16].decode("utf-8")
+    body = rows[1:]
+    assert {r[3] for r in body} == {"预算会计", "财务会计"}
+    assert any(r[7].count(",") for r in body)                        # thousands separators
+    assert any(r[9] == "2210107 保障性住房租金补贴" for r in body)   # code with its name
+    in_scope = sum(r[11] == generate.PROJECT_CODE for r in body) / len(body)
+    assert 0.55 < in_scope < 0.65                                     # ~40% out of scope
+    planted = {"22101 保障性安居工程支出", "2210119 保障性安居工程"}
+    assert planted <= {r[9] for r in body}
+    assert any(r[12] == generate.FUND_NAME for r in body)            # the pooled account
+    assert any(r[2].startswith("2023-12") for r in body)             # out of period
+
+
+def test_pandas_checks__find_what_the_sql_checks_find(ledger, tmp_path):
+    con = open_store(tmp_path / "recon.duckdb")
+    notices.load_notices(con, [SEED])
+    outcomes = ledgers.load_ledgers(con, [ledger])
+    assert [o.rows_loaded for o in outcomes] == [LINES]
+    set_context(con, as_of=dt.date(2024, 12, 31))
+    sql = {(f.rule_id, f.voucher_no, f.line_no) for r in CORE_RULES for f in run_rule(con, rule(r))}
+    con.close()
+
+    found = pandas_checks.run_checks(ledger, "gb18030", dt.date(2024, 12, 31))
+    ours = {tuple(x) for x in found["findings"]}
+    assert {r for r, _, _ in sql} == set(CORE_RULES)  # every core rule fires on the generated file
+    assert ours == sql
