@@ -1,6 +1,839 @@
-"""Allocation notices (分配下达通知). Placeholder until the parser lands."""
+"""Allocation notices (分配下达通知): .txt or .docx -> Notice -> the store.
+
+A notice passes money down with a table of allocation lines (purpose, amount, function code,
+direct-fund flag), the rules of its clauses (which item codes the money goes to) and one
+performance target table (项目支出绩效目标表) per purpose. Both input formats are first turned
+into the same *document stream*, paragraphs and table rows in reading order, and one parser reads
+that stream, so a .txt and a .docx of the same notice give the same `Notice`:
+
+- .txt is text extracted from the issued document: a table cell is a tab-prefixed line, a blank
+  line ends a table row, merged cells come out blank (UTF-8, UTF-8 with BOM or GB18030).
+- .docx is the issued document: paragraphs and Word tables in body order; a vertically merged
+  cell's continuation reads blank, a horizontally merged cell is one cell, as in the txt.
+
+Tables are recognised by their content (the allocation table by its header row, a target table
+by its 预算单位 row), never by where one Word table ends, because the txt export does not keep
+table boundaries. Amounts are converted to 元 with Decimal using the unit the table states
+(单位：万元 / 单位：元); a notice that lacks something required is rejected whole with an
+InputError that says what was missing.
+"""
 from __future__ import annotations
 
+import codecs
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
 
-def load_notices(con, paths):
-    return []
+import duckdb
+
+from .loading import FileOutcome, InputError, loaded_file_id, register_file, reject_file, sha256_file
+from .text import doc_no, find_doc_nos, purpose_key
+
+KIND = "notice"
+YUAN_PER_WAN = Decimal(10000)
+CENT = Decimal("0.01")
+
+
+# ---------------------------------------------------------------------------------------------
+# The parsed notice
+
+
+@dataclass(frozen=True)
+class AllocationLine:
+    """One row of the allocation table (分配表): money for one purpose."""
+
+    seq: int                 # order in the table, from 1
+    purpose: str             # as written, e.g. 2024年租赁补贴（中央直达）
+    region: str | None
+    amount: Decimal          # 元
+    function_code: str       # item code as written (digits), '' when the cell was blank
+    is_direct: bool          # （中央直达）
+
+
+@dataclass(frozen=True)
+class CodeRule:
+    """Clause 三: spending whose purpose mentions `keyword` goes to `function_code`."""
+
+    keyword: str
+    function_code: str
+    clause: str
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """One indicator row of a target table; levels already carried down over merged cells."""
+
+    seq: int
+    level1: str              # 一级指标
+    level2: str              # 二级指标
+    name: str                # 三级指标
+    target_text: str         # 指标值 as written
+    op: str | None           # >= <= = > < ; None when qualitative
+    target_value: Decimal | None
+    target_unit: str | None
+    qualitative: bool
+    basis: str | None        # 指标值设置依据
+    last_year: str | None    # 上年完成值
+    weight: Decimal | None   # 指标分值权重
+    scoring_rule: str | None # 指标赋分规则
+    evidence: str | None     # 佐证资料
+
+
+@dataclass(frozen=True)
+class TargetTable:
+    """项目支出绩效目标表: the performance targets of one purpose."""
+
+    seq: int
+    purpose: str
+    fiscal_year: int | None
+    unit_name: str | None
+    manager: str | None
+    budget_total: Decimal | None   # 元
+    budget_fiscal: Decimal | None
+    budget_other: Decimal | None
+    overall_goal: str | None
+    indicators: tuple[Indicator, ...]
+
+
+@dataclass(frozen=True)
+class Notice:
+    notice_no: str                 # 〔〕 brackets
+    title: str
+    fund_name: str | None
+    issuer: str | None
+    recipient: str | None
+    fiscal_year: int
+    project_code: str | None
+    revenue_code: str | None
+    revenue_name: str | None
+    upstream_docs: tuple[str, ...]
+    stated_total: Decimal          # 元
+    amount_unit: str               # 万元 | 元, as the table was written
+    reporting_deadline: str | None # MM-DD
+    allowed_codes: tuple[str, ...]
+    code_rules: tuple[CodeRule, ...]
+    lines: tuple[AllocationLine, ...]
+    target_tables: tuple[TargetTable, ...]
+
+
+# ---------------------------------------------------------------------------------------------
+# The document stream: what both formats are read into
+
+
+@dataclass(frozen=True)
+class Para:
+    text: str
+
+
+@dataclass(frozen=True)
+class Row:
+    cells: tuple[str, ...]
+
+    @property
+    def filled(self) -> list[str]:
+        return [c for c in self.cells if c]
+
+
+@dataclass(frozen=True)
+class SourceDocument:
+    items: tuple[Para | Row, ...]
+    format: str                    # txt | docx
+    encoding: str | None           # txt only
+
+
+def read_document(path: Path) -> SourceDocument:
+    """Read a .txt or .docx notice into the common stream of paragraphs and table rows."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".txt":
+        text, encoding = _decode_text(path)
+        return SourceDocument(tuple(_txt_items(text)), "txt", encoding)
+    if suffix == ".docx":
+        return SourceDocument(tuple(_docx_items(path)), "docx", None)
+    raise InputError(path, f"不支持的通知文件类型 {suffix or '（无扩展名）'}，应为 .txt 或 .docx",
+                     f"unsupported notice file type {suffix or '(none)'}; expected .txt or .docx")
+
+
+def _decode_text(path: Path) -> tuple[str, str]:
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise InputError(path, "文件为空", "the file is empty")
+    text, encoding = None, None
+    for bom, name in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+                      (codecs.BOM_UTF16_BE, "utf-16")):
+        if raw.startswith(bom):
+            try:
+                text, encoding = raw.decode(name), name
+            except UnicodeDecodeError:
+                pass
+            break
+    if text is None:
+        for name in ("utf-8", "gb18030"):
+            try:
+                text, encoding = raw.decode(name), name
+                break
+            except UnicodeDecodeError:
+                continue
+    if text is None or "\x00" in text:
+        raise InputError(path, "无法识别文本编码（应为 UTF-8 或 GB18030 文本）",
+                         "cannot decode the text (expected UTF-8 or GB18030 text)")
+    return text.lstrip("\ufeff"), encoding
+
+
+def _txt_items(text: str):
+    """Tab-prefixed lines are cells; a blank line ends a row; other lines are paragraphs."""
+    row: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("\t"):
+            row = row if row is not None else []
+            row.extend(c.strip() for c in line[1:].split("\t"))
+            continue
+        if row is not None:
+            yield Row(tuple(row))
+            row = None
+        if line.strip():
+            yield Para(line.strip())
+    if row is not None:
+        yield Row(tuple(row))
+
+
+def _docx_items(path: Path):
+    import zipfile
+
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
+    try:
+        document = docx.Document(str(path))
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise InputError(path, "无法打开 Word 文档（文件损坏或不是 .docx）",
+                         f"cannot open the Word document (damaged or not a .docx): {exc}")
+    yield from _docx_block_items(document.element.body)
+
+
+def _docx_block_items(parent):
+    from docx.oxml.ns import qn
+
+    for child in parent.iterchildren():
+        if child.tag == qn("w:p"):
+            for line in _paragraph_text(child).split("\n"):
+                if line.strip():
+                    yield Para(line.strip())
+        elif child.tag == qn("w:tbl"):
+            for tr in child.findall(qn("w:tr")):
+                yield Row(tuple(_cell_text(tc) for tc in tr.findall(qn("w:tc"))))
+        elif child.tag == qn("w:sdt"):
+            content = child.find(qn("w:sdtContent"))
+            if content is not None:
+                yield from _docx_block_items(content)
+
+
+def _paragraph_text(p) -> str:
+    from docx.text.paragraph import Paragraph
+
+    return Paragraph(p, None).text
+
+
+def _cell_text(tc) -> str:
+    """A cell's text; the continuation of a vertically merged cell reads blank, as in the txt."""
+    from docx.oxml.ns import qn
+
+    tc_pr = tc.find(qn("w:tcPr"))
+    if tc_pr is not None:
+        v_merge = tc_pr.find(qn("w:vMerge"))
+        if v_merge is not None and v_merge.get(qn("w:val")) in (None, "continue"):
+            return ""
+    lines = [_paragraph_text(p).strip() for p in tc.findall(qn("w:p"))]
+    return "\n".join(line for line in lines if line)
+
+
+# ---------------------------------------------------------------------------------------------
+# Small parsers
+
+
+_WIDTH = str.maketrans("０１２３４５６７８９．，－：（）＞＜＝％", "0123456789.,-:()><=%")
+_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
+_SPACES = re.compile(r"[\s\u3000\u00a0]+")
+_UNIT = re.compile(r"单位\s*[:：]\s*(万元|元)")
+_UNIT_IN_LABEL = re.compile(r"[（(](万元|元)[)）]")
+_YEAR_ROW = re.compile(r"[（(]\s*((?:19|20)\d{2})\s*年(?:度)?\s*[)）]")
+_CLAUSE = re.compile(r"^([一二三四五六七八九十]{1,3})\s*[、.．]")
+_TOTAL_WORDS = ("总计", "合计", "小计")
+
+
+def _squash(text: str) -> str:
+    """Text without any spaces, for recognising labels written with spacing (项  目)."""
+    return _SPACES.sub("", text or "")
+
+
+def parse_decimal(text: str | None) -> Decimal | None:
+    """'6,111.00' / '６１１１' / '17.28万元' -> Decimal; None when blank; ValueError when not a number."""
+    s = _squash((text or "").translate(_WIDTH)).replace(",", "")
+    for suffix in ("万元", "元", "分"):
+        s = s.removesuffix(suffix)
+    if s in ("", "-", "—", "/"):
+        return None
+    if not _NUMBER.fullmatch(s):
+        raise ValueError(text)
+    try:
+        return Decimal(s)
+    except InvalidOperation as exc:  # pragma: no cover - fullmatch makes this unreachable
+        raise ValueError(text) from exc
+
+
+def to_yuan(value: Decimal, unit: str) -> Decimal:
+    """Amount in 元 (two places) from a value in `unit`; ValueError if it is not whole cents."""
+    yuan = value * YUAN_PER_WAN if unit == "万元" else value
+    cents = yuan.quantize(CENT)
+    if cents != yuan:
+        raise ValueError(f"{value} {unit} is not a whole number of cents")
+    return cents
+
+
+_OP_WORDS = (("≥", ">="), ("≤", "<="), ("=>", ">="), ("=<", "<="), ("＞＝", ">="), ("＜＝", "<="))
+_TARGET = re.compile(r"^(>=|<=|=|>|<)?\s*([+-]?\d+(?:\.\d+)?)\s*(\D*)$")
+
+
+def parse_target(text: str) -> tuple[str | None, Decimal | None, str | None, bool]:
+    """'>=97套' -> ('>=', 97, '套', False); '有效解决' -> (None, None, None, True)."""
+    s = text.strip()
+    for word, op in _OP_WORDS:
+        s = s.replace(word, op)
+    s = _squash(s.translate(_WIDTH))
+    m = _TARGET.match(s)
+    if not m:
+        return None, None, None, True
+    return m.group(1) or "=", Decimal(m.group(2)), m.group(3) or None, False
+
+
+def _clauses(paragraphs: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Preamble paragraphs and the numbered clauses (一、二、…) of the notice body."""
+    preamble: list[str] = []
+    clauses: dict[str, str] = {}
+    current = None
+    for text in paragraphs:
+        m = _CLAUSE.match(text)
+        if m:
+            current = m.group(1)
+            clauses[current] = text
+        elif current is None:
+            preamble.append(text)
+        else:
+            clauses[current] += text
+    return preamble, clauses
+
+
+def _code_rules(clause: str, text: str) -> list[CodeRule]:
+    """'其中，配售型保障性住房、城中村改造补助资金暂列入“2210199…”科目' -> 配售型, 城中村 -> 2210199."""
+    rules: list[CodeRule] = []
+    for part in re.split(r"[，,。；;]", text.translate(_WIDTH)):
+        codes = re.findall(r"(?<!\d)(\d{7})(?!\d)", part)
+        m = re.match(r"^(?:其中[:：]?)?(.+?)(?:补助资金|资金)?(?:暂|应|均|统一)?(?:列入|列支|计入|纳入)", part)
+        if len(set(codes)) != 1 or not m:
+            continue
+        subject = m.group(1)
+        for item in re.split(r"[、和及与]", subject):
+            for keyword in _keywords(item):
+                rule = CodeRule(keyword, codes[0], clause)
+                if keyword and rule not in rules:
+                    rules.append(rule)
+    return rules
+
+
+def _keywords(item: str) -> list[str]:
+    """The core words a purpose is recognised by: '棚户区(城市危旧房)改造' -> 棚户区, 危旧房."""
+    inner = re.findall(r"\(([^()]*)\)", item)
+    outer = re.sub(r"\([^()]*\)", "", item)
+    words = []
+    for word in [outer, *inner]:
+        word = _squash(word)
+        for suffix in ("补助", "改造", "项目", "工程"):
+            word = word.removesuffix(suffix)
+        if word.endswith("保障性住房") and len(word) > len("保障性住房"):
+            word = word.removesuffix("保障性住房")
+        if word.startswith("城市") and len(word) > 3:
+            word = word.removeprefix("城市")
+        if len(word) >= 2:
+            words.append(word)
+    return words
+
+
+# ---------------------------------------------------------------------------------------------
+# The parser
+
+
+def parse_notice(path: Path | str) -> Notice:
+    """Parse a .txt or .docx allocation notice; InputError says what is missing."""
+    path = Path(path)
+    return parse_document(read_document(path), path)
+
+
+def parse_document(doc: SourceDocument, path: Path | str) -> Notice:
+    items = list(doc.items)
+    paragraphs = [it.text for it in items if isinstance(it, Para)]
+    if not paragraphs and not any(isinstance(it, Row) for it in items):
+        raise InputError(path, "文件中没有文字", "the file contains no text")
+
+    # Header: issuer lines, the notice number, the title, the salutation.
+    no_at = next((i for i, t in enumerate(paragraphs) if len(_squash(t)) <= 40 and doc_no(t)), None)
+    if no_at is None:
+        raise InputError(path, "未找到通知文号（如 克区财综〔2024〕2号）",
+                         "no notice number found (e.g. 克区财综〔2024〕2号)")
+    notice_no = doc_no(paragraphs[no_at])
+    title_at = next((i for i in range(no_at + 1, len(paragraphs))
+                     if paragraphs[i].startswith("关于") or paragraphs[i].endswith(("通知", "通报", "决定", "批复"))),
+                    None)
+    if title_at is None:
+        raise InputError(path, "未找到通知标题（“关于……的通知”）", "no title found (关于……的通知)")
+    title = _squash(paragraphs[title_at])
+    year_m = re.search(r"((?:19|20)\d{2})\s*年", title)
+    fiscal_year = int(year_m.group(1)) if year_m else int(re.search(r"〔(\d{4})〕", notice_no).group(1))
+    fund_m = re.search(r"((?:19|20)\d{2}年.*?资金)", title)
+    fund_name = fund_m.group(1) if fund_m else None
+
+    salute_at = next((i for i in range(title_at + 1, len(paragraphs))
+                      if paragraphs[i].endswith(("：", ":")) and len(paragraphs[i]) <= 40
+                      and not _UNIT.search(paragraphs[i])), None)
+    recipient = paragraphs[salute_at].rstrip("：:").strip() if salute_at is not None else None
+    body_from = (salute_at if salute_at is not None else title_at) + 1
+    body_to = next((i for i in range(body_from, len(paragraphs)) if paragraphs[i].startswith("附件")),
+                   len(paragraphs))
+    body = paragraphs[body_from:body_to]
+    issuer = _issuer(paragraphs[:no_at], paragraphs[body_to:])
+
+    # Clauses: upstream documents, codes, the rules of clause 三, the deadline.
+    preamble, clauses = _clauses(body)
+    body_text = "".join(body)
+    upstream = tuple(d for d in find_doc_nos(body_text) if d != notice_no)
+    project_m = re.search(r"项目代码\s*[:：]?\s*([0-9A-Za-z]{6,32})", body_text)
+    revenue_code, revenue_name = _revenue(body_text)
+    # Clause 三 in the seed; found by content (expenditure item codes named as 科目) so that a
+    # notice numbering its clauses differently still yields its rules.
+    code_clause = "三" if "三" in clauses and re.search(r"(?<!\d)2\d{6}(?!\d)", clauses["三"]) else next(
+        (k for k, t in clauses.items() if "科目" in t and re.search(r"(?<!\d)2\d{6}(?!\d)", t)), None)
+    code_text = clauses.get(code_clause, "") if code_clause else ""
+    allowed = tuple(dict.fromkeys(re.findall(r"(?<!\d)(\d{7})(?!\d)", code_text)))
+    rules = tuple(_code_rules(code_clause, code_text)) if code_clause else ()
+    deadline = None
+    for text in [t for t in clauses.values() if "绩效" in t] + [body_text]:
+        m = re.search(r"(\d{1,2})\s*月\s*(\d{1,2})\s*日(?:前|之前)", text.translate(_WIDTH))
+        if m:
+            deadline = f"{int(m.group(1)):02d}-{int(m.group(2)):02d}"
+            break
+
+    unit, lines, stated_total, after = _allocation_table(items, body_text, path)
+    tables = tuple(_target_tables(items[after:], fiscal_year, unit, path))
+
+    return Notice(
+        notice_no=notice_no,
+        title=title,
+        fund_name=fund_name,
+        issuer=issuer,
+        recipient=recipient,
+        fiscal_year=fiscal_year,
+        project_code=project_m.group(1) if project_m else None,
+        revenue_code=revenue_code,
+        revenue_name=revenue_name,
+        upstream_docs=upstream,
+        stated_total=stated_total,
+        amount_unit=unit,
+        reporting_deadline=deadline,
+        allowed_codes=allowed,
+        code_rules=rules,
+        lines=tuple(lines),
+        target_tables=tables,
+    )
+
+
+_ISSUER = re.compile(r"^[\u4e00-\u9fff]{2,30}(局|厅|部|委员会|委|办公室|人民政府|政府|中心)$")
+
+
+def _issuer(header: list[str], tail: list[str]) -> str | None:
+    """The issuer from the header lines ('(' '克拉玛依' '区财政局' ')'), else the signature line."""
+    joined = _squash("".join(header)).strip("()（）﹝﹞[]［］【】")
+    joined = re.sub(r"文件$", "", joined)
+    if _ISSUER.match(joined):
+        return joined
+    for text in tail:
+        if _ISSUER.match(_squash(text)):
+            return _squash(text)
+    return joined or None
+
+
+def _revenue(text: str) -> tuple[str | None, str | None]:
+    """Clause 一's revenue classification: '“1100258住房保障共同财政事权转移支付收入”'."""
+    m = re.search(r"[“\"「]\s*(1\d{6})\s*([^”\"」]*?)\s*[”\"」]", text)
+    if not m:
+        m = re.search(r"(?<!\d)(1\d{6})(?!\d)\s*([\u4e00-\u9fff]*收入)", text)
+    if not m:
+        return None, None
+    return m.group(1), (m.group(2) or None)
+
+
+def _is_target_start(row: Row) -> bool:
+    joined = _squash("".join(row.cells))
+    filled = row.filled
+    return ("绩效目标表" in joined or bool(_YEAR_ROW.fullmatch(joined))
+            or (bool(filled) and _squash(filled[0]).rstrip(":：") == "预算单位"))
+
+
+def _find_col(header: list[str], *words: str, exclude: tuple[str, ...] = ()) -> int | None:
+    for i, cell in enumerate(header):
+        if any(w in cell for w in words) and not any(x in cell for x in exclude):
+            return i
+    return None
+
+
+def _allocation_table(items: list, body_text: str, path) -> tuple[str, list[AllocationLine], Decimal, int]:
+    """(unit, lines, stated total, index of the first item after the table)."""
+    header_at = None
+    for i, it in enumerate(items):
+        if isinstance(it, Row) and not _is_target_start(it):
+            cells = [_squash(c) for c in it.cells]
+            if (_find_col(cells, "科目", "功能分类") is not None
+                    and _find_col(cells, "下达", "金额", "分配", "预算数", "资金") is not None):
+                header_at = i
+                break
+    if header_at is None:
+        raise InputError(path, "未找到分配表（含“下达数”“预算支出功能科目”等列的表格）",
+                         "no allocation table found (a table with amount and function-code columns)")
+    header = [_squash(c) for c in items[header_at].cells]
+    col_code = _find_col(header, "科目", "功能分类")
+    col_amount = _find_col(header, "下达", "金额", "分配", "预算数", "资金", exclude=("科目",))
+    col_purpose = _find_col(header, "项目", "用途", "资金名称", "名称", exclude=("科目", "代码"))
+    col_region = _find_col(header, "地区", "单位")
+    if col_purpose is None:
+        col_purpose, col_region = col_region, None
+    if col_purpose is None or col_amount is None:
+        raise InputError(path, "分配表缺少项目（地区）列或金额列",
+                         "the allocation table lacks a purpose (region) column or an amount column")
+
+    # The unit: in the amount column's header, or the line just above the table.
+    unit = None
+    m = _UNIT_IN_LABEL.search(header[col_amount])
+    if m:
+        unit = m.group(1)
+    for it in reversed(items[max(0, header_at - 4):header_at]):
+        if unit:
+            break
+        text = it.text if isinstance(it, Para) else "".join(it.cells)
+        m = _UNIT.search(_squash(text))
+        unit = m.group(1) if m else None
+    if unit is None:
+        raise InputError(path, "分配表未注明金额单位（单位：万元 或 单位：元）",
+                         "the allocation table does not state its unit (单位：万元 or 单位：元)")
+
+    lines: list[AllocationLine] = []
+    totals: dict[str, Decimal] = {}
+    regions: list[str] = []
+    region = None
+    end = len(items)
+    for i in range(header_at + 1, len(items)):
+        it = items[i]
+        if isinstance(it, Para) or _is_target_start(it):
+            end = i
+            break
+        cells = list(it.cells)
+        if not it.filled:
+            continue
+        cell = lambda col: cells[col].strip() if col is not None and col < len(cells) else ""  # noqa: E731
+        purpose, amount_text, code_text = cell(col_purpose), cell(col_amount), cell(col_code)
+        if col_region is not None and cell(col_region):
+            region = cell(col_region)
+        try:
+            value = parse_decimal(amount_text)
+            amount = to_yuan(value, unit) if value is not None else None
+        except ValueError:
+            raise InputError(path, f"分配表“{purpose or amount_text}”一行的金额“{amount_text}”无法识别",
+                             f"allocation table: cannot read the amount {amount_text!r} of {purpose!r}")
+        total_word = next((w for w in _TOTAL_WORDS if w in purpose), None)
+        if total_word:
+            if amount is None:
+                raise InputError(path, f"分配表合计行“{purpose}”没有金额",
+                                 f"allocation table: the total row {purpose!r} has no amount")
+            totals[purpose] = amount
+            place = purpose.replace(total_word, "").strip()
+            if place:
+                region = region if col_region is not None else place
+                regions.append(place)
+            continue
+        if not purpose and amount is None:
+            continue
+        if not purpose:
+            raise InputError(path, f"分配表中金额 {amount_text} 的一行没有项目名称",
+                             f"allocation table: the row with amount {amount_text} names no purpose")
+        if amount is None:
+            raise InputError(path, f"分配表“{purpose}”一行没有金额",
+                             f"allocation table: the line {purpose!r} has no amount")
+        code_m = re.match(r"^\D{0,2}(\d+)", code_text.translate(_WIDTH))
+        lines.append(AllocationLine(
+            seq=len(lines) + 1,
+            purpose=purpose,
+            region=region,
+            amount=amount,
+            function_code=code_m.group(1) if code_m else _squash(code_text),
+            is_direct="中央直达" in _squash(purpose) and "参照" not in purpose,
+        ))
+    if not lines:
+        raise InputError(path, "分配表中没有分配行", "the allocation table has no allocation lines")
+    if len(set(regions)) == 1:
+        lines = [ln if ln.region else AllocationLine(ln.seq, ln.purpose, regions[0], ln.amount,
+                                                     ln.function_code, ln.is_direct) for ln in lines]
+
+    grand = [v for k, v in totals.items() if "总计" in k]
+    if grand:
+        stated_total = grand[0]
+    elif any("合计" in k for k in totals):
+        stated_total = sum((v for k, v in totals.items() if "合计" in k), Decimal("0.00"))
+    else:
+        stated_total = _total_in_text(body_text, path)
+    return unit, lines, stated_total, end
+
+
+def _total_in_text(body_text: str, path) -> Decimal:
+    m = re.search(r"(?:共计|合计|总计)\s*([\d,，.]+)\s*(万元|元)", body_text.translate(_WIDTH))
+    if not m:
+        raise InputError(path, "分配表未找到合计行，正文也未写明合计金额",
+                         "no total row in the allocation table and no total stated in the text")
+    return to_yuan(parse_decimal(m.group(1)), m.group(2))
+
+
+_LABELS = {
+    "预算单位": "unit_name", "项目名称": "purpose", "项目负责人": "manager", "负责人": "manager",
+    "项目总体目标": "overall_goal", "总体目标": "overall_goal", "年度绩效目标": "overall_goal",
+    "年度预算总额": "budget_total", "预算总额": "budget_total", "资金总额": "budget_total",
+    "其中财政拨款": "budget_fiscal", "财政拨款": "budget_fiscal",
+    "其他资金": "budget_other",
+}
+_IND_COLS = {
+    "level1": (("一级指标",), ()), "level2": (("二级指标",), ()), "name": (("三级指标",), ()),
+    "target": (("指标值",), ("依据",)), "basis": (("依据",), ()), "last_year": (("上年",), ()),
+    "weight": (("权重", "分值"), ()), "scoring_rule": (("赋分", "评分"), ()),
+    "evidence": (("佐证",), ()),
+}
+
+
+def _target_tables(items: list, notice_year: int, default_unit: str, path):
+    """Every 项目支出绩效目标表 after the allocation table, in document order."""
+    tables: list[dict] = []
+    table = None
+    year = None
+    for it in items:
+        text = it.text if isinstance(it, Para) else "".join(it.cells)
+        joined = _squash(text)
+        m = _YEAR_ROW.fullmatch(joined)
+        if m:
+            year = int(m.group(1))
+            table = None
+            continue
+        if "绩效目标表" in joined:
+            table = None
+            continue
+        if isinstance(it, Para):
+            table = None  # a paragraph between tables ends the current one
+            continue
+        filled = it.filled
+        if not filled:
+            continue
+        if _squash(filled[0]).rstrip(":：") == "预算单位":
+            table = {"fields": {}, "budget_unit": default_unit, "columns": None, "rows": [],
+                     "fiscal_year": year or notice_year}
+            tables.append(table)
+            year = None
+        if table is None:
+            continue
+        cells = [_squash(c) for c in it.cells]
+        if table["columns"] is None:
+            if any("一级指标" in c for c in cells) and any("三级指标" in c for c in cells):
+                table["columns"] = {key: _find_col(cells, *words, exclude=excl)
+                                    for key, (words, excl) in _IND_COLS.items()}
+                continue
+            _read_labels(it.cells, table)
+        else:
+            table["rows"].append(it.cells)
+
+    result = []
+    for seq, t in enumerate(tables, start=1):
+        f = t["fields"]
+        if not f.get("purpose"):
+            raise InputError(path, f"第{seq}张绩效目标表缺少项目名称",
+                             f"performance target table {seq} names no project (项目名称)")
+        budget = {}
+        for key in ("budget_total", "budget_fiscal", "budget_other"):
+            try:
+                value = parse_decimal(f.get(key))
+                budget[key] = to_yuan(value, t["budget_unit"]) if value is not None else None
+            except ValueError:
+                raise InputError(path, f"绩效目标表“{f['purpose']}”的项目资金“{f.get(key)}”无法识别",
+                                 f"target table {f['purpose']!r}: cannot read the budget amount {f.get(key)!r}")
+        indicators = _indicators(t["columns"], t["rows"]) if t["columns"] else ()
+        result.append(TargetTable(
+            seq=seq, purpose=f["purpose"], fiscal_year=t["fiscal_year"], unit_name=f.get("unit_name"),
+            manager=f.get("manager"), overall_goal=f.get("overall_goal"), indicators=indicators, **budget))
+    return result
+
+
+def _read_labels(cells: tuple[str, ...], table: dict) -> None:
+    """Label / value pairs of a target table's head: 项目名称 | 2024年… | 项目负责人 | 周恒毅."""
+    for i, cell in enumerate(cells):
+        label = _squash(cell).translate(_WIDTH).rstrip(":").replace(":", "")
+        if label.startswith("项目资金") or label.startswith("项目预算"):
+            m = _UNIT_IN_LABEL.search(label)
+            if m:
+                table["budget_unit"] = m.group(1)
+            continue
+        key = _LABELS.get(label)
+        if key and key not in table["fields"]:
+            value = cells[i + 1].strip() if i + 1 < len(cells) else ""
+            if _squash(value).translate(_WIDTH).rstrip(":").replace(":", "") in _LABELS:
+                value = ""
+            table["fields"][key] = value or None
+
+
+def _indicators(columns: dict, rows: list) -> tuple[Indicator, ...]:
+    result = []
+    level1 = level2 = ""
+    for cells in rows:
+        def cell(key):
+            col = columns.get(key)
+            return cells[col].strip() if col is not None and col < len(cells) else ""
+
+        if cell("level1"):
+            level1, level2 = cell("level1"), ""
+        if cell("level2"):
+            level2 = cell("level2")
+        name, target = cell("name"), cell("target")
+        if not name and not target:
+            continue
+        op, value, unit, qualitative = parse_target(target)
+        try:
+            weight = parse_decimal(cell("weight"))
+        except ValueError:
+            weight = None
+        result.append(Indicator(
+            seq=len(result) + 1, level1=level1, level2=level2, name=name, target_text=target,
+            op=op, target_value=value, target_unit=unit, qualitative=qualitative,
+            basis=cell("basis") or None, last_year=cell("last_year") or None, weight=weight,
+            scoring_rule=cell("scoring_rule") or None, evidence=cell("evidence") or None,
+        ))
+    return tuple(result)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_notices(con: duckdb.DuckDBPyConnection, paths) -> list[FileOutcome]:
+    """Parse and store each notice file; one outcome per file (loaded | skipped | rejected).
+
+    A file already loaded (same sha256) is skipped; a notice number already stored from another
+    file is stored once (skipped, with a message); a file that cannot be parsed is rejected whole.
+    """
+    outcomes = []
+    for path in paths:
+        path = Path(path)
+        sha = sha256_file(path)
+        earlier = loaded_file_id(con, sha)
+        if earlier is not None:
+            outcomes.append(FileOutcome(str(path), KIND, "skipped", earlier, sha,
+                                        message="同一文件已加载 / the same file is already loaded"))
+            continue
+        try:
+            doc = read_document(path)
+            notice = parse_document(doc, path)
+        except InputError as exc:
+            outcomes.append(reject_file(con, path, sha, KIND, exc))
+            continue
+        except Exception as exc:  # a parser bug must still name the file, never a traceback
+            error = InputError(path, f"无法解析通知（{type(exc).__name__}: {exc}）",
+                               f"cannot parse the notice ({type(exc).__name__}: {exc})")
+            outcomes.append(reject_file(con, path, sha, KIND, error))
+            continue
+        stored = con.execute(
+            "select n.file_id, f.path from notices as n join input_files as f on f.file_id = n.file_id "
+            "where n.notice_no = ?", [notice.notice_no]).fetchone()
+        if stored:
+            outcomes.append(FileOutcome(
+                str(path), KIND, "skipped", stored[0], sha,
+                message=f"通知 {notice.notice_no} 已由 {stored[1]} 加载，跳过 / "
+                        f"notice {notice.notice_no} is already loaded from {stored[1]}; skipped"))
+            continue
+        outcomes.append(_store_notice(con, path, sha, doc, notice))
+    return outcomes
+
+
+def _store_notice(con, path: Path, sha: str, doc: SourceDocument, notice: Notice) -> FileOutcome:
+    con.execute("begin transaction")
+    try:
+        file_id = register_file(con, path, sha, KIND, "loaded", fmt=doc.format, encoding=doc.encoding)
+        n = notice
+        con.execute(
+            "insert into notices (notice_no, file_id, title, fund_name, issuer, recipient, fiscal_year, "
+            "project_code, revenue_code, revenue_name, upstream_docs, stated_total, amount_unit, "
+            "reporting_deadline, allowed_codes) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [n.notice_no, file_id, n.title, n.fund_name, n.issuer, n.recipient, n.fiscal_year,
+             n.project_code, n.revenue_code, n.revenue_name, list(n.upstream_docs), n.stated_total,
+             n.amount_unit, n.reporting_deadline, list(n.allowed_codes)])
+        con.executemany(
+            "insert into allocation_lines (notice_no, line_seq, purpose, purpose_key, region, amount, "
+            "function_code, is_direct) values (?, ?, ?, ?, ?, ?, ?, ?)",
+            [[n.notice_no, ln.seq, ln.purpose, purpose_key(ln.purpose), ln.region, ln.amount,
+              ln.function_code, ln.is_direct] for ln in n.lines])
+        if n.code_rules:
+            con.executemany(
+                "insert into code_rules (notice_no, keyword, function_code, clause) values (?, ?, ?, ?)",
+                [[n.notice_no, r.keyword, r.function_code, r.clause] for r in n.code_rules])
+        if n.target_tables:
+            con.executemany(
+                "insert into target_tables (notice_no, table_seq, purpose, purpose_key, fiscal_year, "
+                "unit_name, manager, budget_total, budget_fiscal, budget_other, overall_goal) "
+                "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [[n.notice_no, t.seq, t.purpose, purpose_key(t.purpose), t.fiscal_year, t.unit_name,
+                  t.manager, t.budget_total, t.budget_fiscal, t.budget_other, t.overall_goal]
+                 for t in n.target_tables])
+        indicators = [[n.notice_no, t.seq, i.seq, i.level1, i.level2, i.name, i.target_text, i.op,
+                       i.target_value, i.target_unit, i.qualitative, i.basis, i.last_year, i.weight,
+                       i.scoring_rule, i.evidence]
+                      for t in n.target_tables for i in t.indicators]
+        if indicators:
+            con.executemany(
+                "insert into target_indicators (notice_no, table_seq, indicator_seq, level1, level2, "
+                "name, target_text, op, target_value, target_unit, qualitative, basis, last_year, "
+                "weight, scoring_rule, evidence) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                indicators)
+        con.execute("update input_files set rows_loaded = ? where file_id = ?", [len(n.lines), file_id])
+        con.execute("commit")
+    except duckdb.Error as exc:
+        con.execute("rollback")
+        error = InputError(path, f"无法保存通知 {notice.notice_no}（{exc}）",
+                           f"cannot store notice {notice.notice_no} ({exc})")
+        return reject_file(con, path, sha, KIND, error)
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return FileOutcome(str(path), KIND, "loaded", file_id, sha, rows_loaded=len(notice.lines))
+
+
+def notice_findings(con: duckdb.DuckDBPyConnection, file_ids) -> list:
+    """The notice-stage findings (NOTICE_* rules) of the notices loaded from these files.
+
+    Runs whatever the last run's scope was.
+
+    The fact views read run_context; the checks run with it cleared inside a transaction that is
+    rolled back, so loading never changes the scope a later `recon check` sees.
+    """
+    from .checks import run_stage
+
+    ids = [i for i in file_ids if i is not None]
+    if not ids:
+        return []
+    wanted = {row[0] for row in con.execute(
+        "select notice_no from notices where list_contains(?, file_id)", [ids]).fetchall()}
+    con.execute("begin transaction")
+    try:
+        con.execute("delete from run_context")
+        findings = run_stage(con, "notice")
+    finally:
+        con.execute("rollback")
+    return [f for f in findings if f.notice_no in wanted]

@@ -1,0 +1,420 @@
+"""Allocation notices: parsing (txt, docx, encodings, units, brackets), loading and the notice rules.
+
+The seed is the real notice 克区财综﹝2024﹞2号; variants are made from it at test time by exact
+replacements (each asserted to apply), plus one hand-written notice in 元
+(tests/fixtures/notices/notice_yuan.txt: UTF-8 with BOM, CRLF, half-width brackets, thousands
+separators, ≥/≤ targets).
+"""
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from notice_docx import build_notice_docx
+from pipeline.cli import main
+from pipeline.loading import InputError
+from pipeline.notices import load_notices, notice_findings, parse_notice, parse_target
+from pipeline.store import open_store
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "inputs" / "notices" / "000_a45419bc3fccfd31.txt"
+YUAN = Path(__file__).parent / "fixtures" / "notices" / "notice_yuan.txt"
+SEED_TEXT = SEED.read_text(encoding="utf-8")
+NOTICE_NO = "克区财综〔2024〕2号"
+
+
+def variant(tmp_path: Path, name: str, *replacements: tuple[str, str], encoding: str = "utf-8") -> Path:
+    """The seed with exact replacements (each must apply once), written to tmp_path/name."""
+    text = SEED_TEXT
+    for old, new in replacements:
+        assert text.count(old) == 1, f"replacement {old!r} does not apply exactly once"
+        text = text.replace(old, new)
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+@pytest.fixture(scope="module")
+def seed():
+    return parse_notice(SEED)
+
+
+@pytest.fixture
+def con(tmp_path):
+    c = open_store(tmp_path / "recon.duckdb")
+    yield c
+    c.close()
+
+
+def count(con, table: str) -> int:
+    return con.execute(f"select count(*) from {table}").fetchone()[0]  # table names are literals here
+
+
+# --- the seed, field by field -------------------------------------------------------------------
+
+
+def test_parse_seed__header(seed):
+    assert seed.notice_no == NOTICE_NO
+    assert seed.title == "关于克拉玛依区下达2024年中央财政城镇保障性安居工程补助资金预算的通知"
+    assert seed.fund_name == "2024年中央财政城镇保障性安居工程补助资金"
+    assert seed.issuer == "克拉玛依区财政局"
+    assert seed.recipient == "克拉玛依区住建局"
+    assert seed.fiscal_year == 2024
+    assert seed.project_code == "10000013Z135080000028"
+    assert seed.revenue_code == "1100258"
+    assert seed.revenue_name == "住房保障共同财政事权转移支付收入"
+    assert seed.upstream_docs == ("财综〔2024〕15号", "新财综〔2024〕16号")
+    assert seed.reporting_deadline == "05-31"
+
+
+def test_parse_seed__allocation_lines(seed):
+    assert seed.amount_unit == "万元"
+    assert seed.stated_total == Decimal("62760000.00")
+    assert [(ln.seq, ln.purpose, ln.amount, ln.function_code, ln.is_direct, ln.region) for ln in seed.lines] == [
+        (1, "2024年租赁补贴（中央直达）", Decimal("172800.00"), "2210107", True, "克拉玛依区"),
+        (2, "2024年保障性租赁住房（中央直达）", Decimal("1037200.00"), "2210110", True, "克拉玛依区"),
+        (3, "2024年老旧小区改造（中央直达）", Decimal("61110000.00"), "2210108", True, "克拉玛依区"),
+        (4, "2024年危旧房改造（中央直达）", Decimal("440000.00"), "2210103", True, "克拉玛依区"),
+    ]
+    assert all(isinstance(ln.amount, Decimal) and ln.amount.as_tuple().exponent == -2 for ln in seed.lines)
+    assert sum(ln.amount for ln in seed.lines) == seed.stated_total
+
+
+def test_parse_seed__clause_three(seed):
+    assert seed.allowed_codes == ("2210103", "2210106", "2210107", "2210108", "2210110", "2210199")
+    assert {(r.keyword, r.function_code, r.clause) for r in seed.code_rules} == {
+        ("配售型", "2210199", "三"), ("城中村", "2210199", "三"),
+        ("棚户区", "2210103", "三"), ("危旧房", "2210103", "三"),
+    }
+
+
+def test_parse_seed__target_tables(seed):
+    tables = seed.target_tables
+    assert [(t.seq, t.purpose, len(t.indicators)) for t in tables] == [
+        (1, "2024年保障性租赁住房（中央直达）", 7),
+        (2, "2024年老旧小区改造（中央直达）", 12),
+        (3, "2024年危旧房改造（中央直达）", 7),
+        (4, "2024年租赁补贴（中央直达）", 9),
+    ]
+    for t in tables:
+        assert sum(i.weight for i in t.indicators) == 90, t.purpose
+        assert t.fiscal_year == 2024
+        assert t.unit_name == "克拉玛依市克拉玛依区住房和城乡建设局"
+        assert [i.seq for i in t.indicators] == list(range(1, len(t.indicators) + 1))
+        assert all(i.level1 and i.level2 and i.name and i.target_text for i in t.indicators)
+    rental, estates, dilapidated, rent = tables
+    assert (rental.manager, rental.budget_total, rental.budget_fiscal, rental.budget_other) == (
+        "周恒毅", Decimal("1037200.00"), Decimal("1037200.00"), Decimal("0.00"))
+    assert (estates.budget_total, estates.budget_other) == (Decimal("61110000.00"), None)
+    assert dilapidated.budget_total == Decimal("440000.00")
+    assert (rent.manager, rent.budget_total) == ("于倩妮", Decimal("172800.00"))
+    assert rental.overall_goal.startswith("根据《自治区关于加快发展保障性租赁住房的实施意见》")
+    assert rent.overall_goal.endswith("进行住房保障。")
+
+
+def test_parse_seed__levels_carried_over_merged_cells(seed):
+    by_name = {i.name: i for i in seed.target_tables[0].indicators}
+    paid = by_name["资金支付及时率"]  # both level cells blank in the text: merged
+    assert (paid.level1, paid.level2) == ("产出指标", "时效指标")
+    estates = {i.name: i for i in seed.target_tables[1].indicators}
+    assert (estates["改造户数"].level1, estates["改造户数"].level2) == ("产出指标", "数量指标")
+    assert (estates["正常运转率"].level1, estates["正常运转率"].level2) == ("效益指标", "社会效益指标")
+    assert (estates["项目预算控制率"].level1, estates["项目预算控制率"].level2) == ("成本指标", "经济成本指标")
+
+
+def test_parse_seed__indicator_fields(seed):
+    rent = {i.name: i for i in seed.target_tables[3].indicators}
+    cap = rent["每户补贴标准"]
+    assert (cap.target_text, cap.op, cap.target_value, cap.target_unit, cap.qualitative) == (
+        "<=480元/户/月", "<=", Decimal("480"), "元/户/月", False)
+    assert (cap.basis, cap.last_year, cap.weight, cap.scoring_rule, cap.evidence) == (
+        "计划标准", "-", Decimal("20"), "按照完成比例赋分", "原始凭证")
+    households = rent["发放租赁补贴户数"]
+    assert (households.op, households.target_value, households.target_unit) == (">=", Decimal("30"), "户")
+    solved = rent["解决我区城市最低收入家庭的住房困难问题"]
+    assert (solved.op, solved.target_value, solved.target_unit, solved.qualitative) == (None, None, None, True)
+    assert solved.scoring_rule == "按评判等级赋分"
+    estates = {i.name: i for i in seed.target_tables[1].indicators}
+    assert (estates["改造面积"].target_value, estates["改造面积"].target_unit) == (Decimal("124.96"), "万平方米")
+    assert (estates["项目按计划开工时间"].op, estates["项目按计划开工时间"].target_unit) == ("<=", "月")
+    assert estates["群众居住条件是否改善"].qualitative
+
+
+@pytest.mark.parametrize("text, expected", [
+    (">=97套", (">=", Decimal("97"), "套", False)),
+    ("=100%", ("=", Decimal("100"), "%", False)),
+    ("<=480元/户/月", ("<=", Decimal("480"), "元/户/月", False)),
+    ("<=4月", ("<=", Decimal("4"), "月", False)),
+    (">=124.96万平方米", (">=", Decimal("124.96"), "万平方米", False)),
+    ("=1个", ("=", Decimal("1"), "个", False)),
+    ("≥90%", (">=", Decimal("90"), "%", False)),
+    ("＜＝５％", ("<=", Decimal("5"), "%", False)),
+    ("100%", ("=", Decimal("100"), "%", False)),
+    ("有效解决", (None, None, None, True)),
+    ("是", (None, None, None, True)),
+])
+def test_parse_target__forms(text, expected):
+    assert parse_target(text) == expected
+
+
+# --- other forms of the same notice ------------------------------------------------------------
+
+
+def test_parse_docx__same_as_txt(tmp_path, seed):
+    path = build_notice_docx(SEED_TEXT, tmp_path / "notice.docx")
+    assert parse_notice(path) == seed
+
+
+def test_parse_docx__without_merged_cells_same_as_txt(tmp_path, seed):
+    path = build_notice_docx(SEED_TEXT, tmp_path / "notice.docx", merge=False)
+    assert parse_notice(path) == seed
+
+
+@pytest.mark.parametrize("encoding", ["gb18030", "utf-8-sig"])
+def test_parse_encodings__same_as_utf8(tmp_path, seed, encoding):
+    path = variant(tmp_path, f"seed-{encoding}.txt", encoding=encoding)
+    if encoding == "gb18030":
+        with pytest.raises(UnicodeDecodeError):
+            path.read_bytes().decode("utf-8")  # really not UTF-8
+    assert parse_notice(path) == seed
+
+
+@pytest.mark.parametrize("written", ["克区财综﹝2024﹞2号", "克区财综〔2024〕2号", "克区财综[2024]2号",
+                                     "克区财综［2024］2号", "克区财综 (2024) 2号"])
+def test_parse_notice_no__bracket_variants(tmp_path, written):
+    path = variant(tmp_path, "brackets.txt", ("克区财综﹝2024﹞2号", written))
+    assert parse_notice(path).notice_no == NOTICE_NO
+
+
+def test_parse_yuan_notice__thousands_separators():
+    n = parse_notice(YUAN)
+    assert (n.notice_no, n.issuer, n.recipient, n.fiscal_year) == (
+        "白区财建〔2024〕7号", "白碱滩区财政局", "白碱滩区住建局", 2024)
+    assert n.amount_unit == "元"
+    assert n.stated_total == Decimal("1210000.50")
+    assert [(ln.purpose, ln.amount, ln.function_code, ln.is_direct) for ln in n.lines] == [
+        ("2024年城中村改造(中央直达)", Decimal("1000000.00"), "2210199", True),
+        ("2024年棚户区改造配套", Decimal("210000.50"), "2210103", False),
+    ]
+    assert n.upstream_docs == ("新财建〔2024〕31号",)
+    assert n.reporting_deadline == "06-30"
+    assert n.allowed_codes == ("2210103", "2210199")
+    (table,) = n.target_tables
+    assert table.budget_total == Decimal("1000000.00")  # 项目资金（元）: no 万元 conversion
+    assert [(i.op, i.target_value, i.weight) for i in table.indicators] == [
+        (">=", Decimal("120"), Decimal("50")), ("<=", Decimal("100"), Decimal("40"))]
+    assert table.indicators[1].level2 == "数量指标"
+
+
+def test_parse_yuan__seed_written_in_yuan(tmp_path, seed):
+    path = variant(
+        tmp_path, "yuan.txt", ("单位：万元", "单位：元"), ("\t6276\n", "\t62,760,000.00\n"),
+        ("\t17.28\n\t2210107", "\t172,800\n\t2210107"), ("\t103.72\n\t2210110", "\t1,037,200.00\n\t2210110"),
+        ("\t6111\n\t2210108", "\t61,110,000\n\t2210108"), ("\t44\n\t2210103", "\t440,000.00\n\t2210103"))
+    n = parse_notice(path)
+    assert n.amount_unit == "元"
+    assert (n.stated_total, n.lines) == (seed.stated_total, seed.lines)
+
+
+# --- what a notice that cannot be read says ----------------------------------------------------
+
+
+@pytest.mark.parametrize("name, replacements, says", [
+    ("no_table.txt", [("单位：万元\n\t序号\n\t地区\n\t2024年下达数\n\t预算支出功能科目\n", "单位：万元\n")],
+     "未找到分配表"),
+    ("no_unit.txt", [("单位：万元\n", "")], "未注明金额单位"),
+    ("no_number.txt", [("克区财综﹝2024﹞2号\n", "")], "未找到通知文号"),
+    ("bad_amount.txt", [("\t17.28\n\t2210107", "\t17.2八\n\t2210107")], "金额“17.2八”无法识别"),
+])
+def test_parse_incomplete__says_what_is_missing(tmp_path, name, replacements, says):
+    path = variant(tmp_path, name, *replacements)
+    with pytest.raises(InputError) as err:
+        parse_notice(path)
+    assert says in str(err.value)
+    assert str(path) in str(err.value)
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def test_load_seed__stores_everything(con):
+    (outcome,) = load_notices(con, [SEED])
+    assert (outcome.action, outcome.kind, outcome.rows_loaded) == ("loaded", "notice", 4)
+    assert con.execute("select status, format, encoding, rows_loaded from input_files").fetchall() == [
+        ("loaded", "txt", "utf-8", 4)]
+    row = con.execute("select notice_no, issuer, recipient, fiscal_year, stated_total, amount_unit, "
+                      "upstream_docs, allowed_codes, reporting_deadline, project_code from notices").fetchone()
+    assert row == (NOTICE_NO, "克拉玛依区财政局", "克拉玛依区住建局", 2024, Decimal("62760000.00"), "万元",
+                   ["财综〔2024〕15号", "新财综〔2024〕16号"],
+                   ["2210103", "2210106", "2210107", "2210108", "2210110", "2210199"], "05-31",
+                   "10000013Z135080000028")
+    assert con.execute("select purpose_key, amount from allocation_lines order by line_seq").fetchall() == [
+        ("2024年租赁补贴(中央直达)", Decimal("172800.00")),
+        ("2024年保障性租赁住房(中央直达)", Decimal("1037200.00")),
+        ("2024年老旧小区改造(中央直达)", Decimal("61110000.00")),
+        ("2024年危旧房改造(中央直达)", Decimal("440000.00")),
+    ]
+    assert count(con, "code_rules") == 4
+    assert con.execute("select table_seq, count(*), sum(weight) from target_indicators "
+                       "group by table_seq order by table_seq").fetchall() == [
+        (1, 7, Decimal("90.00")), (2, 12, Decimal("90.00")), (3, 7, Decimal("90.00")), (4, 9, Decimal("90.00"))]
+    assert con.execute("select op, target_value, target_unit from target_indicators "
+                       "where name = '每户补贴标准'").fetchone() == ("<=", Decimal("480.0000"), "元/户/月")
+    assert notice_findings(con, [outcome.file_id]) == []  # the seed itself breaks no notice rule
+
+
+def test_load_docx__stored_like_txt(tmp_path, con):
+    path = build_notice_docx(SEED_TEXT, tmp_path / "notice.docx")
+    (outcome,) = load_notices(con, [path])
+    assert outcome.action == "loaded"
+    assert con.execute("select format, encoding from input_files").fetchone() == ("docx", None)
+    assert count(con, "allocation_lines") == 4 and count(con, "target_indicators") == 35
+
+
+def test_load__same_file_twice_stored_once(con):
+    first, second = load_notices(con, [SEED, SEED])
+    assert (first.action, second.action) == ("loaded", "skipped")
+    (third,) = load_notices(con, [SEED])
+    assert third.action == "skipped" and third.file_id == first.file_id
+    assert count(con, "notices") == 1 and count(con, "allocation_lines") == 4
+    assert count(con, "input_files") == 1
+
+
+def test_load__same_notice_from_another_file_stored_once(tmp_path, con):
+    copy = variant(tmp_path, "seed-gb.txt", encoding="gb18030")
+    docx_copy = build_notice_docx(SEED_TEXT, tmp_path / "seed.docx")
+    outcomes = load_notices(con, [SEED, copy, docx_copy])
+    assert [o.action for o in outcomes] == ["loaded", "skipped", "skipped"]
+    assert NOTICE_NO in outcomes[1].message and str(SEED) in outcomes[1].message
+    assert count(con, "notices") == 1 and count(con, "allocation_lines") == 4
+    assert count(con, "target_tables") == 4
+
+
+def test_load_garbage__rejected_nothing_stored(tmp_path, con):
+    garbage = tmp_path / "garbage.txt"
+    garbage.write_bytes(os.urandom(4096) + b"\xff\xfe\x00")
+    fake_docx = tmp_path / "fake.docx"
+    fake_docx.write_text("this is not a Word document", encoding="utf-8")
+    outcomes = load_notices(con, [garbage, fake_docx])
+    assert [o.action for o in outcomes] == ["rejected", "rejected"]
+    assert str(garbage) in outcomes[0].message and str(fake_docx) in outcomes[1].message
+    assert "Word" in outcomes[1].message
+    assert con.execute("select status from input_files").fetchall() == [("rejected",), ("rejected",)]
+    for table in ("notices", "allocation_lines", "code_rules", "target_tables", "target_indicators"):
+        assert count(con, table) == 0, table
+
+
+def test_load_incomplete__rejected_with_reason(tmp_path, con):
+    path = variant(tmp_path, "no_table.txt",
+                   ("单位：万元\n\t序号\n\t地区\n\t2024年下达数\n\t预算支出功能科目\n", "单位：万元\n"))
+    (outcome,) = load_notices(con, [path])
+    assert outcome.action == "rejected"
+    assert "未找到分配表" in outcome.message and "no allocation table found" in outcome.message
+    assert count(con, "notices") == 0
+
+
+def test_load__unexpected_parser_error_becomes_rejection(monkeypatch, con):
+    import pipeline.notices as notices
+
+    def broken(doc, path):
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(notices, "parse_document", broken)
+    (outcome,) = load_notices(con, [SEED])
+    assert outcome.action == "rejected"
+    assert str(SEED) in outcome.message and "ZeroDivisionError" in outcome.message
+    assert count(con, "notices") == 0
+
+
+# --- the notice rules ----------------------------------------------------------------------------
+
+
+def test_notice_total_mismatch__fires_on_mistyped_total(tmp_path, con):
+    path = variant(tmp_path, "typo.txt", ("\t6276\n", "\t6267\n"))
+    (outcome,) = load_notices(con, [path])
+    assert outcome.action == "loaded"  # stored nonetheless: the finding says what is wrong
+    (finding,) = notice_findings(con, [outcome.file_id])
+    assert (finding.rule_id, finding.severity, finding.notice_no) == ("NOTICE_TOTAL_MISMATCH", "error", NOTICE_NO)
+    assert (finding.expected, finding.observed, finding.amount) == (
+        "62670000.00", "62760000.00", Decimal("90000.00"))
+    assert "62760000.00" in finding.message and "62670000.00" in finding.message
+
+
+def test_notice_total_mismatch__purpose_scope_sums_every_line(con):
+    (outcome,) = load_notices(con, [SEED])
+    con.execute("insert into run_context values ('r', date '2024-06-30', null, purpose_key(?), null, null)",
+                ["2024年租赁补贴（中央直达）"])
+    from pipeline.checks import run_stage
+
+    assert run_stage(con, "notice") == []
+
+
+def test_notice_code_invalid__dilapidated_booked_as_old_estates(tmp_path, con):
+    path = variant(tmp_path, "wrong_code.txt", ("\t44\n\t2210103", "\t44\n\t2210108"))
+    (outcome,) = load_notices(con, [path])
+    (finding,) = notice_findings(con, [outcome.file_id])
+    assert (finding.rule_id, finding.purpose) == ("NOTICE_CODE_INVALID", "2024年危旧房改造（中央直达）")
+    assert (finding.expected, finding.observed, finding.amount) == ("2210103", "2210108", Decimal("440000.00"))
+    assert "危旧房" in finding.message
+
+
+@pytest.mark.parametrize("code, says", [
+    ("22101", "不是7位项级科目编码"),
+    ("2210111", "不在2024年政府收支分类科目"),
+    ("2210105", "不在第三条列明的科目"),
+])
+def test_notice_code_invalid__bad_codes(tmp_path, con, code, says):
+    path = variant(tmp_path, "bad_code.txt", ("\t17.28\n\t2210107", f"\t17.28\n\t{code}"))
+    (outcome,) = load_notices(con, [path])
+    (finding,) = notice_findings(con, [outcome.file_id])
+    assert (finding.rule_id, finding.purpose, finding.observed) == (
+        "NOTICE_CODE_INVALID", "2024年租赁补贴（中央直达）", code)
+    assert says in finding.message
+
+
+def test_notice_rules__seed_and_yuan_notice_clean(con):
+    outcomes = load_notices(con, [SEED, YUAN])
+    assert [o.action for o in outcomes] == ["loaded", "loaded"]
+    assert notice_findings(con, [o.file_id for o in outcomes]) == []
+
+
+# --- through the command line ----------------------------------------------------------------------
+
+
+def _recon(tmp_path, *args):
+    return CliRunner().invoke(main, [*args, "--outputs", str(tmp_path / "out"),
+                                     "--db", str(tmp_path / "recon.duckdb")])
+
+
+def test_cli_load_notice__seed_exit_0(tmp_path):
+    result = _recon(tmp_path, "load", "notice", str(SEED))
+    assert result.exit_code == 0, result.output
+    assert "已加载" in result.output and "NOTICE_" not in result.output
+    again = _recon(tmp_path, "load", "notice", str(SEED))
+    assert again.exit_code == 0 and "跳过" in again.output
+
+
+def test_cli_load_notice__prints_notice_findings(tmp_path):
+    path = variant(tmp_path, "typo.txt", ("\t6276\n", "\t6267\n"))
+    result = _recon(tmp_path, "load", "notice", str(path))
+    assert result.exit_code == 0, result.output
+    assert "NOTICE_TOTAL_MISMATCH" in result.output and "62670000.00" in result.output
+
+
+def test_cli_load_notice__garbage_exit_2(tmp_path):
+    garbage = tmp_path / "garbage.txt"
+    garbage.write_bytes(b"\x00\x01\x02 not a notice \xff" * 50)
+    result = _recon(tmp_path, "load", "notice", str(garbage))
+    assert result.exit_code == 2
+    assert str(garbage) in result.output  # CliRunner mixes stderr into output
+    assert "Traceback" not in result.output
+    con = open_store(tmp_path / "recon.duckdb")
+    try:
+        assert count(con, "notices") == 0
+        assert con.execute("select status from input_files").fetchall() == [("rejected",)]
+    finally:
+        con.close()
