@@ -1,5 +1,10 @@
 -- Fact views: the ledger joined to the notices, within the scope of the current run
--- (run_context: as-of date, notice, purpose, date range). Checks and reports read these.
+-- (run_context: as-of date, notice, purpose, date range). Checks, reports, indicators and the
+-- expectation suites read these; none of them re-derives a tie, a match or a code class.
+--
+-- Built for tens of millions of ledger lines: every string normalisation (document numbers,
+-- purpose matching) is computed once per DISTINCT value, which is a small set, and joined back
+-- to the lines by equality; no correlated subqueries, no OR-joins over the ledger.
 
 -- Notices in scope.
 create or replace view fct_notices as
@@ -18,52 +23,215 @@ join fct_notices as n on n.notice_no = a.notice_no
 left join ctx on true
 where ctx.purpose_key is null or a.purpose_key = ctx.purpose_key;
 
--- Budget-book lines on 7xxx accounts, as they stood on the as-of date, tied to a notice by
--- project code or budget document number. amount = debit - credit (a credit is a reversal).
-create or replace view fct_expenditure as
+-- Every active ledger line (either book, any account) as it stood on the as-of date, tied to a
+-- notice: by the notice's project code (tied_by = 'project_code') or, failing that, by the
+-- budget document number (tied_by = 'budget_doc_no'). A line of another project or fund ties to
+-- no notice and appears nowhere below: out of scope, never reconciled, never flagged.
+create or replace view fct_notice_lines as
 with ctx as (select * from run_context limit 1),
-budget_lines as (
+active as (
     select l.*
     from stg_ledger_lines as l
     left join ctx on true
-    where l.book = 'budget'
-      and l.account_code like '7%'
-      and (l.posted_on is null or ctx.as_of is null or l.posted_on <= ctx.as_of)
+    where (l.posted_on is null or ctx.as_of is null or l.posted_on <= ctx.as_of)
       and (ctx.date_from is null or l.posted_on >= ctx.date_from)
       and (ctx.date_to is null or l.posted_on <= ctx.date_to)
 ),
-tied as (
-    select b.*, n.notice_no, n.fiscal_year, n.fund_name
-    from budget_lines as b
-    join fct_notices as n
-      on b.project_code = n.project_code
-      or doc_no_key(b.budget_doc_no) = n.notice_no
+doc_keys as (
+    -- document numbers are normalised per distinct spelling, not per line
+    select d.budget_doc_no, doc_no_key(d.budget_doc_no) as doc_key
+    from (select distinct budget_doc_no from active where budget_doc_no is not null) as d
 ),
-matched as (
-    select
-        t.*,
-        coalesce(a.line_seq, al.line_seq) as line_seq
-    from tied as t
-    left join allocation_lines as a
-      on a.notice_no = t.notice_no and a.purpose_key = t.purpose_key
-    left join purpose_aliases as al
-      on al.notice_no = t.notice_no and al.alias_key = t.purpose_key
+by_project as (
+    select a.*, n.notice_no, 'project_code' as tied_by
+    from active as a
+    join fct_notices as n on a.project_code = n.project_code
+),
+by_doc as (
+    select a.*, n.notice_no, 'budget_doc_no' as tied_by
+    from active as a
+    join doc_keys as k on k.budget_doc_no = a.budget_doc_no
+    join fct_notices as n on n.notice_no = k.doc_key
+    where a.project_code is distinct from n.project_code
+),
+tied as (
+    select * from by_project
+    union all
+    select * from by_doc
 )
 select
-    m.*,
-    m.debit - m.credit as amount,
+    t.*,
+    n.fiscal_year,
+    n.fund_name,
+    n.project_code as notice_project_code,
+    n.revenue_code as notice_revenue_code,
+    t.debit - t.credit as amount,
+    (t.book = 'budget' and t.account_code like '7%') as is_expenditure
+from tied as t
+join fct_notices as n on n.notice_no = t.notice_no;
+
+-- How each distinct sub-account name (purpose_key) tied to a notice matches its allocation lines:
+--   line      names one allocation line: same key, a configured alias, or the same core name
+--             (the notice's year prefix and the note （中央直达） stripped: '租赁补贴' and
+--             '2024年租赁补贴' are the 租赁补贴 line's account; '2024年租赁补贴（地方配套）' is not, it
+--             is another sub-account, for other money)
+--   pooled    named after the whole fund (notices.fund_name): the pooled account clause 三 forbids
+--   multi     names two or more allocation lines at once ('2024年租赁补贴及保障性租赁住房')
+--   unmatched names none of them (blank included)
+create or replace view fct_purpose_match as
+with purposes as (
+    select distinct l.notice_no, l.fiscal_year, l.fund_name, l.purpose_key
+    from fct_notice_lines as l
+    where l.is_expenditure
+),
+named as (
+    select
+        p.*,
+        regexp_replace(regexp_replace(coalesce(p.purpose_key, ''), '\(中央直达\)', '', 'g'),
+                       '^(19|20)[0-9]{2}年', '') as core,
+        (not regexp_matches(coalesce(p.purpose_key, ''), '^(19|20)[0-9]{2}年')
+         or p.purpose_key like cast(p.fiscal_year as varchar) || '年%') as year_ok
+    from purposes as p
+),
+alloc as (
+    select
+        a.notice_no, a.line_seq, a.purpose_key,
+        regexp_replace(regexp_replace(a.purpose_key, '\(中央直达\)', '', 'g'),
+                       '^(19|20)[0-9]{2}年', '') as core
+    from allocation_lines as a
+),
+by_key as (
+    select n.notice_no, n.purpose_key, a.line_seq, 'purpose' as match_by
+    from named as n
+    join alloc as a on a.notice_no = n.notice_no and a.purpose_key = n.purpose_key
+),
+by_alias as (
+    select n.notice_no, n.purpose_key, min(al.line_seq) as line_seq, 'alias' as match_by
+    from named as n
+    join purpose_aliases as al on al.notice_no = n.notice_no and al.alias_key = n.purpose_key
+    left join by_key as k on k.notice_no = n.notice_no and k.purpose_key = n.purpose_key
+    where k.line_seq is null
+    group by n.notice_no, n.purpose_key
+),
+by_core as (
+    -- only when exactly one allocation line has that core name
+    select n.notice_no, n.purpose_key, min(a.line_seq) as line_seq, 'core' as match_by
+    from named as n
+    join alloc as a on a.notice_no = n.notice_no and a.core = n.core
+    left join by_key as k on k.notice_no = n.notice_no and k.purpose_key = n.purpose_key
+    left join by_alias as s on s.notice_no = n.notice_no and s.purpose_key = n.purpose_key
+    where k.line_seq is null and s.line_seq is null and n.year_ok and n.core <> ''
+    group by n.notice_no, n.purpose_key
+    having count(*) = 1
+),
+matched as (
+    select * from by_key
+    union all select * from by_alias
+    union all select * from by_core
+),
+contained as (
+    -- allocation core names written inside an unmatched sub-account name
+    select n.notice_no, n.purpose_key, a.line_seq, a.core
+    from named as n
+    join alloc as a on a.notice_no = n.notice_no
+    left join matched as m on m.notice_no = n.notice_no and m.purpose_key = n.purpose_key
+    where m.line_seq is null and a.core <> '' and strpos(n.core, a.core) > 0
+),
+outermost as (
+    -- a core inside another contained core ('租赁住房' in '保障性租赁住房') is not a second purpose
+    select c.notice_no, c.purpose_key, c.line_seq, c.core
+    from contained as c
+    left join contained as o
+      on o.notice_no = c.notice_no and o.purpose_key = c.purpose_key
+     and o.core <> c.core and strpos(o.core, c.core) > 0
+    where o.line_seq is null
+),
+multi as (
+    select notice_no, purpose_key, string_agg(core, '、' order by line_seq) as purposes_named
+    from outermost
+    group by notice_no, purpose_key
+    having count(distinct core) >= 2
+)
+select
+    n.notice_no,
+    n.purpose_key,
+    m.line_seq,
+    m.match_by,
+    case
+        when m.line_seq is not null then 'line'
+        when n.purpose_key = purpose_key(n.fund_name)
+          or (n.year_ok and n.core <> '' and n.core = regexp_replace(regexp_replace(
+                purpose_key(n.fund_name), '\(中央直达\)', '', 'g'), '^(19|20)[0-9]{2}年', ''))
+            then 'pooled'
+        when mu.purpose_key is not null then 'multi'
+        else 'unmatched'
+    end as match_kind,
+    mu.purposes_named
+from named as n
+left join matched as m on m.notice_no = n.notice_no and m.purpose_key is not distinct from n.purpose_key
+left join multi as mu on mu.notice_no = n.notice_no and mu.purpose_key is not distinct from n.purpose_key;
+
+-- Expenditure: budget-book lines on 7xxx accounts tied to a notice, amount = debit - credit (a
+-- credit, or a negative debit, is a reversal and nets). Each line carries the allocation line
+-- its sub-account names (match_kind, see fct_purpose_match) and the class of its function code:
+--   blank | malformed (not digits, or a length other than 3/5/7) | class (3 digits, 221) |
+--   subclass (5 digits, 22101) | item (7 digits in the classification of the notice's year) |
+--   unknown (7 digits not in it). The classification used is reference/function_codes_<year>
+--   of the notice's fiscal year, or the latest earlier year when that year has no file.
+create or replace view fct_expenditure as
+with ref_years as (
+    select n.notice_no,
+           coalesce(max(case when r.fiscal_year <= n.fiscal_year then r.fiscal_year end),
+                    min(r.fiscal_year)) as ref_year
+    from fct_notices as n
+    left join (select distinct fiscal_year from ref_function_codes) as r on true
+    group by n.notice_no
+),
+lines as (
+    select l.*
+    from fct_notice_lines as l
+    where l.is_expenditure
+),
+classified as (
+    select
+        l.*,
+        case
+            when l.function_code is null or trim(l.function_code) = '' then 'blank'
+            when not regexp_matches(l.function_code, '^[0-9]+$') then 'malformed'
+            when length(l.function_code) = 3 then 'class'
+            when length(l.function_code) = 5 then 'subclass'
+            when length(l.function_code) <> 7 then 'malformed'
+            when rc.code is not null then 'item'
+            else 'unknown'
+        end as function_code_status
+    from lines as l
+    join ref_years as y on y.notice_no = l.notice_no
+    left join ref_function_codes as rc
+      on rc.fiscal_year = y.ref_year and rc.code = l.function_code and rc.level = 'item'
+)
+select
+    c.*,
+    pm.line_seq,
+    pm.match_by,
+    coalesce(pm.match_kind, 'unmatched') as match_kind,
+    pm.purposes_named,
     a.purpose as allocated_purpose,
     a.function_code as allocated_code,
     a.is_direct as allocated_is_direct,
     a.amount as allocated_amount,
-    case
-        when a.line_seq is not null then 'line'
-        when m.purpose_key = purpose_key(m.fund_name) then 'pooled'
-        else 'unmatched'
-    end as match_kind
-from matched as m
+    -- local matching / own-revenue money (地方配套, 本级财力) that names no central money
+    (c.fund_source is not null
+     and (c.fund_source like '%地方%' or c.fund_source like '%配套%' or c.fund_source like '%本级%'
+          or c.fund_source like '%自有%')
+     and c.fund_source not like '%中央%') as is_local_money
+from classified as c
+left join fct_purpose_match as pm
+  on pm.notice_no = c.notice_no and pm.purpose_key is not distinct from c.purpose_key
 left join allocation_lines as a
-  on a.notice_no = m.notice_no and a.line_seq = m.line_seq;
+  on a.notice_no = c.notice_no and a.line_seq = pm.line_seq
+left join (select * from run_context limit 1) as ctx on true
+-- a run scoped to one purpose sees only the lines of that purpose's sub-account
+where ctx.purpose_key is null or a.purpose_key = ctx.purpose_key;
 
 -- One row per allocation line: allocated, spent (net of reversals), balance, execution rate.
 create or replace view rpt_allocation_summary as

@@ -1,0 +1,76 @@
+-- rule: CODE_NOT_ITEM_LEVEL
+-- severity: error
+-- cites: 三
+-- zh: 支出功能科目未明确至项级（7位）科目
+-- en: Expenditure booked to a function code that is not a 7-digit item code (class, subclass, blank or malformed)
+-- stage: ledger
+--
+-- Invariant: every expenditure line tied to a notice carries a 7-digit item-level function code
+-- (clause 三: 按实际支出方向将支出功能科目明确至项级科目).
+-- Fires on: class codes (3 digits, 221), subclass codes (5 digits, 22101), and also on a blank
+-- function code or one that is not digits / has another length: none of them is an item code,
+-- and the accountant's fix is the same (book the line to its item). observed is then empty or
+-- the code as written. A 7-digit code missing from the classification is CODE_UNKNOWN instead.
+-- A wrong line that a reversal (same sub-account, payee, code and amount) nets out is corrected
+-- and not reported: reversals are matched to the earliest such lines, later ones are reported.
+with defects as (
+    select
+        e.*,
+        case e.function_code_status
+            when 'class' then '类级科目'
+            when 'subclass' then '款级科目'
+            when 'blank' then '空白科目'
+            else '格式不符的科目'
+        end as level_zh,
+        case e.function_code_status
+            when 'class' then 'a class-level code'
+            when 'subclass' then 'a subclass-level code'
+            when 'blank' then 'no function code'
+            else 'a malformed code'
+        end as level_en
+    from fct_expenditure as e
+    where e.function_code_status in ('blank', 'malformed', 'class', 'subclass')
+      and e.amount <> 0
+),
+ranked as (
+    select
+        d.*,
+        row_number() over (
+            partition by d.notice_no, d.purpose_key, d.payee, d.function_code, abs(d.amount),
+                         case when d.amount > 0 then 1 else -1 end
+            order by d.posted_on, d.voucher_no, length(d.line_no), d.line_no, d.source_file, d.row_no
+        ) as nth,
+        count(case when d.amount > 0 then 1 end) over (
+            partition by d.notice_no, d.purpose_key, d.payee, d.function_code, abs(d.amount)) as payments,
+        count(case when d.amount < 0 then 1 end) over (
+            partition by d.notice_no, d.purpose_key, d.payee, d.function_code, abs(d.amount)) as reversals
+    from defects as d
+),
+unreversed as (
+    select *
+    from ranked
+    where (amount > 0 and nth > reversals) or (amount < 0 and nth > payments)
+),
+findings as (
+    select
+        u.notice_no,
+        coalesce(u.allocated_purpose, u.purpose) as purpose,
+        u.voucher_no,
+        u.line_no,
+        u.posted_on,
+        u.amount,
+        coalesce(u.allocated_code, '7位项级科目') as expected,
+        nullif(trim(coalesce(u.function_code_raw, u.function_code, '')), '') as observed,
+        '凭证 ' || coalesce(u.voucher_no, '') || ' 第' || coalesce(u.line_no, '') || '行 用途 '
+            || coalesce(u.purpose, '(空)') || ' 记入' || u.level_zh || ' '
+            || coalesce(u.function_code_raw, u.function_code, '(空)')
+            || '，应明确至项级科目' || coalesce(' ' || u.allocated_code, '')
+            || ' / voucher ' || coalesce(u.voucher_no, '') || ' line ' || coalesce(u.line_no, '')
+            || ': purpose ' || coalesce(u.purpose, '(blank)') || ' booked to ' || u.level_en || ' '
+            || coalesce(u.function_code_raw, u.function_code, '(blank)')
+            || ', expected the 7-digit item code' || coalesce(' ' || u.allocated_code, '') as message,
+        u.source_file,
+        u.row_no as source_row
+    from unreversed as u
+)
+select * from findings

@@ -1,0 +1,60 @@
+-- rule: CODE_UNKNOWN
+-- severity: error
+-- cites: 三
+-- zh: 7位功能科目不在当年政府收支分类科目中
+-- en: 7-digit function code not in that year's classification
+-- stage: ledger
+--
+-- Invariant: every 7-digit function code on an expenditure line tied to a notice is an item of
+-- the government classification of the notice's fiscal year (reference/function_codes_<year>.csv;
+-- the latest earlier year when that year has no file). A revenue code (1xxxxxx) on an
+-- expenditure line is unknown as an expenditure code and is reported here, not as
+-- REVENUE_MISCODED. Reversed lines are netted out as in CODE_NOT_ITEM_LEVEL.
+with defects as (
+    select e.*
+    from fct_expenditure as e
+    where e.function_code_status = 'unknown'
+      and e.amount <> 0
+),
+ranked as (
+    select
+        d.*,
+        row_number() over (
+            partition by d.notice_no, d.purpose_key, d.payee, d.function_code, abs(d.amount),
+                         case when d.amount > 0 then 1 else -1 end
+            order by d.posted_on, d.voucher_no, length(d.line_no), d.line_no, d.source_file, d.row_no
+        ) as nth,
+        count(case when d.amount > 0 then 1 end) over (
+            partition by d.notice_no, d.purpose_key, d.payee, d.function_code, abs(d.amount)) as payments,
+        count(case when d.amount < 0 then 1 end) over (
+            partition by d.notice_no, d.purpose_key, d.payee, d.function_code, abs(d.amount)) as reversals
+    from defects as d
+),
+unreversed as (
+    select *
+    from ranked
+    where (amount > 0 and nth > reversals) or (amount < 0 and nth > payments)
+),
+findings as (
+    select
+        u.notice_no,
+        coalesce(u.allocated_purpose, u.purpose) as purpose,
+        u.voucher_no,
+        u.line_no,
+        u.posted_on,
+        u.amount,
+        coalesce(u.allocated_code, cast(u.fiscal_year as varchar) || '年分类科目') as expected,
+        u.function_code as observed,
+        '凭证 ' || coalesce(u.voucher_no, '') || ' 第' || coalesce(u.line_no, '') || '行 用途 '
+            || coalesce(u.purpose, '(空)') || ' 记入科目 ' || u.function_code || '，该科目不在'
+            || cast(u.fiscal_year as varchar) || '年政府收支分类科目中'
+            || coalesce('，应记 ' || u.allocated_code, '')
+            || ' / voucher ' || coalesce(u.voucher_no, '') || ' line ' || coalesce(u.line_no, '')
+            || ': purpose ' || coalesce(u.purpose, '(blank)') || ' booked to ' || u.function_code
+            || ', which is not in the ' || cast(u.fiscal_year as varchar) || ' classification'
+            || coalesce('; expected ' || u.allocated_code, '') as message,
+        u.source_file,
+        u.row_no as source_row
+    from unreversed as u
+)
+select * from findings

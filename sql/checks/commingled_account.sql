@@ -1,0 +1,120 @@
+-- rule: COMMINGLED_ACCOUNT
+-- severity: error
+-- cites: 三
+-- zh: 支出记入资金池账户，或一个明细账户混记多个支出方向
+-- en: Expenditure in a pooled sub-account, or one sub-account carrying several purposes
+-- stage: ledger
+--
+-- Invariant (clause 三: 按支出方向单独记账，分别核算): each purpose has its own sub-account and
+-- carries only its own spending. Three shapes break it:
+--   pooled  a line in the sub-account named after the whole fund (notices.fund_name, e.g.
+--           2024年中央财政城镇保障性安居工程补助资金): one finding per line;
+--   multi   a line in a sub-account whose name names two or more allocation lines
+--           (2024年租赁补贴及保障性租赁住房): one finding per line;
+--   codes   a sub-account of one allocation line whose lines are booked (net of reversals) to
+--           the function codes of two or more different allocation lines: one finding per
+--           sub-account (voucher empty, purpose set) listing the codes and the vouchers on the
+--           other lines' codes. Each such line is also CODE_MISMATCH: that finding says the line
+--           is miscoded, this one says the account is not kept separately.
+-- Pooled / multi lines netted out by a reversal (same sub-account, payee, amount) are not reported.
+with account_lines as (
+    select e.*
+    from fct_expenditure as e
+    where e.match_kind in ('pooled', 'multi')
+      and e.amount <> 0
+),
+ranked as (
+    select
+        d.*,
+        row_number() over (
+            partition by d.notice_no, d.purpose_key, d.payee, abs(d.amount),
+                         case when d.amount > 0 then 1 else -1 end
+            order by d.posted_on, d.voucher_no, length(d.line_no), d.line_no, d.source_file, d.row_no
+        ) as nth,
+        count(case when d.amount > 0 then 1 end) over (
+            partition by d.notice_no, d.purpose_key, d.payee, abs(d.amount)) as payments,
+        count(case when d.amount < 0 then 1 end) over (
+            partition by d.notice_no, d.purpose_key, d.payee, abs(d.amount)) as reversals
+    from account_lines as d
+),
+pooled_or_multi as (
+    select
+        u.notice_no,
+        u.purpose,
+        u.voucher_no,
+        u.line_no,
+        u.posted_on,
+        u.amount,
+        '按用途分设明细账户 / one sub-account per purpose' as expected,
+        u.purpose as observed,
+        case when u.match_kind = 'pooled' then
+            '凭证 ' || coalesce(u.voucher_no, '') || ' 第' || coalesce(u.line_no, '') || '行 记入资金池账户 '
+            || u.purpose || '，未按支出方向单独记账 / voucher ' || coalesce(u.voucher_no, '')
+            || ' line ' || coalesce(u.line_no, '') || ' is booked to the pooled fund account '
+            || u.purpose || ', not to the sub-account of its purpose'
+        else
+            '凭证 ' || coalesce(u.voucher_no, '') || ' 第' || coalesce(u.line_no, '') || '行 记入账户 '
+            || u.purpose || '，该账户混合了多个用途（' || u.purposes_named || '） / voucher '
+            || coalesce(u.voucher_no, '') || ' line ' || coalesce(u.line_no, '')
+            || ' is booked to sub-account ' || u.purpose || ', which names several purposes ('
+            || u.purposes_named || ')'
+        end as message,
+        u.source_file,
+        u.row_no as source_row
+    from ranked as u
+    where (u.amount > 0 and u.nth > u.reversals) or (u.amount < 0 and u.nth > u.payments)
+),
+allocation_codes as (
+    select distinct notice_no, function_code
+    from allocation_lines
+),
+booked_codes as (
+    -- per sub-account of an allocation line: net spending on each allocation line's code
+    select
+        e.notice_no, e.line_seq, e.allocated_purpose, e.allocated_code, e.function_code,
+        sum(e.amount) as net_amount,
+        string_agg(distinct e.voucher_no, '、' order by e.voucher_no) as vouchers
+    from fct_expenditure as e
+    join allocation_codes as c on c.notice_no = e.notice_no and c.function_code = e.function_code
+    where e.match_kind = 'line'
+    group by e.notice_no, e.line_seq, e.allocated_purpose, e.allocated_code, e.function_code
+    having sum(e.amount) <> 0
+),
+mixed_accounts as (
+    select
+        b.notice_no,
+        b.allocated_purpose,
+        max(b.allocated_code) as allocated_code,
+        sum(case when b.function_code <> b.allocated_code then b.net_amount else 0 end) as foreign_amount,
+        string_agg(b.function_code || ' ' || cast(b.net_amount as varchar), '; ' order by b.function_code) as codes,
+        string_agg(case when b.function_code <> b.allocated_code then b.vouchers end, '、'
+                   order by b.function_code) as foreign_vouchers
+    from booked_codes as b
+    group by b.notice_no, b.line_seq, b.allocated_purpose
+    having count(distinct b.function_code) >= 2
+),
+mixed as (
+    select
+        m.notice_no,
+        m.allocated_purpose as purpose,
+        cast(null as varchar) as voucher_no,
+        cast(null as varchar) as line_no,
+        cast(null as date) as posted_on,
+        m.foreign_amount as amount,
+        m.allocated_code as expected,
+        m.codes as observed,
+        '账户 ' || m.allocated_purpose || ' 的支出分别记入多个用途的科目（' || m.codes || '），应只记 '
+            || m.allocated_code || '；其他科目凭证：' || coalesce(m.foreign_vouchers, '')
+            || ' / sub-account ' || m.allocated_purpose || ' carries spending on the codes of several purposes ('
+            || m.codes || '), expected only ' || m.allocated_code || '; vouchers on other codes: '
+            || coalesce(m.foreign_vouchers, '') as message,
+        cast(null as varchar) as source_file,
+        cast(null as bigint) as source_row
+    from mixed_accounts as m
+),
+findings as (
+    select * from pooled_or_multi
+    union all
+    select * from mixed
+)
+select * from findings

@@ -1,0 +1,81 @@
+-- rule: DIRECT_FLAG_MISSING
+-- severity: error
+-- cites: 一, 二
+-- zh: 中央直达资金支出未标注直达资金标识或项目代码
+-- en: Expenditure from a 中央直达 allocation line without the direct-fund flag or the project code
+-- stage: ledger
+--
+-- Invariant (clause 一/二: 直达资金标识贯穿资金分配、拨付、使用等全流程且保持不变): every
+-- expenditure line paid from an allocation line marked （中央直达） carries the direct-fund flag
+-- (direct_flag true: 是 / Y / 1 / 01 中央直达资金) and the notice's project code. A line tied to
+-- the notice only by its budget document number, with a blank or other project code, has
+-- dropped the code. Money that is not direct funds needs no flag: lines of an allocation line
+-- without （中央直达）, and local matching / own-revenue money (资金来源 地方配套资金, 本级财力,
+-- naming no central money). Only spending is judged: a reversal nets against a line already
+-- judged, and a payment netted out by a reversal in the same sub-account (same payee, amount,
+-- flag and project code) is corrected, not reported.
+with defects as (
+    select e.*
+    from fct_expenditure as e
+    where e.match_kind = 'line'
+      and e.allocated_is_direct
+      and not e.is_local_money
+      and e.amount <> 0
+      and (e.direct_flag is distinct from true
+           or e.project_code is distinct from e.notice_project_code)
+),
+ranked as (
+    select
+        d.*,
+        row_number() over (
+            partition by d.notice_no, d.purpose_key, d.payee, d.direct_flag, d.project_code, abs(d.amount),
+                         case when d.amount > 0 then 1 else -1 end
+            order by d.posted_on, d.voucher_no, length(d.line_no), d.line_no, d.source_file, d.row_no
+        ) as nth,
+        count(case when d.amount < 0 then 1 end) over (
+            partition by d.notice_no, d.purpose_key, d.payee, d.direct_flag, d.project_code, abs(d.amount)) as reversals
+    from defects as d
+),
+unreversed as (
+    select *
+    from ranked
+    where amount > 0 and nth > reversals
+),
+findings as (
+    select
+        u.notice_no,
+        u.allocated_purpose as purpose,
+        u.voucher_no,
+        u.line_no,
+        u.posted_on,
+        u.amount,
+        '直达资金标识=是; 项目代码=' || u.notice_project_code as expected,
+        '直达资金标识=' || coalesce(nullif(trim(u.direct_flag_raw), ''), '(空)')
+            || '; 项目代码=' || coalesce(nullif(trim(u.project_code), ''), '(空)') as observed,
+        '凭证 ' || coalesce(u.voucher_no, '') || ' 第' || coalesce(u.line_no, '') || '行 用途 '
+            || u.allocated_purpose || ' 为中央直达资金，'
+            || case when u.direct_flag is distinct from true
+                    then '未标注直达资金标识（实为 ' || coalesce(nullif(trim(u.direct_flag_raw), ''), '空') || '）'
+                    else '' end
+            || case when u.direct_flag is distinct from true
+                     and u.project_code is distinct from u.notice_project_code then '，' else '' end
+            || case when u.project_code is distinct from u.notice_project_code
+                    then '项目代码应为 ' || u.notice_project_code || '（实为 '
+                         || coalesce(nullif(trim(u.project_code), ''), '空') || '）'
+                    else '' end
+            || ' / voucher ' || coalesce(u.voucher_no, '') || ' line ' || coalesce(u.line_no, '')
+            || ': purpose ' || u.allocated_purpose || ' is central direct money but the line'
+            || case when u.direct_flag is distinct from true
+                    then ' lacks the direct-fund flag (found ' || coalesce(nullif(trim(u.direct_flag_raw), ''), 'blank') || ')'
+                    else '' end
+            || case when u.direct_flag is distinct from true
+                     and u.project_code is distinct from u.notice_project_code then ' and' else '' end
+            || case when u.project_code is distinct from u.notice_project_code
+                    then ' carries project code ' || coalesce(nullif(trim(u.project_code), ''), 'blank')
+                         || ' instead of ' || u.notice_project_code
+                    else '' end as message,
+        u.source_file,
+        u.row_no as source_row
+    from unreversed as u
+)
+select * from findings

@@ -1,0 +1,121 @@
+-- rule: DUPLICATE_ENTRY
+-- severity: warning
+-- cites: —
+-- zh: 同一分录重复出现，或同一收款人、金额、日期、用途出现在两张凭证中
+-- en: The same line twice, or the same payee, amount, date and purpose in two vouchers
+-- stage: ledger
+--
+-- Invariant: each payment is booked once. Two shapes, both on in-scope expenditure only:
+--   same line   the same voucher line (voucher, line, book, account, debit, credit) twice in
+--               the active data: an overlapping export loaded beside another, or a repeated
+--               row; every copy after the first (by file, row) is reported with both places;
+--   same payment the same payee, amount, date and sub-account in two different vouchers (a
+--               double import into the accounting system); every voucher after the first (by
+--               voucher number) is reported, naming the first. A reversal of that payment
+--               (same sub-account, payee and amount, any date) accounts for one repeat: a
+--               reversed and re-booked payment is not a duplicate. Lines without a payee are
+--               not compared (works payments often carry none).
+-- A warning: two households may share a name; the finding asks a person to look.
+with same_line as (
+    select
+        e.*,
+        row_number() over (
+            partition by e.notice_no, e.voucher_no, e.line_no, e.book, e.account_code, e.debit, e.credit
+            order by e.source_file, e.row_no) as nth,
+        first_value(e.source_file) over (
+            partition by e.notice_no, e.voucher_no, e.line_no, e.book, e.account_code, e.debit, e.credit
+            order by e.source_file, e.row_no) as first_file,
+        first_value(e.row_no) over (
+            partition by e.notice_no, e.voucher_no, e.line_no, e.book, e.account_code, e.debit, e.credit
+            order by e.source_file, e.row_no) as first_row
+    from fct_expenditure as e
+),
+line_copies as (
+    select
+        s.notice_no,
+        coalesce(s.allocated_purpose, s.purpose) as purpose,
+        s.voucher_no,
+        s.line_no,
+        s.posted_on,
+        s.amount,
+        s.first_file || ':' || cast(s.first_row as varchar) as expected,
+        s.source_file || ':' || cast(s.row_no as varchar) as observed,
+        '凭证 ' || coalesce(s.voucher_no, '') || ' 第' || coalesce(s.line_no, '') || '行 重复出现：'
+            || s.first_file || ' 第' || cast(s.first_row as varchar) || '行 与 ' || s.source_file
+            || ' 第' || cast(s.row_no as varchar) || '行（金额 ' || cast(s.amount as varchar)
+            || '） / voucher ' || coalesce(s.voucher_no, '') || ' line ' || coalesce(s.line_no, '')
+            || ' appears twice: ' || s.first_file || ' row ' || cast(s.first_row as varchar)
+            || ' and ' || s.source_file || ' row ' || cast(s.row_no as varchar)
+            || ' (amount ' || cast(s.amount as varchar) || ')' as message,
+        s.source_file,
+        s.row_no as source_row,
+        s.source_file || ':' || cast(s.row_no as varchar) as key_detail
+    from same_line as s
+    where s.nth > 1
+),
+payments as (
+    -- one line per voucher and payment (copies of the same line are the shape above)
+    select
+        s.notice_no, s.purpose_key, s.payee, s.posted_on, s.amount, s.voucher_no,
+        min(s.purpose) as purpose, min(s.allocated_purpose) as allocated_purpose,
+        min(s.line_no) as line_no, min(s.source_file) as source_file, min(s.row_no) as row_no
+    from same_line as s
+    where s.nth = 1
+      and s.amount > 0
+      and nullif(trim(coalesce(s.payee, '')), '') is not null
+    group by s.notice_no, s.purpose_key, s.payee, s.posted_on, s.amount, s.voucher_no
+),
+reversals as (
+    select e.notice_no, e.purpose_key, e.payee, -e.amount as amount, count(*) as reversals
+    from fct_expenditure as e
+    where e.amount < 0
+      and nullif(trim(coalesce(e.payee, '')), '') is not null
+    group by e.notice_no, e.purpose_key, e.payee, -e.amount
+),
+ranked_payments as (
+    select
+        p.*,
+        row_number() over (
+            partition by p.notice_no, p.purpose_key, p.payee, p.posted_on, p.amount
+            order by p.voucher_no) as nth,
+        first_value(p.voucher_no) over (
+            partition by p.notice_no, p.purpose_key, p.payee, p.posted_on, p.amount
+            order by p.voucher_no) as first_voucher,
+        first_value(p.line_no) over (
+            partition by p.notice_no, p.purpose_key, p.payee, p.posted_on, p.amount
+            order by p.voucher_no) as first_line,
+        coalesce(r.reversals, 0) as reversals
+    from payments as p
+    left join reversals as r
+      on r.notice_no = p.notice_no and r.purpose_key is not distinct from p.purpose_key
+     and r.payee = p.payee and r.amount = p.amount
+),
+payment_copies as (
+    select
+        p.notice_no,
+        coalesce(p.allocated_purpose, p.purpose) as purpose,
+        p.voucher_no,
+        p.line_no,
+        p.posted_on,
+        p.amount,
+        p.first_voucher || ' 第' || p.first_line || '行' as expected,
+        p.voucher_no || ' 第' || p.line_no || '行' as observed,
+        '凭证 ' || p.voucher_no || ' 第' || p.line_no || '行 与凭证 ' || p.first_voucher || ' 第'
+            || p.first_line || '行 重复：收款人 ' || p.payee || '，金额 ' || cast(p.amount as varchar)
+            || '，日期 ' || cast(p.posted_on as varchar) || '，用途 ' || coalesce(p.purpose, '(空)')
+            || ' / voucher ' || p.voucher_no || ' line ' || p.line_no || ' repeats voucher '
+            || p.first_voucher || ' line ' || p.first_line || ': payee ' || p.payee || ', amount '
+            || cast(p.amount as varchar) || ', date ' || cast(p.posted_on as varchar)
+            || ', purpose ' || coalesce(p.purpose, '(blank)') as message,
+        p.source_file,
+        p.row_no as source_row,
+        cast(null as varchar) as key_detail
+    from ranked_payments as p
+    where p.nth > 1 + p.reversals
+),
+findings as (
+    select * from line_copies
+    union all
+    select * from payment_copies
+)
+select * from findings

@@ -1,0 +1,67 @@
+-- rule: OVER_ALLOCATION
+-- severity: error
+-- cites: 项目预算控制率
+-- zh: 用途累计支出超过分配额
+-- en: Cumulative spending of a purpose exceeds its allocation
+-- stage: ledger
+--
+-- Invariant (项目预算控制率 <= 100%): the net spending of every allocation line, as of the as-of
+-- date, does not exceed its allocation. A purpose's spending is every expenditure line in its
+-- sub-account, whatever else is wrong with the line (miscoded, unflagged, out of period,
+-- duplicated): all of it was paid from that money. Reversals net, so a purpose whose final total
+-- is back within its allocation is not a breach, even if it was above it for a while.
+-- One finding per purpose: voucher_no / line_no = the line that pushed the running total (in
+-- order of date, voucher, line) above the allocation for good, i.e. the first line after which
+-- the running total never came back to the allocation or below; without reversals that is
+-- simply the first line to cross it. expected = allocation, observed = total spent,
+-- amount = the excess (spent - allocated).
+with purpose_lines as (
+    select
+        e.notice_no, e.line_seq, e.allocated_purpose, e.allocated_amount,
+        e.voucher_no, e.line_no, e.posted_on, e.amount, e.source_file, e.row_no,
+        row_number() over w as ord,
+        sum(e.amount) over (w rows between unbounded preceding and current row) as running_total
+    from fct_expenditure as e
+    where e.match_kind = 'line'
+    window w as (partition by e.notice_no, e.line_seq
+                 order by e.posted_on, e.voucher_no, length(e.line_no), e.line_no, e.source_file, e.row_no)
+),
+totals as (
+    select
+        notice_no, line_seq,
+        max(allocated_purpose) as purpose,
+        max(allocated_amount) as allocated,
+        sum(amount) as spent,
+        max(case when running_total <= allocated_amount then ord else 0 end) as last_within
+    from purpose_lines
+    group by notice_no, line_seq
+    having sum(amount) > max(allocated_amount)
+),
+crossing as (
+    select t.*, p.voucher_no, p.line_no, p.posted_on, p.source_file, p.row_no
+    from totals as t
+    join purpose_lines as p
+      on p.notice_no = t.notice_no and p.line_seq = t.line_seq and p.ord = t.last_within + 1
+),
+findings as (
+    select
+        c.notice_no,
+        c.purpose,
+        c.voucher_no,
+        c.line_no,
+        c.posted_on,
+        cast(c.spent - c.allocated as decimal(18,2)) as amount,
+        cast(c.allocated as varchar) as expected,
+        cast(c.spent as varchar) as observed,
+        '用途 ' || c.purpose || ' 累计支出 ' || cast(c.spent as varchar) || ' 元，超过分配额 '
+            || cast(c.allocated as varchar) || ' 元（超支 ' || cast(c.spent - c.allocated as varchar)
+            || ' 元），自凭证 ' || coalesce(c.voucher_no, '') || ' 第' || coalesce(c.line_no, '')
+            || '行 起超出 / purpose ' || c.purpose || ': cumulative spending ' || cast(c.spent as varchar)
+            || ' exceeds the allocation ' || cast(c.allocated as varchar) || ' by '
+            || cast(c.spent - c.allocated as varchar) || ', crossed by voucher '
+            || coalesce(c.voucher_no, '') || ' line ' || coalesce(c.line_no, '') as message,
+        c.source_file,
+        c.row_no as source_row
+    from crossing as c
+)
+select * from findings

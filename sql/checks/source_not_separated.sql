@@ -1,0 +1,65 @@
+-- rule: SOURCE_NOT_SEPARATED
+-- severity: error
+-- cites: 二
+-- zh: 资金来源为空，或一笔分录混合了中央资金与地方资金
+-- en: Fund source blank, or central and local money mixed in one line
+-- stage: ledger
+--
+-- Invariant (clause 二: 按资金明细来源分别列示和登录): every expenditure line tied to a notice
+-- names one source of money. Reported: a blank fund source, and a source that names central
+-- money (中央) together with local money (地方 / 配套 / 本级 / 自有), e.g. 中央直达资金+地方配套资金,
+-- 中央及地方. Applies to every in-scope expenditure line, whichever sub-account it sits in. Only
+-- spending is judged; a payment netted out by a reversal (same sub-account, payee, source and
+-- amount) is not reported.
+with sourced as (
+    select
+        e.*,
+        nullif(trim(coalesce(e.fund_source, '')), '') is null as source_blank
+    from fct_expenditure as e
+    where e.amount <> 0
+),
+defects as (
+    select s.*
+    from sourced as s
+    where s.source_blank
+       or (s.fund_source like '%中央%'
+           and (s.fund_source like '%地方%' or s.fund_source like '%配套%'
+                or s.fund_source like '%本级%' or s.fund_source like '%自有%'))
+),
+ranked as (
+    select
+        d.*,
+        row_number() over (
+            partition by d.notice_no, d.purpose_key, d.payee, d.fund_source, abs(d.amount),
+                         case when d.amount > 0 then 1 else -1 end
+            order by d.posted_on, d.voucher_no, length(d.line_no), d.line_no, d.source_file, d.row_no
+        ) as nth,
+        count(case when d.amount < 0 then 1 end) over (
+            partition by d.notice_no, d.purpose_key, d.payee, d.fund_source, abs(d.amount)) as reversals
+    from defects as d
+),
+findings as (
+    select
+        r.notice_no,
+        coalesce(r.allocated_purpose, r.purpose) as purpose,
+        r.voucher_no,
+        r.line_no,
+        r.posted_on,
+        r.amount,
+        '单一资金来源 / one source per line' as expected,
+        nullif(trim(coalesce(r.fund_source, '')), '') as observed,
+        '凭证 ' || coalesce(r.voucher_no, '') || ' 第' || coalesce(r.line_no, '') || '行 用途 '
+            || coalesce(r.purpose, '(空)')
+            || case when r.source_blank then ' 资金来源为空'
+                    else ' 资金来源 ' || r.fund_source || ' 混合了中央资金与地方资金' end
+            || '，应按来源分别记账 / voucher ' || coalesce(r.voucher_no, '') || ' line '
+            || coalesce(r.line_no, '') || ': purpose ' || coalesce(r.purpose, '(blank)')
+            || case when r.source_blank then ' has no fund source'
+                    else ' mixes central and local money in one line (' || r.fund_source || ')' end
+            || '; book each source separately' as message,
+        r.source_file,
+        r.row_no as source_row
+    from ranked as r
+    where r.amount > 0 and r.nth > r.reversals
+)
+select * from findings

@@ -1,0 +1,66 @@
+-- rule: UNMATCHED_EXPENDITURE
+-- severity: error
+-- cites: 一, 三
+-- zh: 挂在本通知下的支出，其项目名称不对应任何分配用途
+-- en: Expenditure tied to the notice whose purpose names no allocation line
+-- stage: ledger
+--
+-- Invariant: every expenditure line tied to a notice (by project code or budget document
+-- number) sits in the sub-account of one of its allocation lines: same name after normalising
+-- brackets, width and spaces, a configured alias, or the same core name (fct_purpose_match).
+-- A blank sub-account names no line and is reported. The pooled account named after the whole
+-- fund, and a sub-account naming several lines, are COMMINGLED_ACCOUNT instead. Lines of other
+-- projects and funds are not tied to the notice and never reach this check. A line netted out
+-- by a reversal in the same sub-account (same payee and amount) is not reported.
+with defects as (
+    select e.*
+    from fct_expenditure as e
+    where e.match_kind = 'unmatched'
+      and e.amount <> 0
+),
+ranked as (
+    select
+        d.*,
+        row_number() over (
+            partition by d.notice_no, d.purpose_key, d.payee, abs(d.amount),
+                         case when d.amount > 0 then 1 else -1 end
+            order by d.posted_on, d.voucher_no, length(d.line_no), d.line_no, d.source_file, d.row_no
+        ) as nth,
+        count(case when d.amount > 0 then 1 end) over (
+            partition by d.notice_no, d.purpose_key, d.payee, abs(d.amount)) as payments,
+        count(case when d.amount < 0 then 1 end) over (
+            partition by d.notice_no, d.purpose_key, d.payee, abs(d.amount)) as reversals
+    from defects as d
+),
+unreversed as (
+    select *
+    from ranked
+    where (amount > 0 and nth > reversals) or (amount < 0 and nth > payments)
+),
+allocation_names as (
+    select notice_no, string_agg(purpose, '、' order by line_seq) as purposes
+    from allocation_lines
+    group by notice_no
+),
+findings as (
+    select
+        u.notice_no,
+        u.purpose,
+        u.voucher_no,
+        u.line_no,
+        u.posted_on,
+        u.amount,
+        a.purposes as expected,
+        u.purpose as observed,
+        '凭证 ' || coalesce(u.voucher_no, '') || ' 第' || coalesce(u.line_no, '') || '行 挂在通知 '
+            || u.notice_no || ' 下，但项目名称 ' || coalesce(u.purpose, '(空)')
+            || ' 不对应任何分配用途（' || coalesce(a.purposes, '') || '）'
+            || ' / voucher ' || coalesce(u.voucher_no, '') || ' line ' || coalesce(u.line_no, '')
+            || ' is tied to notice ' || u.notice_no || ' but its purpose '
+            || coalesce(u.purpose, '(blank)') || ' names no allocation line' as message,
+        u.source_file,
+        u.row_no as source_row
+    from unreversed as u
+    left join allocation_names as a on a.notice_no = u.notice_no
+)
+select * from findings

@@ -1,0 +1,603 @@
+"""The ledger-stage rule catalogue (sql/checks/*.sql): each rule fires on exactly the right
+voucher, and stays silent on the near-miss a careless rule would flag.
+
+Cases are small inline ledgers over the seed notice 克区财综〔2024〕2号 (tests/builders.py),
+written as the mistakes an accountant actually makes: the pooled fund account, 22101 instead of
+2210108, the direct flag dropped at disbursement, the receipt coded 1100299, a December 2023
+prepayment, a voucher imported twice.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from click.testing import CliRunner
+
+from builders import (DILAPIDATED, FUND_NAME, OLD_ESTATES, PROJECT_CODE, RENT, RENTAL_HOUSING,
+                      SEED_LINES, add_ledger, new_store, seed_notice, set_context)
+from pipeline.checks import run_rule, run_stage
+from pipeline.rules import rule, rules_for_stage
+
+MY_RULES = ("CODE_NOT_ITEM_LEVEL", "CODE_UNKNOWN", "CODE_MISMATCH", "UNMATCHED_EXPENDITURE",
+            "COMMINGLED_ACCOUNT", "OVER_ALLOCATION", "DIRECT_FLAG_MISSING", "SOURCE_NOT_SEPARATED",
+            "REVENUE_MISCODED", "OUT_OF_PERIOD", "DUPLICATE_ENTRY")
+
+OFFICE = dict(project_code="20240001", budget_doc_no="克区财行〔2024〕5号", purpose="办公经费",
+              function_code="2013101", direct_flag=None, direct_flag_raw=None, fund_source="本级财力",
+              account_name="行政支出", account_code="7101")
+
+
+@pytest.fixture
+def con(tmp_path):
+    c = new_store(tmp_path)
+    seed_notice(c)
+    set_context(c)
+    yield c
+    c.close()
+
+
+def findings(con, rule_id):
+    return run_rule(con, rule(rule_id))
+
+
+def vouchers(con, rule_id):
+    return sorted((f.voucher_no or "", f.line_no or "") for f in findings(con, rule_id))
+
+
+def only(con, rule_id):
+    found = findings(con, rule_id)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_catalogue__every_rule_is_a_ledger_check():
+    ledger = {r.rule_id: r for r in rules_for_stage("ledger")}
+    for rule_id in MY_RULES:
+        r = ledger[rule_id]
+        assert r.path.name == rule_id.lower() + ".sql"
+        assert r.cites and r.zh and r.en
+    assert ledger["DUPLICATE_ENTRY"].severity == "warning"
+
+
+# --- CODE_NOT_ITEM_LEVEL ------------------------------------------------------------------
+
+def test_code_not_item_level__subclass_22101_instead_of_2210108(con):
+    add_ledger(con, [
+        dict(voucher_no="记-0040", purpose=OLD_ESTATES, function_code="22101", debit=250000,
+             payee="克拉玛依建工"),
+        dict(voucher_no="记-0041", purpose=OLD_ESTATES, function_code="2210108", debit=250000,
+             payee="克拉玛依建工"),
+    ])
+    f = only(con, "CODE_NOT_ITEM_LEVEL")
+    assert (f.voucher_no, f.line_no, f.expected, f.observed) == ("记-0040", "1", "2210108", "22101")
+    assert f.purpose == OLD_ESTATES and f.amount == Decimal("250000.00")
+    assert f.source_file == "ledger.csv" and f.source_row == 1
+    zh, en = f.message.split(" / ", 1)
+    assert "记-0040" in zh and "款级" in zh and "2210108" in zh
+    assert "voucher 记-0040" in en and "22101" in en
+
+
+def test_code_not_item_level__class_and_blank_codes(con):
+    add_ledger(con, [
+        dict(voucher_no="记-0001", function_code="221", debit=480),
+        dict(voucher_no="记-0002", function_code=None, debit=480, payee="李四"),
+        dict(voucher_no="记-0003", function_code="2210107", debit=480, payee="王五"),
+    ])
+    found = {f.voucher_no: f for f in findings(con, "CODE_NOT_ITEM_LEVEL")}
+    assert sorted(found) == ["记-0001", "记-0002"]
+    assert found["记-0002"].observed is None and "空白" in found["记-0002"].message
+
+
+def test_code_not_item_level__reversed_and_rebooked_is_corrected(con):
+    add_ledger(con, [
+        dict(voucher_no="记-0001", function_code="22101", debit=480),
+        dict(voucher_no="记-0002", function_code="22101", credit=480),   # 红字冲销
+        dict(voucher_no="记-0003", function_code="2210107", debit=480),
+    ])
+    assert findings(con, "CODE_NOT_ITEM_LEVEL") == []
+
+
+def test_code_not_item_level__financial_book_and_other_projects_ignored(con):
+    add_ledger(con, [
+        dict(voucher_no="记-0001", book="financial", account_code="5001", function_code="221", debit=480),
+        dict(voucher_no="记-0002", function_code="201", debit=300, **{k: v for k, v in OFFICE.items()
+                                                                      if k != "function_code"}),
+    ])
+    assert findings(con, "CODE_NOT_ITEM_LEVEL") == []
+
+
+# --- CODE_UNKNOWN ---------------------------------------------------------------------------
+
+def test_code_unknown__seven_digits_not_in_classification(con):
+    add_ledger(con, [
+        dict(voucher_no="记-0007", function_code="2210111", debit=480),
+        dict(voucher_no="记-0008", function_code="2210107", debit=480, payee="李四"),
+    ])
+    f = only(con, "CODE_UNKNOWN")
+    assert (f.voucher_no, f.expected, f.observed) == ("记-0007", "2210107", "2210111")
+    assert "2024" in f.message
+
+
+def test_code_unknown__not_reported_as_mismatch_or_item_level(con):
+    add_ledger(con, [dict(voucher_no="记-0007", function_code="2219999", debit=480)])
+    assert vouchers(con, "CODE_UNKNOWN") == [("记-0007", "1")]
+    assert findings(con, "CODE_MISMATCH") == []
+    assert findings(con, "CODE_NOT_ITEM_LEVEL") == []
+
+
+# --- CODE_MISMATCH --------------------------------------------------------------------------
+
+def test_code_mismatch__rent_booked_to_old_estates_code(con):
+    add_ledger(con, [
+        dict(voucher_no="记-0012", function_code="2210108", debit=480),
+        dict(voucher_no="记-0013", function_code="2210107", debit=480, payee="李四"),
+    ])
+    f = only(con, "CODE_MISMATCH")
+    assert (f.voucher_no, f.line_no, f.expected, f.observed) == ("记-0012", "1", "2210107", "2210108")
+    assert f.message == ("凭证 记-0012 第1行 用途 2024年租赁补贴（中央直达） 应记 2210107，实记 2210108 / "
+                         "voucher 记-0012 line 1: purpose 2024年租赁补贴（中央直达） expected 2210107, "
+                         "booked 2210108")
+
+
+def test_code_mismatch__dilapidated_housing_on_2210103_is_correct(con):
+    # clause 三: 棚户区（城市危旧房）改造 goes to 2210103, which is the line's own code
+    add_ledger(con, [dict(voucher_no="记-0020", purpose=DILAPIDATED, function_code="2210103",
+                          economic_code="31005", debit=200000, payee="独山子建安")])
+    assert findings(con, "CODE_MISMATCH") == []
+    # ...and booked to 棚户区's neighbour 2210199 it is a mismatch
+    add_ledger(con, [dict(voucher_no="记-0021", purpose=DILAPIDATED, function_code="2210199",
+                          debit=100000, payee="独山子建安")], name="more.csv")
+    assert vouchers(con, "CODE_MISMATCH") == [("记-0021", "1")]
+
+
+def test_code_mismatch__brackets_and_spaces_in_purpose_still_match(con):
+    add_ledger(con, [dict(voucher_no="记-0030", purpose="2024年 租赁补贴(中央直达)",
+                          function_code="2210110", debit=480)])
+    f = only(con, "CODE_MISMATCH")
+    assert f.purpose == RENT and f.expected == "2210107"
+
+
+def test_code_mismatch__reversal_nets_the_wrong_line_out(con):
+    add_ledger(con, [
+        dict(voucher_no="记-0012", function_code="2210108", debit=480),
+        dict(voucher_no="记-0015", function_code="2210108", debit=-480),   # negative debit reversal
+        dict(voucher_no="记-0016", function_code="2210107", debit=480),
+        dict(voucher_no="记-0017", function_code="2210108", debit=480, payee="李四"),
+    ])
+    assert vouchers(con, "CODE_MISMATCH") == [("记-0017", "1")]
+
+
+# --- UNMATCHED_EXPENDITURE ---------------------------------------------------------------------
+
+def test_unmatched_expenditure__unknown_purpose_tied_by_project_code(con):
+    add_ledger(con, [
+        dict(voucher_no="记-0050", purpose="2024年公租房维修", function_code="2210106", debit=9000),
+        dict(voucher_no="记-0051", debit=480),
+    ])
+    f = only(con, "UNMATCHED_EXPENDITURE")
+    assert f.voucher_no == "记-0050" and f.observed == "2024年公租房维修"
+    assert RENT in f.expected and "2024年公租房维修" in f.message
+
+
+def test_unmatched_expenditure__tied_by_document_number_only(con):
+    add_ledger(con, [dict(voucher_no="记-0052", purpose="", project_code=None,
+                          budget_doc_no="克区财综[2024]2号", debit=100)])
+    assert vouchers(con, "UNMATCHED_EXPENDITURE") == [("记-0052", "1")]
+
+
+def test_unmatched_expenditure__out_of_scope_project_never_flagged(con):
+    add_ledger(con, [
+        dict(voucher_no="记-0060", debit=1200, **OFFICE),
+        dict(voucher_no="记-0061", debit=5000, purpose="2024年城市绿化", project_code="20240009",
+             budget_doc_no=None, function_code="2120501"),
+    ])
+    for rule_id in MY_RULES:
+        assert findings(con, rule_id) == [], rule_id
+
+
+def test_unmatched_expenditure__core_name_matches_but_other_accounts_do_not(con):
+    add_ledger(con, [
+        dict(voucher_no="记-0070", purpose="租赁补贴", debit=480),
+        dict(voucher_no="记-0071", purpose="2024年租赁补贴（地方配套）", fund_source="地方配套资金",
+             direct_flag=False, direct_flag_raw="09 其他", debit=480, payee="李四"),
+        dict(voucher_no="记-0072", purpose="2023年租赁补贴（中央直达）", debit=480, payee="王五"),
+    ])
+    # the local matching sub-account holds other money, last year's is last year's
+    assert vouchers(con, "UNMATCHED_EXPENDITURE") == [("记-0071", "1"), ("记-0072", "1")]
+
+
+# --- COMMINGLED_ACCOUNT ------------------------------------------------------------------------
+
+def test_commingled_account__pooled_fund_account(con):
+    add_ledger(con, [
+        dict(voucher_no="记-0080", purpose=FUND_NAME, function_code="2210108", debit=300000,
+             payee="克拉玛依建工"),
+        dict(voucher_no="记-0081", purpose=OLD_ESTATES, function_code="2210108", debit=300000,
+             payee="克拉玛依建工"),
+    ])
+    f = only(con, "COMMINGLED_ACCOUNT")
+    assert f.voucher_no == "记-0080" and f.purpose == FUND_NAME
+    assert "资金池" in f.message and "pooled" in f.message
+    # the pooled account is not also 'unmatched'
+    assert findings(con, "UNMATCHED_EXPENDITURE") == []
+
+
+def test_commingled_account__purpose_naming_two_lines(con):
+    add_ledger(con, [dict(voucher_no="记-0082", purpose="2024年租赁补贴及保障性租赁住房（中央直达）",
+                          debit=5000)])
+    f = only(con, "COMMINGLED_ACCOUNT")
+    assert f.voucher_no == "记-0082" and "租赁补贴、保障性租赁住房" in f.message
+    assert findings(con, "UNMATCHED_EXPENDITURE") == []
+
+
+def test_commingled_account__one_sub_account_on_two_lines_codes(con):
+    add_ledger(con, [
+        dict(voucher_no="记-0090", purpose=RENTAL_HOUSING, function_code="2210110", debit=50000,
+             payee="恒信物业"),
+        dict(voucher_no="记-0091", purpose=RENTAL_HOUSING, function_code="2210107", debit=480,
+             payee="张三"),
+    ])
+    f = only(con, "COMMINGLED_ACCOUNT")
+    assert f.voucher_no is None and f.purpose == RENTAL_HOUSING
+    assert f.expected == "2210110" and "2210107" in f.observed and "记-0091" in f.message
+    assert f.amount == Decimal("480.00")
+    # the line itself is miscoded too
+    assert vouchers(con, "CODE_MISMATCH") == [("记-0091", "1")]
+
+
+def test_commingled_account__own_account_with_one_code_and_reversed_slip(con):
+    add_ledger(con, [
+        dict(voucher_no="记-0090", purpose=RENTAL_HOUSING, function_code="2210110", debit=50000),
+        dict(voucher_no="记-0091", purpose=RENTAL_HOUSING, function_code="2210107", debit=480),
+        dict(voucher_no="记-0092", purpose=RENTAL_HOUSING, function_code="2210107", credit=480),
+        # a code that is no allocation line's code is CODE_MISMATCH only, not another purpose
+        dict(voucher_no="记-0093", purpose=RENTAL_HOUSING, function_code="2210106", debit=700),
+    ])
+    assert findings(con, "COMMINGLED_ACCOUNT") == []
+
+
+# --- OVER_ALLOCATION ---------------------------------------------------------------------------
+
+def test_over_allocation__names_the_crossing_voucher(con):
+    add_ledger(con, [
+        dict(voucher_no="记-0101", purpose=DILAPIDATED, function_code="2210103", debit=300000,
+             posted_on=dt.date(2024, 5, 10)),
+        dict(voucher_no="记-0102", purpose=DILAPIDATED, function_code="2210103", debit=100000,
+             posted_on=dt.date(2024, 6, 10)),
+        dict(voucher_no="记-0103", purpose=DILAPIDATED, function_code="2210103", debit=60000,
+             posted_on=dt.date(2024, 7, 10)),
+        dict(voucher_no="记-0104", purpose=DILAPIDATED, function_code="2210103", debit=10000,
+             posted_on=dt.date(2024, 8, 10)),
+    ])
+    f = only(con, "OVER_ALLOCATION")
+    assert (f.voucher_no, f.expected, f.observed) == ("记-0103", "440000.00", "470000.00")
+    assert f.amount == Decimal("30000.00") and f.purpose == DILAPIDATED
+    assert f.posted_on == dt.date(2024, 7, 10)
+
+
+def test_over_allocation__counts_miscoded_and_unflagged_lines_of_the_account(con):
+    add_ledger(con, [
+        dict(voucher_no="记-0001", debit=172800, payee="汇总发放"),
+        dict(voucher_no="记-0002", debit=480, function_code="22101", direct_flag=None, payee="李四"),
+    ])
+    assert vouchers(con, "OVER_ALLOCATION") == [("记-0002", "1")]
+
+
+def test_over_allocation__reversal_brings_it_back_within(con):
+    add_ledger(con, [
+        dict(voucher_no="记-0101", purpose=DILAPIDATED, function_code="2210103", debit=450000,
+             posted_on=dt.date(2024, 5, 10)),
+        dict(voucher_no="记-0102", purpose=DILAPIDATED, function_code="2210103", credit=20000,
+             posted_on=dt.date(2024, 5, 20)),
+    ])
+    assert findings(con, "OVER_ALLOCATION") == []
+
+
+def test_over_allocation__exactly_the_allocation_is_not_over(con):
+    add_ledger(con, [dict(voucher_no="记-0101", purpose=DILAPIDATED, function_code="2210103",
+                          debit=440000)])
+    assert findings(con, "OVER_ALLOCATION") == []
+
+
+def test_over_allocation__recrossing_after_reversal_names_the_last_crossing(con):
+    add_ledger(con, [
+        dict(voucher_no="记-0101", purpose=DILAPIDATED, function_code="2210103", debit=450000,
+             posted_on=dt.date(2024, 5, 10)),
+        dict(voucher_no="记-0102", purpose=DILAPIDATED, function_code="2210103", credit=20000,
+             posted_on=dt.date(2024, 5, 20)),
+        dict(voucher_no="记-0103", purpose=DILAPIDATED, function_code="2210103", debit=5000,
+             posted_on=dt.date(2024, 6, 1)),
+        dict(voucher_no="记-0104", purpose=DILAPIDATED, function_code="2210103", debit=8000,
+             posted_on=dt.date(2024, 6, 2)),
+    ])
+    f = only(con, "OVER_ALLOCATION")
+    assert f.voucher_no == "记-0104" and f.observed == "443000.00"
+
+
+def test_over_allocation__as_of_date_leaves_later_spending_out(con):
+    add_ledger(con, [
+        dict(voucher_no="记-0101", purpose=DILAPIDATED, function_code="2210103", debit=400000,
+             posted_on=dt.date(2024, 5, 10)),
+        dict(voucher_no="记-0102", purpose=DILAPIDATED, function_code="2210103", debit=100000,
+             posted_on=dt.date(2024, 9, 10)),
+    ])
+    set_context(con, as_of=dt.date(2024, 6, 30))
+    assert findings(con, "OVER_ALLOCATION") == []
+    set_context(con, as_of=dt.date(2024, 12, 31))
+    assert vouchers(con, "OVER_ALLOCATION") == [("记-0102", "1")]
+
+
+def test_over_allocation__line_numbers_order_numerically(con):
+    add_ledger(con, [dict(voucher_no="记-0300", line_no=str(i), debit=20000, payee=f"户{i}")
+                     for i in range(1, 11)])
+    # 8 x 20000 = 160000 <= 172800; the 9th line (not the 10th, which sorts first as text) crosses
+    assert vouchers(con, "OVER_ALLOCATION") == [("记-0300", "9")]
+
+
+# --- DIRECT_FLAG_MISSING -----------------------------------------------------------------------
+
+def test_direct_flag_missing__flag_dropped_at_disbursement(con):
+    add_ledger(con, [
+        dict(voucher_no="记-0110", direct_flag=None, direct_flag_raw=None, debit=480, payee="张三"),
+        dict(voucher_no="记-0111", direct_flag=False, direct_flag_raw="09 其他", debit=480, payee="李四"),
+        dict(voucher_no="记-0112", debit=480, payee="王五"),
+    ])
+    found = {f.voucher_no: f for f in findings(con, "DIRECT_FLAG_MISSING")}
+    assert sorted(found) == ["记-0110", "记-0111"]
+    assert "09 其他" in found["记-0111"].observed and "直达资金标识" in found["记-0111"].message
+
+
+def test_direct_flag_missing__project_code_dropped(con):
+    add_ledger(con, [dict(voucher_no="记-0113", project_code="", debit=480)])
+    f = only(con, "DIRECT_FLAG_MISSING")
+    assert f.voucher_no == "记-0113" and PROJECT_CODE in f.expected and "项目代码" in f.message
+
+
+def test_direct_flag_missing__non_direct_money_needs_no_flag(tmp_path):
+    con = new_store(tmp_path)
+    local_line = ("2024年租赁补贴（地方配套）", Decimal("50000.00"), "2210107")
+    seed_notice(con, lines=[*SEED_LINES, local_line])
+    set_context(con)
+    add_ledger(con, [
+        # an allocation line without 中央直达
+        dict(voucher_no="记-0120", purpose=local_line[0], direct_flag=None, direct_flag_raw=None,
+             fund_source="地方配套资金", debit=480),
+        # local matching money in the direct line's account
+        dict(voucher_no="记-0121", direct_flag=False, direct_flag_raw="否", fund_source="本级财力",
+             debit=480, payee="李四"),
+        # a reversal without the flag of a flagged payment
+        dict(voucher_no="记-0122", direct_flag=None, direct_flag_raw=None, credit=480, payee="王五"),
+    ])
+    assert findings(con, "DIRECT_FLAG_MISSING") == []
+    con.close()
+
+
+def test_direct_flag_missing__financial_book_line_not_judged(con):
+    add_ledger(con, [dict(voucher_no="记-0130", book="financial", account_code="5001",
+                          direct_flag=None, direct_flag_raw=None, debit=480)])
+    assert findings(con, "DIRECT_FLAG_MISSING") == []
+
+
+# --- SOURCE_NOT_SEPARATED ----------------------------------------------------------------------
+
+def test_source_not_separated__mixed_and_blank_sources(con):
+    add_ledger(con, [
+        dict(voucher_no="记-0140", fund_source="中央直达资金+地方配套资金", debit=480),
+        dict(voucher_no="记-0141", fund_source="中央及地方", debit=480, payee="李四"),
+        dict(voucher_no="记-0142", fund_source="", debit=480, payee="王五"),
+        dict(voucher_no="记-0143", fund_source="中央直达资金", debit=480, payee="赵六"),
+        dict(voucher_no="记-0144", fund_source="地方配套资金", direct_flag=False, debit=480, payee="钱七"),
+    ])
+    found = {f.voucher_no: f for f in findings(con, "SOURCE_NOT_SEPARATED")}
+    assert sorted(found) == ["记-0140", "记-0141", "记-0142"]
+    assert found["记-0140"].observed == "中央直达资金+地方配套资金"
+    assert found["记-0142"].observed is None and "资金来源为空" in found["记-0142"].message
+
+
+def test_source_not_separated__other_funds_and_financial_book_ignored(con):
+    add_ledger(con, [
+        dict(voucher_no="记-0150", debit=300, **{**OFFICE, "fund_source": None}),
+        dict(voucher_no="记-0151", book="financial", account_code="5001", fund_source=None, debit=480),
+    ])
+    assert findings(con, "SOURCE_NOT_SEPARATED") == []
+
+
+# --- REVENUE_MISCODED --------------------------------------------------------------------------
+
+RECEIPT = dict(summary="收到中央财政城镇保障性安居工程补助资金", account_code="6001",
+               account_name="财政拨款预算收入", function_code="1100258", economic_code=None,
+               purpose=None, payee=None, credit=62760000, posted_on=dt.date(2024, 2, 20))
+
+
+def test_revenue_miscoded__receipt_coded_1100299_in_both_books(con):
+    add_ledger(con, [
+        dict(RECEIPT, voucher_no="记-0003", line_no="1", function_code="1100299"),
+        dict(RECEIPT, voucher_no="记-0003", line_no="2", book="financial", account_code="4001",
+             account_name="财政拨款收入", function_code="1100299"),
+    ])
+    found = findings(con, "REVENUE_MISCODED")
+    assert sorted((f.voucher_no, f.line_no) for f in found) == [("记-0003", "1"), ("记-0003", "2")]
+    f = found[0]
+    assert (f.expected, f.observed, f.amount) == ("1100258", "1100299", Decimal("62760000.00"))
+    assert "1100258" in f.message and "1100299" in f.message
+
+
+def test_revenue_miscoded__correct_receipt_and_expense_codes_pass(con):
+    add_ledger(con, [
+        dict(RECEIPT, voucher_no="记-0003"),
+        dict(RECEIPT, voucher_no="记-0003", line_no="2", book="financial", account_code="4001"),
+        # the receipt detailed by expenditure function, as unit accounting often does
+        dict(RECEIPT, voucher_no="记-0004", function_code="2210107", credit=172800),
+        dict(voucher_no="记-0005", debit=480),
+        # another fund's receipt is not this notice's business
+        dict(RECEIPT, voucher_no="记-0006", project_code="20240001", budget_doc_no=None,
+             function_code="1100299", credit=1000),
+    ])
+    assert findings(con, "REVENUE_MISCODED") == []
+
+
+# --- OUT_OF_PERIOD -----------------------------------------------------------------------------
+
+def test_out_of_period__december_2023_prepayment(con):
+    add_ledger(con, [
+        dict(voucher_no="记-1228", posted_on=dt.date(2023, 12, 28), debit=480),
+        dict(voucher_no="记-0001", posted_on=dt.date(2024, 1, 1), debit=480, payee="李四"),
+        dict(voucher_no="记-0365", posted_on=dt.date(2024, 12, 31), debit=480, payee="王五"),
+    ])
+    f = only(con, "OUT_OF_PERIOD")
+    assert (f.voucher_no, f.observed, f.posted_on) == ("记-1228", "2023-12-28", dt.date(2023, 12, 28))
+    assert f.expected == "2024-01-01..2024-12-31" and "2023-12-28" in f.message
+
+
+def test_out_of_period__2025_payment_only_seen_as_of_2025(con):
+    add_ledger(con, [dict(voucher_no="记-0005", posted_on=dt.date(2025, 1, 5), debit=480)])
+    assert findings(con, "OUT_OF_PERIOD") == []           # as of 2024-12-31
+    set_context(con, as_of=dt.date(2025, 3, 31))
+    assert vouchers(con, "OUT_OF_PERIOD") == [("记-0005", "1")]
+
+
+def test_out_of_period__financial_book_and_other_funds_ignored(con):
+    add_ledger(con, [
+        dict(voucher_no="记-1228", posted_on=dt.date(2023, 12, 28), book="financial",
+             account_code="1613", debit=480),
+        dict(voucher_no="记-1229", posted_on=dt.date(2023, 12, 29), debit=100, **OFFICE),
+    ])
+    assert findings(con, "OUT_OF_PERIOD") == []
+
+
+# --- DUPLICATE_ENTRY ---------------------------------------------------------------------------
+
+def test_duplicate_entry__voucher_imported_twice(con):
+    add_ledger(con, [
+        dict(voucher_no="记-0200", debit=480, payee="张三"),
+        dict(voucher_no="记-0231", debit=480, payee="张三"),    # the same payment, second voucher
+        dict(voucher_no="记-0232", debit=480, payee="李四"),
+    ])
+    f = only(con, "DUPLICATE_ENTRY")
+    assert f.severity == "warning"
+    assert f.voucher_no == "记-0231" and "记-0200" in f.expected and "记-0231" in f.observed
+    assert "记-0200" in f.message and "张三" in f.message
+
+
+def test_duplicate_entry__same_line_in_two_overlapping_exports(con):
+    add_ledger(con, [dict(voucher_no="记-0200", debit=480)], name="2024-01.csv")
+    add_ledger(con, [dict(voucher_no="记-0200", debit=480)], name="2024-01-02.csv")
+    f = only(con, "DUPLICATE_ENTRY")
+    assert f.voucher_no == "记-0200" and f.source_file == "2024-01.csv"
+    assert "2024-01-02.csv" in f.expected and "2024-01.csv" in f.observed
+
+
+def test_duplicate_entry__monthly_rent_reversal_and_other_payees_are_not_duplicates(con):
+    add_ledger(con, [
+        dict(voucher_no="记-0300", posted_on=dt.date(2024, 1, 10), debit=480),
+        dict(voucher_no="记-0400", posted_on=dt.date(2024, 2, 10), debit=480),   # next month
+        dict(voucher_no="记-0401", posted_on=dt.date(2024, 2, 10), debit=480, payee="李四"),
+        # paid, reversed, paid again the same day
+        dict(voucher_no="记-0500", posted_on=dt.date(2024, 3, 10), debit=480, payee="王五"),
+        dict(voucher_no="记-0501", posted_on=dt.date(2024, 3, 12), credit=480, payee="王五"),
+        dict(voucher_no="记-0502", posted_on=dt.date(2024, 3, 10), debit=480, payee="王五"),
+        # the financial-book twin of a payment
+        dict(voucher_no="记-0300", line_no="2", book="financial", account_code="5001",
+             posted_on=dt.date(2024, 1, 10), debit=480),
+        # works payments without payee are not compared
+        dict(voucher_no="记-0600", purpose=OLD_ESTATES, function_code="2210108", debit=10000, payee=None),
+        dict(voucher_no="记-0601", purpose=OLD_ESTATES, function_code="2210108", debit=10000, payee=None),
+    ])
+    assert findings(con, "DUPLICATE_ENTRY") == []
+
+
+# --- a clean year -----------------------------------------------------------------------------
+
+HOUSEHOLDS = [f"住户{i:02d}" for i in range(1, 31)]
+
+
+def clean_year() -> list[dict]:
+    """The seed notice's year booked the way clause 一-三 ask: 30 households x 480 x 12 months
+    of rent, works paid within each allocation, both books, the receipt, a corrected slip,
+    local matching money and the unit's office costs beside it."""
+    rows: list[dict] = []
+    rows.append(dict(RECEIPT, voucher_no="记-0001"))
+    rows.append(dict(RECEIPT, voucher_no="记-0001", line_no="2", book="financial", account_code="4001",
+                     account_name="财政拨款收入"))
+    for month in range(1, 13):
+        voucher = f"记-{month:02d}10"
+        day = dt.date(2024, month, 10)
+        for i, payee in enumerate(HOUSEHOLDS, start=1):
+            rows.append(dict(voucher_no=voucher, line_no=str(i), posted_on=day, debit=480, payee=payee))
+        rows.append(dict(voucher_no=voucher, line_no="31", posted_on=day, book="financial",
+                         account_code="5001", account_name="业务活动费用", debit=480 * 30, payee=None))
+    works = [
+        (RENTAL_HOUSING, "2210110", "31003", [(4, 400000), (8, 400000), (11, 237200)]),
+        (OLD_ESTATES, "2210108", "31005", [(4, 15000000), (6, 20000000), (9, 20000000), (12, 6000000)]),
+        (DILAPIDATED, "2210103", "31005", [(5, 200000), (10, 240000)]),
+    ]
+    n = 0
+    for purpose, code, econ, payments in works:
+        for month, amount in payments:
+            n += 1
+            voucher = f"记-{month:02d}{50 + n}"
+            common = dict(voucher_no=voucher, posted_on=dt.date(2024, month, 20), purpose=purpose,
+                          function_code=code, economic_code=econ, summary="支付工程款",
+                          payee="克拉玛依建工集团")
+            rows.append(dict(common, line_no="1", debit=amount))
+            rows.append(dict(common, line_no="2", book="financial", account_code="1613",
+                             account_name="在建工程", debit=amount))
+    # a slip corrected by red-ink reversal and re-booking
+    rows += [
+        dict(voucher_no="记-0701", posted_on=dt.date(2024, 7, 1), purpose=OLD_ESTATES,
+             function_code="22101", debit=100000, payee="监理公司"),
+        dict(voucher_no="记-0702", posted_on=dt.date(2024, 7, 2), purpose=OLD_ESTATES,
+             function_code="22101", credit=100000, payee="监理公司"),
+        dict(voucher_no="记-0703", posted_on=dt.date(2024, 7, 2), purpose=OLD_ESTATES,
+             function_code="2210108", debit=100000, payee="监理公司"),
+    ]
+    # local matching money for old estates, in its own sub-account, without the direct flag
+    rows.append(dict(voucher_no="记-0801", posted_on=dt.date(2024, 8, 1),
+                     purpose="2024年老旧小区改造（地方配套）", function_code="2210108",
+                     fund_source="地方配套资金", direct_flag=False, direct_flag_raw="09 其他",
+                     project_code="65020024001", budget_doc_no="克区财综〔2024〕9号", debit=50000,
+                     payee="克拉玛依建工集团"))
+    # the unit's own costs
+    rows += [dict(OFFICE, voucher_no=f"记-{m:02d}90", posted_on=dt.date(2024, m, 25), debit=3000,
+                  payee="办公用品店") for m in range(1, 13)]
+    return rows
+
+
+def test_clean_year__no_finding_from_any_ledger_check(con):
+    add_ledger(con, clean_year(), name="2024全年.csv")
+    ledger_findings = run_stage(con, "ledger")
+    assert ledger_findings == []
+    spent = dict(con.execute("select purpose, spent from rpt_allocation_summary").fetchall())
+    assert spent == {RENT: Decimal("172800.00"), RENTAL_HOUSING: Decimal("1037200.00"),
+                     OLD_ESTATES: Decimal("61100000.00"), DILAPIDATED: Decimal("440000.00")}
+
+
+def test_clean_year__each_classic_mistake_found_once(con):
+    mistakes = [
+        dict(voucher_no="记-0901", posted_on=dt.date(2024, 9, 1), purpose=FUND_NAME,
+             function_code="2210108", debit=10000, payee="设计院"),                       # pooled account
+        dict(voucher_no="记-0902", posted_on=dt.date(2024, 9, 2), purpose=OLD_ESTATES,
+             function_code="22101", debit=5000, payee="设计院"),                           # 22101
+        dict(voucher_no="记-0903", posted_on=dt.date(2024, 9, 3), purpose=OLD_ESTATES,
+             direct_flag=None, direct_flag_raw=None, function_code="2210108", debit=4000,
+             payee="设计院"),                                                              # flag dropped
+        dict(RECEIPT, voucher_no="记-0904", function_code="1100299", credit=1000),          # receipt
+        dict(voucher_no="记-1229", posted_on=dt.date(2023, 12, 29), purpose=DILAPIDATED,
+             function_code="2210103", debit=3000, payee="独山子建安"),                      # prepayment
+        dict(voucher_no="记-0999", posted_on=dt.date(2024, 12, 10), line_no="1", debit=480,
+             payee=HOUSEHOLDS[0]),                                                         # imported twice
+    ]
+    add_ledger(con, clean_year() + mistakes, name="2024全年.csv")
+    got = sorted((f.rule_id, f.voucher_no or "") for f in run_stage(con, "ledger")
+                 if f.rule_id in MY_RULES)
+    assert got == sorted([
+        ("COMMINGLED_ACCOUNT", "记-0901"),
+        ("CODE_NOT_ITEM_LEVEL", "记-0902"),
+        ("DIRECT_FLAG_MISSING", "记-0903"),
+        ("REVENUE_MISCODED", "记-0904"),
+        ("OUT_OF_PERIOD", "记-1229"),
+        ("DUPLICATE_ENTRY", "记-1210"),   # 记-0999 sorts first: the month's batch repeats it
+        ("OVER_ALLOCATION", "记-1210"),   # ...and rent is 480 over: the batch voucher crosses
+        ("OVER_ALLOCATION", "记-1059"),   # dilapidated: 3000 prepaid in 2023, then 440000
+    ])
