@@ -601,3 +601,44 @@ def test_clean_year__each_classic_mistake_found_once(con):
         ("OVER_ALLOCATION", "记-1210"),   # ...and rent is 480 over: the batch voucher crosses
         ("OVER_ALLOCATION", "记-1059"),   # dilapidated: 3000 prepaid in 2023, then 440000
     ])
+
+
+# --- exit status through the CLI ---------------------------------------------------------------
+
+def _store_with(tmp_path, rows):
+    con = new_store(tmp_path)
+    seed_notice(con)
+    add_ledger(con, rows)
+    con.close()
+    return tmp_path / "recon.duckdb"
+
+
+def _check(tmp_path, db, fail_on):
+    from pipeline.cli import main
+
+    result = CliRunner().invoke(main, ["check", "--db", str(db), "--outputs", str(tmp_path / "out"),
+                                       "--as-of", "2024-12-31", "--fail-on", fail_on])
+    return result
+
+
+def test_exit_status__warning_only_fails_on_warning(tmp_path):
+    db = _store_with(tmp_path, [dict(voucher_no="记-0200", debit=480),
+                                dict(voucher_no="记-0231", debit=480)])
+    assert _check(tmp_path, db, "error").exit_code == 0
+    assert _check(tmp_path, db, "warning").exit_code == 1
+    assert _check(tmp_path, db, "never").exit_code == 0
+    exceptions = sorted((tmp_path / "out" / "runs").glob("*/exceptions.csv"))[-1]
+    text = exceptions.read_text(encoding="utf-8-sig")
+    assert "DUPLICATE_ENTRY" in text and "记-0231" in text
+
+
+def test_exit_status__error_fails_on_error_and_warning(tmp_path):
+    db = _store_with(tmp_path, [dict(voucher_no="记-0012", function_code="2210108", debit=480)])
+    assert _check(tmp_path, db, "error").exit_code == 1
+    assert _check(tmp_path, db, "warning").exit_code == 1
+    assert _check(tmp_path, db, "never").exit_code == 0
+    con = new_store(tmp_path)
+    stored = con.execute("select distinct rule_id, voucher_no, expected, observed from findings "
+                         "where rule_id = 'CODE_MISMATCH'").fetchall()
+    con.close()
+    assert stored == [("CODE_MISMATCH", "记-0012", "2210107", "2210108")]
