@@ -56,6 +56,60 @@ def _wrap(fn, name):
     return timed
 
 
+SQL_TIMES: dict[str, float] = defaultdict(float)
+SQL_CALLS: dict[str, int] = defaultdict(int)
+
+
+def _sql_label(sql: object) -> str:
+    """First line of a statement that is not a comment, squashed: a readable key."""
+    for line in str(sql).splitlines():
+        line = line.strip()
+        if line and not line.startswith("--"):
+            return " ".join(line.split())[:90]
+    return "?"
+
+
+class TimedConnection:
+    """A DuckDB connection that times each execute(); everything else is forwarded."""
+
+    def __init__(self, con):
+        self._con = con
+
+    def _timed(self, method, sql, *args, **kwargs):
+        start = time.perf_counter()
+        result = getattr(self._con, method)(sql, *args, **kwargs)
+        key = _sql_label(sql)
+        SQL_TIMES[key] += time.perf_counter() - start
+        SQL_CALLS[key] += 1
+        return self if result is self._con else result
+
+    def execute(self, sql, *args, **kwargs):
+        return self._timed("execute", sql, *args, **kwargs)
+
+    def executemany(self, sql, *args, **kwargs):
+        return self._timed("executemany", sql, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return self._con.__exit__(*exc)
+
+
+def time_sql() -> None:
+    import duckdb
+
+    real_connect = duckdb.connect
+
+    def connect(*args, **kwargs):
+        return TimedConnection(real_connect(*args, **kwargs))
+
+    duckdb.connect = connect
+
+
 def instrument() -> None:
     import pipeline
 
@@ -77,7 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--inputs", required=True)
     ap.add_argument("--outputs", required=True)
     ap.add_argument("--as-of", default="2024-12-31")
+    ap.add_argument("--no-sql-timing", action="store_true",
+                    help="do not wrap the DuckDB connection (if a module needs the real type)")
     args = ap.parse_args(argv)
+    if not args.no_sql_timing:
+        time_sql()
     t_import0 = time.perf_counter()
     instrument()
     import_s = time.perf_counter() - t_import0
@@ -96,11 +154,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'seconds':>9} {'calls':>8}  function (inclusive time)")
     for name, secs in rows[:45]:
         print(f"{secs:9.3f} {CALLS[name]:>8}  {name}")
+    sql_rows = sorted(SQL_TIMES.items(), key=lambda kv: -kv[1])
+    if sql_rows:
+        print(f"\n{'seconds':>9} {'calls':>8}  SQL statement (first line), execute() only")
+        for name, secs in sql_rows[:30]:
+            print(f"{secs:9.3f} {SQL_CALLS[name]:>8}  {name}")
     print("\ntimeline (depth <= 2, > 50 ms):")
     for depth, name, start, took in sorted(TOP, key=lambda t: t[2]):
         print(f"  {start:8.2f} s +{took:7.2f} s  {'  ' * depth}{name}")
     print(json.dumps({"import_s": round(import_s, 3), "run_s": round(total, 3), "exit": status,
                       "functions": {k: {"s": round(v, 4), "calls": CALLS[k]} for k, v in rows},
+                      "sql": {k: {"s": round(v, 4), "calls": SQL_CALLS[k]} for k, v in sql_rows},
                       "timeline": [[d, n, round(s, 3), round(t, 3)] for d, n, s, t in sorted(TOP, key=lambda t: t[2])]},
                      ensure_ascii=False))
     return 0

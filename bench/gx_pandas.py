@@ -1,0 +1,112 @@
+"""The pipeline's expectation suites on GX's pandas engine: the other side of "GX on DuckDB".
+
+Runs every suite in expectations/*.json the way a pandas user of Great Expectations would: the
+table a suite guards is pulled into a pandas DataFrame, and the suite is validated by GX's
+pandas execution engine (ephemeral context, pandas datasource, whole-dataframe batch). The data
+comes from the store `recon run` just built (same rows, same types as the DuckDB side sees), so
+both engines check exactly the same thing; pulling the table into pandas is part of the cost
+of using the pandas engine and is reported apart (fetch_s vs validate_s).
+
+Which table a suite guards: `meta.table` (or `meta.batch.table` / `meta.data_asset`) when the
+suite says so, else the file name without `.json` (expectations/<table>.json, as style.md lays
+out). A suite whose table is not in the store is reported and skipped.
+
+Usage:
+    python bench/gx_pandas.py --db outputs/recon.duckdb [--suites expectations]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def suite_table(path: Path, suite: dict) -> str:
+    meta = suite.get("meta") or {}
+    for candidate in (meta.get("table"), (meta.get("batch") or {}).get("table"), meta.get("data_asset"),
+                      meta.get("table_name")):
+        if isinstance(candidate, str) and candidate:
+            return candidate
+    return path.stem
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--db", type=Path, required=True)
+    ap.add_argument("--suites", type=Path, default=ROOT / "expectations")
+    args = ap.parse_args(argv)
+
+    t0 = time.perf_counter()
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # offline: no usage statistics
+    import duckdb
+    import great_expectations as gx
+
+    import_s = time.perf_counter() - t0
+    con = duckdb.connect(str(args.db), read_only=True)
+    # the fact views use the store's SQL macros; a read-only connection does not recreate them
+    sys.path.insert(0, str(ROOT))
+    from pipeline.text import install_macros
+
+    try:
+        install_macros(con)  # temp macros are allowed on a read-only database
+    except duckdb.Error:
+        pass
+    names = {r[0] for r in con.execute(
+        "select table_name from information_schema.tables").fetchall()}
+
+    context = gx.get_context(mode="ephemeral")
+    try:  # no progress bars in a benchmark log
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    except Exception:  # noqa: BLE001 - cosmetic only
+        pass
+    source = context.data_sources.add_pandas("bench_pandas")
+    report: dict = {"import_s": round(import_s, 3), "suites": {}}
+    fetch_total = validate_total = 0.0
+    for path in sorted(args.suites.glob("*.json")):
+        suite_doc = json.loads(path.read_text(encoding="utf-8"))
+        table = suite_table(path, suite_doc)
+        if table not in names:
+            report["suites"][path.name] = {"skipped": f"table {table!r} not in the store"}
+            continue
+        t1 = time.perf_counter()
+        # the table name was checked against the store's catalogue above, then quoted
+        df = con.execute(f'select * from "{table}"').df()
+        fetch_s = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        suite = gx.ExpectationSuite(name=f"bench_{path.stem}",
+                                    expectations=suite_doc.get("expectations", []),
+                                    meta=suite_doc.get("meta"))
+        suite = context.suites.add(suite)
+        asset = source.add_dataframe_asset(name=f"asset_{path.stem}")
+        batch_def = asset.add_batch_definition_whole_dataframe(f"all_{path.stem}")
+        vd = context.validation_definitions.add(
+            gx.ValidationDefinition(name=f"vd_{path.stem}", data=batch_def, suite=suite))
+        result = vd.run(batch_parameters={"dataframe": df}, result_format="SUMMARY")
+        validate_s = time.perf_counter() - t2
+        fetch_total += fetch_s
+        validate_total += validate_s
+        failed = [r.expectation_config.type for r in result.results if not r.success]
+        report["suites"][path.name] = {
+            "table": table, "rows": int(len(df)), "expectations": len(result.results),
+            "failed": len(failed), "failed_types": sorted(set(failed)),
+            "fetch_s": round(fetch_s, 3), "validate_s": round(validate_s, 3),
+        }
+        del df
+    report["fetch_s"] = round(fetch_total, 3)
+    report["validate_s"] = round(validate_total, 3)
+    con.close()
+    for name, s in report["suites"].items():
+        print(name, s, file=sys.stderr)
+    print(json.dumps(report, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
