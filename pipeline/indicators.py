@@ -316,9 +316,18 @@ class _Judge:
             return True
         return self.config.behind_ratio > 0 and progress < self.config.behind_ratio * tp
 
-    def progress_note(self, progress: Decimal) -> str:
+    def with_progress(self, measure: Measure, progress: Decimal) -> str:
+        """The method, with the double-monitoring comparison that decided the status."""
         p, tp = _pct(progress * HUNDRED), _pct(self.clock.time_progress * HUNDRED)
-        return f"；进度{p}，时间进度{tp} / progress {p} vs time {tp}"
+        return f"{measure.zh}；进度{p}，时间进度{tp} / {measure.en}; progress {p} vs time {tp}"
+
+    @staticmethod
+    def deadline_passed(measure: Measure) -> str:
+        if measure.id == "first_month":
+            zh, en = "目标月份已过仍未开始发放", "the target month has passed with no payment"
+        else:
+            zh, en = "目标月份已过仍未发放完毕", "the target month has passed with payments outstanding"
+        return f"{measure.zh}；{zh} / {measure.en}; {en}"
 
     def judge(self, measure: Measure, target: Target, stats: Stats) -> Result:
         return getattr(self, measure.id)(measure, target, stats)
@@ -339,7 +348,7 @@ class _Judge:
             return Result(observed, "on_track", measure.method)
         progress = value / target.value
         status = "behind" if self.lagging(progress) else "on_track"
-        return Result(observed, status, measure.method + self.progress_note(progress))
+        return Result(observed, status, self.with_progress(measure, progress))
 
     def _rate(self, measure, target, stats) -> Result:
         rate = stats.rate
@@ -381,7 +390,8 @@ class _Judge:
             if self.clock.closed:
                 return Result("无发放记录", "not_met", measure.method)
             late = target.op in CEILINGS + ("=",) and self.clock.month_index > deadline
-            return Result("无发放记录", "behind" if late else "on_track", measure.method)
+            return Result("无发放记录", "behind" if late else "on_track",
+                          self.deadline_passed(measure) if late else measure.method)
         observed = _month(first, self.clock.fiscal_year)
         holds = _holds(Decimal(first), target.op, deadline)
         if self.clock.closed:
@@ -394,7 +404,8 @@ class _Judge:
             if self.clock.closed:
                 return Result("无发放记录", "not_met", measure.method)
             late = self.clock.month_index > deadline
-            return Result("无发放记录", "behind" if late else "on_track", measure.method)
+            return Result("无发放记录", "behind" if late else "on_track",
+                          self.deadline_passed(measure) if late else measure.method)
         observed = _month(last, self.clock.fiscal_year)
         holds = _holds(Decimal(last), target.op, deadline)
         if self.clock.closed:
@@ -403,7 +414,9 @@ class _Judge:
         # with the allocation not yet fully paid.
         unpaid = stats.rate is not None and stats.rate < HUNDRED - self.config.rate_tolerance_points
         late = self.clock.month_index > deadline and unpaid
-        return Result(observed, "behind" if (not holds or late) else "on_track", measure.method)
+        if late and holds:
+            return Result(observed, "behind", self.deadline_passed(measure))
+        return Result(observed, "on_track" if holds else "behind", measure.method)
 
 
 def needs_evidence(evidence: str | None) -> Result:

@@ -2,9 +2,11 @@
 
 The seed's rent subsidy ties out: 30 households × 480 元 × 12 months = 172,800 元 = 17.28 万元.
 """
+import csv
 import dataclasses
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +16,7 @@ from builders import (RENT, RENT_TARGETS, RENTAL_HOUSING, add_target_table, new_
 from pipeline import indicators
 from pipeline.checks import run_rule
 from pipeline.rules import rule
-from pipeline.run import Scope
+from pipeline.run import Scope, reconcile
 from pipeline.store import transaction
 
 HOUSEHOLDS = [f"住户{n:02d}" for n in range(1, 31)]
@@ -225,6 +227,11 @@ def test_indicators__nothing_paid_by_september_is_behind(con):
     assert {f.key_detail for f in behind} == {"发放租赁补贴户数", "补助发放次数", "补贴发放起始时间",
                                               "资金发放及时率"}
     assert all(f.severity == "warning" and f.purpose == RENT for f in behind)
+    rate = next(f for f in behind if f.key_detail == "资金发放及时率")
+    zh, en = rate.message.split(" / ", 1)
+    assert "进度0.00%，时间进度74.86%" in zh and "progress" not in zh  # 274 of 366 days
+    assert "progress 0.00% vs time 74.86%" in en
+    assert (rate.expected, rate.observed) == ("=100%", "0.00%")
     assert not of_rule(findings, "INDICATOR_NOT_MET")
     # the same ledger after year end: paid Oct-Dec only, so the count and start targets are missed
     rows, findings = measure(con, dt.date(2024, 12, 31), run_id="year-end")
@@ -239,6 +246,17 @@ def test_indicators__cap_broken_during_the_year_is_behind_not_failed(con):
     assert rows["每户补贴标准"]["status"] == "behind"
     assert of_rule(findings, "SUBSIDY_CAP_EXCEEDED")  # the breach itself is an error at once
     assert not of_rule(findings, "INDICATOR_NOT_MET")
+
+
+def test_indicators__completion_month_passed_with_money_unpaid_is_behind(con):
+    con.execute("update target_indicators set target_text = '<=6月', target_value = 6 "
+                "where name = '补贴发放完成时间'")
+    add_ledger(con, [r for r in CLEAN_YEAR if r["posted_on"].month <= 6])
+    rows, _ = measure(con, dt.date(2024, 6, 30))
+    assert rows["补贴发放完成时间"]["status"] == "on_track"
+    rows, _ = measure(con, dt.date(2024, 8, 31), run_id="august")
+    assert (rows["补贴发放完成时间"]["observed"], rows["补贴发放完成时间"]["status"]) == ("6月", "behind")
+    assert "目标月份已过" in rows["补贴发放完成时间"]["method"]
 
 
 def test_indicators__gap_threshold_is_configurable(con):
@@ -336,3 +354,65 @@ def test_target_weights_unbalanced__100_with_execution_rate_listed(con):
                      indicators=RENTAL_HOUSING_TARGETS + [("产出指标", "时效指标", "预算执行率", "=100%", "=", 100, "%", 10)])
     set_context(con)
     assert not run_rule(con, rule("TARGET_WEIGHTS_UNBALANCED"))  # 90 + 10 = 100
+
+
+# --- end to end: the real seed notice, reconcile, indicators.csv ------------------------
+
+SEED_NOTICE = Path(__file__).resolve().parent.parent / "inputs" / "notices" / "000_a45419bc3fccfd31.txt"
+
+
+@pytest.fixture
+def seeded(tmp_path):
+    """A store holding the seed notice as parsed from its text (target tables included)."""
+    from pipeline import notices
+
+    con = new_store(tmp_path)
+    notices.load_notices(con, [SEED_NOTICE])
+    if not con.execute("select count(*) from target_indicators").fetchone()[0]:
+        con.close()
+        pytest.skip("the notice parser does not yet yield target tables")
+    yield con
+    con.close()
+
+
+def _csv(path):
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_reconcile__seed_notice_year_end_indicators_and_cap(seeded, tmp_path):
+    rows_ = [dict(r) for r in CLEAN_YEAR]
+    next(r for r in rows_ if r["posted_on"].month == 7 and r["payee"] == "住户07")["debit"] = 600
+    add_ledger(seeded, rows_)
+    result = reconcile(seeded, tmp_path / "out", Scope(as_of=dt.date(2025, 1, 31)))
+
+    table = _csv(result.run_dir / "indicators.csv")
+    rent = {r["indicator"]: r for r in table if r["purpose"] == RENT}
+    assert len(table) == 35  # 7 + 12 + 7 + 9 indicators in the seed's four tables
+    assert (rent["每户补贴标准"]["observed"], rent["每户补贴标准"]["status"]) == ("600.00元/户/月", "not_met")
+    assert {n: rent[n]["status"] for n in ("发放租赁补贴户数", "补助发放次数", "补贴发放起始时间",
+                                           "补贴发放完成时间")} == dict.fromkeys(
+        ("发放租赁补贴户数", "补助发放次数", "补贴发放起始时间", "补贴发放完成时间"), "met")
+    assert {r["status"] for r in table if "满意度" in r["indicator"]} == {"needs_evidence"}
+    # the works purposes spent nothing: their payment rates are missed, control rates kept
+    works = [r for r in table if r["purpose"] != RENT]
+    assert {r["status"] for r in works if r["indicator"] == "项目预算控制率"} == {"met"}
+    assert {r["status"] for r in works if "支付" in r["indicator"]} == {"not_met"}
+
+    exceptions = _csv(result.run_dir / "exceptions.csv")
+    caps = [e for e in exceptions if e["rule_id"] == "SUBSIDY_CAP_EXCEEDED"]
+    assert [(e["voucher_no"], e["amount"], e["expected"].lstrip("'")) for e in caps] == [
+        ("记-07", "600.00", "<=480元/户/月")]
+    assert "TARGET_WEIGHTS_UNBALANCED" not in {e["rule_id"] for e in exceptions}  # all four add to 90
+    assert result.exit_status == 1
+
+
+def test_reconcile__seed_notice_mid_year_is_on_track(seeded, tmp_path):
+    add_ledger(seeded, CLEAN_YEAR)
+    result = reconcile(seeded, tmp_path / "out", Scope(as_of=dt.date(2024, 6, 30), purpose=RENT))
+    table = _csv(result.run_dir / "indicators.csv")
+    assert {r["indicator"]: r["status"] for r in table if r["indicator"] in MEASURABLE_RENT} == \
+        dict.fromkeys(MEASURABLE_RENT, "on_track")
+    assert {r["purpose"] for r in table} == {RENT}
+    rules = {f.rule_id for f in result.findings}
+    assert not rules & {"INDICATOR_BEHIND", "INDICATOR_NOT_MET", "SUBSIDY_CAP_EXCEEDED"}

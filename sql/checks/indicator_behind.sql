@@ -11,7 +11,11 @@
 -- is made by pipeline/indicators.py into run_indicators; its method column says by how much.
 with ctx as (select * from run_context limit 1),
 behind as (
-    select r.*
+    select
+        r.*,
+        split_part(coalesce(r.method, ''), ' / ', 1) as method_zh,
+        case when strpos(r.method, ' / ') > 0
+             then substr(r.method, strpos(r.method, ' / ') + 3) else '' end as method_en
     from run_indicators as r
     join ctx on r.run_id = ctx.run_id
     where r.status = 'behind'
@@ -22,8 +26,8 @@ select
     b.target as expected,
     b.observed,
     '绩效指标“' || b.indicator || '”进度滞后：目标 ' || b.target || '，截至目前 '
-        || coalesce(b.observed, '无') || '（' || coalesce(b.method, '') || '） / indicator '
-        || b.indicator || ' is behind: target ' || b.target || ', so far '
-        || coalesce(b.observed, 'none') as message,
+        || coalesce(b.observed, '无') || '（' || b.method_zh || '） / indicator ' || b.indicator
+        || ' is behind: target ' || b.target || ', so far ' || coalesce(b.observed, 'none')
+        || ' (' || b.method_en || ')' as message,
     b.indicator as key_detail
 from behind as b

@@ -10,7 +10,11 @@
 -- Indicators a ledger cannot show are needs_evidence and never reported here.
 with ctx as (select * from run_context limit 1),
 missed as (
-    select r.*
+    select
+        r.*,
+        split_part(coalesce(r.method, ''), ' / ', 1) as method_zh,
+        case when strpos(r.method, ' / ') > 0
+             then substr(r.method, strpos(r.method, ' / ') + 3) else '' end as method_en
     from run_indicators as r
     join ctx on r.run_id = ctx.run_id
     where r.status = 'not_met'
@@ -21,7 +25,8 @@ select
     m.target as expected,
     m.observed,
     '绩效指标“' || m.indicator || '”未达到目标 ' || m.target || '，实际 ' || coalesce(m.observed, '无')
-        || '（' || coalesce(m.method, '') || '） / indicator ' || m.indicator || ' missed its target '
-        || m.target || ': observed ' || coalesce(m.observed, 'none') as message,
+        || '（' || m.method_zh || '） / indicator ' || m.indicator || ' missed its target '
+        || m.target || ': observed ' || coalesce(m.observed, 'none') || ' (' || m.method_en || ')'
+        as message,
     m.indicator as key_detail
 from missed as m
