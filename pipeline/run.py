@@ -116,6 +116,7 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
     """Check what is loaded within `scope`, record the run and write its reports."""
     from .reports import write_reports  # reports import the rule registry; keep start-up light
 
+    _clear_stale_staging(outputs)
     outcomes = outcomes or []
     started = started or dt.datetime.now()
     run_id = new_run_id(started)
@@ -125,6 +126,10 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
             "insert into run_context values (?, ?, ?, purpose_key(?), ?, ?)",
             [run_id, scope.as_of, scope.notice_no, scope.purpose, scope.date_from, scope.date_to],
         )
+        # before the checks: INPUT_REJECTED reports the files this run rejected (run_inputs)
+        for o in outcomes:
+            if o.file_id is not None:
+                con.execute("insert into run_inputs values (?, ?, ?)", [run_id, o.file_id, o.action])
 
     findings: list[Finding] = []
     for stage in ("input", "notice", "ledger"):
@@ -146,9 +151,6 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
             "insert into runs (run_id, started_at, as_of, fail_on, scope) values (?, ?, ?, ?, ?)",
             [run_id, started, scope.as_of, fail_on, scope.key()],
         )
-        for o in outcomes:
-            if o.file_id is not None:
-                con.execute("insert into run_inputs values (?, ?, ?)", [run_id, o.file_id, o.action])
         _store_findings(con, run_id, scope, findings)
         con.execute(
             "insert into run_summary select ?, notice_no, line_seq, purpose, function_code, allocated, "
@@ -161,6 +163,14 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
     run_dir = _timed("reports", write_reports, con, run_id, outputs, staging_dir=staging_dir)
     log.info("run %s finished: exit %s, %s findings", run_id, exit_status, len(findings))
     return RunResult(run_id, run_dir, exit_status, findings, outcomes, counts)
+
+
+def _clear_stale_staging(outputs: Path) -> None:
+    """Half-written report folders of killed runs (we hold the store lock: nobody else writes)."""
+    runs_dir = outputs / "runs"
+    if runs_dir.is_dir():
+        for stale in runs_dir.glob(".*.tmp"):
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def _timed(name: str, func, *args, **kwargs):
