@@ -20,6 +20,7 @@ LOG_BACKUPS = 10
 
 def setup_logging(outputs: Path) -> Path:
     log_dir = outputs / "logs"
+    outputs.mkdir(parents=True, exist_ok=True, mode=0o700)  # a new outputs folder is private too
     log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = log_dir / "recon.log"
     logger = logging.getLogger("recon")

@@ -22,6 +22,7 @@ def write_reports(con: duckdb.DuckDBPyConnection, run_id: str, outputs: Path,
 
     run_dir = outputs / "runs" / run_id
     staging_dir = staging_dir or outputs / "runs" / f".{run_id}.tmp"
+    (outputs / "runs").mkdir(parents=True, exist_ok=True, mode=0o700)  # not left to the umask
     staging_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     old_docs = run_dir / "data_docs"
     if old_docs.is_dir() and not (staging_dir / "data_docs").exists():
