@@ -1,6 +1,797 @@
-"""Ledger exports (账簿导出). Placeholder until the loader lands."""
+"""Ledger exports (账簿导出) -> ledger_lines, typed and normalised once, each file exactly once.
+
+Finance staff drop whatever their accounting system exports into `inputs/ledgers/`: CSV (UTF-8,
+UTF-8 with BOM, GBK / GB18030, UTF-16), XLSX (first sheet) or Parquet. This module reads it, maps
+its columns to the fields of `ledger_lines` through a preset, types every value in one set-based
+statement and records what it did in `input_files`. Checks never re-parse strings.
+
+How a file is read
+    * CSV: the encoding is taken from `encoding=` or detected from a 1 MB sample (BOM, then strict
+      UTF-8, then GB18030, which is a superset of GBK; `gbk` is recorded when the sample is plain
+      GBK). DuckDB reads only UTF-8 natively, so any other encoding is transcoded to a temporary
+      UTF-8 file in 4 MB streaming chunks first. DuckDB then reads it with an explicit dialect
+      (delimiter sniffed from the header row among `,` TAB `;` `|`, double-quote quoting),
+      every column as VARCHAR, into a temporary table.
+    * XLSX: the first sheet, with openpyxl in read-only mode (DuckDB's read_xlsx needs a
+      downloaded extension), streamed into DuckDB in Arrow batches of 50,000 rows. Real date cells
+      become ISO dates, number cells exact decimals (amounts rounded half-up to the cent only when
+      the float is within 1e-6 of it), so nothing depends on how a cell was formatted.
+    * Parquet: DuckDB's read_parquet, columns cast to text (amount doubles rounded to the cent).
+    The header is the first of the first 20 rows that names every required field of a preset;
+    rows above it (a report title, the unit name) are ignored.
+
+Presets and aliases (`config/presets.toml`)
+    `standard` and `cn-grp` map each field to the headings it may have. The preset is detected from
+    the header (the one naming all required fields, and the most fields); `preset=` forces one.
+    A site adds aliases without a patch, in a TOML file of the same layout found in (all apply):
+    the file named by the environment variable RECON_PRESETS; `presets.toml` in the same folder as
+    the ledger file (so `inputs/ledgers/presets.toml` serves `recon run`); or
+    `load_ledgers(..., presets_file=PATH)`. Required fields: voucher_no, posted_on,
+    account_code, debit, credit. `book` is optional: when the column is absent or blank, the
+    account code decides (政府会计制度: 6xxx/7xxx/8xxx are budget accounting, 1xxx-5xxx financial).
+    A file lacking a required column, or with two columns for the same field, is rejected whole.
+
+Normalisation (once, at load; SQL below)
+    codes      `2210107 保障性住房租金补贴`, `[2210107]…`, `【2210107】…`, `2210107.0` -> `2210107`;
+               the raw function code is kept in function_code_raw. Account codes may carry
+               sub-account separators (`7201.01` -> `720101`).
+    amounts    `1,234.56`, `-1,234.56`, `(1,234.56)` (accounting negative), full-width digits,
+               `¥`/`元`/spaces; blank, `-` or `—` -> 0. More than two decimals (other than trailing
+               zeros) or misplaced thousands separators make the value unparsable.
+    dates      `2024-03-15`, `2024/3/15`, `2024.3.15`, `2024年3月15日`, `20240315`, a trailing time,
+               Excel serials (`45366` = 2024-03-15) and real date cells.
+    direct     是/Y/yes/1/true/√, `01 中央直达资金`, and `02 中央参照直达资金` -> true (02 money is
+               managed as direct funds, so the flag is present); 否/N/0/false, `09 其他`, 非直达 ->
+               false; anything else -> null. The raw value is kept in direct_flag_raw.
+    book       预算会计/预算/budget -> budget, 财务会计/财务/financial -> financial.
+    purpose    kept as written; purpose_key = purpose_key(purpose) (brackets, width, spaces).
+    doc no     budget_doc_no = doc_no_key(指标文号): brackets normalised to 〔〕.
+    Rows that are entirely blank, and subtotal rows (no voucher number and no date, with 合计 /
+    累计 / 小计 / 总计 in them), are skipped.
+
+Bad rows
+    A row with an unparsable amount, date or code, or without voucher number, date or account
+    code, is kept out of ledger_lines and written to `quarantine` (one row per bad cell: file,
+    row, heading as written in the file, value, reason); the rest of the file loads.
+    Row numbers count data rows: row 1 is the first row under the header (in a spreadsheet with
+    the header on line 1, data row N is line N+1). INPUT_ROW_INVALID reports them.
+
+Exactly once
+    A file whose sha256 is already loaded (or superseded) is skipped. Each file loads in one
+    transaction: a failure mid-file leaves the store as it was, and a rejected file leaves only
+    its registry row (status `rejected`, with the reason), reported as INPUT_REJECTED.
+
+Year-to-date exports (supersession)
+    The accounting system exports the year to date every night, so today's file repeats
+    yesterday's lines. After a ledger file F loads, every other active ledger file E that shares
+    at least one voucher key (book, voucher_no, line_no) with F is compared by posting-date
+    range: if F's range covers E's (F.first <= E.first and F.last >= E.last), E is marked
+    `superseded` (superseded_by = F); if instead E's range strictly covers F's, F is the older
+    export loaded late and F is marked superseded by E. Superseded lines stay in ledger_lines
+    (nothing is deleted) but drop out of stg_ledger_lines, so spending is today's export only and
+    a voucher voided between the two exports disappears. Monthly exports do not supersede one
+    another: their date ranges are disjoint. Limitation: if a voucher on the last posting date of
+    yesterday's export is voided and today's export has no later posting, neither range covers the
+    other and both stay active; DUPLICATE_ENTRY then reports the doubled lines.
+"""
 from __future__ import annotations
 
+import codecs
+import csv
+import datetime as dt
+import io
+import os
+import shutil
+import tempfile
+import tomllib
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Iterable, Iterator
 
-def load_ledgers(con, paths, preset=None, encoding=None):
-    return []
+import duckdb
+
+from .loading import FileOutcome, InputError, loaded_file_id, register_file, reject_file, sha256_file
+from .paths import CONFIG_DIR
+
+FIELDS = (
+    "voucher_no", "line_no", "posted_on", "book", "account_code", "account_name", "summary",
+    "debit", "credit", "function_code", "economic_code", "project_code", "purpose",
+    "fund_source", "direct_flag", "budget_doc_no", "payee",
+)
+FIELD_ZH = {
+    "voucher_no": "凭证号", "line_no": "分录号", "posted_on": "凭证日期", "book": "会计体系",
+    "account_code": "科目编码", "account_name": "科目名称", "summary": "摘要", "debit": "借方金额",
+    "credit": "贷方金额", "function_code": "功能分类", "economic_code": "经济分类",
+    "project_code": "项目代码", "purpose": "项目名称", "fund_source": "资金来源",
+    "direct_flag": "直达资金标识", "budget_doc_no": "指标文号", "payee": "收款人",
+}
+AMOUNT_FIELDS = ("debit", "credit")
+PRESETS_FILE = CONFIG_DIR / "presets.toml"
+HEADER_SCAN_ROWS = 20
+SAMPLE_BYTES = 1 << 20
+CHUNK_BYTES = 4 << 20
+XLSX_BATCH_ROWS = 50_000
+_CSV_DELIMITERS = (",", "\t", ";", "|")
+
+
+# --------------------------------------------------------------------------------------------
+# Presets
+
+@dataclass(frozen=True)
+class Presets:
+    """Column headings per field for each preset, and the fields every file must have."""
+
+    presets: dict[str, dict[str, tuple[str, ...]]]
+    required: tuple[str, ...]
+
+
+def header_key(text: object) -> str:
+    """A heading as compared: trimmed, full-width folded, spaces removed, lower case."""
+    from .text import purpose_key
+
+    return purpose_key(str(text).replace("\ufeff", "")) or ""
+
+
+def load_presets(extra_files: Iterable[Path] = ()) -> Presets:
+    """The shipped presets plus the aliases (or whole presets) of extra_files, in order."""
+    presets: dict[str, dict[str, list[str]]] = {}
+    required: list[str] = []
+    for path in [PRESETS_FILE, *extra_files]:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8-sig"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise InputError(path, f"列名预设文件无法读取：{exc}",
+                             f"presets file cannot be read: {exc}") from exc
+        for name, table in (data.get("presets") or {}).items():
+            target = presets.setdefault(name, {})
+            for field, headings in table.items():
+                if field not in FIELDS:
+                    raise InputError(path, f"列名预设 {name} 中的字段 {field} 不存在（可用：{', '.join(FIELDS)}）",
+                                     f"preset {name}: unknown field {field} (known: {', '.join(FIELDS)})")
+                if isinstance(headings, str):
+                    headings = [headings]
+                target.setdefault(field, []).extend(str(h) for h in headings)
+        req = (data.get("required") or {}).get("fields")
+        if req:
+            required = [f for f in req if f in FIELDS]
+    return Presets(
+        {name: {f: tuple(h) for f, h in table.items()} for name, table in presets.items()},
+        tuple(required or ("voucher_no", "posted_on", "account_code", "debit", "credit")),
+    )
+
+
+def _user_preset_files(path: Path, presets_file: Path | None) -> list[Path]:
+    files = []
+    env = os.environ.get("RECON_PRESETS")
+    if env:
+        files.append(Path(env))
+    beside = path.parent / "presets.toml"
+    if beside.is_file():
+        files.append(beside)
+    if presets_file is not None:
+        files.append(Path(presets_file))
+    return files
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    """Which column of the file (by position) holds each field, and the heading it had."""
+
+    preset: str
+    header_index: int                  # 0-based row of the header among the file's rows
+    columns: dict[str, int]            # field -> 0-based column position
+    headings: dict[str, str]           # field -> heading as written
+    width: int                         # number of columns in the header row
+
+
+def _match_row(cells: list, presets: Presets, name: str) -> tuple[dict[str, int], list[str]]:
+    """Fields found in one header row under one preset, and duplicate-field problems."""
+    lookup: dict[str, str] = {}
+    for field, headings in presets.presets[name].items():
+        for h in headings:
+            lookup.setdefault(header_key(h), field)
+    found: dict[str, int] = {}
+    dupes: list[str] = []
+    for i, cell in enumerate(cells):
+        if cell is None or str(cell).strip() == "":
+            continue
+        field = lookup.get(header_key(cell))
+        if field is None:
+            continue
+        if field in found:
+            dupes.append(f"{cells[found[field]]} / {cell}")
+        else:
+            found[field] = i
+    return found, dupes
+
+
+def match_header(path: Path, rows: list[list], presets: Presets, preset: str | None) -> ColumnMap:
+    """Find the header among the first rows and map it; InputError when a required field is missing."""
+    if preset is not None and preset not in presets.presets:
+        raise InputError(path, f"未知的列名预设 {preset}（可用：{', '.join(presets.presets)}）",
+                         f"unknown preset {preset} (known: {', '.join(presets.presets)})")
+    names = [preset] if preset else list(presets.presets)
+    best = None  # (score, row index, preset, found, dupes)
+    for idx, cells in enumerate(rows[:HEADER_SCAN_ROWS]):
+        cells = list(cells)
+        for name in names:
+            found, dupes = _match_row(cells, presets, name)
+            complete = all(f in found for f in presets.required)
+            score = (complete, len(found))
+            if best is None or score > best[0]:
+                best = (score, idx, name, found, dupes, cells)
+        if best is not None and best[0][0]:
+            break  # the first complete header row wins
+    if best is None:
+        raise InputError(path, "文件为空，没有表头", "the file is empty: no header row")
+    (complete, _), idx, name, found, dupes, cells = best
+    if not complete:
+        missing = [f for f in presets.required if f not in found]
+        zh = "、".join(f"{FIELD_ZH[f]}({f})" for f in missing)
+        raise InputError(
+            path,
+            f"缺少必需的列：{zh}（预设 {name}；可在 presets.toml 中添加列名别名）",
+            f"required columns missing: {', '.join(missing)} (preset {name}; "
+            f"add an alias in presets.toml if the export names them differently)",
+        )
+    if dupes:
+        raise InputError(path, f"列重复：{'；'.join(dupes)}", f"duplicate columns: {'; '.join(dupes)}")
+    return ColumnMap(name, idx, found, {f: str(cells[i]).strip() for f, i in found.items()}, len(cells))
+
+
+# --------------------------------------------------------------------------------------------
+# Encodings
+
+def detect_encoding(path: Path) -> str:
+    """utf-8-sig / utf-16 by BOM, else utf-8 if a 1 MB sample is valid UTF-8, else gbk / gb18030."""
+    with open(path, "rb") as fh:
+        sample = fh.read(SAMPLE_BYTES)
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    for enc in ("utf-8", "gbk", "gb18030"):
+        try:
+            codecs.getincrementaldecoder(enc)("strict").decode(sample, final=False)
+            return enc
+        except UnicodeDecodeError:
+            continue
+    raise InputError(path, "无法识别文件编码（不是 UTF-8、GBK 或 GB18030），请用 --encoding 指定",
+                     "cannot detect the encoding (not UTF-8, GBK or GB18030); pass --encoding")
+
+
+def _normalise_encoding(path: Path, encoding: str) -> str:
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        raise InputError(path, f"未知的编码 {encoding}", f"unknown encoding {encoding}") from None
+    return {"utf_8": "utf-8", "utf-8": "utf-8", "utf_8_sig": "utf-8-sig", "gbk": "gbk",
+            "gb2312": "gb18030", "gb18030": "gb18030"}.get(name, name)
+
+
+def transcode_to_utf8(path: Path, encoding: str, target: Path) -> None:
+    """Stream path (in encoding) into target as UTF-8, 4 MB at a time; InputError on a bad byte."""
+    # GB18030 decodes everything GBK / GB2312 does, so a file labelled gbk that uses a GB18030
+    # character still loads.
+    decoder = codecs.getincrementaldecoder("gb18030" if encoding == "gbk" else encoding)("strict")
+    lines = 0
+    first = True
+    with open(path, "rb") as src, open(target, "w", encoding="utf-8", newline="") as dst:
+        while True:
+            chunk = src.read(CHUNK_BYTES)
+            try:
+                text = decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                line = lines + chunk[: exc.start].count(b"\n") + 1
+                raise InputError(
+                    path,
+                    f"第{line}行（物理行）含有 {encoding} 无法解码的字节，请确认编码或用 --encoding 指定",
+                    f"physical line {line} has bytes that are not valid {encoding}; check the "
+                    f"encoding or pass --encoding",
+                ) from exc
+            lines += chunk.count(b"\n")
+            if text:
+                dst.write(text.lstrip("\ufeff") if first else text)
+                first = False
+            if not chunk:
+                break
+
+
+# --------------------------------------------------------------------------------------------
+# Readers: each fills the temporary table _ledger_raw (row_no, one VARCHAR column per field)
+
+def _raw_columns_sql() -> str:
+    return ", ".join(f"{f} varchar" for f in FIELDS)
+
+
+def _csv_header(path: Path, utf8_path: Path, presets: Presets, preset: str | None) -> tuple[ColumnMap, str]:
+    with open(utf8_path, "rb") as fh:
+        sample = fh.read(SAMPLE_BYTES)
+    text = codecs.getincrementaldecoder("utf-8-sig")("replace").decode(sample, final=False)
+    if len(sample) == SAMPLE_BYTES and "\n" in text:
+        text = text[: text.rfind("\n") + 1]  # whole lines only
+    first_error = None
+    fallback = None
+    for delim in _CSV_DELIMITERS:
+        rows = list(_take(csv.reader(io.StringIO(text), delimiter=delim, quotechar='"'),
+                          HEADER_SCAN_ROWS))
+        try:
+            return match_header(path, rows, presets, preset), delim
+        except InputError as exc:
+            width = max((len(r) for r in rows), default=0)
+            if fallback is None or width > fallback[0]:
+                fallback = (width, exc)
+            first_error = first_error or exc
+    raise (fallback[1] if fallback and fallback[0] > 1 else first_error)
+
+
+def _take(it: Iterator, n: int) -> Iterator:
+    for i, item in enumerate(it):
+        if i >= n:
+            return
+        yield item
+
+
+def _read_csv(con, path: Path, encoding: str, presets: Presets, preset: str | None,
+              workdir: Path) -> ColumnMap:
+    if encoding in ("utf-8", "utf-8-sig"):
+        utf8_path = path
+    else:
+        utf8_path = workdir / "ledger-utf8.csv"
+        transcode_to_utf8(path, encoding, utf8_path)
+    cmap, delim = _csv_header(path, utf8_path, presets, preset)
+    # The column spec and the positional names c0..cN are ours; the path and dialect are parameters.
+    spec = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(cmap.width)) + "}"
+    picks = ", ".join(
+        (f"c{cmap.columns[f]}" if f in cmap.columns else "cast(null as varchar)") + f" as {f}"
+        for f in FIELDS
+    )
+    try:
+        con.execute(
+            f"""
+            insert into _ledger_raw
+            select row_number() over () as row_no, {picks}
+            from read_csv(?, header = true, skip = ?, auto_detect = false, columns = {spec},
+                          delim = ?, quote = '"', escape = '"', strict_mode = true,
+                          null_padding = false)
+            """,
+            [str(utf8_path), cmap.header_index, delim],
+        )
+    except duckdb.Error as exc:
+        first = str(exc).strip().splitlines()
+        detail = " ".join(first[:3])[:400]
+        raise InputError(path, f"CSV 文件无法读取（{encoding}）：{detail}",
+                         f"the CSV cannot be read ({encoding}): {detail}") from exc
+    return cmap
+
+
+def _cell_text(value, field: str) -> str | None:
+    """An XLSX cell as the text staging parses: dates ISO, numbers exact, amounts to the cent."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dt.time):
+        return value.isoformat()
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer():
+            return str(int(value))
+        exact = Decimal(repr(value))
+        if field in AMOUNT_FIELDS:
+            cents = exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+            if abs(exact - cents) < Decimal("0.000001"):  # binary float noise, not a third decimal
+                return str(cents)
+        return format(exact, "f")
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
+
+
+def _read_xlsx(con, path: Path, presets: Presets, preset: str | None) -> ColumnMap:
+    import openpyxl
+    import pyarrow as pa
+
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for a damaged file
+        raise InputError(path, f"XLSX 文件无法打开：{exc}", f"the XLSX file cannot be opened: {exc}") from exc
+    try:
+        if not wb.worksheets:
+            raise InputError(path, "工作簿没有工作表", "the workbook has no sheet")
+        rows = wb.worksheets[0].iter_rows(values_only=True)
+        head = list(_take(rows, HEADER_SCAN_ROWS))
+        cmap = match_header(path, [list(r) for r in head], presets, preset)
+        picks = [(f, cmap.columns.get(f)) for f in FIELDS]
+
+        def data_rows() -> Iterator[tuple]:
+            yield from head[cmap.header_index + 1:]
+            yield from rows
+
+        batch: list[list] = [[] for _ in range(len(FIELDS) + 1)]
+        row_no = 0
+
+        def flush() -> None:
+            table = pa.table(
+                {"row_no": pa.array(batch[0], pa.int64()),
+                 **{f: pa.array(batch[i + 1], pa.string()) for i, f in enumerate(FIELDS)}}
+            )
+            con.register("_ledger_batch", table)
+            try:
+                con.execute("insert into _ledger_raw select * from _ledger_batch")
+            finally:
+                con.unregister("_ledger_batch")
+            for col in batch:
+                col.clear()
+
+        for values in data_rows():
+            row_no += 1
+            batch[0].append(row_no)
+            n = len(values)
+            for i, (field, pos) in enumerate(picks):
+                batch[i + 1].append(_cell_text(values[pos], field) if pos is not None and pos < n else None)
+            if len(batch[0]) >= XLSX_BATCH_ROWS:
+                flush()
+        if batch[0]:
+            flush()
+        return cmap
+    finally:
+        wb.close()
+
+
+def _read_parquet(con, path: Path, presets: Presets, preset: str | None) -> ColumnMap:
+    try:
+        described = con.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()
+    except duckdb.Error as exc:
+        detail = str(exc).strip().splitlines()[0][:300]
+        raise InputError(path, f"Parquet 文件无法读取：{detail}",
+                         f"the Parquet file cannot be read: {detail}") from exc
+    names = [r[0] for r in described]
+    types = [str(r[1]).upper() for r in described]
+    cmap = match_header(path, [names], presets, preset)
+
+    def expr(field: str) -> str:
+        if field not in cmap.columns:
+            return f"cast(null as varchar) as {field}"
+        pos = cmap.columns[field] + 1  # positional reference: no file-supplied name enters the SQL
+        typ = types[pos - 1]
+        if field in AMOUNT_FIELDS and typ in ("DOUBLE", "FLOAT", "REAL"):
+            return f"cast(cast(round(#{pos}, 2) as decimal(18,2)) as varchar) as {field}"
+        if typ.startswith("TIMESTAMP") and field == "posted_on":
+            return f"cast(cast(#{pos} as date) as varchar) as {field}"
+        return f"cast(#{pos} as varchar) as {field}"
+
+    # #n refers to the n-th column of the file; file_row_number is appended after them.
+    row_col = len(names) + 1
+    try:
+        con.execute(
+            f"""
+            insert into _ledger_raw
+            select #{row_col} + 1 as row_no, {", ".join(expr(f) for f in FIELDS)}
+            from read_parquet(?, file_row_number = true)
+            """,
+            [str(path)],
+        )
+    except duckdb.Error as exc:
+        detail = str(exc).strip().splitlines()[0][:300]
+        raise InputError(path, f"Parquet 文件无法读取：{detail}",
+                         f"the Parquet file cannot be read: {detail}") from exc
+    return cmap
+
+
+# --------------------------------------------------------------------------------------------
+# Typing: one set-based pass from _ledger_raw to ledger_lines / quarantine
+
+_MACROS = r"""
+create or replace temp macro ledger_text(s) as
+    nullif(regexp_replace(s, '^[\s\x{3000}\x{00a0}\x{feff}]+|[\s\x{3000}\x{00a0}\x{feff}]+$', '', 'g'), '');
+create or replace temp macro ledger_ascii(s) as
+    translate(s, '０１２３４５６７８９．，－＋（）／：', '0123456789.,-+()/:');
+create or replace temp macro ledger_amount_text(s) as
+    regexp_replace(
+        regexp_replace(ledger_ascii(ledger_text(s)), '[\s\x{3000}¥￥元]', '', 'g'),
+        '^\((.*)\)$', '-\1');
+create or replace temp macro ledger_amount_ok(t) as
+    t in ('-', '--', '—', '–')
+    or (regexp_full_match(t, '[+-]?((\d{1,3}(,\d{3})+|\d+)(\.\d*)?|\.\d+)')
+        and not regexp_matches(t, '\.\d\d\d*[1-9]'));
+create or replace temp macro ledger_amount(t) as
+    case when t is null or t in ('-', '--', '—', '–') then cast(0 as decimal(18,2))
+         when ledger_amount_ok(t) then try_cast(replace(t, ',', '') as decimal(18,2)) end;
+create or replace temp macro ledger_date_text(s) as
+    regexp_replace(
+        regexp_replace(ledger_ascii(ledger_text(s)),
+            '^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日?$', '\1-\2-\3'),
+        '^(\d{4})[/.\-](\d{1,2})[/.\-](\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$', '\1-\2-\3');
+create or replace temp macro ledger_date(t) as
+    case
+        when regexp_full_match(t, '\d{4}-\d{1,2}-\d{1,2}') then cast(try_strptime(t, '%Y-%m-%d') as date)
+        when regexp_full_match(t, '\d{8}') then cast(try_strptime(t, '%Y%m%d') as date)
+        when regexp_full_match(t, '\d{5}(\.\d+)?')
+            then date '1899-12-30' + cast(floor(cast(t as double)) as integer)
+    end;
+create or replace temp macro ledger_code_text(s) as
+    regexp_replace(ledger_ascii(ledger_text(s)), '^(\d+)\.0+$', '\1');
+create or replace temp macro ledger_code(t) as
+    nullif(regexp_extract(t,
+        '^(?:[\[(【［〔]\s*)?(\d+)(?:\s*[\])】］〕])?(?:$|[\s:_|/、\-—]|[^\x00-\x7f])', 1), '');
+create or replace temp macro ledger_account(t) as
+    nullif(regexp_replace(regexp_extract(t,
+        '^(?:[\[(【［〔]\s*)?(\d+(?:[.\-]\d+)*)(?:\s*[\])】］〕])?(?:$|[\s:_|/、\-—]|[^\x00-\x7f])', 1),
+        '[.\-]', '', 'g'), '');
+create or replace temp macro ledger_direct_flag(t) as
+    case
+        when t is null then null
+        when regexp_matches(t, '^0?[12](\D|$)') then true
+        when regexp_matches(t, '^0?[09](\D|$)') then false
+        when lower(t) in ('是', 'y', 'yes', 'true', 't', '√', '✓') then true
+        when lower(t) in ('否', 'n', 'no', 'false', 'f', '×', '✗') then false
+        when t like '%非直达%' or t like '%不是直达%' then false
+        when t like '%直达%' then true
+    end;
+create or replace temp macro ledger_book(b, account) as
+    case
+        when lower(b) in ('budget', 'b') or b like '%预算%' then 'budget'
+        when lower(b) in ('financial', 'finance', 'f') or b like '%财务%' then 'financial'
+        when left(account, 1) in ('6', '7', '8') then 'budget'
+        when left(account, 1) in ('1', '2', '3', '4', '5') then 'financial'
+    end;
+"""
+
+_TYPED_VIEW = r"""
+create or replace temp view _ledger_typed as
+with texts as (
+    select
+        r.*,
+        ledger_text(r.voucher_no) as t_voucher_no,
+        ledger_code_text(r.line_no) as t_line_no,
+        ledger_date_text(r.posted_on) as t_posted_on,
+        ledger_code_text(r.account_code) as t_account_code,
+        ledger_amount_text(r.debit) as t_debit,
+        ledger_amount_text(r.credit) as t_credit,
+        ledger_code_text(r.function_code) as t_function_code,
+        ledger_code_text(r.economic_code) as t_economic_code
+    from _ledger_raw as r
+),
+typed as (
+    select
+        t.*,
+        ledger_date(t.t_posted_on) as v_posted_on,
+        ledger_account(t.t_account_code) as v_account_code,
+        ledger_amount(t.t_debit) as v_debit,
+        ledger_amount(t.t_credit) as v_credit,
+        ledger_code(t.t_function_code) as v_function_code,
+        ledger_code(t.t_economic_code) as v_economic_code,
+        ledger_text(concat_ws('', t.voucher_no, t.line_no, t.posted_on, t.book, t.account_code,
+                 t.account_name, t.summary, t.debit, t.credit, t.function_code, t.economic_code,
+                 t.project_code, t.purpose, t.fund_source, t.direct_flag, t.budget_doc_no,
+                 t.payee)) is null as is_blank,
+        t.t_voucher_no is null and t.t_posted_on is null
+            and regexp_matches(concat_ws(' ', t.summary, t.account_code, t.account_name, t.voucher_no),
+                               '合\s*计|累\s*计|小\s*计|总\s*计')
+            as is_subtotal
+    from texts as t
+),
+checked as (
+    select
+        y.*,
+        case when y.t_voucher_no is null then '凭证号为空 / voucher number is blank' end as e_voucher_no,
+        case when y.t_posted_on is null then '日期为空 / date is blank'
+             when y.v_posted_on is null then '日期无法识别 / unparsable date' end as e_posted_on,
+        case when y.t_account_code is null then '科目编码为空 / account code is blank'
+             when y.v_account_code is null then '科目编码无法识别 / unparsable account code' end as e_account_code,
+        case when y.v_debit is null then '金额无法识别 / unparsable amount' end as e_debit,
+        case when y.v_credit is null then '金额无法识别 / unparsable amount' end as e_credit,
+        case when y.t_function_code is not null and y.v_function_code is null
+             then '功能分类科目无法识别 / unparsable function code' end as e_function_code,
+        case when y.t_economic_code is not null and y.v_economic_code is null
+             then '经济分类科目无法识别 / unparsable economic code' end as e_economic_code
+    from typed as y
+    where not y.is_blank and not y.is_subtotal
+)
+select
+    c.*,
+    coalesce(c.e_voucher_no, c.e_posted_on, c.e_account_code, c.e_debit, c.e_credit,
+             c.e_function_code, c.e_economic_code) is null as is_valid
+from checked as c
+"""
+
+_INSERT_LINES = r"""
+insert into ledger_lines
+with valid as (
+    select * from _ledger_typed where is_valid
+)
+select
+    $file_id as file_id,
+    v.row_no,
+    v.t_voucher_no as voucher_no,
+    v.t_line_no as line_no,
+    v.v_posted_on as posted_on,
+    ledger_book(ledger_text(v.book), v.v_account_code) as book,
+    v.v_account_code as account_code,
+    ledger_text(v.account_name) as account_name,
+    ledger_text(v.summary) as summary,
+    v.v_debit as debit,
+    v.v_credit as credit,
+    v.v_function_code as function_code,
+    ledger_text(v.function_code) as function_code_raw,
+    v.v_economic_code as economic_code,
+    upper(regexp_replace(ledger_text(v.project_code), '\s', '', 'g')) as project_code,
+    ledger_text(v.purpose) as purpose,
+    purpose_key(ledger_text(v.purpose)) as purpose_key,
+    ledger_text(v.fund_source) as fund_source,
+    ledger_direct_flag(ledger_text(v.direct_flag)) as direct_flag,
+    ledger_text(v.direct_flag) as direct_flag_raw,
+    doc_no_key(ledger_text(v.budget_doc_no)) as budget_doc_no,
+    ledger_text(v.payee) as payee
+from valid as v
+"""
+
+_INSERT_QUARANTINE = r"""
+insert into quarantine
+with bad as (
+    select * from _ledger_typed where not is_valid
+),
+cells as (
+    select b.row_no, unnest([
+        {'field': 'voucher_no', 'value': b.voucher_no, 'reason': b.e_voucher_no},
+        {'field': 'posted_on', 'value': b.posted_on, 'reason': b.e_posted_on},
+        {'field': 'account_code', 'value': b.account_code, 'reason': b.e_account_code},
+        {'field': 'debit', 'value': b.debit, 'reason': b.e_debit},
+        {'field': 'credit', 'value': b.credit, 'reason': b.e_credit},
+        {'field': 'function_code', 'value': b.function_code, 'reason': b.e_function_code},
+        {'field': 'economic_code', 'value': b.economic_code, 'reason': b.e_economic_code}
+    ]) as cell
+    from bad as b
+)
+select $file_id as file_id, c.row_no, coalesce(h.heading, c.cell.field) as column_name,
+       c.cell.value as value, c.cell.reason as reason
+from cells as c
+left join _ledger_headings as h on h.field = c.cell.field
+where c.cell.reason is not null
+"""
+
+_SUPERSEDE_CANDIDATES = r"""
+with ranges as (
+    select l.file_id, min(l.posted_on) as first_on, max(l.posted_on) as last_on
+    from ledger_lines as l
+    join input_files as f on f.file_id = l.file_id
+    where f.kind = 'ledger' and f.status = 'loaded'
+    group by l.file_id
+),
+new_file as (
+    select * from ranges where file_id = $file_id
+),
+sharing as (
+    select distinct o.file_id
+    from ledger_lines as o
+    join ledger_lines as n
+      on n.file_id = $file_id
+     and n.voucher_no = o.voucher_no
+     and n.book is not distinct from o.book
+     and n.line_no is not distinct from o.line_no
+    where o.file_id in (select file_id from ranges where file_id <> $file_id)
+)
+select
+    r.file_id,
+    (n.first_on <= r.first_on and n.last_on >= r.last_on) as new_covers_old,
+    (r.first_on <= n.first_on and r.last_on >= n.last_on) as old_covers_new
+from ranges as r
+join sharing as s on s.file_id = r.file_id
+cross join new_file as n
+order by r.file_id
+"""
+
+
+def _supersede(con, file_id: int) -> str | None:
+    """Apply the year-to-date rule of the module docstring; return a note for the outcome."""
+    notes = []
+    for old_id, new_covers_old, old_covers_new in con.execute(
+            _SUPERSEDE_CANDIDATES, {"file_id": file_id}).fetchall():
+        if new_covers_old:
+            con.execute(
+                "update input_files set status = 'superseded', superseded_by = ?, message = ? "
+                "where file_id = ?",
+                [file_id, f"被文件 {file_id} 取代（年初至今导出，日期范围覆盖本文件）/ "
+                          f"superseded by file {file_id} (a year-to-date export covering its dates)",
+                 old_id],
+            )
+            notes.append(f"取代文件 {old_id} / supersedes file {old_id}")
+        elif old_covers_new:
+            con.execute(
+                "update input_files set status = 'superseded', superseded_by = ?, message = ? "
+                "where file_id = ?",
+                [old_id, f"已被较新的文件 {old_id} 覆盖，未计入 / older export: superseded by "
+                         f"file {old_id}, whose dates cover it", file_id],
+            )
+            notes.append(f"已被文件 {old_id} 取代 / superseded by file {old_id}")
+            break
+    return "; ".join(notes) or None
+
+
+def _format_of(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".txt", ".tsv"):
+        return "csv"
+    if suffix in (".xlsx", ".xlsm"):
+        return "xlsx"
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    raise InputError(path, f"不支持的文件类型 {suffix}（支持 .csv、.xlsx、.parquet）",
+                     f"unsupported file type {suffix} (use .csv, .xlsx or .parquet)")
+
+
+def _load_one(con, path: Path, sha: str, preset: str | None, encoding: str | None,
+              presets_file: Path | None, workdir: Path) -> FileOutcome:
+    fmt = _format_of(path)
+    presets = load_presets(_user_preset_files(path, presets_file))
+    enc = None
+    if fmt == "csv":
+        enc = _normalise_encoding(path, encoding) if encoding else detect_encoding(path)
+    con.execute(_MACROS)
+    # row_number() over () in the CSV reader must follow the file's order; the store's default
+    # (false) is restored whatever happens, outside the transaction so an aborted one can't block it
+    con.execute("set preserve_insertion_order = true")
+    con.execute("begin transaction")
+    try:
+        con.execute(f"create or replace temp table _ledger_raw (row_no bigint, {_raw_columns_sql()})")
+        if fmt == "csv":
+            cmap = _read_csv(con, path, enc, presets, preset, workdir)
+        elif fmt == "xlsx":
+            cmap = _read_xlsx(con, path, presets, preset)
+        else:
+            cmap = _read_parquet(con, path, presets, preset)
+        con.execute("create or replace temp table _ledger_headings (field varchar, heading varchar)")
+        con.executemany("insert into _ledger_headings values (?, ?)", list(cmap.headings.items()))
+        con.execute(_TYPED_VIEW)
+        file_id = register_file(con, path, sha, "ledger", "loaded", fmt=fmt, encoding=enc,
+                                preset=cmap.preset)
+        loaded = con.execute(_INSERT_LINES, {"file_id": file_id}).fetchone()[0]
+        con.execute(_INSERT_QUARANTINE, {"file_id": file_id})
+        bad_rows = con.execute("select count(distinct row_no) from quarantine where file_id = ?",
+                               [file_id]).fetchone()[0]
+        con.execute("update input_files set rows_loaded = ?, rows_quarantined = ? where file_id = ?",
+                    [loaded, bad_rows, file_id])
+        note = _supersede(con, file_id)
+        con.execute("drop view if exists _ledger_typed")
+        con.execute("drop table if exists _ledger_headings")
+        con.execute("drop table if exists _ledger_raw")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    finally:
+        con.execute("set preserve_insertion_order = false")
+    return FileOutcome(str(path), "ledger", "loaded", file_id, sha, loaded, bad_rows, note)
+
+
+def load_ledgers(con: duckdb.DuckDBPyConnection, paths, preset: str | None = None,
+                 encoding: str | None = None, *, presets_file: Path | None = None) -> list[FileOutcome]:
+    """Load ledger exports into ledger_lines, each exactly once; one outcome per path.
+
+    A file already loaded (same sha256) is skipped; a file that cannot be read or lacks a
+    required column is rejected (registered with the reason, nothing else stored). `preset`
+    forces a column preset, `encoding` a CSV encoding; both are detected otherwise.
+    """
+    outcomes: list[FileOutcome] = []
+    for path in map(Path, paths):
+        sha = sha256_file(path)
+        earlier = loaded_file_id(con, sha)
+        if earlier is not None:
+            outcomes.append(FileOutcome(str(path), "ledger", "skipped", earlier, sha,
+                                        message=f"与文件 {earlier} 内容相同 / same content as file {earlier}"))
+            continue
+        workdir = Path(tempfile.mkdtemp(prefix="recon-ledger-"))
+        try:
+            outcomes.append(_load_one(con, path, sha, preset, encoding, presets_file, workdir))
+        except InputError as exc:
+            outcomes.append(reject_file(con, path, sha, "ledger", exc))
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return outcomes

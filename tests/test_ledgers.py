@@ -1,0 +1,485 @@
+"""Ledger exports: every format, encoding, preset and value form loaded exactly, once."""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from builders import NOTICE_NO, OLD_ESTATES, PROJECT_CODE, RENT, new_store, seed_notice, set_context
+from pipeline import ledgers
+from pipeline.checks import run_rule
+from pipeline.cli import main
+from pipeline.ledgers import load_ledgers
+from pipeline.rules import rule
+
+CN = ["凭证号", "分录号", "凭证日期", "会计体系", "科目编码", "科目名称", "摘要", "借方金额", "贷方金额",
+      "功能分类", "经济分类", "项目代码", "项目名称", "资金来源", "直达资金标识", "指标文号", "收款人"]
+STD = list(ledgers.FIELDS)
+DEFAULTS = dict(
+    voucher_no="记-0001", line_no="1", posted_on="2024-03-15", book="预算会计", account_code="7201",
+    account_name="事业支出", summary="发放3月租赁补贴", debit="480.00", credit="",
+    function_code="2210107 保障性住房租金补贴", economic_code="30305", project_code=PROJECT_CODE,
+    purpose=RENT, fund_source="中央直达资金", direct_flag="01 中央直达资金",
+    budget_doc_no="克区财综[2024]2号", payee="张三",
+)
+
+
+def row(**override) -> list:
+    values = {**DEFAULTS, **override}
+    return [values[f] for f in ledgers.FIELDS]
+
+
+def write_csv(path: Path, rows: list[list], header=CN, encoding="utf-8", delimiter=",") -> Path:
+    buf = io.StringIO()
+    w = csv.writer(buf, delimiter=delimiter, lineterminator="\r\n")
+    w.writerow(header)
+    w.writerows(rows)
+    path.write_bytes(buf.getvalue().encode(encoding))
+    return path
+
+
+def lines(con, file_id=None) -> list[dict]:
+    sql = "select * from ledger_lines" + (" where file_id = ?" if file_id else "") + " order by file_id, row_no"
+    cur = con.execute(sql, [file_id] if file_id else [])
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def spent(con, purpose=RENT) -> Decimal:
+    set_context(con)
+    return con.execute("select spent from rpt_allocation_summary where purpose = ?", [purpose]).fetchone()[0]
+
+
+@pytest.fixture
+def con(tmp_path):
+    c = new_store(tmp_path)
+    yield c
+    c.close()
+
+
+# --- encodings and formats -------------------------------------------------------------------
+
+@pytest.mark.parametrize("encoding, recorded", [
+    ("utf-8", "utf-8"), ("utf-8-sig", "utf-8-sig"), ("gbk", "gbk"), ("gb18030", "gb18030"),
+])
+def test_load_ledgers__csv_encoding_detected(con, tmp_path, encoding, recorded):
+    # 𠮷 exists in GB18030 but not in GBK: the gb18030 file must be detected as such
+    payee = "吉𠮷" if encoding != "gbk" else "王芳"
+    path = write_csv(tmp_path / "l.csv", [row(payee=payee)], encoding=encoding)
+    [out] = load_ledgers(con, [path])
+    assert out.action == "loaded" and out.rows_loaded == 1
+    [line] = lines(con)
+    assert line["payee"] == payee and line["purpose"] == RENT and line["debit"] == Decimal("480.00")
+    assert con.execute("select encoding, preset, format from input_files").fetchone() == (recorded, "cn-grp", "csv")
+
+
+def test_load_ledgers__encoding_override(con, tmp_path):
+    path = write_csv(tmp_path / "l.csv", [row()], encoding="gb18030")
+    [out] = load_ledgers(con, [path], encoding="GB18030")
+    assert out.action == "loaded"
+    assert lines(con)[0]["account_name"] == "事业支出"
+
+
+def test_load_ledgers__wrong_encoding_rejected_naming_line(con, tmp_path):
+    path = tmp_path / "l.csv"
+    path.write_bytes(",".join(CN).encode("utf-8") + b"\r\n" + b"\xff\xfe\xfa,1\r\n")
+    [out] = load_ledgers(con, [path], encoding="utf-16-le")
+    # utf-16 decoding of UTF-8 text gives garbage headings: the file is rejected, not half-read
+    assert out.action == "rejected"
+    path2 = tmp_path / "m.csv"
+    path2.write_bytes(",".join(CN).encode("gbk") + b"\r\n" + b"\x81\x20\r\n")
+    [out2] = load_ledgers(con, [path2], encoding="gbk")
+    assert out2.action == "rejected" and "第2行" in out2.message and "line 2" in out2.message
+
+
+def test_load_ledgers__tab_delimited_with_title_rows(con, tmp_path):
+    path = tmp_path / "l.csv"
+    body = "克拉玛依区住建局 凭证明细账\n单位：元\n" + "\t".join(CN) + "\n" + "\t".join(row()) + "\n"
+    path.write_text(body, encoding="utf-8")
+    [out] = load_ledgers(con, [path])
+    assert out.action == "loaded" and out.rows_loaded == 1
+    assert lines(con)[0]["row_no"] == 1
+
+
+def test_load_ledgers__xlsx_real_dates_and_numbers(con, tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["凭证明细账"])  # a title row above the header
+    ws.append(CN)
+    ws.append(["记-0001", 1, dt.datetime(2024, 3, 15), "预算会计", 7201, "事业支出", "租赁补贴", 1234.56, None,
+               2210107, 30305, PROJECT_CODE, RENT, "中央直达资金", "01 中央直达资金", NOTICE_NO, "张三"])
+    ws.append(["记-0002", 1, dt.date(2024, 4, 1), "预算会计", 7201, "事业支出", "冲销", None, 0.1 + 0.2,
+               "[2210107]保障性住房租金补贴", "30305", PROJECT_CODE, RENT, "中央直达资金", True, NOTICE_NO, "张三"])
+    ws.append(["记-0003", 1, 45366, "预算会计", 7201.0, "事业支出", "序列日期", 100, 0,
+               2210107, 30305, PROJECT_CODE, RENT, "中央直达资金", 1, NOTICE_NO, "李四"])
+    wb.create_sheet("第二页").append(["ignored"])
+    path = tmp_path / "l.xlsx"
+    wb.save(path)
+    [out] = load_ledgers(con, [path])
+    assert out.action == "loaded" and out.rows_loaded == 3, out
+    got = [(r["row_no"], r["voucher_no"], r["line_no"], r["posted_on"], r["account_code"], r["debit"],
+            r["credit"], r["function_code"], r["direct_flag"]) for r in lines(con)]
+    assert got == [
+        (1, "记-0001", "1", dt.date(2024, 3, 15), "7201", Decimal("1234.56"), Decimal("0"), "2210107", True),
+        (2, "记-0002", "1", dt.date(2024, 4, 1), "7201", Decimal("0"), Decimal("0.30"), "2210107", True),
+        (3, "记-0003", "1", dt.date(2024, 3, 15), "7201", Decimal("100"), Decimal("0"), "2210107", True),
+    ]
+    assert con.execute("select format, encoding from input_files").fetchone() == ("xlsx", None)
+
+
+def test_load_ledgers__parquet_typed_columns(con, tmp_path):
+    path = tmp_path / "l.parquet"
+    src = duckdb.connect()
+    src.execute(
+        """
+        copy (
+            select * from (values
+                ('V1', 1, date '2024-03-15', 'budget', '7201', 480.0::double, null::double, '2210107'),
+                ('V2', 1, date '2024-03-16', 'budget', '7201', 0.0, 100.25, '2210107'))
+            as t(voucher_no, line_no, posted_on, book, account_code, debit, credit, function_code)
+        ) to '""" + str(path).replace("'", "''") + "' (format parquet)")
+    src.close()
+    [out] = load_ledgers(con, [path])
+    assert out.action == "loaded" and out.rows_loaded == 2
+    got = [(r["row_no"], r["voucher_no"], r["line_no"], r["posted_on"], r["debit"], r["credit"]) for r in lines(con)]
+    assert got == [(1, "V1", "1", dt.date(2024, 3, 15), Decimal("480.00"), Decimal("0")),
+                   (2, "V2", "1", dt.date(2024, 3, 16), Decimal("0"), Decimal("100.25"))]
+    assert con.execute("select preset, format from input_files").fetchone() == ("standard", "parquet")
+
+
+# --- presets -----------------------------------------------------------------------------------
+
+def test_load_ledgers__standard_preset_detected(con, tmp_path):
+    path = write_csv(tmp_path / "l.csv", [row(book="budget")], header=STD)
+    [out] = load_ledgers(con, [path])
+    assert out.action == "loaded"
+    assert con.execute("select preset from input_files").fetchone() == ("standard",)
+    assert lines(con)[0]["book"] == "budget"
+
+
+def test_load_ledgers__forced_preset_that_does_not_fit_rejects(con, tmp_path):
+    path = write_csv(tmp_path / "l.csv", [row()])
+    [out] = load_ledgers(con, [path], preset="standard")
+    assert out.action == "rejected" and "voucher_no" in out.message
+
+
+def test_load_ledgers__alias_from_user_presets_file(con, tmp_path, monkeypatch):
+    header = [("借方" if h == "借方金额" else "贷方发生数" if h == "贷方金额" else h) for h in CN]
+    folder = tmp_path / "ledgers"
+    folder.mkdir()
+    path = write_csv(folder / "l.csv", [row(debit="5", credit="1")], header=header)
+    # 借方 is a shipped alias; 贷方发生数 is not, until the site adds it
+    [out] = load_ledgers(con, [path])
+    assert out.action == "rejected" and "credit" in out.message
+    (folder / "presets.toml").write_text('[presets.cn-grp]\ncredit = ["贷方发生数"]\n', encoding="utf-8")
+    [out] = load_ledgers(con, [path])
+    assert out.action == "loaded"
+    assert (lines(con)[0]["debit"], lines(con)[0]["credit"]) == (Decimal("5"), Decimal("1"))
+
+
+def test_load_ledgers__alias_from_env_file(con, tmp_path, monkeypatch):
+    header = ["单据号" if h == "凭证号" else h for h in CN]
+    path = write_csv(tmp_path / "l.csv", [row()], header=header)
+    user = tmp_path / "site.toml"
+    user.write_text('[presets.cn-grp]\nvoucher_no = ["单据号"]\n', encoding="utf-8")
+    monkeypatch.setenv("RECON_PRESETS", str(user))
+    [out] = load_ledgers(con, [path])
+    assert out.action == "loaded" and lines(con)[0]["voucher_no"] == "记-0001"
+
+
+def test_load_ledgers__duplicate_columns_rejected(con, tmp_path):
+    header = CN + ["借方"]
+    path = write_csv(tmp_path / "l.csv", [row() + ["1"]], header=header)
+    [out] = load_ledgers(con, [path])
+    assert out.action == "rejected" and "借方金额 / 借方" in out.message
+
+
+# --- value forms ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("field, raw, column, expected", [
+    ("function_code", "2210107 保障性住房租金补贴", "function_code", "2210107"),
+    ("function_code", "[2210107]保障性住房租金补贴", "function_code", "2210107"),
+    ("function_code", "【2210107】保障性住房租金补贴", "function_code", "2210107"),
+    ("function_code", "2210107保障性住房租金补贴", "function_code", "2210107"),
+    ("function_code", "2210107-保障性住房租金补贴", "function_code", "2210107"),
+    ("function_code", "２２１０１０７", "function_code", "2210107"),
+    ("function_code", "22101", "function_code", "22101"),
+    ("function_code", "", "function_code", None),
+    ("economic_code", "30305 生活补助", "economic_code", "30305"),
+    ("account_code", "7201 事业支出", "account_code", "7201"),
+    ("account_code", "7201.01", "account_code", "720101"),
+    ("debit", "1,234.56", "debit", Decimal("1234.56")),
+    ("debit", "-1,234.56", "debit", Decimal("-1234.56")),
+    ("debit", "(1,234.56)", "debit", Decimal("-1234.56")),
+    ("debit", " 1 234.50 ", "debit", Decimal("1234.50")),
+    ("debit", "１，２３４．５６", "debit", Decimal("1234.56")),
+    ("debit", "¥480", "debit", Decimal("480")),
+    ("debit", "480.000", "debit", Decimal("480")),
+    ("debit", "", "debit", Decimal("0")),
+    ("debit", "-", "debit", Decimal("0")),
+    ("posted_on", "2024-03-15", "posted_on", dt.date(2024, 3, 15)),
+    ("posted_on", "2024/3/5", "posted_on", dt.date(2024, 3, 5)),
+    ("posted_on", "2024.3.15", "posted_on", dt.date(2024, 3, 15)),
+    ("posted_on", "2024年3月15日", "posted_on", dt.date(2024, 3, 15)),
+    ("posted_on", "20240315", "posted_on", dt.date(2024, 3, 15)),
+    ("posted_on", "45366", "posted_on", dt.date(2024, 3, 15)),
+    ("posted_on", "2024/3/15 0:00", "posted_on", dt.date(2024, 3, 15)),
+    ("direct_flag", "是", "direct_flag", True),
+    ("direct_flag", "否", "direct_flag", False),
+    ("direct_flag", "Y", "direct_flag", True),
+    ("direct_flag", "n", "direct_flag", False),
+    ("direct_flag", "1", "direct_flag", True),
+    ("direct_flag", "0", "direct_flag", False),
+    ("direct_flag", "true", "direct_flag", True),
+    ("direct_flag", "01 中央直达资金", "direct_flag", True),
+    ("direct_flag", "01", "direct_flag", True),
+    ("direct_flag", "02 中央参照直达资金", "direct_flag", True),
+    ("direct_flag", "09 其他", "direct_flag", False),
+    ("direct_flag", "", "direct_flag", None),
+    ("direct_flag", "待定", "direct_flag", None),
+    ("book", "预算会计", "book", "budget"),
+    ("book", "budget", "book", "budget"),
+    ("book", "预算", "book", "budget"),
+    ("book", "财务会计", "book", "financial"),
+    ("book", "financial", "book", "financial"),
+    ("book", "财务", "book", "financial"),
+    ("book", "", "book", "budget"),  # blank: 7201 is a budget-accounting account
+    ("purpose", " 2024年 租赁补贴(中央直达) ", "purpose_key", "2024年租赁补贴(中央直达)"),
+    ("budget_doc_no", "克区财综[2024]2号", "budget_doc_no", NOTICE_NO),
+    ("budget_doc_no", "克区财综﹝2024﹞2号", "budget_doc_no", NOTICE_NO),
+    ("project_code", " 10000013z135080000028 ", "project_code", PROJECT_CODE),
+])
+def test_load_ledgers__value_forms(con, tmp_path, field, raw, column, expected):
+    path = write_csv(tmp_path / "l.csv", [row(**{field: raw})])
+    [out] = load_ledgers(con, [path])
+    assert out.rows_loaded == 1 and out.rows_quarantined == 0, out
+    assert lines(con)[0][column] == expected
+
+
+def test_load_ledgers__raw_values_kept(con, tmp_path):
+    path = write_csv(tmp_path / "l.csv", [row(direct_flag="02 中央参照直达资金")])
+    load_ledgers(con, [path])
+    line = lines(con)[0]
+    assert line["function_code_raw"] == "2210107 保障性住房租金补贴"
+    assert line["direct_flag_raw"] == "02 中央参照直达资金"
+
+
+def test_load_ledgers__financial_book_derived_from_account(con, tmp_path):
+    path = write_csv(tmp_path / "l.csv", [row(book="", account_code="5001"), row(book="", account_code="1011")])
+    load_ledgers(con, [path])
+    assert [r["book"] for r in lines(con)] == ["financial", "financial"]
+
+
+@pytest.mark.parametrize("field, raw, heading", [
+    ("debit", "12,3a4.00", "借方金额"),
+    ("credit", "1.2.3", "贷方金额"),
+    ("debit", "12,34.00", "借方金额"),
+    ("debit", "480.005", "借方金额"),
+    ("posted_on", "2024-02-30", "凭证日期"),
+    ("posted_on", "2024-13-01", "凭证日期"),
+    ("posted_on", "", "凭证日期"),
+    ("function_code", "1.2.3", "功能分类"),
+    ("function_code", "保障性住房租金补贴", "功能分类"),
+    ("account_code", "事业支出", "科目编码"),
+    ("voucher_no", "", "凭证号"),
+])
+def test_input_row_invalid__bad_value_quarantined(con, tmp_path, field, raw, heading):
+    path = write_csv(tmp_path / "l.csv", [row(summary="one"), row(summary="two", **{field: raw}),
+                                            row(summary="three")])
+    [out] = load_ledgers(con, [path])
+    assert (out.rows_loaded, out.rows_quarantined) == (2, 1)
+    assert [r["summary"] for r in lines(con)] == ["one", "three"]
+    assert con.execute("select row_no, column_name, value from quarantine").fetchall() == [
+        (2, heading, raw or None)]
+    findings = run_rule(con, rule("INPUT_ROW_INVALID"))
+    assert len(findings) == 1
+    f = findings[0]
+    assert (f.source_file, f.source_row, f.observed) == ("l.csv", 2, raw or None)
+    assert "l.csv" in f.message and "第2行" in f.message and "row 2" in f.message and heading in f.message
+    assert raw in f.message
+
+
+def test_input_row_invalid__not_fired_for_clean_or_superseded_files(con, tmp_path):
+    day1 = write_csv(tmp_path / "d1.csv", [row(voucher_no="记-1"), row(voucher_no="记-2", debit="x")])
+    load_ledgers(con, [day1])
+    assert len(run_rule(con, rule("INPUT_ROW_INVALID"))) == 1
+    day2 = write_csv(tmp_path / "d2.csv", [row(voucher_no="记-1"), row(voucher_no="记-2", debit="5")])
+    load_ledgers(con, [day2])
+    assert run_rule(con, rule("INPUT_ROW_INVALID")) == []
+
+
+def test_load_ledgers__blank_and_subtotal_rows_skipped(con, tmp_path):
+    blank = [""] * len(CN)
+    total = [""] * len(CN)
+    total[CN.index("摘要")] = "本月合计"
+    total[CN.index("借方金额")] = "960.00"
+    path = write_csv(tmp_path / "l.csv", [row(), blank, row(voucher_no="记-2"), total])
+    [out] = load_ledgers(con, [path])
+    assert (out.rows_loaded, out.rows_quarantined) == (2, 0)
+    assert [r["row_no"] for r in lines(con)] == [1, 3]  # the row of empty cells still counts
+
+
+# --- expenditure semantics ---------------------------------------------------------------------
+
+def test_load_ledgers__books_not_double_counted_and_reversal_netted(con, tmp_path):
+    seed_notice(con)
+    path = write_csv(tmp_path / "l.csv", [
+        row(voucher_no="记-1", line_no="1", debit="480.00"),
+        row(voucher_no="记-1", line_no="2", book="财务会计", account_code="5001", account_name="业务活动费用",
+            debit="480.00"),
+        row(voucher_no="记-1", line_no="3", book="财务会计", account_code="1011", debit="", credit="480.00"),
+        row(voucher_no="记-2", line_no="1", debit="480.00"),
+        row(voucher_no="记-3", line_no="1", summary="红字冲销记-2", debit="-480.00"),
+        row(voucher_no="记-4", line_no="1", summary="冲销", debit="", credit="100.00"),
+        row(voucher_no="记-5", line_no="1", purpose="办公经费", project_code="OTHER", budget_doc_no="",
+            function_code="2010301", debit="999.00"),
+    ])
+    [out] = load_ledgers(con, [path])
+    assert out.rows_loaded == 7
+    assert spent(con) == Decimal("380.00")
+
+
+def test_load_ledgers__red_ink_debit_nets(con, tmp_path):
+    seed_notice(con)
+    path = write_csv(tmp_path / "l.csv", [row(voucher_no="记-1", debit="1,000.00"),
+                                            row(voucher_no="记-2", debit="(500.00)")])
+    load_ledgers(con, [path])
+    set_context(con)
+    amounts = con.execute("select amount from fct_expenditure order by voucher_no").fetchall()
+    assert amounts == [(Decimal("1000.00"),), (Decimal("-500.00"),)]
+    assert spent(con) == Decimal("500.00")
+
+
+# --- exactly once --------------------------------------------------------------------------------
+
+def test_load_ledgers__same_file_twice_skipped(con, tmp_path):
+    seed_notice(con)
+    path = write_csv(tmp_path / "l.csv", [row(debit="480")])
+    copy = tmp_path / "copy.csv"
+    copy.write_bytes(path.read_bytes())
+    [first] = load_ledgers(con, [path])
+    [again, renamed] = load_ledgers(con, [path, copy])
+    assert first.action == "loaded"
+    assert (again.action, again.file_id) == ("skipped", first.file_id)
+    assert renamed.action == "skipped"
+    assert con.execute("select count(*) from input_files where kind = 'ledger'").fetchone() == (1,)
+    assert spent(con) == Decimal("480.00")
+
+
+def test_load_ledgers__year_to_date_export_supersedes_yesterday(con, tmp_path):
+    seed_notice(con)
+    yesterday = write_csv(tmp_path / "ytd_20241129.csv", [
+        row(voucher_no="记-1", posted_on="2024-01-15", debit="480"),
+        row(voucher_no="记-2", posted_on="2024-06-15", debit="480"),   # voided on 11-30
+        row(voucher_no="记-3", posted_on="2024-11-29", debit="480"),
+    ])
+    today = write_csv(tmp_path / "ytd_20241130.csv", [
+        row(voucher_no="记-1", posted_on="2024-01-15", debit="480"),
+        row(voucher_no="记-3", posted_on="2024-11-29", debit="480"),
+        row(voucher_no="记-4", posted_on="2024-11-30", debit="400"),
+    ])
+    [y] = load_ledgers(con, [yesterday])
+    assert spent(con) == Decimal("1440.00")
+    [t] = load_ledgers(con, [today])
+    assert spent(con) == Decimal("1360.00")  # today's lines only; 记-2 has disappeared
+    assert con.execute("select status, superseded_by from input_files where file_id = ?",
+                       [y.file_id]).fetchone() == ("superseded", t.file_id)
+    assert con.execute("select count(*) from ledger_lines").fetchone() == (6,)  # nothing deleted
+    assert con.execute("select count(*) from stg_ledger_lines where voucher_no = '记-2'").fetchone() == (0,)
+
+
+def test_load_ledgers__older_export_loaded_late_is_superseded_itself(con, tmp_path):
+    seed_notice(con)
+    old = write_csv(tmp_path / "old.csv", [row(voucher_no="记-1", posted_on="2024-01-15", debit="480")])
+    new = write_csv(tmp_path / "new.csv", [row(voucher_no="记-1", posted_on="2024-01-15", debit="480"),
+                                           row(voucher_no="记-2", posted_on="2024-02-15", debit="480")])
+    [n] = load_ledgers(con, [new])
+    [o] = load_ledgers(con, [old])
+    assert con.execute("select status, superseded_by from input_files where file_id = ?",
+                       [o.file_id]).fetchone() == ("superseded", n.file_id)
+    assert spent(con) == Decimal("960.00")
+
+
+def test_load_ledgers__monthly_exports_do_not_supersede(con, tmp_path):
+    seed_notice(con)
+    jan = write_csv(tmp_path / "jan.csv", [row(voucher_no="记-1", posted_on="2024-01-15", debit="480")])
+    feb = write_csv(tmp_path / "feb.csv", [row(voucher_no="记-1", posted_on="2024-02-15", debit="480")])
+    load_ledgers(con, [jan, feb])
+    assert con.execute("select count(*) from input_files where kind = 'ledger' and status = 'loaded'").fetchone() == (2,)
+    assert spent(con) == Decimal("960.00")
+
+
+def test_load_ledgers__failure_mid_file_leaves_store_unchanged(con, tmp_path, monkeypatch):
+    path = write_csv(tmp_path / "l.csv", [row(), row(voucher_no="记-2", debit="bad")])
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(ledgers, "_supersede", boom)
+    with pytest.raises(RuntimeError):
+        load_ledgers(con, [path])
+    for table in ("input_files", "ledger_lines", "quarantine"):
+        assert con.execute(f"select count(*) from {table}").fetchone() == (0,), table
+    monkeypatch.undo()
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 1, 1)
+
+
+# --- rejected files -------------------------------------------------------------------------------
+
+def test_input_rejected__missing_column_exit_2(tmp_path):
+    header = [h for h in CN if h != "贷方金额"]
+    rows = [[v for h, v in zip(CN, row()) if h != "贷方金额"]]
+    path = write_csv(tmp_path / "bad.csv", rows, header=header)
+    db = tmp_path / "recon.duckdb"
+    result = CliRunner().invoke(main, ["load", "ledger", str(path), "--db", str(db)])
+    assert result.exit_code == 2, result.output
+    assert "bad.csv" in result.output and "贷方金额" in result.output and "credit" in result.output
+    c = duckdb.connect(str(db))
+    try:
+        assert c.execute("select status, name from input_files").fetchall() == [("rejected", "bad.csv")]
+        assert c.execute("select count(*) from ledger_lines").fetchone() == (0,)
+        assert c.execute("select count(*) from quarantine").fetchone() == (0,)
+    finally:
+        c.close()
+
+
+def test_input_rejected__reported_for_this_run_only(con, tmp_path):
+    path = write_csv(tmp_path / "bad.csv", [["x", "y"]], header=["凭证号", "摘要"])
+    [out] = load_ledgers(con, [path])
+    assert out.action == "rejected"
+    set_context(con, run_id="r1")
+    con.execute("insert into run_inputs values ('r1', ?, 'rejected')", [out.file_id])
+    [f] = run_rule(con, rule("INPUT_REJECTED"))
+    assert f.source_file == "bad.csv" and "凭证日期" in f.message and "posted_on" in f.message
+    set_context(con, run_id="r2")
+    assert run_rule(con, rule("INPUT_REJECTED")) == []
+
+
+def test_load_ledgers__rejected_file_can_be_offered_again(con, tmp_path):
+    path = write_csv(tmp_path / "l.csv", [row()], header=["单据号" if h == "凭证号" else h for h in CN])
+    assert load_ledgers(con, [path])[0].action == "rejected"
+    assert load_ledgers(con, [path])[0].action == "rejected"  # same bytes: tried again, not skipped
+    assert con.execute("select count(*) from input_files where status = 'rejected'").fetchone() == (2,)
+
+
+def test_run__rejected_ledger_exit_2_other_files_load(tmp_path):
+    from pipeline.run import Scope, execute_run
+
+    inputs = tmp_path / "inputs"
+    (inputs / "ledgers").mkdir(parents=True)
+    write_csv(inputs / "ledgers" / "a_good.csv", [row()])
+    write_csv(inputs / "ledgers" / "b_bad.csv", [["x"]], header=["摘要"])
+    result = execute_run(inputs, tmp_path / "out", tmp_path / "out" / "recon.duckdb",
+                         Scope(as_of=dt.date(2024, 12, 31)))
+    assert result.exit_status == 2
+    assert [o.action for o in result.outcomes] == ["loaded", "rejected"]
+    rejected = [f for f in result.findings if f.rule_id == "INPUT_REJECTED"]
+    assert [f.source_file for f in rejected] == ["b_bad.csv"]
