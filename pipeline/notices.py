@@ -260,6 +260,7 @@ _UNIT_IN_LABEL = re.compile(r"[（(](万元|元)[)）]")
 _YEAR_ROW = re.compile(r"[（(]\s*((?:19|20)\d{2})\s*年(?:度)?\s*[)）]")
 _CLAUSE = re.compile(r"^([一二三四五六七八九十]{1,3})\s*[、.．]")
 _TOTAL_WORDS = ("总计", "合计", "小计")
+_TITLE_ENDS = ("通知", "通报", "决定", "批复", "函")
 
 
 def _squash(text: str) -> str:
@@ -371,22 +372,33 @@ def parse_notice(path: Path | str) -> Notice:
 
 def parse_document(doc: SourceDocument, path: Path | str) -> Notice:
     items = list(doc.items)
-    paragraphs = [it.text for it in items if isinstance(it, Para)]
-    if not paragraphs and not any(isinstance(it, Row) for it in items):
+    if not items:
         raise InputError(path, "文件中没有文字", "the file contains no text")
+    header_at = _allocation_header(items)
+    # The text before the allocation table. Tab-prefixed lines there are indented paragraphs (some
+    # exports indent body text with a tab), not table cells: the tables are in the attachment.
+    paragraphs = [text for it in items[:header_at]
+                  for text in ([it.text] if isinstance(it, Para) else it.filled)]
 
     # Header: issuer lines, the notice number, the title, the salutation.
-    no_at = next((i for i, t in enumerate(paragraphs) if len(_squash(t)) <= 40 and doc_no(t)), None)
+    no_at = next((i for i, t in enumerate(paragraphs)
+                  if len(_squash(t)) <= 40 and doc_no(t.translate(_WIDTH))), None)
     if no_at is None:
         raise InputError(path, "未找到通知文号（如 克区财综〔2024〕2号）",
                          "no notice number found (e.g. 克区财综〔2024〕2号)")
-    notice_no = doc_no(paragraphs[no_at])
+    notice_no = doc_no(paragraphs[no_at].translate(_WIDTH))
     title_at = next((i for i in range(no_at + 1, len(paragraphs))
-                     if paragraphs[i].startswith("关于") or paragraphs[i].endswith(("通知", "通报", "决定", "批复"))),
-                    None)
+                     if paragraphs[i].startswith("关于") or paragraphs[i].endswith(_TITLE_ENDS)), None)
     if title_at is None:
         raise InputError(path, "未找到通知标题（“关于……的通知”）", "no title found (关于……的通知)")
     title = _squash(paragraphs[title_at])
+    # A long title wraps over lines: 关于……安居工程 / 补助资金预算的通知.
+    while not title.endswith(_TITLE_ENDS) and title_at + 1 < len(paragraphs) and len(title) < 120:
+        following = _squash(paragraphs[title_at + 1])
+        if following.endswith(("：", ":")) or _CLAUSE.match(following):
+            break
+        title_at += 1
+        title += following
     year_m = re.search(r"((?:19|20)\d{2})\s*年", title)
     fiscal_year = int(year_m.group(1)) if year_m else int(re.search(r"〔(\d{4})〕", notice_no).group(1))
     fund_m = re.search(r"((?:19|20)\d{2}年.*?资金)", title)
@@ -405,7 +417,7 @@ def parse_document(doc: SourceDocument, path: Path | str) -> Notice:
     # Clauses: upstream documents, codes, the rules of clause 三, the deadline.
     preamble, clauses = _clauses(body)
     body_text = "".join(body)
-    upstream = tuple(d for d in find_doc_nos(body_text) if d != notice_no)
+    upstream = tuple(d for d in find_doc_nos(title + body_text) if d != notice_no)
     project_m = re.search(r"项目代码\s*[:：]?\s*([0-9A-Za-z]{6,32})", body_text)
     revenue_code, revenue_name = _revenue(body_text)
     # Clause 三 in the seed; found by content (expenditure item codes named as 科目) so that a
@@ -422,7 +434,7 @@ def parse_document(doc: SourceDocument, path: Path | str) -> Notice:
             deadline = f"{int(m.group(1)):02d}-{int(m.group(2)):02d}"
             break
 
-    unit, lines, stated_total, after = _allocation_table(items, body_text, path)
+    unit, lines, stated_total, after = _allocation_table(items, header_at, body_text, path)
     tables = tuple(_target_tables(items[after:], fiscal_year, unit, path))
 
     return Notice(
@@ -485,16 +497,20 @@ def _find_col(header: list[str], *words: str, exclude: tuple[str, ...] = ()) -> 
     return None
 
 
-def _allocation_table(items: list, body_text: str, path) -> tuple[str, list[AllocationLine], Decimal, int]:
-    """(unit, lines, stated total, index of the first item after the table)."""
-    header_at = None
+def _allocation_header(items: list) -> int | None:
+    """Index of the allocation table's header row: an amount column and a function-code column."""
     for i, it in enumerate(items):
         if isinstance(it, Row) and not _is_target_start(it):
-            cells = [_squash(c) for c in it.cells]
+            cells = [_squash(c) if len(_squash(c)) <= 20 else "" for c in it.cells]  # labels are short
             if (_find_col(cells, "科目", "功能分类") is not None
-                    and _find_col(cells, "下达", "金额", "分配", "预算数", "资金") is not None):
-                header_at = i
-                break
+                    and _find_col(cells, "下达", "金额", "分配", "预算数", "资金", exclude=("科目",)) is not None):
+                return i
+    return None
+
+
+def _allocation_table(items: list, header_at: int | None, body_text: str,
+                      path) -> tuple[str, list[AllocationLine], Decimal, int]:
+    """(unit, lines, stated total, index of the first item after the table)."""
     if header_at is None:
         raise InputError(path, "未找到分配表（含“下达数”“预算支出功能科目”等列的表格）",
                          "no allocation table found (a table with amount and function-code columns)")
@@ -581,11 +597,12 @@ def _allocation_table(items: list, body_text: str, path) -> tuple[str, list[Allo
         lines = [ln if ln.region else AllocationLine(ln.seq, ln.purpose, regions[0], ln.amount,
                                                      ln.function_code, ln.is_direct) for ln in lines]
 
-    grand = [v for k, v in totals.items() if "总计" in k]
-    if grand:
-        stated_total = grand[0]
-    elif any("合计" in k for k in totals):
-        stated_total = sum((v for k, v in totals.items() if "合计" in k), Decimal("0.00"))
+    # The grand total: 总计 if written, else the 合计 rows (one per region), else the 小计 rows.
+    for word in _TOTAL_WORDS:
+        found = [v for k, v in totals.items() if word in k]
+        if found:
+            stated_total = found[0] if word == "总计" else sum(found, Decimal("0.00"))
+            break
     else:
         stated_total = _total_in_text(body_text, path)
     return unit, lines, stated_total, end
@@ -733,7 +750,12 @@ def load_notices(con: duckdb.DuckDBPyConnection, paths) -> list[FileOutcome]:
     outcomes = []
     for path in paths:
         path = Path(path)
-        sha = sha256_file(path)
+        try:
+            sha = sha256_file(path)
+        except OSError as exc:  # unreadable: nothing can be registered under a content hash
+            error = InputError(path, f"无法读取文件（{exc.strerror or exc}）", f"cannot read the file ({exc})")
+            outcomes.append(FileOutcome(str(path), KIND, "rejected", message=str(error)))
+            continue
         earlier = loaded_file_id(con, sha)
         if earlier is not None:
             outcomes.append(FileOutcome(str(path), KIND, "skipped", earlier, sha,

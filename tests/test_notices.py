@@ -418,3 +418,42 @@ def test_cli_load_notice__garbage_exit_2(tmp_path):
         assert con.execute("select status from input_files").fetchall() == [("rejected",)]
     finally:
         con.close()
+
+
+# --- layouts other exports produce ---------------------------------------------------------------
+
+
+def test_parse_title_wrapped_over_two_lines(tmp_path, seed):
+    path = variant(tmp_path, "wrapped.txt", ("关于克拉玛依区下达2024年中央财政城镇保障性安居工程补助资金预算的通知\n",
+                                             "关于克拉玛依区下达2024年中央财政城镇保障性安居工程\n补助资金预算的通知\n"))
+    assert parse_notice(path) == seed
+
+
+def test_parse_body_indented_with_tabs(tmp_path, seed):
+    head, tail = SEED_TEXT.split("单位：万元\n", 1)
+    indented = "\n".join("\t" + line if line.strip() else line for line in head.splitlines())
+    path = tmp_path / "indented.txt"
+    path.write_text(indented + "\n单位：万元\n" + tail, encoding="utf-8")
+    assert parse_notice(path) == seed
+
+
+def test_parse_crlf_and_fullwidth_number(tmp_path, seed):
+    path = variant(tmp_path, "crlf.txt", ("克区财综﹝2024﹞2号", "克区财综﹝２０２４﹞２号"))
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    assert parse_notice(path) == seed
+
+
+def test_parse_amount_header_states_unit(tmp_path, seed):
+    path = variant(tmp_path, "unit_in_header.txt", ("单位：万元\n", ""),
+                   ("\t2024年下达数\n", "\t2024年下达数（万元）\n"))
+    assert parse_notice(path).lines == seed.lines
+
+
+def test_parse_two_regions_total_is_sum_of_region_totals(tmp_path):
+    path = variant(tmp_path, "regions.txt",
+                   ("\t1\n\t克拉玛依区合计\n\t6276\n", "\t1\n\t克拉玛依区合计\n\t6232\n"),
+                   ("\t\n\t2024年危旧房改造（中央直达）\n\t44\n",
+                    "\t2\n\t白碱滩区合计\n\t44\n\t\n\n\t\n\t2024年危旧房改造（中央直达）\n\t44\n"))
+    n = parse_notice(path)
+    assert n.stated_total == Decimal("62760000.00")
+    assert [ln.region for ln in n.lines] == ["克拉玛依区"] * 3 + ["白碱滩区"]
