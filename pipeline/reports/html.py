@@ -110,44 +110,40 @@ def finding_groups(con: duckdb.DuckDBPyConnection, run_id: str, by_rule: dict[st
                    per_rule: int | None = None) -> list[dict]:
     """Findings grouped by rule, worst rules first; the first `per_rule` of each group."""
     per_rule = FINDINGS_PER_RULE if per_rule is None else per_rule
-    rows = fetch_dicts(con, """
-        with ranked as (
-            select f.*,
-                   row_number() over (partition by f.rule_id
-                                      order by f.notice_no, f.posted_on, f.voucher_no, f.line_no,
-                                               f.source_file, f.source_row, f.finding_key) as rn
-            from findings as f
-            where f.run_id = ? and f.change is distinct from 'resolved'
-        )
-        select r.rule_id, r.severity, r.notice_no, r.purpose, r.voucher_no, r.line_no, r.posted_on,
-               r.amount, r.expected, r.observed, r.message, r.source_file, r.source_row, r.change,
-               r.first_seen, r.finding_key,
-               r.finding_key in (select finding_key from waivers) as waived
-        from ranked as r
-        where r.rn <= ?
-        order by r.rule_id, r.rn
-        """, [run_id, per_rule])
     catalogue = {rule.rule_id: rule for rule in all_rules()}
     groups: dict[str, dict] = {}
-    for row in rows:
-        g = groups.get(row["rule_id"])
-        if g is None:
-            rule = catalogue.get(row["rule_id"])
-            g = groups[row["rule_id"]] = {
-                "rule_id": row["rule_id"],
-                "severity": row["severity"],
-                "zh": rule.zh if rule else "",
-                "en": rule.en if rule else "",
-                "cites": rule.cites if rule else "",
-                "count": by_rule.get(row["rule_id"], 0),
-                "rows": [],
-            }
-        g["rows"].append(row)
+    for rule_id, count in by_rule.items():
+        # one top-N query per rule: DuckDB keeps only N rows in a heap, so a million findings
+        # cost no more memory than a hundred
+        rows = fetch_dicts(con, """
+            select f.rule_id, f.severity, f.notice_no, f.purpose, f.voucher_no, f.line_no, f.posted_on,
+                   f.amount, f.expected, f.observed, f.message, f.source_file, f.source_row, f.change,
+                   f.first_seen, f.finding_key,
+                   f.finding_key in (select finding_key from waivers) as waived
+            from findings as f
+            where f.run_id = ? and f.rule_id = ? and f.change is distinct from 'resolved'
+            order by f.notice_no, f.posted_on, f.voucher_no, f.line_no, f.source_file, f.source_row,
+                     f.finding_key
+            limit ?
+            """, [run_id, rule_id, per_rule])
+        if not rows:
+            continue
+        rule = catalogue.get(rule_id)
+        groups[rule_id] = {
+            "rule_id": rule_id,
+            "severity": rows[0]["severity"],
+            "zh": rule.zh if rule else "",
+            "en": rule.en if rule else "",
+            "cites": rule.cites if rule else "",
+            "count": count,
+            "rows": rows,
+        }
     for g in groups.values():
         g["more"] = g["count"] - len(g["rows"])
-        g["has_voucher"] = any(r["voucher_no"] for r in g["rows"])
-        g["has_source"] = any(r["source_file"] for r in g["rows"])
-        g["has_change"] = any(r["change"] for r in g["rows"])
+        # a column no finding of the rule fills is left out (e.g. vouchers for notice rules)
+        g["has"] = {col: any(r[col] not in (None, "") for r in g["rows"])
+                    for col in ("purpose", "voucher_no", "posted_on", "amount", "expected", "observed",
+                                "source_file", "change")}
     return sorted(groups.values(), key=lambda g: (-SEVERITY_RANK.get(g["severity"], 0), g["rule_id"]))
 
 
