@@ -184,7 +184,7 @@ class Stats:
 NO_STATS = Stats(None, Decimal(0), 0, 0, None, 0, 0, None, None)
 
 _STATS_SQL = """
-with lines as (
+with lines as materialized (
     select
         e.notice_no,
         e.line_seq,

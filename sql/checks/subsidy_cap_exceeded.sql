@@ -27,7 +27,7 @@ with caps as (
       and replace(replace(i.target_unit, ' ', ''), '·', '/') in ('元/户/月', '元/月/户', '元/户/每月')
     group by tt.notice_no, a.line_seq
 ),
-payments as (
+payments as materialized (
     select
         e.notice_no, e.line_seq, e.allocated_purpose as purpose, trim(e.payee) as payee,
         date_trunc('month', e.posted_on) as month,
@@ -39,15 +39,26 @@ payments as (
       and e.posted_on is not null
       and nullif(trim(e.payee), '') is not null
 ),
+-- Totals first: only the few payee-months over the cap need their lines ordered.
+over_cap as (
+    select notice_no, line_seq, payee, month, sum(amount) as month_total
+    from payments
+    group by notice_no, line_seq, payee, month
+    having case when any_value(op) = '<' then sum(amount) >= any_value(cap)
+                else sum(amount) > any_value(cap) end
+),
 running as (
     select
         p.*,
+        o.month_total,
         sum(p.amount) over (
             partition by p.notice_no, p.line_seq, p.payee, p.month
             order by p.posted_on, p.voucher_no, p.line_no, p.file_id, p.row_no
-            rows between unbounded preceding and current row) as running_total,
-        sum(p.amount) over (partition by p.notice_no, p.line_seq, p.payee, p.month) as month_total
+            rows between unbounded preceding and current row) as running_total
     from payments as p
+    join over_cap as o
+      on o.notice_no = p.notice_no and o.line_seq = p.line_seq and o.payee = p.payee
+     and o.month = p.month
 ),
 crossings as (
     select
@@ -57,10 +68,8 @@ crossings as (
             order by r.posted_on desc, r.voucher_no desc, r.line_no desc, r.file_id desc, r.row_no desc
         ) as latest
     from running as r
-    where case when r.op = '<' then r.month_total >= r.cap and r.running_total >= r.cap
-                                   and r.running_total - r.amount < r.cap
-               else r.month_total > r.cap and r.running_total > r.cap
-                    and r.running_total - r.amount <= r.cap end
+    where case when r.op = '<' then r.running_total >= r.cap and r.running_total - r.amount < r.cap
+               else r.running_total > r.cap and r.running_total - r.amount <= r.cap end
 ),
 findings as (
     select
