@@ -33,6 +33,10 @@ from .text import doc_no, find_doc_nos, purpose_key
 KIND = "notice"
 YUAN_PER_WAN = Decimal(10000)
 CENT = Decimal("0.01")
+# A notice is a few pages (the seed: 11 kB of text). Anything far larger is not one, and reading
+# it whole (or unpacking a crafted .docx) must not exhaust a finance PC's memory.
+MAX_TEXT_BYTES = 8 * 2**20
+MAX_DOCX_UNPACKED = 64 * 2**20
 
 
 # ---------------------------------------------------------------------------------------------
@@ -156,6 +160,9 @@ def read_document(path: Path) -> SourceDocument:
 
 
 def _decode_text(path: Path) -> tuple[str, str]:
+    if path.stat().st_size > MAX_TEXT_BYTES:
+        raise InputError(path, f"文本超过 {MAX_TEXT_BYTES // 2**20} MB，不像一份分配通知，拒收",
+                         f"the text is larger than {MAX_TEXT_BYTES // 2**20} MB; not an allocation notice, refused")
     raw = path.read_bytes()
     if not raw.strip():
         raise InputError(path, "文件为空", "the file is empty")
@@ -205,6 +212,16 @@ def _docx_items(path: Path):
     from docx.opc.exceptions import PackageNotFoundError
 
     try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InputError(path, "无法打开 Word 文档（文件损坏或不是 .docx）",
+                         f"cannot open the Word document (damaged or not a .docx): {exc}")
+    if unpacked > MAX_DOCX_UNPACKED:
+        raise InputError(path, f"Word 文档解压后超过 {MAX_DOCX_UNPACKED // 2**20} MB，不像一份分配通知，拒收",
+                         f"the Word document unpacks to more than {MAX_DOCX_UNPACKED // 2**20} MB; "
+                         "not an allocation notice, refused")
+    try:
         document = docx.Document(str(path))
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise InputError(path, "无法打开 Word 文档（文件损坏或不是 .docx）",
@@ -230,9 +247,18 @@ def _docx_block_items(parent):
 
 
 def _paragraph_text(p) -> str:
-    from docx.text.paragraph import Paragraph
+    """Text of a w:p, tracked insertions, hyperlinks and fields included, deletions left out."""
+    from docx.oxml.ns import qn
 
-    return Paragraph(p, None).text
+    text_tag, run_tag = qn("w:t"), qn("w:r")
+    breaks = {qn("w:tab"): "\t", qn("w:br"): "\n", qn("w:cr"): "\n"}
+    parts = []
+    for el in p.iter(text_tag, *breaks):
+        if el.tag == text_tag:
+            parts.append(el.text or "")
+        elif el.getparent() is not None and el.getparent().tag == run_tag:  # not a tab stop in w:pPr
+            parts.append(breaks[el.tag])
+    return "".join(parts)
 
 
 def _cell_text(tc) -> str:

@@ -6,7 +6,7 @@ gets:
 
 - paragraphs for the text lines;
 - one Word table for the allocation table and one for each 项目支出绩效目标表, whose title and
-  "(2024年)" lines become paragraphs above the table, as in the issued document;
+  "(2024年)" lines become paragraphs above the table (or, on request, its first rows);
 - a fixed grid per table: a row with fewer cells than the grid has its last cell spanning the rest
   (horizontal merge); blank 一级指标 / 二级指标 cells are merged into the cell above (vertical merge),
   which is what "merged cells come out blank" in the text export means.
@@ -41,15 +41,16 @@ def _tokens(text: str) -> list[tuple[str, object]]:
     return items
 
 
-def _blocks(text: str) -> list[tuple[str, object]]:
+def _blocks(text: str, titles_in_table: bool) -> list[tuple[str, object]]:
     """('p', text) and ('table', rows) in document order."""
     blocks: list[tuple[str, object]] = []
     for kind, value in _tokens(text):
-        if kind == "row" and _TITLE_ROW.search(re.sub(r"\s+", "", "".join(value))):
+        title = kind == "row" and "绩效目标表" in re.sub(r"\s+", "", "".join(value))
+        if kind == "row" and _TITLE_ROW.search(re.sub(r"\s+", "", "".join(value))) and not titles_in_table:
             # the table title and year, typed with spacing: keep the text as written
             blocks.append(("p", " ".join(c for c in value if c)))
         elif kind == "row":
-            if blocks and blocks[-1][0] == "table":
+            if blocks and blocks[-1][0] == "table" and not title:
                 blocks[-1][1].append(value)
             else:
                 blocks.append(("table", [value]))
@@ -87,10 +88,15 @@ def _add_table(document, rows: list[list[str]], merge: bool) -> None:
                 table.cell(top, col).merge(table.cell(r, col))
 
 
-def build_notice_docx(text: str, out: Path, *, merge: bool = True) -> Path:
-    """Write `text` (the seed's layout) as a .docx at `out` and return the path."""
+def build_notice_docx(text: str, out: Path, *, merge: bool = True, titles_in_table: bool = False) -> Path:
+    """Write `text` (the seed's layout) as a .docx at `out` and return the path.
+
+    merge: blank level cells become vertical merges (else they stay blank cells);
+    titles_in_table: the 项目支出绩效目标表 title and year are the first rows of each target
+    table (merged across it) instead of paragraphs above it.
+    """
     document = docx.Document()
-    for kind, value in _blocks(text):
+    for kind, value in _blocks(text, titles_in_table):
         if kind == "p":
             document.add_paragraph(value)
         else:

@@ -174,6 +174,33 @@ def test_parse_docx__without_merged_cells_same_as_txt(tmp_path, seed):
     assert parse_notice(path) == seed
 
 
+def test_parse_docx__titles_inside_tables_same_as_txt(tmp_path, seed):
+    path = build_notice_docx(SEED_TEXT, tmp_path / "notice.docx", titles_in_table=True)
+    assert sum(1 for _ in __import__("docx").Document(str(path)).tables) == 5
+    assert parse_notice(path) == seed
+
+
+def test_parse_docx__tracked_insertion_and_line_break(tmp_path, seed):
+    import docx
+    from docx.oxml import parse_xml
+    from docx.oxml.ns import nsdecls
+
+    path = build_notice_docx(SEED_TEXT, tmp_path / "notice.docx")
+    document = docx.Document(str(path))
+    salutation = next(p for p in document.paragraphs if p.text == "克拉玛依区住建局：")
+    salutation.text = "克拉玛依区"
+    salutation._p.append(parse_xml(
+        f'<w:ins {nsdecls("w")} w:id="1" w:author="x"><w:r><w:t>住建局：</w:t></w:r></w:ins>'))
+    header = next(p for p in document.paragraphs if p.text == "克拉玛依")
+    header.add_run().add_break()
+    header.add_run("区财政局")
+    second = next(p for p in document.paragraphs if p.text == "区财政局")
+    second._p.getparent().remove(second._p)  # now one paragraph with a line break, same text
+    document.save(str(path))
+    n = parse_notice(path)
+    assert (n.recipient, n.issuer) == (seed.recipient, seed.issuer)
+
+
 @pytest.mark.parametrize("encoding", ["gb18030", "utf-8-sig"])
 def test_parse_encodings__same_as_utf8(tmp_path, seed, encoding):
     path = variant(tmp_path, f"seed-{encoding}.txt", encoding=encoding)
@@ -457,3 +484,15 @@ def test_parse_two_regions_total_is_sum_of_region_totals(tmp_path):
     n = parse_notice(path)
     assert n.stated_total == Decimal("62760000.00")
     assert [ln.region for ln in n.lines] == ["克拉玛依区"] * 3 + ["白碱滩区"]
+
+
+def test_load_oversized__refused_before_reading(tmp_path, con, monkeypatch):
+    import pipeline.notices as notices
+
+    monkeypatch.setattr(notices, "MAX_TEXT_BYTES", 4096)
+    monkeypatch.setattr(notices, "MAX_DOCX_UNPACKED", 4096)
+    docx_path = build_notice_docx(SEED_TEXT, tmp_path / "notice.docx")
+    outcomes = load_notices(con, [SEED, docx_path])
+    assert [o.action for o in outcomes] == ["rejected", "rejected"]
+    assert all("不像一份分配通知" in o.message for o in outcomes)
+    assert count(con, "notices") == 0
