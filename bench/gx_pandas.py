@@ -88,7 +88,13 @@ def main(argv: list[str] | None = None) -> int:
         batch_def = asset.add_batch_definition_whole_dataframe(f"all_{path.stem}")
         vd = context.validation_definitions.add(
             gx.ValidationDefinition(name=f"vd_{path.stem}", data=batch_def, suite=suite))
-        result = vd.run(batch_parameters={"dataframe": df}, result_format="SUMMARY")
+        # the same result format the pipeline asks of GX on DuckDB (pipeline/expectations.py):
+        # a summary plus up to 200 failing rows named by the suite's index columns
+        index_columns = [c for c in (suite_doc.get("meta") or {}).get("index_columns", []) if c in df.columns]
+        result_format = {"result_format": "SUMMARY", "partial_unexpected_count": 200}
+        if index_columns:
+            result_format["unexpected_index_column_names"] = index_columns
+        result = vd.run(batch_parameters={"dataframe": df}, result_format=result_format)
         validate_s = time.perf_counter() - t2
         fetch_total += fetch_s
         validate_total += validate_s
