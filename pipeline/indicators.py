@@ -84,7 +84,7 @@ def load_config(path: Path = CONFIG_PATH) -> Config:
         evidence_names=tuple(_squash(n) for n in data.get("evidence", {}).get("names", [])),
         behind_gap_points=Decimal(str(thresholds.get("behind_gap_points", 10))),
         behind_ratio=Decimal(str(thresholds.get("behind_ratio", 0))),
-        rate_tolerance_points=Decimal(str(thresholds.get("rate_tolerance_points", "0.005"))),
+        rate_tolerance_points=Decimal(str(thresholds.get("rate_tolerance_points", 0))),
     )
 
 
@@ -289,8 +289,15 @@ def _holds(value: Decimal, op: str, target: Decimal, tol: Decimal = Decimal(0)) 
     }[op]
 
 
-def _pct(value: Decimal) -> str:
-    return f"{value.quantize(Decimal('0.01'))}%"
+def _pct(value: Decimal, target: Decimal | None = None) -> str:
+    """Percent with two decimals, or with as many as it takes (up to six) to show that a rate
+    differs from its target when two would hide it (100.0006% over a ceiling of 100%)."""
+    shown = value.quantize(Decimal("0.01"))
+    places = 2
+    while target is not None and value != target and shown == target and places < 6:
+        places += 1
+        shown = value.quantize(Decimal(1).scaleb(-places))
+    return f"{shown}%"
 
 
 def _month(index: int, fiscal_year: int) -> str:
@@ -354,7 +361,7 @@ class _Judge:
         rate = stats.rate
         if rate is None:
             return Result(None, "needs_evidence", "无分配额，无法计量 / no allocation to measure against")
-        return self._final_or_progress(measure, target, rate, _pct(rate),
+        return self._final_or_progress(measure, target, rate, _pct(rate, target.value),
                                        self.config.rate_tolerance_points)
 
     control_rate = _rate

@@ -416,3 +416,13 @@ def test_reconcile__seed_notice_mid_year_is_on_track(seeded, tmp_path):
     assert {r["purpose"] for r in table} == {RENT}
     rules = {f.rule_id for f in result.findings}
     assert not rules & {"INDICATOR_BEHIND", "INDICATOR_NOT_MET", "SUBSIDY_CAP_EXCEEDED"}
+
+
+def test_indicators__one_fen_over_the_allocation_is_not_hidden_by_rounding(tmp_path):
+    con = new_store(tmp_path)
+    seed_notice(con)
+    add_target_table(con, purpose=RENTAL_HOUSING, indicators=RENTAL_HOUSING_TARGETS)
+    add_ledger(con, [dict(purpose=RENTAL_HOUSING, function_code="2210110", debit="1037200.01")])
+    rows, _ = measure(con, dt.date(2024, 12, 31))
+    assert (rows["项目预算控制率"]["observed"], rows["项目预算控制率"]["status"]) == ("100.000001%", "not_met")
+    assert rows["资金支付及时率"]["status"] == "not_met"  # "=100%": exact, no more
