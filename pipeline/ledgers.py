@@ -112,6 +112,13 @@ HEADER_SCAN_ROWS = 20
 SAMPLE_BYTES = 1 << 20
 CHUNK_BYTES = 4 << 20
 XLSX_BATCH_ROWS = 50_000
+# A CSV line may hold a long summary; beyond this DuckDB refuses the line (the file is rejected).
+CSV_MAX_LINE_BYTES = 32 << 20
+# Size limits for XLSX parts, checked before anything is inflated: a real ledger sheet of a
+# million lines is well under 1 GiB of XML and compresses about 10:1; a zip bomb does not.
+XLSX_MAX_PART_BYTES = int(os.environ.get("RECON_XLSX_MAX_BYTES", 1 << 30))
+XLSX_MAX_RATIO = 100
+XLSX_RATIO_FROM_BYTES = 64 << 20
 _CSV_DELIMITERS = (",", "\t", ";", "|")
 
 
@@ -313,9 +320,9 @@ def _csv_header(path: Path, utf8_path: Path, presets: Presets, preset: str | Non
         text = text[: text.rfind("\n") + 1]  # whole lines only
     first_error = None
     fallback = None
+    csv.field_size_limit(max(csv.field_size_limit(), 4 * SAMPLE_BYTES))
     for delim in _CSV_DELIMITERS:
-        rows = list(_take(csv.reader(io.StringIO(text), delimiter=delim, quotechar='"'),
-                          HEADER_SCAN_ROWS))
+        rows = _sample_rows(text, delim)
         try:
             return match_header(path, rows, presets, preset), delim
         except InputError as exc:
@@ -324,6 +331,20 @@ def _csv_header(path: Path, utf8_path: Path, presets: Presets, preset: str | Non
                 fallback = (width, exc)
             first_error = first_error or exc
     raise (fallback[1] if fallback and fallback[0] > 1 else first_error)
+
+
+def _sample_rows(text: str, delim: str) -> list[list[str]]:
+    """The first rows of a text sample; a row cut off by the end of the sample is dropped."""
+    rows: list[list[str]] = []
+    reader = csv.reader(io.StringIO(text), delimiter=delim, quotechar='"')
+    try:
+        for r in reader:
+            rows.append(r)
+            if len(rows) >= HEADER_SCAN_ROWS:
+                break
+    except csv.Error:
+        pass
+    return rows
 
 
 def _take(it: Iterator, n: int) -> Iterator:
@@ -354,9 +375,9 @@ def _read_csv(con, path: Path, encoding: str, presets: Presets, preset: str | No
             select row_number() over () as row_no, {picks}
             from read_csv(?, header = true, skip = ?, auto_detect = false, columns = {spec},
                           delim = ?, quote = '"', escape = '"', strict_mode = true,
-                          null_padding = false)
+                          null_padding = false, max_line_size = ?)
             """,
-            [str(utf8_path), cmap.header_index, delim],
+            [str(utf8_path), cmap.header_index, delim, CSV_MAX_LINE_BYTES],
         )
     except duckdb.Error as exc:
         first = str(exc).strip().splitlines()
@@ -394,10 +415,34 @@ def _cell_text(value, field: str) -> str | None:
     return str(value)
 
 
+def _check_xlsx_sizes(path: Path) -> None:
+    """Refuse a workbook whose parts would inflate beyond the limits (zip bombs) before reading."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InputError(path, f"不是有效的 XLSX 文件（{exc}）", f"not a valid XLSX file ({exc})") from exc
+    for info in infos:
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > XLSX_MAX_PART_BYTES or (
+                info.file_size > XLSX_RATIO_FROM_BYTES and ratio > XLSX_MAX_RATIO):
+            mb = info.file_size / (1 << 20)
+            raise InputError(
+                path,
+                f"工作簿部件 {info.filename} 解压后 {mb:,.0f} MB（压缩比 {ratio:,.0f}:1），超过限制，"
+                f"拒绝读取；请导出为 CSV 或设置 RECON_XLSX_MAX_BYTES",
+                f"workbook part {info.filename} inflates to {mb:,.0f} MB (ratio {ratio:,.0f}:1), beyond "
+                f"the limits; export as CSV or raise RECON_XLSX_MAX_BYTES",
+            )
+
+
 def _read_xlsx(con, path: Path, presets: Presets, preset: str | None) -> ColumnMap:
     import openpyxl
     import pyarrow as pa
 
+    _check_xlsx_sizes(path)
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a damaged file
