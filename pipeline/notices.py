@@ -441,7 +441,7 @@ def parse_document(doc: SourceDocument, path: Path | str) -> Notice:
     issuer = _issuer(paragraphs[:no_at], paragraphs[body_to:])
 
     # Clauses: upstream documents, codes, the rules of clause 三, the deadline.
-    preamble, clauses = _clauses(body)
+    _preamble, clauses = _clauses(body)
     body_text = "".join(body)
     upstream = tuple(d for d in find_doc_nos(title + body_text) if d != notice_no)
     project_m = re.search(r"项目代码\s*[:：]?\s*([0-9A-Za-z]{6,32})", body_text)
@@ -516,6 +516,10 @@ def _is_target_start(row: Row) -> bool:
             or (bool(filled) and _squash(filled[0]).rstrip(":：") == "预算单位"))
 
 
+def _cell(cells, col: int | None) -> str:
+    return cells[col].strip() if col is not None and col < len(cells) else ""
+
+
 def _find_col(header: list[str], *words: str, exclude: tuple[str, ...] = ()) -> int | None:
     for i, cell in enumerate(header):
         if any(w in cell for w in words) and not any(x in cell for x in exclude):
@@ -542,7 +546,7 @@ def _allocation_table(items: list, header_at: int | None, body_text: str,
                          "no allocation table found (a table with amount and function-code columns)")
     header = [_squash(c) for c in items[header_at].cells]
     col_code = _find_col(header, "科目", "功能分类")
-    col_amount = _find_col(header, "下达", "金额", "分配", "预算数", "资金", exclude=("科目",))
+    col_amount = _find_col(header, "下达", "金额", "分配", "预算数", "资金", exclude=("科目", "名称"))
     col_purpose = _find_col(header, "项目", "用途", "资金名称", "名称", exclude=("科目", "代码"))
     col_region = _find_col(header, "地区", "单位")
     if col_purpose is None:
@@ -579,10 +583,10 @@ def _allocation_table(items: list, header_at: int | None, body_text: str,
         cells = list(it.cells)
         if not it.filled:
             continue
-        cell = lambda col: cells[col].strip() if col is not None and col < len(cells) else ""  # noqa: E731
-        purpose, amount_text, code_text = cell(col_purpose), cell(col_amount), cell(col_code)
-        if col_region is not None and cell(col_region):
-            region = cell(col_region)
+        purpose, amount_text, code_text = (_cell(cells, col_purpose), _cell(cells, col_amount),
+                                           _cell(cells, col_code))
+        if _cell(cells, col_region):
+            region = _cell(cells, col_region)
         try:
             value = parse_decimal(amount_text)
             amount = to_yuan(value, unit) if value is not None else None
@@ -739,8 +743,7 @@ def _indicators(columns: dict, rows: list) -> tuple[Indicator, ...]:
     level1 = level2 = ""
     for cells in rows:
         def cell(key):
-            col = columns.get(key)
-            return cells[col].strip() if col is not None and col < len(cells) else ""
+            return _cell(cells, columns.get(key))
 
         if cell("level1"):
             level1, level2 = cell("level1"), ""

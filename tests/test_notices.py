@@ -496,3 +496,18 @@ def test_load_oversized__refused_before_reading(tmp_path, con, monkeypatch):
     assert [o.action for o in outcomes] == ["rejected", "rejected"]
     assert all("不像一份分配通知" in o.message for o in outcomes)
     assert count(con, "notices") == 0
+
+
+def test_parse_allocation_table_with_region_and_purpose_columns(tmp_path, seed):
+    rows = [("2024年租赁补贴（中央直达）", "17.28", "2210107 保障性住房租金补贴"),
+            ("2024年保障性租赁住房（中央直达）", "103.72", "[2210110]保障性租赁住房"),
+            ("2024年老旧小区改造（中央直达）", "6111", "2210108"),
+            ("2024年危旧房改造（中央直达）", "44", "2210103")]
+    replacements = [
+        ("单位：万元\n\t序号\n\t地区\n\t2024年下达数\n\t预算支出功能科目\n",
+         "\t序号\n\t地区\n\t项目名称\n\t金额（万元）\n\t支出功能分类科目\n"),
+        ("\t1\n\t克拉玛依区合计\n\t6276\n\t\n", "\t1\n\t克拉玛依区\n\t合计\n\t6,276.00\n\t\n"),
+    ] + [(f"\t\n\t{purpose}\n\t{amount}\n\t{code[:7] if code[0] != '[' else code[1:8]}\n",
+          f"\t\n\t\n\t{purpose}\n\t{amount}\n\t{code}\n") for purpose, amount, code in rows]
+    n = parse_notice(variant(tmp_path, "columns.txt", *replacements))
+    assert (n.amount_unit, n.stated_total, n.lines) == ("万元", seed.stated_total, seed.lines)
