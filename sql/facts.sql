@@ -253,3 +253,72 @@ select
          else cast(round(coalesce(s.spent, 0) / a.amount, 4) as decimal(9,4)) end as execution_rate
 from fct_allocation_lines as a
 left join spent as s on s.notice_no = a.notice_no and s.line_seq = a.line_seq;
+
+-- The joined reconciliation table: one row per in-scope expenditure line that moves money
+-- (amount <> 0), with the allocation line it maps to and what the rules judge it on. The
+-- expectation suite expectations/fct_recon_lines.json guards it; the SQL checks state the same
+-- rules line by line, and tests/test_expectations.py checks that the two agree.
+--
+-- reversed: the line is cancelled by its mirror, a reversal (红字冲销) with the same sub-account,
+-- payee, function code, direct flag, project code, fund source and amount of opposite sign.
+-- Reversals cancel the earliest such payments (by date, voucher, line); a payment left over, or
+-- a reversal with nothing to cancel, is not reversed. The SQL checks net the same way. Only
+-- lines whose key has a reversal at all are ranked, so a ledger with few reversals costs one
+-- extra hash join, not a sort of every line.
+create or replace view fct_recon_lines as
+with lines as (
+    select
+        e.notice_no, e.fiscal_year, e.file_id, e.row_no, e.source_file, e.voucher_no, e.line_no,
+        e.posted_on, e.amount, e.purpose, e.purpose_key, e.payee, e.match_kind, e.line_seq,
+        e.allocated_purpose, e.allocated_code, e.function_code, e.function_code_status,
+        case when e.function_code_status = 'item' then e.function_code end as booked_item_code,
+        case when length(e.allocated_code) = 7 then e.allocated_code end as allocated_item_code,
+        e.direct_flag, e.project_code, e.notice_project_code, e.fund_source,
+        nullif(trim(e.fund_source), '') as fund_source_named,
+        cast(extract(year from e.posted_on) as integer) as posted_year,
+        -- null where the rule asks for no flag (not direct money, or not in a line's account)
+        case when e.match_kind = 'line' and e.allocated_is_direct and not e.is_local_money
+             then (e.direct_flag is not distinct from true
+                   and e.project_code is not distinct from e.notice_project_code)
+        end as direct_flag_carried
+    from fct_expenditure as e
+    where e.amount <> 0
+),
+reversal_keys as (
+    select distinct notice_no, purpose_key, payee, function_code, direct_flag, project_code,
+           fund_source, -amount as amount
+    from lines
+    where amount < 0
+),
+candidates as (
+    select
+        l.notice_no, l.file_id, l.row_no,
+        row_number() over (
+            partition by l.notice_no, l.purpose_key, l.payee, l.function_code, l.direct_flag,
+                         l.project_code, l.fund_source, abs(l.amount),
+                         case when l.amount > 0 then 1 else -1 end
+            order by l.posted_on, l.voucher_no, length(l.line_no), l.line_no, l.source_file, l.row_no
+        ) as nth,
+        count(case when l.amount > 0 then 1 end) over (
+            partition by l.notice_no, l.purpose_key, l.payee, l.function_code, l.direct_flag,
+                         l.project_code, l.fund_source, abs(l.amount)) as payments,
+        count(case when l.amount < 0 then 1 end) over (
+            partition by l.notice_no, l.purpose_key, l.payee, l.function_code, l.direct_flag,
+                         l.project_code, l.fund_source, abs(l.amount)) as reversals
+    from lines as l
+    join reversal_keys as k
+      on k.notice_no = l.notice_no
+     and k.purpose_key is not distinct from l.purpose_key
+     and k.payee is not distinct from l.payee
+     and k.function_code is not distinct from l.function_code
+     and k.direct_flag is not distinct from l.direct_flag
+     and k.project_code is not distinct from l.project_code
+     and k.fund_source is not distinct from l.fund_source
+     and k.amount = abs(l.amount)
+)
+select
+    l.*,
+    coalesce(c.nth <= c.payments and c.nth <= c.reversals, false) as reversed
+from lines as l
+left join candidates as c
+  on c.notice_no = l.notice_no and c.file_id = l.file_id and c.row_no = l.row_no;

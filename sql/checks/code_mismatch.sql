@@ -25,14 +25,17 @@ ranked as (
     select
         d.*,
         row_number() over (
-            partition by d.notice_no, d.purpose_key, d.payee, d.function_code, abs(d.amount),
+            partition by d.notice_no, d.purpose_key, d.payee, d.function_code, d.direct_flag, d.project_code,
+                         d.fund_source, abs(d.amount),
                          case when d.amount > 0 then 1 else -1 end
             order by d.posted_on, d.voucher_no, length(d.line_no), d.line_no, d.source_file, d.row_no
         ) as nth,
         count(case when d.amount > 0 then 1 end) over (
-            partition by d.notice_no, d.purpose_key, d.payee, d.function_code, abs(d.amount)) as payments,
+            partition by d.notice_no, d.purpose_key, d.payee, d.function_code, d.direct_flag, d.project_code,
+                         d.fund_source, abs(d.amount)) as payments,
         count(case when d.amount < 0 then 1 end) over (
-            partition by d.notice_no, d.purpose_key, d.payee, d.function_code, abs(d.amount)) as reversals
+            partition by d.notice_no, d.purpose_key, d.payee, d.function_code, d.direct_flag, d.project_code,
+                         d.fund_source, abs(d.amount)) as reversals
     from defects as d
 ),
 unreversed as (

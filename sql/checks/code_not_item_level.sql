@@ -11,8 +11,10 @@
 -- function code or one that is not digits / has another length: none of them is an item code,
 -- and the accountant's fix is the same (book the line to its item). observed is then empty or
 -- the code as written. A 7-digit code missing from the classification is CODE_UNKNOWN instead.
--- A wrong line that a reversal (same sub-account, payee, code and amount) nets out is corrected
--- and not reported: reversals are matched to the earliest such lines, later ones are reported.
+-- A wrong line cancelled by its mirror reversal (fct_recon_lines: same sub-account, payee, function code, direct flag,
+-- project code, fund source and amount, opposite sign) is corrected
+-- and not reported: reversals cancel the earliest such lines, later ones are reported; a
+-- reversal with no such line to cancel is reported itself.
 with defects as (
     select
         e.*,
@@ -36,14 +38,17 @@ ranked as (
     select
         d.*,
         row_number() over (
-            partition by d.notice_no, d.purpose_key, d.payee, d.function_code, abs(d.amount),
+            partition by d.notice_no, d.purpose_key, d.payee, d.function_code, d.direct_flag, d.project_code,
+                         d.fund_source, abs(d.amount),
                          case when d.amount > 0 then 1 else -1 end
             order by d.posted_on, d.voucher_no, length(d.line_no), d.line_no, d.source_file, d.row_no
         ) as nth,
         count(case when d.amount > 0 then 1 end) over (
-            partition by d.notice_no, d.purpose_key, d.payee, d.function_code, abs(d.amount)) as payments,
+            partition by d.notice_no, d.purpose_key, d.payee, d.function_code, d.direct_flag, d.project_code,
+                         d.fund_source, abs(d.amount)) as payments,
         count(case when d.amount < 0 then 1 end) over (
-            partition by d.notice_no, d.purpose_key, d.payee, d.function_code, abs(d.amount)) as reversals
+            partition by d.notice_no, d.purpose_key, d.payee, d.function_code, d.direct_flag, d.project_code,
+                         d.fund_source, abs(d.amount)) as reversals
     from defects as d
 ),
 unreversed as (

@@ -16,7 +16,8 @@
 --           sub-account (voucher empty, purpose set) listing the codes and the vouchers on the
 --           other lines' codes. Each such line is also CODE_MISMATCH: that finding says the line
 --           is miscoded, this one says the account is not kept separately.
--- Pooled / multi lines netted out by a reversal (same sub-account, payee, amount) are not reported.
+-- Pooled / multi lines cancelled by its mirror reversal (fct_recon_lines: same sub-account, payee, function code, direct flag,
+-- project code, fund source and amount, opposite sign) are not reported.
 with account_lines as (
     select e.*
     from fct_expenditure as e
@@ -27,14 +28,17 @@ ranked as (
     select
         d.*,
         row_number() over (
-            partition by d.notice_no, d.purpose_key, d.payee, abs(d.amount),
+            partition by d.notice_no, d.purpose_key, d.payee, d.function_code, d.direct_flag, d.project_code,
+                         d.fund_source, abs(d.amount),
                          case when d.amount > 0 then 1 else -1 end
             order by d.posted_on, d.voucher_no, length(d.line_no), d.line_no, d.source_file, d.row_no
         ) as nth,
         count(case when d.amount > 0 then 1 end) over (
-            partition by d.notice_no, d.purpose_key, d.payee, abs(d.amount)) as payments,
+            partition by d.notice_no, d.purpose_key, d.payee, d.function_code, d.direct_flag, d.project_code,
+                         d.fund_source, abs(d.amount)) as payments,
         count(case when d.amount < 0 then 1 end) over (
-            partition by d.notice_no, d.purpose_key, d.payee, abs(d.amount)) as reversals
+            partition by d.notice_no, d.purpose_key, d.payee, d.function_code, d.direct_flag, d.project_code,
+                         d.fund_source, abs(d.amount)) as reversals
     from account_lines as d
 ),
 pooled_or_multi as (

@@ -12,8 +12,8 @@
 -- dropped the code. Money that is not direct funds needs no flag: lines of an allocation line
 -- without （中央直达）, and local matching / own-revenue money (资金来源 地方配套资金, 本级财力,
 -- naming no central money). Only spending is judged: a reversal nets against a line already
--- judged, and a payment netted out by a reversal in the same sub-account (same payee, amount,
--- flag and project code) is corrected, not reported.
+-- judged, and a payment cancelled by its mirror reversal (fct_recon_lines: same sub-account, payee, function code, direct flag,
+-- project code, fund source and amount, opposite sign) is corrected, not reported.
 with defects as (
     select e.*
     from fct_expenditure as e
@@ -28,12 +28,14 @@ ranked as (
     select
         d.*,
         row_number() over (
-            partition by d.notice_no, d.purpose_key, d.payee, d.direct_flag, d.project_code, abs(d.amount),
+            partition by d.notice_no, d.purpose_key, d.payee, d.function_code, d.direct_flag, d.project_code,
+                         d.fund_source, abs(d.amount),
                          case when d.amount > 0 then 1 else -1 end
             order by d.posted_on, d.voucher_no, length(d.line_no), d.line_no, d.source_file, d.row_no
         ) as nth,
         count(case when d.amount < 0 then 1 end) over (
-            partition by d.notice_no, d.purpose_key, d.payee, d.direct_flag, d.project_code, abs(d.amount)) as reversals
+            partition by d.notice_no, d.purpose_key, d.payee, d.function_code, d.direct_flag, d.project_code,
+                         d.fund_source, abs(d.amount)) as reversals
     from defects as d
 ),
 unreversed as (

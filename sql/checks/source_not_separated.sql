@@ -9,8 +9,9 @@
 -- names one source of money. Reported: a blank fund source, and a source that names central
 -- money (中央) together with local money (地方 / 配套 / 本级 / 自有), e.g. 中央直达资金+地方配套资金,
 -- 中央及地方. Applies to every in-scope expenditure line, whichever sub-account it sits in. Only
--- spending is judged; a payment netted out by a reversal (same sub-account, payee, source and
--- amount) is not reported.
+-- spending is judged; a payment cancelled by its mirror reversal (fct_recon_lines: same
+-- sub-account, payee, function code, direct flag, project code, fund source and amount,
+-- opposite sign) is not reported.
 with sourced as (
     select
         e.*,
@@ -30,12 +31,14 @@ ranked as (
     select
         d.*,
         row_number() over (
-            partition by d.notice_no, d.purpose_key, d.payee, d.fund_source, abs(d.amount),
+            partition by d.notice_no, d.purpose_key, d.payee, d.function_code, d.direct_flag, d.project_code,
+                         d.fund_source, abs(d.amount),
                          case when d.amount > 0 then 1 else -1 end
             order by d.posted_on, d.voucher_no, length(d.line_no), d.line_no, d.source_file, d.row_no
         ) as nth,
         count(case when d.amount < 0 then 1 end) over (
-            partition by d.notice_no, d.purpose_key, d.payee, d.fund_source, abs(d.amount)) as reversals
+            partition by d.notice_no, d.purpose_key, d.payee, d.function_code, d.direct_flag, d.project_code,
+                         d.fund_source, abs(d.amount)) as reversals
     from defects as d
 ),
 findings as (

@@ -11,7 +11,8 @@
 -- A blank sub-account names no line and is reported. The pooled account named after the whole
 -- fund, and a sub-account naming several lines, are COMMINGLED_ACCOUNT instead. Lines of other
 -- projects and funds are not tied to the notice and never reach this check. A line netted out
--- by a reversal in the same sub-account (same payee and amount) is not reported.
+-- by its mirror reversal (fct_recon_lines: same sub-account, payee, function code, direct flag,
+-- project code, fund source and amount, opposite sign) is not reported.
 with defects as (
     select e.*
     from fct_expenditure as e
@@ -22,14 +23,17 @@ ranked as (
     select
         d.*,
         row_number() over (
-            partition by d.notice_no, d.purpose_key, d.payee, abs(d.amount),
+            partition by d.notice_no, d.purpose_key, d.payee, d.function_code, d.direct_flag, d.project_code,
+                         d.fund_source, abs(d.amount),
                          case when d.amount > 0 then 1 else -1 end
             order by d.posted_on, d.voucher_no, length(d.line_no), d.line_no, d.source_file, d.row_no
         ) as nth,
         count(case when d.amount > 0 then 1 end) over (
-            partition by d.notice_no, d.purpose_key, d.payee, abs(d.amount)) as payments,
+            partition by d.notice_no, d.purpose_key, d.payee, d.function_code, d.direct_flag, d.project_code,
+                         d.fund_source, abs(d.amount)) as payments,
         count(case when d.amount < 0 then 1 end) over (
-            partition by d.notice_no, d.purpose_key, d.payee, abs(d.amount)) as reversals
+            partition by d.notice_no, d.purpose_key, d.payee, d.function_code, d.direct_flag, d.project_code,
+                         d.fund_source, abs(d.amount)) as reversals
     from defects as d
 ),
 unreversed as (

@@ -1,0 +1,434 @@
+"""Expectation suites (expectations/*.json) run through Great Expectations against the store.
+
+The suites are data: GX's own ExpectationSuite JSON, one per table they guard
+(stg_ledger_lines: the staged inputs; fct_recon_lines: the joined reconciliation lines;
+rpt_allocation_summary: spending per allocation line). Their `meta` says which table, whether to
+materialise it first, and which columns identify a failing row. GX validates them through its
+own validation API with every metric computed inside DuckDB; no table is copied into Python, only
+the failing rows' identifiers come back (capped, see ROW_CAP).
+
+Why the connection is borrowed: GX 1.x hands each query's connection back to the SQLAlchemy pool,
+which rolls it back, and a DuckDB connection's pending result dies with that rollback (GX issues
+10738 and 11579: "IndexError: list index out of range" in resolve_metric_bundle). DuckDB also
+allows only one read-write connection to a file per process, and the run already holds it. So
+the GX engine gets exactly one connection, the run's own, through a StaticPool whose DBAPI wrapper
+ignores begin / commit / rollback / close (GX only reads; the run keeps ownership). Heavy views
+are materialised once into a temp table on that connection, so GX's several metric queries do not
+each recompute the joins.
+
+Failures become findings with rule id EXPECTATION_FAILED (catalogue entry:
+sql/checks/expectation_failed.sql):
+- an expectation with `"mirrors": [RULE, ...]` states a SQL rule again. Where the rule reported
+  the same rows, nothing more is said (the rule's findings already carry the evidence); a row the
+  suite and the rule judge differently is a warning naming both, so the two implementations keep
+  each other honest at run time as well as in tests/test_expectations.py;
+- any other expectation reports each failing row (voucher, line, file, row), severity from its
+  meta (default: the catalogue's), up to ROW_CAP rows, then one finding with the remaining count.
+
+GX Data Docs (a static local site) are written to <run_dir>/data_docs. GX's page templates link
+CSS/JS from public CDNs and a logo on S3; those references are removed after the build so that
+opening the pages on an isolated network (政务内网) makes no request (the content is plain HTML
+and reads fine unstyled). GX analytics are switched off and the context is ephemeral: nothing is
+downloaded, sent or kept between runs.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from .findings import Finding
+from .paths import EXPECTATIONS_DIR
+
+RULE_ID = "EXPECTATION_FAILED"
+ROW_CAP = 200            # failing rows reported one by one per expectation
+DISAGREEMENT_SEVERITY = "warning"
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    name: str
+    table: str
+    materialize: bool
+    index_columns: list[str]
+    identity: list[str]
+    body: dict
+    path: Path
+
+    @property
+    def source(self) -> str:
+        """The table GX validates: the view itself, or its temp-table snapshot."""
+        return f"gx_{self.name}" if self.materialize else self.table
+
+
+def load_suites(directory: Path = EXPECTATIONS_DIR) -> list[SuiteSpec]:
+    specs = []
+    for path in sorted(Path(directory).glob("*.json")):
+        body = json.loads(path.read_text(encoding="utf-8"))
+        meta = body.get("meta", {})
+        name, table = body["name"], meta.get("table", body["name"])
+        for ident in (name, table, *meta.get("index_columns", [])):
+            if not _IDENT.match(ident):
+                raise ValueError(f"{path}: {ident!r} is not a plain lowercase identifier")
+        index_columns = list(meta.get("index_columns", []))
+        specs.append(SuiteSpec(
+            name=name, table=table, materialize=bool(meta.get("materialize", False)),
+            index_columns=index_columns, identity=list(meta.get("identity", index_columns[:2])),
+            body=body, path=path,
+        ))
+    return specs
+
+
+def validate(con: duckdb.DuckDBPyConnection, run_id: str, run_dir: Path) -> list[Finding]:
+    """Run every suite against the store; return findings (see module docstring)."""
+    specs = load_suites()
+    if not specs:
+        return []
+    results = run_suites(con, specs, Path(run_dir) / "data_docs")
+    findings: list[Finding] = []
+    for spec in specs:
+        mirrored: dict[tuple, list] = {}
+        for expectation, outcome in zip(spec.body["expectations"], results[spec.name]):
+            mirrors = tuple(expectation.get("meta", {}).get("mirrors") or ())
+            if mirrors and not _raised(outcome):
+                # expectations restating the same rules are compared with them together
+                mirrored.setdefault(mirrors, []).append((expectation, outcome))
+            else:
+                findings.extend(_findings_for(spec, expectation, outcome))
+        for mirrors, group in mirrored.items():
+            findings.extend(_disagreements(con, spec, group, list(mirrors)))
+    return findings
+
+
+# --- running GX -------------------------------------------------------------------------------
+
+def run_suites(con: duckdb.DuckDBPyConnection, specs: list[SuiteSpec], docs_dir: Path | None) -> dict:
+    """Validate each suite; return {suite name: [ExpectationValidationResult, ...]} in suite order."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.checkpoint import UpdateDataDocsAction
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    _teach_regex()
+    for spec in specs:
+        if spec.materialize:
+            con.execute(f"create or replace temp table {spec.source} as select * from {spec.table}")
+    engine = None
+    try:
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        datasource = context.data_sources.add_sql(
+            "store", connection_string="duckdb:///:memory:",
+            kwargs={"creator": _borrowed(con), "poolclass": _static_pool(), "pool_reset_on_return": None},
+        )
+        definitions = []
+        for spec in specs:
+            asset = datasource.add_table_asset(spec.name, table_name=spec.source)
+            batch = asset.add_batch_definition_whole_table("all")
+            # GX reorders results; the position in the file, kept in meta, ties each one back
+            expectations = [{**e, "meta": {**e.get("meta", {}), "recon_index": i}}
+                            for i, e in enumerate(spec.body["expectations"])]
+            suite = context.suites.add(gx.ExpectationSuite(
+                name=spec.name, expectations=expectations, meta=spec.body.get("meta", {})))
+            definitions.append(context.validation_definitions.add(
+                gx.ValidationDefinition(name=spec.name, data=batch, suite=suite)))
+        actions = []
+        if docs_dir is not None:
+            docs_dir.mkdir(parents=True, exist_ok=True)
+            context.add_data_docs_site("local", {
+                "class_name": "SiteBuilder",
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                                  "base_directory": str(docs_dir)},
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            })
+            actions.append(UpdateDataDocsAction(name="data_docs", site_names=["local"]))
+        by_suite = {}
+        for spec, definition in zip(specs, definitions):
+            # each suite names its own identifying columns; failing rows come back capped
+            checkpoint = context.checkpoints.add(gx.Checkpoint(
+                name=f"recon_{spec.name}", validation_definitions=[definition], actions=actions,
+                result_format={"result_format": "SUMMARY", "partial_unexpected_count": ROW_CAP,
+                               "unexpected_index_column_names": spec.index_columns}))
+            result = checkpoint.run()
+            for run_result in result.run_results.values():
+                ordered = sorted(run_result.results,
+                                 key=lambda r: r.expectation_config.meta["recon_index"])
+                by_suite[spec.name] = ordered
+        engine = datasource.get_execution_engine().engine
+    finally:
+        if engine is not None:
+            engine.dispose()
+        for spec in specs:
+            if spec.materialize:
+                con.execute(f"drop table if exists {spec.source}")
+    if docs_dir is not None:
+        make_offline(docs_dir)
+    return by_suite
+
+
+_REGEX_MODULES = (
+    "great_expectations.expectations.metrics.column_map_metrics.column_values_match_regex",
+    "great_expectations.expectations.metrics.column_map_metrics.column_values_not_match_regex",
+    "great_expectations.expectations.metrics.column_map_metrics.column_values_match_regex_list",
+    "great_expectations.expectations.metrics.column_map_metrics.column_values_not_match_regex_list",
+    "great_expectations.expectations.metrics.column_aggregate_metrics.column_values_match_regex_values",
+    "great_expectations.expectations.metrics.column_aggregate_metrics.column_values_not_match_regex_values",
+)
+
+
+def _teach_regex() -> None:
+    """GX builds regular-expression SQL per dialect and has no entry for DuckDB ("Regex is not
+    supported for dialect duckdb"). The regex metrics get one: for the duckdb dialect,
+    regexp_matches(column, pattern), DuckDB's own function (a match anywhere in the string, as
+    in PostgreSQL's `~`; the suites anchor their patterns); every other dialect goes to GX's
+    function unchanged. Installed once per process, in the modules that call it by name."""
+    import importlib
+
+    import sqlalchemy
+    from great_expectations.expectations.metrics import util
+
+    original = util.get_dialect_regex_expression
+    if getattr(original, "_recon_duckdb", False):
+        return
+
+    def with_duckdb(column, regex, dialect, positive=True):
+        name = getattr(getattr(dialect, "dialect", dialect), "name", None)
+        if name == "duckdb":
+            match = sqlalchemy.func.regexp_matches(column, sqlalchemy.literal(regex))
+            return match if positive else sqlalchemy.not_(match)
+        return original(column, regex, dialect, positive)
+
+    with_duckdb._recon_duckdb = True
+    util.get_dialect_regex_expression = with_duckdb
+    for name in _REGEX_MODULES:
+        module = importlib.import_module(name)
+        if hasattr(module, "get_dialect_regex_expression"):
+            module.get_dialect_regex_expression = with_duckdb
+
+
+def _static_pool():
+    from sqlalchemy.pool import StaticPool
+
+    return StaticPool
+
+
+def _borrowed(con: duckdb.DuckDBPyConnection):
+    """A creator handing GX the run's own DuckDB connection, never to be ended by GX."""
+    from duckdb_engine import ConnectionWrapper
+
+    class Borrowed(ConnectionWrapper):
+        def begin(self) -> None:        # read-only validation: no transaction to manage
+            pass
+
+        def commit(self) -> None:
+            pass
+
+        def rollback(self) -> None:     # a rollback would drop the pending result (GX 10738)
+            pass
+
+        def close(self) -> None:        # the run owns the connection
+            pass
+
+    wrapper = Borrowed(con)
+    return lambda: wrapper
+
+
+_REMOTE_TAG = re.compile(
+    r"<link[^>]+href=\"https?://[^\"]*\"[^>]*>|<script[^>]+src=\"https?://[^\"]*\"[^>]*>\s*</script>",
+    re.I)
+_REMOTE_IMG = re.compile(r"src=\"https?://[^\"]*\"", re.I)
+_REMOTE_URL = re.compile(r"url\(\s*['\"]?https?://[^)]*\)", re.I)
+
+
+def make_offline(docs_dir: Path) -> None:
+    """Remove every remote resource a browser would fetch on its own (stylesheets, scripts,
+    images, CSS url()) from the generated pages; plain links stay, they are only followed
+    when clicked."""
+    for page in [*Path(docs_dir).rglob("*.html"), *Path(docs_dir).rglob("*.css")]:
+        text = page.read_text(encoding="utf-8")
+        cleaned = _REMOTE_URL.sub("none", _REMOTE_IMG.sub('src=""', _REMOTE_TAG.sub("", text)))
+        if cleaned != text:
+            page.write_text(cleaned, encoding="utf-8")
+
+
+# --- results -> findings ----------------------------------------------------------------------
+
+def _describe(expectation: dict) -> str:
+    kwargs = {k: v for k, v in expectation.get("kwargs", {}).items() if k != "row_condition"}
+    return f"{expectation['type']}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+
+
+def _raised(outcome) -> bool:
+    info = outcome.exception_info or {}
+    return bool(info.get("raised_exception") or any(
+        isinstance(v, dict) and v.get("raised_exception") for v in info.values()))
+
+
+def _unexpected(outcome) -> tuple[list[dict], int]:
+    result = outcome.result or {}
+    rows = result.get("partial_unexpected_index_list") or result.get("unexpected_index_list") or []
+    return list(rows), int(result.get("unexpected_count") or len(rows))
+
+
+def _findings_for(spec: SuiteSpec, expectation: dict, outcome) -> list[Finding]:
+    """Each failing row of an expectation that restates no rule (capped), or why it could not run."""
+    if outcome.success:
+        return []
+    meta = expectation.get("meta", {})
+    label = f"{spec.name}: {_describe(expectation)}"
+    if _raised(outcome):
+        return [Finding(
+            rule_id=RULE_ID, severity="error", purpose=spec.name, expected=label,
+            observed="exception", key_detail=label,
+            message=(f"数据期望无法执行：{label} / expectation could not run: {label} "
+                     f"({_exception_text(outcome.exception_info or {})})"))]
+    rows, count = _unexpected(outcome)
+    severity = meta.get("severity", "error")
+    zh, en = meta.get("zh", label), meta.get("en", label)
+    detail = expectation["type"] + ":" + _column(expectation)
+    findings = []
+    for row in rows[:ROW_CAP]:
+        observed = _observed(row, spec)
+        findings.append(Finding(
+            rule_id=RULE_ID, severity=severity, notice_no=_s(row.get("notice_no")),
+            voucher_no=_s(row.get("voucher_no")), line_no=_s(row.get("line_no")),
+            source_file=_s(row.get("source_file")), source_row=_i(row.get("row_no")),
+            purpose=_s(row.get("purpose")) or spec.name, expected=label, observed=observed,
+            key_detail=detail,
+            message=(f"{spec.name} {_where_zh(row)}{zh}（{observed}） / "
+                     f"{spec.name} {_where_en(row)}{en} ({observed})"),
+        ))
+    if count > len(findings):
+        rest = count - len(findings)
+        findings.append(Finding(
+            rule_id=RULE_ID, severity=severity, purpose=spec.name, expected=label,
+            observed=f"{count} rows", key_detail=detail + ":rest",
+            message=(f"{spec.name}：另有 {rest} 行{zh}（共 {count} 行） / "
+                     f"{spec.name}: {rest} more rows where {en} ({count} in all)")))
+    return findings
+
+
+def _disagreements(con, spec: SuiteSpec, group: list, mirrors: list[str]) -> list[Finding]:
+    """Rows the expectations fail but the mirrored rules do not report, and the other way round.
+
+    The rules' findings are keyed by the suite's identity columns (file and row of a ledger
+    line; notice and purpose for a per-purpose table); findings of a rule that belong to no row
+    (e.g. a COMMINGLED_ACCOUNT sub-account finding) are outside the comparison."""
+    from .checks import run_rule
+    from .rules import rule
+
+    label = " + ".join(f"{spec.name}: {_describe(e)}" for e, _ in group)
+    reported: dict[tuple, Finding] = {}
+    for rule_id in mirrors:
+        for f in run_rule(con, rule(rule_id)):
+            key = _finding_identity(f, spec.identity)
+            if key is not None:
+                reported[key] = f
+    failed: dict[tuple, dict] = {}
+    complete, total = True, 0
+    for _, outcome in group:
+        rows, count = _unexpected(outcome)
+        complete = complete and count <= len(rows)
+        total += count
+        for row in rows:
+            failed[tuple(_i(row.get(c)) if c == "row_no" else _s(row.get(c))
+                         for c in spec.identity)] = row
+    rules = "、".join(mirrors)
+    out = []
+    if not complete:
+        # GX listed only ROW_CAP rows per expectation: compare counts; rows are in the Data Docs
+        if total < len(reported) or len(failed) > len(reported):
+            out.append(Finding(
+                rule_id=RULE_ID, severity=DISAGREEMENT_SEVERITY, purpose=spec.name, expected=label,
+                observed=f"{total} / {len(reported)}", key_detail=label,
+                message=(f"期望 {label} 判定 {total} 行不符，规则 {rules} 报告 {len(reported)} 行 / "
+                         f"expectations {label} fail {total} rows, rules {', '.join(mirrors)} "
+                         f"report {len(reported)}")))
+        return out
+    for key, row in failed.items():
+        if key not in reported:
+            out.append(Finding(
+                rule_id=RULE_ID, severity=DISAGREEMENT_SEVERITY, voucher_no=_s(row.get("voucher_no")),
+                line_no=_s(row.get("line_no")), source_file=_s(row.get("source_file")),
+                source_row=_i(row.get("row_no")), purpose=_s(row.get("purpose")) or spec.name,
+                notice_no=_s(row.get("notice_no")), expected=label, observed="suite only",
+                key_detail=label,
+                message=(f"期望 {label} 判定{_where_zh(row)}不符，但规则 {rules} 未报告 / "
+                         f"expectation {label} fails {_where_en(row)}but rules "
+                         f"{', '.join(mirrors)} do not report it")))
+    for key, f in reported.items():
+        if key not in failed:
+            out.append(Finding(
+                rule_id=RULE_ID, severity=DISAGREEMENT_SEVERITY, notice_no=f.notice_no,
+                purpose=f.purpose, voucher_no=f.voucher_no, line_no=f.line_no,
+                source_file=f.source_file, source_row=f.source_row, expected=label,
+                observed=f"{f.rule_id} only", key_detail=label,
+                message=(f"规则 {f.rule_id} 报告了凭证 {f.voucher_no or ''} 第{f.line_no or ''}行，"
+                         f"但期望 {label} 未判定不符 / rule {f.rule_id} reports voucher "
+                         f"{f.voucher_no or ''} line {f.line_no or ''} but expectation {label} passes it")))
+    return out
+
+
+def _finding_identity(f: Finding, identity: list[str]):
+    values = {"source_file": f.source_file, "row_no": f.source_row, "notice_no": f.notice_no,
+              "purpose": f.purpose, "voucher_no": f.voucher_no, "line_no": f.line_no}
+    key = tuple(values.get(c) for c in identity)
+    return None if all(v is None for v in key) or values.get(identity[0]) is None else key
+
+
+def _column(expectation: dict) -> str:
+    kw = expectation.get("kwargs", {})
+    return str(kw.get("column") or kw.get("column_list") or f"{kw.get('column_A')},{kw.get('column_B')}")
+
+
+def _observed(row: dict, spec: SuiteSpec) -> str:
+    values = {k: v for k, v in row.items() if k not in spec.index_columns}
+    return "; ".join(f"{k}={'' if v is None else v}" for k, v in values.items()) or "-"
+
+
+def _where_zh(row: dict) -> str:
+    if row.get("voucher_no") is not None:
+        where = f"凭证 {row.get('voucher_no')} 第{row.get('line_no') or ''}行"
+    elif row.get("purpose") is not None:
+        where = f"用途 {row.get('purpose')}"
+    else:
+        where = ""
+    if row.get("source_file") is not None:
+        where += f"（{row.get('source_file')} 第{row.get('row_no')}行）"
+    return where + " " if where else ""
+
+
+def _where_en(row: dict) -> str:
+    if row.get("voucher_no") is not None:
+        where = f"voucher {row.get('voucher_no')} line {row.get('line_no') or ''}"
+    elif row.get("purpose") is not None:
+        where = f"purpose {row.get('purpose')}"
+    else:
+        where = ""
+    if row.get("source_file") is not None:
+        where += f" ({row.get('source_file')} row {row.get('row_no')})"
+    return where + " " if where else ""
+
+
+def _exception_text(info: dict) -> str:
+    if "exception_message" in info:
+        return str(info.get("exception_message"))
+    for v in info.values():
+        if isinstance(v, dict) and v.get("exception_message"):
+            return str(v["exception_message"])
+    return "unknown error"
+
+
+def _s(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def _i(value) -> int | None:
+    return None if value is None else int(value)
