@@ -323,6 +323,7 @@ class Expect:
     bad_values: tuple[str, ...] = ()              # values the INPUT_ROW_INVALID findings must show
     dilapidated_spent: Decimal = Decimal("0.00")  # what of the file counts on the 危旧房改造 line
     reason: str = ""                              # a word the rejection message must contain
+    line: int | None = None                       # the physical line a rejection must name
 
 
 @dataclass(frozen=True)
@@ -366,9 +367,9 @@ CASES: list[Case] = [
          Expect("rejected", reason="借方金额")),
     Case("duplicated_columns", "ledgers", "dup_cols.csv", duplicated_columns,
          Expect("rejected", reason="借方金额")),
-    Case("truncated_mid_row", "ledgers", "cut.csv", truncated_mid_row, Expect("rejected"),
+    Case("truncated_mid_row", "ledgers", "cut.csv", truncated_mid_row, Expect("rejected", line=4),
          alternatives=(Expect("rows", bad_rows=(3,), dilapidated_spent=R2),)),
-    Case("unbalanced_quote", "ledgers", "quote.csv", unbalanced_quote, Expect("rejected"),
+    Case("unbalanced_quote", "ledgers", "quote.csv", unbalanced_quote, Expect("rejected", line=4),
          alternatives=(Expect("rows", bad_rows=(3,), dilapidated_spent=R2),)),
     Case("xlsx_truncated_zip", "ledgers", "broken.xlsx", truncated_xlsx, Expect("rejected")),
     Case("xlsx_really_csv", "ledgers", "renamed.xlsx", csv_renamed_xlsx, Expect("rejected")),
@@ -541,3 +542,17 @@ def store_consistency_problems(db: Path) -> list[str]:
     if dupes:
         problems.append(f"the same content loaded twice: {dupes}")
     return problems
+
+
+def spent_in_store(db: Path, as_of: str = AS_OF, notice_no: str = NOTICE_NO) -> dict[str, Decimal]:
+    """Spending per allocation line as summary.csv would show it, read straight from a store."""
+    import duckdb
+
+    con = duckdb.connect(str(db))
+    try:
+        con.execute("delete from run_context")
+        con.execute("insert into run_context values ('hostile-probe', ?, null, null, null, null)", [as_of])
+        return dict(con.execute("select purpose, spent from rpt_allocation_summary where notice_no = ?",
+                                [notice_no]).fetchall())
+    finally:
+        con.close()
