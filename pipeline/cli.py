@@ -154,10 +154,21 @@ class _errors:
         return False
 
 
+# Quarantined rows named on stderr (cron mail) before pointing at exceptions.csv for the rest.
+MAX_ROWS_ON_STDERR = 20
+
+
 def _print_result(result, quiet: bool = False) -> None:
     for o in result.outcomes:
         if o.action == "rejected":
             click.echo(f"拒收 / rejected: {o.message}", err=True)
+    bad_rows = [f for f in result.findings if f.rule_id == "INPUT_ROW_INVALID"]
+    for f in bad_rows[:MAX_ROWS_ON_STDERR]:
+        text = f.message if len(f.message) <= 400 else f.message[:400] + "…"
+        click.echo(f"隔离 / quarantined: {text}", err=True)
+    if len(bad_rows) > MAX_ROWS_ON_STDERR:
+        click.echo(f"隔离 / quarantined: 另有 {len(bad_rows) - MAX_ROWS_ON_STDERR} 处，见 exceptions.csv / "
+                   f"{len(bad_rows) - MAX_ROWS_ON_STDERR} more, see exceptions.csv", err=True)
     if quiet:
         return
     sev = {s: 0 for s in ("error", "warning", "info")}
