@@ -9,6 +9,7 @@ prepayment, a voucher imported twice.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
@@ -642,3 +643,43 @@ def test_exit_status__error_fails_on_error_and_warning(tmp_path):
                          "where rule_id = 'CODE_MISMATCH'").fetchall()
     con.close()
     assert stored == [("CODE_MISMATCH", "记-0012", "2210107", "2210108")]
+
+
+# --- end to end: a cn-grp export through the loader and a whole reconciliation ------------------
+
+CN_GRP_CSV = """凭证日期,凭证号,分录号,会计体系,科目编码,科目名称,摘要,借方金额,贷方金额,功能分类,经济分类,项目代码,项目名称,资金来源,直达资金标识,指标文号,收款人
+2024-02-20,记-0003,1,预算会计,6001,财政拨款预算收入,收到补助资金,,"62,760,000.00",1100258 住房保障共同财政事权转移支付收入,,10000013Z135080000028,,中央直达资金,01 中央直达资金,克区财综[2024]2号,
+2024/3/10,记-0310,1,预算会计,7201,事业支出,发放3月租赁补贴,480.00,,[2210107]保障性住房租金补贴,30305,10000013Z135080000028,2024年租赁补贴(中央直达),中央直达资金,01 中央直达资金,克区财综〔2024〕2号,张三
+2024/3/10,记-0310,2,财务会计,5001,业务活动费用,发放3月租赁补贴,480.00,,2210107,30305,10000013Z135080000028,2024年租赁补贴(中央直达),中央直达资金,01 中央直达资金,克区财综〔2024〕2号,张三
+2024年4月20日,记-0420,1,预算会计,7201,事业支出,老旧小区改造工程款,"250,000.00",,22101,31005,10000013Z135080000028,2024年老旧小区改造（中央直达）,中央直达资金,是,克区财综〔2024〕2号,克拉玛依建工
+20240521,记-0521,1,预算会计,7201,事业支出,危旧房改造,"100,000.00",,2210103 棚户区改造,31005,,2024年危旧房改造（中央直达）,中央直达资金,否,克区财综〔2024〕2号,独山子建安
+2024-05-25,记-0525,1,预算会计,7101,行政支出,办公用品,300.00,,2013101,30201,20240001,办公经费,本级财力,,,文具店
+"""
+
+
+def test_end_to_end__cn_grp_export_loaded_and_reconciled(tmp_path):
+    from pipeline.ledgers import load_ledgers
+    from pipeline.run import Scope, reconcile
+
+    con = new_store(tmp_path)
+    seed_notice(con)
+    path = tmp_path / "2024年1-5月序时账.csv"
+    path.write_bytes(CN_GRP_CSV.encode("gb18030"))
+    outcomes = load_ledgers(con, [path])
+    assert [(o.action, o.rows_loaded, o.rows_quarantined) for o in outcomes] == [("loaded", 6, 0)]
+    result = reconcile(con, tmp_path / "out", Scope(as_of=dt.date(2024, 6, 30)))
+    got = sorted((f.rule_id, f.voucher_no, f.expected, f.observed) for f in result.findings
+                 if f.rule_id in MY_RULES or f.rule_id == "EXPECTATION_FAILED")
+    con.close()
+    assert got == [
+        ("CODE_NOT_ITEM_LEVEL", "记-0420", "2210108", "22101"),
+        ("DIRECT_FLAG_MISSING", "记-0521", "直达资金标识=是; 项目代码=" + PROJECT_CODE,
+         "直达资金标识=否; 项目代码=(空)"),
+    ]
+    assert result.exit_status == 1
+    # GX Data Docs beside the run, readable offline: nothing a browser would fetch by itself
+    docs = result.run_dir / "data_docs"
+    assert (docs / "index.html").is_file()
+    for page in docs.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        assert not re.search(r"(src=|<link[^>]*href=|url\()['\"]?https?://", text), page

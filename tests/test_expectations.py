@@ -1,0 +1,206 @@
+"""Expectation suites (expectations/*.json) run through Great Expectations on the store, and
+agree with the SQL rules they restate: the same ledger fails the same lines in both."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from builders import (DILAPIDATED, FUND_NAME, OLD_ESTATES, RENT, RENTAL_HOUSING, add_ledger,
+                      new_store, seed_notice, set_context)
+from pipeline import expectations
+from pipeline.checks import run_rule
+from pipeline.rules import all_rules, rule
+from test_checks import clean_year
+
+MISTAKES = [
+    # rent booked to the old-estates code: CODE_MISMATCH
+    dict(voucher_no="记-0912", posted_on=dt.date(2024, 9, 12), function_code="2210108", debit=480,
+         payee="住户99"),
+    # works booked to the subclass: CODE_NOT_ITEM_LEVEL
+    dict(voucher_no="记-0902", posted_on=dt.date(2024, 9, 2), purpose=OLD_ESTATES,
+         function_code="22101", debit=5000, payee="设计院"),
+    # a code from no classification: CODE_UNKNOWN
+    dict(voucher_no="记-0903", posted_on=dt.date(2024, 9, 3), purpose=OLD_ESTATES,
+         function_code="2210188", debit=6000, payee="设计院"),
+    # pooled account and a sub-account naming two lines: COMMINGLED_ACCOUNT
+    dict(voucher_no="记-0904", posted_on=dt.date(2024, 9, 4), purpose=FUND_NAME,
+         function_code="2210108", debit=7000, payee="设计院"),
+    dict(voucher_no="记-0905", posted_on=dt.date(2024, 9, 5),
+         purpose="2024年租赁补贴及保障性租赁住房", function_code="2210110", debit=800, payee="住户98"),
+    # an unknown sub-account: UNMATCHED_EXPENDITURE
+    dict(voucher_no="记-0906", posted_on=dt.date(2024, 9, 6), purpose="2024年公租房维修",
+         function_code="2210106", debit=900, payee="物业"),
+    # flag dropped, project code dropped: DIRECT_FLAG_MISSING
+    dict(voucher_no="记-0907", posted_on=dt.date(2024, 9, 7), purpose=RENTAL_HOUSING,
+         function_code="2210110", direct_flag=None, direct_flag_raw=None, debit=1000, payee="恒信"),
+    dict(voucher_no="记-0908", posted_on=dt.date(2024, 9, 8), purpose=RENTAL_HOUSING,
+         function_code="2210110", project_code=None, debit=1100, payee="恒信"),
+    # blank and mixed sources: SOURCE_NOT_SEPARATED
+    dict(voucher_no="记-0909", posted_on=dt.date(2024, 9, 9), purpose=DILAPIDATED,
+         function_code="2210103", fund_source=None, debit=1200, payee="独山子建安"),
+    dict(voucher_no="记-0911", posted_on=dt.date(2024, 9, 11), purpose=DILAPIDATED,
+         function_code="2210103", fund_source="中央直达资金+地方配套资金", debit=1300, payee="独山子建安"),
+    # December 2023 prepayment: OUT_OF_PERIOD
+    dict(voucher_no="记-1228", posted_on=dt.date(2023, 12, 28), purpose=RENTAL_HOUSING,
+         function_code="2210110", debit=1400, payee="恒信"),
+    # a slip and its red-ink reversal: neither the rules nor the suite see a breach
+    dict(voucher_no="记-0920", posted_on=dt.date(2024, 9, 20), purpose=OLD_ESTATES,
+         function_code="2210107", direct_flag=None, fund_source=None, debit=1500, payee="监理"),
+    dict(voucher_no="记-0921", posted_on=dt.date(2024, 9, 21), purpose=OLD_ESTATES,
+         function_code="2210107", direct_flag=None, fund_source=None, credit=1500, payee="监理"),
+    # a reversal of nothing, miscoded: both report it
+    dict(voucher_no="记-0930", posted_on=dt.date(2024, 9, 30), purpose=OLD_ESTATES,
+         function_code="221", credit=50, payee="监理"),
+]
+
+
+@pytest.fixture(scope="module")
+def mistaken_store(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("gx")
+    con = new_store(tmp)
+    seed_notice(con)
+    set_context(con)
+    add_ledger(con, clean_year() + MISTAKES, name="2024全年.csv")
+    yield con, tmp
+    con.close()
+
+
+def test_suites__are_gx_suites_naming_existing_rules():
+    specs = {s.name: s for s in expectations.load_suites()}
+    assert set(specs) == {"stg_ledger_lines", "fct_recon_lines", "rpt_allocation_summary"}
+    rule_ids = {r.rule_id for r in all_rules()}
+    assert "EXPECTATION_FAILED" in rule_ids
+    assert rule("EXPECTATION_FAILED").stage == "expectation"
+    mirrored = set()
+    for spec in specs.values():
+        assert spec.body["expectations"], spec.name
+        for e in spec.body["expectations"]:
+            assert e["type"].startswith("expect_")
+            mirrored.update(e.get("meta", {}).get("mirrors", []))
+    assert mirrored <= rule_ids
+    assert mirrored == {"UNMATCHED_EXPENDITURE", "COMMINGLED_ACCOUNT", "CODE_NOT_ITEM_LEVEL",
+                        "CODE_UNKNOWN", "CODE_MISMATCH", "DIRECT_FLAG_MISSING",
+                        "SOURCE_NOT_SEPARATED", "OUT_OF_PERIOD", "OVER_ALLOCATION"}
+
+
+def _failing(spec, outcome):
+    rows = outcome.result.get("partial_unexpected_index_list") or []
+    assert outcome.result.get("unexpected_count", 0) == len(rows)
+    return {tuple(r[c] for c in spec.identity) for r in rows}
+
+
+def _reported(con, rule_ids, identity):
+    keys = set()
+    for rule_id in rule_ids:
+        for f in run_rule(con, rule(rule_id)):
+            values = {"source_file": f.source_file, "row_no": f.source_row,
+                      "notice_no": f.notice_no, "purpose": f.purpose}
+            if values[identity[0]] is not None:
+                keys.add(tuple(values[c] for c in identity))
+    return keys
+
+
+def test_suites_and_rules__fail_the_same_lines(mistaken_store):
+    con, _ = mistaken_store
+    specs = expectations.load_suites()
+    results = expectations.run_suites(con, specs, None)
+    by_name = {s.name: s for s in specs}
+    groups: dict[tuple, set] = {}
+    for spec in specs:
+        for e, outcome in zip(spec.body["expectations"], results[spec.name]):
+            assert not outcome.exception_info.get("raised_exception"), (spec.name, e)
+            mirrors = tuple(e.get("meta", {}).get("mirrors", ()))
+            if mirrors:
+                groups.setdefault((spec.name, mirrors), set()).update(_failing(spec, outcome))
+            elif spec.name == "stg_ledger_lines":
+                assert outcome.success, e     # clean staged input
+    for (suite, mirrors), failing in groups.items():
+        assert failing == _reported(con, mirrors, by_name[suite].identity), mirrors
+    # the rows behind each rule, by voucher, for a reader of this test
+    def vouchers(suite, column):
+        spec = by_name[suite]
+        for e, outcome in zip(spec.body["expectations"], results[suite]):
+            if column in (e["kwargs"].get("column"), e["kwargs"].get("column_A")):
+                return sorted(r.get("voucher_no") or r.get("purpose")
+                              for r in outcome.result["partial_unexpected_index_list"])
+    assert vouchers("fct_recon_lines", "booked_item_code") == ["记-0912"]
+    assert vouchers("fct_recon_lines", "function_code_status") == ["记-0902", "记-0903", "记-0930"]
+    assert vouchers("fct_recon_lines", "match_kind") == ["记-0904", "记-0905", "记-0906"]
+    assert vouchers("fct_recon_lines", "direct_flag_carried") == ["记-0907", "记-0908"]
+    assert vouchers("fct_recon_lines", "posted_year") == ["记-1228"]
+    # the clean year spends every allocation to the yuan, so each mistake tips its purpose over
+    assert vouchers("rpt_allocation_summary", "allocated") == sorted(
+        [RENT, RENTAL_HOUSING, OLD_ESTATES, DILAPIDATED])
+
+
+def test_validate__agreeing_suites_add_no_finding_and_write_offline_docs(mistaken_store):
+    con, tmp = mistaken_store
+    run_dir = tmp / "run"
+    assert expectations.validate(con, "test-run", run_dir) == []
+    assert (run_dir / "data_docs" / "index.html").is_file()
+    pages = list((run_dir / "data_docs").rglob("*.html"))
+    assert len(pages) >= 4     # index, three suites' expectation pages and validation results
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert "https://cdn" not in text and "amazonaws.com" not in text and "unpkg.com" not in text
+    # temp tables of the validation are gone, the connection is still the run's
+    assert con.execute("select count(*) from duckdb_tables() where table_name like 'gx_%'").fetchone()[0] == 0
+    assert con.execute("select 1").fetchone() == (1,)
+
+
+def test_stg_suite__malformed_staged_rows_become_findings(tmp_path):
+    con = new_store(tmp_path)
+    seed_notice(con)
+    set_context(con)
+    add_ledger(con, [
+        dict(voucher_no="记-0001", debit=480),
+        dict(voucher_no="记-0002", account_code="预算支出", debit=480, payee="李四"),
+        dict(voucher_no="记-0003", line_no="1", function_code="22101X", debit=480, payee="王五",
+             project_code="20240001", budget_doc_no=None, purpose="办公经费"),
+        dict(voucher_no="记-0003", line_no="1", function_code="22101X", debit=480, payee="王五",
+             project_code="20240001", budget_doc_no=None, purpose="办公经费"),
+    ], name="bad.csv")
+    found = expectations.validate(con, "test-run", tmp_path / "run")
+    con.close()
+    got = sorted((f.severity, f.voucher_no, f.source_row or 0, f.expected.split("(")[0]) for f in found)
+    assert got == [
+        ("error", "记-0002", 2, "stg_ledger_lines: expect_column_values_to_match_regex"),
+        ("warning", "记-0003", 0, "stg_ledger_lines: expect_compound_columns_to_be_unique"),
+        ("warning", "记-0003", 3, "stg_ledger_lines: expect_column_values_to_match_regex"),
+        ("warning", "记-0003", 4, "stg_ledger_lines: expect_column_values_to_match_regex"),
+    ]
+    dup = next(f for f in found if "compound" in f.expected)
+    assert "times=2" in dup.observed
+    f = next(f for f in found if f.voucher_no == "记-0002")
+    assert f.rule_id == "EXPECTATION_FAILED" and f.source_file == "bad.csv"
+    assert "科目编码" in f.message and "account code" in f.message and "预算支出" in f.observed
+    assert len({x.finding_key for x in found}) == len(found)
+
+
+def test_disagreement__suite_stricter_than_its_rule_is_reported(tmp_path, monkeypatch):
+    # a suite claiming to restate CODE_MISMATCH but comparing raw codes also fails 22101 lines
+    suites = tmp_path / "suites"
+    suites.mkdir()
+    (suites / "strict.json").write_text(json.dumps({
+        "name": "strict", "meta": {"table": "fct_recon_lines", "materialize": True,
+                                   "index_columns": ["source_file", "row_no", "voucher_no", "line_no"],
+                                   "identity": ["source_file", "row_no"]},
+        "expectations": [{"type": "expect_column_pair_values_to_be_equal",
+                          "kwargs": {"column_A": "function_code", "column_B": "allocated_code",
+                                     "ignore_row_if": "either_value_is_missing"},
+                          "meta": {"mirrors": ["CODE_MISMATCH"]}}]}), encoding="utf-8")
+    monkeypatch.setattr(expectations, "EXPECTATIONS_DIR", suites)
+    con = new_store(tmp_path)
+    seed_notice(con)
+    set_context(con)
+    add_ledger(con, [
+        dict(voucher_no="记-0001", function_code="22101", debit=480),
+        dict(voucher_no="记-0002", function_code="2210108", debit=480, payee="李四"),
+    ])
+    found = expectations.validate(con, "test-run", tmp_path / "run")
+    con.close()
+    assert [(f.rule_id, f.severity, f.voucher_no, f.observed) for f in found] == [
+        ("EXPECTATION_FAILED", "warning", "记-0001", "suite only")]
+    assert "CODE_MISMATCH" in found[0].message
