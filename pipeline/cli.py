@@ -77,7 +77,9 @@ class ReconGroup(click.Group):
         except Exception as exc:  # noqa: BLE001 - the last line of defence
             import logging
 
-            logging.getLogger("recon").exception("internal error")
+            log = logging.getLogger("recon")
+            if log.handlers:  # only to the log file: without one, logging would print the traceback
+                log.exception("internal error")
             click.echo(f"内部错误 / internal error: {type(exc).__name__}: {exc} "
                        "(请报告此问题 / please report this bug; see outputs/logs/recon.log)", err=True)
             sys.exit(70)

@@ -227,12 +227,15 @@ def _deflate_independent(data: bytes, final: bool) -> bytes:
     return c.compress(data) + c.flush(zlib.Z_FINISH if final else zlib.Z_FULL_FLUSH)
 
 
-def zip_bomb_xlsx(path: Path, uncompressed_bytes: int = 2_000_000_000) -> int:
+def zip_bomb_xlsx(path: Path, uncompressed_bytes: int = 2_000_000_000, lie: bool = False) -> int:
     """Write an .xlsx whose first sheet is a header and millions of identical valid ledger rows,
     about `uncompressed_bytes` of XML deflated to a few hundred KB. Returns the row count.
 
     The repeated block is compressed once and its bytes repeated, so building a 2 GB sheet takes
-    about a second (the CRC is still computed over every byte: the archive is valid)."""
+    about a second (the CRC is still computed over every byte: the archive is valid).
+
+    With lie=True the archive declares the sheet to be 1 MB, with the CRC of its first MB: size
+    checks that trust the directory pass it, and a reader that trusts them gets cut-off XML."""
     head = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
             '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
             + _inline_row(HEADER)).encode()
@@ -274,13 +277,28 @@ def zip_bomb_xlsx(path: Path, uncompressed_bytes: int = 2_000_000_000) -> int:
                 out.write(block_z)
             out.write(tail_z)
 
-        member("xl/worksheets/sheet1.xml", crc, compressed, size, sheet_body)
+        if lie:
+            prefix = (head + block * (1 + (1 << 20) // len(block)))[: 1 << 20]
+            member("xl/worksheets/sheet1.xml", zlib.crc32(prefix), compressed, len(prefix), sheet_body)
+        else:
+            member("xl/worksheets/sheet1.xml", crc, compressed, size, sheet_body)
         cd_offset = out.tell()
         cd = b"".join(central)
         out.write(cd)
         out.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(central), len(central), len(cd),
                               cd_offset, 0))
     return blocks * per_block
+
+
+def malformed_sheet_xlsx(path: Path) -> None:
+    """A valid archive whose sheet XML stops in the middle of a row (a half-written save)."""
+    sheet = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+             '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+             + _inline_row(HEADER) + "".join(_inline_row(r) for r in hostile_rows(3)))
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, text in _XLSX_PARTS.items():
+            zf.writestr(name, text)
+        zf.writestr("xl/worksheets/sheet1.xml", sheet[: len(sheet) - 40])
 
 
 def docx_bytes(paragraphs: list[str], table: list[list[str]] | None = None) -> bytes:
@@ -374,6 +392,10 @@ CASES: list[Case] = [
     Case("xlsx_truncated_zip", "ledgers", "broken.xlsx", truncated_xlsx, Expect("rejected")),
     Case("xlsx_really_csv", "ledgers", "renamed.xlsx", csv_renamed_xlsx, Expect("rejected")),
     Case("xlsx_random_bytes", "ledgers", "junk.xlsx", random_bytes, Expect("rejected")),
+    Case("xlsx_lying_zip_sizes", "ledgers", "liar.xlsx",
+         lambda p: zip_bomb_xlsx(p, uncompressed_bytes=200_000_000, lie=True), Expect("rejected")),
+    Case("xlsx_sheet_xml_cut_mid_row", "ledgers", "half_saved.xlsx", malformed_sheet_xlsx,
+         Expect("rejected")),
     Case("parquet_random_bytes", "ledgers", "junk.parquet", random_bytes, Expect("rejected")),
     Case("utf16_without_bom", "ledgers", "utf16_no_bom.csv",
          lambda p: p.write_bytes(csv_text(hostile_rows(3)).encode("utf-16-le")), Expect("rejected")),

@@ -273,3 +273,24 @@ def test_hostile__zip_bomb_generator_makes_a_valid_workbook(tmp_path):
     assert list(next(rows)) == hc.HEADER
     assert list(next(rows)) == hc.hostile_rows(1)[0]
     wb.close()
+
+
+@pytest.mark.parametrize("command", [["load", "ledger"], ["load", "notice"]])
+def test_hostile__internal_error_in_load_shows_no_traceback(tmp_path, monkeypatch, command):
+    """A bug while loading (here: a loader that raises) is one line on stderr and exit 70, never
+    a traceback, even for commands that set up no log file."""
+    from click.testing import CliRunner
+
+    from pipeline import ledgers, notices
+    from pipeline.cli import main
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("loader exploded")
+
+    monkeypatch.setattr(ledgers, "load_ledgers", broken)
+    monkeypatch.setattr(notices, "load_notices", broken)
+    path = hc.write_csv(tmp_path / "x.csv", hc.hostile_rows(1))
+    result = CliRunner().invoke(main, [*command, str(path), "--db", str(tmp_path / "s.duckdb")])
+    assert result.exit_code == 70
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout, result.stderr
+    assert "loader exploded" in result.stderr
