@@ -229,10 +229,7 @@ def _deflate_independent(data: bytes, final: bool) -> bytes:
 
 def zip_bomb_xlsx(path: Path, uncompressed_bytes: int = 2_000_000_000, lie: bool = False) -> int:
     """Write an .xlsx whose first sheet is a header and millions of identical valid ledger rows,
-    about `uncompressed_bytes` of XML deflated to a few hundred KB. Returns the row count.
-
-    The repeated block is compressed once and its bytes repeated, so building a 2 GB sheet takes
-    about a second (the CRC is still computed over every byte: the archive is valid).
+    about `uncompressed_bytes` of XML deflated to a few MB. Returns the row count.
 
     With lie=True the archive declares the sheet to be 1 MB, with the CRC of its first MB: size
     checks that trust the directory pass it, and a reader that trusts them gets cut-off XML."""
@@ -240,10 +237,35 @@ def zip_bomb_xlsx(path: Path, uncompressed_bytes: int = 2_000_000_000, lie: bool
             '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
             + _inline_row(HEADER)).encode()
     row = _inline_row(hostile_rows(1)[0]).encode()
-    per_block = max(1, (1 << 20) // len(row))
-    block = row * per_block
+    parts = {name: text.encode() for name, text in _XLSX_PARTS.items()}
+    units = _bomb_zip(path, parts, "xl/worksheets/sheet1.xml", head, row, b"</sheetData></worksheet>",
+                      uncompressed_bytes, lie)
+    return units
+
+
+def zip_bomb_docx(path: Path, uncompressed_bytes: int = 1_000_000_000, lie: bool = False) -> None:
+    """A .docx (a real one's parts) whose word/document.xml inflates to `uncompressed_bytes` of
+    paragraphs repeating the notice number: a notice-sized file that would exhaust memory."""
+    real = docx_bytes(["通知"])
+    with zipfile.ZipFile(io.BytesIO(real)) as zf:
+        parts = {n: zf.read(n) for n in zf.namelist() if n != "word/document.xml"}
+        document = zf.read("word/document.xml").decode()
+    open_tag = document[: document.index("<w:body>") + len("<w:body>")]
+    head = open_tag.encode()
+    unit = "<w:p><w:r><w:t>克区财综〔2024〕2号 关于下达资金的通知</w:t></w:r></w:p>".encode()
+    _bomb_zip(path, parts, "word/document.xml", head, unit, b"</w:body></w:document>",
+              uncompressed_bytes, lie)
+
+
+def _bomb_zip(path: Path, parts: dict[str, bytes], big_name: str, head: bytes, unit: bytes,
+              tail: bytes, uncompressed_bytes: int, lie: bool) -> int:
+    """Write a zip of `parts` plus `big_name` = head + unit * N + tail (about uncompressed_bytes).
+
+    The repeated block is deflated once and its bytes repeated, so a 2 GB member takes about a
+    second to build; the CRC is computed over every byte, so the archive is valid (unless lie)."""
+    per_block = max(1, (1 << 20) // len(unit))
+    block = unit * per_block
     blocks = max(1, uncompressed_bytes // len(block))
-    tail = b"</sheetData></worksheet>"
     block_z = _deflate_independent(block, final=False)
     crc = zlib.crc32(head)
     for _ in range(blocks):
@@ -266,12 +288,11 @@ def zip_bomb_xlsx(path: Path, uncompressed_bytes: int = 2_000_000_000, lie: bool
             central.append(struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0x21, crc_,
                                        csize, usize, len(raw), 0, 0, 0, 0, 0, offset) + raw)
 
-        for name, text in _XLSX_PARTS.items():
-            data = text.encode()
+        for name, data in parts.items():
             z = _deflate_independent(data, final=True)
             member(name, zlib.crc32(data), len(z), len(data), lambda z=z: out.write(z))
 
-        def sheet_body() -> None:
+        def body() -> None:
             out.write(head_z)
             for _ in range(blocks):
                 out.write(block_z)
@@ -279,15 +300,32 @@ def zip_bomb_xlsx(path: Path, uncompressed_bytes: int = 2_000_000_000, lie: bool
 
         if lie:
             prefix = (head + block * (1 + (1 << 20) // len(block)))[: 1 << 20]
-            member("xl/worksheets/sheet1.xml", zlib.crc32(prefix), compressed, len(prefix), sheet_body)
+            member(big_name, zlib.crc32(prefix), compressed, len(prefix), body)
         else:
-            member("xl/worksheets/sheet1.xml", crc, compressed, size, sheet_body)
+            member(big_name, crc, compressed, size, body)
         cd_offset = out.tell()
         cd = b"".join(central)
         out.write(cd)
         out.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(central), len(central), len(cd),
                               cd_offset, 0))
     return blocks * per_block
+
+
+def formula_xlsx(path: Path) -> None:
+    """Cells holding formulas with no computed value (written by a library, never opened in
+    Excel): the debit of data row 2 is =500+500, the date of data row 3 is =DATE(2024,4,12).
+    Reading them as blank would book 0.00 or lose the date: they must be quarantined."""
+    import openpyxl
+
+    rows = hostile_rows(3)
+    rows[1][COL["借方金额"]] = "=500+500"
+    rows[2][COL["凭证日期"]] = "=DATE(2024,4,12)"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(HEADER)
+    for r in rows:
+        ws.append(r)
+    wb.save(path)
 
 
 def malformed_sheet_xlsx(path: Path) -> None:
@@ -396,6 +434,9 @@ CASES: list[Case] = [
          lambda p: zip_bomb_xlsx(p, uncompressed_bytes=200_000_000, lie=True), Expect("rejected")),
     Case("xlsx_sheet_xml_cut_mid_row", "ledgers", "half_saved.xlsx", malformed_sheet_xlsx,
          Expect("rejected")),
+    Case("xlsx_formula_without_value", "ledgers", "formulas.xlsx", formula_xlsx,
+         Expect("rows", bad_rows=(2, 3), bad_values=("=500+500",), dilapidated_spent=R1),
+         alternatives=(Expect("rejected"),)),
     Case("parquet_random_bytes", "ledgers", "junk.parquet", random_bytes, Expect("rejected")),
     Case("utf16_without_bom", "ledgers", "utf16_no_bom.csv",
          lambda p: p.write_bytes(csv_text(hostile_rows(3)).encode("utf-16-le")), Expect("rejected")),
@@ -456,6 +497,10 @@ CASES: list[Case] = [
     Case("notice_random_docx", "notices", "memo.docx",
          lambda p: p.write_bytes(docx_bytes(["会议纪要", "今天讨论了食堂菜单。"], [["菜名", "价格"], ["拉条子", "18"]])),
          Expect("rejected")),
+    Case("notice_docx_zip_bomb", "notices", "bomb.docx", lambda p: zip_bomb_docx(p, 300_000_000),
+         Expect("rejected")),
+    Case("notice_docx_lying_zip_sizes", "notices", "liar.docx",
+         lambda p: zip_bomb_docx(p, 100_000_000, lie=True), Expect("rejected")),
     Case("notice_docx_random_bytes", "notices", "junk.docx", random_bytes, Expect("rejected")),
     # -- notices whose allocation table is malformed ----------------------------------------
     Case("notice_line_without_amount", "notices", "no_amount.txt",

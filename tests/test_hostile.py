@@ -30,7 +30,13 @@ from hostile_corpus import AS_OF, CASES, DILAPIDATED, GOOD_SPENT, Expect, invoke
 # corpus with the correct expectation and is marked xfail(strict=True): when the owner fixes it,
 # the test passes unexpectedly, fails the suite, and the entry is removed here (which also puts
 # the case back into the grouped `recon run` tests below).
-KNOWN_DEFECTS: dict[str, str] = {}
+KNOWN_DEFECTS: dict[str, str] = {
+    "xlsx_formula_without_value": (
+        "pipeline/ledgers.py _read_xlsx opens the workbook with data_only=True, so a formula cell "
+        "without a cached value (=500+500 in 借方金额, written by a library, never opened in Excel) "
+        "reads as None = blank = 0.00: data row 2 loads with debit 0.00 instead of being quarantined "
+        "(and row 3's =DATE(...) is quarantined as 'date is blank', not as an uncomputed formula)"),
+}
 
 
 def _marks(case):
