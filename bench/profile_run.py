@@ -20,6 +20,7 @@ import importlib
 import inspect
 import json
 import pkgutil
+import re
 import sys
 import time
 from collections import defaultdict
@@ -76,8 +77,23 @@ class TimedConnection:
         self._con = con
 
     def _timed(self, method, sql, *args, **kwargs):
+        # DuckDB's replacement scans find Python objects (Arrow tables, DataFrames) named in the
+        # SQL among the *calling* frame's variables; that frame is now this one, so register the
+        # caller's objects that the statement names, for the duration of the call.
+        caller = sys._getframe(2).f_locals
+        text = str(sql)
+        registered = []
+        for name, obj in caller.items():
+            if (type(obj).__module__.split(".")[0] in ("pyarrow", "pandas", "polars")
+                    and re.search(rf"\b{re.escape(name)}\b", text)):
+                self._con.register(name, obj)
+                registered.append(name)
         start = time.perf_counter()
-        result = getattr(self._con, method)(sql, *args, **kwargs)
+        try:
+            result = getattr(self._con, method)(sql, *args, **kwargs)
+        finally:
+            for name in registered:
+                self._con.unregister(name)
         key = _sql_label(sql)
         SQL_TIMES[key] += time.perf_counter() - start
         SQL_CALLS[key] += 1

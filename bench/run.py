@@ -66,6 +66,7 @@ def measure(cmd: list[str], log_dir: Path, name: str, timeout: float, env: dict 
     """Run cmd, return wall seconds, peak RSS (MiB), exit status and the tail of its output."""
     log_dir.mkdir(parents=True, exist_ok=True)
     out_path, err_path = log_dir / f"{name}.out", log_dir / f"{name}.err"
+    load_before = os.getloadavg()[0]
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=cwd)
@@ -92,6 +93,8 @@ def measure(cmd: list[str], log_dir: Path, name: str, timeout: float, env: dict 
         "timed_out": wall > timeout,
         # what this (small) parent weighed when it forked the child: the floor under peak_rss_mib
         "parent_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        # other helpers share the machine: the load before the step says how noisy it was
+        "loadavg_before": round(load_before, 2),
     }
     stdout = out_path.read_text(encoding="utf-8", errors="replace")
     stderr = err_path.read_text(encoding="utf-8", errors="replace")
@@ -180,7 +183,7 @@ def machine() -> dict:
 
 
 def run_size(n: int, encoding: str, steps: list[str], data_root: Path, log_root: Path,
-             timeout: float, pandas_max: int, keep: bool) -> dict:
+             timeout: float, pandas_max: int, extra_max: int, keep: bool) -> dict:
     tag = f"{n // 1000}k_{encoding}"
     work = data_root / tag
     if work.exists():
@@ -237,14 +240,18 @@ def run_size(n: int, encoding: str, steps: list[str], data_root: Path, log_root:
         else:
             step("gx_pandas", [PY, str(BENCH / "gx_pandas.py"), "--db", str(out / "recon.duckdb")])
     _rm(out)
-    if "recon_load" in steps:
+    if "recon_load" in steps and n > extra_max:
+        res["steps"]["recon_load"] = {"skipped": f"above --extra-max {extra_max:,}"}
+    elif "recon_load" in steps:
         db = work / "load.duckdb"
         subprocess.run([RECON, "load", "notice", str(SEED_NOTICE), "--db", str(db)],
                        check=False, capture_output=True)
         step("recon_load", [RECON, "load", "ledger", str(ledger), "--db", str(db)])
         _rm(db)
         _rm(db.with_suffix(".duckdb.wal"))
-    if "profile" in steps:
+    if "profile" in steps and n > extra_max:
+        res["steps"]["profile"] = {"skipped": f"above --extra-max {extra_max:,}"}
+    elif "profile" in steps:
         step("profile", [PY, str(BENCH / "profile_run.py"), "--inputs", str(work / "inputs"),
                          "--outputs", str(work / "outputs_profile"), "--as-of", AS_OF])
         _rm(work / "outputs_profile")
@@ -378,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", nargs="+", default=DEFAULT_STEPS, choices=ALL_STEPS)
     ap.add_argument("--pandas-max", type=float, default=5e6,
                     help="skip pandas and GX-pandas above this many lines (they need several GB) [5e6]")
+    ap.add_argument("--extra-max", type=float, default=2e6,
+                    help="skip recon_load and profile (not part of the targets) above this many lines [2e6]")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per step [3600]")
     ap.add_argument("--data", type=Path, default=BENCH / "data")
     ap.add_argument("--results", type=Path, default=BENCH / "results")
@@ -394,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     for n in args.sizes:
         for enc in args.encodings:
             res = run_size(int(n), enc, args.steps, args.data, log_root, args.timeout,
-                           int(args.pandas_max), args.keep_data)
+                           int(args.pandas_max), int(args.extra_max), args.keep_data)
             report["results"].append(res)
             report["targets"] = targets(report["results"])
             out_json.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
