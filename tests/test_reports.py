@@ -378,3 +378,32 @@ def test_reports__resolved_findings_listed_apart_and_not_counted(tmp_path, rules
 def test_reports__files_readable_by_owner_only(run_dir):
     for name in ("report.xlsx", "report.html", "exceptions.csv", "summary.csv", "indicators.csv", "run.json"):
         assert (run_dir / name).stat().st_mode & 0o077 == 0, name
+
+
+def test_reports__empty_run(tmp_path, rules):
+    """A run that found nothing and read nothing still gets every report."""
+    con = open_store(tmp_path / "recon.duckdb")
+    con.execute("insert into runs values ('empty', ?, ?, ?, 'error', '{}', 0, '{}')",
+                [dt.datetime(2024, 7, 1, 2), dt.datetime(2024, 7, 1, 2, 0, 1), dt.date(2024, 6, 30)])
+    run_dir = write_reports(con, "empty", tmp_path / "outputs")
+    con.close()
+    wb = openpyxl.load_workbook(run_dir / "report.xlsx")
+    assert wb.sheetnames == ["概览", "分配执行", "异常明细", "绩效指标", "规则说明"]
+    assert len(_sheet_rows(wb["异常明细"])) == 1
+    page = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert "未发现异常" in page and "bar-group" not in page
+    assert (run_dir / "exceptions.csv").read_text(encoding="utf-8-sig").splitlines() == [
+        ",".join(["rule_id", "severity", "notice_no", "purpose", "voucher_no", "line_no", "posted_on",
+                  "amount", "expected", "observed", "message", "source_file", "source_row",
+                  "finding_key", "change", "first_seen", "waived"])]
+
+
+def test_workbook__date_before_excel_epoch_is_text(tmp_path, rules):
+    odd = list(FINDINGS[0])
+    odd[3], odd[5] = "记-1899", dt.date(1899, 12, 1)
+    con = open_store(tmp_path / "recon.duckdb")
+    seed_run(con, findings=[tuple(odd)])
+    run_dir = write_reports(con, RUN_ID, tmp_path / "outputs")
+    con.close()
+    rows = _sheet_rows(openpyxl.load_workbook(run_dir / "report.xlsx")["异常明细"])
+    assert rows[1][rows[0].index("日期 posted_on")] == "1899-12-01"

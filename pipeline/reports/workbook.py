@@ -130,6 +130,9 @@ class _Writer:
     def date(self, r: int, c: int, value) -> None:
         if value is None:
             return
+        if value.year < 1900:  # before Excel's epoch: a date cell would show nonsense
+            self.ws.write_string(r, c, value.isoformat(), self.fmt.text)
+            return
         if isinstance(value, dt.datetime):
             self.ws.write_datetime(r, c, value, self.fmt.datetime)
         else:
@@ -138,6 +141,14 @@ class _Writer:
     def header(self, r: int, headers: list[str]) -> None:
         for c, h in enumerate(headers):
             self.ws.write_string(r, c, h, self.fmt.header)
+
+
+def _print_setup(ws) -> None:
+    """Printed for the audit file: landscape, A4, one page wide, header row on every page."""
+    ws.set_landscape()
+    ws.set_paper(9)
+    ws.fit_to_pages(1, 0)
+    ws.repeat_rows(0)
 
 
 def write(con: duckdb.DuckDBPyConnection, run_id: str, run_dir: Path) -> Path:
@@ -298,6 +309,7 @@ def _summary_sheet(con, wb, fmt: _Formats, run_id: str) -> None:
         ws.set_column(c, c, width)
     ws.freeze_panes(1, 0)
     ws.set_row(0, 30)
+    _print_setup(ws)
     w.header(0, headers)
     r = 1
     total = {"allocated": Decimal(0), "spent": Decimal(0), "balance": Decimal(0)}
@@ -347,6 +359,7 @@ def _findings_sheet(con, wb, fmt: _Formats, run_id: str, ov: RunOverview) -> Non
         ws.set_column(c, c, width)
     ws.freeze_panes(1, 0)
     ws.set_row(0, 30)
+    _print_setup(ws)
     w.header(0, [h for _, h, _, _ in cols])
     limit = MAX_FINDING_ROWS if ov.rows_total <= MAX_FINDING_ROWS else MAX_FINDING_ROWS - 1
     r = 1
@@ -385,6 +398,7 @@ def _indicators_sheet(con, wb, fmt: _Formats, run_id: str) -> None:
         ws.set_column(c, c, width)
     ws.freeze_panes(1, 0)
     ws.set_row(0, 30)
+    _print_setup(ws)
     w.header(0, headers)
     r = 1
     for row in iter_dicts(con, INDICATORS_SQL, [run_id]):
@@ -416,6 +430,7 @@ def _rules_sheet(wb, fmt: _Formats, ov: RunOverview) -> None:
         ws.set_column(c, c, width)
     ws.freeze_panes(1, 0)
     ws.set_row(0, 30)
+    _print_setup(ws)
     w.header(0, headers)
     r = 1
     rules = all_rules()
