@@ -354,8 +354,9 @@ def _take(it: Iterator, n: int) -> Iterator:
         yield item
 
 
-def _read_csv(con, path: Path, encoding: str, presets: Presets, preset: str | None,
-              workdir: Path) -> ColumnMap:
+def _read_csv(path: Path, encoding: str, presets: Presets, preset: str | None,
+              workdir: Path) -> tuple[ColumnMap, str, list]:
+    """The header's column map and the SELECT that reads the rows (run later, in one pass)."""
     if encoding in ("utf-8", "utf-8-sig"):
         utf8_path = path
     else:
@@ -363,28 +364,18 @@ def _read_csv(con, path: Path, encoding: str, presets: Presets, preset: str | No
         transcode_to_utf8(path, encoding, utf8_path)
     cmap, delim = _csv_header(path, utf8_path, presets, preset)
     # The column spec and the positional names c0..cN are ours; the path and dialect are parameters.
+    # row_number() over () follows the file because preserve_insertion_order is on during a load.
     spec = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(cmap.width)) + "}"
     picks = ", ".join(
         (f"c{cmap.columns[f]}" if f in cmap.columns else "cast(null as varchar)") + f" as {f}"
         for f in FIELDS
     )
-    try:
-        con.execute(
-            f"""
-            insert into _ledger_raw
-            select row_number() over () as row_no, {picks}
-            from read_csv(?, header = true, skip = ?, auto_detect = false, columns = {spec},
-                          delim = ?, quote = '"', escape = '"', strict_mode = true,
-                          null_padding = false, max_line_size = ?)
-            """,
-            [str(utf8_path), cmap.header_index, delim, CSV_MAX_LINE_BYTES],
-        )
-    except duckdb.Error as exc:
-        first = str(exc).strip().splitlines()
-        detail = " ".join(first[:3])[:400]
-        raise InputError(path, f"CSV 文件无法读取（{encoding}）：{detail}",
-                         f"the CSV cannot be read ({encoding}): {detail}") from exc
-    return cmap
+    source = f"""
+        select row_number() over () as row_no, {picks}
+        from read_csv(?, header = true, skip = ?, auto_detect = false, columns = {spec},
+                      delim = ?, quote = '"', escape = '"', strict_mode = true,
+                      null_padding = false, max_line_size = ?)"""
+    return cmap, source, [str(utf8_path), cmap.header_index, delim, CSV_MAX_LINE_BYTES]
 
 
 def _cell_text(value, field: str) -> str | None:
@@ -438,7 +429,8 @@ def _check_xlsx_sizes(path: Path) -> None:
             )
 
 
-def _read_xlsx(con, path: Path, presets: Presets, preset: str | None) -> ColumnMap:
+def _read_xlsx(con, path: Path, presets: Presets, preset: str | None) -> tuple[ColumnMap, str, list]:
+    """Stream the first sheet into the temporary table _ledger_raw; return the SELECT over it."""
     import openpyxl
     import pyarrow as pa
 
@@ -485,12 +477,12 @@ def _read_xlsx(con, path: Path, presets: Presets, preset: str | None) -> ColumnM
                 flush()
         if batch[0]:
             flush()
-        return cmap
+        return cmap, "select * from _ledger_raw", []
     finally:
         wb.close()
 
 
-def _read_parquet(con, path: Path, presets: Presets, preset: str | None) -> ColumnMap:
+def _read_parquet(con, path: Path, presets: Presets, preset: str | None) -> tuple[ColumnMap, str, list]:
     try:
         described = con.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()
     except duckdb.Error as exc:
@@ -514,62 +506,80 @@ def _read_parquet(con, path: Path, presets: Presets, preset: str | None) -> Colu
 
     # #n refers to the n-th column of the file; file_row_number is appended after them.
     row_col = len(names) + 1
-    try:
-        con.execute(
-            f"""
-            insert into _ledger_raw
-            select #{row_col} + 1 as row_no, {", ".join(expr(f) for f in FIELDS)}
-            from read_parquet(?, file_row_number = true)
-            """,
-            [str(path)],
-        )
-    except duckdb.Error as exc:
-        detail = str(exc).strip().splitlines()[0][:300]
-        raise InputError(path, f"Parquet 文件无法读取：{detail}",
-                         f"the Parquet file cannot be read: {detail}") from exc
-    return cmap
+    source = f"""
+        select #{row_col} + 1 as row_no, {", ".join(expr(f) for f in FIELDS)}
+        from read_parquet(?, file_row_number = true)"""
+    return cmap, source, [str(path)]
 
 
 # --------------------------------------------------------------------------------------------
 # Typing: one set-based pass from _ledger_raw to ledger_lines / quarantine
 
+# Typing is written for millions of rows: every value first meets a cheap exact test (a plain
+# number, an ISO or slash date, a bare code) and only values that fail it take the slow path
+# (full-width folding, brackets, separators, Excel serials). CASE and COALESCE evaluate a branch
+# only for the rows that reach it. Macro arguments are columns, never expressions: DuckDB expands
+# macros textually, so an expression argument would be re-evaluated at each use.
 _MACROS = r"""
-create or replace temp macro ledger_text(s) as
-    nullif(regexp_replace(s, '^[\s\x{3000}\x{00a0}\x{feff}]+|[\s\x{3000}\x{00a0}\x{feff}]+$', '', 'g'), '');
+create or replace temp macro ledger_trim(s) as
+    case when s like ' %' or s like '% ' or s like '　%' or s like '%　'
+         then nullif(regexp_replace(s, '^[\s\x{3000}\x{feff}\x{a0}]+|[\s\x{3000}\x{feff}\x{a0}]+$', '', 'g'), '')
+         else nullif(s, '') end;
 create or replace temp macro ledger_ascii(s) as
-    translate(s, '０１２３４５６７８９．，－＋（）／：', '0123456789.,-+()/:');
-create or replace temp macro ledger_amount_text(s) as
-    regexp_replace(
-        regexp_replace(ledger_ascii(ledger_text(s)), '[\s\x{3000}¥￥元]', '', 'g'),
-        '^\((.*)\)$', '-\1');
-create or replace temp macro ledger_amount_ok(t) as
-    t in ('-', '--', '—', '–')
-    or (regexp_full_match(t, '[+-]?((\d{1,3}(,\d{3})+|\d+)(\.\d*)?|\.\d+)')
-        and not regexp_matches(t, '\.\d\d\d*[1-9]'));
-create or replace temp macro ledger_amount(t) as
-    case when t is null or t in ('-', '--', '—', '–') then cast(0 as decimal(18,2))
-         when ledger_amount_ok(t) then try_cast(replace(t, ',', '') as decimal(18,2)) end;
-create or replace temp macro ledger_date_text(s) as
-    regexp_replace(
-        regexp_replace(ledger_ascii(ledger_text(s)),
-            '^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日?$', '\1-\2-\3'),
-        '^(\d{4})[/.\-](\d{1,2})[/.\-](\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$', '\1-\2-\3');
-create or replace temp macro ledger_date(t) as
-    case
-        when regexp_full_match(t, '\d{4}-\d{1,2}-\d{1,2}') then cast(try_strptime(t, '%Y-%m-%d') as date)
-        when regexp_full_match(t, '\d{8}') then cast(try_strptime(t, '%Y%m%d') as date)
-        when regexp_full_match(t, '\d{5}(\.\d+)?')
-            then date '1899-12-30' + cast(floor(cast(t as double)) as integer)
+    case when regexp_matches(s, '[０-９．，－＋（）／：]')
+         then translate(s, '０１２３４５６７８９．，－＋（）／：', '0123456789.,-+()/:') else s end;
+create or replace temp macro ledger_dec(u) as
+    case when try_cast(u as decimal(38,10)) = try_cast(u as decimal(18,2))
+         then try_cast(u as decimal(18,2)) end;
+create or replace temp macro ledger_amount_plain(u) as
+    case when not contains(u, ',') then ledger_dec(u)
+         when regexp_full_match(u, '[+-]?\d{1,3}(,\d{3})+(\.\d*)?') then ledger_dec(replace(u, ',', ''))
     end;
-create or replace temp macro ledger_code_text(s) as
-    regexp_replace(ledger_ascii(ledger_text(s)), '^(\d+)\.0+$', '\1');
-create or replace temp macro ledger_code(t) as
-    nullif(regexp_extract(t,
-        '^(?:[\[(【［〔]\s*)?(\d+)(?:\s*[\])】］〕])?(?:$|[\s:_|/、\-—]|[^\x00-\x7f])', 1), '');
-create or replace temp macro ledger_account(t) as
-    nullif(regexp_replace(regexp_extract(t,
-        '^(?:[\[(【［〔]\s*)?(\d+(?:[.\-]\d+)*)(?:\s*[\])】］〕])?(?:$|[\s:_|/、\-—]|[^\x00-\x7f])', 1),
-        '[.\-]', '', 'g'), '');
+create or replace temp macro ledger_amount_slow(t) as
+    case
+        when t is null or t in ('-', '--', '—', '–') then cast(0 as decimal(18,2))
+        when starts_with(t, '(') and ends_with(t, ')')
+            then -ledger_amount_plain(substr(t, 2, length(t) - 2))
+        else ledger_amount_plain(t)
+    end;
+create or replace temp macro ledger_amount(c) as
+    case
+        when c is null then cast(0 as decimal(18,2))
+        when regexp_full_match(c, '-?\d+(\.\d{1,2})?') then cast(c as decimal(18,2))
+        when regexp_full_match(c, '-?\d{1,3}(,\d{3})+(\.\d{1,2})?') then cast(replace(c, ',', '') as decimal(18,2))
+        else ledger_amount_slow(nullif(regexp_replace(
+                 translate(c, '０１２３４５６７８９．，－＋（）', '0123456789.,-+()'),
+                 '[\s\x{3000}¥￥元]', '', 'g'), ''))
+    end;
+create or replace temp macro ledger_date_slow(t) as
+    case
+        when try_cast(t as double) between 10000 and 99999.999999 and not contains(t, '-')
+            then date '1899-12-30' + cast(floor(try_cast(t as double)) as integer)
+        else cast(try_strptime(t, ['%Y-%m-%d', '%Y/%m/%d', '%Y.%m.%d', '%Y%m%d', '%Y年%m月%d日',
+                                   '%Y-%m-%d %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%Y-%m-%d %H:%M',
+                                   '%Y/%m/%d %H:%M', '%Y-%m-%dT%H:%M:%S']) as date)
+    end;
+create or replace temp macro ledger_date(c) as
+    case when c is null then null
+         else coalesce(cast(try_strptime(c, ['%Y-%m-%d', '%Y/%m/%d']) as date),
+                       ledger_date_slow(ledger_ascii(c)))
+    end;
+create or replace temp macro ledger_code(c) as
+    case when c is null then null
+         when regexp_full_match(c, '\d+') then c
+         else coalesce(
+             nullif(regexp_extract(c,
+                 '^(?:[\[(（【［〔]\s*)?(\d+)(?:\s*[\])）】］〕])?(?:$|[\s:_|/、\-—]|[^\x00-\x7f０-９])', 1), ''),
+             nullif(regexp_extract(regexp_replace(ledger_ascii(c), '^(\d+)\.0+$', '\1'),
+                 '^(?:[\[(【［〔]\s*)?(\d+)(?:\s*[\])】］〕])?(?:$|[\s:_|/、\-—]|[^\x00-\x7f])', 1), ''))
+    end;
+create or replace temp macro ledger_account(c) as
+    case when c is null then null
+         when regexp_full_match(c, '\d+') then c
+         else nullif(regexp_replace(regexp_extract(regexp_replace(ledger_ascii(c), '^(\d+)\.0+$', '\1'),
+             '^(?:[\[(【［〔]\s*)?(\d+(?:[.\-]\d+)*)(?:\s*[\])】］〕])?(?:$|[\s:_|/、\-—]|[^\x00-\x7f])', 1),
+             '[.\-]', '', 'g'), '')
+    end;
 create or replace temp macro ledger_direct_flag(t) as
     case
         when t is null then null
@@ -577,105 +587,181 @@ create or replace temp macro ledger_direct_flag(t) as
         when regexp_matches(t, '^0?[09](\D|$)') then false
         when lower(t) in ('是', 'y', 'yes', 'true', 't', '√', '✓') then true
         when lower(t) in ('否', 'n', 'no', 'false', 'f', '×', '✗') then false
-        when t like '%非直达%' or t like '%不是直达%' then false
-        when t like '%直达%' then true
+        when contains(t, '非直达') or contains(t, '不是直达') then false
+        when contains(t, '直达') then true
     end;
 create or replace temp macro ledger_book(b, account) as
     case
-        when lower(b) in ('budget', 'b') or b like '%预算%' then 'budget'
-        when lower(b) in ('financial', 'finance', 'f') or b like '%财务%' then 'financial'
+        when lower(b) in ('budget', 'b') or contains(b, '预算') then 'budget'
+        when lower(b) in ('financial', 'finance', 'f') or contains(b, '财务') then 'financial'
         when left(account, 1) in ('6', '7', '8') then 'budget'
         when left(account, 1) in ('1', '2', '3', '4', '5') then 'financial'
     end;
 """
 
-_TYPED_VIEW = r"""
-create or replace temp view _ledger_typed as
+# Step 1, one pass over the file: the trimmed text of every field, amounts typed (their values
+# are mostly distinct), and rows to skip (blank, subtotals).
+_TEXTS = r"""
+create or replace temp table _ledger_text as
 with texts as (
     select
-        r.*,
-        ledger_text(r.voucher_no) as t_voucher_no,
-        ledger_code_text(r.line_no) as t_line_no,
-        ledger_date_text(r.posted_on) as t_posted_on,
-        ledger_code_text(r.account_code) as t_account_code,
-        ledger_amount_text(r.debit) as t_debit,
-        ledger_amount_text(r.credit) as t_credit,
-        ledger_code_text(r.function_code) as t_function_code,
-        ledger_code_text(r.economic_code) as t_economic_code
-    from _ledger_raw as r
-),
-typed as (
+        src.row_no,
+        ledger_trim(src.voucher_no) as voucher_no,
+        ledger_trim(src.line_no) as line_no,
+        ledger_trim(src.posted_on) as posted_on,
+        ledger_trim(src.book) as book,
+        ledger_trim(src.account_code) as account_code,
+        ledger_trim(src.account_name) as account_name,
+        ledger_trim(src.summary) as summary,
+        ledger_trim(src.debit) as debit,
+        ledger_trim(src.credit) as credit,
+        ledger_trim(src.function_code) as function_code,
+        ledger_trim(src.economic_code) as economic_code,
+        ledger_trim(src.project_code) as project_code,
+        ledger_trim(src.purpose) as purpose,
+        ledger_trim(src.fund_source) as fund_source,
+        ledger_trim(src.direct_flag) as direct_flag,
+        ledger_trim(src.budget_doc_no) as budget_doc_no,
+        ledger_trim(src.payee) as payee
+    from ({source}) as src
+)
+select
+    t.*,
+    ledger_amount(t.debit) as v_debit,
+    ledger_amount(t.credit) as v_credit,
+    case when t.voucher_no is null and t.posted_on is null
+         then concat_ws('', t.line_no, t.book, t.account_code, t.account_name, t.summary, t.debit,
+                        t.credit, t.function_code, t.economic_code, t.project_code, t.purpose,
+                        t.fund_source, t.direct_flag, t.budget_doc_no, t.payee) = ''
+              or regexp_matches(concat_ws(' ', t.summary, t.account_code, t.account_name),
+                                '合\s*计|累\s*计|小\s*计|总\s*计')
+         else false end as is_skipped
+from texts as t
+"""
+
+# Step 2: dates and codes repeat (a year has 366 days, a ledger a few hundred codes), so each
+# distinct spelling is parsed once here and joined back.
+_LOOKUP = r"""
+create or replace temp table _ledger_lookup as
+with vals as (
+    select distinct 'posted_on' as field, posted_on as raw from _ledger_text where posted_on is not null
+    union all
+    select distinct 'account_code', account_code from _ledger_text where account_code is not null
+    union all
+    select distinct 'function_code', function_code from _ledger_text where function_code is not null
+    union all
+    select distinct 'economic_code', economic_code from _ledger_text where economic_code is not null
+    union all
+    select distinct 'direct_flag', direct_flag from _ledger_text where direct_flag is not null
+)
+select
+    v.field,
+    v.raw,
+    case when v.field = 'posted_on' then ledger_date(v.raw) end as v_date,
+    case v.field when 'account_code' then ledger_account(v.raw)
+                 when 'function_code' then ledger_code(v.raw)
+                 when 'economic_code' then ledger_code(v.raw) end as v_code,
+    case when v.field = 'direct_flag' then ledger_direct_flag(v.raw) end as v_flag
+from vals as v
+"""
+
+# Step 3: the typed rows and, per field, why a value is unusable (null when it is fine); the text
+# of a bad row's fields is kept for the quarantine message. A view: read twice, by two inserts.
+_TYPED = r"""
+create or replace temp view _ledger_typed as
+with joined as (
     select
         t.*,
-        ledger_date(t.t_posted_on) as v_posted_on,
-        ledger_account(t.t_account_code) as v_account_code,
-        ledger_amount(t.t_debit) as v_debit,
-        ledger_amount(t.t_credit) as v_credit,
-        ledger_code(t.t_function_code) as v_function_code,
-        ledger_code(t.t_economic_code) as v_economic_code,
-        ledger_text(concat_ws('', t.voucher_no, t.line_no, t.posted_on, t.book, t.account_code,
-                 t.account_name, t.summary, t.debit, t.credit, t.function_code, t.economic_code,
-                 t.project_code, t.purpose, t.fund_source, t.direct_flag, t.budget_doc_no,
-                 t.payee)) is null as is_blank,
-        t.t_voucher_no is null and t.t_posted_on is null
-            and regexp_matches(concat_ws(' ', t.summary, t.account_code, t.account_name, t.voucher_no),
-                               '合\s*计|累\s*计|小\s*计|总\s*计')
-            as is_subtotal
-    from texts as t
+        d.v_date as v_posted_on,
+        a.v_code as v_account_code,
+        fc.v_code as v_function_code,
+        ec.v_code as v_economic_code,
+        df.v_flag as v_direct_flag
+    from _ledger_text as t
+    left join _ledger_lookup as d on d.field = 'posted_on' and d.raw = t.posted_on
+    left join _ledger_lookup as a on a.field = 'account_code' and a.raw = t.account_code
+    left join _ledger_lookup as fc on fc.field = 'function_code' and fc.raw = t.function_code
+    left join _ledger_lookup as ec on ec.field = 'economic_code' and ec.raw = t.economic_code
+    left join _ledger_lookup as df on df.field = 'direct_flag' and df.raw = t.direct_flag
+    where not t.is_skipped
 ),
 checked as (
     select
-        y.*,
-        case when y.t_voucher_no is null then '凭证号为空 / voucher number is blank' end as e_voucher_no,
-        case when y.t_posted_on is null then '日期为空 / date is blank'
-             when y.v_posted_on is null then '日期无法识别 / unparsable date' end as e_posted_on,
-        case when y.t_account_code is null then '科目编码为空 / account code is blank'
-             when y.v_account_code is null then '科目编码无法识别 / unparsable account code' end as e_account_code,
-        case when y.v_debit is null then '金额无法识别 / unparsable amount' end as e_debit,
-        case when y.v_credit is null then '金额无法识别 / unparsable amount' end as e_credit,
-        case when y.t_function_code is not null and y.v_function_code is null
+        p.*,
+        case when p.voucher_no is null then '凭证号为空 / voucher number is blank' end as e_voucher_no,
+        case when p.posted_on is null then '日期为空 / date is blank'
+             when p.v_posted_on is null then '日期无法识别 / unparsable date' end as e_posted_on,
+        case when p.account_code is null then '科目编码为空 / account code is blank'
+             when p.v_account_code is null then '科目编码无法识别 / unparsable account code' end
+            as e_account_code,
+        case when p.v_debit is null then '金额无法识别 / unparsable amount' end as e_debit,
+        case when p.v_credit is null then '金额无法识别 / unparsable amount' end as e_credit,
+        case when p.function_code is not null and p.v_function_code is null
              then '功能分类科目无法识别 / unparsable function code' end as e_function_code,
-        case when y.t_economic_code is not null and y.v_economic_code is null
+        case when p.economic_code is not null and p.v_economic_code is null
              then '经济分类科目无法识别 / unparsable economic code' end as e_economic_code
-    from typed as y
-    where not y.is_blank and not y.is_subtotal
+    from joined as p
 )
 select
-    c.*,
-    coalesce(c.e_voucher_no, c.e_posted_on, c.e_account_code, c.e_debit, c.e_credit,
-             c.e_function_code, c.e_economic_code) is null as is_valid
-from checked as c
+    k.row_no,
+    coalesce(k.e_voucher_no, k.e_posted_on, k.e_account_code, k.e_debit, k.e_credit,
+             k.e_function_code, k.e_economic_code) is null as is_valid,
+    k.voucher_no,
+    case when contains(k.line_no, '.') then regexp_replace(ledger_ascii(k.line_no), '\.0+$', '')
+         else k.line_no end as line_no,
+    k.v_posted_on as posted_on,
+    ledger_book(k.book, k.v_account_code) as book,
+    k.v_account_code as account_code,
+    k.account_name,
+    k.summary,
+    k.v_debit as debit,
+    k.v_credit as credit,
+    k.v_function_code as function_code,
+    k.function_code as function_code_raw,
+    k.v_economic_code as economic_code,
+    case when regexp_matches(k.project_code, '[\sa-z]')
+         then upper(regexp_replace(k.project_code, '[\s\x{3000}]', '', 'g'))
+         else k.project_code end as project_code,
+    k.purpose,
+    k.fund_source,
+    k.v_direct_flag as direct_flag,
+    k.direct_flag as direct_flag_raw,
+    k.budget_doc_no,
+    k.payee,
+    k.e_voucher_no, k.e_posted_on, k.e_account_code, k.e_debit, k.e_credit, k.e_function_code,
+    k.e_economic_code,
+    k.posted_on as posted_on_text,
+    k.account_code as account_code_text,
+    k.debit as debit_text,
+    k.credit as credit_text,
+    k.economic_code as economic_code_text
+from checked as k
 """
 
+# purpose_key and doc_no_key are regex-heavy and the distinct purposes / document numbers of a
+# ledger are few: they are computed once per distinct value and joined back.
 _INSERT_LINES = r"""
 insert into ledger_lines
 with valid as (
     select * from _ledger_typed where is_valid
+),
+purposes as (
+    select p.purpose, purpose_key(p.purpose) as purpose_key
+    from (select distinct purpose from valid where purpose is not null) as p
+),
+docs as (
+    select d.budget_doc_no, doc_no_key(d.budget_doc_no) as doc_key
+    from (select distinct budget_doc_no from valid where budget_doc_no is not null) as d
 )
 select
     $file_id as file_id,
-    v.row_no,
-    v.t_voucher_no as voucher_no,
-    v.t_line_no as line_no,
-    v.v_posted_on as posted_on,
-    ledger_book(ledger_text(v.book), v.v_account_code) as book,
-    v.v_account_code as account_code,
-    ledger_text(v.account_name) as account_name,
-    ledger_text(v.summary) as summary,
-    v.v_debit as debit,
-    v.v_credit as credit,
-    v.v_function_code as function_code,
-    ledger_text(v.function_code) as function_code_raw,
-    v.v_economic_code as economic_code,
-    upper(regexp_replace(ledger_text(v.project_code), '\s', '', 'g')) as project_code,
-    ledger_text(v.purpose) as purpose,
-    purpose_key(ledger_text(v.purpose)) as purpose_key,
-    ledger_text(v.fund_source) as fund_source,
-    ledger_direct_flag(ledger_text(v.direct_flag)) as direct_flag,
-    ledger_text(v.direct_flag) as direct_flag_raw,
-    doc_no_key(ledger_text(v.budget_doc_no)) as budget_doc_no,
-    ledger_text(v.payee) as payee
+    v.row_no, v.voucher_no, v.line_no, v.posted_on, v.book, v.account_code, v.account_name,
+    v.summary, v.debit, v.credit, v.function_code, v.function_code_raw, v.economic_code,
+    v.project_code, v.purpose, p.purpose_key, v.fund_source, v.direct_flag, v.direct_flag_raw,
+    d.doc_key as budget_doc_no, v.payee
 from valid as v
+left join purposes as p on p.purpose = v.purpose
+left join docs as d on d.budget_doc_no = v.budget_doc_no
 """
 
 _INSERT_QUARANTINE = r"""
@@ -686,12 +772,12 @@ with bad as (
 cells as (
     select b.row_no, unnest([
         {'field': 'voucher_no', 'value': b.voucher_no, 'reason': b.e_voucher_no},
-        {'field': 'posted_on', 'value': b.posted_on, 'reason': b.e_posted_on},
-        {'field': 'account_code', 'value': b.account_code, 'reason': b.e_account_code},
-        {'field': 'debit', 'value': b.debit, 'reason': b.e_debit},
-        {'field': 'credit', 'value': b.credit, 'reason': b.e_credit},
-        {'field': 'function_code', 'value': b.function_code, 'reason': b.e_function_code},
-        {'field': 'economic_code', 'value': b.economic_code, 'reason': b.e_economic_code}
+        {'field': 'posted_on', 'value': b.posted_on_text, 'reason': b.e_posted_on},
+        {'field': 'account_code', 'value': b.account_code_text, 'reason': b.e_account_code},
+        {'field': 'debit', 'value': b.debit_text, 'reason': b.e_debit},
+        {'field': 'credit', 'value': b.credit_text, 'reason': b.e_credit},
+        {'field': 'function_code', 'value': b.function_code_raw, 'reason': b.e_function_code},
+        {'field': 'economic_code', 'value': b.economic_code_text, 'reason': b.e_economic_code}
     ]) as cell
     from bad as b
 )
@@ -785,16 +871,25 @@ def _load_one(con, path: Path, sha: str, preset: str | None, encoding: str | Non
     con.execute("set preserve_insertion_order = true")
     con.execute("begin transaction")
     try:
-        con.execute(f"create or replace temp table _ledger_raw (row_no bigint, {_raw_columns_sql()})")
         if fmt == "csv":
-            cmap = _read_csv(con, path, enc, presets, preset, workdir)
+            cmap, source, params = _read_csv(path, enc, presets, preset, workdir)
         elif fmt == "xlsx":
-            cmap = _read_xlsx(con, path, presets, preset)
+            con.execute(f"create or replace temp table _ledger_raw (row_no bigint, {_raw_columns_sql()})")
+            cmap, source, params = _read_xlsx(con, path, presets, preset)
         else:
-            cmap = _read_parquet(con, path, presets, preset)
+            cmap, source, params = _read_parquet(con, path, presets, preset)
+        try:
+            con.execute(_TEXTS.replace("{source}", source), params)
+        except duckdb.Error as exc:
+            detail = " ".join(str(exc).strip().splitlines()[:3])[:400]
+            what = f"CSV（{enc}）" if fmt == "csv" else fmt.upper()
+            raise InputError(path, f"{what} 文件无法读取：{detail}",
+                             f"the {fmt.upper()} file cannot be read ({enc or fmt}): {detail}") from exc
+        con.execute("drop table if exists _ledger_raw")
+        con.execute(_LOOKUP)
+        con.execute(_TYPED)
         con.execute("create or replace temp table _ledger_headings (field varchar, heading varchar)")
         con.executemany("insert into _ledger_headings values (?, ?)", list(cmap.headings.items()))
-        con.execute(_TYPED_VIEW)
         file_id = register_file(con, path, sha, "ledger", "loaded", fmt=fmt, encoding=enc,
                                 preset=cmap.preset)
         loaded = con.execute(_INSERT_LINES, {"file_id": file_id}).fetchone()[0]
@@ -805,8 +900,8 @@ def _load_one(con, path: Path, sha: str, preset: str | None, encoding: str | Non
                     [loaded, bad_rows, file_id])
         note = _supersede(con, file_id)
         con.execute("drop view if exists _ledger_typed")
-        con.execute("drop table if exists _ledger_headings")
-        con.execute("drop table if exists _ledger_raw")
+        for table in ("_ledger_text", "_ledger_lookup", "_ledger_headings"):
+            con.execute(f"drop table if exists {table}")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
