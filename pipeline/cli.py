@@ -8,6 +8,7 @@ leave here as one line on stderr, never a traceback.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 from pathlib import Path
 
@@ -67,9 +68,13 @@ def _apply(options):
 
 class ReconGroup(click.Group):
     """Click group that never shows a traceback: an unexpected error (a bug) is logged with its
-    traceback to <outputs>/logs/recon.log when logging is set up, and exits 70 (EX_SOFTWARE)."""
+    traceback to <outputs>/logs/recon.log when logging is set up, and exits 70 (EX_SOFTWARE).
+
+    Every command runs under umask 077: whatever writes a file (the store, logs, CSV, workbook,
+    HTML, the GX Data Docs) leaves it readable by the running user only (financial data)."""
 
     def invoke(self, ctx):
+        old_umask = os.umask(0o077)
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
@@ -83,6 +88,8 @@ class ReconGroup(click.Group):
             click.echo(f"内部错误 / internal error: {type(exc).__name__}: {exc} "
                        "(请报告此问题 / please report this bug; see outputs/logs/recon.log)", err=True)
             sys.exit(70)
+        finally:
+            os.umask(old_umask)
 
 
 @click.group(cls=ReconGroup, context_settings={"help_option_names": ["-h", "--help"]})
