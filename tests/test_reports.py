@@ -28,6 +28,10 @@ NOTICE = "克区财综〔2024〕2号"
 HYPERLINK = '=HYPERLINK("http://x","y")'
 SCRIPT = "<script>alert(1)</script>"
 
+FINDING_COLUMNS = ("run_id, finding_key, rule_id, severity, notice_no, purpose, voucher_no, line_no, "
+                   "posted_on, amount, expected, observed, message, source_file, source_row, change, "
+                   "first_seen")
+
 RULE_FILES = {
     "code_mismatch.sql": ("CODE_MISMATCH", "error", "三", "支出记入了与分配用途不同的项级科目",
                           "Expenditure booked to another item code than the one allocated"),
@@ -105,16 +109,19 @@ def seed_run(con, run_id: str = RUN_ID, findings=FINDINGS) -> None:
         "2024, '10000013Z135080000028', '1100258', 62760000.00, '万元')",
         [NOTICE, "关于下达2024年中央财政城镇保障性安居工程补助资金的通知"])
     for seq, purpose, code, allocated, spent in LINES:
-        con.execute("insert into allocation_lines values (?, ?, ?, purpose_key(?), '克拉玛依区', ?, ?, true)",
+        con.execute("insert into allocation_lines (notice_no, line_seq, purpose, purpose_key, region, amount, "
+                    "function_code, is_direct) values (?, ?, ?, purpose_key(?), '克拉玛依区', ?, ?, true)",
                     [NOTICE, seq, purpose, purpose, Decimal(allocated), code])
     con.execute(
-        "insert into runs values (?, ?, ?, ?, 'error', '{}', 1, ?)",
+        "insert into runs (run_id, started_at, finished_at, as_of, fail_on, scope, exit_status, counts) "
+        "values (?, ?, ?, ?, 'error', '{}', 1, ?)",
         [run_id, dt.datetime(2024, 7, 1, 2, 0, 0), dt.datetime(2024, 7, 1, 2, 0, 5), dt.date(2024, 6, 30),
          json.dumps({"files": {"loaded": 2, "skipped": 0, "rejected": 0}, "findings": len(findings)})])
-    con.execute("insert into run_inputs values (?, 1, 'loaded'), (?, 2, 'loaded')", [run_id, run_id])
+    con.execute("insert into run_inputs (run_id, file_id, action) values (?, 1, 'loaded'), (?, 2, 'loaded')", [run_id, run_id])
     for seq, purpose, code, allocated, spent in LINES:
         a, s = Decimal(allocated), Decimal(spent)
-        con.execute("insert into run_summary values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        con.execute("insert into run_summary (run_id, notice_no, line_seq, purpose, function_code, allocated, "
+                    "spent, balance, execution_rate) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [run_id, NOTICE, seq, purpose, code, a, s, a - s, (s / a).quantize(Decimal("0.0001"))])
     rows = []
     for i, (rid, sev, purpose, voucher, line, date, amount, exp, obs, msg, src, srow, change, first) in enumerate(findings):
@@ -122,12 +129,14 @@ def seed_run(con, run_id: str = RUN_ID, findings=FINDINGS) -> None:
                      purpose, voucher, line, date, None if amount is None else Decimal(amount), exp, obs, msg,
                      src, srow, change, first))
     if rows:
-        con.executemany("insert into findings values (" + ", ".join("?" * 17) + ")", rows)
+        con.executemany(f"insert into findings ({FINDING_COLUMNS}) values (" + ", ".join("?" * 17) + ")", rows)
     for purpose, name, target, observed, status, method in INDICATORS:
-        con.execute("insert into run_indicators values (?, ?, ?, ?, ?, ?, ?, ?)",
+        con.execute("insert into run_indicators (run_id, notice_no, purpose, indicator, target, observed, "
+                    "status, method) values (?, ?, ?, ?, ?, ?, ?, ?)",
                     [run_id, NOTICE, purpose, name, target, observed, status, method])
     if findings is FINDINGS:  # the OVER_ALLOCATION finding is waived
-        con.execute("insert into waivers values (?, '已报批追加预算', 'auditor', ?)",
+        con.execute("insert into waivers (finding_key, reason, waived_by, waived_at) "
+                    "values (?, '已报批追加预算', 'auditor', ?)",
                     [rows[1][1], dt.datetime(2024, 7, 2, 9)])
 
 
@@ -258,7 +267,9 @@ def test_workbook__constant_memory_many_findings(tmp_path, rules):
     seed_run(con, findings=[])
     con.execute(
         """
-        insert into findings
+        insert into findings (run_id, finding_key, rule_id, severity, notice_no, purpose, voucher_no,
+                              line_no, posted_on, amount, expected, observed, message, source_file,
+                              source_row, change, first_seen)
         select ?, 'k' || i, 'DUPLICATE_ENTRY', 'warning', ?, '2024年租赁补贴（中央直达）', 'V' || i, '1',
                date '2024-01-01' + cast(i % 300 as integer), cast(i as decimal(18,2)) / 100, null, null,
                '重复 / duplicate', 'ledger.csv', i, null, null
@@ -383,7 +394,8 @@ def test_reports__files_readable_by_owner_only(run_dir):
 def test_reports__empty_run(tmp_path, rules):
     """A run that found nothing and read nothing still gets every report."""
     con = open_store(tmp_path / "recon.duckdb")
-    con.execute("insert into runs values ('empty', ?, ?, ?, 'error', '{}', 0, '{}')",
+    con.execute("insert into runs (run_id, started_at, finished_at, as_of, fail_on, scope, exit_status, counts) "
+                "values ('empty', ?, ?, ?, 'error', '{}', 0, '{}')",
                 [dt.datetime(2024, 7, 1, 2), dt.datetime(2024, 7, 1, 2, 0, 1), dt.date(2024, 6, 30)])
     run_dir = write_reports(con, "empty", tmp_path / "outputs")
     con.close()
