@@ -458,6 +458,7 @@ def evaluate(con: duckdb.DuckDBPyConnection, as_of: dt.date, config: Config | No
             "notice_no": rec["notice_no"], "purpose": rec["purpose"], "indicator": rec["name"],
             "target": rec["target_text"], "observed": result.observed, "status": result.status,
             "method": result.method, "measure": kind.id if kind else None,
+            "table_seq": rec["table_seq"], "indicator_seq": rec["indicator_seq"],
         })
     return rows
 
@@ -474,8 +475,8 @@ def measure(con: duckdb.DuckDBPyConnection, run_id: str, scope) -> list[Finding]
         if rows:
             con.executemany(
                 "insert into run_indicators (run_id, notice_no, purpose, indicator, target, observed, "
-                "status, method) values (?, ?, ?, ?, ?, ?, ?, ?)",
+                "status, method, table_seq, indicator_seq) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(run_id, r["notice_no"], r["purpose"], r["indicator"], r["target"], r["observed"],
-                  r["status"], r["method"]) for r in rows],
+                  r["status"], r["method"], r["table_seq"], r["indicator_seq"]) for r in rows],
             )
     return []

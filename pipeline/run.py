@@ -117,6 +117,7 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
     from .reports import write_reports  # reports import the rule registry; keep start-up light
 
     _clear_stale_staging(outputs)
+    _clear_orphans(con)
     outcomes = outcomes or []
     started = started or dt.datetime.now()
     run_id = new_run_id(started)
@@ -171,6 +172,14 @@ def _clear_stale_staging(outputs: Path) -> None:
     if runs_dir.is_dir():
         for stale in runs_dir.glob(".*.tmp"):
             shutil.rmtree(stale, ignore_errors=True)
+
+
+def _clear_orphans(con: duckdb.DuckDBPyConnection) -> None:
+    """Rows a killed run wrote ahead of its record (run_inputs, run_indicators): its run never
+    happened, so they go. Finished runs' rows are never touched."""
+    with transaction(con):
+        for table in ("run_inputs", "run_indicators"):
+            con.execute(f"delete from {table} where run_id not in (select run_id from runs)")
 
 
 def _timed(name: str, func, *args, **kwargs):

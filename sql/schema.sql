@@ -205,7 +205,9 @@ create table if not exists run_indicators (
     target        varchar not null,
     observed      varchar,
     status        varchar not null,             -- met | not_met | on_track | behind | needs_evidence
-    method        varchar
+    method        varchar,
+    table_seq     integer,                      -- the target table and row it comes from,
+    indicator_seq integer                       -- so reports keep the notice's order
 );
 
 -- Per-run snapshot of rpt_allocation_summary, so a run's reports can be rewritten later.

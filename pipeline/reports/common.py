@@ -150,7 +150,7 @@ INDICATORS_SQL = """
 select notice_no, purpose, indicator, target, observed, status, method
 from run_indicators
 where run_id = ?
-order by notice_no, purpose, indicator
+order by notice_no, table_seq, indicator_seq, purpose, indicator
 """
 
 
