@@ -19,6 +19,13 @@ How a file is read
     * Parquet: DuckDB's read_parquet, columns cast to text (amount doubles rounded to the cent).
     The header is the first of the first 20 rows that names every required field of a preset;
     rows above it (a report title, the unit name) are ignored.
+    Typing is set-based SQL in three steps, never Python per row: one pass over the file trims
+    every field and types amounts (temporary table _ledger_text); dates, codes and direct flags,
+    which repeat, are parsed once per distinct spelling (_ledger_lookup); a view joins them back
+    and two INSERTs write ledger_lines and quarantine. Every value first meets a cheap exact test
+    and only values that fail it take the slow path. Memory is bounded by the store's DuckDB
+    memory_limit (RECON_MEMORY_LIMIT); larger intermediate tables spill to disk. On the 2-core
+    development machine a 1M-line GB18030 export loads in about 8 s.
 
 Presets and aliases (`config/presets.toml`)
     `standard` and `cn-grp` map each field to the headings it may have. The preset is detected from
@@ -788,6 +795,7 @@ left join _ledger_headings as h on h.field = c.cell.field
 where c.cell.reason is not null
 """
 
+# Active ledger files whose posting-date range covers, or is covered by, the new file's.
 _SUPERSEDE_CANDIDATES = r"""
 with ranges as (
     select l.file_id, min(l.posted_on) as first_on, max(l.posted_on) as last_on
@@ -798,25 +806,33 @@ with ranges as (
 ),
 new_file as (
     select * from ranges where file_id = $file_id
-),
-sharing as (
-    select distinct o.file_id
-    from ledger_lines as o
-    join ledger_lines as n
-      on n.file_id = $file_id
-     and n.voucher_no = o.voucher_no
-     and n.book is not distinct from o.book
-     and n.line_no is not distinct from o.line_no
-    where o.file_id in (select file_id from ranges where file_id <> $file_id)
 )
 select
     r.file_id,
     (n.first_on <= r.first_on and n.last_on >= r.last_on) as new_covers_old,
     (r.first_on <= n.first_on and r.last_on >= n.last_on) as old_covers_new
 from ranges as r
-join sharing as s on s.file_id = r.file_id
 cross join new_file as n
+where r.file_id <> n.file_id
+  and ((n.first_on <= r.first_on and n.last_on >= r.last_on)
+       or (r.first_on <= n.first_on and r.last_on >= n.last_on))
 order by r.file_id
+"""
+
+# Do two files share a voucher key? A semi join that can stop at the first match.
+_SHARES_VOUCHER_KEY = r"""
+select count(*) from (
+    select 1
+    from ledger_lines as o
+    where o.file_id = $old_id
+      and exists (
+          select 1 from ledger_lines as n
+          where n.file_id = $new_id
+            and n.voucher_no = o.voucher_no
+            and n.book is not distinct from o.book
+            and n.line_no is not distinct from o.line_no)
+    limit 1
+)
 """
 
 
@@ -825,6 +841,8 @@ def _supersede(con, file_id: int) -> str | None:
     notes = []
     for old_id, new_covers_old, old_covers_new in con.execute(
             _SUPERSEDE_CANDIDATES, {"file_id": file_id}).fetchall():
+        if not con.execute(_SHARES_VOUCHER_KEY, {"old_id": old_id, "new_id": file_id}).fetchone()[0]:
+            continue
         if new_covers_old:
             con.execute(
                 "update input_files set status = 'superseded', superseded_by = ?, message = ? "
