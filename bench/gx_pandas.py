@@ -49,7 +49,6 @@ def main(argv: list[str] | None = None) -> int:
     import_s = time.perf_counter() - t0
     con = duckdb.connect(str(args.db), read_only=True)
     # the fact views use the store's SQL macros; a read-only connection does not recreate them
-    sys.path.insert(0, str(ROOT))
     from pipeline.text import install_macros
 
     try:

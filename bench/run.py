@@ -177,13 +177,45 @@ def machine() -> dict:
     for mod in ("duckdb", "pandas", "great_expectations"):  # asked in a child: keep this process small
         r = subprocess.run([PY, "-c", f"import {mod}; print({mod}.__version__)"], capture_output=True, text=True)
         versions[mod] = r.stdout.strip() or None
-    return {"nproc": os.cpu_count(), "cpu": cpu, "mem_gib": round(mem_kib / 2**20, 1),
+    git = {}
+    try:
+        git["head"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                     text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "pipeline", "sql", "expectations", "config"],
+                               cwd=ROOT, capture_output=True, text=True).stdout.split("\n")
+        git["uncommitted"] = [line[3:] for line in dirty if line.strip()]
+    except OSError:
+        pass
+    return {"git": git, "nproc": os.cpu_count(), "cpu": cpu, "mem_gib": round(mem_kib / 2**20, 1),
             "kernel": platform.release(), "versions": versions,
             "recon_memory_limit": os.environ.get("RECON_MEMORY_LIMIT", "(pipeline default)")}
 
 
+SNAPSHOT_PARTS = ("pipeline", "sql", "expectations", "config", "reference", "inputs/notices")
+
+
+def snapshot(dest: Path) -> dict:
+    """Freeze the pipeline as it is now (other sessions edit the working tree during a long run).
+
+    Copies the package and its data folders to dest; every step then runs with
+    PYTHONPATH=dest and RECON_HOME=dest, which take precedence over the editable install, so all
+    sizes measure the same code. The uncommitted diff is saved beside it.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    for part in SNAPSHOT_PARTS:
+        src = ROOT / part
+        if src.exists():
+            shutil.copytree(src, dest / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    diff = subprocess.run(["git", "diff", "HEAD", "--", *SNAPSHOT_PARTS], cwd=ROOT, capture_output=True,
+                          text=True).stdout
+    (dest / "uncommitted.diff").write_text(diff, encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=str(dest), RECON_HOME=str(dest))
+    return env
+
+
 def run_size(n: int, encoding: str, steps: list[str], data_root: Path, log_root: Path,
-             timeout: float, pandas_max: int, extra_max: int, keep: bool) -> dict:
+             timeout: float, pandas_max: int, extra_max: int, keep: bool,
+             env: dict | None = None, home: Path = ROOT) -> dict:
     tag = f"{n // 1000}k_{encoding}"
     work = data_root / tag
     if work.exists():
@@ -200,7 +232,8 @@ def run_size(n: int, encoding: str, steps: list[str], data_root: Path, log_root:
     gen_s = time.perf_counter() - t0
     size_mib = ledger.stat().st_size / 2**20
     print(f"\n== {n:,} lines, {encoding}: {size_mib:,.0f} MiB generated in {gen_s:.1f} s", flush=True)
-    shutil.copy(SEED_NOTICE, work / "inputs" / "notices" / SEED_NOTICE.name)
+    seed = home / "inputs" / "notices" / SEED_NOTICE.name
+    shutil.copy(seed, work / "inputs" / "notices" / seed.name)
     os.link(ledger, work / "inputs" / "ledgers" / ledger.name)
     logs = log_root / tag
     res: dict = {"lines": n, "encoding": encoding, "file_mib": round(size_mib, 1),
@@ -208,7 +241,7 @@ def run_size(n: int, encoding: str, steps: list[str], data_root: Path, log_root:
 
     def step(name: str, cmd: list[str], **kw) -> None:
         print(f"   {name:<11}", end=" ", flush=True)
-        r = measure(cmd, logs, name, timeout, **kw)
+        r = measure(cmd, logs, name, timeout, env=env, **kw)
         res["steps"][name] = r
         ok = "" if r["exit"] in (0, 1) else f"  EXIT {r['exit']}: {r['stderr_tail'][-300:]!r}"
         print(f"{r['wall_s']:8.2f} s  {r['peak_rss_mib']:8.0f} MiB{ok}", flush=True)
@@ -226,26 +259,27 @@ def run_size(n: int, encoding: str, steps: list[str], data_root: Path, log_root:
                            "--as-of", AS_OF, "--fail-on", "never"])
         res["recon_run_summary"] = _run_summary(out)
     if "gx_duckdb" in steps and (out / "recon.duckdb").exists():
-        if _has_module("pipeline.expectations"):
+        if _has_module("pipeline.expectations", env):
             step("gx_duckdb", me + ["_gx_duckdb", str(out / "recon.duckdb"), str(work / "gx_duckdb")])
         else:
             res["steps"]["gx_duckdb"] = {"skipped": "pipeline.expectations not present"}
     if "gx_pandas" in steps:
         if n > pandas_max:
             res["steps"]["gx_pandas"] = {"skipped": f"above --pandas-max {pandas_max:,}"}
-        elif not any((ROOT / "expectations").glob("*.json")):
+        elif not any((home / "expectations").glob("*.json")):
             res["steps"]["gx_pandas"] = {"skipped": "no suites in expectations/"}
         elif not (out / "recon.duckdb").exists():
             res["steps"]["gx_pandas"] = {"skipped": "needs the store of recon_run"}
         else:
-            step("gx_pandas", [PY, str(BENCH / "gx_pandas.py"), "--db", str(out / "recon.duckdb")])
+            step("gx_pandas", [PY, str(BENCH / "gx_pandas.py"), "--db", str(out / "recon.duckdb"),
+                               "--suites", str(home / "expectations")])
     _rm(out)
     if "recon_load" in steps and n > extra_max:
         res["steps"]["recon_load"] = {"skipped": f"above --extra-max {extra_max:,}"}
     elif "recon_load" in steps:
         db = work / "load.duckdb"
-        subprocess.run([RECON, "load", "notice", str(SEED_NOTICE), "--db", str(db)],
-                       check=False, capture_output=True)
+        subprocess.run([RECON, "load", "notice", str(seed), "--db", str(db)],
+                       check=False, capture_output=True, env=env)
         step("recon_load", [RECON, "load", "ledger", str(ledger), "--db", str(db)])
         _rm(db)
         _rm(db.with_suffix(".duckdb.wal"))
@@ -274,9 +308,9 @@ def _rm(path: Path) -> None:
         path.unlink()
 
 
-def _has_module(name: str) -> bool:
+def _has_module(name: str, env: dict | None = None) -> bool:
     r = subprocess.run([PY, "-c", f"import importlib.util, sys; sys.exit(importlib.util.find_spec('{name}') is None)"],
-                       cwd=ROOT, capture_output=True)
+                       cwd=ROOT, capture_output=True, env=env)
     return r.returncode == 0
 
 
@@ -400,6 +434,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=BENCH / "data")
     ap.add_argument("--results", type=Path, default=BENCH / "results")
     ap.add_argument("--keep-data", action="store_true")
+    ap.add_argument("--no-snapshot", action="store_true",
+                    help="run the working tree as it changes instead of a frozen copy of it")
     args = ap.parse_args(argv)
 
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -408,11 +444,16 @@ def main(argv: list[str] | None = None) -> int:
     report = {"started": stamp, "machine": machine(), "args": {k: str(v) for k, v in vars(args).items()},
               "results": []}
     out_json = args.results / f"bench-{stamp}.json"
+    env, home = None, ROOT
+    if not args.no_snapshot:
+        home = log_root / "snapshot"
+        env = snapshot(home)
+        report["snapshot"] = str(home)
     print(json.dumps(report["machine"], ensure_ascii=False))
     for n in args.sizes:
         for enc in args.encodings:
             res = run_size(int(n), enc, args.steps, args.data, log_root, args.timeout,
-                           int(args.pandas_max), int(args.extra_max), args.keep_data)
+                           int(args.pandas_max), int(args.extra_max), args.keep_data, env, home)
             report["results"].append(res)
             report["targets"] = targets(report["results"])
             out_json.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
