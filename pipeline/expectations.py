@@ -148,15 +148,20 @@ def run_suites(con: duckdb.DuckDBPyConnection, specs: list[SuiteSpec], docs_dir:
             by_suite[spec.name] = sorted(result.results,
                                          key=lambda r: r.expectation_config.meta["recon_index"])
         if docs_dir is not None:
-            # one build for all suites (the results are in the context's store)
-            docs_dir.mkdir(parents=True, exist_ok=True)
-            context.add_data_docs_site("local", {
-                "class_name": "SiteBuilder",
-                "store_backend": {"class_name": "TupleFilesystemStoreBackend",
-                                  "base_directory": str(docs_dir)},
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            })
-            context.build_data_docs(site_names=["local"])
+            # one build for all suites (the results are in the context's store); the pages show
+            # ledger rows, so they are the running user's only, like every other output
+            old_umask = os.umask(0o077)
+            try:
+                docs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+                context.add_data_docs_site("local", {
+                    "class_name": "SiteBuilder",
+                    "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                                      "base_directory": str(docs_dir)},
+                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                })
+                context.build_data_docs(site_names=["local"])
+            finally:
+                os.umask(old_umask)
         engine = datasource.get_execution_engine().engine
     finally:
         if engine is not None:
@@ -244,9 +249,12 @@ _REMOTE_URL = re.compile(r"url\(\s*['\"]?https?://[^)]*\)", re.I)
 
 
 def make_offline(docs_dir: Path) -> None:
-    """Remove every remote resource a browser would fetch on its own (stylesheets, scripts,
-    images, CSS url()) from the generated pages; plain links stay, they are only followed
-    when clicked."""
+    """Make the site private to the running user, and remove every remote resource a browser
+    would fetch on its own (stylesheets, scripts, images, CSS url()) from the pages; plain
+    links stay, they are only followed when clicked."""
+    for path in [Path(docs_dir), *Path(docs_dir).rglob("*")]:
+        if not path.is_symlink():   # GX copies its static files with their installed modes
+            path.chmod(0o700 if path.is_dir() else 0o600)
     for page in [*Path(docs_dir).rglob("*.html"), *Path(docs_dir).rglob("*.css")]:
         text = page.read_text(encoding="utf-8")
         cleaned = _REMOTE_URL.sub("none", _REMOTE_IMG.sub('src=""', _REMOTE_TAG.sub("", text)))

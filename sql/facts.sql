@@ -135,7 +135,7 @@ contained as (
     from named as n
     join alloc as a on a.notice_no = n.notice_no
     left join matched as m on m.notice_no = n.notice_no and m.purpose_key = n.purpose_key
-    where m.line_seq is null and a.core <> '' and strpos(n.core, a.core) > 0
+    where m.line_seq is null and a.core <> '' and position(a.core in n.core) > 0
 ),
 outermost as (
     -- a core inside another contained core ('租赁住房' in '保障性租赁住房') is not a second purpose
@@ -143,7 +143,7 @@ outermost as (
     from contained as c
     left join contained as o
       on o.notice_no = c.notice_no and o.purpose_key = c.purpose_key
-     and o.core <> c.core and strpos(o.core, c.core) > 0
+     and o.core <> c.core and position(c.core in o.core) > 0
     where o.line_seq is null
 ),
 multi as (

@@ -6,15 +6,14 @@
 -- stage: ledger
 --
 -- Invariant: every expenditure line tied to a notice carries a 7-digit item-level function code
--- (clause 三: 按实际支出方向将支出功能科目明确至项级科目).
--- Fires on: class codes (3 digits, 221), subclass codes (5 digits, 22101), and also on a blank
--- function code or one that is not digits / has another length: none of them is an item code,
--- and the accountant's fix is the same (book the line to its item). observed is then empty or
--- the code as written. A 7-digit code missing from the classification is CODE_UNKNOWN instead.
--- A wrong line cancelled by its mirror reversal (fct_recon_lines: same sub-account, payee, function code, direct flag,
--- project code, fund source and amount, opposite sign) is corrected
--- and not reported: reversals cancel the earliest such lines, later ones are reported; a
--- reversal with no such line to cancel is reported itself.
+-- (clause 三: 按实际支出方向将支出功能科目明确至项级科目). Fires on: class codes (3 digits, 221), subclass codes (5
+-- digits, 22101), and also on a blank function code or one that is not digits / has another
+-- length: none of them is an item code, and the accountant's fix is the same (book the line to
+-- its item). observed is then empty or the code as written. A 7-digit code missing from the
+-- classification is CODE_UNKNOWN instead. A wrong line cancelled by its mirror reversal
+-- (fct_recon_lines: same sub-account, payee, function code, direct flag, project code, fund
+-- source and amount, opposite sign) is corrected and not reported: reversals cancel the earliest
+-- such lines, later ones are reported; a reversal with no such line to cancel is reported itself.
 with defects as (
     select
         e.*,

@@ -16,8 +16,9 @@
 --           sub-account (voucher empty, purpose set) listing the codes and the vouchers on the
 --           other lines' codes. Each such line is also CODE_MISMATCH: that finding says the line
 --           is miscoded, this one says the account is not kept separately.
--- Pooled / multi lines cancelled by its mirror reversal (fct_recon_lines: same sub-account, payee, function code, direct flag,
--- project code, fund source and amount, opposite sign) are not reported.
+-- Pooled / multi lines cancelled by their mirror reversal (fct_recon_lines: same sub-account,
+-- payee, function code, direct flag, project code, fund source and amount, opposite sign) are not
+-- reported.
 with account_lines as (
     select e.*
     from fct_expenditure as e

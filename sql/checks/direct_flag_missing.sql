@@ -5,15 +5,15 @@
 -- en: Expenditure from a 中央直达 allocation line without the direct-fund flag or the project code
 -- stage: ledger
 --
--- Invariant (clause 一/二: 直达资金标识贯穿资金分配、拨付、使用等全流程且保持不变): every
--- expenditure line paid from an allocation line marked （中央直达） carries the direct-fund flag
--- (direct_flag true: 是 / Y / 1 / 01 中央直达资金) and the notice's project code. A line tied to
--- the notice only by its budget document number, with a blank or other project code, has
--- dropped the code. Money that is not direct funds needs no flag: lines of an allocation line
--- without （中央直达）, and local matching / own-revenue money (资金来源 地方配套资金, 本级财力,
--- naming no central money). Only spending is judged: a reversal nets against a line already
--- judged, and a payment cancelled by its mirror reversal (fct_recon_lines: same sub-account, payee, function code, direct flag,
--- project code, fund source and amount, opposite sign) is corrected, not reported.
+-- Invariant (clause 一/二: 直达资金标识贯穿资金分配、拨付、使用等全流程且保持不变): every expenditure line paid from an
+-- allocation line marked （中央直达） carries the direct-fund flag (direct_flag true: 是 / Y / 1 / 01
+-- 中央直达资金) and the notice's project code. A line tied to the notice only by its budget document
+-- number, with a blank or other project code, has dropped the code. Money that is not direct
+-- funds needs no flag: lines of an allocation line without （中央直达）, and local matching / own-
+-- revenue money (资金来源 地方配套资金, 本级财力, naming no central money). Only spending is judged: a reversal
+-- nets against a line already judged, and a payment cancelled by its mirror reversal
+-- (fct_recon_lines: same sub-account, payee, function code, direct flag, project code, fund
+-- source and amount, opposite sign) is corrected, not reported.
 with defects as (
     select e.*
     from fct_expenditure as e
