@@ -6,11 +6,15 @@ the real pipeline (`recon run` or `recon load`) and inspects the store and the w
 """
 from __future__ import annotations
 
+import csv
 import html.parser
 import os
 import re
+import shutil
 import zipfile
+from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 import openpyxl
 import pytest
@@ -64,110 +68,152 @@ def tables_present(db: Path) -> set[str]:
     return {r[0] for r in hc.query(db, "select table_name from information_schema.tables")}
 
 
+def _tree(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+DEBIT_HEADING = '借方金额"; drop table ledger_lines; --'
+JUNK_HEADINGS = ['凭证号"; drop table x; --', "'); drop table notices; --", "c0", "row_no", "#1", "`x`", "$file_id"]
+HOSTILE_NAMES = [
+    "x\\..\\..\\evil.csv",
+    "evil\nname.csv",
+    "$(touch pwned).csv",
+    "; touch pwned2 #.csv",
+    "-rf.csv",
+    " .csv",
+]
+NOTICE_PURPOSE = "2024年<script>alert(5)</script>租赁补贴（中央直达）"
+
+
+def _write_hostile_inputs(work: Path, outside: Path) -> Path:
+    """Every kind of hostile text in one inputs folder (distinct vouchers: no file supersedes another)."""
+    from pipeline.ledgers import FIELDS
+
+    inputs = hc.write_inputs(work)
+    ledgers = inputs / "ledgers"
+    # SQL in every text cell
+    hc.write_csv(ledgers / "sql.csv", [unmatched_row(p, p, p, p) for p in SQL_PAYLOADS])
+    # SQL in headings: ignored ones, and one a site alias makes the real debit column
+    (ledgers / "presets.toml").write_text(
+        "[presets.cn-grp]\ndebit = ['借方金额\"; drop table ledger_lines; --']\n", encoding="utf-8")
+    header = [DEBIT_HEADING if h == "借方金额" else h for h in HEADER] + JUNK_HEADINGS
+    rows = [r + [f"v{i}" for i in range(len(JUNK_HEADINGS))] for r in hc.hostile_rows(3, start=1)]
+    rows[1][HEADER.index("借方金额")] = "1.2.3"
+    hc.write_csv(ledgers / "headings.csv", rows, header)
+    # SQL in Parquet column names
+    import duckdb
+
+    con = duckdb.connect()
+    names = list(FIELDS) + ['x"; drop table ledger_lines; --', "'); drop table notices; --"]
+    con.execute("create table t (" + ", ".join(f'"{n.replace(chr(34), chr(34) * 2)}" varchar' for n in names) + ")")
+    for r in hc.hostile_rows(2, start=10):
+        con.execute(f"insert into t values ({', '.join('?' * len(names))})", r + ["a", "b"])
+    con.execute("copy t to ? (format parquet)", [str(ledgers / "names.parquet")])
+    con.close()
+    # spreadsheet formulas, and one as a bad amount (quarantined: shown as the observed value)
+    rows = [unmatched_row(p, f"{p}（中央直达）", p, p) for p in FORMULA_PAYLOADS]
+    bad = hc.hostile_rows(1, start=50)[0]
+    bad[HEADER.index("借方金额")] = '=HYPERLINK("http://evil","amount")'
+    hc.write_csv(ledgers / "formulas.csv", rows + [bad])
+    # markup
+    hc.write_csv(ledgers / "markup.csv", [unmatched_row(p, f"{p}（中央直达）", p, p) for p in HTML_PAYLOADS])
+    # file names that are formulas or markup, rejected (empty): their names reach the reports
+    (ledgers / "=1+2.csv").write_bytes(b"")
+    (ledgers / "<img src=x onerror=alert(9)>.csv").write_bytes(b"")
+    # file names that look like paths or shell, and text that looks like paths
+    for i, name in enumerate(HOSTILE_NAMES):
+        hc.write_csv(ledgers / name, [unmatched_row(f"记-P{i}", "../../etc/passwd", "/tmp/evil", "../../../evil")])
+    hc.write_csv(ledgers / "..\\..\\evil.csv", [unmatched_row("记-PX", "x", "x", "x")])
+    # a symlink to an export outside the inputs folder (read, never written)
+    hc.write_csv(outside, hc.hostile_rows(1, start=70))
+    os.symlink(outside, ledgers / "link.csv")
+    # markup in a notice (its own project code, so the good ledger does not tie to it)
+    text = hc.notice_variant(93, {"2024年租赁补贴（中央直达）": NOTICE_PURPOSE,
+                                  "10000013Z135080000028": "10000013Z135080000093"})
+    (inputs / "notices" / "markup_notice.txt").write_text(text, encoding="utf-8")
+    return inputs
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    """One `recon run` over every hostile input, from an empty working folder; what it wrote."""
+    root = tmp_path_factory.mktemp("injection")
+    work = root / "work"
+    work.mkdir()
+    inputs = _write_hostile_inputs(work, root / "outside.csv")
+    cwd = root / "cwd"
+    cwd.mkdir()
+    out = work / "out"
+    before = _tree(root)
+    before_inputs = _tree(inputs)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(cwd)
+        ran = run(inputs, out)
+    return SimpleNamespace(root=root, inputs=inputs, out=out, db=out / "recon.duckdb", ran=ran,
+                           run_dir=(out / "latest").resolve(), before=before,
+                           before_inputs=before_inputs, after=_tree(root), cwd=cwd)
+
+
+def test_injection__run_survives_everything_hostile(hostile):
+    assert hostile.ran.exit_code == 2  # the two empty files are rejected; everything else ran
+    assert set(TABLES) <= tables_present(hostile.db)
+    assert hc.store_consistency_problems(hostile.db) == []
+    # headings.csv 2 rows + names.parquet 2 rows + the linked export 1 row; the rest is unmatched
+    assert hc.spent_by_purpose(hostile.run_dir) == {**GOOD_SPENT, DILAPIDATED: Decimal("5000.00")}
+
+
 # --------------------------------------------------------------------------------------------
 # SQL
 
 
-def test_injection__sql_in_cells_loads_as_plain_text(tmp_path):
-    inputs = hc.write_inputs(tmp_path)
-    rows = [unmatched_row(p, p, p, p) for p in SQL_PAYLOADS]
-    hc.write_csv(inputs / "ledgers" / "sql.csv", rows)
-    out = tmp_path / "out"
-    ran = run(inputs, out)
-    db = out / "recon.duckdb"
-    assert ran.exit_code == 1  # the unmatched payments are findings, nothing else
-    assert set(TABLES) <= tables_present(db)
-    stored = hc.query(db, "select voucher_no, purpose, payee, summary from ledger_lines l "
-                          "join input_files f using (file_id) where f.name = 'sql.csv' order by row_no")
+def test_injection__sql_in_cells_loads_as_plain_text(hostile):
+    stored = hc.query(hostile.db, "select voucher_no, purpose, payee, summary from ledger_lines l "
+                                  "join input_files f using (file_id) where f.name = 'sql.csv' order by row_no")
     assert stored == [(p, p, p, p) for p in SQL_PAYLOADS]
-    assert hc.query(db, "select count(*) from input_files where status = 'loaded'") == [(3,)]
-    findings = hc.read_csv_rows((out / "latest").resolve() / "exceptions.csv")
-    unmatched = {f["voucher_no"] for f in findings if f["rule_id"] == "UNMATCHED_EXPENDITURE"}
+    findings = hc.read_csv_rows(hostile.run_dir / "exceptions.csv")
+    unmatched = {f["voucher_no"] for f in findings
+                 if f["rule_id"] == "UNMATCHED_EXPENDITURE" and f["source_file"] == "sql.csv"}
     assert unmatched == set(SQL_PAYLOADS)
-    assert hc.spent_by_purpose((out / "latest").resolve()) == {**GOOD_SPENT, DILAPIDATED: 0}
 
 
-def test_injection__sql_in_column_headings_is_never_an_identifier(tmp_path):
+def test_injection__sql_in_column_headings_is_never_an_identifier(hostile):
     """Unknown headings are ignored, whatever they say; a hostile heading made a real column by a
     site alias (presets.toml beside the ledgers) is only ever data: it appears, verbatim, as the
     column named by a quarantined row's finding."""
-    inputs = hc.write_inputs(tmp_path)
-    debit = '借方金额"; drop table ledger_lines; --'
-    (inputs / "ledgers" / "presets.toml").write_text(
-        "[presets.cn-grp]\ndebit = ['借方金额\"; drop table ledger_lines; --']\n", encoding="utf-8")
-    junk = ['凭证号"; drop table x; --', "'); drop table notices; --", "c0", "row_no", "#1", "`x`", "$file_id"]
-    header = [debit if h == "借方金额" else h for h in HEADER] + junk
-    rows = [r + [f"v{i}" for i in range(len(junk))] for r in hc.hostile_rows(3)]
-    rows[1][HEADER.index("借方金额")] = "1.2.3"
-    hc.write_csv(inputs / "ledgers" / "headings.csv", rows, header)
-    out = tmp_path / "out"
-    ran = run(inputs, out)
-    db = out / "recon.duckdb"
-    assert set(TABLES) <= tables_present(db)
-    state = hc.file_state(db, "headings.csv")
+    state = hc.file_state(hostile.db, "headings.csv")
     assert state["status"] == "loaded" and state["lines"] == 2 and state["bad_rows"] == (2,), state
-    assert hc.query(db, "select column_name, value from quarantine where file_id = ?",
-                    [state["file_id"]]) == [(debit, "1.2.3")]
-    findings = hc.read_csv_rows((out / "latest").resolve() / "exceptions.csv")
-    assert any(f["rule_id"] == "INPUT_ROW_INVALID" and debit in f["message"] for f in findings)
-    assert ran.exit_code == 1
-    assert hc.spent_by_purpose((out / "latest").resolve())[DILAPIDATED] == 2000
+    assert hc.query(hostile.db, "select column_name, value from quarantine where file_id = ?",
+                    [state["file_id"]]) == [(DEBIT_HEADING, "1.2.3")]
+    findings = hc.read_csv_rows(hostile.run_dir / "exceptions.csv")
+    assert any(f["rule_id"] == "INPUT_ROW_INVALID" and DEBIT_HEADING in f["message"] for f in findings)
 
 
-def test_injection__sql_in_parquet_column_names(tmp_path):
-    import duckdb
-
-    from pipeline.ledgers import FIELDS
-
-    inputs = hc.write_inputs(tmp_path)
-    path = inputs / "ledgers" / "names.parquet"
-    con = duckdb.connect()
-    names = list(FIELDS) + ['x"; drop table ledger_lines; --', "'); drop table notices; --"]
-    con.execute("create table t (" + ", ".join(f'"{n.replace(chr(34), chr(34) * 2)}" varchar' for n in names) + ")")
-    for r in hc.hostile_rows(2):
-        con.execute(f"insert into t values ({', '.join('?' * len(names))})", r + ["a", "b"])
-    con.execute("copy t to ? (format parquet)", [str(path)])
-    con.close()
-    out = tmp_path / "out"
-    ran = run(inputs, out)
-    db = out / "recon.duckdb"
-    assert ran.exit_code == 0, ran.stderr
-    assert set(TABLES) <= tables_present(db)
-    assert hc.file_state(db, "names.parquet")["lines"] == 2
-    assert hc.spent_by_purpose((out / "latest").resolve())[DILAPIDATED] == 2000
+def test_injection__sql_in_parquet_column_names(hostile):
+    state = hc.file_state(hostile.db, "names.parquet")
+    assert state["status"] == "loaded" and state["lines"] == 2, state
 
 
-@pytest.mark.parametrize("payload", ["'); drop table ledger_lines; --", "%' or 1=1 --"])
-def test_injection__sql_in_scope_options(tmp_path, payload):
+def test_injection__sql_in_scope_options(hostile, tmp_path):
     """--purpose and --notice are user text too: parameters, never SQL."""
-    inputs = hc.write_inputs(tmp_path)
+    db = tmp_path / "recon.duckdb"
+    shutil.copy2(hostile.db, db)
+    lines = hc.query(db, "select count(*) from ledger_lines")
     out = tmp_path / "out"
-    run(inputs, out)
-    ran = invoke(["check", "--outputs", str(out), "--as-of", AS_OF, "--purpose", payload])
+    ran = invoke(["check", "--db", str(db), "--outputs", str(out), "--as-of", AS_OF,
+                  "--purpose", "'); drop table ledger_lines; --"])
     assert ran.exit_code in (0, 1)
-    db = out / "recon.duckdb"
-    assert set(TABLES) <= tables_present(db)
     # the scope matched nothing: no allocation line is summarised under that purpose
     assert hc.read_csv_rows((out / "latest").resolve() / "summary.csv") == []
-    ran = invoke(["check", "--outputs", str(out), "--as-of", AS_OF, "--notice", "克区财综〔2024〕2号" + payload])
-    assert ran.exit_code in (0, 1, 2)
-    assert hc.query(db, "select count(*) from ledger_lines") == [(len(hc.good_rows()),)]
+    ran = invoke(["check", "--db", str(db), "--outputs", str(out), "--as-of", AS_OF,
+                  "--notice", "克区财综〔2024〕2号%' or 1=1 --"])
+    assert ran.exit_code in (0, 1)
+    assert {r["notice_no"] for r in hc.read_csv_rows((out / "latest").resolve() / "summary.csv")} == {NOTICE_NO}
+    assert set(TABLES) <= tables_present(db)
+    assert hc.query(db, "select count(*) from ledger_lines") == lines
 
 
 # --------------------------------------------------------------------------------------------
 # Spreadsheet formulas
-
-
-def _formula_inputs(tmp_path) -> Path:
-    inputs = hc.write_inputs(tmp_path)
-    rows = [unmatched_row(p, f"{p}（中央直达）", p, p) for p in FORMULA_PAYLOADS]
-    # a quarantined row: the bad value itself is shown in exceptions.csv (observed, message)
-    bad = hc.hostile_rows(1, start=50)[0]
-    bad[HEADER.index("借方金额")] = '=HYPERLINK("http://evil","amount")'
-    hc.write_csv(inputs / "ledgers" / "formulas.csv", rows + [bad])
-    # a file whose very name is a formula, rejected: its name is in INPUT_REJECTED's source_file
-    (inputs / "ledgers" / "=1+2.csv").write_bytes(b"")
-    return inputs
 
 
 def _dangerous(cell: str) -> bool:
@@ -176,32 +222,22 @@ def _dangerous(cell: str) -> bool:
     return bool(cell) and cell[0] in "=+-@\t\r" and not _PLAIN_NUMBER.fullmatch(cell)
 
 
-def test_injection__no_formula_in_csv_reports(tmp_path):
-    inputs = _formula_inputs(tmp_path)
-    out = tmp_path / "out"
-    ran = run(inputs, out)
-    assert ran.exit_code == 2  # the empty "=1+2.csv" is rejected
-    run_dir = (out / "latest").resolve()
+def test_injection__no_formula_in_csv_reports(hostile):
     seen = set()
     for name in ("exceptions.csv", "summary.csv", "indicators.csv"):
-        import csv
-
-        with open(run_dir / name, encoding="utf-8-sig", newline="") as fh:
+        with open(hostile.run_dir / name, encoding="utf-8-sig", newline="") as fh:
             for row in csv.reader(fh):
                 for cell in row:
                     assert not _dangerous(cell), f"{name}: {cell!r} would run as a formula"
                     seen.add(cell)
-    for p in FORMULA_PAYLOADS:  # each payload is present (cells are trimmed at load), neutralised
-        assert "'" + p.strip() in seen, p
+    for p in FORMULA_PAYLOADS:  # each payload is present (trimmed at load or not), neutralised
+        assert {"'" + p, "'" + p.strip()} & seen, (p, sorted(c for c in seen if c.startswith("'")))
     assert "'=1+2.csv" in seen
     assert any('=HYPERLINK("http://evil","amount")' in c for c in seen)
 
 
-def test_injection__no_formula_in_workbook(tmp_path):
-    inputs = _formula_inputs(tmp_path)
-    out = tmp_path / "out"
-    run(inputs, out)
-    path = (out / "latest").resolve() / "report.xlsx"
+def test_injection__no_formula_in_workbook(hostile):
+    path = hostile.run_dir / "report.xlsx"
     with zipfile.ZipFile(path) as zf:
         for name in zf.namelist():
             if name.startswith("xl/worksheets/"):
@@ -216,6 +252,7 @@ def test_injection__no_formula_in_workbook(tmp_path):
                     texts.append(cell.value)
     for p in FORMULA_PAYLOADS:  # each payload is there, as text
         assert any(p.strip() in t for t in texts), p
+    assert any("=1+2.csv" in t for t in texts)
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,19 +278,12 @@ class _Elements(html.parser.HTMLParser):
             self.script_text.append(data)
 
 
-def test_injection__no_markup_in_html_report(tmp_path):
-    inputs = hc.write_inputs(tmp_path)
-    rows = [unmatched_row(p, f"{p}（中央直达）", p, p) for p in HTML_PAYLOADS]
-    hc.write_csv(inputs / "ledgers" / "markup.csv", rows)
-    (inputs / "ledgers" / "<img src=x onerror=alert(9)>.csv").write_bytes(b"")
-    out = tmp_path / "out"
-    run(inputs, out)
-    page = ((out / "latest").resolve() / "report.html").read_text(encoding="utf-8")
+def test_injection__no_markup_in_html_report(hostile):
+    page = (hostile.run_dir / "report.html").read_text(encoding="utf-8")
     parser = _Elements()
     parser.feed(page)
     for tag, attrs in parser.tags:
-        assert tag not in ("script", "svg") or "alert" not in "".join(parser.script_text), tag
-        for name, value in attrs.items():
+        for name in attrs:
             assert not name.startswith("on"), (tag, attrs)
         if tag == "img":
             assert attrs.get("src") != "x", attrs
@@ -264,93 +294,47 @@ def test_injection__no_markup_in_html_report(tmp_path):
     assert "&lt;img src=x onerror=alert(9)&gt;.csv" in page  # the rejected file's name, escaped
 
 
-def test_injection__no_markup_from_notice_text(tmp_path):
-    """Notice text (title, purposes) reaches the report too; it is escaped like ledger text."""
-    inputs = hc.write_inputs(tmp_path)
-    purpose = "2024年<script>alert(5)</script>租赁补贴（中央直达）"
-    text = hc.notice_variant(93, {"2024年租赁补贴（中央直达）": purpose})
-    (inputs / "notices" / "markup_notice.txt").write_text(text, encoding="utf-8")
-    out = tmp_path / "out"
-    ran = run(inputs, out)
-    db = out / "recon.duckdb"
-    state = hc.file_state(db, "markup_notice.txt")
-    page = ((out / "latest").resolve() / "report.html").read_text(encoding="utf-8")
+def test_injection__no_markup_from_notice_text(hostile):
+    """Notice text (purposes) reaches the report too; it is escaped like ledger text."""
+    state = hc.file_state(hostile.db, "markup_notice.txt")
+    page = (hostile.run_dir / "report.html").read_text(encoding="utf-8")
     assert "<script>alert(5)" not in page
-    if state["status"] == "loaded":
-        assert hc.query(db, "select count(*) from allocation_lines where purpose = ?", [purpose]) == [(1,)]
-        assert "&lt;script&gt;alert(5)&lt;/script&gt;" in page
-    else:
-        assert ran.exit_code == 2
+    assert state["status"] == "loaded", state
+    assert hc.query(hostile.db, "select count(*) from allocation_lines where purpose = ?", [NOTICE_PURPOSE]) == [(1,)]
+    assert "&lt;script&gt;alert(5)&lt;/script&gt;" in page
 
 
 # --------------------------------------------------------------------------------------------
 # Paths
 
 
-def _tree(root: Path) -> set[str]:
-    return {str(p.relative_to(root)) for p in root.rglob("*")}
-
-
-HOSTILE_NAMES = [
-    "x\\..\\..\\evil.csv",
-    "evil\nname.csv",
-    "$(touch pwned).csv",
-    "; touch pwned2 #.csv",
-    "-rf.csv",
-    " .csv",
-]
-
-
-def test_injection__paths_from_inputs_stay_in_outputs(tmp_path, monkeypatch):
+def test_injection__paths_from_inputs_stay_in_outputs(hostile):
     """File names, notice numbers and text from inputs never become a path: a run writes only
     under --outputs (nothing in the inputs, the working folder or beside them)."""
-    work = tmp_path / "work"
-    work.mkdir()
-    inputs = hc.write_inputs(work)
-    for i, name in enumerate(HOSTILE_NAMES):
-        rows = [unmatched_row(f"记-P{i}", "../../etc/passwd", "/tmp/evil", "../../../evil")]
-        hc.write_csv(inputs / "ledgers" / name, rows)
-    hc.write_csv(inputs / "ledgers" / "..\\..\\evil.csv", [unmatched_row("记-PX", "x", "x", "x")])
-    # a symlink named like a traversal, pointing at a good export outside inputs
-    outside = tmp_path / "outside.csv"
-    hc.write_csv(outside, hc.hostile_rows(1, start=70))
-    os.symlink(outside, inputs / "ledgers" / "link.csv")
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    monkeypatch.chdir(cwd)
-    out = work / "out"
-    before_inputs = _tree(inputs)
-    before_root = _tree(tmp_path)
-    ran = run(inputs, out)
-    assert ran.exit_code in (0, 1, 2)
-    after_root = _tree(tmp_path)
-    new = {p for p in after_root - before_root if not p.startswith(str(Path("work") / "out"))}
+    new = {p for p in hostile.after - hostile.before if not p.startswith(str(Path("work") / "out"))}
     assert new == set(), f"written outside --outputs: {sorted(new)}"
-    assert _tree(inputs) == before_inputs
-    assert list(cwd.iterdir()) == []
+    assert _tree(hostile.inputs) == hostile.before_inputs
+    assert list(hostile.cwd.iterdir()) == []
     # run ids are generated, never taken from inputs
-    runs = list((out / "runs").iterdir())
+    runs = list((hostile.out / "runs").iterdir())
     assert len(runs) == 1 and re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{4}", runs[0].name), runs
-    db = out / "recon.duckdb"
-    loaded = hc.query(db, "select name from input_files where kind = 'ledger' and status = 'loaded'")
-    assert sorted(n for (n,) in loaded) == sorted(["good.csv", "link.csv", *HOSTILE_NAMES])
-    # names starting with a dot are hidden files, never offered (so `..\\..\\evil.csv` is ignored)
-    assert hc.query(db, "select count(*) from input_files where name like '..%'") == [(0,)]
+    loaded = hc.query(hostile.db, "select name from input_files where kind = 'ledger' and status = 'loaded'")
+    assert set(HOSTILE_NAMES) | {"link.csv"} <= {n for (n,) in loaded}
+    # names starting with a dot are hidden files, never offered (so `..\..\evil.csv` is ignored)
+    assert hc.query(hostile.db, "select count(*) from input_files where name like '..%'") == [(0,)]
 
 
-def test_injection__notice_number_never_a_path(tmp_path):
-    """A notice number given on the command line is checked as a document number; one that
-    smuggles a path is refused as bad usage (exit 2), writing nothing."""
-    inputs = hc.write_inputs(tmp_path)
-    out = tmp_path / "out"
-    for bad in ("../../x〔2024〕2号", "/etc/passwd", "克区财综〔2024〕2号/../../../evil"):
-        before = _tree(tmp_path)
-        ran = invoke(["run", "--inputs", str(inputs), "--outputs", str(out), "--as-of", AS_OF,
-                      "--notice", bad])
-        created = {p for p in _tree(tmp_path) - before if not p.startswith("out")}
-        assert created == set(), created
-        if ran.exit_code == 2:
-            continue
-        # accepted only as the canonical number it contains: reports under runs/<generated id>
-        for d in (out / "runs").iterdir():
-            assert re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{4}", d.name), d
+def test_injection__notice_number_never_a_path():
+    """A notice number given on the command line is read as a document number: one that smuggles
+    a path is refused as bad usage, or reduced to the canonical number it contains."""
+    import click
+
+    from pipeline.cli import _scope
+
+    for bad in ("../../x〔2024〕2号", "/etc/passwd", "..\\..\\"):
+        with pytest.raises(click.BadParameter):
+            _scope(None, bad, None, None, None)
+    scope = _scope(None, "克区财综〔2024〕2号/../../../evil", None, None, None)
+    assert scope.notice_no == NOTICE_NO
+    ran = invoke(["check", "--notice", "../../x〔2024〕2号", "--db", "/nonexistent/never-created.duckdb"])
+    assert ran.exit_code == 2 and not Path("/nonexistent").exists()
