@@ -157,7 +157,7 @@ def worker_gx_duckdb(db: str, run_dir: str) -> None:
     t2 = time.perf_counter()
     con.close()
     print(json.dumps({"import_s": round(t_import, 3), "validate_s": round(t2 - t1, 3),
-                      "findings": len(findings)}))
+                      "findings": len(findings), "pipeline": str(Path(expectations.__file__).parent)}))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,7 +209,7 @@ def snapshot(dest: Path) -> dict:
     diff = subprocess.run(["git", "diff", "HEAD", "--", *SNAPSHOT_PARTS], cwd=ROOT, capture_output=True,
                           text=True).stdout
     (dest / "uncommitted.diff").write_text(diff, encoding="utf-8")
-    env = dict(os.environ, PYTHONPATH=str(dest), RECON_HOME=str(dest))
+    env = dict(os.environ, PYTHONPATH=str(dest.resolve()), RECON_HOME=str(dest.resolve()))
     return env
 
 
@@ -241,7 +241,9 @@ def run_size(n: int, encoding: str, steps: list[str], data_root: Path, log_root:
 
     def step(name: str, cmd: list[str], **kw) -> None:
         print(f"   {name:<11}", end=" ", flush=True)
-        r = measure(cmd, logs, name, timeout, env=env, **kw)
+        # cwd = the work folder, never the repository: `python -c`-style children put the cwd
+        # first on sys.path, which would shadow the snapshot with the working tree
+        r = measure(cmd, logs, name, timeout, env=env, cwd=work, **kw)
         res["steps"][name] = r
         ok = "" if r["exit"] in (0, 1) else f"  EXIT {r['exit']}: {r['stderr_tail'][-300:]!r}"
         print(f"{r['wall_s']:8.2f} s  {r['peak_rss_mib']:8.0f} MiB{ok}", flush=True)
@@ -279,7 +281,7 @@ def run_size(n: int, encoding: str, steps: list[str], data_root: Path, log_root:
     elif "recon_load" in steps:
         db = work / "load.duckdb"
         subprocess.run([RECON, "load", "notice", str(seed), "--db", str(db)],
-                       check=False, capture_output=True, env=env)
+                       check=False, capture_output=True, env=env, cwd=work)
         step("recon_load", [RECON, "load", "ledger", str(ledger), "--db", str(db)])
         _rm(db)
         _rm(db.with_suffix(".duckdb.wal"))
@@ -310,7 +312,7 @@ def _rm(path: Path) -> None:
 
 def _has_module(name: str, env: dict | None = None) -> bool:
     r = subprocess.run([PY, "-c", f"import importlib.util, sys; sys.exit(importlib.util.find_spec('{name}') is None)"],
-                       cwd=ROOT, capture_output=True, env=env)
+                       cwd="/", capture_output=True, env=env)
     return r.returncode == 0
 
 
