@@ -295,7 +295,9 @@ def test_csv__bom_and_neutralised_text(run_dir):
     cm = next(r for r in rows if r["voucher_no"] == "记-0042")
     assert cm["amount"] == "-1234.50"  # a negative amount stays a number
     assert cm["posted_on"] == "2024-03-15"
-    assert next(r for r in rows if r["voucher_no"] == "记-0100")["waived"] == "true"
+    waived = next(r for r in rows if r["voucher_no"] == "记-0100")
+    assert waived["waived"] == "true" and waived["waiver"] == "已报批追加预算 (auditor, 2024-07-02)"
+    assert cm["waived"] == "false" and cm["waiver"] == ""
     summary = list(csv.DictReader((run_dir / "summary.csv").open(encoding="utf-8-sig")))
     assert summary[1]["balance"] == "-62800.00" and summary[1]["execution_rate"] == "1.0605"
     indicators = list(csv.DictReader((run_dir / "indicators.csv").open(encoding="utf-8-sig")))
@@ -407,7 +409,7 @@ def test_reports__empty_run(tmp_path, rules):
     assert (run_dir / "exceptions.csv").read_text(encoding="utf-8-sig").splitlines() == [
         ",".join(["rule_id", "severity", "notice_no", "purpose", "voucher_no", "line_no", "posted_on",
                   "amount", "expected", "observed", "message", "source_file", "source_row",
-                  "finding_key", "change", "first_seen", "waived"])]
+                  "finding_key", "change", "first_seen", "waived", "waiver"])]
 
 
 def test_workbook__date_before_excel_epoch_is_text(tmp_path, rules):

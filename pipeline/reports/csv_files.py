@@ -21,7 +21,7 @@ EXCEPTION_COLUMNS = [
     "rule_id", "severity", "notice_no", "purpose", "voucher_no", "line_no", "posted_on",
     "amount", "expected", "observed", "message",
     # beyond the contract's columns:
-    "source_file", "source_row", "finding_key", "change", "first_seen", "waived",
+    "source_file", "source_row", "finding_key", "change", "first_seen", "waived", "waiver",
 ]
 SUMMARY_COLUMNS = ["notice_no", "purpose", "function_code", "allocated", "spent", "balance",
                    "execution_rate"]
