@@ -421,3 +421,14 @@ def test_workbook__date_before_excel_epoch_is_text(tmp_path, rules):
     con.close()
     rows = _sheet_rows(openpyxl.load_workbook(run_dir / "report.xlsx")["异常明细"])
     assert rows[1][rows[0].index("日期 posted_on")] == "1899-12-01"
+
+
+def test_recon_report__latest_run_by_default(run_dir, store, tmp_path):
+    from pipeline.cli import main
+
+    store.close()
+    (run_dir / "report.html").unlink()
+    result = CliRunner().invoke(main, ["report", "--db", str(tmp_path / "recon.duckdb"),
+                                       "--outputs", str(tmp_path / "outputs")])
+    assert result.exit_code == 0, result.output
+    assert RUN_ID in result.output and (run_dir / "report.html").is_file()
