@@ -116,6 +116,7 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
     """Check what is loaded within `scope`, record the run and write its reports."""
     from .reports import write_reports  # reports import the rule registry; keep start-up light
 
+    outputs = Path(outputs).absolute()  # later stages (GX Data Docs) need absolute paths
     _clear_stale_staging(outputs)
     _clear_orphans(con)
     outcomes = outcomes or []
