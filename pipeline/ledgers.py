@@ -506,7 +506,7 @@ def _read_parquet(con, path: Path, presets: Presets, preset: str | None) -> tupl
         pos = cmap.columns[field] + 1  # positional reference: no file-supplied name enters the SQL
         typ = types[pos - 1]
         if field in AMOUNT_FIELDS and typ in ("DOUBLE", "FLOAT", "REAL"):
-            return f"cast(cast(round(#{pos}, 2) as decimal(18,2)) as varchar) as {field}"
+            return f"cast(round(#{pos}, 2) as varchar) as {field}"  # too large: quarantined
         if typ.startswith("TIMESTAMP") and field == "posted_on":
             return f"cast(cast(#{pos} as date) as varchar) as {field}"
         return f"cast(#{pos} as varchar) as {field}"
@@ -552,8 +552,9 @@ create or replace temp macro ledger_amount_slow(t) as
 create or replace temp macro ledger_amount(c) as
     case
         when c is null then cast(0 as decimal(18,2))
-        when regexp_full_match(c, '-?\d+(\.\d{1,2})?') then cast(c as decimal(18,2))
-        when regexp_full_match(c, '-?\d{1,3}(,\d{3})+(\.\d{1,2})?') then cast(replace(c, ',', '') as decimal(18,2))
+        when regexp_full_match(c, '-?\d+(\.\d{1,2})?') then try_cast(c as decimal(18,2))
+        when regexp_full_match(c, '-?\d{1,3}(,\d{3})+(\.\d{1,2})?')
+            then try_cast(replace(c, ',', '') as decimal(18,2))
         else ledger_amount_slow(nullif(regexp_replace(
                  translate(c, '０１２３４５６７８９．，－＋（）', '0123456789.,-+()'),
                  '[\s\x{3000}¥￥元]', '', 'g'), ''))

@@ -282,6 +282,8 @@ def test_load_ledgers__financial_book_derived_from_account(con, tmp_path):
     ("credit", "1.2.3", "贷方金额"),
     ("debit", "12,34.00", "借方金额"),
     ("debit", "480.005", "借方金额"),
+    ("debit", "99999999999999999999.99", "借方金额"),
+    ("credit", "99,999,999,999,999,999,999.99", "贷方金额"),
     ("posted_on", "2024-02-30", "凭证日期"),
     ("posted_on", "2024-13-01", "凭证日期"),
     ("posted_on", "", "凭证日期"),
