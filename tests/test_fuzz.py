@@ -22,6 +22,7 @@ import tempfile
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -112,33 +113,41 @@ def test_fuzz__mutated_ledger_never_crashes_or_disturbs_good_files(template, m):
         bad.write_bytes(data)
         order = [good, bad] if m["good_first"] else [bad, good]
         ran = invoke(["load", "ledger", *map(str, order), "--db", str(db)])
+        con = duckdb.connect(str(db))  # one connection for every check of this example
+        try:
+            _check(con, ran, m, untouched, encoding)
+        finally:
+            con.close()
 
-        assert hc.store_consistency_problems(db) == []
-        g = hc.file_state(db, "good.csv")
-        assert g["status"] == "loaded" and g["lines"] == len(hc.good_rows()) and not g["bad_rows"], g
-        b = hc.file_state(db, "mutated.csv")
-        if b["status"] == "rejected":
-            assert ran.exit_code == 2 and "mutated.csv" in ran.stderr, ran
-            assert b["lines"] == 0 and not b["bad_rows"]
-        else:
-            assert ran.exit_code == 0, ran
-            assert b["status"] == "loaded", b
-        assert hc.query(db, "select count(*) from ledger_lines where voucher_no is null or posted_on is null "
-                            "or account_code is null or debit is null or credit is null") == [(0,)]
-        totals = hc.spent_in_store(db, as_of="2024-12-31")
-        for purpose, amount in GOOD_SPENT.items():
-            assert totals[purpose] == amount, (purpose, totals)
 
-        if not m["bytes"] and not m["edits"]:
-            # columns moved, encoding changed: the same export, loaded exactly
-            assert b["status"] == "loaded" and b["lines"] == N_ROWS, (encoding, b)
-            assert totals[DILAPIDATED] == Decimal("6000.00"), totals
-        elif not m["bytes"] and b["status"] == "loaded":
-            # cells changed: every data row is accounted for, untouched rows load as they were
-            stored = dict(hc.query(db, "select row_no, debit from ledger_lines where file_id = ?", [b["file_id"]]))
-            assert set(stored) | set(b["bad_rows"]) == set(range(1, N_ROWS + 1)), (stored, b)
-            for row in untouched:
-                assert stored.get(row) == Decimal("1000.00"), (row, stored, b)
+def _check(db, ran, m: dict, untouched: list[int], encoding: str) -> None:
+    """The invariants, on one open connection to the store `db`."""
+    assert hc.store_consistency_problems(db) == []
+    g = hc.file_state(db, "good.csv")
+    assert g["status"] == "loaded" and g["lines"] == len(hc.good_rows()) and not g["bad_rows"], g
+    b = hc.file_state(db, "mutated.csv")
+    if b["status"] == "rejected":
+        assert ran.exit_code == 2 and "mutated.csv" in ran.stderr, ran
+        assert b["lines"] == 0 and not b["bad_rows"]
+    else:
+        assert ran.exit_code == 0, ran
+        assert b["status"] == "loaded", b
+    assert hc.query(db, "select count(*) from ledger_lines where voucher_no is null or posted_on is null "
+                        "or account_code is null or debit is null or credit is null") == [(0,)]
+    totals = hc.spent_in_store(db, as_of="2024-12-31")
+    for purpose, amount in GOOD_SPENT.items():
+        assert totals[purpose] == amount, (purpose, totals)
+
+    if not m["bytes"] and not m["edits"]:
+        # columns moved, encoding changed: the same export, loaded exactly
+        assert b["status"] == "loaded" and b["lines"] == N_ROWS, (encoding, b)
+        assert totals[DILAPIDATED] == Decimal("6000.00"), totals
+    elif not m["bytes"] and b["status"] == "loaded":
+        # cells changed: every data row is accounted for, untouched rows load as they were
+        stored = dict(hc.query(db, "select row_no, debit from ledger_lines where file_id = ?", [b["file_id"]]))
+        assert set(stored) | set(b["bad_rows"]) == set(range(1, N_ROWS + 1)), (stored, b)
+        for row in untouched:
+            assert stored.get(row) == Decimal("1000.00"), (row, stored, b)
 
 
 def test_fuzz__mutations_are_applied():
