@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -16,6 +17,19 @@ import click
 
 from .loading import InputError
 from .store import StoreError
+
+
+# Text from inputs (file names, cell values, parser messages quoting a line) is printed on a
+# terminal: control characters and bidi overrides are shown escaped, so an export cannot move the
+# cursor, recolour or clear the screen, forge an extra line, or reverse how a file name reads.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: object) -> str:
+    """`text` safe to print on a terminal: control and bidi characters as \\xNN / \\uNNNN."""
+    return _UNPRINTABLE.sub(
+        lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}",
+        str(text))
 
 
 class ReconError(click.ClickException):
@@ -85,7 +99,7 @@ class ReconGroup(click.Group):
             log = logging.getLogger("recon")
             if log.handlers:  # only to the log file: without one, logging would print the traceback
                 log.exception("internal error")
-            click.echo(f"内部错误 / internal error: {type(exc).__name__}: {exc} "
+            click.echo(f"内部错误 / internal error: {type(exc).__name__}: {printable(exc)} "
                        "(请报告此问题 / please report this bug; see outputs/logs/recon.log)", err=True)
             sys.exit(70)
         finally:
@@ -170,11 +184,11 @@ MAX_ROWS_ON_STDERR = 20
 def _print_result(result, quiet: bool = False) -> None:
     for o in result.outcomes:
         if o.action == "rejected":
-            click.echo(f"拒收 / rejected: {o.message}", err=True)
+            click.echo(f"拒收 / rejected: {printable(o.message)}", err=True)
     bad_rows = [f for f in result.findings if f.rule_id == "INPUT_ROW_INVALID"]
     for f in bad_rows[:MAX_ROWS_ON_STDERR]:
         text = f.message if len(f.message) <= 400 else f.message[:400] + "…"
-        click.echo(f"隔离 / quarantined: {text}", err=True)
+        click.echo(f"隔离 / quarantined: {printable(text)}", err=True)
     if len(bad_rows) > MAX_ROWS_ON_STDERR:
         click.echo(f"隔离 / quarantined: 另有 {len(bad_rows) - MAX_ROWS_ON_STDERR} 处，见 exceptions.csv / "
                    f"{len(bad_rows) - MAX_ROWS_ON_STDERR} more, see exceptions.csv", err=True)
@@ -210,7 +224,7 @@ def load_notice(paths, outputs, db, wait):
         outcomes = load_notices(con, [Path(p) for p in paths])
         findings = notice_findings(con, [o.file_id for o in outcomes if o.action == "loaded"])
     for f in findings:  # reported, not an exit status: `recon check` / `recon run` act on them
-        click.echo(f"{f.severity} {f.rule_id} {f.notice_no}: {f.message}")
+        click.echo(f"{f.severity} {f.rule_id} {f.notice_no}: {printable(f.message)}")
     _exit_for_outcomes(outcomes)
 
 
@@ -413,12 +427,12 @@ class _store:
 def _exit_for_outcomes(outcomes) -> None:
     for o in outcomes:
         if o.action == "rejected":
-            click.echo(f"拒收 / rejected: {o.message}", err=True)
+            click.echo(f"拒收 / rejected: {printable(o.message)}", err=True)
         elif o.action == "skipped":
-            click.echo(f"已加载过，跳过 / already loaded, skipped: {o.path}"
-                       + (f" ({o.message})" if o.message else ""))
+            click.echo(f"已加载过，跳过 / already loaded, skipped: {printable(o.path)}"
+                       + (f" ({printable(o.message)})" if o.message else ""))
         else:
-            click.echo(f"已加载 / loaded: {o.path} ({o.rows_loaded} rows, {o.rows_quarantined} quarantined)")
+            click.echo(f"已加载 / loaded: {printable(o.path)} ({o.rows_loaded} rows, {o.rows_quarantined} quarantined)")
     if any(o.action == "rejected" for o in outcomes):
         sys.exit(2)
 

@@ -124,6 +124,12 @@ def _write_hostile_inputs(work: Path, outside: Path) -> Path:
     for i, name in enumerate(HOSTILE_NAMES):
         hc.write_csv(ledgers / name, [unmatched_row(f"记-P{i}", "../../etc/passwd", "/tmp/evil", "../../../evil")])
     hc.write_csv(ledgers / "..\\..\\evil.csv", [unmatched_row("记-PX", "x", "x", "x")])
+    # terminal control sequences and a bidi override in a file name and in a bad cell: printed
+    # on stderr (quarantined row, rejected file), they must arrive escaped
+    rows = hc.hostile_rows(2, start=80)
+    rows[1][HEADER.index("借方金额")] = "12\x1b[31ma\n拒收 / rejected: 伪造的一行"
+    hc.write_csv(ledgers / "esc\x1b[2J\u202egnp.csv", rows)
+    (ledgers / "\x1b]0;pwned\x07.csv").write_bytes(b"")
     # a symlink to an export outside the inputs folder (read, never written)
     hc.write_csv(outside, hc.hostile_rows(1, start=70))
     os.symlink(outside, ledgers / "link.csv")
@@ -155,11 +161,27 @@ def hostile(tmp_path_factory):
 
 
 def test_injection__run_survives_everything_hostile(hostile):
-    assert hostile.ran.exit_code == 2  # the two empty files are rejected; everything else ran
+    assert hostile.ran.exit_code == 2  # the three empty files are rejected; everything else ran
     assert set(TABLES) <= tables_present(hostile.db)
     assert hc.store_consistency_problems(hostile.db) == []
-    # headings.csv 2 rows + names.parquet 2 rows + the linked export 1 row; the rest is unmatched
-    assert hc.spent_by_purpose(hostile.run_dir) == {**GOOD_SPENT, DILAPIDATED: Decimal("5000.00")}
+    # headings.csv 2 rows + names.parquet 2 rows + the escapes file 1 row + the linked export
+    # 1 row; the other hostile rows are unmatched or quarantined
+    assert hc.spent_by_purpose(hostile.run_dir) == {**GOOD_SPENT, DILAPIDATED: Decimal("6000.00")}
+
+
+def test_injection__no_terminal_control_sequences_on_stderr(hostile):
+    """File names and cell values reach stderr (rejections, quarantined rows) escaped: no escape
+    sequence, bell or bidi override gets through, and no input can forge a line of its own."""
+    err = hostile.ran.stderr
+    for ch in ("\x1b", "\x07", "\u202e"):
+        assert ch not in err, repr(ch)
+    assert "\\x1b[2J" in err and "\\u202e" in err and "\\x07" in err  # shown, escaped
+    lines = err.splitlines()
+    assert all(line.startswith(("拒收 / rejected:", "隔离 / quarantined:")) for line in lines), lines
+    assert sum(line.startswith("拒收 / rejected:") for line in lines) == 3
+    assert sum(line.startswith("隔离 / quarantined:") for line in lines) == len(
+        hc.query(hostile.db, "select * from quarantine q join input_files f using (file_id) "
+                             "where f.status = 'loaded'"))
 
 
 # --------------------------------------------------------------------------------------------
