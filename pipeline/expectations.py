@@ -86,8 +86,13 @@ def load_suites(directory: Path | None = None) -> list[SuiteSpec]:
     return specs
 
 
-def validate(con: duckdb.DuckDBPyConnection, run_id: str, run_dir: Path) -> list[Finding]:
-    """Run every suite against the store; return findings (see module docstring)."""
+def validate(con: duckdb.DuckDBPyConnection, run_id: str, run_dir: Path,
+             rule_findings: list[Finding] | None = None) -> list[Finding]:
+    """Run every suite against the store; return findings (see module docstring).
+
+    rule_findings: what the SQL checks found in this run (pipeline.run passes them), so that
+    mirrored expectations are compared without running their rules again; when None, the
+    mirrored rules are run here."""
     specs = load_suites()
     if not specs:
         return []
@@ -103,7 +108,7 @@ def validate(con: duckdb.DuckDBPyConnection, run_id: str, run_dir: Path) -> list
             else:
                 findings.extend(_findings_for(spec, expectation, outcome))
         for mirrors, group in mirrored.items():
-            findings.extend(_disagreements(con, spec, group, list(mirrors)))
+            findings.extend(_disagreements(con, spec, group, list(mirrors), rule_findings))
     return findings
 
 
@@ -334,7 +339,8 @@ def _findings_for(spec: SuiteSpec, expectation: dict, outcome) -> list[Finding]:
     return findings
 
 
-def _disagreements(con, spec: SuiteSpec, group: list, mirrors: list[str]) -> list[Finding]:
+def _disagreements(con, spec: SuiteSpec, group: list, mirrors: list[str],
+                   rule_findings: list[Finding] | None = None) -> list[Finding]:
     """Rows the expectations fail but the mirrored rules do not report, and the other way round.
 
     The rules' findings are keyed by the suite's identity columns (file and row of a ledger
@@ -345,11 +351,14 @@ def _disagreements(con, spec: SuiteSpec, group: list, mirrors: list[str]) -> lis
 
     label = " + ".join(f"{spec.name}: {_describe(e)}" for e, _ in group)
     reported: dict[tuple, Finding] = {}
-    for rule_id in mirrors:
-        for f in run_rule(con, rule(rule_id)):
-            key = _finding_identity(f, spec.identity)
-            if key is not None:
-                reported[key] = f
+    if rule_findings is None:
+        found = [f for rule_id in mirrors for f in run_rule(con, rule(rule_id))]
+    else:
+        found = [f for f in rule_findings if f.rule_id in mirrors]
+    for f in found:
+        key = _finding_identity(f, spec.identity)
+        if key is not None:
+            reported[key] = f
     failed: dict[tuple, dict] = {}
     complete, total = True, 0
     for _, outcome in group:
