@@ -9,27 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import sys
 from pathlib import Path
 
 import click
 
 from .loading import InputError
+from .logs import printable  # text from inputs, shown with control characters escaped
 from .store import StoreError
-
-
-# Text from inputs (file names, cell values, parser messages quoting a line) is printed on a
-# terminal: control characters and bidi overrides are shown escaped, so an export cannot move the
-# cursor, recolour or clear the screen, forge an extra line, or reverse how a file name reads.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def printable(text: object) -> str:
-    """`text` safe to print on a terminal: control and bidi characters as \\xNN / \\uNNNN."""
-    return _UNPRINTABLE.sub(
-        lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}",
-        str(text))
 
 
 class ReconError(click.ClickException):

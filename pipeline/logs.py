@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from contextlib import contextmanager
 from logging.handlers import RotatingFileHandler
@@ -16,6 +17,26 @@ from pathlib import Path
 
 LOG_BYTES = 5 * 1024 * 1024
 LOG_BACKUPS = 10
+
+# Text from inputs (file names, cell values, parser messages quoting a line) ends up in the log
+# and on the terminal: control characters and bidi overrides are written escaped, so an export
+# cannot forge a log line, move the cursor or reverse how a file name reads.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: object) -> str:
+    """`text` safe to print or log on one line: control and bidi characters as \\xNN / \\uNNNN."""
+    return _UNPRINTABLE.sub(
+        lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}",
+        str(text))
+
+
+class _OneLineFormatter(logging.Formatter):
+    """One record, one line: the message is escaped (a traceback, appended after it, is not)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = printable(record.message)
+        return super().formatMessage(record)
 
 
 def setup_logging(outputs: Path) -> Path:
@@ -34,7 +55,7 @@ def setup_logging(outputs: Path) -> Path:
         handler = RotatingFileHandler(path, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8")
     finally:
         os.umask(old_umask)
-    handler.setFormatter(logging.Formatter("%(asctime)s pid=%(process)d %(levelname)s %(message)s"))
+    handler.setFormatter(_OneLineFormatter("%(asctime)s pid=%(process)d %(levelname)s %(message)s"))
     logger.addHandler(handler)
     logger.propagate = False
     return path

@@ -184,6 +184,16 @@ def test_injection__no_terminal_control_sequences_on_stderr(hostile):
                              "where f.status = 'loaded'"))
 
 
+def test_injection__no_forged_log_lines(hostile):
+    """The log (outputs/logs/recon.log) gets one line per record whatever a file is called
+    ("evil\\nname.csv") or contains: every line starts with its timestamp."""
+    log = (hostile.out / "logs" / "recon.log").read_text(encoding="utf-8")
+    assert "\x1b" not in log and "\u202e" not in log
+    for line in log.splitlines():
+        assert re.match(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3} pid=\d+ ", line), line
+    assert "evil\\x0aname.csv" in log
+
+
 # --------------------------------------------------------------------------------------------
 # SQL
 
