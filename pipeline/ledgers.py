@@ -88,6 +88,7 @@ import csv
 import datetime as dt
 import io
 import os
+import re
 import shutil
 import tempfile
 import tomllib
@@ -900,10 +901,14 @@ def _load_one(con, path: Path, sha: str, preset: str | None, encoding: str | Non
         try:
             con.execute(_TEXTS.replace("{source}", source), params)
         except duckdb.Error as exc:
-            detail = " ".join(str(exc).strip().splitlines()[:3])[:400]
+            lines = [ln for ln in str(exc).strip().splitlines() if ln.strip() and not ln.startswith("LINE ")]
+            detail = " ".join(lines[:3])[:400]
+            line = re.search(r"on Line: (\d+)", str(exc))
+            where_zh = f"文件第{line.group(1)}行附近：" if line else ""
+            where_en = f"near line {line.group(1)} of the file: " if line else ""
             what = f"CSV（{enc}）" if fmt == "csv" else fmt.upper()
-            raise InputError(path, f"{what} 文件无法读取：{detail}",
-                             f"the {fmt.upper()} file cannot be read ({enc or fmt}): {detail}") from exc
+            raise InputError(path, f"{what} 文件无法读取，{where_zh}{detail}",
+                             f"the {fmt.upper()} file cannot be read ({enc or fmt}), {where_en}{detail}") from exc
         con.execute("drop table if exists _ledger_raw")
         con.execute(_LOOKUP)
         con.execute(_TYPED)

@@ -582,3 +582,13 @@ def test_demo__generator_scales_and_is_seeded(tmp_path):
     demo.generate_ledger(c, seed=8, target_lines=3000, encoding="utf-8")
     assert 2800 <= n <= 3200
     assert a.read_bytes() == b.read_bytes() != c.read_bytes()
+
+
+def test_load_ledgers__broken_csv_rejected_naming_the_line(con, tmp_path):
+    path = tmp_path / "cut.csv"
+    body = ",".join(CN) + "\r\n" + ",".join(row()) + "\r\n" + ",".join(row()[:8]) + "\r\n"
+    path.write_text(body, encoding="utf-8")
+    [out] = load_ledgers(con, [path])
+    assert out.action == "rejected"
+    assert "cut.csv" in out.message and "第3行" in out.message and "line 3" in out.message
+    assert con.execute("select count(*) from ledger_lines").fetchone() == (0,)
