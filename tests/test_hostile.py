@@ -1,14 +1,20 @@
-"""Hostile and broken inputs through `recon run`: nothing crashes, nothing is lost, nothing gets in.
+"""Hostile and broken inputs: nothing crashes, nothing is lost, nothing gets in.
 
-Each case of tests/hostile_corpus.py is dropped into an inputs folder beside the good seed notice
-and a good small ledger, and `recon run` must: show no traceback; exit with the contract's status
-(2 when a file is rejected, 1 when rows are quarantined, 0 when the unusual file loads cleanly);
-name the file (and row) in exceptions.csv and on stderr; and reconcile everything else exactly
-as it does without the bad file.
+Every case of tests/hostile_corpus.py is checked twice:
 
-To stay fast, the good files are loaded once into a template store; each case runs on a copy of
-it (the good files are then skipped by content hash, the bad one is new). Loading the good files
-alongside a bad one from scratch is covered by tests/test_fuzz.py.
+* alone, through `recon load` into a copy of a store that already holds the good seed notice and
+  a good small ledger: no traceback, exit 2 exactly when the file is rejected (named on stderr,
+  with the line for a CSV cut mid-row), exactly the allowed rows stored or quarantined, and the
+  good files' spending unchanged (cheap, so each case has its own test);
+* together with the other cases of its kind (rejected / rows / loaded), through `recon run` on a
+  fresh store beside the good inputs: each file named by an INPUT_REJECTED or INPUT_ROW_INVALID
+  finding (with file, row and value) and on stderr, the contract's exit status (2 / 1 / as
+  without the bad files), summary.csv exactly as without them plus what they validly add, and
+  every other finding unchanged. Grouping keeps the suite fast: a run checks, measures and
+  writes every report, which costs seconds.
+
+The zip bombs are loaded in a child process, so time and peak memory can be measured and a
+runaway read stopped. Mutated ledgers (hypothesis) are in tests/test_fuzz.py.
 """
 from __future__ import annotations
 
@@ -354,3 +360,20 @@ def test_hostile__unreadable_files_are_rejected_not_a_crash(template, tmp_path, 
         assert path.name in ran.stderr, ran.stderr
         assert any(f["rule_id"] == "INPUT_REJECTED" and f["source_file"] == path.name for f in findings), path
     assert hc.spent_by_purpose(run_dir) == {**GOOD_SPENT, DILAPIDATED: Decimal("0.00")}
+
+
+def test_hostile__broken_presets_file_beside_ledgers_is_named(template, tmp_path):
+    """inputs/ledgers/presets.toml is dropped there by people too: a broken one is named in the
+    rejection of the ledgers it would apply to, never a traceback, and nothing half-loads."""
+    db = tmp_path / "recon.duckdb"
+    shutil.copy2(template["db"], db)
+    folder = tmp_path / "ledgers"
+    folder.mkdir()
+    (folder / "presets.toml").write_text("[presets.cn-grp\ndebit = ['借方金额'\n", encoding="utf-8")
+    path = hc.write_csv(folder / "new.csv", hc.hostile_rows(2))
+    ran = invoke(["load", "ledger", str(path), "--db", str(db)])
+    assert ran.exit_code == 2, ran
+    assert "presets.toml" in ran.stderr, ran.stderr  # the cause, which the user must fix
+    state = hc.file_state(db, "new.csv")
+    assert state["status"] == "rejected" and state["lines"] == 0, state
+    _assert_good_files_intact(db)
