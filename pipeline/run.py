@@ -144,7 +144,10 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
                        staging_dir, list(findings))
 
     rejected = any(o.action == "rejected" for o in outcomes)
+    from .reports.manifest import rule_versions
+
     counts = {
+        "rules": rule_versions(),  # the versions this run checked with, for run.json ever after
         "files": {a: sum(1 for o in outcomes if o.action == a) for a in ("loaded", "skipped", "rejected")},
         "rows_loaded": sum(o.rows_loaded for o in outcomes),
         "rows_quarantined": sum(o.rows_quarantined for o in outcomes),

@@ -59,14 +59,19 @@ def build_manifest(con: duckdb.DuckDBPyConnection, run_id: str) -> dict:
     }
 
 
-def _rule_versions(counts: dict) -> dict:
-    """The rule versions the run used when it recorded them (runs.counts["rules"]); otherwise
-    the current catalogue's, which is what a run written just now used."""
-    if isinstance(counts.get("rules"), dict):
-        return counts["rules"]
+def rule_versions() -> dict:
+    """The catalogue's rule versions now; pipeline/run.py records them with each run."""
     return {r.rule_id: {"version": r.version, "sha256": hashlib.sha256(r.sql.encode("utf-8")).hexdigest(),
                         "file": r.path.name, "severity": r.severity}
             for r in all_rules()}
+
+
+def _rule_versions(counts: dict) -> dict:
+    """The rule versions the run used (recorded in runs.counts["rules"]); for a run recorded
+    before versions were kept, the current catalogue's."""
+    if isinstance(counts.get("rules"), dict):
+        return counts["rules"]
+    return rule_versions()
 
 
 def write_manifest(con: duckdb.DuckDBPyConnection, run_id: str, run_dir: Path) -> None:
