@@ -24,9 +24,12 @@ left join ctx on true
 where ctx.purpose_key is null or a.purpose_key = ctx.purpose_key;
 
 -- Every active ledger line (either book, any account) as it stood on the as-of date, tied to a
--- notice: by the notice's project code (tied_by = 'project_code') or, failing that, by the
--- budget document number (tied_by = 'budget_doc_no'). A line of another project or fund ties to
--- no notice and appears nowhere below: out of scope, never reconciled, never flagged.
+-- notice: by its budget document number (tied_by = 'budget_doc_no', the loader has already
+-- normalised 文号 brackets) or, when that names no loaded notice, by the notice's project code
+-- (tied_by = 'project_code'). The document number wins because it names one notice, while a
+-- central project code may stay the same from year to year. A line of another project or fund
+-- ties to no notice and appears nowhere below: out of scope, never reconciled, never flagged.
+-- One pass over the ledger: both ties are left joins to the few notices.
 create or replace view fct_notice_lines as
 with ctx as (select * from run_context limit 1),
 active as (
@@ -37,27 +40,17 @@ active as (
       and (ctx.date_from is null or l.posted_on >= ctx.date_from)
       and (ctx.date_to is null or l.posted_on <= ctx.date_to)
 ),
-doc_keys as (
-    -- document numbers are normalised per distinct spelling, not per line
-    select d.budget_doc_no, doc_no_key(d.budget_doc_no) as doc_key
-    from (select distinct budget_doc_no from active where budget_doc_no is not null) as d
-),
-by_project as (
-    select a.*, n.notice_no, 'project_code' as tied_by
-    from active as a
-    join fct_notices as n on a.project_code = n.project_code
-),
-by_doc as (
-    select a.*, n.notice_no, 'budget_doc_no' as tied_by
-    from active as a
-    join doc_keys as k on k.budget_doc_no = a.budget_doc_no
-    join fct_notices as n on n.notice_no = k.doc_key
-    where a.project_code is distinct from n.project_code
-),
 tied as (
-    select * from by_project
-    union all
-    select * from by_doc
+    select
+        a.*,
+        coalesce(nd.notice_no, np.notice_no) as notice_no,
+        case when nd.notice_no is not null then 'budget_doc_no' else 'project_code' end as tied_by
+    from active as a
+    left join fct_notices as nd
+      on nd.notice_no = a.budget_doc_no
+    left join fct_notices as np
+      on nd.notice_no is null and np.project_code = a.project_code
+    where nd.notice_no is not null or np.notice_no is not null
 )
 select
     t.*,
@@ -79,10 +72,16 @@ join fct_notices as n on n.notice_no = t.notice_no;
 --   multi     names two or more allocation lines at once ('2024年租赁补贴及保障性租赁住房')
 --   unmatched names none of them (blank included)
 create or replace view fct_purpose_match as
-with purposes as (
-    select distinct l.notice_no, l.fiscal_year, l.fund_name, l.purpose_key
-    from fct_notice_lines as l
-    where l.is_expenditure
+with ledger_purposes as (
+    -- a lookup table: every sub-account name on a budget expenditure account, once
+    select distinct l.purpose_key
+    from stg_ledger_lines as l
+    where l.book = 'budget' and l.account_code like '7%'
+),
+purposes as (
+    select n.notice_no, n.fiscal_year, n.fund_name, p.purpose_key
+    from ledger_purposes as p
+    cross join fct_notices as n
 ),
 named as (
     select

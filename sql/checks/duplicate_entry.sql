@@ -16,19 +16,34 @@
 --               reversed and re-booked payment is not a duplicate. Lines without a payee are
 --               not compared (works payments often carry none).
 -- A warning: two households may share a name; the finding asks a person to look.
-with same_line as (
-    select
-        e.*,
-        row_number() over (
-            partition by e.notice_no, e.voucher_no, e.line_no, e.book, e.account_code, e.debit, e.credit
-            order by e.source_file, e.row_no) as nth,
-        first_value(e.source_file) over (
-            partition by e.notice_no, e.voucher_no, e.line_no, e.book, e.account_code, e.debit, e.credit
-            order by e.source_file, e.row_no) as first_file,
-        first_value(e.row_no) over (
-            partition by e.notice_no, e.voucher_no, e.line_no, e.book, e.account_code, e.debit, e.credit
-            order by e.source_file, e.row_no) as first_row
+with lines as (
+    -- hash() has no standard form; it only narrows the candidates, the exact columns decide below
+    select e.notice_no, e.voucher_no, e.line_no, e.book, e.account_code, e.debit, e.credit,
+           e.purpose, e.purpose_key, e.allocated_purpose, e.payee, e.posted_on, e.amount,
+           e.source_file, e.row_no,
+           hash(e.notice_no, e.voucher_no, e.line_no, e.book, e.account_code, e.debit,
+                e.credit) as line_hash,
+           hash(e.notice_no, e.purpose_key, e.payee, e.posted_on, e.amount) as payment_hash
     from fct_expenditure as e
+),
+repeated_lines as (
+    -- aggregate first, on one narrow key: only lines that may occur twice are ranked below
+    select line_hash
+    from lines
+    group by line_hash
+    having count(*) > 1
+),
+same_line as (
+    select
+        l.*,
+        row_number() over copy as nth,
+        first_value(l.source_file) over copy as first_file,
+        first_value(l.row_no) over copy as first_row
+    from lines as l
+    join repeated_lines as r on r.line_hash = l.line_hash
+    window copy as (partition by l.notice_no, l.voucher_no, l.line_no, l.book, l.account_code,
+                                 l.debit, l.credit
+                    order by l.source_file, l.row_no)
 ),
 line_copies as (
     select
@@ -53,24 +68,34 @@ line_copies as (
     from same_line as s
     where s.nth > 1
 ),
+paid as (
+    select l.*
+    from lines as l
+    where l.amount > 0
+      and nullif(trim(coalesce(l.payee, '')), '') is not null
+),
+repeated_payments as (
+    select payment_hash
+    from paid
+    group by payment_hash
+    having count(distinct voucher_no) > 1
+),
 payments as (
     -- one line per voucher and payment (copies of the same line are the shape above)
     select
-        s.notice_no, s.purpose_key, s.payee, s.posted_on, s.amount, s.voucher_no,
-        min(s.purpose) as purpose, min(s.allocated_purpose) as allocated_purpose,
-        min(s.line_no) as line_no, min(s.source_file) as source_file, min(s.row_no) as row_no
-    from same_line as s
-    where s.nth = 1
-      and s.amount > 0
-      and nullif(trim(coalesce(s.payee, '')), '') is not null
-    group by s.notice_no, s.purpose_key, s.payee, s.posted_on, s.amount, s.voucher_no
+        l.notice_no, l.purpose_key, l.payee, l.posted_on, l.amount, l.voucher_no,
+        min(l.purpose) as purpose, min(l.allocated_purpose) as allocated_purpose,
+        min(l.line_no) as line_no, min(l.source_file) as source_file, min(l.row_no) as row_no
+    from paid as l
+    join repeated_payments as k on k.payment_hash = l.payment_hash
+    group by l.notice_no, l.purpose_key, l.payee, l.posted_on, l.amount, l.voucher_no
 ),
 reversals as (
-    select e.notice_no, e.purpose_key, e.payee, -e.amount as amount, count(*) as reversals
-    from fct_expenditure as e
-    where e.amount < 0
-      and nullif(trim(coalesce(e.payee, '')), '') is not null
-    group by e.notice_no, e.purpose_key, e.payee, -e.amount
+    select l.notice_no, l.purpose_key, l.payee, -l.amount as amount, count(*) as reversals
+    from lines as l
+    where l.amount < 0
+      and nullif(trim(coalesce(l.payee, '')), '') is not null
+    group by l.notice_no, l.purpose_key, l.payee, -l.amount
 ),
 ranked_payments as (
     select

@@ -15,33 +15,45 @@
 -- the running total never came back to the allocation or below; without reversals that is
 -- simply the first line to cross it. expected = allocation, observed = total spent,
 -- amount = the excess (spent - allocated).
-with purpose_lines as (
-    select
-        e.notice_no, e.line_seq, e.allocated_purpose, e.allocated_amount,
-        e.voucher_no, e.line_no, e.posted_on, e.amount, e.source_file, e.row_no,
-        row_number() over w as ord,
-        sum(e.amount) over (w rows between unbounded preceding and current row) as running_total
+with spending as (
+    select e.notice_no, e.line_seq, e.allocated_purpose, e.allocated_amount, e.voucher_no,
+           e.line_no, e.posted_on, e.amount, e.source_file, e.row_no
     from fct_expenditure as e
     where e.match_kind = 'line'
-    window w as (partition by e.notice_no, e.line_seq
-                 order by e.posted_on, e.voucher_no, length(e.line_no), e.line_no, e.source_file, e.row_no)
 ),
 totals as (
     select
         notice_no, line_seq,
         max(allocated_purpose) as purpose,
         max(allocated_amount) as allocated,
-        sum(amount) as spent,
-        max(case when running_total <= allocated_amount then ord else 0 end) as last_within
-    from purpose_lines
+        sum(amount) as spent
+    from spending
     group by notice_no, line_seq
     having sum(amount) > max(allocated_amount)
+),
+purpose_lines as (
+    -- running totals only for the purposes that end above their allocation
+    select
+        s.*,
+        row_number() over w as ord,
+        sum(s.amount) over (w rows between unbounded preceding and current row) as running_total
+    from spending as s
+    join totals as t on t.notice_no = s.notice_no and t.line_seq = s.line_seq
+    window w as (partition by s.notice_no, s.line_seq
+                 order by s.posted_on, s.voucher_no, length(s.line_no), s.line_no, s.source_file, s.row_no)
+),
+last_within as (
+    select notice_no, line_seq,
+           max(case when running_total <= allocated_amount then ord else 0 end) as last_within
+    from purpose_lines
+    group by notice_no, line_seq
 ),
 crossing as (
     select t.*, p.voucher_no, p.line_no, p.posted_on, p.source_file, p.row_no
     from totals as t
+    join last_within as w on w.notice_no = t.notice_no and w.line_seq = t.line_seq
     join purpose_lines as p
-      on p.notice_no = t.notice_no and p.line_seq = t.line_seq and p.ord = t.last_within + 1
+      on p.notice_no = t.notice_no and p.line_seq = t.line_seq and p.ord = w.last_within + 1
 ),
 findings as (
     select
