@@ -945,7 +945,16 @@ def load_ledgers(con: duckdb.DuckDBPyConnection, paths, preset: str | None = Non
     """
     outcomes: list[FileOutcome] = []
     for path in map(Path, paths):
-        sha = sha256_file(path)
+        try:
+            sha = sha256_file(path)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            error = InputError(path, f"文件无法读取：{reason}", f"the file cannot be read: {reason}")
+            try:
+                outcomes.append(reject_file(con, path, "", "ledger", error))
+            except OSError:  # gone altogether: nothing to register
+                outcomes.append(FileOutcome(str(path), "ledger", "rejected", message=str(error)))
+            continue
         earlier = loaded_file_id(con, sha)
         if earlier is not None:
             outcomes.append(FileOutcome(str(path), "ledger", "skipped", earlier, sha,

@@ -592,3 +592,17 @@ def test_load_ledgers__broken_csv_rejected_naming_the_line(con, tmp_path):
     assert out.action == "rejected"
     assert "cut.csv" in out.message and "第3行" in out.message and "line 3" in out.message
     assert con.execute("select count(*) from ledger_lines").fetchone() == (0,)
+
+
+def test_load_ledgers__unreadable_file_rejected(con, tmp_path):
+    import os
+
+    path = write_csv(tmp_path / "locked.csv", [row()])
+    path.chmod(0)
+    if os.access(path, os.R_OK):  # running as root: permissions do not stop reads
+        path.chmod(0o600)
+        path = tmp_path / "folder.csv"
+        path.mkdir()
+    [out] = load_ledgers(con, [path])
+    assert out.action == "rejected" and path.name in out.message
+    assert con.execute("select count(*) from ledger_lines").fetchone() == (0,)
