@@ -438,6 +438,25 @@ def test_revenue_miscoded__correct_receipt_and_expense_codes_pass(con):
     assert findings(con, "REVENUE_MISCODED") == []
 
 
+def test_notice_tie__document_number_picks_the_year_when_project_codes_repeat(tmp_path):
+    # the central project code of a transfer often stays the same from year to year
+    con = new_store(tmp_path)
+    seed_notice(con)
+    seed_notice(con, notice_no="克区财综〔2023〕7号", fiscal_year=2023)
+    set_context(con)
+    add_ledger(con, [
+        dict(voucher_no="记-0001", debit=480),                                   # 文号 of 2024
+        dict(voucher_no="记-0002", budget_doc_no="克区财综〔2023〕7号", posted_on=dt.date(2023, 11, 5),
+             debit=480, payee="李四"),
+    ])
+    tied = con.execute("select voucher_no, notice_no, tied_by from fct_expenditure "
+                       "order by voucher_no").fetchall()
+    assert tied == [("记-0001", "克区财综〔2024〕2号", "budget_doc_no"),
+                    ("记-0002", "克区财综〔2023〕7号", "budget_doc_no")]
+    assert findings(con, "OUT_OF_PERIOD") == []
+    con.close()
+
+
 # --- OUT_OF_PERIOD -----------------------------------------------------------------------------
 
 def test_out_of_period__december_2023_prepayment(con):
