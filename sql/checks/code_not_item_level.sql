@@ -9,8 +9,8 @@
 -- (clause 三: 按实际支出方向将支出功能科目明确至项级科目). Fires on: class codes (3 digits, 221), subclass codes (5
 -- digits, 22101), and also on a blank function code or one that is not digits / has another
 -- length: none of them is an item code, and the accountant's fix is the same (book the line to
--- its item). observed is then empty or the code as written. A 7-digit code missing from the
--- classification is CODE_UNKNOWN instead. A wrong line cancelled by its mirror reversal
+-- its item). observed is the code (digits), the code as written when it has none, or empty.
+-- A 7-digit code missing from the classification is CODE_UNKNOWN instead. A wrong line cancelled by its mirror reversal
 -- (fct_recon_lines: same sub-account, payee, function code, direct flag, project code, fund
 -- source and amount, opposite sign) is corrected and not reported: reversals cancel the earliest
 -- such lines, later ones are reported; a reversal with no such line to cancel is reported itself.
@@ -64,14 +64,14 @@ findings as (
         u.posted_on,
         u.amount,
         coalesce(u.allocated_code, '7位项级科目') as expected,
-        nullif(trim(coalesce(u.function_code_raw, u.function_code, '')), '') as observed,
+        coalesce(nullif(trim(u.function_code), ''), nullif(trim(u.function_code_raw), '')) as observed,
         '凭证 ' || coalesce(u.voucher_no, '') || ' 第' || coalesce(u.line_no, '') || '行 用途 '
             || coalesce(u.purpose, '(空)') || ' 记入' || u.level_zh || ' '
-            || coalesce(u.function_code_raw, u.function_code, '(空)')
+            || coalesce(nullif(trim(u.function_code), ''), nullif(trim(u.function_code_raw), ''), '(空)')
             || '，应明确至项级科目' || coalesce(' ' || u.allocated_code, '')
             || ' / voucher ' || coalesce(u.voucher_no, '') || ' line ' || coalesce(u.line_no, '')
             || ': purpose ' || coalesce(u.purpose, '(blank)') || ' booked to ' || u.level_en || ' '
-            || coalesce(u.function_code_raw, u.function_code, '(blank)')
+            || coalesce(nullif(trim(u.function_code), ''), nullif(trim(u.function_code_raw), ''), '(blank)')
             || ', expected the 7-digit item code' || coalesce(' ' || u.allocated_code, '') as message,
         u.source_file,
         u.row_no as source_row
