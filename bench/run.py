@@ -260,7 +260,10 @@ def run_size(n: int, encoding: str, steps: list[str], data_root: Path, log_root:
         step("recon_run", [RECON, "run", "--inputs", str(work / "inputs"), "--outputs", str(out),
                            "--as-of", AS_OF, "--fail-on", "never"])
         res["recon_run_summary"] = _run_summary(out)
-    if "gx_duckdb" in steps and (out / "recon.duckdb").exists():
+    recon_failed = res["steps"].get("recon_run", {}).get("exit") not in (None, 0, 1)
+    if recon_failed and "gx_duckdb" in steps:
+        res["steps"]["gx_duckdb"] = {"skipped": "recon_run failed: no store to validate"}
+    elif "gx_duckdb" in steps and (out / "recon.duckdb").exists():
         if _has_module("pipeline.expectations", env):
             step("gx_duckdb", me + ["_gx_duckdb", str(out / "recon.duckdb"), str(work / "gx_duckdb")])
         else:
@@ -270,7 +273,7 @@ def run_size(n: int, encoding: str, steps: list[str], data_root: Path, log_root:
             res["steps"]["gx_pandas"] = {"skipped": f"above --pandas-max {pandas_max:,}"}
         elif not any((home / "expectations").glob("*.json")):
             res["steps"]["gx_pandas"] = {"skipped": "no suites in expectations/"}
-        elif not (out / "recon.duckdb").exists():
+        elif recon_failed or not (out / "recon.duckdb").exists():
             res["steps"]["gx_pandas"] = {"skipped": "needs the store of recon_run"}
         else:
             step("gx_pandas", [PY, str(BENCH / "gx_pandas.py"), "--db", str(out / "recon.duckdb"),
@@ -346,6 +349,9 @@ def _ratios(res: dict) -> None:
         return
     floor_cpu = steps["floor"]["user_s"] + steps["floor"]["sys_s"]
     for name, r in steps.items():
+        if "wall_s" in r and r["exit"] not in (0, 1):
+            r["failed"] = True  # a failed step did not do the work: no ratio
+            continue
         if "wall_s" in r:
             r["ratio_to_floor"] = round(r["wall_s"] / floor, 2)
             # CPU seconds (user + sys, all threads): the work done, less sensitive than wall
@@ -366,21 +372,29 @@ def targets(results: list[dict]) -> list[dict]:
     """The issue's targets, judged on this invocation's numbers (None = not measured)."""
     by = {(r["lines"], r["encoding"]): r for r in results}
     checks = []
+
+    def failed(n, enc):
+        st = by.get((n, enc), {}).get("steps", {}).get("recon_run", {})
+        return st.get("failed", False)
     for enc in sorted({r["encoding"] for r in results}):
         def st(n, step, key="wall_s"):
             return by.get((n, enc), {}).get("steps", {}).get(step, {}).get(key)
 
         def ratio(n):
-            return st(n, "recon_run", "ratio_to_floor")
+            return None if failed(n, enc) else st(n, "recon_run", "ratio_to_floor")
 
         r10, r2 = ratio(10_000_000), ratio(2_000_000)
+        for n, label in ((10_000_000, "10M"), (5_000_000, "5M"), (2_000_000, "2M"), (1_000_000, "1M")):
+            if failed(n, enc):
+                checks.append({"encoding": enc, "target": f"recon run completes at {label}", "value": "failed",
+                               "met": False})
         checks.append({"encoding": enc, "target": "recon run <= 1.5 x floor at 10M", "value": r10,
                        "met": None if r10 is None else r10 <= 1.5,
                        "cpu_value": st(10_000_000, "recon_run", "cpu_ratio_to_floor")})
         checks.append({"encoding": enc, "target": "recon run <= 3 x floor at 2M", "value": r2,
                        "met": None if r2 is None else r2 <= 3,
                        "cpu_value": st(2_000_000, "recon_run", "cpu_ratio_to_floor")})
-        rss = st(10_000_000, "recon_run", "peak_rss_mib")
+        rss = None if failed(10_000_000, enc) else st(10_000_000, "recon_run", "peak_rss_mib")
         checks.append({"encoding": enc, "target": "peak RSS <= 1.5 GiB at 10M (MiB)", "value": rss,
                        "met": None if rss is None else rss <= 1536})
         pr = by.get((2_000_000, enc), {}).get("pandas_over_recon_run")
@@ -389,7 +403,8 @@ def targets(results: list[dict]) -> list[dict]:
         gr = by.get((2_000_000, enc), {}).get("gx_pandas_over_gx_duckdb")
         checks.append({"encoding": enc, "target": "GX on DuckDB >= 10 x faster than GX on pandas at 2M",
                        "value": gr, "met": None if gr is None else gr >= 10})
-        a, b = st(10_000_000, "recon_run"), st(2_000_000, "recon_run")
+        a = None if failed(10_000_000, enc) else st(10_000_000, "recon_run")
+        b = None if failed(2_000_000, enc) else st(2_000_000, "recon_run")
         lin = round(a / b, 2) if a and b else None
         checks.append({"encoding": enc, "target": "10M run <= 5.5 x the 2M run", "value": lin,
                        "met": None if lin is None else lin <= 5.5})
@@ -411,6 +426,11 @@ def print_table(results: list[dict]) -> None:
             d = s.get("detail") or {}
             if name.startswith("floor") and "transcode_s" in d:
                 note += f"transcode {d['transcode_s']} s + read_csv {d['read_csv_s']} s"
+            if s.get("failed"):
+                print(f"{r['lines']:>10,}  {r['encoding']:<8} {name:<10} {s['wall_s']:>8.2f}  {'-':>7}  "
+                      f"{'-':>7}  {'-':>7}  {s['peak_rss_mib']:>9.0f}  {s.get('loadavg_before', 0):>4.1f}  "
+                      f"FAILED exit {s['exit']}: {s['stderr_tail'].strip()[-160:]!r}")
+                continue
             print(f"{r['lines']:>10,}  {r['encoding']:<8} {name:<10} {s['wall_s']:>8.2f}  "
                   f"{s.get('ratio_to_floor', 0):>7.2f}  {s.get('cpu_s', 0):>7.1f}  {s.get('cpu_ratio_to_floor') or 0:>7.2f}  "
                   f"{s['peak_rss_mib']:>9.0f}  {s.get('loadavg_before', 0):>4.1f}  {note}")
