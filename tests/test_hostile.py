@@ -243,7 +243,13 @@ _BOMB_SCRIPT = textwrap.dedent("""
     t0 = time.perf_counter()
     r = CliRunner().invoke(main, sys.argv[1:])
     elapsed = time.perf_counter() - t0
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # Peak resident memory of this process. VmHWM belongs to this program image; ru_maxrss would
+    # also count the parent's memory at fork (Linux keeps it across exec).
+    try:
+        with open("/proc/self/status") as fh:
+            rss_mb = next(int(l.split()[1]) for l in fh if l.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"@@ exit={r.exit_code} seconds={elapsed:.1f} rss_mb={rss_mb:.0f}")
     print(r.stderr)
     print("@@traceback" if r.exception and not isinstance(r.exception, SystemExit) else "")
