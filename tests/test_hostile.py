@@ -324,11 +324,11 @@ def test_hostile__internal_error_in_load_shows_no_traceback(tmp_path, monkeypatc
 
 
 UNREADABLE_REASON = (
-    "pipeline/ledgers.py load_ledgers calls sha256_file(path) outside its try/except, so a ledger "
-    "that cannot be opened (PermissionError: a drop folder written by another account; or a file "
-    "removed mid-run) escapes as an internal error: exit 70, no other file loaded or reconciled. "
-    "pipeline/notices.py load_notices catches it but registers nothing (file_id None), so the run "
-    "records no run_inputs row and exceptions.csv has no INPUT_REJECTED for the notice")
+    "pipeline/notices.py load_notices catches the OSError of sha256_file for a notice that cannot "
+    "be opened (PermissionError) but registers nothing (FileOutcome with file_id None), so "
+    "`recon run` has no run_inputs row for it and exceptions.csv has no INPUT_REJECTED naming "
+    "locked.txt (stderr and exit 2 are right). pipeline/ledgers.py registers such a file "
+    "(reject_file with sha256 '') and is reported correctly")
 
 
 @pytest.mark.xfail(strict=True, reason=UNREADABLE_REASON)
