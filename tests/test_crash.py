@@ -18,7 +18,7 @@ from generate import generate  # noqa: E402  (bench/generate.py: the benchmark's
 from pipeline.store import open_store  # noqa: E402
 
 SEED = ROOT / "inputs" / "notices" / "000_a45419bc3fccfd31.txt"
-LINES = 200_000
+LINES = 100_000
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def _assert_consistent(db: Path) -> dict:
         con.close()
 
 
-@pytest.mark.parametrize("kill_after", [0.3, 1.0, 2.0, 3.5])
+@pytest.mark.parametrize("kill_after", [0.5, 1.5, 3.0])
 def test_crash__sigkill_part_way_then_next_run_completes(big_inputs, tmp_path, kill_after):
     outputs = tmp_path / "out"
     proc = _run(big_inputs, outputs)
