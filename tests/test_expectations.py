@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import socket
 
 import pytest
 
@@ -135,9 +136,17 @@ def test_suites_and_rules__fail_the_same_lines(mistaken_store):
         [RENT, RENTAL_HOUSING, OLD_ESTATES, DILAPIDATED])
 
 
-def test_validate__agreeing_suites_add_no_finding_and_write_offline_docs(mistaken_store):
+def test_validate__agreeing_suites_add_no_finding_and_write_offline_docs(mistaken_store, monkeypatch):
     con, tmp = mistaken_store
     run_dir = tmp / "run"
+
+    def no_network(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args}")
+
+    # an isolated government network: GX must neither phone home nor fetch anything
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket.socket, "connect_ex", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
     assert expectations.validate(con, "test-run", run_dir) == []
     assert (run_dir / "data_docs" / "index.html").is_file()
     pages = list((run_dir / "data_docs").rglob("*.html"))
