@@ -78,3 +78,28 @@ def test_lock__released_when_holder_is_killed(tmp_path):
     result = CliRunner().invoke(main, ["check", "--db", str(db), "--outputs", str(tmp_path / "o"),
                                        "--wait", "5", "--as-of", "2024-12-31"])
     assert result.exit_code == 0, result.output
+
+
+def test_lock__two_runs_racing_for_one_store_both_finish_nothing_loaded_twice(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    shutil.copytree(root / "inputs", tmp_path / "inputs")
+    cmd = [sys.executable, "-m", "pipeline.cli", "run", "--inputs", str(tmp_path / "inputs"),
+           "--outputs", str(tmp_path / "out"), "--as-of", "2024-12-31", "--wait", "120"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=root)
+             for _ in range(2)]
+    results = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [1, 1], results  # both reconciled the demo's findings
+    assert all("Traceback" not in err for _, err in results)
+    con = open_store(tmp_path / "out" / "recon.duckdb")
+    try:
+        assert con.execute("select count(*) from runs where finished_at is not null").fetchone()[0] == 2
+        loaded = con.execute("select count(*), count(distinct sha256) from input_files "
+                             "where status = 'loaded'").fetchone()
+        assert loaded[0] == loaded[1] == 2  # the notice and the ledger, once each
+        actions = con.execute("select action, count(*) from run_inputs group by action order by 1").fetchall()
+        assert actions == [("loaded", 2), ("skipped", 2)]
+    finally:
+        con.close()
