@@ -194,7 +194,7 @@ def machine() -> dict:
 SNAPSHOT_PARTS = ("pipeline", "sql", "expectations", "config", "reference", "inputs/notices")
 
 
-def snapshot(dest: Path) -> dict:
+def snapshot(dest: Path, patches: list[Path] = ()) -> dict:
     """Freeze the pipeline as it is now (other sessions edit the working tree during a long run).
 
     Copies the package and its data folders to dest; every step then runs with
@@ -209,6 +209,10 @@ def snapshot(dest: Path) -> dict:
     diff = subprocess.run(["git", "diff", "HEAD", "--", *SNAPSHOT_PARTS], cwd=ROOT, capture_output=True,
                           text=True).stdout
     (dest / "uncommitted.diff").write_text(diff, encoding="utf-8")
+    # what-if measurements: a fix proposed to a module's owner, applied to the copy only
+    for patch in patches:
+        subprocess.run(["patch", "-p1", "--forward", "-i", str(Path(patch).resolve())], cwd=dest, check=True)
+        shutil.copy(patch, dest / f"applied-{Path(patch).name}")
     env = dict(os.environ, PYTHONPATH=str(dest.resolve()), RECON_HOME=str(dest.resolve()))
     return env
 
@@ -456,6 +460,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=BENCH / "data")
     ap.add_argument("--results", type=Path, default=BENCH / "results")
     ap.add_argument("--keep-data", action="store_true")
+    ap.add_argument("--snapshot-patch", type=Path, nargs="*", default=[],
+                    help="apply these diffs (patch -p1) to the snapshot: measure a proposed fix "
+                         "without touching the working tree")
     ap.add_argument("--no-snapshot", action="store_true",
                     help="run the working tree as it changes instead of a frozen copy of it")
     args = ap.parse_args(argv)
@@ -469,8 +476,9 @@ def main(argv: list[str] | None = None) -> int:
     env, home = None, ROOT
     if not args.no_snapshot:
         home = log_root / "snapshot"
-        env = snapshot(home)
+        env = snapshot(home, args.snapshot_patch)
         report["snapshot"] = str(home)
+        report["snapshot_patches"] = [p.name for p in args.snapshot_patch]
     print(json.dumps(report["machine"], ensure_ascii=False))
     for n in args.sizes:
         for enc in args.encodings:
