@@ -537,7 +537,8 @@ create or replace temp macro ledger_ascii(s) as
     case when regexp_matches(s, '[０-９．，－＋（）／：]')
          then translate(s, '０１２３４５６７８９．，－＋（）／：', '0123456789.,-+()/:') else s end;
 create or replace temp macro ledger_dec(u) as
-    case when try_cast(u as decimal(38,10)) = try_cast(u as decimal(18,2))
+    case when regexp_full_match(u, '[+-]?(\d+(\.\d*)?|\.\d+)')  -- no exponent, no '_' separators
+          and try_cast(u as decimal(38,10)) = try_cast(u as decimal(18,2))
          then try_cast(u as decimal(18,2)) end;
 create or replace temp macro ledger_amount_plain(u) as
     case when not contains(u, ',') then ledger_dec(u)

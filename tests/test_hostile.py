@@ -43,14 +43,6 @@ KNOWN_DEFECTS: dict[str, str] = {
         "without a cached value (=500+500 in 借方金额, written by a library, never opened in Excel) "
         "reads as None = blank = 0.00: data row 2 loads with debit 0.00 instead of being quarantined "
         "(and row 3's =DATE(...) is quarantined as 'date is blank', not as an uncomputed formula)"),
-    "amount_excel_scientific_display": (
-        "pipeline/ledgers.py ledger_dec() try_casts the amount text to DECIMAL, and DuckDB accepts "
-        "scientific notation: 借方金额 '1.23457E+11' (Excel's lossy General-format display of "
-        "123,456,789,012.34) loads as 123457000000.00 instead of being quarantined"),
-    "amount_underscore": (
-        "pipeline/ledgers.py ledger_dec() try_casts the amount text to DECIMAL, and DuckDB accepts "
-        "'_' digit separators: 借方金额 '12_34.00' loads as 1234.00 instead of being quarantined "
-        "like the misplaced separator '1,00,0.00' is"),
 }
 
 
