@@ -783,7 +783,10 @@ def load_notices(con: duckdb.DuckDBPyConnection, paths) -> list[FileOutcome]:
             sha = sha256_file(path)
         except OSError as exc:  # unreadable: nothing can be registered under a content hash
             error = InputError(path, f"无法读取文件（{exc.strerror or exc}）", f"cannot read the file ({exc})")
-            outcomes.append(FileOutcome(str(path), KIND, "rejected", message=str(error)))
+            try:  # registered without a hash, so the run reports it as INPUT_REJECTED
+                outcomes.append(reject_file(con, path, "", KIND, error))
+            except OSError:  # gone altogether: nothing to register
+                outcomes.append(FileOutcome(str(path), KIND, "rejected", message=str(error)))
             continue
         earlier = loaded_file_id(con, sha)
         if earlier is not None:

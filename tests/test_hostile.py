@@ -315,15 +315,6 @@ def test_hostile__internal_error_in_load_shows_no_traceback(tmp_path, monkeypatc
     assert "loader exploded" in result.stderr
 
 
-UNREADABLE_REASON = (
-    "pipeline/notices.py load_notices catches the OSError of sha256_file for a notice that cannot "
-    "be opened (PermissionError) but registers nothing (FileOutcome with file_id None), so "
-    "`recon run` has no run_inputs row for it and exceptions.csv has no INPUT_REJECTED naming "
-    "locked.txt (stderr and exit 2 are right). pipeline/ledgers.py registers such a file "
-    "(reject_file with sha256 '') and is reported correctly")
-
-
-@pytest.mark.xfail(strict=True, reason=UNREADABLE_REASON)
 def test_hostile__unreadable_files_are_rejected_not_a_crash(template, tmp_path, monkeypatch):
     """Files the service account may not read are rejected by name (exit 2, INPUT_REJECTED, on
     stderr) and everything else reconciles. As root every file is readable, so opening them is
