@@ -382,8 +382,9 @@ def _read_csv(path: Path, encoding: str, presets: Presets, preset: str | None,
         select row_number() over () as row_no, {picks}
         from read_csv(?, header = true, skip = ?, auto_detect = false, columns = {spec},
                       delim = ?, quote = '"', escape = '"', strict_mode = true,
-                      null_padding = false, max_line_size = ?)"""
-    return cmap, source, [str(utf8_path), cmap.header_index, delim, CSV_MAX_LINE_BYTES]
+                      null_padding = false, max_line_size = ?, buffer_size = ?)"""
+    return cmap, source, [str(utf8_path), cmap.header_index, delim, CSV_MAX_LINE_BYTES,
+                          2 * CSV_MAX_LINE_BYTES]
 
 
 def _cell_text(value, field: str) -> str | None:
