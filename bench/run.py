@@ -211,8 +211,14 @@ def snapshot(dest: Path, patches: list[Path] = ()) -> dict:
     (dest / "uncommitted.diff").write_text(diff, encoding="utf-8")
     # what-if measurements: a fix proposed to a module's owner, applied to the copy only
     for patch in patches:
-        subprocess.run(["patch", "-p1", "--forward", "-i", str(Path(patch).resolve())], cwd=dest, check=True)
-        shutil.copy(patch, dest / f"applied-{Path(patch).name}")
+        r = subprocess.run(["patch", "-p1", "--forward", "--reject-file=-", "-i", str(Path(patch).resolve())],
+                           cwd=dest, capture_output=True, text=True)
+        if r.returncode == 0:
+            shutil.copy(patch, dest / f"applied-{Path(patch).name}")
+        elif "previously applied" in r.stdout:
+            print(f"{patch}: already in the pipeline, not applied", file=sys.stderr)
+        else:
+            raise SystemExit(f"{patch} does not apply to the snapshot:\n{r.stdout}{r.stderr}")
     env = dict(os.environ, PYTHONPATH=str(dest.resolve()), RECON_HOME=str(dest.resolve()))
     return env
 
@@ -478,7 +484,8 @@ def main(argv: list[str] | None = None) -> int:
         home = log_root / "snapshot"
         env = snapshot(home, args.snapshot_patch)
         report["snapshot"] = str(home)
-        report["snapshot_patches"] = [p.name for p in args.snapshot_patch]
+        report["snapshot_patches"] = [p.name for p in args.snapshot_patch
+                                      if (home / f"applied-{p.name}").exists()]
     print(json.dumps(report["machine"], ensure_ascii=False))
     for n in args.sizes:
         for enc in args.encodings:
