@@ -20,6 +20,7 @@ import secrets
 import shutil
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -207,6 +208,7 @@ def _optional_stage(module: str, func: str, *args) -> list[Finding]:
     return list(getattr(mod, func)(*args))
 
 
+_CENT = Decimal("0.01")
 _FINDINGS_SCHEMA = pa.schema([
     ("finding_key", pa.string()), ("rule_id", pa.string()), ("severity", pa.string()),
     ("notice_no", pa.string()), ("purpose", pa.string()), ("voucher_no", pa.string()),
@@ -269,9 +271,6 @@ def _store_findings(con: duckdb.DuckDBPyConnection, run_id: str, scope: Scope,
         )
 
 
-from decimal import Decimal  # noqa: E402
-
-_CENT = Decimal("0.01")
 
 
 def exit_status_for(con: duckdb.DuckDBPyConnection, run_id: str, fail_on: str, rejected: bool) -> int:
