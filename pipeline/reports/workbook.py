@@ -151,6 +151,19 @@ def _print_setup(ws) -> None:
     ws.repeat_rows(0)
 
 
+def _table_sheet(wb, fmt: _Formats, name: str, headers: list[str], widths: list[int]):
+    """A sheet that is one table: column widths, frozen and repeated header row, print setup."""
+    ws = wb.add_worksheet(name)
+    w = _Writer(ws, fmt)
+    for c, width in enumerate(widths):
+        ws.set_column(c, c, width)
+    ws.freeze_panes(1, 0)
+    ws.set_row(0, 30)
+    _print_setup(ws)
+    w.header(0, headers)
+    return ws, w
+
+
 def write(con: duckdb.DuckDBPyConnection, run_id: str, run_dir: Path) -> Path:
     ov = run_overview(con, run_id)
     path = run_dir / "report.xlsx"
@@ -301,16 +314,9 @@ def _overview_sheet(wb, fmt: _Formats, ov: RunOverview, truncated: int) -> None:
 
 
 def _summary_sheet(con, wb, fmt: _Formats, run_id: str) -> None:
-    ws = wb.add_worksheet(SHEET_SUMMARY)
-    w = _Writer(ws, fmt)
     headers = ["文号 notice_no", "序号 line_seq", "用途 purpose", "功能科目 function_code",
                "分配金额（元） allocated", "已支出（元） spent", "余额（元） balance", "执行率 execution_rate"]
-    for c, width in enumerate([18, 8, 36, 14, 18, 18, 18, 12]):
-        ws.set_column(c, c, width)
-    ws.freeze_panes(1, 0)
-    ws.set_row(0, 30)
-    _print_setup(ws)
-    w.header(0, headers)
+    ws, w = _table_sheet(wb, fmt, SHEET_SUMMARY, headers, [18, 8, 36, 14, 18, 18, 18, 12])
     r = 1
     total = {"allocated": Decimal(0), "spent": Decimal(0), "balance": Decimal(0)}
     for row in iter_dicts(con, SUMMARY_SQL, [run_id]):
@@ -352,15 +358,9 @@ def _finding_columns(con, run_id: str) -> list[tuple]:
 
 
 def _findings_sheet(con, wb, fmt: _Formats, run_id: str, ov: RunOverview) -> None:
-    ws = wb.add_worksheet(SHEET_FINDINGS)
-    w = _Writer(ws, fmt)
     cols = _finding_columns(con, run_id)
-    for c, (_, _, width, _) in enumerate(cols):
-        ws.set_column(c, c, width)
-    ws.freeze_panes(1, 0)
-    ws.set_row(0, 30)
-    _print_setup(ws)
-    w.header(0, [h for _, h, _, _ in cols])
+    ws, w = _table_sheet(wb, fmt, SHEET_FINDINGS, [h for _, h, _, _ in cols],
+                         [width for _, _, width, _ in cols])
     limit = MAX_FINDING_ROWS if ov.rows_total <= MAX_FINDING_ROWS else MAX_FINDING_ROWS - 1
     r = 1
     for row in iter_dicts(con, FINDINGS_SQL, [run_id]):
@@ -390,16 +390,9 @@ def _findings_sheet(con, wb, fmt: _Formats, run_id: str, ov: RunOverview) -> Non
 
 
 def _indicators_sheet(con, wb, fmt: _Formats, run_id: str) -> None:
-    ws = wb.add_worksheet(SHEET_INDICATORS)
-    w = _Writer(ws, fmt)
     headers = ["文号 notice_no", "用途 purpose", "指标 indicator", "目标值 target", "实际值 observed",
                "状态 status", "状态代码 status code", "测算方法 method"]
-    for c, width in enumerate([18, 30, 26, 16, 22, 12, 16, 50]):
-        ws.set_column(c, c, width)
-    ws.freeze_panes(1, 0)
-    ws.set_row(0, 30)
-    _print_setup(ws)
-    w.header(0, headers)
+    ws, w = _table_sheet(wb, fmt, SHEET_INDICATORS, headers, [18, 30, 26, 16, 22, 12, 16, 50])
     r = 1
     for row in iter_dicts(con, INDICATORS_SQL, [run_id]):
         w.text(r, 0, row["notice_no"])
@@ -422,16 +415,9 @@ def _indicators_sheet(con, wb, fmt: _Formats, run_id: str) -> None:
 
 
 def _rules_sheet(wb, fmt: _Formats, ov: RunOverview) -> None:
-    ws = wb.add_worksheet(SHEET_RULES)
-    w = _Writer(ws, fmt)
     headers = ["规则编号 rule_id", "级别 severity", "依据条款 cites", "说明 zh", "Description en",
                "阶段 stage", "版本 version", "本次发现 findings"]
-    for c, width in enumerate([26, 10, 18, 50, 60, 10, 14, 10]):
-        ws.set_column(c, c, width)
-    ws.freeze_panes(1, 0)
-    ws.set_row(0, 30)
-    _print_setup(ws)
-    w.header(0, headers)
+    ws, w = _table_sheet(wb, fmt, SHEET_RULES, headers, [26, 10, 18, 50, 60, 10, 14, 10])
     r = 1
     rules = all_rules()
     for rule in rules:
