@@ -9,23 +9,26 @@ How a file is read
     * CSV: the encoding is taken from `encoding=` or detected from a 1 MB sample (BOM, then strict
       UTF-8, then GB18030, which is a superset of GBK; `gbk` is recorded when the sample is plain
       GBK). DuckDB reads only UTF-8 natively, so any other encoding is transcoded to a temporary
-      UTF-8 file in 4 MB streaming chunks first. DuckDB then reads it with an explicit dialect
-      (delimiter sniffed from the header row among `,` TAB `;` `|`, double-quote quoting),
-      every column as VARCHAR, into a temporary table.
+      UTF-8 file first, by the system's iconv when there is one (RECON_ICONV=0 turns it off),
+      else by Python's streaming codec. DuckDB then reads it with an explicit dialect (delimiter
+      sniffed from the header row among `,` TAB `;` `|`, double-quote quoting), every column as
+      VARCHAR, lines up to CSV_MAX_LINE_BYTES.
     * XLSX: the first sheet, with openpyxl in read-only mode (DuckDB's read_xlsx needs a
-      downloaded extension), streamed into DuckDB in Arrow batches of 50,000 rows. Real date cells
-      become ISO dates, number cells exact decimals (amounts rounded half-up to the cent only when
-      the float is within 1e-6 of it), so nothing depends on how a cell was formatted.
+      downloaded extension), streamed into a temporary table in Arrow batches of 50,000 rows. Real
+      date cells become ISO dates, number cells exact decimals (amounts rounded half-up to the
+      cent only when the float is within 1e-6 of it), so nothing depends on how a cell was
+      formatted.
     * Parquet: DuckDB's read_parquet, columns cast to text (amount doubles rounded to the cent).
     The header is the first of the first 20 rows that names every required field of a preset;
     rows above it (a report title, the unit name) are ignored.
-    Typing is set-based SQL in three steps, never Python per row: one pass over the file trims
-    every field and types amounts (temporary table _ledger_text); dates, codes and direct flags,
-    which repeat, are parsed once per distinct spelling (_ledger_lookup); a view joins them back
-    and two INSERTs write ledger_lines and quarantine. Every value first meets a cheap exact test
-    and only values that fail it take the slow path. Memory is bounded by the store's DuckDB
-    memory_limit (RECON_MEMORY_LIMIT); larger intermediate tables spill to disk. On the 2-core
-    development machine a 1M-line GB18030 export loads in about 8 s.
+    Typing is set-based SQL, never Python per row, and the file's text is never copied into the
+    store: pass 1 reads the file for the distinct spellings of the fields that repeat (dates,
+    codes, direct flags, purposes, document numbers), which are parsed once each (_ledger_lookup);
+    pass 2 reads it again and streams every typed, valid row into ledger_lines (reader, hash-join
+    probes into the small lookup, insert); only when some rows did not load does pass 3 read it
+    once more to quarantine them. Every value first meets a cheap exact test and only values that
+    fail it take the slow path. Memory stays flat whatever the file's size: on the 2-core
+    development machine a 1M-line GB18030 export loads in about 5 s in about 250 MB.
 
 Presets and aliases (`config/presets.toml`)
     `standard` and `cn-grp` map each field to the headings it may have. The preset is detected from
@@ -90,6 +93,7 @@ import io
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 import tomllib
 from dataclasses import dataclass
@@ -121,7 +125,9 @@ SAMPLE_BYTES = 1 << 20
 CHUNK_BYTES = 4 << 20
 XLSX_BATCH_ROWS = 50_000
 # A CSV line may hold a long summary; beyond this DuckDB refuses the line (the file is rejected).
-CSV_MAX_LINE_BYTES = 32 << 20
+# An Excel cell holds at most 32,767 characters, so even 17 full cells stay under 2 MB. The
+# reader's buffer is twice this, per thread: the limit is most of the load's memory.
+CSV_MAX_LINE_BYTES = 4 << 20
 # Size limits for XLSX parts, checked before anything is inflated: a real ledger sheet of a
 # million lines is well under 1 GiB of XML and compresses about 10:1; a zip bomb does not.
 XLSX_MAX_PART_BYTES = int(os.environ.get("RECON_XLSX_MAX_BYTES", 1 << 30))
@@ -285,7 +291,28 @@ def _normalise_encoding(path: Path, encoding: str) -> str:
             "gb2312": "gb18030", "gb18030": "gb18030"}.get(name, name)
 
 
+# iconv's names for the encodings transcoded; GB18030 decodes everything GBK / GB2312 does.
+_ICONV_NAMES = {"gbk": "GB18030", "gb18030": "GB18030", "utf-16": "UTF-16"}
+
+
 def transcode_to_utf8(path: Path, encoding: str, target: Path) -> None:
+    """Write path (in encoding) to target as UTF-8; InputError naming the line of a bad byte.
+
+    The system's iconv (glibc, present on every Linux) does it about twice as fast as Python's
+    codec; when it is missing or refuses the file, Python's streaming codec does the work, and
+    it is that codec which finds the bad byte and names its line.
+    """
+    iconv = shutil.which("iconv") if encoding in _ICONV_NAMES else None
+    if iconv and os.environ.get("RECON_ICONV", "1") != "0":
+        with open(path, "rb") as src, open(target, "wb") as dst:
+            done = subprocess.run([iconv, "-f", _ICONV_NAMES[encoding], "-t", "UTF-8"], stdin=src,
+                                  stdout=dst, stderr=subprocess.DEVNULL, check=False)
+        if done.returncode == 0:  # a carried-over byte-order mark is skipped by both readers
+            return
+    _transcode_python(path, encoding, target)
+
+
+def _transcode_python(path: Path, encoding: str, target: Path) -> None:
     """Stream path (in encoding) into target as UTF-8, 4 MB at a time; InputError on a bad byte."""
     # GB18030 decodes everything GBK / GB2312 does, so a file labelled gbk that uses a GB18030
     # character still loads.
@@ -363,7 +390,7 @@ def _take(it: Iterator, n: int) -> Iterator:
 
 
 def _read_csv(path: Path, encoding: str, presets: Presets, preset: str | None,
-              workdir: Path) -> tuple[ColumnMap, str, list]:
+              workdir: Path) -> tuple[ColumnMap, str, dict]:
     """The header's column map and the SELECT that reads the rows (run later, in one pass)."""
     if encoding in ("utf-8", "utf-8-sig"):
         utf8_path = path
@@ -380,11 +407,11 @@ def _read_csv(path: Path, encoding: str, presets: Presets, preset: str | None,
     )
     source = f"""
         select row_number() over () as row_no, {picks}
-        from read_csv(?, header = true, skip = ?, auto_detect = false, columns = {spec},
-                      delim = ?, quote = '"', escape = '"', strict_mode = true,
-                      null_padding = false, max_line_size = ?, buffer_size = ?)"""
-    return cmap, source, [str(utf8_path), cmap.header_index, delim, CSV_MAX_LINE_BYTES,
-                          2 * CSV_MAX_LINE_BYTES]
+        from read_csv($path, header = true, skip = $skip, auto_detect = false, columns = {spec},
+                      delim = $delim, quote = '"', escape = '"', strict_mode = true,
+                      null_padding = false, max_line_size = $max_line, buffer_size = $buffer)"""
+    return cmap, source, {"path": str(utf8_path), "skip": cmap.header_index, "delim": delim,
+                          "max_line": CSV_MAX_LINE_BYTES, "buffer": 2 * CSV_MAX_LINE_BYTES}
 
 
 def _cell_text(value, field: str) -> str | None:
@@ -438,7 +465,7 @@ def _check_xlsx_sizes(path: Path) -> None:
             )
 
 
-def _read_xlsx(con, path: Path, presets: Presets, preset: str | None) -> tuple[ColumnMap, str, list]:
+def _read_xlsx(con, path: Path, presets: Presets, preset: str | None) -> tuple[ColumnMap, str, dict]:
     """Stream the first sheet into the temporary table _ledger_raw; return the SELECT over it."""
     import openpyxl
     import pyarrow as pa
@@ -486,12 +513,12 @@ def _read_xlsx(con, path: Path, presets: Presets, preset: str | None) -> tuple[C
                 flush()
         if batch[0]:
             flush()
-        return cmap, "select * from _ledger_raw", []
+        return cmap, "select * from _ledger_raw", {}
     finally:
         wb.close()
 
 
-def _read_parquet(con, path: Path, presets: Presets, preset: str | None) -> tuple[ColumnMap, str, list]:
+def _read_parquet(con, path: Path, presets: Presets, preset: str | None) -> tuple[ColumnMap, str, dict]:
     try:
         described = con.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()
     except duckdb.Error as exc:
@@ -517,8 +544,8 @@ def _read_parquet(con, path: Path, presets: Presets, preset: str | None) -> tupl
     row_col = len(names) + 1
     source = f"""
         select #{row_col} + 1 as row_no, {", ".join(expr(f) for f in FIELDS)}
-        from read_parquet(?, file_row_number = true)"""
-    return cmap, source, [str(path)]
+        from read_parquet($path, file_row_number = true)"""
+    return cmap, source, {"path": str(path)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -610,60 +637,79 @@ create or replace temp macro ledger_book(b, account) as
     end;
 """
 
-# Step 1, one pass over the file: the trimmed text of every field, amounts typed (their values
-# are mostly distinct), and rows to skip (blank, subtotals).
+# The trimmed text of every field, straight from the reader. A CTE body: each pass below reads
+# the file through it, so no copy of the file's text is ever materialised.
 _TEXTS = r"""
-create or replace temp table _ledger_text as
-with texts as (
-    select
-        src.row_no,
-        ledger_trim(src.voucher_no) as voucher_no,
-        ledger_trim(src.line_no) as line_no,
-        ledger_trim(src.posted_on) as posted_on,
-        ledger_trim(src.book) as book,
-        ledger_trim(src.account_code) as account_code,
-        ledger_trim(src.account_name) as account_name,
-        ledger_trim(src.summary) as summary,
-        ledger_trim(src.debit) as debit,
-        ledger_trim(src.credit) as credit,
-        ledger_trim(src.function_code) as function_code,
-        ledger_trim(src.economic_code) as economic_code,
-        ledger_trim(src.project_code) as project_code,
-        ledger_trim(src.purpose) as purpose,
-        ledger_trim(src.fund_source) as fund_source,
-        ledger_trim(src.direct_flag) as direct_flag,
-        ledger_trim(src.budget_doc_no) as budget_doc_no,
-        ledger_trim(src.payee) as payee
-    from ({source}) as src
-)
 select
-    t.*,
-    ledger_amount(t.debit) as v_debit,
-    ledger_amount(t.credit) as v_credit,
+    src.row_no,
+    ledger_trim(src.voucher_no) as voucher_no,
+    ledger_trim(src.line_no) as line_no,
+    ledger_trim(src.posted_on) as posted_on,
+    ledger_trim(src.book) as book,
+    ledger_trim(src.account_code) as account_code,
+    ledger_trim(src.account_name) as account_name,
+    ledger_trim(src.summary) as summary,
+    ledger_trim(src.debit) as debit,
+    ledger_trim(src.credit) as credit,
+    ledger_trim(src.function_code) as function_code,
+    ledger_trim(src.economic_code) as economic_code,
+    ledger_trim(src.project_code) as project_code,
+    ledger_trim(src.purpose) as purpose,
+    ledger_trim(src.fund_source) as fund_source,
+    ledger_trim(src.direct_flag) as direct_flag,
+    ledger_trim(src.budget_doc_no) as budget_doc_no,
+    ledger_trim(src.payee) as payee
+from ({source}) as src
+"""
+
+# Rows to skip: entirely blank, or a subtotal (no voucher number and no date, 合计 / 累计 ...).
+_IS_SKIPPED = r"""
     case when t.voucher_no is null and t.posted_on is null
          then concat_ws('', t.line_no, t.book, t.account_code, t.account_name, t.summary, t.debit,
                         t.credit, t.function_code, t.economic_code, t.project_code, t.purpose,
                         t.fund_source, t.direct_flag, t.budget_doc_no, t.payee) = ''
               or regexp_matches(concat_ws(' ', t.summary, t.account_code, t.account_name),
                                 '合\s*计|累\s*计|小\s*计|总\s*计')
-         else false end as is_skipped
+         else false end"""
+
+# Pass 1 over the file: the distinct spellings of the fields that repeat (a year has 366 days, a
+# ledger a few hundred codes, purposes and document numbers), in one scan with one small hash
+# table per field, plus the number of data rows. Each spelling is then parsed once (_LOOKUP).
+_VALUES = r"""
+create or replace temp table _ledger_values as
+with texts as ({texts})
+select
+    grouping(t.posted_on) = 0 as g_posted_on,
+    grouping(t.account_code) = 0 as g_account_code,
+    grouping(t.function_code) = 0 as g_function_code,
+    grouping(t.economic_code) = 0 as g_economic_code,
+    grouping(t.direct_flag) = 0 as g_direct_flag,
+    grouping(t.purpose) = 0 as g_purpose,
+    grouping(t.budget_doc_no) = 0 as g_budget_doc_no,
+    t.posted_on, t.account_code, t.function_code, t.economic_code, t.direct_flag, t.purpose,
+    t.budget_doc_no,
+    count(*) filter (where not ({is_skipped})) as data_rows
 from texts as t
+group by grouping sets ((t.posted_on), (t.account_code), (t.function_code), (t.economic_code),
+                        (t.direct_flag), (t.purpose), (t.budget_doc_no), ())
 """
 
-# Step 2: dates and codes repeat (a year has 366 days, a ledger a few hundred codes), so each
-# distinct spelling is parsed once here and joined back.
 _LOOKUP = r"""
 create or replace temp table _ledger_lookup as
 with vals as (
-    select distinct 'posted_on' as field, posted_on as raw from _ledger_text where posted_on is not null
+    select 'posted_on' as field, posted_on as raw from _ledger_values where g_posted_on
     union all
-    select distinct 'account_code', account_code from _ledger_text where account_code is not null
+    select 'account_code', account_code from _ledger_values where g_account_code
     union all
-    select distinct 'function_code', function_code from _ledger_text where function_code is not null
+    select 'function_code', function_code from _ledger_values where g_function_code
     union all
-    select distinct 'economic_code', economic_code from _ledger_text where economic_code is not null
+    select 'economic_code', economic_code from _ledger_values where g_economic_code
     union all
-    select distinct 'direct_flag', direct_flag from _ledger_text where direct_flag is not null
+    select 'direct_flag', direct_flag from _ledger_values where g_direct_flag
+    union all
+    select 'purpose', purpose from _ledger_values where g_purpose
+    union all
+    select 'budget_doc_no', budget_doc_no from _ledger_values where g_budget_doc_no
 )
 select
     v.field,
@@ -671,30 +717,49 @@ select
     case when v.field = 'posted_on' then ledger_date(v.raw) end as v_date,
     case v.field when 'account_code' then ledger_account(v.raw)
                  when 'function_code' then ledger_code(v.raw)
-                 when 'economic_code' then ledger_code(v.raw) end as v_code,
+                 when 'economic_code' then ledger_code(v.raw)
+                 when 'purpose' then purpose_key(v.raw)
+                 when 'budget_doc_no' then doc_no_key(v.raw) end as v_code,
     case when v.field = 'direct_flag' then ledger_direct_flag(v.raw) end as v_flag
 from vals as v
+where v.raw is not null
 """
 
-# Step 3: the typed rows and, per field, why a value is unusable (null when it is fine); the text
-# of a bad row's fields is kept for the quarantine message. A view: read twice, by two inserts.
+_DATA_ROWS = """
+select data_rows from _ledger_values
+where not (g_posted_on or g_account_code or g_function_code or g_economic_code or g_direct_flag
+           or g_purpose or g_budget_doc_no)
+"""
+
+# Passes 2 (and 3): the file again, each row typed through the lookup and, per field, why a value
+# is unusable (null when it is fine); the text of a bad row's fields is kept for the quarantine
+# message. A streaming pipeline (reader, hash-join probes into the small lookup, insert), so
+# memory does not grow with the file.
 _TYPED = r"""
-create or replace temp view _ledger_typed as
-with joined as (
+with texts as ({texts}),
+amounts as (
+    select t.*, ledger_amount(t.debit) as v_debit, ledger_amount(t.credit) as v_credit
+    from texts as t
+    where not ({is_skipped})
+),
+joined as (
     select
         t.*,
         d.v_date as v_posted_on,
         a.v_code as v_account_code,
         fc.v_code as v_function_code,
         ec.v_code as v_economic_code,
-        df.v_flag as v_direct_flag
-    from _ledger_text as t
+        df.v_flag as v_direct_flag,
+        pk.v_code as v_purpose_key,
+        dk.v_code as v_budget_doc_no
+    from amounts as t
     left join _ledger_lookup as d on d.field = 'posted_on' and d.raw = t.posted_on
     left join _ledger_lookup as a on a.field = 'account_code' and a.raw = t.account_code
     left join _ledger_lookup as fc on fc.field = 'function_code' and fc.raw = t.function_code
     left join _ledger_lookup as ec on ec.field = 'economic_code' and ec.raw = t.economic_code
     left join _ledger_lookup as df on df.field = 'direct_flag' and df.raw = t.direct_flag
-    where not t.is_skipped
+    left join _ledger_lookup as pk on pk.field = 'purpose' and pk.raw = t.purpose
+    left join _ledger_lookup as dk on dk.field = 'budget_doc_no' and dk.raw = t.budget_doc_no
 ),
 checked as (
     select
@@ -734,10 +799,11 @@ select
          then upper(regexp_replace(k.project_code, '[\s\x{3000}]', '', 'g'))
          else k.project_code end as project_code,
     k.purpose,
+    k.v_purpose_key as purpose_key,
     k.fund_source,
     k.v_direct_flag as direct_flag,
     k.direct_flag as direct_flag_raw,
-    k.budget_doc_no,
+    k.v_budget_doc_no as budget_doc_no,
     k.payee,
     k.e_voucher_no, k.e_posted_on, k.e_account_code, k.e_debit, k.e_credit, k.e_function_code,
     k.e_economic_code,
@@ -749,36 +815,24 @@ select
 from checked as k
 """
 
-# purpose_key and doc_no_key are regex-heavy and the distinct purposes / document numbers of a
-# ledger are few: they are computed once per distinct value and joined back.
 _INSERT_LINES = r"""
 insert into ledger_lines
-with valid as (
-    select * from _ledger_typed where is_valid
-),
-purposes as (
-    select p.purpose, purpose_key(p.purpose) as purpose_key
-    from (select distinct purpose from valid where purpose is not null) as p
-),
-docs as (
-    select d.budget_doc_no, doc_no_key(d.budget_doc_no) as doc_key
-    from (select distinct budget_doc_no from valid where budget_doc_no is not null) as d
-)
+with typed as ({typed})
 select
     $file_id as file_id,
     v.row_no, v.voucher_no, v.line_no, v.posted_on, v.book, v.account_code, v.account_name,
     v.summary, v.debit, v.credit, v.function_code, v.function_code_raw, v.economic_code,
-    v.project_code, v.purpose, p.purpose_key, v.fund_source, v.direct_flag, v.direct_flag_raw,
-    d.doc_key as budget_doc_no, v.payee
-from valid as v
-left join purposes as p on p.purpose = v.purpose
-left join docs as d on d.budget_doc_no = v.budget_doc_no
+    v.project_code, v.purpose, v.purpose_key, v.fund_source, v.direct_flag, v.direct_flag_raw,
+    v.budget_doc_no, v.payee
+from typed as v
+where v.is_valid
 """
 
 _INSERT_QUARANTINE = r"""
 insert into quarantine
-with bad as (
-    select * from _ledger_typed where not is_valid
+with typed as ({typed}),
+bad as (
+    select * from typed where not is_valid
 ),
 cells as (
     select b.row_no, unnest([
@@ -891,6 +945,10 @@ def _load_one(con, path: Path, sha: str, preset: str | None, encoding: str | Non
     # row_number() over () in the CSV reader must follow the file's order; the store's default
     # (false) is restored whatever happens, outside the transaction so an aborted one can't block it
     con.execute("set preserve_insertion_order = true")
+    # The reader cannot estimate a CSV's rows, so the optimizer may take the file for the small
+    # side of a join and build a hash table of it; the joins below are written with the file
+    # as the probe side and the lookup as the build side, and are kept that way.
+    con.execute("set disabled_optimizers = 'join_order,build_side_probe_side'")
     con.execute("begin transaction")
     try:
         if fmt == "csv":
@@ -900,8 +958,10 @@ def _load_one(con, path: Path, sha: str, preset: str | None, encoding: str | Non
             cmap, source, params = _read_xlsx(con, path, presets, preset)
         else:
             cmap, source, params = _read_parquet(con, path, presets, preset)
+        texts = _TEXTS.replace("{source}", source)
+        typed = _TYPED.replace("{texts}", texts).replace("{is_skipped}", _IS_SKIPPED)
         try:
-            con.execute(_TEXTS.replace("{source}", source), params)
+            con.execute(_VALUES.replace("{texts}", texts).replace("{is_skipped}", _IS_SKIPPED), params)
         except duckdb.Error as exc:
             lines = [ln for ln in str(exc).strip().splitlines() if ln.strip() and not ln.startswith("LINE ")]
             detail = " ".join(lines[:3])[:400]
@@ -911,22 +971,23 @@ def _load_one(con, path: Path, sha: str, preset: str | None, encoding: str | Non
             what = f"CSV（{enc}）" if fmt == "csv" else fmt.upper()
             raise InputError(path, f"{what} 文件无法读取，{where_zh}{detail}",
                              f"the {fmt.upper()} file cannot be read ({enc or fmt}), {where_en}{detail}") from exc
-        con.execute("drop table if exists _ledger_raw")
         con.execute(_LOOKUP)
-        con.execute(_TYPED)
+        data_rows = con.execute(_DATA_ROWS).fetchone()[0]
         con.execute("create or replace temp table _ledger_headings (field varchar, heading varchar)")
         con.executemany("insert into _ledger_headings values (?, ?)", list(cmap.headings.items()))
         file_id = register_file(con, path, sha, "ledger", "loaded", fmt=fmt, encoding=enc,
                                 preset=cmap.preset)
-        loaded = con.execute(_INSERT_LINES, {"file_id": file_id}).fetchone()[0]
-        con.execute(_INSERT_QUARANTINE, {"file_id": file_id})
-        bad_rows = con.execute("select count(distinct row_no) from quarantine where file_id = ?",
-                               [file_id]).fetchone()[0]
+        loaded = con.execute(_INSERT_LINES.replace("{typed}", typed),
+                             {**params, "file_id": file_id}).fetchone()[0]
+        bad_rows = 0
+        if loaded < data_rows:  # only then is the file read a third time, for the bad rows
+            con.execute(_INSERT_QUARANTINE.replace("{typed}", typed), {**params, "file_id": file_id})
+            bad_rows = con.execute("select count(distinct row_no) from quarantine where file_id = ?",
+                                   [file_id]).fetchone()[0]
         con.execute("update input_files set rows_loaded = ?, rows_quarantined = ? where file_id = ?",
                     [loaded, bad_rows, file_id])
         note = _supersede(con, file_id)
-        con.execute("drop view if exists _ledger_typed")
-        for table in ("_ledger_text", "_ledger_lookup", "_ledger_headings"):
+        for table in ("_ledger_raw", "_ledger_values", "_ledger_lookup", "_ledger_headings"):
             con.execute(f"drop table if exists {table}")
         con.execute("commit")
     except BaseException:
@@ -934,6 +995,7 @@ def _load_one(con, path: Path, sha: str, preset: str | None, encoding: str | Non
         raise
     finally:
         con.execute("set preserve_insertion_order = false")
+        con.execute("reset disabled_optimizers")
     return FileOutcome(str(path), "ledger", "loaded", file_id, sha, loaded, bad_rows, note)
 
 

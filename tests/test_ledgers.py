@@ -98,6 +98,36 @@ def test_load_ledgers__wrong_encoding_rejected_naming_line(con, tmp_path):
     assert out2.action == "rejected" and "第2行" in out2.message and "line 2" in out2.message
 
 
+@pytest.mark.parametrize("encoding", ["gbk", "gb18030", "utf-16"])
+def test_load_ledgers__iconv_and_python_codec_load_the_same(tmp_path, monkeypatch, encoding):
+    payee = "王芳" if encoding == "gbk" else "吉𠮷䶮"
+    rows = [row(voucher_no=f"记-{i}", payee=payee, summary=f"第{i}笔　租赁补贴") for i in range(50)]
+    path = write_csv(tmp_path / "l.csv", rows, encoding=encoding)
+    calls = []
+    real_run = ledgers.subprocess.run
+    monkeypatch.setattr(ledgers.subprocess, "run", lambda *a, **k: calls.append(a[0]) or real_run(*a, **k))
+    loaded = {}
+    for iconv in ("1", "0"):
+        monkeypatch.setenv("RECON_ICONV", iconv)
+        c = new_store(tmp_path / f"iconv{iconv}")
+        [out] = load_ledgers(c, [path])
+        assert (out.action, out.rows_loaded) == ("loaded", 50)
+        loaded[iconv] = [{k: v for k, v in line.items() if k != "file_id"} for line in lines(c)]
+        c.close()
+    assert loaded["1"] == loaded["0"]
+    assert loaded["1"][0]["payee"] == payee and loaded["1"][0]["summary"] == "第0笔　租赁补贴"
+    if ledgers.shutil.which("iconv"):
+        assert len(calls) == 1 and calls[0][0].endswith("iconv")  # only when RECON_ICONV is not 0
+
+
+def test_load_ledgers__line_beyond_the_limit_rejected(con, tmp_path, monkeypatch):
+    monkeypatch.setattr(ledgers, "CSV_MAX_LINE_BYTES", 1 << 16)
+    path = write_csv(tmp_path / "l.csv", [row(), row(voucher_no="记-2", summary="危" * 30_000)])
+    [out] = load_ledgers(con, [path])
+    assert out.action == "rejected" and "l.csv" in out.message
+    assert con.execute("select count(*) from ledger_lines").fetchone()[0] == 0
+
+
 def test_load_ledgers__tab_delimited_with_title_rows(con, tmp_path):
     path = tmp_path / "l.csv"
     body = "克拉玛依区住建局 凭证明细账\n单位：元\n" + "\t".join(CN) + "\n" + "\t".join(row()) + "\n"
