@@ -21,14 +21,17 @@ How a file is read
     * Parquet: DuckDB's read_parquet, columns cast to text (amount doubles rounded to the cent).
     The header is the first of the first 20 rows that names every required field of a preset;
     rows above it (a report title, the unit name) are ignored.
-    Typing is set-based SQL, never Python per row, and the file's text is never copied into the
-    store: pass 1 reads the file for the distinct spellings of the fields that repeat (dates,
-    codes, direct flags, purposes, document numbers), which are parsed once each (_ledger_lookup);
-    pass 2 reads it again and streams every typed, valid row into ledger_lines (reader, hash-join
-    probes into the small lookup, insert); only when some rows did not load does pass 3 read it
-    once more to quarantine them. Every value first meets a cheap exact test and only values that
-    fail it take the slow path. Memory stays flat whatever the file's size: on the 2-core
-    development machine a 1M-line GB18030 export loads in about 5 s in about 250 MB.
+    Typing is set-based SQL, never Python per row. A CSV is first read in parallel into a
+    temporary table of text (_ledger_raw; its rowid numbers the rows, since a row_number() window
+    would read the file on one thread). Then one scan collects the distinct spellings of the
+    fields that repeat (dates, codes, direct flags, purposes, document numbers), which are parsed
+    once each (_ledger_lookup), and one INSERT streams every typed, valid row into ledger_lines
+    (hash-join probes into the small lookup); only when some rows did not load are they typed
+    again for the quarantine. Every value first meets a cheap exact test and only values that
+    fail it take the slow path. A load runs under its own DuckDB memory limit
+    (RECON_LOAD_MEMORY_LIMIT, default 320MB) and the text table spills to disk beyond it, so
+    memory stays flat whatever the file's size: on the 2-core development machine a 1M-line
+    GB18030 export loads in under 5 s in about 400 MB.
 
 Presets and aliases (`config/presets.toml`)
     `standard` and `cn-grp` map each field to the headings it may have. The preset is detected from
@@ -104,6 +107,7 @@ from typing import Iterable, Iterator
 import duckdb
 
 from .loading import FileOutcome, InputError, loaded_file_id, register_file, reject_file, sha256_file
+from .store import LOAD_MEMORY_LIMIT, memory_limit
 from .paths import CONFIG_DIR
 
 FIELDS = (
@@ -391,7 +395,7 @@ def _take(it: Iterator, n: int) -> Iterator:
 
 def _read_csv(path: Path, encoding: str, presets: Presets, preset: str | None,
               workdir: Path) -> tuple[ColumnMap, str, dict]:
-    """The header's column map and the SELECT that reads the rows (run later, in one pass)."""
+    """The header's column map and the SELECT that reads the fields of every row, in file order."""
     if encoding in ("utf-8", "utf-8-sig"):
         utf8_path = path
     else:
@@ -399,14 +403,16 @@ def _read_csv(path: Path, encoding: str, presets: Presets, preset: str | None,
         transcode_to_utf8(path, encoding, utf8_path)
     cmap, delim = _csv_header(path, utf8_path, presets, preset)
     # The column spec and the positional names c0..cN are ours; the path and dialect are parameters.
-    # row_number() over () follows the file because preserve_insertion_order is on during a load.
+    # No row number here: row_number() over () would read the file on one thread. The rows are
+    # stored in file order instead (preserve_insertion_order is on during a load) and numbered by
+    # their rowid.
     spec = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(cmap.width)) + "}"
     picks = ", ".join(
         (f"c{cmap.columns[f]}" if f in cmap.columns else "cast(null as varchar)") + f" as {f}"
         for f in FIELDS
     )
     source = f"""
-        select row_number() over () as row_no, {picks}
+        select {picks}
         from read_csv($path, header = true, skip = $skip, auto_detect = false, columns = {spec},
                       delim = $delim, quote = '"', escape = '"', strict_mode = true,
                       null_padding = false, max_line_size = $max_line, buffer_size = $buffer)"""
@@ -934,6 +940,23 @@ def _format_of(path: Path) -> str:
                      f"unsupported file type {suffix} (use .csv, .xlsx or .parquet)")
 
 
+def _read_or_reject(con, sql: str, params: dict, path: Path, fmt: str, enc: str | None) -> None:
+    """Run a statement that reads the file; a reader error rejects the file, naming its line."""
+    try:
+        con.execute(sql, params)
+    except duckdb.OutOfMemoryException:
+        raise
+    except duckdb.Error as exc:
+        lines = [ln for ln in str(exc).strip().splitlines() if ln.strip() and not ln.startswith("LINE ")]
+        detail = " ".join(lines[:3])[:400]
+        line = re.search(r"on Line: (\d+)", str(exc))
+        where_zh = f"文件第{line.group(1)}行附近：" if line else ""
+        where_en = f"near line {line.group(1)} of the file: " if line else ""
+        what = f"CSV（{enc}）" if fmt == "csv" else fmt.upper()
+        raise InputError(path, f"{what} 文件无法读取，{where_zh}{detail}",
+                         f"the {fmt.upper()} file cannot be read ({enc or fmt}), {where_en}{detail}") from exc
+
+
 def _load_one(con, path: Path, sha: str, preset: str | None, encoding: str | None,
               presets_file: Path | None, workdir: Path) -> FileOutcome:
     fmt = _format_of(path)
@@ -942,60 +965,74 @@ def _load_one(con, path: Path, sha: str, preset: str | None, encoding: str | Non
     if fmt == "csv":
         enc = _normalise_encoding(path, encoding) if encoding else detect_encoding(path)
     con.execute(_MACROS)
-    # row_number() over () in the CSV reader must follow the file's order; the store's default
-    # (false) is restored whatever happens, outside the transaction so an aborted one can't block it
+    with memory_limit(con, LOAD_MEMORY_LIMIT):
+        return _load_in_transaction(con, path, sha, fmt, enc, presets, preset, workdir)
+
+
+def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, presets: Presets,
+                         preset: str | None, workdir: Path) -> FileOutcome:
+    # A CSV's rows are numbered by their place in _ledger_raw, which follows the file only while
+    # preserve_insertion_order is on. The store's default (false) is restored whatever happens,
+    # outside the transaction so an aborted one can't block it.
     con.execute("set preserve_insertion_order = true")
-    # The reader cannot estimate a CSV's rows, so the optimizer may take the file for the small
-    # side of a join and build a hash table of it; the joins below are written with the file
-    # as the probe side and the lookup as the build side, and are kept that way.
+    # A reader's row estimate can be far off (a CSV reader has none), and the optimizer may then
+    # take the file for the small side of a join and build a hash table of all of it. The joins
+    # below are written with the file's rows as the probe side and the lookup as the build side,
+    # and are kept that way.
     con.execute("set disabled_optimizers = 'join_order,build_side_probe_side'")
-    con.execute("begin transaction")
     try:
+        cmap = source = params = None
         if fmt == "csv":
-            cmap, source, params = _read_csv(path, enc, presets, preset, workdir)
-        elif fmt == "xlsx":
-            con.execute(f"create or replace temp table _ledger_raw (row_no bigint, {_raw_columns_sql()})")
-            cmap, source, params = _read_xlsx(con, path, presets, preset)
-        else:
-            cmap, source, params = _read_parquet(con, path, presets, preset)
-        texts = _TEXTS.replace("{source}", source)
-        typed = _TYPED.replace("{texts}", texts).replace("{is_skipped}", _IS_SKIPPED)
+            cmap, reader, reader_params = _read_csv(path, enc, presets, preset, workdir)
+            # Read in parallel into a temporary table (spilled beyond LOAD_MEMORY_LIMIT). It is
+            # created before the load's transaction: committed, its rowids count from 0 in file
+            # order (inside a transaction they would be offset).
+            _read_or_reject(con, f"create or replace temp table _ledger_raw as {reader}",
+                            reader_params, path, fmt, enc)
+            source, params = "select rowid + 1 as row_no, * from _ledger_raw", {}
+        con.execute("begin transaction")
         try:
-            con.execute(_VALUES.replace("{texts}", texts).replace("{is_skipped}", _IS_SKIPPED), params)
-        except duckdb.Error as exc:
-            lines = [ln for ln in str(exc).strip().splitlines() if ln.strip() and not ln.startswith("LINE ")]
-            detail = " ".join(lines[:3])[:400]
-            line = re.search(r"on Line: (\d+)", str(exc))
-            where_zh = f"文件第{line.group(1)}行附近：" if line else ""
-            where_en = f"near line {line.group(1)} of the file: " if line else ""
-            what = f"CSV（{enc}）" if fmt == "csv" else fmt.upper()
-            raise InputError(path, f"{what} 文件无法读取，{where_zh}{detail}",
-                             f"the {fmt.upper()} file cannot be read ({enc or fmt}), {where_en}{detail}") from exc
-        con.execute(_LOOKUP)
-        data_rows = con.execute(_DATA_ROWS).fetchone()[0]
-        con.execute("create or replace temp table _ledger_headings (field varchar, heading varchar)")
-        con.executemany("insert into _ledger_headings values (?, ?)", list(cmap.headings.items()))
-        file_id = register_file(con, path, sha, "ledger", "loaded", fmt=fmt, encoding=enc,
-                                preset=cmap.preset)
-        loaded = con.execute(_INSERT_LINES.replace("{typed}", typed),
-                             {**params, "file_id": file_id}).fetchone()[0]
-        bad_rows = 0
-        if loaded < data_rows:  # only then is the file read a third time, for the bad rows
-            con.execute(_INSERT_QUARANTINE.replace("{typed}", typed), {**params, "file_id": file_id})
-            bad_rows = con.execute("select count(distinct row_no) from quarantine where file_id = ?",
-                                   [file_id]).fetchone()[0]
-        con.execute("update input_files set rows_loaded = ?, rows_quarantined = ? where file_id = ?",
-                    [loaded, bad_rows, file_id])
-        note = _supersede(con, file_id)
+            if fmt == "xlsx":
+                con.execute(f"create or replace temp table _ledger_raw (row_no bigint, {_raw_columns_sql()})")
+                cmap, source, params = _read_xlsx(con, path, presets, preset)
+            elif fmt == "parquet":
+                cmap, source, params = _read_parquet(con, path, presets, preset)
+            outcome = _type_and_insert(con, path, sha, fmt, enc, cmap, source, params)
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+    finally:
         for table in ("_ledger_raw", "_ledger_values", "_ledger_lookup", "_ledger_headings"):
             con.execute(f"drop table if exists {table}")
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
-    finally:
         con.execute("set preserve_insertion_order = false")
         con.execute("reset disabled_optimizers")
+    return outcome
+
+
+def _type_and_insert(con, path: Path, sha: str, fmt: str, enc: str | None, cmap: ColumnMap,
+                     source: str, params: dict) -> FileOutcome:
+    """Type the rows of `source` into ledger_lines and quarantine; register the file."""
+    texts = _TEXTS.replace("{source}", source)
+    typed = _TYPED.replace("{texts}", texts).replace("{is_skipped}", _IS_SKIPPED)
+    _read_or_reject(con, _VALUES.replace("{texts}", texts).replace("{is_skipped}", _IS_SKIPPED),
+                    params, path, fmt, enc)
+    con.execute(_LOOKUP)
+    data_rows = con.execute(_DATA_ROWS).fetchone()[0]
+    con.execute("create or replace temp table _ledger_headings (field varchar, heading varchar)")
+    con.executemany("insert into _ledger_headings values (?, ?)", list(cmap.headings.items()))
+    file_id = register_file(con, path, sha, "ledger", "loaded", fmt=fmt, encoding=enc,
+                            preset=cmap.preset)
+    loaded = con.execute(_INSERT_LINES.replace("{typed}", typed),
+                         {**params, "file_id": file_id}).fetchone()[0]
+    bad_rows = 0
+    if loaded < data_rows:  # only then are the rows typed again, for the bad ones
+        con.execute(_INSERT_QUARANTINE.replace("{typed}", typed), {**params, "file_id": file_id})
+        bad_rows = con.execute("select count(distinct row_no) from quarantine where file_id = ?",
+                               [file_id]).fetchone()[0]
+    con.execute("update input_files set rows_loaded = ?, rows_quarantined = ? where file_id = ?",
+                [loaded, bad_rows, file_id])
+    note = _supersede(con, file_id)
     return FileOutcome(str(path), "ledger", "loaded", file_id, sha, loaded, bad_rows, note)
 
 

@@ -24,6 +24,9 @@ SCHEMA_VERSION = 1
 VIEW_FILES = ("staging.sql", "facts.sql")
 # DuckDB settings for a store that must not exhaust a finance PC: bounded memory, spill to disk.
 DEFAULT_MEMORY_LIMIT = os.environ.get("RECON_MEMORY_LIMIT", "1GB")
+# Loading a ledger holds the file's text in a temporary table: beyond this it spills to disk, so
+# a load needs a few hundred MB whatever the file's size, at little cost in time.
+LOAD_MEMORY_LIMIT = os.environ.get("RECON_LOAD_MEMORY_LIMIT", "320MB")
 
 
 class StoreError(Exception):
@@ -35,6 +38,22 @@ class StoreBusy(StoreError):
 
 
 DEFAULT_WAIT_SECONDS = float(os.environ.get("RECON_LOCK_TIMEOUT", "60"))
+
+
+@contextmanager
+def memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
+    """Run a block under another DuckDB memory limit; the store's limit is restored after."""
+    con.execute(f"set memory_limit = '{_checked_limit(limit)}'")
+    try:
+        yield
+    finally:
+        con.execute(f"set memory_limit = '{_checked_limit(DEFAULT_MEMORY_LIMIT)}'")
+
+
+def _checked_limit(limit: str) -> str:
+    if not re.fullmatch(r"\s*\d+(\.\d+)?\s*[KMGT]?i?B\s*", limit, flags=re.IGNORECASE):
+        raise StoreError(f"内存上限格式不对 / not a memory limit (e.g. 1GB, 512MB): {limit!r}")
+    return limit.strip()
 
 
 @contextmanager
@@ -84,7 +103,7 @@ def open_store(db_path: str | Path, *, read_only: bool = False) -> duckdb.DuckDB
         raise StoreError(f"无法打开数据库 / cannot open store {db_path}: {exc}") from exc
     finally:
         os.umask(old_umask)
-    con.execute(f"set memory_limit = '{DEFAULT_MEMORY_LIMIT}'")
+    con.execute(f"set memory_limit = '{_checked_limit(DEFAULT_MEMORY_LIMIT)}'")
     con.execute("set preserve_insertion_order = false")
     if not read_only:
         _migrate(con, db_path)

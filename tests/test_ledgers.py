@@ -120,6 +120,23 @@ def test_load_ledgers__iconv_and_python_codec_load_the_same(tmp_path, monkeypatc
         assert len(calls) == 1 and calls[0][0].endswith("iconv")  # only when RECON_ICONV is not 0
 
 
+def test_load_ledgers__row_numbers_follow_the_file_across_parallel_reads(con, tmp_path, monkeypatch):
+    # a small line limit makes DuckDB split the file into many buffers read by parallel threads
+    monkeypatch.setattr(ledgers, "CSV_MAX_LINE_BYTES", 1 << 14)
+    n = 20_000
+    rows = [row(voucher_no=f"记-{i:06d}", debit=f"{i}.00") for i in range(1, n + 1)]
+    rows[12_344] = row(voucher_no="记-012345", debit="十二元")  # one bad row, far into the file
+    path = write_csv(tmp_path / "l.csv", rows)
+    assert path.stat().st_size > 40 * (1 << 14)
+    [out] = load_ledgers(con, [path])
+    assert (out.rows_loaded, out.rows_quarantined) == (n - 1, 1)
+    mismatched = con.execute(
+        "select count(*) from ledger_lines where voucher_no <> '记-' || lpad(cast(row_no as varchar), 6, '0')"
+        " or debit <> row_no").fetchone()[0]
+    assert mismatched == 0
+    assert con.execute("select row_no, value from quarantine").fetchall() == [(12_345, "十二元")]
+
+
 def test_load_ledgers__line_beyond_the_limit_rejected(con, tmp_path, monkeypatch):
     monkeypatch.setattr(ledgers, "CSV_MAX_LINE_BYTES", 1 << 16)
     path = write_csv(tmp_path / "l.csv", [row(), row(voucher_no="记-2", summary="危" * 30_000)])

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
-from pipeline.store import SCHEMA_VERSION, StoreError, open_store, schema_version, session
+from pipeline.store import SCHEMA_VERSION, StoreError, memory_limit, open_store, schema_version, session
 
 
 def test_schema__created_on_first_use_and_versioned(tmp_path):
@@ -103,3 +103,19 @@ def test_lock__two_runs_racing_for_one_store_both_finish_nothing_loaded_twice(tm
         assert actions == [("loaded", 2), ("skipped", 2)]
     finally:
         con.close()
+
+
+def test_memory_limit__block_runs_under_its_limit_and_the_store_limit_comes_back(tmp_path):
+    con = open_store(tmp_path / "s.duckdb")
+    limit = lambda: con.execute("select current_setting('memory_limit')").fetchone()[0]  # noqa: E731
+    store_limit = limit()
+    with pytest.raises(RuntimeError):
+        with memory_limit(con, "320MB"):
+            assert limit() == "305.1 MiB"
+            raise RuntimeError("a load fails")
+    assert limit() == store_limit
+    with pytest.raises(StoreError, match="not a memory limit"):
+        with memory_limit(con, "320MB'; drop table ledger_lines; --"):
+            pass
+    assert con.execute("select count(*) from ledger_lines").fetchone()[0] == 0
+    con.close()
