@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from . import ledgers, notices
+from . import expectations, indicators, ledgers, notices
 from .checks import run_stage
 from .findings import Finding
 from .loading import FileOutcome
@@ -137,12 +137,11 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
     findings: list[Finding] = []
     for stage in ("input", "notice", "ledger"):
         findings += _timed(stage, run_stage, con, stage)
-    findings += _timed("indicators", _optional_stage, "indicators", "measure", con, run_id, scope)
+    findings += _timed("indicators", indicators.measure, con, run_id, scope)
     findings += _timed("indicator", run_stage, con, "indicator")
     staging_dir = outputs / "runs" / f".{run_id}.tmp"
     # the suites are compared with the rules they restate: hand over what the rules found
-    findings += _timed("expectations", _optional_stage, "expectations", "validate", con, run_id,
-                       staging_dir, list(findings))
+    findings += _timed("expectations", expectations.validate, con, run_id, staging_dir, list(findings))
 
     rejected = any(o.action == "rejected" for o in outcomes)
     from .reports.manifest import rule_versions
@@ -193,19 +192,6 @@ def _timed(name: str, func, *args, **kwargs):
     result = func(*args, **kwargs)
     log.info("stage %s %.2fs", name, time.perf_counter() - t0)
     return result
-
-
-def _optional_stage(module: str, func: str, *args) -> list[Finding]:
-    """Stages delivered by their own modules; an absent module contributes nothing."""
-    import importlib
-
-    try:
-        mod = importlib.import_module(f"pipeline.{module}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"pipeline.{module}":
-            raise
-        return []
-    return list(getattr(mod, func)(*args))
 
 
 _CENT = Decimal("0.01")

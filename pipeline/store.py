@@ -105,6 +105,8 @@ def open_store(db_path: str | Path, *, read_only: bool = False) -> duckdb.DuckDB
         os.umask(old_umask)
     con.execute(f"set memory_limit = '{_checked_limit(DEFAULT_MEMORY_LIMIT)}'")
     con.execute("set preserve_insertion_order = false")
+    # DuckDB draws its own progress bar on stderr in some interpreters: never in a cron log
+    con.execute("set enable_progress_bar = false")
     if not read_only:
         _migrate(con, db_path)
         install_macros(con)

@@ -119,3 +119,9 @@ def test_memory_limit__block_runs_under_its_limit_and_the_store_limit_comes_back
             pass
     assert con.execute("select count(*) from ledger_lines").fetchone()[0] == 0
     con.close()
+
+
+def test_store__draws_no_progress_bar_into_logs(tmp_path):
+    con = open_store(tmp_path / "s.duckdb")
+    assert con.execute("select current_setting('enable_progress_bar')").fetchone()[0] is False
+    con.close()
