@@ -380,6 +380,7 @@ class Expect:
     dilapidated_spent: Decimal = Decimal("0.00")  # what of the file counts on the 危旧房改造 line
     reason: str = ""                              # a word the rejection message must contain
     line: int | None = None                       # the physical line a rejection must name
+    input_warnings: tuple[str, ...] = ()          # INPUT_ warnings a loaded file must raise
 
 
 @dataclass(frozen=True)
@@ -441,7 +442,8 @@ CASES: list[Case] = [
     Case("utf16_without_bom", "ledgers", "utf16_no_bom.csv",
          lambda p: p.write_bytes(csv_text(hostile_rows(3)).encode("utf-16-le")), Expect("rejected")),
     # -- header only: a readable export with no lines ----------------------------------------
-    Case("header_only", "ledgers", "header_only.csv", _csv(lambda: []), Expect("loaded")),
+    Case("header_only", "ledgers", "header_only.csv", _csv(lambda: []),
+         Expect("loaded", input_warnings=("INPUT_EMPTY",))),
     # -- bad cells: the row is quarantined, the rest loads ----------------------------------
     Case("amount_letters", "ledgers", "amount_letters.csv",
          _csv(lambda: with_cell(hostile_rows(3), 2, "借方金额", "12,3a4.00")),

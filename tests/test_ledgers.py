@@ -98,14 +98,16 @@ def test_load_ledgers__wrong_encoding_rejected_naming_line(con, tmp_path):
     assert out2.action == "rejected" and "第2行" in out2.message and "line 2" in out2.message
 
 
-@pytest.mark.parametrize("encoding", ["gbk", "gb18030", "utf-16"])
-def test_load_ledgers__iconv_and_python_codec_load_the_same(tmp_path, monkeypatch, encoding):
+@pytest.mark.parametrize("encoding, piece_bytes", [("gbk", 1 << 20), ("gb18030", 1 << 20), ("gb18030", 1000)])
+def test_load_ledgers__iconv_in_pieces_and_python_codec_load_the_same(tmp_path, monkeypatch, encoding,
+                                                                     piece_bytes):
     payee = "王芳" if encoding == "gbk" else "吉𠮷䶮"
     rows = [row(voucher_no=f"记-{i}", payee=payee, summary=f"第{i}笔　租赁补贴") for i in range(50)]
     path = write_csv(tmp_path / "l.csv", rows, encoding=encoding)
+    monkeypatch.setattr(ledgers, "ICONV_PIECE_BYTES", piece_bytes)  # 1000 bytes: a piece per few rows
     calls = []
-    real_run = ledgers.subprocess.run
-    monkeypatch.setattr(ledgers.subprocess, "run", lambda *a, **k: calls.append(a[0]) or real_run(*a, **k))
+    real_popen = ledgers.subprocess.Popen
+    monkeypatch.setattr(ledgers.subprocess, "Popen", lambda *a, **k: calls.append(a[0]) or real_popen(*a, **k))
     loaded = {}
     for iconv in ("1", "0"):
         monkeypatch.setenv("RECON_ICONV", iconv)
@@ -115,9 +117,45 @@ def test_load_ledgers__iconv_and_python_codec_load_the_same(tmp_path, monkeypatc
         loaded[iconv] = [{k: v for k, v in line.items() if k != "file_id"} for line in lines(c)]
         c.close()
     assert loaded["1"] == loaded["0"]
+    assert [r["voucher_no"] for r in loaded["1"]] == [f"记-{i}" for i in range(50)]  # pieces in order
     assert loaded["1"][0]["payee"] == payee and loaded["1"][0]["summary"] == "第0笔　租赁补贴"
-    if ledgers.shutil.which("iconv"):
-        assert len(calls) == 1 and calls[0][0].endswith("iconv")  # only when RECON_ICONV is not 0
+    if ledgers.shutil.which("iconv"):  # only when RECON_ICONV is not 0
+        pieces = ledgers._pieces_at_newlines(path, piece_bytes)
+        assert calls and all(c[0].endswith("iconv") for c in calls)
+        assert len(calls) == len(pieces) and (len(pieces) > 1) == (piece_bytes < path.stat().st_size)
+        assert pieces[0][0] == 0 and pieces[-1][1] == path.stat().st_size
+        assert all(a[1] == b[0] for a, b in zip(pieces, pieces[1:]))  # contiguous, no gap
+
+
+def test_transcode__pieces_appended_whether_or_not_the_kernel_copies(tmp_path, monkeypatch):
+    monkeypatch.setattr(ledgers, "ICONV_PIECE_BYTES", 300)
+    text = ",".join(CN) + "\r\n" + "".join(f"记-{i},{i},吉𠮷\r\n" for i in range(200))
+    path = tmp_path / "l.csv"
+    path.write_bytes(text.encode("gb18030"))
+    real = getattr(ledgers.os, "copy_file_range", None)
+    calls = []
+
+    def flaky(src, dst, count):  # the kernel copies the first piece, then refuses
+        calls.append(count)
+        if len(calls) > 1 or real is None:
+            raise OSError(18, "Invalid cross-device link")
+        return real(src, dst, count)
+
+    monkeypatch.setattr(ledgers.os, "copy_file_range", flaky, raising=False)
+    ledgers.transcode_to_utf8(path, "gb18030", tmp_path / "out.csv")
+    assert (tmp_path / "out.csv").read_bytes().decode("utf-8") == text
+    assert len(calls) > 1 or not ledgers.shutil.which("iconv")
+    assert [p.name for p in tmp_path.iterdir()] != [] and not list(tmp_path.glob("out.csv.*"))
+
+
+def test_transcode__bad_byte_found_by_line_with_iconv_present(tmp_path, monkeypatch):
+    monkeypatch.setattr(ledgers, "ICONV_PIECE_BYTES", 200)
+    body = (",".join(CN) + "\r\n").encode("gb18030") + "记-1,1\r\n".encode("gb18030") * 30 + b"\x81\x20\r\n"
+    path = tmp_path / "l.csv"
+    path.write_bytes(body)
+    with pytest.raises(ledgers.InputError) as err:
+        ledgers.transcode_to_utf8(path, "gb18030", tmp_path / "out.csv")
+    assert "第32行" in str(err.value) and "line 32" in str(err.value)
 
 
 def test_load_ledgers__row_numbers_follow_the_file_across_parallel_reads(con, tmp_path, monkeypatch):
@@ -179,6 +217,39 @@ def test_load_ledgers__xlsx_real_dates_and_numbers(con, tmp_path):
         (3, "记-0003", "1", dt.date(2024, 3, 15), "7201", Decimal("100"), Decimal("0"), "2210107", True),
     ]
     assert con.execute("select format, encoding from input_files").fetchone() == ("xlsx", None)
+
+
+def test_load_ledgers__xlsx_formula_uses_excel_value_or_is_quarantined(con, tmp_path):
+    """Excel saves a formula with the value it computed: that value loads. A program that writes
+    formulas and never opens the file leaves no value: the row is quarantined showing the formula."""
+    import zipfile
+    from xml.sax.saxutils import escape
+
+    import hostile_corpus as hc
+
+    def cell(value: str, index: int) -> str:
+        if index == CN.index("借方金额") and value.startswith("="):
+            formula, _, cached = value[1:].partition("|")
+            return f"<c><f>{escape(formula)}</f>" + (f"<v>{cached}</v>" if cached else "") + "</c>"
+        return f'<c t="inlineStr"><is><t>{escape(value)}</t></is></c>'
+
+    rows = [CN, row(voucher_no="记-1", debit="=400+80|480"), row(voucher_no="记-2", debit="=500+500"),
+            row(voucher_no="记-3")]
+    sheet = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+             '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+             + "".join("<row>" + "".join(cell(v, i) for i, v in enumerate(r)) + "</row>" for r in rows)
+             + "</sheetData></worksheet>")
+    path = tmp_path / "formulas.xlsx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, text in hc._XLSX_PARTS.items():
+            zf.writestr(name, text)
+        zf.writestr("xl/worksheets/sheet1.xml", sheet)
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 2, 1)
+    assert [(r["voucher_no"], r["debit"]) for r in lines(con)] == [
+        ("记-1", Decimal("480.00")), ("记-3", Decimal("480.00"))]
+    assert con.execute("select row_no, column_name, value from quarantine").fetchall() == [
+        (2, "借方金额", "=500+500")]
 
 
 def test_load_ledgers__parquet_typed_columns(con, tmp_path):
@@ -510,6 +581,28 @@ def test_input_rejected__reported_for_this_run_only(con, tmp_path):
     assert f.source_file == "bad.csv" and "凭证日期" in f.message and "posted_on" in f.message
     set_context(con, run_id="r2")
     assert run_rule(con, rule("INPUT_REJECTED")) == []
+
+
+def test_input_empty__header_only_export_warned_once(con, tmp_path):
+    blank = [""] * len(CN)
+    empty = write_csv(tmp_path / "empty.csv", [])
+    only_blank = write_csv(tmp_path / "blank.csv", [blank, blank])
+    bad_only = write_csv(tmp_path / "bad.csv", [row(debit="x")])
+    full = write_csv(tmp_path / "full.csv", [row()])
+    outs = load_ledgers(con, [empty, only_blank, bad_only, full])
+    assert [(o.action, o.rows_loaded) for o in outs] == [("loaded", 0)] * 3 + [("loaded", 1)]
+    set_context(con, run_id="r1")
+    for o in outs:
+        con.execute("insert into run_inputs values ('r1', ?, 'loaded')", [o.file_id])
+    found = run_rule(con, rule("INPUT_EMPTY"))
+    # a file of quarantined rows is not empty: INPUT_ROW_INVALID speaks for it
+    assert [f.source_file for f in found] == ["empty.csv", "blank.csv"]
+    assert rule("INPUT_EMPTY").severity == "warning"
+    assert "没有数据行" in found[0].message and "no data rows" in found[0].message
+    set_context(con, run_id="r2")  # offered again the next night: skipped, not repeated
+    [again] = load_ledgers(con, [empty])
+    con.execute("insert into run_inputs values ('r2', ?, ?)", [again.file_id, again.action])
+    assert again.action == "skipped" and run_rule(con, rule("INPUT_EMPTY")) == []
 
 
 def test_load_ledgers__rejected_file_can_be_offered_again(con, tmp_path):
