@@ -382,12 +382,12 @@ def _pieces_at_newlines(path: Path, size: int) -> list[tuple[int, int]]:
             fh.seek(start + size)
             cut = None
             while cut is None:
-                block = fh.tell(), fh.read(1 << 16)
-                if not block[1]:
+                at, block = fh.tell(), fh.read(1 << 16)
+                if not block:
                     break
-                i = block[1].find(b"\n")
-                if i >= 0:
-                    cut = block[0] + i + 1
+                newline = block.find(b"\n")
+                if newline >= 0:
+                    cut = at + newline + 1
             if cut is None or cut >= total:
                 break
             ranges.append((start, cut))

@@ -51,7 +51,7 @@ def memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
 
 
 def _checked_limit(limit: str) -> str:
-    if not re.fullmatch(r"\s*\d+(\.\d+)?\s*[KMGT]?i?B\s*", limit, flags=re.IGNORECASE):
+    if not re.fullmatch(r"\s*\d+(\.\d+)?\s*([KMGT]i?)?B?\s*", limit, flags=re.IGNORECASE):
         raise StoreError(f"内存上限格式不对 / not a memory limit (e.g. 1GB, 512MB): {limit!r}")
     return limit.strip()
 
