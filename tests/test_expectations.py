@@ -213,3 +213,20 @@ def test_disagreement__suite_stricter_than_its_rule_is_reported(tmp_path, monkey
     assert [(f.rule_id, f.severity, f.voucher_no, f.observed) for f in found] == [
         ("EXPECTATION_FAILED", "warning", "记-0001", "suite only")]
     assert "CODE_MISMATCH" in found[0].message
+
+
+def test_stg_suite__more_failing_rows_than_listed_give_one_stable_count(tmp_path):
+    # GX lists at most ROW_CAP failing rows, and which ones depends on DuckDB's scan order: beyond
+    # the cap only the count is reported, so two identical runs report identical findings
+    con = new_store(tmp_path)
+    seed_notice(con)
+    set_context(con)
+    bad = expectations.ROW_CAP + 50
+    add_ledger(con, [dict(voucher_no=f"记-{i:04d}", account_code="预算支出", debit=480, payee=f"户{i}")
+                     for i in range(bad)] + [dict(voucher_no="记-9999", debit=480)], name="many.csv")
+    runs = [expectations.validate(con, f"run-{n}", tmp_path / f"run{n}") for n in (1, 2)]
+    con.close()
+    mine = [[f for f in found if "account_code" in (f.key_detail or "")] for found in runs]
+    assert [(f.observed, f.source_row, f.voucher_no) for f in mine[0]] == [(f"{bad} rows", None, None)]
+    assert f"共 {bad} 行" in mine[0][0].message and f"{bad} in all" in mine[0][0].message
+    assert sorted(f.finding_key for f in runs[0]) == sorted(f.finding_key for f in runs[1])
