@@ -103,6 +103,16 @@ def open_store(db_path: str | Path, *, read_only: bool = False) -> duckdb.DuckDB
         raise StoreError(f"无法打开数据库 / cannot open store {db_path}: {exc}") from exc
     finally:
         os.umask(old_umask)
+    # Work beyond the memory limit spills to <store>.tmp: ledger text, so the folder is the
+    # running user's only (DuckDB would create it 0755 with files readable under the umask).
+    spill = db_path.with_name(db_path.name + ".tmp")
+    try:
+        spill.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(spill, 0o700)
+    except OSError:  # a read-only copy of a store, opened to read: DuckDB's default then
+        pass
+    else:
+        con.execute("set temp_directory = '" + str(spill.absolute()).replace("'", "''") + "'")
     con.execute(f"set memory_limit = '{_checked_limit(DEFAULT_MEMORY_LIMIT)}'")
     con.execute("set preserve_insertion_order = false")
     # DuckDB draws its own progress bar on stderr in some interpreters: never in a cron log

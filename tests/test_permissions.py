@@ -60,3 +60,19 @@ def test_permissions__load_into_new_store_private(tmp_path, open_umask):
     assert "store.duckdb" in modes
     leaks = {p: oct(m) for p, m in modes.items() if m & 0o077}
     assert leaks == {}, f"readable by group or others: {leaks}"
+
+
+def test_permissions__spill_folder_private_in_a_shared_folder(tmp_path, open_umask):
+    from pipeline.store import open_store
+
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    con = open_store(shared / "recon.duckdb")
+    spill = shared / "recon.duckdb.tmp"
+    assert con.execute("select current_setting('temp_directory')").fetchone()[0] == str(spill)
+    con.execute("set memory_limit = '64MB'")  # make DuckDB spill ledger-sized text
+    con.execute("create temp table big as select repeat('账', 100) || cast(range as varchar) as s "
+                "from range(2000000)")
+    assert con.execute("select count(distinct s) from big").fetchone()[0] == 2_000_000
+    assert stat.S_IMODE(spill.stat().st_mode) == 0o700
+    con.close()
