@@ -329,8 +329,8 @@ def _findings_for(spec: SuiteSpec, expectation: dict, outcome) -> list[Finding]:
             # copies of one voucher line differ only by file and row
             key_detail=detail + (f"@{row.get('source_file')}:{row.get('row_no')}"
                                  if row.get("row_no") is not None else ""),
-            message=(f"{spec.name} {_where_zh(row)}{zh}（{observed}） / "
-                     f"{spec.name} {_where_en(row)}{en} ({observed})"),
+            message=(f"{spec.name} {_where(row, 'zh')}{zh}（{observed}） / "
+                     f"{spec.name} {_where(row, 'en')}{en} ({observed})"),
         ))
     listed = sum(int(r.get("times", 1)) for r in rows)
     if count > listed:
@@ -392,8 +392,8 @@ def _disagreements(con, spec: SuiteSpec, group: list, mirrors: list[str],
                 source_row=_i(row.get("row_no")), purpose=_s(row.get("purpose")) or spec.name,
                 notice_no=_s(row.get("notice_no")), expected=label, observed="suite only",
                 key_detail=label,
-                message=(f"期望 {label} 判定{_where_zh(row)}不符，但规则 {rules} 未报告 / "
-                         f"expectation {label} fails {_where_en(row)}but rules "
+                message=(f"期望 {label} 判定{_where(row, 'zh')}不符，但规则 {rules} 未报告 / "
+                         f"expectation {label} fails {_where(row, 'en')}but rules "
                          f"{', '.join(mirrors)} do not report it")))
     for key, f in reported.items():
         if key not in failed:
@@ -425,27 +425,25 @@ def _observed(row: dict, spec: SuiteSpec) -> str:
     return "; ".join(f"{k}={'' if v is None else v}" for k, v in values.items()) or "-"
 
 
-def _where_zh(row: dict) -> str:
+# Where a failing row is, per language: its voucher line, else its purpose; then file and row.
+_WHERE = {
+    "zh": ("凭证 {voucher_no} 第{line_no}行", "用途 {purpose}", "（{source_file} 第{row_no}行）"),
+    "en": ("voucher {voucher_no} line {line_no}", "purpose {purpose}", " ({source_file} row {row_no})"),
+}
+
+
+def _where(row: dict, lang: str) -> str:
+    line, purpose, place = _WHERE[lang]
+    values = {k: "" if row.get(k) is None else row.get(k)
+              for k in ("voucher_no", "line_no", "purpose", "source_file", "row_no")}
     if row.get("voucher_no") is not None:
-        where = f"凭证 {row.get('voucher_no')} 第{row.get('line_no') or ''}行"
+        where = line.format(**values)
     elif row.get("purpose") is not None:
-        where = f"用途 {row.get('purpose')}"
+        where = purpose.format(**values)
     else:
         where = ""
     if row.get("source_file") is not None:
-        where += f"（{row.get('source_file')} 第{row.get('row_no')}行）"
-    return where + " " if where else ""
-
-
-def _where_en(row: dict) -> str:
-    if row.get("voucher_no") is not None:
-        where = f"voucher {row.get('voucher_no')} line {row.get('line_no') or ''}"
-    elif row.get("purpose") is not None:
-        where = f"purpose {row.get('purpose')}"
-    else:
-        where = ""
-    if row.get("source_file") is not None:
-        where += f" ({row.get('source_file')} row {row.get('row_no')})"
+        where += place.format(**{**values, "row_no": row.get("row_no")})
     return where + " " if where else ""
 
 

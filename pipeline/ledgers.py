@@ -1085,7 +1085,6 @@ def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, p
     # and are kept that way.
     con.execute("set disabled_optimizers = 'join_order,build_side_probe_side'")
     try:
-        cmap = source = params = None
         if fmt == "csv":
             cmap, reader, reader_params = _read_csv(path, enc, presets, preset, workdir)
             # Read in parallel into a temporary table (spilled beyond LOAD_MEMORY_LIMIT). It is

@@ -164,7 +164,7 @@ def duplicated_columns(path: Path) -> None:
     write_csv(path, rows, header)
 
 
-def xlsx_bytes(rows: list[list], sheet_xml: bytes | None = None) -> bytes:
+def xlsx_bytes(rows: list[list]) -> bytes:
     import openpyxl
 
     buf = io.BytesIO()
@@ -315,17 +315,10 @@ def formula_xlsx(path: Path) -> None:
     """Cells holding formulas with no computed value (written by a library, never opened in
     Excel): the debit of data row 2 is =500+500, the date of data row 3 is =DATE(2024,4,12).
     Reading them as blank would book 0.00 or lose the date: they must be quarantined."""
-    import openpyxl
-
     rows = hostile_rows(3)
     rows[1][COL["借方金额"]] = "=500+500"
     rows[2][COL["凭证日期"]] = "=DATE(2024,4,12)"
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    ws.append(HEADER)
-    for r in rows:
-        ws.append(r)
-    wb.save(path)
+    path.write_bytes(xlsx_bytes(rows))  # openpyxl writes formulas without computing them
 
 
 def malformed_sheet_xlsx(path: Path) -> None:
@@ -333,10 +326,15 @@ def malformed_sheet_xlsx(path: Path) -> None:
     sheet = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
              '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
              + _inline_row(HEADER) + "".join(_inline_row(r) for r in hostile_rows(3)))
+    sheet_xlsx(path, sheet[: len(sheet) - 40])
+
+
+def sheet_xlsx(path: Path, sheet_xml: str) -> None:
+    """A minimal workbook whose only sheet is sheet_xml, exactly as given."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, text in _XLSX_PARTS.items():
             zf.writestr(name, text)
-        zf.writestr("xl/worksheets/sheet1.xml", sheet[: len(sheet) - 40])
+        zf.writestr("xl/worksheets/sheet1.xml", sheet_xml)
 
 
 def docx_bytes(paragraphs: list[str], table: list[list[str]] | None = None) -> bytes:

@@ -222,7 +222,6 @@ def test_load_ledgers__xlsx_real_dates_and_numbers(con, tmp_path):
 def test_load_ledgers__xlsx_formula_uses_excel_value_or_is_quarantined(con, tmp_path):
     """Excel saves a formula with the value it computed: that value loads. A program that writes
     formulas and never opens the file leaves no value: the row is quarantined showing the formula."""
-    import zipfile
     from xml.sax.saxutils import escape
 
     import hostile_corpus as hc
@@ -240,10 +239,7 @@ def test_load_ledgers__xlsx_formula_uses_excel_value_or_is_quarantined(con, tmp_
              + "".join("<row>" + "".join(cell(v, i) for i, v in enumerate(r)) + "</row>" for r in rows)
              + "</sheetData></worksheet>")
     path = tmp_path / "formulas.xlsx"
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, text in hc._XLSX_PARTS.items():
-            zf.writestr(name, text)
-        zf.writestr("xl/worksheets/sheet1.xml", sheet)
+    hc.sheet_xlsx(path, sheet)
     [out] = load_ledgers(con, [path])
     assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 2, 1)
     assert [(r["voucher_no"], r["debit"]) for r in lines(con)] == [
