@@ -215,8 +215,15 @@ def _defer_imports(names: tuple[str, ...]) -> None:
     """Put a stand-in in place of each module not imported yet (see _DeferredModule). A suite
     that comes to need one loses nothing: its first use imports it."""
     for name in names:
-        if name not in sys.modules and importlib.util.find_spec(name.partition(".")[0]) is not None:
-            sys.modules[name] = _DeferredModule(name)
+        if name in sys.modules:
+            continue
+        spec = importlib.util.find_spec(name)  # imports the parent package of a submodule
+        if spec is None:
+            continue
+        module = sys.modules[name] = _DeferredModule(name)
+        # inspect.getmodule(), which GX calls through inspect.stack(), reads every module's
+        # __file__: the stand-in has its own, so that read imports nothing
+        module.__file__ = spec.origin
 
 
 _REGEX_MODULES = (
