@@ -548,6 +548,30 @@ def test_load_ledgers__failure_mid_file_leaves_store_unchanged(con, tmp_path, mo
     assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 1, 1)
 
 
+def test_load_ledgers__scratch_text_beside_the_store_and_gone_after_load_or_reject(con, tmp_path, monkeypatch):
+    # The transcoded copy and the scratch database of text are as large as the file: they go in
+    # the store's private spill folder (not a possibly memory-backed /tmp), and nothing of them is
+    # left, attached or on disk, whether the file loaded or was rejected.
+    spill = Path(con.execute("select current_setting('temp_directory')").fetchone()[0])
+    seen = []
+    real_load_one = ledgers._load_one
+
+    def load_one(con, path, sha, preset, encoding, presets_file, workdir):
+        seen.append(workdir)
+        return real_load_one(con, path, sha, preset, encoding, presets_file, workdir)
+
+    monkeypatch.setattr(ledgers, "_load_one", load_one)
+    good = write_csv(tmp_path / "good.csv", [row(), row(voucher_no="记-2")], encoding="gbk")
+    cut = tmp_path / "cut.csv"
+    cut.write_text(",".join(CN) + "\n" + ",".join(row()[:8]) + "\n", encoding="utf-8")
+    outcomes = load_ledgers(con, [good, cut])
+    assert [o.action for o in outcomes] == ["loaded", "rejected"]
+    assert [w.parent for w in seen] == [spill, spill]
+    assert not any(w.exists() for w in seen)
+    assert ledgers.SCRATCH_DB not in {r[0] for r in con.execute("select database_name from duckdb_databases()").fetchall()}
+    assert con.execute("select count(*) from ledger_lines").fetchone() == (2,)
+
+
 # --- rejected files -------------------------------------------------------------------------------
 
 def test_input_rejected__missing_column_exit_2(tmp_path):
