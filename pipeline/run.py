@@ -19,6 +19,7 @@ import os
 import secrets
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -135,13 +136,14 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
                 con.execute("insert into run_inputs values (?, ?, ?)", [run_id, o.file_id, o.action])
 
     findings: list[Finding] = []
-    for stage in ("input", "notice", "ledger"):
-        findings += _timed(stage, run_stage, con, stage)
-    findings += _timed("indicators", indicators.measure, con, run_id, scope)
-    findings += _timed("indicator", run_stage, con, "indicator")
     staging_dir = outputs / "runs" / f".{run_id}.tmp"
-    # the suites are compared with the rules they restate: hand over what the rules found
-    findings += _timed("expectations", expectations.validate, con, run_id, staging_dir, list(findings))
+    with materialised(con, SNAPSHOT_VIEWS):
+        for stage in ("input", "notice", "ledger"):
+            findings += _timed(stage, run_stage, con, stage)
+        findings += _timed("indicators", indicators.measure, con, run_id, scope)
+        findings += _timed("indicator", run_stage, con, "indicator")
+        # the suites are compared with the rules they restate: hand over what the rules found
+        findings += _timed("expectations", expectations.validate, con, run_id, staging_dir, list(findings))
 
     rejected = any(o.action == "rejected" for o in outcomes)
     from .reports.manifest import rule_versions
@@ -169,6 +171,28 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
     run_dir = _timed("reports", write_reports, con, run_id, outputs, staging_dir=staging_dir)
     log.info("run %s finished: exit %s, %s findings", run_id, exit_status, len(findings))
     return RunResult(run_id, run_dir, exit_status, findings, outcomes, counts)
+
+
+# Views that a dozen rules, the indicators and the suites each read whole: computed once per run.
+SNAPSHOT_VIEWS = ("fct_expenditure",)
+
+
+@contextmanager
+def materialised(con: duckdb.DuckDBPyConnection, views: tuple[str, ...]):
+    """Snapshot each view into a temporary table of the same name for the block. DuckDB looks a
+    name up in the temporary schema first, so the rules' SQL, and the views built on these,
+    read the snapshot unchanged; the block must not change what the views read (the run's
+    scope and the loaded files are fixed by then). At 10M ledger lines fct_expenditure takes
+    1.6 s to compute, and the rules read it 13 times."""
+    made = []
+    try:
+        for view in views:
+            con.execute(f"create or replace temp table {view} as select * from main.{view}")
+            made.append(view)
+        yield
+    finally:
+        for view in made:
+            con.execute(f"drop table if exists temp.{view}")
 
 
 def _clear_stale_staging(outputs: Path) -> None:

@@ -702,3 +702,27 @@ def test_end_to_end__cn_grp_export_loaded_and_reconciled(tmp_path):
     for page in docs.rglob("*.html"):
         text = page.read_text(encoding="utf-8")
         assert not re.search(r"(src=|<link[^>]*href=|url\()['\"]?https?://", text), page
+
+
+def test_run__facts_snapshot_dropped_after_the_run_and_when_a_stage_fails(con, tmp_path, monkeypatch):
+    # A snapshot left behind would hide later loads from every check on the same connection.
+    from pipeline import indicators
+    from pipeline.run import Scope, reconcile
+
+    add_ledger(con, clean_year())
+    outputs = tmp_path / "out"
+
+    def temp_tables():
+        return con.execute("select table_name from duckdb_tables() where temporary").fetchall()
+
+    reconcile(con, outputs, Scope(as_of=dt.date(2024, 12, 31)))
+    assert temp_tables() == []
+
+    def boom(*args, **kwargs):
+        assert ("fct_expenditure",) in temp_tables()  # the snapshot is in place during the stages
+        raise RuntimeError("indicator stage failed")
+
+    monkeypatch.setattr(indicators, "measure", boom)
+    with pytest.raises(RuntimeError):
+        reconcile(con, outputs, Scope(as_of=dt.date(2024, 12, 31)))
+    assert temp_tables() == []
