@@ -385,6 +385,26 @@ def test_load_ledgers__raw_values_kept(con, tmp_path):
     assert line["direct_flag_raw"] == "02 中央参照直达资金"
 
 
+def test_load_ledgers__padded_values_trimmed_and_typed_the_same(con, tmp_path):
+    # Padding (half- and full-width spaces) around the fields typed through the lookup of distinct
+    # spellings: the padded and bare spellings are different keys there, and must give the same
+    # line, raw text kept trimmed; a date of spaces alone is blank, not unparsable.
+    pad = dict(posted_on=" 2024-03-15　", account_code="　7201 ", function_code=" 2210107 保障性住房租金补贴 ",
+               economic_code="30305 ", direct_flag="　01 中央直达资金", purpose=f" {RENT}　",
+               budget_doc_no=" 克区财综[2024]2号")
+    path = write_csv(tmp_path / "l.csv", [row(summary="bare"), row(summary="padded", **pad),
+                                            row(summary="blank date", posted_on=" 　 ")])
+    [out] = load_ledgers(con, [path])
+    assert (out.rows_loaded, out.rows_quarantined) == (2, 1)
+    bare, padded = lines(con)
+    differs = {k: (bare[k], padded[k]) for k in bare if k not in ("row_no", "summary") and bare[k] != padded[k]}
+    assert differs == {}
+    assert padded["purpose"] == RENT and padded["function_code_raw"] == "2210107 保障性住房租金补贴"
+    assert padded["direct_flag_raw"] == "01 中央直达资金" and padded["direct_flag"] is True
+    assert con.execute("select row_no, column_name, value, reason from quarantine").fetchall() == [
+        (3, "凭证日期", None, "日期为空 / date is blank")]
+
+
 def test_load_ledgers__financial_book_derived_from_account(con, tmp_path):
     path = write_csv(tmp_path / "l.csv", [row(book="", account_code="5001"), row(book="", account_code="1011")])
     load_ledgers(con, [path])
