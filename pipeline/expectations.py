@@ -217,7 +217,10 @@ def _defer_imports(names: tuple[str, ...]) -> None:
     for name in names:
         if name in sys.modules:
             continue
-        spec = importlib.util.find_spec(name)  # imports the parent package of a submodule
+        try:
+            spec = importlib.util.find_spec(name)  # imports the parent package of a submodule
+        except ModuleNotFoundError:  # no parent package: GX's own import will say what is missing
+            spec = None
         if spec is None:
             continue
         module = sys.modules[name] = _DeferredModule(name)

@@ -253,6 +253,8 @@ assert round(float(stats.entropy([0.5, 0.5], [0.9, 0.1])), 6) == 0.510826
 from scipy.stats import norm
 assert norm.cdf(0) == 0.5
 assert type(sys.modules["scipy.stats"]).__name__ == "module"
+E._defer_imports(("no_such_package.sub", "no_such_module"))  # absent: no stand-in, no error
+assert "no_such_package.sub" not in sys.modules and "no_such_module" not in sys.modules
 import altair
 assert altair.Chart.__name__ == "Chart" and type(sys.modules["altair"]).__name__ == "module"
 print("ok")
