@@ -33,9 +33,9 @@ How a file is read
     (hash-join probes into the small lookup); only when some rows did not load are they typed
     again for the quarantine. Every value first meets a cheap exact test and only values that
     fail it take the slow path. A load runs under its own DuckDB memory limit
-    (RECON_LOAD_MEMORY_LIMIT, default 320MB) and the text table spills to disk beyond it, so
-    memory stays flat whatever the file's size: on the 2-core development machine a 1M-line
-    GB18030 export loads in under 5 s in about 400 MB.
+    (RECON_LOAD_MEMORY_LIMIT, default 320MB) and spills to disk beyond it, so memory stays flat
+    whatever the file's size: on the 2-core development machine a 1M-line GB18030 export loads
+    in under 5 s in about 400 MB.
 
 Presets and aliases (`config/presets.toml`)
     `standard` and `cn-grp` map each field to the headings it may have. The preset is detected from
@@ -1095,9 +1095,9 @@ def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, p
     try:
         if fmt == "csv":
             cmap, reader, reader_params = _read_csv(path, enc, presets, preset, workdir)
-            # Read in parallel into a temporary table (spilled beyond LOAD_MEMORY_LIMIT). It is
-            # created before the load's transaction: committed, its rowids count from 0 in file
-            # order (inside a transaction they would be offset).
+            # Read in parallel into the scratch database's table. It is created before the
+            # load's transaction: committed, its rowids count from 0 in file order (inside a
+            # transaction they would be offset).
             scratch = str(workdir / "ledger-text.duckdb").replace("'", "''")
             con.execute(f"attach '{scratch}' as {SCRATCH_DB}")
             _read_or_reject(con, f"create table {SCRATCH_DB}._ledger_raw as {reader}",

@@ -24,8 +24,9 @@ SCHEMA_VERSION = 1
 VIEW_FILES = ("staging.sql", "facts.sql")
 # DuckDB settings for a store that must not exhaust a finance PC: bounded memory, spill to disk.
 DEFAULT_MEMORY_LIMIT = os.environ.get("RECON_MEMORY_LIMIT", "1GB")
-# Loading a ledger holds the file's text in a temporary table: beyond this it spills to disk, so
-# a load needs a few hundred MB whatever the file's size, at little cost in time.
+# A ledger load (reading the file's text, collecting its distinct values, typing every row) runs
+# under this limit and spills to disk beyond it, so it needs a few hundred MB whatever the file's
+# size, at little cost in time.
 LOAD_MEMORY_LIMIT = os.environ.get("RECON_LOAD_MEMORY_LIMIT", "320MB")
 
 
