@@ -726,3 +726,22 @@ def test_run__facts_snapshot_dropped_after_the_run_and_when_a_stage_fails(con, t
     with pytest.raises(RuntimeError):
         reconcile(con, outputs, Scope(as_of=dt.date(2024, 12, 31)))
     assert temp_tables() == []
+
+
+def test_run__no_facts_snapshot_above_the_line_limit(con, tmp_path, monkeypatch):
+    from pipeline import indicators, run
+    from pipeline.run import Scope, reconcile
+
+    add_ledger(con, clean_year())
+    seen = []
+    real_measure = indicators.measure
+
+    def measure(con, *args, **kwargs):
+        seen.append(con.execute("select table_name from duckdb_tables() where temporary").fetchall())
+        return real_measure(con, *args, **kwargs)
+
+    monkeypatch.setattr(indicators, "measure", measure)
+    reconcile(con, tmp_path / "out", Scope(as_of=dt.date(2024, 12, 31)))
+    monkeypatch.setattr(run, "SNAPSHOT_MAX_LINES", 10)
+    reconcile(con, tmp_path / "out", Scope(as_of=dt.date(2024, 12, 31)))
+    assert seen == [[("fct_expenditure",)], []]
