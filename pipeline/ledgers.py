@@ -1167,6 +1167,12 @@ def load_ledgers(con: duckdb.DuckDBPyConnection, paths, preset: str | None = Non
     forces a column preset, `encoding` a CSV encoding; both are detected otherwise.
     """
     outcomes: list[FileOutcome] = []
+    spill = _spill_folder(con)
+    if spill:
+        # working copies of a load that was killed: only one process writes to a store, so any
+        # found now are stale (each is as large as its file, and the folder is not /tmp)
+        for stale in Path(spill).glob("recon-ledger-*"):
+            shutil.rmtree(stale, ignore_errors=True)
     for path in map(Path, paths):
         try:
             sha = sha256_file(path)
@@ -1183,7 +1189,7 @@ def load_ledgers(con: duckdb.DuckDBPyConnection, paths, preset: str | None = Non
             outcomes.append(FileOutcome(str(path), "ledger", "skipped", earlier, sha,
                                         message=f"与文件 {earlier} 内容相同 / same content as file {earlier}"))
             continue
-        workdir = Path(tempfile.mkdtemp(prefix="recon-ledger-", dir=_spill_folder(con)))
+        workdir = Path(tempfile.mkdtemp(prefix="recon-ledger-", dir=spill))
         try:
             outcomes.append(_load_one(con, path, sha, preset, encoding, presets_file, workdir))
         except InputError as exc:

@@ -568,7 +568,7 @@ def test_load_ledgers__failure_mid_file_leaves_store_unchanged(con, tmp_path, mo
     assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 1, 1)
 
 
-def test_load_ledgers__scratch_text_beside_the_store_and_gone_after_load_or_reject(con, tmp_path, monkeypatch):
+def test_load_ledgers__scratch_text_beside_the_store_and_gone_after_load_reject_or_kill(con, tmp_path, monkeypatch):
     # The transcoded copy and the scratch database of text are as large as the file: they go in
     # the store's private spill folder (not a possibly memory-backed /tmp), and nothing of them is
     # left, attached or on disk, whether the file loaded or was rejected.
@@ -581,13 +581,16 @@ def test_load_ledgers__scratch_text_beside_the_store_and_gone_after_load_or_reje
         return real_load_one(con, path, sha, preset, encoding, presets_file, workdir)
 
     monkeypatch.setattr(ledgers, "_load_one", load_one)
+    killed = spill / "recon-ledger-killed"  # what a load killed mid-way leaves
+    killed.mkdir()
+    (killed / "ledger-utf8.csv").write_text("half a file", encoding="utf-8")
     good = write_csv(tmp_path / "good.csv", [row(), row(voucher_no="记-2")], encoding="gbk")
     cut = tmp_path / "cut.csv"
     cut.write_text(",".join(CN) + "\n" + ",".join(row()[:8]) + "\n", encoding="utf-8")
     outcomes = load_ledgers(con, [good, cut])
     assert [o.action for o in outcomes] == ["loaded", "rejected"]
     assert [w.parent for w in seen] == [spill, spill]
-    assert not any(w.exists() for w in seen)
+    assert not any(w.exists() for w in seen) and not killed.exists()
     assert ledgers.SCRATCH_DB not in {r[0] for r in con.execute("select database_name from duckdb_databases()").fetchall()}
     assert con.execute("select count(*) from ledger_lines").fetchone() == (2,)
 
