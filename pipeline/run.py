@@ -136,6 +136,9 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
                 con.execute("insert into run_inputs values (?, ?, ?)", [run_id, o.file_id, o.action])
 
     findings: list[Finding] = []
+    # the checks below are DuckDB's work and leave the interpreter free: GX's import overlaps them
+    # (2M lines: `recon check` 7.5 s -> 7.0 s)
+    expectations.import_gx_early()
     staging_dir = outputs / "runs" / f".{run_id}.tmp"
     active_lines = con.execute("select count(*) from stg_ledger_lines").fetchone()[0]
     with materialised(con, SNAPSHOT_VIEWS if active_lines <= SNAPSHOT_MAX_LINES else ()):
