@@ -123,8 +123,7 @@ def import_gx_early() -> threading.Thread:
     """Start importing Great Expectations on a thread (about 1.3 s of Python) while the caller's
     DuckDB work runs; run_suites' own import then finds it done (or waits for it)."""
     def work() -> None:
-        os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-        _defer_imports(UNUSED_BY_SUITES)
+        _before_gx_import()
         try:
             import great_expectations  # noqa: F401
         except Exception:  # run_suites imports it again and reports what went wrong
@@ -136,8 +135,7 @@ def import_gx_early() -> threading.Thread:
 
 def run_suites(con: duckdb.DuckDBPyConnection, specs: list[SuiteSpec], docs_dir: Path | None) -> dict:
     """Validate each suite; return {suite name: [ExpectationValidationResult, ...]} in suite order."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    _defer_imports(UNUSED_BY_SUITES)
+    _before_gx_import()
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -225,6 +223,12 @@ class _DeferredModule(types.ModuleType):
 
     def __dir__(self):
         return dir(self._deferred_load())
+
+
+def _before_gx_import() -> None:
+    """GX without analytics, and without the modules the suites do not use."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    _defer_imports(UNUSED_BY_SUITES)
 
 
 def _defer_imports(names: tuple[str, ...]) -> None:

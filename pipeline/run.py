@@ -179,8 +179,9 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
 
 # Views that a dozen rules, the indicators and the suites each read whole: computed once per run,
 # while the snapshot is small next to the store's memory limit. It is held in memory: at 2M
-# ledger lines it takes the ledger checks from 1.9-2.1 s to 1.4-1.5 s (build included), but at
-# 10M (1.5M expenditure lines) the other queries then spill and the checks take 1 s longer.
+# ledger lines the ledger checks and the suites' fct_recon_lines table take 1.4-1.5 s with it
+# (build included) and 1.9-2.1 s without; at 10M (1.5M expenditure lines) the other queries
+# then spill, and the same work takes about 1 s longer.
 SNAPSHOT_VIEWS = ("fct_expenditure",)
 SNAPSHOT_MAX_LINES = 4_000_000   # active ledger lines
 
@@ -190,7 +191,7 @@ def materialised(con: duckdb.DuckDBPyConnection, views: tuple[str, ...]):
     """Snapshot each view into a temporary table of the same name for the block. DuckDB looks a
     name up in the temporary schema first, so the rules' SQL, and the views built on these,
     read the snapshot unchanged; the block must not change what the views read (the run's
-    scope and the loaded files are fixed by then). fct_expenditure is read by 13 rules."""
+    scope and the loaded files are fixed by then)."""
     made = []
     try:
         for view in views:

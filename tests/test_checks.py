@@ -704,44 +704,32 @@ def test_end_to_end__cn_grp_export_loaded_and_reconciled(tmp_path):
         assert not re.search(r"(src=|<link[^>]*href=|url\()['\"]?https?://", text), page
 
 
-def test_run__facts_snapshot_dropped_after_the_run_and_when_a_stage_fails(con, tmp_path, monkeypatch):
+def _temp_tables(con) -> list[str]:
+    return [r[0] for r in con.execute("select table_name from duckdb_tables() where temporary").fetchall()]
+
+
+def test_run__facts_snapshot_only_during_the_stages_and_up_to_the_line_limit(con, tmp_path, monkeypatch):
     # A snapshot left behind would hide later loads from every check on the same connection.
-    from pipeline import indicators
-    from pipeline.run import Scope, reconcile
-
-    add_ledger(con, clean_year())
-    outputs = tmp_path / "out"
-
-    def temp_tables():
-        return con.execute("select table_name from duckdb_tables() where temporary").fetchall()
-
-    reconcile(con, outputs, Scope(as_of=dt.date(2024, 12, 31)))
-    assert temp_tables() == []
-
-    def boom(*args, **kwargs):
-        assert ("fct_expenditure",) in temp_tables()  # the snapshot is in place during the stages
-        raise RuntimeError("indicator stage failed")
-
-    monkeypatch.setattr(indicators, "measure", boom)
-    with pytest.raises(RuntimeError):
-        reconcile(con, outputs, Scope(as_of=dt.date(2024, 12, 31)))
-    assert temp_tables() == []
-
-
-def test_run__no_facts_snapshot_above_the_line_limit(con, tmp_path, monkeypatch):
     from pipeline import indicators, run
     from pipeline.run import Scope, reconcile
 
     add_ledger(con, clean_year())
-    seen = []
+    during = []
     real_measure = indicators.measure
 
     def measure(con, *args, **kwargs):
-        seen.append(con.execute("select table_name from duckdb_tables() where temporary").fetchall())
+        during.append(_temp_tables(con))
+        if len(during) == 2:
+            raise RuntimeError("indicator stage failed")
         return real_measure(con, *args, **kwargs)
 
     monkeypatch.setattr(indicators, "measure", measure)
-    reconcile(con, tmp_path / "out", Scope(as_of=dt.date(2024, 12, 31)))
+    as_of = Scope(as_of=dt.date(2024, 12, 31))
+    reconcile(con, tmp_path / "out", as_of)
+    assert _temp_tables(con) == []
+    with pytest.raises(RuntimeError):
+        reconcile(con, tmp_path / "out", as_of)
+    assert _temp_tables(con) == []
     monkeypatch.setattr(run, "SNAPSHOT_MAX_LINES", 10)
-    reconcile(con, tmp_path / "out", Scope(as_of=dt.date(2024, 12, 31)))
-    assert seen == [[("fct_expenditure",)], []]
+    reconcile(con, tmp_path / "out", as_of)
+    assert during == [["fct_expenditure"], ["fct_expenditure"], []]
