@@ -35,7 +35,7 @@ How a file is read
     fail it take the slow path. A load runs under its own DuckDB memory limit
     (RECON_LOAD_MEMORY_LIMIT, default 320MB) and spills to disk beyond it, so memory stays flat
     whatever the file's size: on the 2-core development machine a 1M-line GB18030 export loads
-    in under 5 s in about 400 MB.
+    in about 3.5 s in under 300 MB (bench/README.md).
 
 Presets and aliases (`config/presets.toml`)
     `standard` and `cn-grp` map each field to the headings it may have. The preset is detected from
@@ -769,8 +769,9 @@ create or replace temp macro ledger_book(b, account) as
     end;
 """
 
-# The trimmed text of every field, straight from the reader. A CTE body: each pass below reads
-# the file through it, so no copy of the file's text is ever materialised.
+# The trimmed text of every field of `source` (the scratch text table of a CSV, the temporary
+# table of an XLSX sheet, read_parquet). A CTE body: each pass below trims as it reads, and no
+# trimmed copy is stored.
 _TEXTS = r"""
 select
     src.row_no,
@@ -845,10 +846,10 @@ select (select count(*) from ({source}) as s)
         where t.voucher_no is null and t.posted_on is null and {is_skipped})
 """
 
-# Passes 2 (and 3): the file again, each row typed through the lookup and, per field, why a value
-# is unusable (null when it is fine); the text of a bad row's fields is kept for the quarantine
-# message. A streaming pipeline (reader, hash-join probes into the small lookup, insert), so
-# memory does not grow with the file.
+# The insert (and, only when some rows are bad, the quarantine): every row of `source` typed
+# through the lookup and, per field, why a value is unusable (null when it is fine); the text of
+# a bad row's fields is kept for the quarantine message. A streaming pipeline (scan, hash-join
+# probes into the small lookup, insert), so memory does not grow with the file.
 _TYPED = r"""
 with texts as ({texts}),
 amounts as (

@@ -289,8 +289,6 @@ def _store_findings(con: duckdb.DuckDBPyConnection, run_id: str, scope: Scope,
         )
 
 
-
-
 def exit_status_for(con: duckdb.DuckDBPyConnection, run_id: str, fail_on: str, rejected: bool) -> int:
     """2 when an input was rejected; 1 when an open, unwaived finding is at or above fail_on."""
     if rejected:
