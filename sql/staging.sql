@@ -9,3 +9,25 @@ select
 from ledger_lines as l
 join input_files as f on f.file_id = l.file_id
 where f.status = 'loaded';
+
+-- The staged lines whose key (file, voucher, line, book) another staged line shares: what the
+-- suite stg_ledger_line_keys validates for one row per voucher line. GX checks compound
+-- uniqueness by joining every row to a count of every key (10M lines: 6 s, spilling); a key can
+-- only repeat among these rows, and all copies of a repeated key are here, so the expectation
+-- fails the same rows on this small table, after one grouping. Keys are compared with `=`, as
+-- GX compares them: a line without line number or book matches no other.
+create or replace view stg_ledger_line_repeats as
+with repeated as (
+    select file_id, voucher_no, line_no, book
+    from stg_ledger_lines
+    group by file_id, voucher_no, line_no, book
+    having count(*) > 1
+)
+select l.*
+from stg_ledger_lines as l
+where exists (
+    select 1
+    from repeated as r
+    where r.file_id = l.file_id and r.voucher_no = l.voucher_no
+      and r.line_no = l.line_no and r.book = l.book
+);

@@ -70,7 +70,8 @@ def mistaken_store(tmp_path_factory):
 
 def test_suites__are_gx_suites_naming_existing_rules():
     specs = {s.name: s for s in expectations.load_suites()}
-    assert set(specs) == {"stg_ledger_lines", "fct_recon_lines", "rpt_allocation_summary"}
+    assert set(specs) == {"stg_ledger_lines", "stg_ledger_line_keys", "fct_recon_lines",
+                          "rpt_allocation_summary"}
     rule_ids = {r.rule_id for r in all_rules()}
     assert "EXPECTATION_FAILED" in rule_ids
     assert rule("EXPECTATION_FAILED").stage == "expectation"
@@ -115,7 +116,7 @@ def test_suites_and_rules__fail_the_same_lines(mistaken_store):
             mirrors = tuple(e.get("meta", {}).get("mirrors", ()))
             if mirrors:
                 groups.setdefault((spec.name, mirrors), set()).update(_failing(spec, outcome))
-            elif spec.name == "stg_ledger_lines":
+            elif spec.name in ("stg_ledger_lines", "stg_ledger_line_keys"):
                 assert outcome.success, e     # clean staged input
     for (suite, mirrors), failing in groups.items():
         assert failing == _reported(con, mirrors, by_name[suite].identity), mirrors
@@ -176,7 +177,7 @@ def test_stg_suite__malformed_staged_rows_become_findings(tmp_path):
     got = sorted((f.severity, f.voucher_no, f.source_row or 0, f.expected.split("(")[0]) for f in found)
     assert got == [
         ("error", "记-0002", 2, "stg_ledger_lines: expect_column_values_to_match_regex"),
-        ("warning", "记-0003", 0, "stg_ledger_lines: expect_compound_columns_to_be_unique"),
+        ("warning", "记-0003", 0, "stg_ledger_line_keys: expect_compound_columns_to_be_unique"),
         ("warning", "记-0003", 3, "stg_ledger_lines: expect_column_values_to_match_regex"),
         ("warning", "记-0003", 4, "stg_ledger_lines: expect_column_values_to_match_regex"),
     ]
@@ -186,6 +187,45 @@ def test_stg_suite__malformed_staged_rows_become_findings(tmp_path):
     assert f.rule_id == "EXPECTATION_FAILED" and f.source_file == "bad.csv"
     assert "科目编码" in f.message and "account code" in f.message and "预算支出" in f.observed
     assert len({x.finding_key for x in found}) == len(found)
+
+
+def test_line_keys_suite__fails_what_gx_fails_on_the_whole_staged_table(tmp_path):
+    # one row per voucher line is checked on stg_ledger_line_repeats (the lines whose key another
+    # line shares), not on all staged lines: the same rows must fail, counted the same way
+    con = new_store(tmp_path)
+    seed_notice(con)
+    set_context(con)
+    add_ledger(con, [
+        dict(voucher_no="记-1"), dict(voucher_no="记-1"), dict(voucher_no="记-1"),  # three copies
+        dict(voucher_no="记-2", book="budget"), dict(voucher_no="记-2", book="financial"),
+        dict(voucher_no="记-3", line_no=None), dict(voucher_no="记-3", line_no=None),
+        dict(voucher_no="记-4", book=None), dict(voucher_no="记-4", book=None),
+        dict(voucher_no="记-5", line_no="1"), dict(voucher_no="记-5", line_no="2"),
+        dict(voucher_no="记-6"),
+    ], name="a.csv")
+    add_ledger(con, [dict(voucher_no="记-6"), dict(voucher_no="记-7"), dict(voucher_no="记-7")],
+               name="b.csv")
+    whole_dir = tmp_path / "whole"
+    whole_dir.mkdir()
+    keys = next(s for s in expectations.load_suites() if s.name == "stg_ledger_line_keys")
+    (whole_dir / "whole.json").write_text(json.dumps({
+        **keys.body, "name": "whole", "meta": {**keys.body["meta"], "table": "stg_ledger_lines",
+                                               "materialize": False}}), encoding="utf-8")
+    whole = expectations.load_suites(whole_dir)
+    got = expectations.run_suites(con, [keys], None)[keys.name]
+    want = expectations.run_suites(con, whole, None)["whole"]
+
+    def failing(outcome):
+        rows, count = expectations._unexpected(outcome)
+        return count, sorted(json.dumps(r, sort_keys=True, default=str) for r in rows)
+
+    assert failing(got[0]) == failing(want[0])
+    count, rows = failing(got[0])
+    assert count == 5 and len(rows) == 2      # 记-1 three times in a.csv, 记-7 twice in b.csv
+    assert {json.loads(r)["voucher_no"] for r in rows} == {"记-1", "记-7"}
+    # the table GX reads holds only the lines that share a key
+    assert con.execute("select count(*) from stg_ledger_line_repeats").fetchone() == (5,)
+    con.close()
 
 
 def test_disagreement__suite_stricter_than_its_rule_is_reported(tmp_path, monkeypatch):
