@@ -111,7 +111,7 @@ from typing import Iterable, Iterator
 import duckdb
 
 from .loading import FileOutcome, InputError, loaded_file_id, register_file, reject_file, sha256_file
-from .store import LOAD_MEMORY_LIMIT, memory_limit
+from .store import LOAD_MEMORY_LIMIT, memory_limit, remove_stale, spill_folder
 from .paths import CONFIG_DIR
 
 FIELDS = (
@@ -1080,6 +1080,7 @@ def _load_one(con, path: Path, sha: str, preset: str | None, encoding: str | Non
 
 # The scratch database a CSV's text is read into (see the module docstring), in the load's workdir.
 SCRATCH_DB = "recon_ledger_text"
+LOAD_FOLDER_PREFIX = "recon-ledger-"  # a load's workdir in the store's spill folder
 
 
 def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, presets: Presets,
@@ -1151,14 +1152,6 @@ def _type_and_insert(con, path: Path, sha: str, fmt: str, enc: str | None, cmap:
     return FileOutcome(str(path), "ledger", "loaded", file_id, sha, loaded, bad_rows, note)
 
 
-def _spill_folder(con) -> str | None:
-    """The store's spill folder (<store>.tmp, the running user's only, on the store's disk): the
-    transcoded copy and the scratch database go there, as large as the file; None (the system's
-    temporary folder) when the store has none."""
-    folder = con.execute("select current_setting('temp_directory')").fetchone()[0]
-    return folder if folder and os.path.isdir(folder) and os.access(folder, os.W_OK) else None
-
-
 def load_ledgers(con: duckdb.DuckDBPyConnection, paths, preset: str | None = None,
                  encoding: str | None = None, *, presets_file: Path | None = None) -> list[FileOutcome]:
     """Load ledger exports into ledger_lines, each exactly once; one outcome per path.
@@ -1168,12 +1161,8 @@ def load_ledgers(con: duckdb.DuckDBPyConnection, paths, preset: str | None = Non
     forces a column preset, `encoding` a CSV encoding; both are detected otherwise.
     """
     outcomes: list[FileOutcome] = []
-    spill = _spill_folder(con)
-    if spill:
-        # working copies of a load that was killed: only one process writes to a store, so any
-        # found now are stale (each is as large as its file, and the folder is not /tmp)
-        for stale in Path(spill).glob("recon-ledger-*"):
-            shutil.rmtree(stale, ignore_errors=True)
+    spill = spill_folder(con)
+    remove_stale(spill, LOAD_FOLDER_PREFIX)  # what a killed load left
     for path in map(Path, paths):
         try:
             sha = sha256_file(path)
@@ -1190,7 +1179,7 @@ def load_ledgers(con: duckdb.DuckDBPyConnection, paths, preset: str | None = Non
             outcomes.append(FileOutcome(str(path), "ledger", "skipped", earlier, sha,
                                         message=f"与文件 {earlier} 内容相同 / same content as file {earlier}"))
             continue
-        workdir = Path(tempfile.mkdtemp(prefix="recon-ledger-", dir=spill))
+        workdir = Path(tempfile.mkdtemp(prefix=LOAD_FOLDER_PREFIX, dir=spill))
         try:
             outcomes.append(_load_one(con, path, sha, preset, encoding, presets_file, workdir))
         except InputError as exc:

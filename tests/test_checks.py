@@ -704,13 +704,21 @@ def test_end_to_end__cn_grp_export_loaded_and_reconciled(tmp_path):
         assert not re.search(r"(src=|<link[^>]*href=|url\()['\"]?https?://", text), page
 
 
-def _temp_tables(con) -> list[str]:
-    return [r[0] for r in con.execute("select table_name from duckdb_tables() where temporary").fetchall()]
+def _snapshot(con, tmp_path) -> list:
+    """What a run's snapshot leaves on the connection and on disk: temporary views, attached
+    scratch databases, working folders in the store's spill folder."""
+    return [
+        [r[0] for r in con.execute("select view_name from duckdb_views() "
+                                   "where temporary and not internal").fetchall()],
+        [r[0] for r in con.execute("select database_name from duckdb_databases() "
+                                   "where database_name = 'recon_snapshot'").fetchall()],
+        sorted(p.name.split("-")[1] for p in (tmp_path / "recon.duckdb.tmp").glob("recon-snapshot-*")),
+    ]
 
 
-def test_run__facts_snapshot_only_during_the_stages_and_up_to_the_line_limit(con, tmp_path, monkeypatch):
+def test_run__facts_snapshot_only_during_the_stages(con, tmp_path, monkeypatch):
     # A snapshot left behind would hide later loads from every check on the same connection.
-    from pipeline import indicators, run
+    from pipeline import indicators
     from pipeline.run import Scope, reconcile
 
     add_ledger(con, clean_year())
@@ -718,7 +726,14 @@ def test_run__facts_snapshot_only_during_the_stages_and_up_to_the_line_limit(con
     real_measure = indicators.measure
 
     def measure(con, *args, **kwargs):
-        during.append(_temp_tables(con))
+        during.append(_snapshot(con, tmp_path))
+        if len(during) == 1:  # the view's name reads the snapshot: a line taken out of it is gone
+            lines = con.execute("select count(*) from fct_expenditure").fetchone()[0]
+            con.execute("delete from recon_snapshot.fct_expenditure where rowid = "
+                        "(select min(rowid) from recon_snapshot.fct_expenditure)")
+            assert con.execute("select count(*) from fct_expenditure").fetchone()[0] == lines - 1
+            store = con.execute("select current_database()").fetchone()[0]
+            assert con.execute(f'select count(*) from "{store}".main.fct_expenditure').fetchone()[0] == lines
         if len(during) == 2:
             raise RuntimeError("indicator stage failed")
         return real_measure(con, *args, **kwargs)
@@ -726,10 +741,14 @@ def test_run__facts_snapshot_only_during_the_stages_and_up_to_the_line_limit(con
     monkeypatch.setattr(indicators, "measure", measure)
     as_of = Scope(as_of=dt.date(2024, 12, 31))
     reconcile(con, tmp_path / "out", as_of)
-    assert _temp_tables(con) == []
+    assert _snapshot(con, tmp_path) == [[], [], []]
     with pytest.raises(RuntimeError):
         reconcile(con, tmp_path / "out", as_of)
-    assert _temp_tables(con) == []
-    monkeypatch.setattr(run, "SNAPSHOT_MAX_LINES", 10)
+    assert _snapshot(con, tmp_path) == [[], [], []]
+    assert during == [[["fct_expenditure"], ["recon_snapshot"], ["snapshot"]]] * 2
+    # a killed run's folder is removed by the next run
+    stale = tmp_path / "recon.duckdb.tmp" / "recon-snapshot-killed"
+    stale.mkdir()
+    (stale / "snapshot.duckdb").write_bytes(b"x" * 1024)
     reconcile(con, tmp_path / "out", as_of)
-    assert during == [["fct_expenditure"], ["fct_expenditure"], []]
+    assert not stale.exists() and _snapshot(con, tmp_path) == [[], [], []]
