@@ -4,9 +4,9 @@ The suites are data: GX's own ExpectationSuite JSON, one per table they guard
 (stg_ledger_lines: the staged inputs; stg_ledger_line_repeats: the staged lines that share a
 voucher line's key, where one row per voucher line is checked; fct_recon_lines: the joined
 reconciliation lines; rpt_allocation_summary: spending per allocation line). Their `meta` says
-which table, whether to materialise it first, and which columns identify a failing row. GX validates them through its
-own validation API with every metric computed inside DuckDB; no table is copied into Python, only
-the failing rows' identifiers come back (capped, see ROW_CAP).
+which table, whether to materialise it first, and which columns identify a failing row. GX
+validates them through its own validation API with every metric computed inside DuckDB; no table
+is copied into Python, only the failing rows' identifiers come back (capped, see ROW_CAP).
 
 Why the connection is borrowed: GX 1.x hands each query's connection back to the SQLAlchemy pool,
 which rolls it back, and a DuckDB connection's pending result dies with that rollback (GX issues
