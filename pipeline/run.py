@@ -181,7 +181,8 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
 # into a scratch database, written compressed beside the store and read back by column, so the
 # snapshot takes no memory from the queries that read it. Measured on the rules, then the suites
 # (bench files): at 10M ledger lines 15.3-15.5 s with the views, 14.5-15.1 s with an in-memory
-# temporary table, 11.4-13.2 s with the scratch database; at 2M 3.4-3.6 s, 3.0 s, 3.0-3.1 s.
+# temporary table, 11.4-13.2 s with the scratch database; at 2M 3.4-3.6 s, 3.0 s and 3.4-3.5 s,
+# of which 0.34-0.37 s was the detach writing the snapshot out (now dropped first, see below).
 SNAPSHOT_VIEWS = ("fct_expenditure",)
 SNAPSHOT_DB = "recon_snapshot"
 SNAPSHOT_FOLDER_PREFIX = "recon-snapshot-"  # in the store's spill folder, removed after the run
