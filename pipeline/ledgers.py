@@ -101,7 +101,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import tomllib
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -111,7 +110,7 @@ from typing import Iterable, Iterator
 import duckdb
 
 from .loading import FileOutcome, InputError, loaded_file_id, register_file, reject_file, sha256_file
-from .store import LOAD_MEMORY_LIMIT, memory_limit, remove_stale, spill_folder
+from .store import LOAD_MEMORY_LIMIT, memory_limit, working_folder
 from .paths import CONFIG_DIR
 
 FIELDS = (
@@ -1161,8 +1160,6 @@ def load_ledgers(con: duckdb.DuckDBPyConnection, paths, preset: str | None = Non
     forces a column preset, `encoding` a CSV encoding; both are detected otherwise.
     """
     outcomes: list[FileOutcome] = []
-    spill = spill_folder(con)
-    remove_stale(spill, LOAD_FOLDER_PREFIX)  # what a killed load left
     for path in map(Path, paths):
         try:
             sha = sha256_file(path)
@@ -1179,11 +1176,9 @@ def load_ledgers(con: duckdb.DuckDBPyConnection, paths, preset: str | None = Non
             outcomes.append(FileOutcome(str(path), "ledger", "skipped", earlier, sha,
                                         message=f"与文件 {earlier} 内容相同 / same content as file {earlier}"))
             continue
-        workdir = Path(tempfile.mkdtemp(prefix=LOAD_FOLDER_PREFIX, dir=spill))
-        try:
-            outcomes.append(_load_one(con, path, sha, preset, encoding, presets_file, workdir))
-        except InputError as exc:
-            outcomes.append(reject_file(con, path, sha, "ledger", exc))
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+        with working_folder(con, LOAD_FOLDER_PREFIX) as workdir:
+            try:
+                outcomes.append(_load_one(con, path, sha, preset, encoding, presets_file, workdir))
+            except InputError as exc:
+                outcomes.append(reject_file(con, path, sha, "ledger", exc))
     return outcomes

@@ -18,7 +18,6 @@ import logging
 import os
 import secrets
 import shutil
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from . import expectations, indicators, ledgers, notices
 from .checks import run_stage
 from .findings import Finding
 from .loading import FileOutcome
-from .store import remove_stale, session, spill_folder, transaction
+from .store import session, transaction, working_folder
 
 log = logging.getLogger("recon")
 
@@ -199,27 +198,24 @@ def materialised(con: duckdb.DuckDBPyConnection, views: tuple[str, ...]):
     if not views:
         yield
         return
-    spill = spill_folder(con)
-    remove_stale(spill, SNAPSHOT_FOLDER_PREFIX)
-    folder = tempfile.mkdtemp(prefix=SNAPSHOT_FOLDER_PREFIX, dir=spill)
     # the store's own view, by catalog: "main.<view>" alone would also find the temporary one
     store = '"' + con.execute("select current_database()").fetchone()[0].replace('"', '""') + '"'
     made = []
-    try:
-        path = str(Path(folder) / "snapshot.duckdb").replace("'", "''")
-        con.execute(f"attach '{path}' as {SNAPSHOT_DB}")
-        for view in views:
-            made.append(view)
-            con.execute(f"create table {SNAPSHOT_DB}.{view} as select * from {store}.main.{view}")
-            con.execute(f"create or replace temp view {view} as select * from {SNAPSHOT_DB}.{view}")
-        yield
-    finally:
-        for view in made:
-            con.execute(f"drop view if exists temp.{view}")
-            # dropped before the detach, which would otherwise write it out again (0.35 s at 2M)
-            con.execute(f"drop table if exists {SNAPSHOT_DB}.{view}")
-        con.execute(f"detach database if exists {SNAPSHOT_DB}")
-        shutil.rmtree(folder, ignore_errors=True)
+    with working_folder(con, SNAPSHOT_FOLDER_PREFIX) as folder:
+        try:
+            path = str(folder / "snapshot.duckdb").replace("'", "''")
+            con.execute(f"attach '{path}' as {SNAPSHOT_DB}")
+            for view in views:
+                made.append(view)
+                con.execute(f"create table {SNAPSHOT_DB}.{view} as select * from {store}.main.{view}")
+                con.execute(f"create or replace temp view {view} as select * from {SNAPSHOT_DB}.{view}")
+            yield
+        finally:
+            for view in made:
+                con.execute(f"drop view if exists temp.{view}")
+                # dropped before the detach, which would otherwise write it out again (0.35 s at 2M)
+                con.execute(f"drop table if exists {SNAPSHOT_DB}.{view}")
+            con.execute(f"detach database if exists {SNAPSHOT_DB}")
 
 
 def _clear_stale_staging(outputs: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -52,21 +53,29 @@ def memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
         con.execute(f"set memory_limit = '{_checked_limit(DEFAULT_MEMORY_LIMIT)}'")
 
 
-def spill_folder(con: duckdb.DuckDBPyConnection) -> str | None:
-    """The store's spill folder (<store>.tmp, the running user's only, on the store's disk):
-    working files as large as the data go there (a load's transcoded copy and scratch database, a
-    run's snapshot); None (the system's temporary folder) when the store has none."""
+def _spill_folder(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The store's spill folder (<store>.tmp, the running user's only, on the store's disk), or
+    None (the system's temporary folder) when the store has none."""
     folder = con.execute("select current_setting('temp_directory')").fetchone()[0]
     return folder if folder and os.path.isdir(folder) and os.access(folder, os.W_OK) else None
 
 
-def remove_stale(folder: str | None, prefix: str) -> None:
-    """Working folders `prefix*` of a killed load or run. Only one process writes to a store (it
-    holds the lock), so any found in its spill folder now are stale, and each may be as large
-    as a ledger file (the folder is not /tmp: nothing else clears it)."""
-    if folder:
-        for stale in Path(folder).glob(f"{prefix}*"):
+@contextmanager
+def working_folder(con: duckdb.DuckDBPyConnection, prefix: str) -> Iterator[Path]:
+    """A folder `prefix*` in the store's spill folder for the block, deleted after it, also on
+    error: for working files as large as the data (a load's transcoded copy and scratch database,
+    a run's snapshot). Folders of the same prefix already there are what a killed load or run
+    left: only one process writes to a store (it holds the lock), so they are stale, and they
+    go first (the folder is not /tmp: nothing else clears it)."""
+    spill = _spill_folder(con)
+    if spill:
+        for stale in Path(spill).glob(f"{prefix}*"):
             shutil.rmtree(stale, ignore_errors=True)
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=spill))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _checked_limit(limit: str) -> str:
