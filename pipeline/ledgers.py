@@ -32,10 +32,10 @@ How a file is read
     parsed once each (_ledger_lookup), and one INSERT streams every typed, valid row into ledger_lines
     (hash-join probes into the small lookup); only when some rows did not load are they typed
     again for the quarantine. Every value first meets a cheap exact test and only values that
-    fail it take the slow path. A load runs under its own DuckDB memory limit
-    (RECON_LOAD_MEMORY_LIMIT, default 320MB) and spills to disk beyond it, so memory stays flat
-    whatever the file's size: on the 2-core development machine a 1M-line GB18030 export loads
-    in about 3.5 s in under 300 MB (bench/README.md).
+    fail it take the slow path. A load runs under a DuckDB memory limit (RECON_LOAD_MEMORY_LIMIT,
+    by default the store's RECON_MEMORY_LIMIT of 1GB) and spills to disk beyond it: on the 2-core
+    development machine a 1M-line GB18030 export loads in about 3.6 s in 400 MB, 10M lines in
+    700 MB (bench/README.md).
 
 Presets and aliases (`config/presets.toml`)
     `standard` and `cn-grp` map each field to the headings it may have. The preset is detected from

@@ -121,6 +121,40 @@ def test_memory_limit__block_runs_under_its_limit_and_the_store_limit_comes_back
     con.close()
 
 
+_LOAD_LIMIT_SPY = """
+import sys
+from pipeline import ledgers, store
+seen = []
+typed = ledgers._load_in_transaction
+def spy(con, *args, **kwargs):
+    seen.append(con.execute("select current_setting('memory_limit')").fetchone()[0])
+    return typed(con, *args, **kwargs)
+ledgers._load_in_transaction = spy
+con = store.open_store(sys.argv[1])
+[outcome] = ledgers.load_ledgers(con, [sys.argv[2]])
+after = con.execute("select current_setting('memory_limit')").fetchone()[0]
+print(outcome.action, seen[0], after, sep="|")
+"""
+
+
+@pytest.mark.parametrize("load_limit, during", [
+    (None, "667.5 MiB"),     # by default a load runs under the store's limit
+    ("320MB", "305.1 MiB"),  # RECON_LOAD_MEMORY_LIMIT lowers it for loads only
+])
+def test_load_memory_limit__store_limit_unless_set_for_loads(tmp_path, load_limit, during):
+    from pipeline.paths import ROOT
+
+    env = {k: v for k, v in os.environ.items() if k != "RECON_LOAD_MEMORY_LIMIT"}
+    env["RECON_MEMORY_LIMIT"] = "700MB"
+    if load_limit:
+        env["RECON_LOAD_MEMORY_LIMIT"] = load_limit
+    ledger = ROOT / "inputs" / "ledgers" / "ledger_2024_ytd_20241130.csv"
+    done = subprocess.run([sys.executable, "-c", _LOAD_LIMIT_SPY, str(tmp_path / "s.duckdb"), str(ledger)],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"loaded|{during}|667.5 MiB"
+
+
 def test_store__draws_no_progress_bar_into_logs(tmp_path):
     con = open_store(tmp_path / "s.duckdb")
     assert con.execute("select current_setting('enable_progress_bar')").fetchone()[0] is False
