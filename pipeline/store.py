@@ -30,7 +30,7 @@ DEFAULT_MEMORY_LIMIT = os.environ.get("RECON_MEMORY_LIMIT", "1GB")
 # under this limit and spills to disk beyond it; by default the store's own. A lower limit costs
 # time: DuckDB writes the file's rows in file order, and short of memory it holds the reader back.
 # `recon load ledger` of 10M lines (bench/README.md): 43.4 s under 320MB, 27.2-39.0 s under
-# 1GB, peak RSS 414 / 696-731 MiB; of 1M lines: 283 / 397 MiB.
+# 1GB, peak RSS 405 / 680-714 MiB; of 1M lines: 277 / 388 MiB.
 LOAD_MEMORY_LIMIT = os.environ.get("RECON_LOAD_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
 
 
