@@ -28,9 +28,9 @@ VIEW_FILES = ("staging.sql", "facts.sql")
 DEFAULT_MEMORY_LIMIT = os.environ.get("RECON_MEMORY_LIMIT", "1GB")
 # A ledger load (reading the file's text, collecting its distinct values, typing every row) runs
 # under this limit and spills to disk beyond it; by default the store's own. A lower limit costs
-# time: DuckDB writes the file's rows in file order, and short of memory it holds the reader back.
-# `recon load ledger` of 10M lines (bench/README.md): 43.4 s under 320MB, 27.2-39.0 s under
-# 1GB, peak RSS 405 / 680-714 MiB; of 1M lines: 277 / 388 MiB.
+# time, mostly in writing the file's text in file order (10M lines: 18.2-19.5 s under 320MB,
+# 13.0-15.7 s under 1GB). `recon load ledger` of 10M lines (bench/README.md): 43.4 s under 320MB,
+# 27.2-39.0 s under 1GB, peak RSS 405 / 680-714 MiB; of 1M lines: 277 / 388 MiB.
 LOAD_MEMORY_LIMIT = os.environ.get("RECON_LOAD_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
 
 

@@ -125,10 +125,10 @@ _LOAD_LIMIT_SPY = """
 import sys
 from pipeline import ledgers, store
 seen = []
-typed = ledgers._load_in_transaction
+original = ledgers._load_in_transaction
 def spy(con, *args, **kwargs):
     seen.append(con.execute("select current_setting('memory_limit')").fetchone()[0])
-    return typed(con, *args, **kwargs)
+    return original(con, *args, **kwargs)
 ledgers._load_in_transaction = spy
 con = store.open_store(sys.argv[1])
 [outcome] = ledgers.load_ledgers(con, [sys.argv[2]])
