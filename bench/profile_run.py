@@ -86,6 +86,9 @@ class TimedConnection:
         for name, obj in caller.items():
             if (type(obj).__module__.split(".")[0] in ("pyarrow", "pandas", "polars")
                     and re.search(rf"\b{re.escape(name)}\b", text)):
+                # execute() would discard a result the pipeline left half-read (a fetchone());
+                # register() refuses to run beside one, so finish it first
+                self._con.complete()
                 self._con.register(name, obj)
                 registered.append(name)
         start = time.perf_counter()
