@@ -11,6 +11,7 @@ import datetime as dt
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -424,5 +425,49 @@ def _exit_for_outcomes(outcomes) -> None:
         sys.exit(2)
 
 
+def entry() -> None:
+    """The `recon` command: main(), then leave without tearing the interpreter down.
+
+    Once a command has finished, its store is closed and its files are written; what is left
+    is Python freeing every module it imported, one object at a time. After Great Expectations
+    has been imported that takes 0.6-0.8 s (`import great_expectations` then a normal exit: 3.91 s
+    against 2.55 s leaving this way), paid by every `recon run` and `recon check`. So the exit
+    handlers run as usual (logging's flush among them), the output streams are flushed, threads
+    that are not daemons are waited for, and the process ends with os._exit.
+    """
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):  # what sys.exit("message") does
+        print(code, file=sys.stderr)
+        code = 1
+    _exit_now(code)
+
+
+def _exit_now(code: int) -> NoReturn:
+    import atexit
+    import logging
+    import threading
+
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)  # CPython's own exit step
+    if run_exit_handlers is not None:
+        run_exit_handlers()
+    else:
+        logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`recon runs | head`): nothing more to say
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    entry()

@@ -148,3 +148,55 @@ def test_runs_listing__shows_history(tmp_path):
     lines = out.output.strip().splitlines()
     assert len(lines) == 3  # header + two runs
     assert lines[1].split()[-1] == "0" and lines[2].split()[-1] == "1"
+
+
+# The `recon` command as installed: pipeline.cli.entry, which ends the process with os._exit once
+# the command is done. It must still run the exit handlers, flush what it printed and keep the
+# command's exit status.
+_ENTRY = """
+import atexit, pathlib, sys
+marker = pathlib.Path(sys.argv[1])
+atexit.register(lambda: marker.write_text("exit handlers ran"))
+sys.argv = ["recon", *sys.argv[2:]]
+from pipeline.cli import entry
+entry()
+print("not reached", file=sys.stderr)
+"""
+
+
+def _entry(tmp_path, *args):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    marker = tmp_path / "marker.txt"
+    done = subprocess.run([sys.executable, "-c", _ENTRY, str(marker), *args], cwd=root,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+    return done, marker
+
+
+def test_recon_command__demo_run_exits_1_with_summary_log_and_exit_handlers(tmp_path):
+    done, marker = _entry(tmp_path, "run", "--outputs", str(tmp_path / "out"))
+    assert done.returncode == 1, done.stderr  # the demo's findings are errors: something to act on
+    assert "(exit 1)" in done.stdout.splitlines()[-1]  # printed into a pipe, so it was flushed
+    assert "not reached" not in done.stderr and "Traceback" not in done.stderr
+    assert marker.read_text() == "exit handlers ran"
+    log = (tmp_path / "out" / "logs" / "recon.log").read_text(encoding="utf-8").splitlines()
+    assert log[-1].endswith("finished: exit 1, 12 findings")
+
+
+def test_recon_command__usage_error_keeps_click_status_2(tmp_path):
+    done, marker = _entry(tmp_path, "run", "--as-of", "not-a-date")
+    assert done.returncode == 2
+    assert "not-a-date" in done.stderr
+    assert marker.read_text() == "exit handlers ran"
+
+
+def test_recon_command__installed_script_is_the_entry_point():
+    import tomllib
+    from pathlib import Path
+
+    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    scripts = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["scripts"]
+    assert scripts["recon"] == "pipeline.cli:entry"
