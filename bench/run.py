@@ -15,8 +15,10 @@ children it waited for):
     recon_run   `recon run --inputs D --outputs O --as-of 2024-12-31 --fail-on never` with a fresh
                 outputs folder and store, D holding the seed notice and the generated ledger:
                 load, checks, expectation suites, indicators, reports; end to end.
-    gx_duckdb   the expectation suites alone, through pipeline.expectations.validate on the
-                store recon_run left (GX on DuckDB, work pushed down).
+    gx_duckdb   the expectation suites alone on the store recon_run left (GX on DuckDB, work
+                pushed down): GX's import, then the suites timed as gx_pandas times them (same
+                result format, no Data Docs), then pipeline.expectations.validate as the run's
+                stage does it (Data Docs, and the mirrored rules run again to compare).
     recon_load  `recon load ledger FILE` alone into a store that holds only the notice (issue
                 3's "loading 1M lines memory").
     profile     recon run again, in-process, with timers wrapped around each stage and each rule
@@ -145,18 +147,32 @@ def worker_floor(csv: str, encoding: str, db: str, transcoder: str) -> None:
 
 
 def worker_gx_duckdb(db: str, run_dir: str) -> None:
+    """The suites on DuckDB, timed the way gx_pandas.py times them on pandas: GX's import apart,
+    then the same suites with the same result format and no Data Docs (suites_s, the figure the
+    GX target compares). Then what recon run's expectation stage does besides (validate_s): the
+    suites again with Data Docs, and the mirrored rules run again to compare with them, since
+    no run hands over its rule findings here."""
     t0 = time.perf_counter()
     from pipeline import expectations
     from pipeline.store import open_store
 
     t_import = time.perf_counter() - t0
+    expectations._before_gx_import()
+    import great_expectations  # noqa: F401
+
+    t_gx = time.perf_counter() - t0 - t_import
     con = open_store(db)
     run_id = con.execute("select run_id from runs order by started_at desc limit 1").fetchone()[0]
+    specs = expectations.load_suites()
     t1 = time.perf_counter()
-    findings = list(expectations.validate(con, run_id, Path(run_dir)))
+    results = expectations.run_suites(con, specs, None)
     t2 = time.perf_counter()
+    findings = list(expectations.validate(con, run_id, Path(run_dir)))
+    t3 = time.perf_counter()
     con.close()
-    print(json.dumps({"import_s": round(t_import, 3), "validate_s": round(t2 - t1, 3),
+    failed = {name: sum(1 for r in rs if not r.success) for name, rs in results.items()}
+    print(json.dumps({"import_s": round(t_import, 3), "gx_import_s": round(t_gx, 3),
+                      "suites_s": round(t2 - t1, 3), "failed": failed, "validate_s": round(t3 - t2, 3),
                       "findings": len(findings), "pipeline": str(Path(expectations.__file__).parent)}))
 
 
@@ -373,9 +389,19 @@ def _ratios(res: dict) -> None:
         for other in ("pandas", "gx_pandas"):
             if steps.get(other, {}).get("wall_s"):
                 res[f"{other}_over_recon_run"] = round(steps[other]["wall_s"] / recon, 2)
-    gx = steps.get("gx_duckdb", {}).get("wall_s")
-    if gx and steps.get("gx_pandas", {}).get("wall_s"):
-        res["gx_pandas_over_gx_duckdb"] = round(steps["gx_pandas"]["wall_s"] / gx, 2)
+    gx = steps.get("gx_duckdb", {})
+    gp = steps.get("gx_pandas", {})
+    if gx.get("wall_s") and gp.get("wall_s"):
+        # whole processes, each with its own start-up and GX import (about 3 s of both)
+        res["gx_pandas_over_gx_duckdb_wall"] = round(gp["wall_s"] / gx["wall_s"], 2)
+    suites = (gx.get("detail") or {}).get("suites_s")
+    pandas = gp.get("detail") or {}
+    if suites and pandas.get("validate_s") is not None:
+        # the suites on each engine, from the store to results: DuckDB materialises the views
+        # it validates, pandas pulls the same tables into DataFrames
+        res["gx_pandas_over_gx_duckdb"] = round((pandas["fetch_s"] + pandas["validate_s"]) / suites, 2)
+        # pandas handed its DataFrames for free
+        res["gx_pandas_validate_over_gx_duckdb"] = round(pandas["validate_s"] / suites, 2)
 
 
 def targets(results: list[dict]) -> list[dict]:
@@ -410,9 +436,13 @@ def targets(results: list[dict]) -> list[dict]:
         pr = by.get((2_000_000, enc), {}).get("pandas_over_recon_run")
         checks.append({"encoding": enc, "target": ">= 10 x faster than pandas at 2M", "value": pr,
                        "met": None if pr is None else pr >= 10})
-        gr = by.get((2_000_000, enc), {}).get("gx_pandas_over_gx_duckdb")
-        checks.append({"encoding": enc, "target": "GX on DuckDB >= 10 x faster than GX on pandas at 2M",
-                       "value": gr, "met": None if gr is None else gr >= 10})
+        at2 = by.get((2_000_000, enc), {})
+        gr = at2.get("gx_pandas_over_gx_duckdb")
+        checks.append({"encoding": enc, "target": "GX suites on DuckDB >= 10 x faster than on pandas at 2M "
+                                                  "(pandas: pull + validate)",
+                       "value": gr, "met": None if gr is None else gr >= 10,
+                       "validate_only": at2.get("gx_pandas_validate_over_gx_duckdb"),
+                       "whole_processes": at2.get("gx_pandas_over_gx_duckdb_wall")})
         a = None if failed(10_000_000, enc) else st(10_000_000, "recon_run")
         b = None if failed(2_000_000, enc) else st(2_000_000, "recon_run")
         lin = round(a / b, 2) if a and b else None
@@ -436,6 +466,10 @@ def print_table(results: list[dict]) -> None:
             d = s.get("detail") or {}
             if name.startswith("floor") and "transcode_s" in d:
                 note += f"transcode {d['transcode_s']} s + read_csv {d['read_csv_s']} s"
+            if name == "gx_duckdb" and "suites_s" in d:
+                note += f"GX import {d['gx_import_s']} s, suites {d['suites_s']} s, validate {d['validate_s']} s"
+            if name == "gx_pandas" and "fetch_s" in d:
+                note += f"GX import {d['import_s']} s, pull {d['fetch_s']} s, suites {d['validate_s']} s"
             if s.get("failed"):
                 print(f"{r['lines']:>10,}  {r['encoding']:<8} {name:<10} {s['wall_s']:>8.2f}  {'-':>7}  "
                       f"{'-':>7}  {'-':>7}  {s['peak_rss_mib']:>9.0f}  {s.get('loadavg_before', 0):>4.1f}  "
@@ -499,6 +533,9 @@ def main(argv: list[str] | None = None) -> int:
     for t in report["targets"]:
         if t["value"] is not None:
             cpu = f" (CPU-time ratio {t['cpu_value']})" if t.get("cpu_value") is not None else ""
+            if t.get("validate_only") is not None or t.get("whole_processes") is not None:
+                cpu = (f" (suites alone, pandas given its DataFrames: {t.get('validate_only')}; "
+                       f"whole processes, GX import included: {t.get('whole_processes')})")
             print(f"  [{'met' if t['met'] else 'NOT met'}] {t['target']} ({t['encoding']}): {t['value']}{cpu}")
     print(f"\n-> {out_json}")
     return 0
