@@ -184,6 +184,7 @@ def test_recon_command__demo_run_exits_1_with_summary_log_and_exit_handlers(tmp_
     assert marker.read_text() == "exit handlers ran"
     log = (tmp_path / "out" / "logs" / "recon.log").read_text(encoding="utf-8").splitlines()
     assert log[-1].endswith("finished: exit 1, 12 findings")
+    assert not (tmp_path / "out" / "recon.duckdb.wal").exists()  # the store was closed, checkpointed
 
 
 def test_recon_command__usage_error_keeps_click_status_2(tmp_path):
