@@ -532,11 +532,11 @@ def main(argv: list[str] | None = None) -> int:
     print("\ntargets:")
     for t in report["targets"]:
         if t["value"] is not None:
-            cpu = f" (CPU-time ratio {t['cpu_value']})" if t.get("cpu_value") is not None else ""
+            beside = f" (CPU-time ratio {t['cpu_value']})" if t.get("cpu_value") is not None else ""
             if t.get("validate_only") is not None or t.get("whole_processes") is not None:
-                cpu = (f" (suites alone, pandas given its DataFrames: {t.get('validate_only')}; "
-                       f"whole processes, GX import included: {t.get('whole_processes')})")
-            print(f"  [{'met' if t['met'] else 'NOT met'}] {t['target']} ({t['encoding']}): {t['value']}{cpu}")
+                beside = (f" (suites alone, pandas given its DataFrames: {t.get('validate_only')}; "
+                          f"whole processes, GX import included: {t.get('whole_processes')})")
+            print(f"  [{'met' if t['met'] else 'NOT met'}] {t['target']} ({t['encoding']}): {t['value']}{beside}")
     print(f"\n-> {out_json}")
     return 0
 

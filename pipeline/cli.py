@@ -7,9 +7,12 @@ leave here as one line on stderr, never a traceback.
 """
 from __future__ import annotations
 
+import atexit
 import datetime as dt
+import logging
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import NoReturn
 
@@ -82,8 +85,6 @@ class ReconGroup(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
         except Exception as exc:  # noqa: BLE001 - the last line of defence
-            import logging
-
             log = logging.getLogger("recon")
             if log.handlers:  # only to the log file: without one, logging would print the traceback
                 log.exception("internal error")
@@ -449,10 +450,6 @@ def entry() -> None:
 
 
 def _exit_now(code: int) -> NoReturn:
-    import atexit
-    import logging
-    import threading
-
     for thread in threading.enumerate():
         if thread is not threading.main_thread() and not thread.daemon:
             thread.join()

@@ -2,6 +2,10 @@
 import csv
 import datetime as dt
 import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -165,10 +169,6 @@ print("not reached", file=sys.stderr)
 
 
 def _entry(tmp_path, *args):
-    import subprocess
-    import sys
-    from pathlib import Path
-
     root = Path(__file__).resolve().parent.parent
     marker = tmp_path / "marker.txt"
     done = subprocess.run([sys.executable, "-c", _ENTRY, str(marker), *args], cwd=root,
@@ -195,9 +195,6 @@ def test_recon_command__usage_error_keeps_click_status_2(tmp_path):
 
 
 def test_recon_command__installed_script_is_the_entry_point():
-    import tomllib
-    from pathlib import Path
-
     pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
     scripts = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["scripts"]
     assert scripts["recon"] == "pipeline.cli:entry"
