@@ -12,8 +12,10 @@ Why the connection is borrowed: GX 1.x hands each query's connection back to the
 which rolls it back, and a DuckDB connection's pending result dies with that rollback (GX issues
 10738 and 11579: "IndexError: list index out of range" in resolve_metric_bundle). DuckDB also
 allows only one read-write connection to a file per process, and the run already holds it. So
-the GX engine gets exactly one connection, the run's own, through a StaticPool whose DBAPI wrapper
-ignores begin / commit / rollback / close (GX only reads; the run keeps ownership). Heavy views
+the GX engine gets exactly one connection, the one it is handed, through a StaticPool whose DBAPI
+wrapper ignores begin / commit / rollback / close (GX only reads; the caller keeps ownership).
+In a run (start_suites) that is a cursor of the run's connection: a connection of its own to the
+same database, on a thread of its own, so the suites run while the SQL checks do. Heavy views
 are materialised once into a temp table on that connection, so GX's several metric queries do not
 each recompute the joins.
 
@@ -93,16 +95,23 @@ def load_suites(directory: Path | None = None) -> list[SuiteSpec]:
 
 
 def validate(con: duckdb.DuckDBPyConnection, run_id: str, run_dir: Path,
-             rule_findings: list[Finding] | None = None) -> list[Finding]:
+             rule_findings: list[Finding] | None = None, *,
+             suites: "BackgroundSuites | None" = None) -> list[Finding]:
     """Run every suite against the store; return findings (see module docstring).
 
     rule_findings: what the SQL checks found in this run (pipeline.run passes them), so that
     mirrored expectations are compared without running their rules again; when None, the
-    mirrored rules are run here."""
-    specs = load_suites()
-    if not specs:
-        return []
-    results = run_suites(con, specs, Path(run_dir) / "data_docs")
+    mirrored rules are run here. suites: the suites already started by start_suites (their
+    results are awaited here, and their Data Docs are already in run_dir)."""
+    if suites is None:
+        specs = load_suites()
+        if not specs:
+            return []
+        results = run_suites(con, specs, Path(run_dir) / "data_docs")
+    else:
+        specs, results = suites.specs, suites.results()
+        if not specs:
+            return []
     findings: list[Finding] = []
     for spec in specs:
         mirrored: dict[tuple, list] = {}
@@ -120,18 +129,80 @@ def validate(con: duckdb.DuckDBPyConnection, run_id: str, run_dir: Path,
 
 # --- running GX -------------------------------------------------------------------------------
 
+_gx_import: threading.Thread | None = None
+
+
 def import_gx_early() -> threading.Thread:
     """Start importing Great Expectations on a thread (about 1.3 s of Python) while the caller's
-    DuckDB work runs; run_suites' own import then finds it done (or waits for it)."""
+    DuckDB work runs; run_suites' own import then finds it done (or waits for it). Started once
+    per process: later calls return the same thread."""
+    global _gx_import
+    if _gx_import is not None:
+        return _gx_import
+
     def work() -> None:
         _before_gx_import()
         try:
             import great_expectations  # noqa: F401
         except Exception:  # run_suites imports it again and reports what went wrong
             pass
-    thread = threading.Thread(target=work, name="import-gx", daemon=True)
-    thread.start()
-    return thread
+    _gx_import = threading.Thread(target=work, name="import-gx", daemon=True)
+    _gx_import.start()
+    return _gx_import
+
+
+class BackgroundSuites:
+    """The suites running on a thread of their own, on a connection of their own (see
+    start_suites); results() waits for them and hands over what they returned or raised."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, specs: list[SuiteSpec], docs_dir: Path,
+                 prepare=None) -> None:
+        self.specs = specs
+        self._cursor = con.cursor()  # the same database, its own temp schema and transactions
+        self._outcome: tuple[bool, object] | None = None
+        try:
+            if prepare is not None:
+                prepare(self._cursor)
+        except BaseException:
+            self._cursor.close()
+            raise
+        self._thread = threading.Thread(target=self._work, args=(docs_dir,), name="recon-suites",
+                                        daemon=True)
+        self._thread.start()
+
+    def _work(self, docs_dir: Path) -> None:
+        try:
+            self._outcome = (True, run_suites(self._cursor, self.specs, docs_dir) if self.specs else {})
+        except BaseException as exc:  # handed to the caller by results()
+            self._outcome = (False, exc)
+
+    def results(self) -> dict:
+        """Wait for the suites; their results, or what they raised, raised here."""
+        self._thread.join()
+        self._cursor.close()
+        ok, value = self._outcome
+        if not ok:
+            raise value
+        return value
+
+    def cancel(self) -> None:
+        """Stop the suites if they still run (their query is interrupted) and wait for the thread;
+        the caller failed, or never asked for the results. Does nothing after results()."""
+        if self._thread.is_alive():
+            try:
+                self._cursor.interrupt()
+            except duckdb.Error:
+                pass
+        self._thread.join()
+        self._cursor.close()
+
+
+def start_suites(con: duckdb.DuckDBPyConnection, run_dir: Path, prepare=None) -> BackgroundSuites:
+    """Start the suites on a thread, on a new connection to con's database (a DuckDB cursor), and
+    return at once. They read only what the checks read, so they can run beside them: the checks
+    are DuckDB's work and leave the interpreter to GX. prepare(cursor) runs first on the new
+    connection (the run shadows its snapshot views there too). Data Docs go to run_dir."""
+    return BackgroundSuites(con, load_suites(), Path(run_dir) / "data_docs", prepare)
 
 
 def run_suites(con: duckdb.DuckDBPyConnection, specs: list[SuiteSpec], docs_dir: Path | None) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import socket
+import threading
 
 import pytest
 
@@ -302,3 +303,108 @@ print("ok")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+# --- the suites beside the checks (pipeline.run.reconcile) -------------------------------------
+
+def _store_for_run(tmp_path):
+    con = new_store(tmp_path)
+    seed_notice(con)
+    # the mistakes the rules find, and two that only the suites do (a malformed account code,
+    # a voucher line exported twice)
+    add_ledger(con, clean_year() + MISTAKES + [
+        dict(voucher_no="记-0950", account_code="预算支出", debit=480, payee="李四"),
+        dict(voucher_no="记-0951", line_no="1", debit=480, payee="王五"),
+        dict(voucher_no="记-0951", line_no="1", debit=480, payee="王五"),
+    ], name="2024全年.csv")
+    return con
+
+
+def _comparable(findings):
+    return sorted((f.rule_id, f.severity, f.voucher_no or "", f.line_no or "", f.expected or "",
+                   f.observed or "", f.message) for f in findings)
+
+
+def test_reconcile__suites_run_beside_the_checks_on_their_own_connection_and_the_snapshot(
+        tmp_path, monkeypatch):
+    from pipeline import run
+
+    con = _store_for_run(tmp_path)
+    suites_started = threading.Event()
+    seen = {}
+    real_run_suites, real_run_stage = expectations.run_suites, run.run_stage
+
+    def run_suites(cur, specs, docs_dir):
+        suites_started.set()
+        seen["thread"] = threading.current_thread().name
+        seen["own connection"] = cur is not con
+        # fct_expenditure on the suites' connection is the run's snapshot, not the view
+        seen["reads"] = cur.execute(
+            "select sql from duckdb_views() where temporary and view_name = 'fct_expenditure'").fetchall()
+        return real_run_suites(cur, specs, docs_dir)
+
+    def run_stage(c, stage):
+        if stage == "ledger":  # sequential suites would start only after this returns
+            seen["beside the checks"] = suites_started.wait(timeout=30)
+        return real_run_stage(c, stage)
+
+    monkeypatch.setattr(expectations, "run_suites", run_suites)
+    monkeypatch.setattr(run, "run_stage", run_stage)
+    result = run.reconcile(con, tmp_path / "out", run.Scope(as_of=dt.date(2024, 12, 31)))
+    assert seen["beside the checks"] and seen["own connection"] and seen["thread"] == "recon-suites"
+    assert len(seen["reads"]) == 1 and run.SNAPSHOT_DB in seen["reads"][0][0]
+    assert (result.run_dir / "data_docs" / "index.html").is_file()
+    assert not [t for t in threading.enumerate() if t.name == "recon-suites"]
+
+    # the same findings as the suites validated after the checks, on the run's own connection
+    by_rule = [f for f in result.findings if f.rule_id != "EXPECTATION_FAILED"]
+    set_context(con)
+    alone = expectations.validate(con, "test-run", tmp_path / "alone", by_rule)
+    con.close()
+    assert _comparable(f for f in result.findings if f.rule_id == "EXPECTATION_FAILED") == _comparable(alone)
+    assert {f.voucher_no for f in alone} >= {"记-0950", "记-0951"}
+
+
+def test_reconcile__a_failing_check_stops_the_suites_before_the_snapshot_goes(tmp_path, monkeypatch):
+    from pipeline import run
+
+    con = _store_for_run(tmp_path)
+    in_suites = threading.Event()
+    real_run_suites = expectations.run_suites
+
+    def slow_suites(cur, specs, docs_dir):
+        in_suites.set()
+        # a long query, interrupted when the run fails
+        cur.execute("select count(*) from range(100000000000) as a(i) where i % 7 = 3").fetchall()
+        return real_run_suites(cur, specs, docs_dir)
+
+    def failing_stage(c, stage):
+        if stage == "ledger":
+            assert in_suites.wait(timeout=60)
+            raise RuntimeError("check failed")
+        return []
+
+    monkeypatch.setattr(expectations, "run_suites", slow_suites)
+    monkeypatch.setattr(run, "run_stage", failing_stage)
+    with pytest.raises(RuntimeError, match="check failed"):
+        run.reconcile(con, tmp_path / "out", run.Scope(as_of=dt.date(2024, 12, 31)))
+    assert not [t for t in threading.enumerate() if t.name == "recon-suites"]
+    assert run.SNAPSHOT_DB not in {r[0] for r in con.execute("select database_name from duckdb_databases()").fetchall()}
+    assert con.execute("select count(*) from runs").fetchone()[0] == 0
+    con.close()
+
+
+def test_reconcile__an_error_in_the_suites_fails_the_run(tmp_path, monkeypatch):
+    from pipeline import run
+
+    con = _store_for_run(tmp_path)
+
+    def broken(cur, specs, docs_dir):
+        raise ValueError("suite broke")
+
+    monkeypatch.setattr(expectations, "run_suites", broken)
+    with pytest.raises(ValueError, match="suite broke"):
+        run.reconcile(con, tmp_path / "out", run.Scope(as_of=dt.date(2024, 12, 31)))
+    assert con.execute("select count(*) from runs").fetchone()[0] == 0
+    assert run.SNAPSHOT_DB not in {r[0] for r in con.execute("select database_name from duckdb_databases()").fetchall()}
+    con.close()

@@ -159,3 +159,18 @@ def test_store__draws_no_progress_bar_into_logs(tmp_path):
     con = open_store(tmp_path / "s.duckdb")
     assert con.execute("select current_setting('enable_progress_bar')").fetchone()[0] is False
     con.close()
+
+
+def test_sha256_file__whole_file_in_chunks(tmp_path, monkeypatch):
+    import hashlib
+    import os
+
+    from pipeline import loading
+
+    monkeypatch.setattr(loading, "HASH_CHUNK_BYTES", 1000)  # many chunks, the last one short
+    data = os.urandom(10_500)
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    assert loading.sha256_file(path) == hashlib.sha256(data).hexdigest()
+    (tmp_path / "empty").write_bytes(b"")
+    assert loading.sha256_file(tmp_path / "empty") == hashlib.sha256(b"").hexdigest()
