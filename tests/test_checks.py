@@ -247,6 +247,21 @@ def test_commingled_account__one_sub_account_on_two_lines_codes(con):
     assert vouchers(con, "CODE_MISMATCH") == [("记-0091", "1")]
 
 
+def test_commingled_account__lists_each_voucher_on_other_codes_once_in_order(con):
+    add_ledger(con, [
+        dict(voucher_no="记-0090", purpose=RENTAL_HOUSING, function_code="2210110", debit=50000),
+        dict(voucher_no="记-0095", purpose=RENTAL_HOUSING, function_code="2210107", debit=480),
+        dict(voucher_no="记-0091", purpose=RENTAL_HOUSING, function_code="2210107", debit=480),
+        dict(voucher_no="记-0091", line_no="2", purpose=RENTAL_HOUSING, function_code="2210107",
+             debit=480, payee="李四"),
+    ])
+    f = only(con, "COMMINGLED_ACCOUNT")
+    assert "其他科目凭证：记-0091、记-0095 /" in f.message
+    assert "vouchers on other codes: 记-0091、记-0095" in f.message
+    assert "记-0090" not in f.message  # the account's own code is not listed
+    assert f.amount == Decimal("1440.00")
+
+
 def test_commingled_account__own_account_with_one_code_and_reversed_slip(con):
     add_ledger(con, [
         dict(voucher_no="记-0090", purpose=RENTAL_HOUSING, function_code="2210110", debit=50000),

@@ -78,7 +78,10 @@ booked_codes as (
     select
         e.notice_no, e.line_seq, e.allocated_purpose, e.allocated_code, e.function_code,
         sum(e.amount) as net_amount,
-        string_agg(distinct e.voucher_no, '、' order by e.voucher_no) as vouchers
+        -- listed only for the codes of other lines: the lines of the account's own code are
+        -- most of the ledger, and their vouchers would be collected and sorted for nothing
+        string_agg(distinct case when e.function_code <> e.allocated_code then e.voucher_no end, '、'
+                   order by case when e.function_code <> e.allocated_code then e.voucher_no end) as vouchers
     from fct_expenditure as e
     join allocation_codes as c on c.notice_no = e.notice_no and c.function_code = e.function_code
     where e.match_kind = 'line'
