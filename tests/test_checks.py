@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -329,6 +330,46 @@ def test_over_allocation__recrossing_after_reversal_names_the_last_crossing(con)
     ])
     f = only(con, "OVER_ALLOCATION")
     assert f.voucher_no == "记-0104" and f.observed == "443000.00"
+
+
+def test_over_allocation__same_crossing_as_one_running_total_over_every_line(con):
+    """The check orders only the days where the running total can be back within the allocation;
+    on random ledgers (many lines a day, reversals, recrossings, two files) it names the same
+    line as the plain form that orders every line (tests/fixtures/sql/)."""
+    import random
+
+    reference = (Path(__file__).parent / "fixtures" / "sql" / "over_allocation_reference.sql").read_text(
+        encoding="utf-8")
+    rng = random.Random(20261127)
+    days = [dt.date(2024, 3, 1) + dt.timedelta(days=d) for d in range(0, 300, 37)]
+    outcomes = {"over": 0, "within": 0, "recrossed": 0}
+    for case in range(40):
+        con.execute("delete from ledger_lines")
+        con.execute("delete from input_files where kind = 'ledger'")
+        for name in ("a.csv", "b.csv"):
+            rows = []
+            for purpose, code, allocated in ((DILAPIDATED, "2210103", 440000), (RENT, "2210107", 172800)):
+                for i in range(rng.randint(3, 10)):  # 5-35 % of the allocation a line, 30 % credits
+                    side = "credit" if rng.random() < 0.3 else "debit"
+                    rows.append(dict(voucher_no=f"记-{rng.randint(1, 40):04d}",
+                                     line_no=rng.choice(["1", "2", "10"]), purpose=purpose,
+                                     function_code=code, posted_on=rng.choice(days), payee=f"收款人{i}",
+                                     **{side: rng.randint(1, 7) * allocated // 20}))
+            add_ledger(con, rows, name=name)
+        got = sorted(con.execute(rule("OVER_ALLOCATION").sql).fetchall(), key=repr)
+        want = sorted(con.execute(reference).fetchall(), key=repr)
+        assert got == want, case
+        outcomes["over" if want else "within"] += 1
+        for purpose, allocated in ((DILAPIDATED, 440000), (RENT, 172800)):  # above, then back within?
+            running = [r[0] for r in con.execute(
+                "select sum(amount) over (order by posted_on, voucher_no, length(line_no), line_no, "
+                "source_file, row_no rows unbounded preceding) from fct_expenditure "
+                "where allocated_purpose = ? order by posted_on, voucher_no, length(line_no), line_no, "
+                "source_file, row_no", [purpose]).fetchall()]
+            above = [i for i, total in enumerate(running) if total > allocated]
+            outcomes["recrossed"] += bool(above) and any(t <= allocated for t in running[above[0]:])
+    # the cases cover purposes over and within, and totals that went above and came back
+    assert outcomes["over"] >= 10 and outcomes["within"] >= 3 and outcomes["recrossed"] >= 5, outcomes
 
 
 def test_over_allocation__as_of_date_leaves_later_spending_out(con):

