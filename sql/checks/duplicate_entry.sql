@@ -16,8 +16,10 @@
 --               reversed and re-booked payment is not a duplicate. Lines without a payee are
 --               not compared (works payments often carry none).
 -- A warning: two households may share a name; the finding asks a person to look.
-with lines as (
-    -- hash() has no standard form; it only narrows the candidates, the exact columns decide below
+with lines as not materialized (
+    -- hash() has no standard form; it only narrows the candidates, the exact columns decide below.
+    -- Not materialised: each use reads the few columns it needs from the run's snapshot again,
+    -- which at 10M ledger lines is cheaper than keeping every column of every line (0.7 -> 0.45 s)
     select e.notice_no, e.voucher_no, e.line_no, e.book, e.account_code, e.debit, e.credit,
            e.purpose, e.purpose_key, e.allocated_purpose, e.payee, e.posted_on, e.amount,
            e.source_file, e.row_no,
