@@ -1066,7 +1066,7 @@ def _read_or_reject(con, sql: str, params: dict, path: Path, fmt: str, enc: str 
 
 
 def _load_one(con, path: Path, sha: str, preset: str | None, encoding: str | None,
-              presets_file: Path | None, workdir: Path) -> FileOutcome:
+              presets_file: Path | None, workdir: Path, on_read=None) -> FileOutcome:
     fmt = _format_of(path)
     presets = load_presets(_user_preset_files(path, presets_file))
     enc = None
@@ -1074,7 +1074,7 @@ def _load_one(con, path: Path, sha: str, preset: str | None, encoding: str | Non
         enc = _normalise_encoding(path, encoding) if encoding else detect_encoding(path)
     con.execute(_MACROS)
     with memory_limit(con, LOAD_MEMORY_LIMIT):
-        return _load_in_transaction(con, path, sha, fmt, enc, presets, preset, workdir)
+        return _load_in_transaction(con, path, sha, fmt, enc, presets, preset, workdir, on_read)
 
 
 # The scratch database a CSV's text is read into (see the module docstring), in the load's workdir.
@@ -1083,7 +1083,7 @@ LOAD_FOLDER_PREFIX = "recon-ledger-"  # a load's workdir in the store's spill fo
 
 
 def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, presets: Presets,
-                         preset: str | None, workdir: Path) -> FileOutcome:
+                         preset: str | None, workdir: Path, on_read=None) -> FileOutcome:
     # A CSV's rows are numbered by their place in _ledger_raw, which follows the file only while
     # preserve_insertion_order is on. The store's default (false) is restored whatever happens,
     # outside the transaction so an aborted one can't block it.
@@ -1101,6 +1101,8 @@ def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, p
             # transaction they would be offset).
             scratch = str(workdir / "ledger-text.duckdb").replace("'", "''")
             con.execute(f"attach '{scratch}' as {SCRATCH_DB}")
+            if on_read is not None:
+                on_read()
             _read_or_reject(con, f"create table {SCRATCH_DB}._ledger_raw as {reader}",
                             reader_params, path, fmt, enc)
             source, params = f"select rowid + 1 as row_no, * from {SCRATCH_DB}._ledger_raw", {}
@@ -1111,6 +1113,8 @@ def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, p
                 cmap, source, params = _read_xlsx(con, path, presets, preset)
             elif fmt == "parquet":
                 cmap, source, params = _read_parquet(con, path, presets, preset)
+            if on_read is not None and fmt != "csv":
+                on_read()
             outcome = _type_and_insert(con, path, sha, fmt, enc, cmap, source, params)
             con.execute("commit")
         except BaseException:
@@ -1152,12 +1156,15 @@ def _type_and_insert(con, path: Path, sha: str, fmt: str, enc: str | None, cmap:
 
 
 def load_ledgers(con: duckdb.DuckDBPyConnection, paths, preset: str | None = None,
-                 encoding: str | None = None, *, presets_file: Path | None = None) -> list[FileOutcome]:
+                 encoding: str | None = None, *, presets_file: Path | None = None,
+                 on_read=None) -> list[FileOutcome]:
     """Load ledger exports into ledger_lines, each exactly once; one outcome per path.
 
     A file already loaded (same sha256) is skipped; a file that cannot be read or lacks a
     required column is rejected (registered with the reason, nothing else stored). `preset`
-    forces a column preset, `encoding` a CSV encoding; both are detected otherwise.
+    forces a column preset, `encoding` a CSV encoding; both are detected otherwise. on_read() is
+    called when DuckDB starts reading a file's rows, the long part of a load that leaves the
+    interpreter free (after the hash and the transcoding, or the Python read of a workbook).
     """
     outcomes: list[FileOutcome] = []
     for path in map(Path, paths):
@@ -1178,7 +1185,8 @@ def load_ledgers(con: duckdb.DuckDBPyConnection, paths, preset: str | None = Non
             continue
         with working_folder(con, LOAD_FOLDER_PREFIX) as workdir:
             try:
-                outcomes.append(_load_one(con, path, sha, preset, encoding, presets_file, workdir))
+                outcomes.append(_load_one(con, path, sha, preset, encoding, presets_file, workdir,
+                                          on_read))
             except InputError as exc:
                 outcomes.append(reject_file(con, path, sha, "ledger", exc))
     return outcomes

@@ -13,6 +13,7 @@ temporary folder and renamed into place, so `runs/<run_id>/` is complete or abse
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import os
@@ -90,18 +91,21 @@ def execute_run(inputs: Path, outputs: Path, db: Path, scope: Scope, fail_on: st
     started = dt.datetime.now()
     kwargs = {} if wait is None else {"wait": wait}
     with session(db, **kwargs) as con:
-        expectations.import_gx_early()  # GX (Python) is imported while the loads run in DuckDB
         notice_paths, ledger_paths = discover_inputs(inputs)
-        outcomes = load_files(con, notice_paths, ledger_paths, progress)
+        outcomes = load_files(con, notice_paths, ledger_paths, progress,
+                              on_read=expectations.import_gx_early)
         return reconcile(con, outputs, scope, fail_on, outcomes, started)
 
 
 def load_files(con: duckdb.DuckDBPyConnection, notice_paths: list[Path], ledger_paths: list[Path],
-               progress=None) -> list[FileOutcome]:
-    """Notices first (ledgers are tied to them), one file at a time, each in its own transaction."""
+               progress=None, on_read=None) -> list[FileOutcome]:
+    """Notices first (ledgers are tied to them), one file at a time, each in its own transaction.
+    on_read: see ledgers.load_ledgers (`recon run` starts GX's import there: the interpreter is
+    free while DuckDB reads, and busy with the hash, the transcoding and the notices before)."""
     outcomes: list[FileOutcome] = []
+    read_ledgers = functools.partial(ledgers.load_ledgers, on_read=on_read)
     for kind, paths, loader in (("notice", notice_paths, notices.load_notices),
-                                ("ledger", ledger_paths, ledgers.load_ledgers)):
+                                ("ledger", ledger_paths, read_ledgers)):
         for path in paths:
             t0 = time.perf_counter()
             if progress:
@@ -137,8 +141,8 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
                 con.execute("insert into run_inputs values (?, ?, ?)", [run_id, o.file_id, o.action])
 
     findings: list[Finding] = []
-    # GX's import (Python) overlaps the snapshot (DuckDB's work); `recon run` started it already,
-    # before its loads
+    # GX's import (Python) overlaps the snapshot (DuckDB's work); `recon run` started it already
+    # when DuckDB began reading a ledger (load_files), unless it loaded none
     expectations.import_gx_early()
     staging_dir = outputs / "runs" / f".{run_id}.tmp"
     with materialised(con, SNAPSHOT_VIEWS) as shadow:

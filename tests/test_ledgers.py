@@ -787,3 +787,59 @@ def test_load_ledgers__unreadable_file_rejected(con, tmp_path):
     [out] = load_ledgers(con, [path])
     assert out.action == "rejected" and path.name in out.message
     assert con.execute("select count(*) from ledger_lines").fetchone() == (0,)
+
+
+def test_load_ledgers__on_read_when_duckdb_starts_reading_the_rows(con, tmp_path):
+    """`recon run` starts GX's import in on_read: after the hash, the transcoding and a workbook's
+    Python read, when the interpreter is free; once per file read, not for a skipped file."""
+    openpyxl = pytest.importorskip("openpyxl")
+    gbk = write_csv(tmp_path / "gbk.csv", [row(voucher_no="记-0001")], encoding="gb18030")
+    wb = openpyxl.Workbook()
+    wb.active.append(CN)
+    wb.active.append(row(voucher_no="记-0002"))
+    book = tmp_path / "l.xlsx"
+    wb.save(book)
+    seen = []
+
+    def on_read():
+        workdirs = list(Path(con.execute("select current_setting('temp_directory')").fetchone()[0])
+                        .glob(f"{ledgers.LOAD_FOLDER_PREFIX}*"))
+        transcoded = [p.name for d in workdirs for p in d.glob("ledger-utf8.csv")]
+        raw = con.execute("select count(*) from duckdb_tables() where table_name = '_ledger_raw'").fetchone()[0]
+        seen.append((con.execute("select count(*) from ledger_lines").fetchone()[0], transcoded, raw))
+
+    outcomes = load_ledgers(con, [gbk, book, gbk], on_read=on_read)
+    assert [o.action for o in outcomes] == ["loaded", "loaded", "skipped"]
+    # the CSV: its UTF-8 copy written, nothing typed yet; the workbook: its rows read by Python
+    assert seen == [(0, ["ledger-utf8.csv"], 0), (1, [], 1)]
+    assert [r["voucher_no"] for r in lines(con)] == ["记-0001", "记-0002"]
+
+
+def test_run__gx_import_starts_when_duckdb_reads_the_ledger(tmp_path, monkeypatch):
+    from pipeline import expectations
+    from pipeline import run as run_mod
+
+    inputs = tmp_path / "inputs"
+    (inputs / "ledgers").mkdir(parents=True)
+    (inputs / "notices").mkdir()
+    seed = Path(__file__).resolve().parent.parent / "inputs" / "notices" / "000_a45419bc3fccfd31.txt"
+    (inputs / "notices" / seed.name).write_bytes(seed.read_bytes())
+    write_csv(inputs / "ledgers" / "a.csv", [row()], encoding="gb18030")
+    calls = []
+    monkeypatch.setattr(expectations, "import_gx_early", lambda: calls.append(len(calls)))
+    monkeypatch.setattr(expectations, "run_suites", lambda con, specs, docs: {s.name: [] for s in specs})
+    real_load = ledgers.load_ledgers
+
+    def load(con, paths, *args, **kwargs):
+        notices_loaded = con.execute("select count(*) from notices").fetchone()[0]
+        before = len(calls)
+        out = real_load(con, paths, *args, **kwargs)
+        loads.append((notices_loaded, before, len(calls)))
+        return out
+
+    loads = []
+    monkeypatch.setattr(ledgers, "load_ledgers", load)
+    run_mod.execute_run(inputs, tmp_path / "out", tmp_path / "out" / "recon.duckdb",
+                        run_mod.Scope(as_of=dt.date(2024, 12, 31)), fail_on="never")
+    # not before or during the notice's load: inside the ledger's, then again (a no-op) at the checks
+    assert loads == [(1, 0, 1)] and len(calls) == 2
