@@ -576,9 +576,9 @@ def test_load_ledgers__scratch_text_beside_the_store_and_gone_after_load_reject_
     seen = []
     real_load_one = ledgers._load_one
 
-    def load_one(con, path, sha, preset, encoding, presets_file, workdir):
+    def load_one(con, path, sha, preset, encoding, presets_file, workdir, *rest):
         seen.append(workdir)
-        return real_load_one(con, path, sha, preset, encoding, presets_file, workdir)
+        return real_load_one(con, path, sha, preset, encoding, presets_file, workdir, *rest)
 
     monkeypatch.setattr(ledgers, "_load_one", load_one)
     killed = spill / "recon-ledger-killed"  # what a load killed mid-way leaves
