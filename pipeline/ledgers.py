@@ -34,7 +34,7 @@ How a file is read
     again for the quarantine. Every value first meets a cheap exact test and only values that
     fail it take the slow path. A load runs under a DuckDB memory limit (RECON_LOAD_MEMORY_LIMIT,
     by default the store's RECON_MEMORY_LIMIT of 1GB) and spills to disk beyond it: on the 2-core
-    development machine a 1M-line GB18030 export loads in about 3.2-3.9 s in 370-420 MiB, 10M
+    development machine a 1M-line GB18030 export loads in about 3.0-3.9 s in 370-430 MiB, 10M
     lines in about 700-775 MiB (bench/README.md).
 
 Presets and aliases (`config/presets.toml`)
