@@ -133,7 +133,7 @@ _gx_import: threading.Thread | None = None
 
 
 def import_gx_early() -> threading.Thread:
-    """Start importing Great Expectations on a thread (about 1.3 s of Python) while the caller's
+    """Start importing Great Expectations on a thread (1.7-2.1 s of Python) while the caller's
     DuckDB work runs; run_suites' own import then finds it done (or waits for it). Started once
     per process: later calls return the same thread."""
     global _gx_import
