@@ -103,15 +103,10 @@ def validate(con: duckdb.DuckDBPyConnection, run_id: str, run_dir: Path,
     mirrored expectations are compared without running their rules again; when None, the
     mirrored rules are run here. suites: the suites already started by start_suites (their
     results are awaited here, and their Data Docs are already in run_dir)."""
-    if suites is None:
-        specs = load_suites()
-        if not specs:
-            return []
-        results = run_suites(con, specs, Path(run_dir) / "data_docs")
-    else:
-        specs, results = suites.specs, suites.results()
-        if not specs:
-            return []
+    specs = load_suites() if suites is None else suites.specs
+    if not specs:
+        return []
+    results = run_suites(con, specs, Path(run_dir) / "data_docs") if suites is None else suites.results()
     findings: list[Finding] = []
     for spec in specs:
         mirrored: dict[tuple, list] = {}
