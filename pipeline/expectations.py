@@ -146,6 +146,9 @@ def import_gx_early() -> threading.Thread:
     return _gx_import
 
 
+CANCEL_POLL_SECONDS = 0.05
+
+
 class BackgroundSuites:
     """The suites running on a thread of their own, on a connection of their own (see
     start_suites); results() waits for them and hands over what they returned or raised."""
@@ -181,14 +184,16 @@ class BackgroundSuites:
         return value
 
     def cancel(self) -> None:
-        """Stop the suites if they still run (their query is interrupted) and wait for the thread;
-        the caller failed, or never asked for the results. Does nothing after results()."""
-        if self._thread.is_alive():
+        """Stop the suites if they still run and wait for their thread; the caller failed, or never
+        asked for the results. Does nothing after results(). An interrupt stops only the query
+        running at that moment (none while GX is in Python), so it is repeated until GX, its
+        query failing, gives up."""
+        while self._thread.is_alive():
             try:
                 self._cursor.interrupt()
             except duckdb.Error:
                 pass
-        self._thread.join()
+            self._thread.join(CANCEL_POLL_SECONDS)
         self._cursor.close()
 
 

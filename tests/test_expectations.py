@@ -6,7 +6,9 @@ import datetime as dt
 import json
 import socket
 import threading
+import time
 
+import duckdb
 import pytest
 
 from builders import (DILAPIDATED, FUND_NAME, OLD_ESTATES, RENT, RENTAL_HOUSING, add_ledger,
@@ -370,12 +372,17 @@ def test_reconcile__a_failing_check_stops_the_suites_before_the_snapshot_goes(tm
 
     con = _store_for_run(tmp_path)
     in_suites = threading.Event()
+    seen = []
     real_run_suites = expectations.run_suites
 
     def slow_suites(cur, specs, docs_dir):
         in_suites.set()
-        # a long query, interrupted when the run fails
-        cur.execute("select count(*) from range(100000000000) as a(i) where i % 7 = 3").fetchall()
+        time.sleep(0.3)  # in Python when the run fails: no query to interrupt yet
+        try:  # a query of a minute or more, interrupted when the run fails
+            cur.execute("select count(*) from range(20000000000) as a(i) where i % 7 = 3").fetchall()
+        except duckdb.InterruptException:
+            seen.append("interrupted")
+            raise
         return real_run_suites(cur, specs, docs_dir)
 
     def failing_stage(c, stage):
@@ -388,6 +395,7 @@ def test_reconcile__a_failing_check_stops_the_suites_before_the_snapshot_goes(tm
     monkeypatch.setattr(run, "run_stage", failing_stage)
     with pytest.raises(RuntimeError, match="check failed"):
         run.reconcile(con, tmp_path / "out", run.Scope(as_of=dt.date(2024, 12, 31)))
+    assert seen == ["interrupted"]
     assert not [t for t in threading.enumerate() if t.name == "recon-suites"]
     assert run.SNAPSHOT_DB not in {r[0] for r in con.execute("select database_name from duckdb_databases()").fetchall()}
     assert con.execute("select count(*) from runs").fetchone()[0] == 0
