@@ -96,7 +96,7 @@ def load_suites(directory: Path | None = None) -> list[SuiteSpec]:
 
 def validate(con: duckdb.DuckDBPyConnection, run_id: str, run_dir: Path,
              rule_findings: list[Finding] | None = None, *,
-             suites: "BackgroundSuites | None" = None) -> list[Finding]:
+             suites: BackgroundSuites | None = None) -> list[Finding]:
     """Run every suite against the store; return findings (see module docstring).
 
     rule_findings: what the SQL checks found in this run (pipeline.run passes them), so that

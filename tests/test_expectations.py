@@ -371,13 +371,19 @@ def test_reconcile__a_failing_check_stops_the_suites_before_the_snapshot_goes(tm
     from pipeline import run
 
     con = _store_for_run(tmp_path)
-    in_suites = threading.Event()
+    in_suites, cancelling = threading.Event(), threading.Event()
     seen = []
-    real_run_suites = expectations.run_suites
+    real_run_suites, real_cancel = expectations.run_suites, expectations.BackgroundSuites.cancel
+
+    def cancel(self):
+        cancelling.set()
+        real_cancel(self)
 
     def slow_suites(cur, specs, docs_dir):
         in_suites.set()
-        time.sleep(0.3)  # in Python when the run fails: no query to interrupt yet
+        # still in Python when the run starts cancelling: its first interrupt finds no query
+        assert cancelling.wait(timeout=60)
+        time.sleep(0.2)
         try:  # a query of a minute or more, interrupted when the run fails
             cur.execute("select count(*) from range(20000000000) as a(i) where i % 7 = 3").fetchall()
         except duckdb.InterruptException:
@@ -392,6 +398,7 @@ def test_reconcile__a_failing_check_stops_the_suites_before_the_snapshot_goes(tm
         return []
 
     monkeypatch.setattr(expectations, "run_suites", slow_suites)
+    monkeypatch.setattr(expectations.BackgroundSuites, "cancel", cancel)
     monkeypatch.setattr(run, "run_stage", failing_stage)
     with pytest.raises(RuntimeError, match="check failed"):
         run.reconcile(con, tmp_path / "out", run.Scope(as_of=dt.date(2024, 12, 31)))
