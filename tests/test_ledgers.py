@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import threading
 from decimal import Decimal
 from pathlib import Path
 
@@ -156,6 +157,99 @@ def test_transcode__bad_byte_found_by_line_with_iconv_present(tmp_path, monkeypa
     with pytest.raises(ledgers.InputError) as err:
         ledgers.transcode_to_utf8(path, "gb18030", tmp_path / "out.csv")
     assert "第32行" in str(err.value) and "line 32" in str(err.value)
+
+
+needs_iconv = pytest.mark.skipif(not ledgers.shutil.which("iconv"), reason="no iconv here")
+
+
+def _hash_after_first_piece(monkeypatch, fail: OSError | None = None) -> list[bool]:
+    """Make a load's hash wait until iconv has converted a piece (up to 5 s): done one after the
+    other, the hash would wait in vain. Returns, per hash, whether a piece came first."""
+    converted = threading.Event()
+    real_append, real_sha = ledgers._append, ledgers.sha256_file
+    monkeypatch.setattr(ledgers, "_append", lambda *a: (converted.set(), real_append(*a))[1])
+    waited = []
+
+    def sha256_file(path):
+        waited.append(converted.wait(5))
+        if fail is not None:
+            raise fail
+        return real_sha(path)
+
+    monkeypatch.setattr(ledgers, "sha256_file", sha256_file)
+    return waited
+
+
+def _iconv_calls(monkeypatch) -> list:
+    calls = []
+    real_popen = ledgers.subprocess.Popen
+    monkeypatch.setattr(ledgers.subprocess, "Popen", lambda *a, **k: calls.append(a[0]) or real_popen(*a, **k))
+    return calls
+
+
+def _load_folders(con) -> list[Path]:
+    spill = con.execute("select current_setting('temp_directory')").fetchone()[0]
+    return list(Path(spill).glob(f"{ledgers.LOAD_FOLDER_PREFIX}*"))
+
+
+@needs_iconv
+def test_load_ledgers__gb18030_hashed_while_iconv_transcodes_it(con, tmp_path, monkeypatch):
+    monkeypatch.setattr(ledgers, "ICONV_PIECE_BYTES", 1000)
+    path = write_csv(tmp_path / "l.csv", [row(voucher_no=f"记-{i}") for i in range(60)], encoding="gb18030")
+    real_sha = ledgers.sha256_file(path)
+    waited = _hash_after_first_piece(monkeypatch)
+    calls = _iconv_calls(monkeypatch)
+    [out] = load_ledgers(con, [path])
+    assert waited == [True]
+    assert (out.action, out.rows_loaded, out.sha256) == ("loaded", 60, real_sha)
+    assert [r["voucher_no"] for r in lines(con)] == [f"记-{i}" for i in range(60)]
+    assert len(calls) == len(ledgers._pieces_at_newlines(path, 1000))  # transcoded once, not again
+    assert _load_folders(con) == []
+
+
+@needs_iconv
+def test_load_ledgers__transcoding_stops_when_the_hash_finds_the_content_loaded(con, tmp_path, monkeypatch):
+    monkeypatch.setattr(ledgers, "ICONV_PIECE_BYTES", 1000)
+    path = write_csv(tmp_path / "l.csv", [row(voucher_no=f"记-{i}") for i in range(300)], encoding="gb18030")
+    [first] = load_ledgers(con, [path])
+    copy = tmp_path / "凭证导出（副本）.csv"  # another name: nothing says it is the same file until the hash
+    copy.write_bytes(path.read_bytes())
+    waited = _hash_after_first_piece(monkeypatch)
+    calls = _iconv_calls(monkeypatch)
+    [again] = load_ledgers(con, [copy])
+    assert (again.action, again.file_id) == ("skipped", first.file_id)
+    assert waited == [True] and 0 < len(calls) < len(ledgers._pieces_at_newlines(copy, 1000)) / 2
+    assert _load_folders(con) == []
+    assert con.execute("select count(*) from ledger_lines").fetchone()[0] == 300
+
+
+@needs_iconv
+def test_load_ledgers__a_file_seen_again_is_hashed_before_anything_is_transcoded(con, tmp_path, monkeypatch):
+    path = write_csv(tmp_path / "l.csv", [row(voucher_no=f"记-{i}") for i in range(20)], encoding="gb18030")
+    load_ledgers(con, [path])
+    calls = _iconv_calls(monkeypatch)
+    [again] = load_ledgers(con, [path])  # the nightly run: same name, same size, same bytes
+    assert again.action == "skipped" and calls == []
+    # same name and size, other bytes (one amount edited in place): hashed first, then loaded
+    path.write_bytes(path.read_bytes().replace(b"480.00", b"481.00", 1))
+    [edited] = load_ledgers(con, [path])
+    assert edited.action == "loaded" and calls
+    assert con.execute("select sum(debit) from ledger_lines where file_id = ?",
+                       [edited.file_id]).fetchone()[0] == Decimal("9601.00")
+
+
+@needs_iconv
+def test_load_ledgers__hash_failing_while_transcoding_rejects_the_file(con, tmp_path, monkeypatch):
+    monkeypatch.setattr(ledgers, "ICONV_PIECE_BYTES", 1000)
+    path = write_csv(tmp_path / "l.csv", [row(voucher_no=f"记-{i}") for i in range(300)], encoding="gb18030")
+    waited = _hash_after_first_piece(monkeypatch, fail=OSError(5, "Input/output error"))
+    calls = _iconv_calls(monkeypatch)
+    [out] = load_ledgers(con, [path])
+    assert waited == [True] and len(calls) < len(ledgers._pieces_at_newlines(path, 1000)) / 2
+    assert out.action == "rejected"
+    assert "文件无法读取：Input/output error" in out.message and "cannot be read: Input/output error" in out.message
+    assert con.execute("select count(*) from ledger_lines").fetchone()[0] == 0
+    assert _load_folders(con) == []
 
 
 def test_load_ledgers__row_numbers_follow_the_file_across_parallel_reads(con, tmp_path, monkeypatch):
