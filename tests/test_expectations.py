@@ -2,6 +2,7 @@
 agree with the SQL rules they restate: the same ledger fails the same lines in both."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import socket
@@ -138,6 +139,54 @@ def test_suites_and_rules__fail_the_same_lines(mistaken_store):
     # the clean year spends every allocation to the yuan, so each mistake tips its purpose over
     assert vouchers("rpt_allocation_summary", "allocated") == sorted(
         [RENT, RENTAL_HOUSING, OLD_ESTATES, DILAPIDATED])
+
+
+def test_materialised_suites__copy_only_the_columns_they_read_and_judge_as_on_the_view(mistaken_store):
+    con, _ = mistaken_store
+    spec = {s.name: s for s in expectations.load_suites()}["fct_recon_lines"]
+    view = [d[0] for d in con.execute("select * from fct_recon_lines limit 0").description]
+    copied = [c.strip('"') for c in expectations._select_list(con, spec).split(", ")]
+    assert copied == [c for c in view if c in spec.columns()] and len(copied) < len(view)
+    assert {"reversed", "amount", "row_no", "source_file", "posted_year", "fiscal_year"} <= set(copied)
+    on_copy = expectations.run_suites(con, [spec], None)[spec.name]
+    on_view = expectations.run_suites(
+        con, [dataclasses.replace(spec, materialize=False)], None)[spec.name]
+
+    def judged(outcomes):  # rows in any order: DuckDB returns them as its threads finish
+        return [(o.success, o.result.get("unexpected_count"),
+                 sorted(str(sorted(r.items())) for r in o.result.get("partial_unexpected_index_list") or []),
+                 bool(o.exception_info.get("raised_exception"))) for o in outcomes]
+    assert judged(on_copy) == judged(on_view)
+    assert [failed for ok, _, failed, _ in judged(on_copy) if not ok] and not any(
+        raised for *_, raised in judged(on_copy))
+
+
+@pytest.mark.parametrize("expectation, reads", [
+    ({"type": "expect_column_values_to_not_be_null",
+      "kwargs": {"column": "a", "row_condition": {"type": "and", "conditions": [
+          {"type": "comparison", "column": {"name": "b"}, "operator": "==", "parameter": False},
+          {"type": "or", "conditions": [
+              {"type": "comparison", "column": {"name": "c"}, "operator": ">", "parameter": 0}]}]}}},
+     {"a", "b", "c", "k"}),
+    ({"type": "expect_compound_columns_to_be_unique", "kwargs": {"column_list": ["a", "b"]}},
+     {"a", "b", "k"}),
+    ({"type": "expect_column_pair_values_to_be_equal", "kwargs": {"column_A": "a", "column_B": "b"}},
+     {"a", "b", "k"}),
+    # the table's shape, or a condition GX parses from text: every column is copied
+    ({"type": "expect_table_columns_to_match_set", "kwargs": {"column_set": ["a"]}}, None),
+    ({"type": "expect_column_values_to_not_be_null",
+      "kwargs": {"column": "a", "row_condition": 'b == "x"', "condition_parser": "great_expectations"}},
+     None),
+])
+def test_suite_columns__what_a_suite_reads_or_none_when_it_cannot_be_told(expectation, reads, tmp_path):
+    spec = expectations.SuiteSpec(name="t", table="t", materialize=True, index_columns=["k"],
+                                  identity=["k"], body={"expectations": [expectation]},
+                                  path=tmp_path / "t.json")
+    assert spec.columns() == reads
+    con = duckdb.connect()
+    con.execute("create table t (k int, a int, b varchar, c int, d int)")
+    assert expectations._select_list(con, spec) == (
+        "*" if reads is None else ", ".join(f'"{c}"' for c in "kabcd" if c in reads))
 
 
 def test_validate__agreeing_suites_add_no_finding_and_write_offline_docs(mistaken_store, monkeypatch):
