@@ -159,6 +159,7 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
                                list(findings), suites=suites)
         finally:
             suites.cancel()  # before the snapshot goes; nothing left to stop once validated
+    findings = _one_per_key(findings)
 
     rejected = any(o.action == "rejected" for o in outcomes)
     from .reports.manifest import rule_versions
@@ -275,19 +276,23 @@ _FINDINGS_SCHEMA = pa.schema([
 ])
 
 
+def _one_per_key(findings: list[Finding]) -> list[Finding]:
+    """The first finding of each key. A repeat adds nothing a person can act on: a voucher line
+    exported twice breaks a rule once (DUPLICATE_ENTRY reports the copy). What the run stores,
+    reports and prints is this list, so the counts agree everywhere."""
+    seen: set[str] = set()
+    return [f for f in findings if not (f.finding_key in seen or seen.add(f.finding_key))]
+
+
 def _store_findings(con: duckdb.DuckDBPyConnection, run_id: str, scope: Scope,
                     findings: list[Finding]) -> None:
-    """Insert this run's findings, each marked new or persisting against the previous run on the
-    same slice (with the date it was first seen), plus that run's findings now resolved."""
+    """Insert this run's findings (one per key), each marked new or persisting against the
+    previous run on the same slice (with the date it was first seen), plus that run's findings
+    now resolved."""
     columns = {name: [] for name in _FINDINGS_SCHEMA.names}
-    seen: set[str] = set()
     for f in findings:
-        key = f.finding_key
-        if key in seen:  # one finding per key and run; a repeat adds nothing a person can act on
-            continue
-        seen.add(key)
         for name in _FINDINGS_SCHEMA.names:
-            value = key if name == "finding_key" else getattr(f, name)
+            value = f.finding_key if name == "finding_key" else getattr(f, name)
             if name == "amount" and value is not None:
                 value = value.quantize(_CENT)
             columns[name].append(value)

@@ -8,6 +8,8 @@ prepayment, a voucher imported twice.
 """
 from __future__ import annotations
 
+import csv
+
 import datetime as dt
 import re
 from decimal import Decimal
@@ -730,6 +732,29 @@ CN_GRP_CSV = """凭证日期,凭证号,分录号,会计体系,科目编码,科�
 20240521,记-0521,1,预算会计,7201,事业支出,危旧房改造,"100,000.00",,2210103 棚户区改造,31005,,2024年危旧房改造（中央直达）,中央直达资金,否,克区财综〔2024〕2号,独山子建安
 2024-05-25,记-0525,1,预算会计,7101,行政支出,办公用品,300.00,,2013101,30201,20240001,办公经费,本级财力,,,文具店
 """
+
+
+def test_run__a_line_exported_twice_breaks_a_rule_once_in_every_count(tmp_path):
+    """The copy is DUPLICATE_ENTRY's to report; the miscoding is one finding, whether counted
+    on the console, in the store or in exceptions.csv."""
+    from pipeline.ledgers import load_ledgers
+    from pipeline.run import Scope, reconcile
+
+    con = new_store(tmp_path)
+    seed_notice(con)
+    works = next(line for line in CN_GRP_CSV.splitlines() if ",记-0420," in line)
+    path = tmp_path / "序时账.csv"
+    path.write_bytes((CN_GRP_CSV + works + "\n").encode("gb18030"))
+    load_ledgers(con, [path])
+    result = reconcile(con, tmp_path / "out", Scope(as_of=dt.date(2024, 6, 30)))
+    miscoded = [f for f in result.findings if f.rule_id == "CODE_NOT_ITEM_LEVEL"]
+    assert [(f.voucher_no, f.source_row) for f in miscoded] == [("记-0420", 4)]
+    assert [f.source_row for f in result.findings if f.rule_id == "DUPLICATE_ENTRY"] == [7]  # the copy
+    stored = con.execute("select count(*) from findings where run_id = ?", [result.run_id]).fetchone()[0]
+    with open(result.run_dir / "exceptions.csv", encoding="utf-8-sig", newline="") as fh:
+        listed = sum(1 for _ in csv.DictReader(fh))
+    con.close()
+    assert len(result.findings) == stored == listed
 
 
 def test_end_to_end__cn_grp_export_loaded_and_reconciled(tmp_path):
