@@ -112,7 +112,8 @@ from typing import Iterable, Iterator
 
 import duckdb
 
-from .loading import FileOutcome, InputError, loaded_file_id, register_file, reject_file, sha256_file
+from .loading import (FileOutcome, InputError, loaded_by_name_and_size, loaded_file_id, register_file,
+                      reject_file, sha256_file)
 from .store import LOAD_MEMORY_LIMIT, memory_limit, working_folder
 from .paths import CONFIG_DIR
 
@@ -1253,9 +1254,7 @@ def _transcode_beside_hash(con, path: Path, encoding: str | None, workdir: Path,
     try:
         enc = _normalise_encoding(path, encoding) if encoding else detect_encoding(path)
         iconv = _usable_iconv(enc)
-        if iconv is None or con.execute(
-                "select count(*) from input_files where kind = 'ledger' and name = ? and size_bytes = ? "
-                "and status in ('loaded', 'superseded')", [path.name, path.stat().st_size]).fetchone()[0]:
+        if iconv is None or loaded_by_name_and_size(con, path, "ledger"):
             return None
         verdict: list[bool] = []
 

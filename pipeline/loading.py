@@ -66,6 +66,15 @@ def loaded_file_id(con: duckdb.DuckDBPyConnection, sha256: str) -> int | None:
     return row[0] if row else None
 
 
+def loaded_by_name_and_size(con: duckdb.DuckDBPyConnection, path: Path, kind: str) -> bool:
+    """Is a file of this name and size loaded already? Probably this one again (the nightly run
+    offers yesterday's files too); only the hash can tell."""
+    return con.execute(
+        "select count(*) from input_files where kind = ? and name = ? and size_bytes = ? "
+        "and status in ('loaded', 'superseded')", [kind, path.name, path.stat().st_size],
+    ).fetchone()[0] > 0
+
+
 def register_file(
     con: duckdb.DuckDBPyConnection,
     path: Path,

@@ -280,8 +280,10 @@ def _one_per_key(findings: list[Finding]) -> list[Finding]:
     """The first finding of each key. A repeat adds nothing a person can act on: a voucher line
     exported twice breaks a rule once (DUPLICATE_ENTRY reports the copy). What the run stores,
     reports and prints is this list, so the counts agree everywhere."""
-    seen: set[str] = set()
-    return [f for f in findings if not (f.finding_key in seen or seen.add(f.finding_key))]
+    first: dict[str, Finding] = {}
+    for f in findings:
+        first.setdefault(f.finding_key, f)
+    return list(first.values())
 
 
 def _store_findings(con: duckdb.DuckDBPyConnection, run_id: str, scope: Scope,
