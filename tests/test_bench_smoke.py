@@ -96,3 +96,29 @@ def test_run__facts_snapshot_gives_the_same_findings_as_the_views(ledger, tmp_pa
     assert {"CODE_MISMATCH", "OVER_ALLOCATION", "DIRECT_FLAG_MISSING", "DUPLICATE_ENTRY",
             "COMMINGLED_ACCOUNT", "OUT_OF_PERIOD", "CODE_NOT_ITEM_LEVEL"} <= rules, rules
     assert with_snapshot == with_views
+
+
+def test_runner__median_round_is_a_measured_pair():
+    import run as bench_run
+
+    def pair(floor, recon):
+        return {"floor": {"wall_s": floor}, "recon_run": {"wall_s": recon}}
+    rounds = [pair(4.0, 12.0), pair(3.0, 9.3), pair(3.5, 9.8), pair(4.4, 11.0)]  # 3.0, 3.1, 2.8, 2.5
+    assert bench_run.median_round(rounds) == 2  # ratios in order 2.5, 2.8, 3.0, 3.1: the lower middle
+    assert bench_run.median_round(rounds[:3]) == 0  # 3.0, 3.1, 2.8: the middle one is 3.0
+
+
+def test_runner__repeat_runs_floor_and_a_fresh_recon_run_in_rounds(tmp_path):
+    import json
+
+    import run as bench_run
+    args = ["--sizes", "2000", "--steps", "floor", "recon_run", "--repeat", "3", "--no-snapshot",
+            "--data", str(tmp_path / "data"), "--results", str(tmp_path / "results")]
+    assert bench_run.main(args) == 0
+    [report] = (tmp_path / "results").glob("bench-*.json")
+    [res] = json.loads(report.read_text(encoding="utf-8"))["results"]
+    rounds = res["rounds"]
+    assert len(rounds) == 3 and all(r["recon_run_exit"] in (0, 1) for r in rounds)
+    assert res["steps"]["recon_run"]["ratio_to_floor"] == sorted(r["ratio"] for r in rounds)[1]
+    # every round loads the ledger into a fresh store: the last one did not skip it as loaded
+    assert res["recon_run_summary"]["counts"]["files"] == {"loaded": 2, "skipped": 0, "rejected": 0}
