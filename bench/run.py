@@ -321,7 +321,8 @@ def run_size(n: int, encoding: str, steps: list[str], data_root: Path, log_root:
                           "recon_run_exit": r["recon_run"]["exit"]} for r in rounds]
         print(f"   rounds: recon run / floor {', '.join(str(r['ratio']) for r in res['rounds'])}; "
               f"the median round is reported", flush=True)
-    recon_failed = res["steps"].get("recon_run", {}).get("exit") not in (None, 0, 1)
+    # the steps below read the store of the last recon run, which need not be the reported one
+    recon_failed = recon.get("exit") not in (None, 0, 1) if "recon_run" in steps else False
     if recon_failed and "gx_duckdb" in steps:
         res["steps"]["gx_duckdb"] = {"skipped": "recon_run failed: no store to validate"}
     elif "gx_duckdb" in steps and (out / "recon.duckdb").exists():
