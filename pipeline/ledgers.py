@@ -1249,9 +1249,9 @@ def _transcode_beside_hash(con, path: Path, encoding: str | None, workdir: Path,
     this one again, as in every nightly run: then the hash goes first and nothing is transcoded
     in vain). When the hash shows the content already loaded, or fails, the transcoding stops at
     the next piece; the load then skips or rejects the file as it would have."""
-    if path.suffix.lower() not in (".csv", ".txt", ".tsv"):
-        return None
     try:
+        if _format_of(path) != "csv":
+            return None
         enc = _normalise_encoding(path, encoding) if encoding else detect_encoding(path)
         iconv = _usable_iconv(enc)
         if iconv is None or loaded_by_name_and_size(con, path, "ledger"):

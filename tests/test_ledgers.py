@@ -896,9 +896,7 @@ def test_load_ledgers__on_read_when_duckdb_starts_reading_the_rows(con, tmp_path
     seen = []
 
     def on_read():
-        workdirs = list(Path(con.execute("select current_setting('temp_directory')").fetchone()[0])
-                        .glob(f"{ledgers.LOAD_FOLDER_PREFIX}*"))
-        transcoded = [p.name for d in workdirs for p in d.glob("ledger-utf8.csv")]
+        transcoded = [p.name for d in _load_folders(con) for p in d.glob(ledgers.UTF8_COPY)]
         raw = con.execute("select count(*) from duckdb_tables() where table_name = '_ledger_raw'").fetchone()[0]
         seen.append((con.execute("select count(*) from ledger_lines").fetchone()[0], transcoded, raw))
 
