@@ -86,7 +86,7 @@ purposes as (
 named as (
     select
         p.*,
-        regexp_replace(regexp_replace(coalesce(p.purpose_key, ''), '\(中央直达\)', '', 'g'),
+        regexp_replace(replace(coalesce(p.purpose_key, ''), '(中央直达)', ''),
                        '^(19|20)[0-9]{2}年', '') as core,
         (not regexp_matches(coalesce(p.purpose_key, ''), '^(19|20)[0-9]{2}年')
          or p.purpose_key like cast(p.fiscal_year as varchar) || '年%') as year_ok
@@ -95,7 +95,7 @@ named as (
 alloc as (
     select
         a.notice_no, a.line_seq, a.purpose_key,
-        regexp_replace(regexp_replace(a.purpose_key, '\(中央直达\)', '', 'g'),
+        regexp_replace(replace(a.purpose_key, '(中央直达)', ''),
                        '^(19|20)[0-9]{2}年', '') as core
     from allocation_lines as a
 ),
@@ -159,8 +159,8 @@ select
     case
         when m.line_seq is not null then 'line'
         when n.purpose_key = purpose_key(n.fund_name)
-          or (n.year_ok and n.core <> '' and n.core = regexp_replace(regexp_replace(
-                purpose_key(n.fund_name), '\(中央直达\)', '', 'g'), '^(19|20)[0-9]{2}年', ''))
+          or (n.year_ok and n.core <> '' and n.core = regexp_replace(replace(
+                purpose_key(n.fund_name), '(中央直达)', ''), '^(19|20)[0-9]{2}年', ''))
             then 'pooled'
         when mu.purpose_key is not null then 'multi'
         else 'unmatched'

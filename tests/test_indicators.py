@@ -122,6 +122,7 @@ def test_subsidy_cap_exceeded__one_household_paid_600(con):
     assert cap.expected == "<=480元/户/月"
     assert cap.observed == "600.00元"
     assert cap.severity == "error" and "住户03" in cap.message and cap.purpose == RENT
+    assert "住户03 2024年03月 共收 600.00 元" in cap.message and "in 2024-03, above" in cap.message
 
     assert (rows["每户补贴标准"]["observed"], rows["每户补贴标准"]["status"]) == ("600.00元/户/月", "not_met")
     # 172,920 ÷ 172,800: the payment rate (=100%) is over the allocation
@@ -185,6 +186,21 @@ def test_subsidy_cap_exceeded__cap_is_read_from_the_target_table(con):
     _, findings = measure(con, dt.date(2024, 12, 31))
     caps = of_rule(findings, "SUBSIDY_CAP_EXCEEDED")
     assert [(c.expected, c.amount) for c in caps] == [("<=400元/户/月", Decimal("480.00"))]
+
+
+def test_subsidy_cap_exceeded__of_two_equal_caps_the_strict_one_holds(con):
+    # a second standard of the same value, strict: 480 a month is then already too much, and the
+    # cap's text comes from the same indicator as its operator
+    con.execute(
+        "insert into target_indicators (notice_no, table_seq, indicator_seq, level1, level2, name, "
+        "target_text, op, target_value, target_unit, qualitative, weight) "
+        "select notice_no, table_seq, indicator_seq + 100, level1, level2, name || '（严格）', "
+        "'<480元/户/月', '<', target_value, target_unit, qualitative, 0 "
+        "from target_indicators where name = '每户补贴标准'")
+    add_ledger(con, [dict(payee="住户01", debit=480, posted_on=dt.date(2024, 5, 10))])
+    _, findings = measure(con, dt.date(2024, 12, 31))
+    caps = of_rule(findings, "SUBSIDY_CAP_EXCEEDED")
+    assert [(c.expected, c.amount) for c in caps] == [("<480元/户/月", Decimal("480.00"))]
 
 
 def test_subsidy_cap_exceeded__same_amount_in_two_months_is_fine(con):

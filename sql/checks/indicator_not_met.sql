@@ -13,8 +13,8 @@ missed as (
     select
         r.*,
         split_part(coalesce(r.method, ''), ' / ', 1) as method_zh,
-        case when strpos(r.method, ' / ') > 0
-             then substr(r.method, strpos(r.method, ' / ') + 3) else '' end as method_en
+        case when position(' / ' in r.method) > 0
+             then substr(r.method, position(' / ' in r.method) + 3) else '' end as method_en
     from run_indicators as r
     join ctx on r.run_id = ctx.run_id
     where r.status = 'not_met'

@@ -29,14 +29,14 @@ problems as (
         '科目“' || coalesce(function_code, '') || '”不是7位项级科目编码' as reason_zh,
         'code "' || coalesce(function_code, '') || '" is not a 7-digit item code' as reason_en
     from lines
-    where not regexp_full_match(coalesce(function_code, ''), '[0-9]{7}')
+    where not regexp_matches(coalesce(function_code, ''), '^[0-9]{7}$')
     union all
     select l.notice_no, l.line_seq, 2, null,
         '科目 ' || l.function_code || ' 不在' || coalesce(cast(l.ref_year as varchar), '') || '年政府收支分类科目（项级）中',
         'code ' || l.function_code || ' is not an item of the ' || coalesce(cast(l.ref_year as varchar), '')
             || ' function classification'
     from lines as l
-    where regexp_full_match(coalesce(l.function_code, ''), '[0-9]{7}')
+    where regexp_matches(coalesce(l.function_code, ''), '^[0-9]{7}$')
       and not exists (
           select 1 from ref_function_codes as r
           where r.fiscal_year = l.ref_year and r.code = l.function_code and r.level = 'item'
@@ -47,9 +47,9 @@ problems as (
         'code ' || function_code || ' is not among the codes clause 三 lists ('
             || array_to_string(allowed_codes, ', ') || ')'
     from lines
-    where regexp_full_match(coalesce(function_code, ''), '[0-9]{7}')
-      and len(coalesce(allowed_codes, [])) > 0
-      and not list_contains(allowed_codes, function_code)
+    where regexp_matches(coalesce(function_code, ''), '^[0-9]{7}$')
+      and cardinality(allowed_codes) > 0
+      and not exists (select 1 from unnest(allowed_codes) as a(code) where a.code = function_code)
     union all
     select l.notice_no, l.line_seq, 4, r.function_code,
         '用途含“' || r.keyword || '”，按第' || r.clause || '条应列入 ' || r.function_code || '，实际为 ' || coalesce(l.function_code, ''),
@@ -58,7 +58,7 @@ problems as (
     from lines as l
     join code_rules as r
       on r.notice_no = l.notice_no
-     and strpos(purpose_key(l.purpose), purpose_key(r.keyword)) > 0
+     and position(purpose_key(r.keyword) in purpose_key(l.purpose)) > 0
     where r.function_code <> coalesce(l.function_code, '')
 ),
 distinct_problems as (

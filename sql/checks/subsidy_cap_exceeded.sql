@@ -11,13 +11,19 @@
 -- (每户补贴标准 <=480元/户/月 in the seed), recognised the same way as in config/indicators.toml.
 -- One finding per payee-month over the cap, naming the line at which the month's running total
 -- last went over it; amount = the payee's total for that month.
-with caps as (
+-- The cap of a line is its lowest such target; of two equal ones the strict '<' wins, and the
+-- cap's value, text and operator all come from that one indicator.
+with cap_candidates as (
     select
         tt.notice_no,
         a.line_seq,
-        min(i.target_value) as cap,
-        arg_min(i.target_text, i.target_value) as cap_text,
-        arg_min(i.op, i.target_value) as op
+        i.target_value as cap,
+        i.target_text as cap_text,
+        i.op,
+        row_number() over (
+            partition by tt.notice_no, a.line_seq
+            order by i.target_value, case i.op when '<' then 0 else 1 end, i.table_seq, i.indicator_seq
+        ) as pick
     from target_tables as tt
     join target_indicators as i on i.notice_no = tt.notice_no and i.table_seq = tt.table_seq
     join fct_allocation_lines as a on a.notice_no = tt.notice_no and a.purpose_key = tt.purpose_key
@@ -25,7 +31,9 @@ with caps as (
       and i.op in ('<=', '<', '=')
       and i.target_value is not null
       and replace(replace(i.target_unit, ' ', ''), '·', '/') in ('元/户/月', '元/月/户', '元/户/每月')
-    group by tt.notice_no, a.line_seq
+),
+caps as (
+    select notice_no, line_seq, cap, cap_text, op from cap_candidates where pick = 1
 ),
 payments as materialized (
     select
@@ -63,6 +71,7 @@ running as (
 crossings as (
     select
         r.*,
+        cast(r.month as varchar) as month_text,  -- 'YYYY-MM-01[ 00:00:00]': ISO on every engine
         row_number() over (
             partition by r.notice_no, r.line_seq, r.payee, r.month
             order by r.posted_on desc, r.voucher_no desc, r.line_no desc, r.file_id desc, r.row_no desc
@@ -81,11 +90,12 @@ findings as (
         cast(c.month_total as decimal(18,2)) as amount,
         c.cap_text as expected,
         cast(cast(c.month_total as decimal(18,2)) as varchar) || '元' as observed,
-        '收款人 ' || c.payee || ' ' || strftime(c.month, '%Y年%m月') || ' 共收 '
+        '收款人 ' || c.payee || ' ' || substr(c.month_text, 1, 4) || '年' || substr(c.month_text, 6, 2)
+            || '月 共收 '
             || cast(cast(c.month_total as decimal(18,2)) as varchar) || ' 元，超过每户补贴标准 '
             || c.cap_text || '（凭证 ' || coalesce(c.voucher_no, '') || ' 使其超标） / payee '
             || c.payee || ' received ' || cast(cast(c.month_total as decimal(18,2)) as varchar)
-            || ' yuan in ' || strftime(c.month, '%Y-%m') || ', above the per-household standard '
+            || ' yuan in ' || substr(c.month_text, 1, 7) || ', above the per-household standard '
             || c.cap_text || ' (voucher ' || coalesce(c.voucher_no, '') || ' crossed it)' as message,
         c.source_file,
         c.row_no as source_row

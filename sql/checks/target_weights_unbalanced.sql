@@ -15,7 +15,7 @@ with tables as (
         tt.purpose,
         sum(i.weight) as total_weight,
         count(i.weight) as weighted,
-        bool_or(contains(replace(i.name, ' ', ''), '预算执行率')) as lists_execution_rate
+        bool_or(position('预算执行率' in replace(i.name, ' ', '')) > 0) as lists_execution_rate
     from target_tables as tt
     join fct_notices as n on n.notice_no = tt.notice_no
     join target_indicators as i on i.notice_no = tt.notice_no and i.table_seq = tt.table_seq
