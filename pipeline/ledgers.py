@@ -82,16 +82,22 @@ Exactly once
 
 Year-to-date exports (supersession)
     The accounting system exports the year to date every night, so today's file repeats
-    yesterday's lines. After a ledger file F loads, every other active ledger file E that shares
-    at least one voucher key (book, voucher_no, line_no) with F is compared by posting-date
-    range: if F's range covers E's (F.first <= E.first and F.last >= E.last), E is marked
-    `superseded` (superseded_by = F); if instead E's range strictly covers F's, F is the older
-    export loaded late and F is marked superseded by E. Superseded lines stay in ledger_lines
-    (nothing is deleted) but drop out of stg_ledger_lines, so spending is today's export only and
-    a voucher voided between the two exports disappears. Monthly exports do not supersede one
-    another: their date ranges are disjoint. Limitation: if a voucher on the last posting date of
-    yesterday's export is voided and today's export has no later posting, neither range covers the
-    other and both stay active; DUPLICATE_ENTRY then reports the doubled lines.
+    yesterday's lines. After a ledger file F loads, each other active ledger file E whose
+    posting-date range covers F's, or is covered by it, is compared with F line by line: the
+    file whose range is covered must have more than half of its lines repeated whole in the other
+    (voucher line key, date, account, amounts, payee). If so, and F's range covers E's
+    (F.first <= E.first and F.last >= E.last), E is marked `superseded` (superseded_by = F); if
+    instead E's range strictly covers F's, F is the older export loaded late and F is marked
+    superseded by E. Superseded lines stay in ledger_lines (nothing is deleted) but drop out of
+    stg_ledger_lines, so spending is today's export only and a voucher voided between the two
+    exports disappears. Monthly exports do not supersede one another: their date ranges are
+    disjoint. Another unit's ledger loaded into the same store numbers its vouchers alike (记-1,
+    记-2 ...) but repeats hardly a whole line, so it never supersedes this one; the outcome notes a
+    file that repeats some lines of another but not half. Limitation: if the vouchers on the last
+    posting date of yesterday's export are voided and today's export has no later posting, today's
+    range is covered by yesterday's: today's file is taken for an older export loaded late and
+    marked superseded (its outcome says so), and the voided lines stay counted until the next
+    export with a later posting supersedes yesterday's.
 """
 from __future__ import annotations
 
@@ -1022,20 +1028,27 @@ where r.file_id <> n.file_id
 order by r.file_id
 """
 
-# Do two files share a voucher key? A semi join that can stop at the first match.
-_SHARES_VOUCHER_KEY = r"""
-select count(*) from (
-    select 1
-    from ledger_lines as o
-    where o.file_id = $old_id
-      and exists (
-          select 1 from ledger_lines as n
-          where n.file_id = $new_id
-            and n.voucher_no = o.voucher_no
-            and n.book is not distinct from o.book
-            and n.line_no is not distinct from o.line_no)
-    limit 1
-)
+# How many lines of the covered file the covering one repeats whole: same voucher line key, date,
+# account, amounts and payee. A year-to-date export repeats all of an earlier export's lines but
+# the voided ones. Another unit's ledger shares voucher keys (units number vouchers alike: 记-1,
+# 记-2 ...) but hardly a whole line, so it never replaces this one however its dates fall.
+_LINES_REPEATED = r"""
+select
+    (select count(*) from ledger_lines where file_id = $covered) as lines,
+    (select count(*)
+     from ledger_lines as o
+     where o.file_id = $covered
+       and exists (
+           select 1 from ledger_lines as n
+           where n.file_id = $covering
+             and n.voucher_no = o.voucher_no
+             and n.line_no is not distinct from o.line_no
+             and n.book is not distinct from o.book
+             and n.posted_on = o.posted_on
+             and n.account_code = o.account_code
+             and n.debit = o.debit
+             and n.credit = o.credit
+             and n.payee is not distinct from o.payee)) as repeated
 """
 
 
@@ -1044,7 +1057,14 @@ def _supersede(con, file_id: int) -> str | None:
     notes = []
     for old_id, new_covers_old, old_covers_new in con.execute(
             _SUPERSEDE_CANDIDATES, {"file_id": file_id}).fetchall():
-        if not con.execute(_SHARES_VOUCHER_KEY, {"old_id": old_id, "new_id": file_id}).fetchone()[0]:
+        covered, covering = (old_id, file_id) if new_covers_old else (file_id, old_id)
+        lines, repeated = con.execute(_LINES_REPEATED, {"covered": covered, "covering": covering}).fetchone()
+        if 2 * repeated <= lines:
+            if repeated:
+                notes.append(
+                    f"与文件 {old_id} 日期范围相互覆盖，但只有 {repeated}/{lines} 行相同：视为另一本账"
+                    f"（另一单位？），两者都计入 / dates nest with file {old_id}'s but only {repeated} "
+                    f"of {lines} lines are the same: kept as another ledger (another unit?), both counted")
             continue
         if new_covers_old:
             con.execute(
@@ -1187,6 +1207,8 @@ def _type_and_insert(con, path: Path, sha: str, fmt: str, enc: str | None, cmap:
     con.execute("update input_files set rows_loaded = ?, rows_quarantined = ? where file_id = ?",
                 [loaded, bad_rows, file_id])
     note = _supersede(con, file_id)
+    if note:  # kept with the file: the reports' list of inputs shows it
+        con.execute("update input_files set message = ? where file_id = ?", [note, file_id])
     return FileOutcome(str(path), "ledger", "loaded", file_id, sha, loaded, bad_rows, note)
 
 

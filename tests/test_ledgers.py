@@ -637,6 +637,45 @@ def test_load_ledgers__older_export_loaded_late_is_superseded_itself(con, tmp_pa
     assert spent(con) == Decimal("960.00")
 
 
+def test_load_ledgers__another_units_export_with_the_same_voucher_numbers_supersedes_nothing(con, tmp_path):
+    # two units' year-to-date exports: vouchers numbered alike, the same dates, other payees and
+    # amounts. Sharing voucher keys and covering dates used to be enough to drop the first file.
+    seed_notice(con)
+    dates = ("2024-01-15", "2024-06-15", "2024-11-29")
+    unit_a = write_csv(tmp_path / "unit_a.csv", [
+        row(voucher_no=f"记-{n}", posted_on=d, debit="480", payee=f"甲住户{n}") for n, d in enumerate(dates, 1)])
+    unit_b = write_csv(tmp_path / "unit_b.csv", [
+        row(voucher_no=f"记-{n}", posted_on=d, debit="400", payee=f"乙住户{n}") for n, d in enumerate(dates, 1)])
+    [a, b] = load_ledgers(con, [unit_a, unit_b])
+    assert (a.action, b.action) == ("loaded", "loaded") and b.message is None
+    assert con.execute("select count(*) from input_files where kind = 'ledger' and status = 'loaded'").fetchone() == (2,)
+    assert spent(con) == Decimal("2640.00")  # 3 × 480 + 3 × 400
+
+
+def test_load_ledgers__a_file_repeating_under_half_of_anothers_lines_is_kept_and_noted(con, tmp_path):
+    seed_notice(con)
+    first = write_csv(tmp_path / "first.csv", [
+        row(voucher_no="记-1", posted_on="2024-01-15", debit="480", payee="住户1"),
+        row(voucher_no="记-2", posted_on="2024-06-15", debit="480", payee="住户2"),
+        row(voucher_no="记-3", posted_on="2024-11-29", debit="480", payee="住户3"),
+    ])
+    second = write_csv(tmp_path / "second.csv", [
+        row(voucher_no="记-1", posted_on="2024-01-15", debit="480", payee="住户1"),  # the same line
+        row(voucher_no="记-2", posted_on="2024-06-15", debit="300", payee="他户2"),
+        row(voucher_no="记-3", posted_on="2024-11-29", debit="300", payee="他户3"),
+    ])
+    [f, s] = load_ledgers(con, [first, second])
+    assert (f.action, s.action) == ("loaded", "loaded")
+    assert s.message == (f"与文件 {f.file_id} 日期范围相互覆盖，但只有 1/3 行相同：视为另一本账（另一单位？），两者都计入 / "
+                      f"dates nest with file {f.file_id}'s but only 1 of 3 lines are the same: kept as another "
+                      f"ledger (another unit?), both counted")
+    assert con.execute("select message from input_files where file_id = ?", [s.file_id]).fetchone() == (s.message,)
+    assert spent(con) == Decimal("2520.00")  # 3 × 480 + 480 + 2 × 300: both counted
+    # the one line both files carry is counted twice, and DUPLICATE_ENTRY says so
+    assert [(d.voucher_no, d.source_file) for d in run_rule(con, rule("DUPLICATE_ENTRY"))] == [
+        ("记-1", "second.csv")]
+
+
 def test_load_ledgers__monthly_exports_do_not_supersede(con, tmp_path):
     seed_notice(con)
     jan = write_csv(tmp_path / "jan.csv", [row(voucher_no="记-1", posted_on="2024-01-15", debit="480")])
