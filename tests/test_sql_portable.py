@@ -32,7 +32,8 @@ STANDARD_FUNCTIONS = {
 # DuckDB-only syntax, by token type (names looked up so that a sqlglot without one still runs).
 _FORBIDDEN_TOKENS = {
     "DCOLON": "`::` cast", "QUALIFY": "QUALIFY", "L_BRACKET": "list literal or index `[…]`",
-    "L_BRACE": "struct literal `{…}`", "ARROW": "lambda `->`", "PIVOT": "PIVOT",
+    "L_BRACE": "struct literal `{…}`", "ARROW": "lambda or JSON `->`", "DARROW": "JSON `->>`",
+    "PIVOT": "PIVOT",
     "UNPIVOT": "UNPIVOT", "ASOF": "ASOF join", "POSITIONAL": "POSITIONAL join",
     "TABLE_SAMPLE": "USING SAMPLE", "DIV": "`//`", "DSTAR": "`**`", "HASH": "positional `#n`",
 }
@@ -171,6 +172,9 @@ def test_portability_table_lists_only_what_is_used():
     ("select regexp_matches(s, '^a', 'i') from t", "regexp_matches with a flag argument"),
     ("select strftime(d, '%Y') from t", "strftime() is neither standard"),
     ("select list(a) from t", "list() is neither standard"),
+    ("select 7 // 2", "DuckDB-only syntax: `//`"),
+    ("select #1 from t", "DuckDB-only syntax: positional `#n`"),
+    ("select list_transform(l, x -> x + 1) from t", "DuckDB-only syntax: lambda or JSON `->`"),
     ("select left(a, 2) from t", "left() is neither standard"),
 ])
 def test_scanner_flags_duckdb_only_sql(tmp_path, sql, expected):
