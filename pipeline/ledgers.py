@@ -85,19 +85,21 @@ Year-to-date exports (supersession)
     yesterday's lines. After a ledger file F loads, each other active ledger file E whose
     posting-date range covers F's, or is covered by it, is compared with F line by line: the
     file whose range is covered must have more than half of its lines repeated whole in the other
-    (voucher line key, date, account, amounts, payee). If so, and F's range covers E's
-    (F.first <= E.first and F.last >= E.last), E is marked `superseded` (superseded_by = F); if
-    instead E's range strictly covers F's, F is the older export loaded late and F is marked
-    superseded by E. Superseded lines stay in ledger_lines (nothing is deleted) but drop out of
-    stg_ledger_lines, so spending is today's export only and a voucher voided between the two
-    exports disappears. Monthly exports do not supersede one another: their date ranges are
-    disjoint. Another unit's ledger loaded into the same store numbers its vouchers alike (记-1,
-    记-2 ...) but repeats hardly a whole line, so it never supersedes this one; the outcome notes a
-    file that repeats some lines of another but not half. Limitation: if the vouchers on the last
-    posting date of yesterday's export are voided and today's export has no later posting, today's
-    range is covered by yesterday's: today's file is taken for an older export loaded late and
-    marked superseded (its outcome says so), and the voided lines stay counted until the next
-    export with a later posting supersedes yesterday's.
+    (voucher line key, date, account, amounts, payee). If so, the older of the two exports is
+    marked `superseded` (superseded_by = the newer). The newer is the one whose file name carries
+    the later date, when both names carry one (ytd_20241130.csv, 账簿_2024-11-30.xlsx); else the
+    one whose range covers the other's (F.first <= E.first and F.last >= E.last; E covering F
+    means F is an older export loaded late). Superseded lines stay in ledger_lines (nothing is
+    deleted) but drop out of stg_ledger_lines, so spending is today's export only and a voucher
+    voided between the two exports disappears. Monthly exports do not supersede one another: their
+    date ranges are disjoint. Another unit's ledger loaded into the same store numbers its
+    vouchers alike (记-1, 记-2 ...) but repeats hardly a whole line, so it never supersedes this
+    one; the outcome notes a file that repeats some lines of another but not half.
+    The names' dates matter when the vouchers on the last posting date of yesterday's export are
+    voided and today's export has no later posting: today's range is then covered by yesterday's.
+    Limitation: without dates in the names (or with the same date in both), today's file is taken
+    for an older export loaded late and marked superseded (its outcome says so), and the voided
+    lines stay counted until the next export with a later posting supersedes yesterday's.
 """
 from __future__ import annotations
 
@@ -1052,9 +1054,27 @@ select
 """
 
 
+# An export date in a file's name: ytd_20241130.csv, 账簿_2024-11-30.xlsx, 凭证2024年11月30日.csv.
+_NAME_DATE = re.compile(r"(?<!\d)(20\d{2})(?:[-_.]?(0[1-9]|1[0-2])[-_.]?(0[1-9]|[12]\d|3[01])"
+                        r"|年(\d{1,2})月(\d{1,2})日)(?!\d)")
+
+
+def export_date(name: str) -> dt.date | None:
+    """The date a file's name carries, when it carries exactly one (a name with a range of dates,
+    or none, tells nothing)."""
+    found = set()
+    for m in _NAME_DATE.finditer(name):
+        try:
+            found.add(dt.date(int(m[1]), int(m[2] or m[4]), int(m[3] or m[5])))
+        except ValueError:
+            pass
+    return found.pop() if len(found) == 1 else None
+
+
 def _supersede(con, file_id: int) -> str | None:
     """Apply the year-to-date rule of the module docstring; return a note for the outcome."""
     notes = []
+    names = dict(con.execute("select file_id, name from input_files where kind = 'ledger'").fetchall())
     for old_id, new_covers_old, old_covers_new in con.execute(
             _SUPERSEDE_CANDIDATES, {"file_id": file_id}).fetchall():
         covered, covering = (old_id, file_id) if new_covers_old else (file_id, old_id)
@@ -1066,22 +1086,25 @@ def _supersede(con, file_id: int) -> str | None:
                     f"（另一单位？），两者都计入 / dates nest with file {old_id}'s but only {repeated} "
                     f"of {lines} lines are the same: kept as another ledger (another unit?), both counted")
             continue
-        if new_covers_old:
-            con.execute(
-                "update input_files set status = 'superseded', superseded_by = ?, message = ? "
-                "where file_id = ?",
-                [file_id, f"被文件 {file_id} 取代（年初至今导出，日期范围覆盖本文件）/ "
-                          f"superseded by file {file_id} (a year-to-date export covering its dates)",
-                 old_id],
-            )
+        # The newer export wins: the one whose name carries the later date when both names carry
+        # one (its last vouchers may have been voided, so that its dates are the covered ones),
+        # else the one whose dates cover the other's.
+        new_date, old_date = export_date(names[file_id]), export_date(names[old_id])
+        if new_date and old_date and new_date != old_date:
+            new_is_newer = new_date > old_date
+            zh_why = f"文件名日期 {max(new_date, old_date)} 晚于本文件的 {min(new_date, old_date)}"
+            en_why = f"its name's date {max(new_date, old_date)} is later than this file's {min(new_date, old_date)}"
+        else:
+            new_is_newer = bool(new_covers_old)
+            zh_why, en_why = "日期范围覆盖本文件", "its dates cover this file's"
+        newer, older = (file_id, old_id) if new_is_newer else (old_id, file_id)
+        con.execute(
+            "update input_files set status = 'superseded', superseded_by = ?, message = ? where file_id = ?",
+            [newer, f"被较新的年初至今导出文件 {newer} 取代（{zh_why}），未计入 / superseded by file "
+                    f"{newer}, a newer year-to-date export ({en_why}); not counted", older])
+        if new_is_newer:
             notes.append(f"取代文件 {old_id} / supersedes file {old_id}")
-        elif old_covers_new:
-            con.execute(
-                "update input_files set status = 'superseded', superseded_by = ?, message = ? "
-                "where file_id = ?",
-                [old_id, f"已被较新的文件 {old_id} 覆盖，未计入 / older export: superseded by "
-                         f"file {old_id}, whose dates cover it", file_id],
-            )
+        else:
             notes.append(f"已被文件 {old_id} 取代 / superseded by file {old_id}")
             break
     return "; ".join(notes) or None
@@ -1206,10 +1229,11 @@ def _type_and_insert(con, path: Path, sha: str, fmt: str, enc: str | None, cmap:
                                [file_id]).fetchone()[0]
     con.execute("update input_files set rows_loaded = ?, rows_quarantined = ? where file_id = ?",
                 [loaded, bad_rows, file_id])
-    note = _supersede(con, file_id)
-    if note:  # kept with the file: the reports' list of inputs shows it
-        con.execute("update input_files set message = ? where file_id = ?", [note, file_id])
-    return FileOutcome(str(path), "ledger", "loaded", file_id, sha, loaded, bad_rows, note)
+    # kept with the file (the reports list it), unless the file was superseded and says why
+    message = con.execute(
+        "update input_files set message = coalesce(message, ?) where file_id = ? returning message",
+        [_supersede(con, file_id), file_id]).fetchone()[0]
+    return FileOutcome(str(path), "ledger", "loaded", file_id, sha, loaded, bad_rows, message)
 
 
 def load_ledgers(con: duckdb.DuckDBPyConnection, paths, preset: str | None = None,

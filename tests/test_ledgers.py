@@ -676,6 +676,50 @@ def test_load_ledgers__a_file_repeating_under_half_of_anothers_lines_is_kept_and
         ("记-1", "second.csv")]
 
 
+def _status(con, outcome) -> tuple:
+    return con.execute("select status, superseded_by from input_files where file_id = ?",
+                       [outcome.file_id]).fetchone()
+
+
+YESTERDAY = [row(voucher_no="记-1", posted_on="2024-01-15", debit="480"),
+             row(voucher_no="记-3", posted_on="2024-11-29", debit="480")]
+TODAY_LAST_VOIDED = [row(voucher_no="记-1", posted_on="2024-01-15", debit="480")]  # 记-3 voided, nothing new
+
+
+def test_load_ledgers__export_after_voiding_its_last_vouchers_supersedes_yesterday_by_its_name_date(con, tmp_path):
+    # today's dates are covered by yesterday's: the dates in the names tell which export is newer
+    seed_notice(con)
+    [y] = load_ledgers(con, [write_csv(tmp_path / "ytd_20241129.csv", YESTERDAY)])
+    [t] = load_ledgers(con, [write_csv(tmp_path / "ytd_20241130.csv", TODAY_LAST_VOIDED)])
+    assert (_status(con, y), _status(con, t)) == (("superseded", t.file_id), ("loaded", None))
+    assert t.message == f"取代文件 {y.file_id} / supersedes file {y.file_id}"
+    assert con.execute("select message from input_files where file_id = ?", [y.file_id]).fetchone() == (
+        f"被较新的年初至今导出文件 {t.file_id} 取代（文件名日期 2024-11-30 晚于本文件的 2024-11-29），未计入 / "
+        f"superseded by file {t.file_id}, a newer year-to-date export (its name's date 2024-11-30 is later "
+        f"than this file's 2024-11-29); not counted",)
+    assert spent(con) == Decimal("480.00")  # the voided 记-3 is no longer counted
+
+
+def test_load_ledgers__older_export_loaded_late_is_superseded_by_its_name_date_too(con, tmp_path):
+    # yesterday's export, loaded after today's (whose last voucher was voided), covers its dates
+    seed_notice(con)
+    [t] = load_ledgers(con, [write_csv(tmp_path / "ytd_20241130.csv", TODAY_LAST_VOIDED)])
+    [y] = load_ledgers(con, [write_csv(tmp_path / "ytd_20241129.csv", YESTERDAY)])
+    assert (_status(con, t), _status(con, y)) == (("loaded", None), ("superseded", t.file_id))
+    assert y.message.startswith(f"被较新的年初至今导出文件 {t.file_id} 取代（文件名日期 2024-11-30")
+    assert spent(con) == Decimal("480.00")
+
+
+def test_load_ledgers__without_dates_in_the_names_the_covering_export_is_taken_for_the_newer(con, tmp_path):
+    # the limitation the names lift: the export after the void is taken for an older one
+    seed_notice(con)
+    [y] = load_ledgers(con, [write_csv(tmp_path / "yesterday.csv", YESTERDAY)])
+    [t] = load_ledgers(con, [write_csv(tmp_path / "today.csv", TODAY_LAST_VOIDED)])
+    assert (_status(con, y), _status(con, t)) == (("loaded", None), ("superseded", y.file_id))
+    assert t.message.startswith(f"被较新的年初至今导出文件 {y.file_id} 取代（日期范围覆盖本文件）")
+    assert spent(con) == Decimal("960.00")
+
+
 def test_load_ledgers__monthly_exports_do_not_supersede(con, tmp_path):
     seed_notice(con)
     jan = write_csv(tmp_path / "jan.csv", [row(voucher_no="记-1", posted_on="2024-01-15", debit="480")])
