@@ -1020,8 +1020,7 @@ new_file as (
 )
 select
     r.file_id,
-    (n.first_on <= r.first_on and n.last_on >= r.last_on) as new_covers_old,
-    (r.first_on <= n.first_on and r.last_on >= n.last_on) as old_covers_new
+    (n.first_on <= r.first_on and n.last_on >= r.last_on) as new_covers_old
 from ranges as r
 cross join new_file as n
 where r.file_id <> n.file_id
@@ -1075,8 +1074,7 @@ def _supersede(con, file_id: int) -> str | None:
     """Apply the year-to-date rule of the module docstring; return a note for the outcome."""
     notes = []
     names = dict(con.execute("select file_id, name from input_files where kind = 'ledger'").fetchall())
-    for old_id, new_covers_old, old_covers_new in con.execute(
-            _SUPERSEDE_CANDIDATES, {"file_id": file_id}).fetchall():
+    for old_id, new_covers_old in con.execute(_SUPERSEDE_CANDIDATES, {"file_id": file_id}).fetchall():
         covered, covering = (old_id, file_id) if new_covers_old else (file_id, old_id)
         lines, repeated = con.execute(_LINES_REPEATED, {"covered": covered, "covering": covering}).fetchone()
         if 2 * repeated <= lines:
