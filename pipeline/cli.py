@@ -421,7 +421,9 @@ def _exit_for_outcomes(outcomes) -> None:
             click.echo(f"已加载过，跳过 / already loaded, skipped: {printable(o.path)}"
                        + (f" ({printable(o.message)})" if o.message else ""))
         else:
-            click.echo(f"已加载 / loaded: {printable(o.path)} ({o.rows_loaded} rows, {o.rows_quarantined} quarantined)")
+            # a year-to-date note: this file supersedes an earlier export, or is itself superseded
+            click.echo(f"已加载 / loaded: {printable(o.path)} ({o.rows_loaded} rows, {o.rows_quarantined} quarantined)"
+                       + (f": {printable(o.message)}" if o.message else ""))
     if any(o.action == "rejected" for o in outcomes):
         sys.exit(2)
 

@@ -710,6 +710,19 @@ def test_load_ledgers__older_export_loaded_late_is_superseded_by_its_name_date_t
     assert spent(con) == Decimal("480.00")
 
 
+def test_recon_load_ledger__says_when_the_file_loaded_is_superseded_at_once(tmp_path):
+    # an older export loaded late: loaded, but not counted, and the command says so
+    db = str(tmp_path / "recon.duckdb")
+    today = write_csv(tmp_path / "ytd_20241130.csv", TODAY_LAST_VOIDED)
+    yesterday = write_csv(tmp_path / "ytd_20241129.csv", YESTERDAY)
+    first = CliRunner().invoke(main, ["load", "ledger", str(today), "--db", db])
+    late = CliRunner().invoke(main, ["load", "ledger", str(yesterday), "--db", db])
+    assert (first.exit_code, late.exit_code) == (0, 0), late.output
+    assert first.output.strip().endswith("(1 rows, 0 quarantined)")
+    assert "ytd_20241129.csv (2 rows, 0 quarantined): 被较新的年初至今导出文件 1 取代" in late.output
+    assert "not counted" in late.output
+
+
 def test_load_ledgers__without_dates_in_the_names_the_covering_export_is_taken_for_the_newer(con, tmp_path):
     # the limitation the names lift: the export after the void is taken for an older one
     seed_notice(con)
