@@ -733,6 +733,20 @@ def test_load_ledgers__without_dates_in_the_names_the_covering_export_is_taken_f
     assert spent(con) == Decimal("960.00")
 
 
+@pytest.mark.parametrize("name, date", [
+    ("ledger_2024_ytd_20241130.csv", dt.date(2024, 11, 30)),  # the year alone is no date
+    ("账簿_2024-11-30.xlsx", dt.date(2024, 11, 30)),
+    ("凭证2024年11月30日.csv", dt.date(2024, 11, 30)),
+    ("20241130 (1).csv", dt.date(2024, 11, 30)),
+    ("l_20240101_20241130.csv", None),  # a range of dates: which is the export's?
+    ("x_20241301.csv", None),           # no month 13
+    ("a2024113012.csv", None),          # a longer number
+    ("ledger.csv", None),
+])
+def test_export_date__read_from_the_file_name(name, date):
+    assert ledgers.export_date(name) == date
+
+
 def test_load_ledgers__monthly_exports_do_not_supersede(con, tmp_path):
     seed_notice(con)
     jan = write_csv(tmp_path / "jan.csv", [row(voucher_no="记-1", posted_on="2024-01-15", debit="480")])
