@@ -76,9 +76,11 @@ Bad rows
     the header on line 1, data row N is line N+1). INPUT_ROW_INVALID reports them.
 
 Exactly once
-    A file whose sha256 is already loaded (or superseded) is skipped. Each file loads in one
-    transaction: a failure mid-file leaves the store as it was, and a rejected file leaves only
-    its registry row (status `rejected`, with the reason), reported as INPUT_REJECTED.
+    A file whose sha256 is already loaded (or superseded) is skipped; so, without being read, is a
+    file with the name, size and modification time of a loaded one (pipeline/loading.py). Each
+    file loads in one transaction: a failure mid-file leaves the store as it was, and a rejected
+    file leaves only its registry row (status `rejected`, with the reason), reported as
+    INPUT_REJECTED.
 
 Year-to-date exports (supersession)
     The accounting system exports the year to date every night, so today's file repeats
@@ -120,8 +122,8 @@ from typing import Iterable, Iterator
 
 import duckdb
 
-from .loading import (FileOutcome, InputError, loaded_by_name_and_size, loaded_file_id, register_file,
-                      reject_file, sha256_file)
+from .loading import (FileOutcome, InputError, file_stamp, loaded_by_name_and_size, loaded_file_id,
+                      record_stamp, register_file, reject_file, sha256_file, unchanged_file)
 from .store import LOAD_MEMORY_LIMIT, memory_limit, working_folder
 from .paths import CONFIG_DIR
 
@@ -1253,6 +1255,18 @@ def load_ledgers(con: duckdb.DuckDBPyConnection, paths, preset: str | None = Non
     outcomes: list[FileOutcome] = []
     with ThreadPoolExecutor(1, "recon-hash") as hasher:
         for path in map(Path, paths):
+            try:
+                stamp = file_stamp(path)  # before the hash: a change while it is read shows next time
+            except OSError as exc:
+                outcomes.append(_unreadable(con, path, exc))
+                continue
+            known = unchanged_file(con, path, "ledger", stamp)
+            if known is not None:
+                outcomes.append(FileOutcome(
+                    str(path), "ledger", "skipped", known[0], known[1],
+                    message=f"与文件 {known[0]} 相同（名称、大小、修改时间均未变，未重新读取）/ "
+                            f"unchanged since loaded as file {known[0]} (same name, size and time; not read again)"))
+                continue
             with working_folder(con, LOAD_FOLDER_PREFIX) as workdir:
                 hashing = hasher.submit(sha256_file, path)
                 transcoded = _transcode_beside_hash(con, path, encoding, workdir, hashing)
@@ -1263,15 +1277,19 @@ def load_ledgers(con: duckdb.DuckDBPyConnection, paths, preset: str | None = Non
                     continue
                 earlier = loaded_file_id(con, sha)
                 if earlier is not None:
+                    record_stamp(con, earlier, path, stamp)  # a file loaded before stamps were kept
                     outcomes.append(FileOutcome(
                         str(path), "ledger", "skipped", earlier, sha,
                         message=f"与文件 {earlier} 内容相同 / same content as file {earlier}"))
                     continue
                 try:
-                    outcomes.append(_load_one(con, path, sha, preset, encoding, presets_file,
-                                              workdir, on_read, transcoded))
+                    outcome = _load_one(con, path, sha, preset, encoding, presets_file,
+                                        workdir, on_read, transcoded)
                 except InputError as exc:
                     outcomes.append(reject_file(con, path, sha, "ledger", exc))
+                    continue
+                record_stamp(con, outcome.file_id, path, stamp)
+                outcomes.append(outcome)
     return outcomes
 
 

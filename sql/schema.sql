@@ -32,7 +32,8 @@ create table if not exists input_files (
     rows_loaded      bigint not null default 0,
     rows_quarantined bigint not null default 0,
     superseded_by    integer,                   -- file_id of the export that replaced this one
-    message          varchar                    -- why rejected / superseded (zh / en)
+    message          varchar,                   -- why rejected / superseded (zh / en)
+    mtime_ns         bigint                     -- modification time when hashed (null: changing then)
 );
 -- sha256 is unique among files that loaded; a rejected file may be offered again after a fix.
 

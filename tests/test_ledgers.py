@@ -4,7 +4,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import os
 import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -601,6 +603,76 @@ def test_load_ledgers__same_file_twice_skipped(con, tmp_path):
     assert renamed.action == "skipped"
     assert con.execute("select count(*) from input_files where kind = 'ledger'").fetchone() == (1,)
     assert spent(con) == Decimal("480.00")
+
+
+HOUR_AGO = time.time() - 3600
+
+
+def _hashes(monkeypatch) -> list:
+    """Count the files hashed from here on."""
+    seen = []
+    real = ledgers.sha256_file
+    monkeypatch.setattr(ledgers, "sha256_file", lambda path: seen.append(Path(path).name) or real(path))
+    return seen
+
+
+def test_load_ledgers__unchanged_file_is_skipped_without_being_read(con, tmp_path, monkeypatch):
+    # the nightly folder keeps earlier exports: same name, size and time, so not hashed again
+    path = write_csv(tmp_path / "ytd_20241129.csv", [row(debit="480")])
+    os.utime(path, (HOUR_AGO, HOUR_AGO))
+    [first] = load_ledgers(con, [path])
+    hashed = _hashes(monkeypatch)
+    [again] = load_ledgers(con, [path])
+    assert hashed == []
+    assert (again.action, again.file_id, again.sha256) == ("skipped", first.file_id, first.sha256)
+    assert "not read again" in again.message
+
+
+def test_load_ledgers__a_file_changed_since_is_read_again(con, tmp_path, monkeypatch):
+    path = write_csv(tmp_path / "ledger.csv", [row(debit="480")])
+    os.utime(path, (HOUR_AGO, HOUR_AGO))
+    [first] = load_ledgers(con, [path])
+    write_csv(path, [row(debit="490")])  # the same size, a later time
+    os.utime(path, (HOUR_AGO + 60, HOUR_AGO + 60))
+    hashed = _hashes(monkeypatch)
+    [second] = load_ledgers(con, [path])
+    assert hashed == ["ledger.csv"]
+    assert second.action == "loaded" and second.file_id != first.file_id
+
+
+def test_load_ledgers__recon_rehash_reads_a_file_whatever_its_time(con, tmp_path, monkeypatch):
+    # content changed with the time set back: only the hash can tell, and RECON_REHASH asks for it
+    path = write_csv(tmp_path / "ledger.csv", [row(debit="480")])
+    os.utime(path, (HOUR_AGO, HOUR_AGO))
+    [first] = load_ledgers(con, [path])
+    write_csv(path, [row(debit="490")])
+    os.utime(path, (HOUR_AGO, HOUR_AGO))
+    assert load_ledgers(con, [path])[0].action == "skipped"
+    monkeypatch.setenv("RECON_REHASH", "1")
+    [reread] = load_ledgers(con, [path])
+    assert reread.action == "loaded" and reread.file_id != first.file_id
+
+
+def test_load_ledgers__a_file_modified_just_before_it_was_read_is_read_again(con, tmp_path, monkeypatch):
+    path = write_csv(tmp_path / "ledger.csv", [row(debit="480")])  # written now: maybe still changing
+    [first] = load_ledgers(con, [path])
+    assert con.execute("select mtime_ns from input_files where file_id = ?", [first.file_id]).fetchone() == (None,)
+    hashed = _hashes(monkeypatch)
+    [again] = load_ledgers(con, [path])
+    assert hashed == ["ledger.csv"] and (again.action, again.file_id) == ("skipped", first.file_id)
+
+
+def test_load_ledgers__a_file_loaded_without_its_time_gets_it_at_the_next_hash(con, tmp_path, monkeypatch):
+    # a store from before the times were kept: hashed once more, then known
+    path = write_csv(tmp_path / "ledger.csv", [row(debit="480")])
+    os.utime(path, (HOUR_AGO, HOUR_AGO))
+    [first] = load_ledgers(con, [path])
+    con.execute("update input_files set mtime_ns = null")
+    hashed = _hashes(monkeypatch)
+    assert load_ledgers(con, [path])[0].action == "skipped" and hashed == ["ledger.csv"]
+    assert load_ledgers(con, [path])[0].action == "skipped" and hashed == ["ledger.csv"]
+    assert con.execute("select mtime_ns from input_files where file_id = ?", [first.file_id]).fetchone() == (
+        path.stat().st_mtime_ns,)
 
 
 def test_load_ledgers__year_to_date_export_supersedes_yesterday(con, tmp_path):

@@ -34,6 +34,20 @@ def test_schema__newer_store_is_refused_not_damaged(tmp_path):
         open_store(tmp_path / "s.duckdb")
 
 
+def test_schema__version_1_store_is_migrated_keeping_its_files(tmp_path):
+    # a store as version 1 left it: input_files without mtime_ns
+    con = open_store(tmp_path / "s.duckdb")
+    con.execute("insert into input_files (sha256, kind, path, name, size_bytes, loaded_at, status) "
+                "values ('abc', 'ledger', '/in/l.csv', 'l.csv', 10, now(), 'loaded')")
+    con.execute("alter table input_files drop column mtime_ns")
+    con.execute("update schema_meta set value = '1' where key = 'schema_version'")
+    con.close()
+    con = open_store(tmp_path / "s.duckdb")
+    assert schema_version(con) == SCHEMA_VERSION == 2
+    assert con.execute("select name, status, mtime_ns from input_files").fetchall() == [("l.csv", "loaded", None)]
+    con.close()
+
+
 def test_store__files_readable_by_owner_only(tmp_path):
     with session(tmp_path / "out" / "s.duckdb"):
         pass
