@@ -758,28 +758,24 @@ YESTERDAY = [row(voucher_no="记-1", posted_on="2024-01-15", debit="480"),
 TODAY_LAST_VOIDED = [row(voucher_no="记-1", posted_on="2024-01-15", debit="480")]  # 记-3 voided, nothing new
 
 
-def test_load_ledgers__export_after_voiding_its_last_vouchers_supersedes_yesterday_by_its_name_date(con, tmp_path):
-    # today's dates are covered by yesterday's: the dates in the names tell which export is newer
+@pytest.mark.parametrize("today_first", [False, True], ids=["in_order", "yesterday_loaded_late"])
+def test_load_ledgers__the_later_name_date_wins_though_its_dates_are_covered(con, tmp_path, today_first):
+    # today's last voucher was voided and nothing posted since: yesterday's dates cover today's, and
+    # only the dates in the names tell which export is newer, in whichever order they are loaded
     seed_notice(con)
-    [y] = load_ledgers(con, [write_csv(tmp_path / "ytd_20241129.csv", YESTERDAY)])
-    [t] = load_ledgers(con, [write_csv(tmp_path / "ytd_20241130.csv", TODAY_LAST_VOIDED)])
+    yesterday = write_csv(tmp_path / "ytd_20241129.csv", YESTERDAY)
+    today = write_csv(tmp_path / "ytd_20241130.csv", TODAY_LAST_VOIDED)
+    by_name = {Path(o.path).name: o for o in load_ledgers(con, [today, yesterday] if today_first else [yesterday, today])}
+    y, t = by_name["ytd_20241129.csv"], by_name["ytd_20241130.csv"]
     assert (_status(con, y), _status(con, t)) == (("superseded", t.file_id), ("loaded", None))
-    assert t.message == f"取代文件 {y.file_id} / supersedes file {y.file_id}"
-    assert con.execute("select message from input_files where file_id = ?", [y.file_id]).fetchone() == (
-        f"被较新的年初至今导出文件 {t.file_id} 取代（文件名日期 2024-11-30 晚于本文件的 2024-11-29），未计入 / "
-        f"superseded by file {t.file_id}, a newer year-to-date export (its name's date 2024-11-30 is later "
-        f"than this file's 2024-11-29); not counted",)
+    why = (f"被较新的年初至今导出文件 {t.file_id} 取代（文件名日期 2024-11-30 晚于本文件的 2024-11-29），未计入 / "
+           f"superseded by file {t.file_id}, a newer year-to-date export (its name's date 2024-11-30 is later "
+           f"than this file's 2024-11-29); not counted")
+    assert con.execute("select message from input_files where file_id = ?", [y.file_id]).fetchone() == (why,)
+    # the file loaded second says what happened: it superseded the first, or was superseded at once
+    second, says = (y, why) if today_first else (t, f"取代文件 {y.file_id} / supersedes file {y.file_id}")
+    assert second.message == says
     assert spent(con) == Decimal("480.00")  # the voided 记-3 is no longer counted
-
-
-def test_load_ledgers__older_export_loaded_late_is_superseded_by_its_name_date_too(con, tmp_path):
-    # yesterday's export, loaded after today's (whose last voucher was voided), covers its dates
-    seed_notice(con)
-    [t] = load_ledgers(con, [write_csv(tmp_path / "ytd_20241130.csv", TODAY_LAST_VOIDED)])
-    [y] = load_ledgers(con, [write_csv(tmp_path / "ytd_20241129.csv", YESTERDAY)])
-    assert (_status(con, t), _status(con, y)) == (("loaded", None), ("superseded", t.file_id))
-    assert y.message.startswith(f"被较新的年初至今导出文件 {t.file_id} 取代（文件名日期 2024-11-30")
-    assert spent(con) == Decimal("480.00")
 
 
 def test_recon_load_ledger__says_when_the_file_loaded_is_superseded_at_once(tmp_path):
