@@ -122,3 +122,21 @@ def test_runner__repeat_runs_floor_and_a_fresh_recon_run_in_rounds(tmp_path):
     assert res["steps"]["recon_run"]["ratio_to_floor"] == sorted(r["ratio"] for r in rounds)[1]
     # every round loads the ledger into a fresh store: the last one did not skip it as loaded
     assert res["recon_run_summary"]["counts"]["files"] == {"loaded": 2, "skipped": 0, "rejected": 0}
+
+
+def test_runner__nightly_step_runs_the_next_night_on_the_same_store(tmp_path):
+    import json
+
+    import run as bench_run
+    args = ["--sizes", "2000", "--steps", "floor", "recon_run", "nightly", "--no-snapshot",
+            "--data", str(tmp_path / "data"), "--results", str(tmp_path / "results")]
+    assert bench_run.main(args) == 0
+    [report] = (tmp_path / "results").glob("bench-*.json")
+    [res] = json.loads(report.read_text(encoding="utf-8"))["results"]
+    assert res["steps"]["nightly"]["exit"] in (0, 1) and res["steps"]["nightly"]["ratio_to_floor"] > 0
+    night = res["nightly_summary"]
+    # the notice and yesterday's export were loaded already; tonight's replaces yesterday's
+    assert night["counts"]["files"] == {"loaded": 1, "skipped": 2, "rejected": 0}
+    ledgers = {f["name"]: (f["status"], f["action"]) for f in night["inputs"] if f["name"].startswith("ledger")}
+    assert ledgers == {"ledger_2k_gb18030.csv": ("superseded", "skipped"),
+                       "ledger_2k_gb18030_night2.csv": ("loaded", "loaded")}
