@@ -77,7 +77,7 @@ Bad rows
 
 Exactly once
     A file whose sha256 is already loaded (or superseded) is skipped; so, without being read, is a
-    file with the name, size and modification time of a loaded one (pipeline/loading.py). Each
+    file at the path, of the size and modification time of a loaded one (pipeline/loading.py). Each
     file loads in one transaction: a failure mid-file leaves the store as it was, and a rejected
     file leaves only its registry row (status `rejected`, with the reason), reported as
     INPUT_REJECTED.
@@ -1264,8 +1264,8 @@ def load_ledgers(con: duckdb.DuckDBPyConnection, paths, preset: str | None = Non
             if known is not None:
                 outcomes.append(FileOutcome(
                     str(path), "ledger", "skipped", known[0], known[1],
-                    message=f"与文件 {known[0]} 相同（名称、大小、修改时间均未变，未重新读取）/ "
-                            f"unchanged since loaded as file {known[0]} (same name, size and time; not read again)"))
+                    message=f"与文件 {known[0]} 相同（路径、大小、修改时间均未变，未重新读取）/ "
+                            f"unchanged since loaded as file {known[0]} (same path, size and time; not read again)"))
                 continue
             with working_folder(con, LOAD_FOLDER_PREFIX) as workdir:
                 hashing = hasher.submit(sha256_file, path)

@@ -8,8 +8,9 @@ run can report it; everything else it would have written is rolled back.
 Unchanged files are not read again. A nightly inputs folder keeps the exports of earlier nights,
 and hashing each one again every night makes the run longer night after night (a 2M-line export
 is 0.4 GB). So the registry keeps each file's modification time as it was before the file was
-hashed (mtime_ns), and a file of the same name, size and modification time as a loaded one is
-skipped without being read, the way make and rsync judge a file unchanged. A file modified less
+hashed (mtime_ns), and a file at the same path, of the same size and modification time as a
+loaded one is skipped without being read, the way make and rsync judge a file unchanged. (The
+path as given: another unit's export of the same name and size elsewhere is always read.) A file modified less
 than RACY_SECONDS before it was hashed may have been changing while it was read: its time is not
 kept, and it is hashed again next time. RECON_REHASH=1 hashes every file whatever its time.
 """
@@ -90,25 +91,25 @@ def file_stamp(path: Path) -> tuple[int, int | None]:
 
 def unchanged_file(con: duckdb.DuckDBPyConnection, path: Path, kind: str,
                    stamp: tuple[int, int | None]) -> tuple[int, str] | None:
-    """(file_id, sha256) of a loaded file of the same name, size and modification time, or None
-    (also when RECON_REHASH=1 asks for every file to be hashed)."""
+    """(file_id, sha256) of a loaded file at the same path, of the same size and modification
+    time, or None (also when RECON_REHASH=1 asks for every file to be hashed)."""
     size, mtime_ns = stamp
     if mtime_ns is None or os.environ.get("RECON_REHASH", "") not in ("", "0"):
         return None
     return con.execute(
-        "select file_id, sha256 from input_files where kind = ? and name = ? and size_bytes = ? "
+        "select file_id, sha256 from input_files where kind = ? and path = ? and size_bytes = ? "
         "and mtime_ns = ? and status in ('loaded', 'superseded') order by file_id limit 1",
-        [kind, path.name, size, mtime_ns]).fetchone()
+        [kind, str(path), size, mtime_ns]).fetchone()
 
 
 def record_stamp(con: duckdb.DuckDBPyConnection, file_id: int, path: Path,
                  stamp: tuple[int, int | None]) -> None:
     """Keep the stamp taken before hashing with a loaded file's registry row, when the row is
-    this file's (same name and size) and has none yet."""
+    this file's (same path and size) and has none yet."""
     size, mtime_ns = stamp
     if mtime_ns is not None:
-        con.execute("update input_files set mtime_ns = ? where file_id = ? and name = ? "
-                    "and size_bytes = ? and mtime_ns is null", [mtime_ns, file_id, path.name, size])
+        con.execute("update input_files set mtime_ns = ? where file_id = ? and path = ? "
+                    "and size_bytes = ? and mtime_ns is null", [mtime_ns, file_id, str(path), size])
 
 
 def loaded_by_name_and_size(con: duckdb.DuckDBPyConnection, path: Path, kind: str) -> bool:

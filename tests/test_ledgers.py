@@ -640,6 +640,18 @@ def test_load_ledgers__a_file_changed_since_is_read_again(con, tmp_path, monkeyp
     assert second.action == "loaded" and second.file_id != first.file_id
 
 
+def test_load_ledgers__a_file_of_the_same_name_size_and_time_elsewhere_is_read(con, tmp_path):
+    # another unit's export, named and sized alike, with the same time (unpacked from archives)
+    first, other = tmp_path / "unit_a" / "ledger.csv", tmp_path / "unit_b" / "ledger.csv"
+    for path, payee in ((first, "甲住户"), (other, "乙住户")):
+        path.parent.mkdir()
+        write_csv(path, [row(debit="480", payee=payee)])
+        os.utime(path, (HOUR_AGO, HOUR_AGO))
+    [a] = load_ledgers(con, [first])
+    [b] = load_ledgers(con, [other])
+    assert (a.action, b.action) == ("loaded", "loaded") and a.sha256 != b.sha256
+
+
 def test_load_ledgers__recon_rehash_reads_a_file_whatever_its_time(con, tmp_path, monkeypatch):
     # content changed with the time set back: only the hash can tell, and RECON_REHASH asks for it
     path = write_csv(tmp_path / "ledger.csv", [row(debit="480")])
