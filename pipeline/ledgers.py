@@ -1011,18 +1011,20 @@ where c.cell.reason is not null
 # Active ledger files whose posting-date range covers, or is covered by, the new file's.
 _SUPERSEDE_CANDIDATES = r"""
 with ranges as (
-    select l.file_id, min(l.posted_on) as first_on, max(l.posted_on) as last_on
+    select l.file_id, f.name, min(l.posted_on) as first_on, max(l.posted_on) as last_on
     from ledger_lines as l
     join input_files as f on f.file_id = l.file_id
     where f.kind = 'ledger' and f.status = 'loaded'
-    group by l.file_id
+    group by l.file_id, f.name
 ),
 new_file as (
     select * from ranges where file_id = $file_id
 )
 select
     r.file_id,
-    (n.first_on <= r.first_on and n.last_on >= r.last_on) as new_covers_old
+    (n.first_on <= r.first_on and n.last_on >= r.last_on) as new_covers_old,
+    r.name as old_name,
+    n.name as new_name
 from ranges as r
 cross join new_file as n
 where r.file_id <> n.file_id
@@ -1075,8 +1077,8 @@ def export_date(name: str) -> dt.date | None:
 def _supersede(con, file_id: int) -> str | None:
     """Apply the year-to-date rule of the module docstring; return a note for the outcome."""
     notes = []
-    names = dict(con.execute("select file_id, name from input_files where kind = 'ledger'").fetchall())
-    for old_id, new_covers_old in con.execute(_SUPERSEDE_CANDIDATES, {"file_id": file_id}).fetchall():
+    candidates = con.execute(_SUPERSEDE_CANDIDATES, {"file_id": file_id}).fetchall()
+    for old_id, new_covers_old, old_name, new_name in candidates:
         covered, covering = (old_id, file_id) if new_covers_old else (file_id, old_id)
         lines, repeated = con.execute(_LINES_REPEATED, {"covered": covered, "covering": covering}).fetchone()
         if 2 * repeated <= lines:
@@ -1089,7 +1091,7 @@ def _supersede(con, file_id: int) -> str | None:
         # The newer export wins: the one whose name carries the later date when both names carry
         # one (its last vouchers may have been voided, so that its dates are the covered ones),
         # else the one whose dates cover the other's.
-        new_date, old_date = export_date(names[file_id]), export_date(names[old_id])
+        new_date, old_date = export_date(new_name), export_date(old_name)
         if new_date and old_date and new_date != old_date:
             new_is_newer = new_date > old_date
             zh_why = f"文件名日期 {max(new_date, old_date)} 晚于本文件的 {min(new_date, old_date)}"
@@ -1269,7 +1271,7 @@ def load_ledgers(con: duckdb.DuckDBPyConnection, paths, preset: str | None = Non
                 continue
             with working_folder(con, LOAD_FOLDER_PREFIX) as workdir:
                 hashing = hasher.submit(sha256_file, path)
-                transcoded = _transcode_beside_hash(con, path, encoding, workdir, hashing)
+                transcoded = _transcode_beside_hash(con, path, stamp[0], encoding, workdir, hashing)
                 try:
                     sha = hashing.result()
                 except OSError as exc:
@@ -1302,9 +1304,10 @@ def _unreadable(con, path: Path, exc: OSError) -> FileOutcome:
         return FileOutcome(str(path), "ledger", "rejected", message=str(error))
 
 
-def _transcode_beside_hash(con, path: Path, encoding: str | None, workdir: Path,
+def _transcode_beside_hash(con, path: Path, size: int, encoding: str | None, workdir: Path,
                            hashing: Future) -> str | None:
-    """Transcode a GBK / GB18030 CSV into workdir with iconv while `hashing` computes its sha256.
+    """Transcode a GBK / GB18030 CSV into workdir with iconv while `hashing` computes its sha256
+    (size: the file's, as stamped before the hash).
 
     Returns what _transcode_iconv did, or None when it did not run: another format or encoding,
     no iconv, the file unreadable, or a file of the same name and size already loaded (probably
@@ -1316,7 +1319,7 @@ def _transcode_beside_hash(con, path: Path, encoding: str | None, workdir: Path,
             return None
         enc = _normalise_encoding(path, encoding) if encoding else detect_encoding(path)
         iconv = _usable_iconv(enc)
-        if iconv is None or loaded_by_name_and_size(con, path, "ledger"):
+        if iconv is None or loaded_by_name_and_size(con, path.name, size, "ledger"):
             return None
         verdict: list[bool] = []
 

@@ -10,9 +10,10 @@ and hashing each one again every night makes the run longer night after night (a
 is 0.4 GB). So the registry keeps each file's modification time as it was before the file was
 hashed (mtime_ns), and a file at the same path, of the same size and modification time as a
 loaded one is skipped without being read, the way make and rsync judge a file unchanged. (The
-path as given: another unit's export of the same name and size elsewhere is always read.) A file modified less
-than RACY_SECONDS before it was hashed may have been changing while it was read: its time is not
-kept, and it is hashed again next time. RECON_REHASH=1 hashes every file whatever its time.
+path as given: another unit's export of the same name and size elsewhere is always read.) A
+file modified less than RACY_SECONDS before it was hashed may have been changing while it was
+read: its time is not kept, and it is hashed again next time. RECON_REHASH=1 hashes every file
+whatever its time.
 """
 from __future__ import annotations
 
@@ -112,12 +113,12 @@ def record_stamp(con: duckdb.DuckDBPyConnection, file_id: int, path: Path,
                     "and size_bytes = ? and mtime_ns is null", [mtime_ns, file_id, str(path), size])
 
 
-def loaded_by_name_and_size(con: duckdb.DuckDBPyConnection, path: Path, kind: str) -> bool:
+def loaded_by_name_and_size(con: duckdb.DuckDBPyConnection, name: str, size: int, kind: str) -> bool:
     """Is a file of this name and size loaded already? Probably this one again (the nightly run
-    offers yesterday's files too); only the hash can tell."""
+    offers yesterday's files too, and this one kept no time); only the hash can tell."""
     return con.execute(
         "select count(*) from input_files where kind = ? and name = ? and size_bytes = ? "
-        "and status in ('loaded', 'superseded')", [kind, path.name, path.stat().st_size],
+        "and status in ('loaded', 'superseded')", [kind, name, size],
     ).fetchone()[0] > 0
 
 
