@@ -2,13 +2,15 @@
 
 Parses options, calls pipeline functions, prints a short summary and maps the outcome to the
 contract's exit status: 0 nothing to act on, 1 findings at or above --fail-on, 2 bad usage or an
-input that could not be read. Library errors arrive as exceptions with bilingual messages and
-leave here as one line on stderr, never a traceback.
+input that could not be read, or a run stopped by memory or disk space (_short_of_resources).
+Library errors arrive as exceptions with bilingual messages and leave here as one line on
+stderr, never a traceback.
 """
 from __future__ import annotations
 
 import atexit
 import datetime as dt
+import errno
 import logging
 import os
 import sys
@@ -71,6 +73,33 @@ def _apply(options):
     return deco
 
 
+def _short_of_resources(exc: BaseException) -> str | None:
+    """The bilingual message for a run stopped by memory or disk space, or None for anything else.
+
+    Either can stop a large load or run on a small machine. Nothing is left half-done: a ledger
+    load is one transaction (rolled back), and a run records itself only at its end."""
+    import duckdb
+
+    from .store import DEFAULT_MEMORY_LIMIT, LOAD_MEMORY_LIMIT
+
+    detail = printable(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    kept = ("本次运行中止；已载入的文件保留，正在载入的文件已回滚 / the run stopped; files already loaded "
+            "are kept, the load in progress was rolled back")
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return (f"内存不足：DuckDB 在内存上限内无法完成（RECON_MEMORY_LIMIT={DEFAULT_MEMORY_LIMIT}，"
+                f"载入时 RECON_LOAD_MEMORY_LIMIT={LOAD_MEMORY_LIMIT}），请调高上限后重试 / out of memory: "
+                f"DuckDB could not finish within its memory limit (RECON_MEMORY_LIMIT={DEFAULT_MEMORY_LIMIT}, "
+                f"loads RECON_LOAD_MEMORY_LIMIT={LOAD_MEMORY_LIMIT}); raise it and run again. {kept}. "
+                f"({detail})")
+    no_space = (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or (
+        isinstance(exc, duckdb.IOException) and "no space left on device" in str(exc).lower())
+    if no_space:
+        return ("磁盘空间不足：数据库、其溢出目录（数据库旁的 .tmp 目录）或输出目录所在磁盘已满，请释放空间后重试 / "
+                "no space left on the disk of the store, its spill folder (the .tmp folder beside it) or "
+                f"the outputs; free some space and run again. {kept}. ({detail})")
+    return None
+
+
 class ReconGroup(click.Group):
     """Click group that never shows a traceback: an unexpected error (a bug) is logged with its
     traceback to <outputs>/logs/recon.log when logging is set up, and exits 70 (EX_SOFTWARE).
@@ -85,6 +114,13 @@ class ReconGroup(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
         except Exception as exc:  # noqa: BLE001 - the last line of defence
+            short_of = _short_of_resources(exc)
+            if short_of is not None:  # the machine's limits, not a bug: say which and what to do
+                log = logging.getLogger("recon")
+                if log.handlers:
+                    log.error("%s", short_of)
+                click.echo(short_of, err=True)
+                sys.exit(ReconError.exit_code)
             log = logging.getLogger("recon")
             if log.handlers:  # only to the log file: without one, logging would print the traceback
                 log.exception("internal error")

@@ -118,7 +118,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NoReturn
 
 import duckdb
 
@@ -1130,15 +1130,23 @@ def _read_or_reject(con, sql: str, params: dict, path: Path, fmt: str, enc: str 
         con.execute(sql, params)
     except duckdb.OutOfMemoryException:
         raise
+    except duckdb.IOException as exc:
+        if "no space left on device" in str(exc).lower():
+            raise  # the disk the text is written to, not the file: the run stops and says so
+        _reject_unreadable(exc, path, fmt, enc)
     except duckdb.Error as exc:
-        lines = [ln for ln in str(exc).strip().splitlines() if ln.strip() and not ln.startswith("LINE ")]
-        detail = " ".join(lines[:3])[:400]
-        line = re.search(r"on Line: (\d+)", str(exc))
-        where_zh = f"文件第{line.group(1)}行附近：" if line else ""
-        where_en = f"near line {line.group(1)} of the file: " if line else ""
-        what = f"CSV（{enc}）" if fmt == "csv" else fmt.upper()
-        raise InputError(path, f"{what} 文件无法读取，{where_zh}{detail}",
-                         f"the {fmt.upper()} file cannot be read ({enc or fmt}), {where_en}{detail}") from exc
+        _reject_unreadable(exc, path, fmt, enc)
+
+
+def _reject_unreadable(exc: duckdb.Error, path: Path, fmt: str, enc: str | None) -> NoReturn:
+    lines = [ln for ln in str(exc).strip().splitlines() if ln.strip() and not ln.startswith("LINE ")]
+    detail = " ".join(lines[:3])[:400]
+    line = re.search(r"on Line: (\d+)", str(exc))
+    where_zh = f"文件第{line.group(1)}行附近：" if line else ""
+    where_en = f"near line {line.group(1)} of the file: " if line else ""
+    what = f"CSV（{enc}）" if fmt == "csv" else fmt.upper()
+    raise InputError(path, f"{what} 文件无法读取，{where_zh}{detail}",
+                     f"the {fmt.upper()} file cannot be read ({enc or fmt}), {where_en}{detail}") from exc
 
 
 def _load_one(con, path: Path, sha: str, preset: str | None, encoding: str | None,

@@ -30,11 +30,11 @@ def big_inputs(tmp_path_factory):
     return inputs
 
 
-def _run(inputs, outputs):
+def _run(inputs, outputs, env=None):
     return subprocess.Popen(
         [sys.executable, "-m", "pipeline.cli", "run", "--inputs", str(inputs), "--outputs", str(outputs),
          "--as-of", "2024-12-31", "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
     )
 
 
@@ -84,3 +84,49 @@ def test_crash__sigkill_part_way_then_next_run_completes(big_inputs, tmp_path, k
     assert state == {"ledger_files": 1, "lines": LINES}
     assert (outputs / "latest" / "run.json").exists()
     assert not list((outputs / "runs").glob(".*.tmp"))  # a killed run's half-written reports are cleared
+
+
+def test_crash__out_of_memory_stops_the_run_with_a_message_and_loads_nothing_half(big_inputs, tmp_path):
+    """A memory limit too low for the ledger: DuckDB runs out while loading it. The run stops
+    with exit 2 and says which limit and what to do (not "internal error, please report this
+    bug"); the load is rolled back, so the next run, with room, loads the file whole."""
+    outputs = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if k not in ("RECON_MEMORY_LIMIT", "RECON_LOAD_MEMORY_LIMIT")}
+    starved = _run(big_inputs, outputs, env={**env, "RECON_MEMORY_LIMIT": "16MB"})
+    _, err = starved.communicate(timeout=300)
+    assert starved.returncode == 2, err
+    assert "Traceback" not in err and "internal error" not in err
+    assert "内存不足" in err and "out of memory" in err and "RECON_MEMORY_LIMIT=16MB" in err, err
+    assert "内存不足" in (outputs / "logs" / "recon.log").read_text(encoding="utf-8")
+    assert _assert_consistent(outputs / "recon.duckdb") == {"ledger_files": 0, "lines": 0}
+    done = _run(big_inputs, outputs, env=env)
+    _, err = done.communicate(timeout=300)
+    assert done.returncode in (0, 1), err
+    assert _assert_consistent(outputs / "recon.duckdb") == {"ledger_files": 1, "lines": LINES}
+
+
+@pytest.mark.parametrize("full", [
+    OSError(28, "No space left on device"),
+    "duckdb.IOException",
+])
+def test_crash__disk_full_is_named_not_reported_as_a_bug(tmp_path, monkeypatch, full):
+    import duckdb
+    from click.testing import CliRunner
+
+    from pipeline import ledgers
+    from pipeline.cli import main
+
+    if full == "duckdb.IOException":
+        full = duckdb.IOException('IO Error: Could not write file "recon.duckdb.tmp/duckdb_temp_storage-0.tmp": '
+                                  "No space left on device")
+
+    def spill(*args, **kwargs):
+        raise full
+
+    monkeypatch.setattr(ledgers, "load_ledgers", spill)
+    path = tmp_path / "l.csv"
+    path.write_text("凭证号\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["load", "ledger", str(path), "--db", str(tmp_path / "s.duckdb")])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert "磁盘空间不足" in result.stderr and "no space left" in result.stderr, result.stderr
