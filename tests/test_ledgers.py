@@ -1125,3 +1125,23 @@ def test_run__gx_import_starts_when_duckdb_reads_the_ledger(tmp_path, monkeypatc
                         run_mod.Scope(as_of=dt.date(2024, 12, 31)), fail_on="never")
     # not before or during the notice's load: inside the ledger's, then again (a no-op) at the checks
     assert loads == [(1, 0, 1)] and len(calls) == 2
+
+
+def test_read_or_reject__disk_full_stops_the_load_without_blaming_the_file(tmp_path):
+    """DuckDB writes a CSV's text into a scratch database as it reads it: a full disk there is the
+    machine's problem (the run stops and says so), while an I/O error reading the file rejects it."""
+    class Raising:
+        def __init__(self, message):
+            self.message = message
+
+        def execute(self, *args):
+            raise duckdb.IOException(self.message)
+
+    path = tmp_path / "l.csv"
+    full = Raising('IO Error: Could not write file "ledger-text.duckdb": No space left on device')
+    with pytest.raises(duckdb.IOException):
+        ledgers._read_or_reject(full, "create table t as select 1", {}, path, "csv", "gb18030")
+    gone = Raising('IO Error: Could not read from file "l.csv": Input/output error')
+    with pytest.raises(ledgers.InputError) as err:
+        ledgers._read_or_reject(gone, "create table t as select 1", {}, path, "csv", "gb18030")
+    assert "l.csv" in str(err.value) and "cannot be read" in str(err.value)
