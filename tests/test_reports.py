@@ -432,3 +432,65 @@ def test_recon_report__latest_run_by_default(run_dir, store, tmp_path):
                                        "--outputs", str(tmp_path / "outputs")])
     assert result.exit_code == 0, result.output
     assert RUN_ID in result.output and (run_dir / "report.html").is_file()
+
+
+def test_csv__exceptions_by_copy_are_the_csv_modules_bytes(tmp_path, rules):
+    """exceptions.csv is written by DuckDB's COPY; its bytes are those the csv module writes from
+    _cell (the reference), for text a spreadsheet would take for a formula or a number in any
+    script, quotes, commas, line breaks, empty and missing values, waivers, in the report order."""
+    from pipeline.reports import csv_files
+
+    texts = ["=1+1", "+3", "-12.50", "-1,234.00%", "-１２", "-٣٤", "-", "-%", "@x", "\tTAB", "\rCR",
+             'say "hi", then', "第一行\n第二行", "行\r\n尾", "", " 前后空格 ", "'已引", "普通文本", "-1e5",
+             "+-1", "=", "٣٤"]
+    severities = ("error", "warning", "info")
+    findings = []
+    for i in range(660):
+        text = texts[i % len(texts)]
+        findings.append((
+            ("CODE_MISMATCH", "DUPLICATE_ENTRY", "INPUT_ROW_INVALID")[i % 3], severities[i % 2],
+            text if i % 5 else None, f"记-{i % 97:04d}" if i % 7 else None, str(i % 4) if i % 11 else None,
+            dt.date(2024, 1 + i % 12, 1 + i % 28) if i % 13 else None,
+            None if i % 17 == 0 else f"{(-1) ** i * (i * 1234567) % 10 ** 9}.{i % 100:02d}",
+            text, texts[(i + 3) % len(texts)], f"说明 {text} / note {i}", "ledger.csv" if i % 3 else None,
+            i if i % 3 else None, (None, "new", "persisting", "resolved")[i % 4],
+            dt.date(2024, 6, 1) if i % 2 else None))
+    con = open_store(tmp_path / "recon.duckdb")
+    seed_run(con, findings=findings)
+    con.execute("insert into waivers (finding_key, reason, waived_by, waived_at) "
+                "select finding_key, '=已报批', 'auditor', timestamp '2024-07-02 09:00' "
+                "from findings where rule_id = 'CODE_MISMATCH' and source_row % 2 = 0")
+    reference, copied = tmp_path / "reference.csv", tmp_path / "copied.csv"
+    n = csv_files.write_csv(reference, csv_files.EXCEPTION_COLUMNS, csv_files.exception_rows(con, RUN_ID))
+    assert csv_files.copy_exceptions(con, RUN_ID, copied) == n == 660
+    assert copied.read_bytes() == reference.read_bytes()
+    # the connection's own setting is left as it was (the store reads without insertion order)
+    assert con.execute("select current_setting('preserve_insertion_order')").fetchone()[0] is False
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left
+    con.close()
+
+
+def test_csv__exceptions_of_a_large_run_keep_the_report_order(tmp_path):
+    """More findings than a DuckDB row group (122,880) are read in parallel: the COPY must still
+    write them in FINDINGS_SQL's order (errors first, then by rule, notice, date, voucher)."""
+    from pipeline.reports import csv_files
+    from pipeline.reports.common import FINDINGS_SQL
+
+    con = open_store(tmp_path / "recon.duckdb")
+    con.execute("insert into runs (run_id, started_at, finished_at, as_of, fail_on, scope, exit_status, counts) "
+                "values (?, now(), now(), current_date, 'error', '{}', 1, '{}')", [RUN_ID])
+    con.execute(
+        "insert into findings (run_id, finding_key, rule_id, severity, notice_no, purpose, voucher_no, line_no, "
+        "posted_on, amount, expected, observed, message, source_file, source_row, change, first_seen) "
+        "select ?, 'k' || range, ['CODE_MISMATCH', 'DUPLICATE_ENTRY', 'INPUT_ROW_INVALID'][range % 3 + 1], "
+        "['error', 'warning'][range % 2 + 1], ?, case when range % 5 = 0 then '=x' || range else 'p' || range end, "
+        "'记-' || lpad(cast(range % 9973 as varchar), 6, '0'), cast(range % 4 as varchar), "
+        "date '2024-01-01' + cast(range % 366 as integer), cast(range as decimal(18,2)) / 100, 'e', 'o', "
+        "'说明 ' || range, 'l.csv', range, ['new', 'persisting'][range % 2 + 1], null from range(130000)",
+        [RUN_ID, NOTICE])
+    expected = [r[0] for r in con.execute(f"select finding_key from ({FINDINGS_SQL})", [RUN_ID]).fetchall()]
+    assert csv_files.copy_exceptions(con, RUN_ID, tmp_path / "exceptions.csv") == 130000
+    with open(tmp_path / "exceptions.csv", encoding="utf-8-sig", newline="") as fh:
+        written = [r["finding_key"] for r in csv.DictReader(fh)]
+    assert written == expected
+    con.close()

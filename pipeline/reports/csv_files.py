@@ -1,21 +1,24 @@
 """The CSV outputs of a run (contract columns, UTF-8 with BOM so Excel shows Chinese).
 
 Amounts are written as exact decimals with two places; text from inputs that a spreadsheet would
-read as a formula (=, +, -, @) is neutralised with a leading apostrophe. Rows are streamed from
-the store, so a run with a million findings does not need a million rows in memory.
+read as a formula (=, +, -, @) is neutralised with a leading apostrophe. exceptions.csv, which
+may hold a finding for every ledger line, is written by DuckDB (COPY, with _cell's cells in
+SQL): 333,019 findings took 12.8 s through the csv module. The two small files are streamed
+from the store row by row.
 """
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import shutil
 from decimal import Decimal
 from pathlib import Path
 from typing import Iterable
 
 import duckdb
 
-from .common import (FINDINGS_SQL, INDICATORS_SQL, SUMMARY_SQL, atomic_write, iter_dicts, money,
-                     spreadsheet_text)
+from .common import (FINDINGS_SQL, FORMULA_PREFIXES, INDICATORS_SQL, SUMMARY_SQL, atomic_write,
+                     iter_dicts, money, spreadsheet_text)
 
 EXCEPTION_COLUMNS = [
     "rule_id", "severity", "notice_no", "purpose", "voucher_no", "line_no", "posted_on",
@@ -58,7 +61,64 @@ def write_csv(path: Path, columns: list[str], rows: Iterable[dict]) -> int:
 
 
 def exception_rows(con: duckdb.DuckDBPyConnection, run_id: str) -> Iterable[dict]:
+    """exceptions.csv's rows as the csv module would write them (with write_csv): the reference
+    copy_exceptions is tested against."""
     return iter_dicts(con, FINDINGS_SQL, [run_id])
+
+
+# _cell in SQL, for each type exceptions.csv has. spreadsheet_text: Python's \d is any Unicode
+# decimal digit, RE2's \p{Nd}. Empty text becomes NULL, which COPY writes as an empty field, as
+# the csv module writes "" (COPY would quote an empty string).
+_FORMULA_START = ", ".join(f"chr({ord(c)})" for c in FORMULA_PREFIXES)
+_SQL_TEXT = ("nullif(case when substr({c}, 1, 1) in (" + _FORMULA_START + ") "
+             r"and not regexp_full_match({c}, '[-+]?\p{{Nd}}[\p{{Nd}},]*(\.\p{{Nd}}+)?%?') "
+             "then chr(39) || {c} else {c} end, '')")
+_SQL_CELL = {
+    "VARCHAR": _SQL_TEXT,
+    "DATE": "cast({c} as varchar)",  # ISO, as date.isoformat()
+    "DECIMAL(18,2)": "cast({c} as varchar)",  # two places, exact, as money()
+    "BIGINT": "cast({c} as varchar)",
+    "INTEGER": "cast({c} as varchar)",
+    "BOOLEAN": "cast({c} as varchar)",  # true / false
+}
+
+
+def copy_exceptions(con: duckdb.DuckDBPyConnection, run_id: str, path: Path) -> int:
+    """exceptions.csv by DuckDB's COPY: the cells _cell writes, the csv module's dialect (comma,
+    double quotes where needed, CRLF), UTF-8 with BOM, rows in FINDINGS_SQL's order."""
+    cur = con.cursor()
+    try:
+        cur.execute(f"select * from ({FINDINGS_SQL}) limit 0", [run_id])
+        types = {d[0]: str(d[1]).upper() for d in cur.description}
+        missing = [c for c in EXCEPTION_COLUMNS if types.get(c) not in _SQL_CELL]
+        if missing:  # a column of another type: its Python form is not written here
+            raise TypeError(f"exceptions.csv: no SQL form for {[(c, types.get(c)) for c in missing]}")
+        cells = ", ".join(_SQL_CELL[types[c]].format(c=f'f."{c}"') for c in EXCEPTION_COLUMNS)
+        # COPY takes no parameters: the run id and the path go in as quoted literals. The order
+        # is the outer query's: DuckDB wrote the cells of an inner ORDER BY out of order.
+        unordered, order = FINDINGS_SQL.rsplit("order by", 1)
+        query = unordered.replace("?", "'" + run_id.replace("'", "''") + "'")
+        # rows in FINDINGS_SQL's order: the store reads without insertion order otherwise
+        kept = cur.execute("select current_setting('preserve_insertion_order')").fetchone()[0]
+        with atomic_write(path) as tmp:
+            body = tmp.with_name(tmp.name + ".body")
+            try:
+                cur.execute("set preserve_insertion_order = true")
+                target = str(body).replace("'", "''")
+                n = cur.execute(f"""copy (select {cells} from ({query}) as f order by {order})
+                                    to '{target}'
+                                    (format csv, header false, delimiter ',', quote '"', escape '"',
+                                     new_line '\r\n')""").fetchone()[0]
+                with open(tmp, "w", encoding="utf-8-sig", newline="") as fh:
+                    csv.writer(fh).writerow(EXCEPTION_COLUMNS)
+                with open(tmp, "ab") as fh, open(body, "rb") as rows:
+                    shutil.copyfileobj(rows, fh, 8 << 20)
+            finally:
+                body.unlink(missing_ok=True)
+                cur.execute(f"set preserve_insertion_order = {'true' if kept else 'false'}")
+    finally:
+        cur.close()
+    return n
 
 
 def summary_rows(con: duckdb.DuckDBPyConnection, run_id: str) -> Iterable[dict]:
@@ -71,8 +131,7 @@ def indicator_rows(con: duckdb.DuckDBPyConnection, run_id: str) -> Iterable[dict
 
 def write_csvs(con: duckdb.DuckDBPyConnection, run_id: str, run_dir: Path) -> dict[str, int]:
     return {
-        "exceptions.csv": write_csv(run_dir / "exceptions.csv", EXCEPTION_COLUMNS,
-                                    exception_rows(con, run_id)),
+        "exceptions.csv": copy_exceptions(con, run_id, run_dir / "exceptions.csv"),
         "summary.csv": write_csv(run_dir / "summary.csv", SUMMARY_COLUMNS, summary_rows(con, run_id)),
         "indicators.csv": write_csv(run_dir / "indicators.csv", INDICATOR_COLUMNS,
                                     indicator_rows(con, run_id)),
