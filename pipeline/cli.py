@@ -77,14 +77,15 @@ def _short_of_resources(exc: BaseException) -> str | None:
     """The bilingual message for a run stopped by memory or disk space, or None for anything else.
 
     Either can stop a large load or run on a small machine. Nothing is left half-done: a ledger
-    load is one transaction (rolled back), and a run records itself only at its end."""
+    load is one transaction (rolled back), a run's findings are stored in one transaction, and
+    reports are written aside and moved into place whole (`recon report` writes them again)."""
     import duckdb
 
     from .store import DEFAULT_MEMORY_LIMIT, LOAD_MEMORY_LIMIT
 
     detail = printable(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-    kept = ("本次运行中止；已载入的文件保留，正在载入的文件已回滚 / the run stopped; files already loaded "
-            "are kept, the load in progress was rolled back")
+    kept = ("本次运行中止；已载入的文件保留，未载完的文件已回滚 / the run stopped; files already loaded "
+            "are kept, a load not finished was rolled back")
     if isinstance(exc, duckdb.OutOfMemoryException):
         return (f"内存不足：DuckDB 在内存上限内无法完成（RECON_MEMORY_LIMIT={DEFAULT_MEMORY_LIMIT}，"
                 f"载入时 RECON_LOAD_MEMORY_LIMIT={LOAD_MEMORY_LIMIT}），请调高上限后重试 / out of memory: "
