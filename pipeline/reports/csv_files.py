@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import shutil
 from decimal import Decimal
 from pathlib import Path
 from typing import Iterable
@@ -85,7 +84,8 @@ _SQL_CELL = {
 
 def copy_exceptions(con: duckdb.DuckDBPyConnection, run_id: str, path: Path) -> int:
     """exceptions.csv by DuckDB's COPY: the cells _cell writes, the csv module's dialect (comma,
-    double quotes where needed, CRLF), UTF-8 with BOM, rows in FINDINGS_SQL's order."""
+    double quotes where needed, CRLF), UTF-8 with BOM, rows in FINDINGS_SQL's order. The file is
+    written aside and moved into place whole, as write_csv's."""
     cur = con.cursor()
     try:
         cur.execute(f"select * from ({FINDINGS_SQL}) limit 0", [run_id])
@@ -93,7 +93,10 @@ def copy_exceptions(con: duckdb.DuckDBPyConnection, run_id: str, path: Path) -> 
         missing = [c for c in EXCEPTION_COLUMNS if types.get(c) not in _SQL_CELL]
         if missing:  # a column of another type: its Python form is not written here
             raise TypeError(f"exceptions.csv: no SQL form for {[(c, types.get(c)) for c in missing]}")
-        cells = ", ".join(_SQL_CELL[types[c]].format(c=f'f."{c}"') for c in EXCEPTION_COLUMNS)
+        # the header is COPY's, from the cells' names; the first carries the BOM Excel needs
+        names = ["\ufeff" + EXCEPTION_COLUMNS[0], *EXCEPTION_COLUMNS[1:]]
+        cells = ", ".join(_SQL_CELL[types[c]].format(c=f'f."{c}"') + f' as "{name}"'
+                          for c, name in zip(EXCEPTION_COLUMNS, names))
         # COPY takes no parameters: the run id and the path go in as quoted literals. The order
         # is the outer query's: DuckDB wrote the cells of an inner ORDER BY out of order.
         unordered, order = FINDINGS_SQL.rsplit("order by", 1)
@@ -101,20 +104,14 @@ def copy_exceptions(con: duckdb.DuckDBPyConnection, run_id: str, path: Path) -> 
         # rows in FINDINGS_SQL's order: the store reads without insertion order otherwise
         kept = cur.execute("select current_setting('preserve_insertion_order')").fetchone()[0]
         with atomic_write(path) as tmp:
-            body = tmp.with_name(tmp.name + ".body")
             try:
                 cur.execute("set preserve_insertion_order = true")
-                target = str(body).replace("'", "''")
+                target = str(tmp).replace("'", "''")
                 n = cur.execute(f"""copy (select {cells} from ({query}) as f order by {order})
                                     to '{target}'
-                                    (format csv, header false, delimiter ',', quote '"', escape '"',
+                                    (format csv, header true, delimiter ',', quote '"', escape '"',
                                      new_line '\r\n')""").fetchone()[0]
-                with open(tmp, "w", encoding="utf-8-sig", newline="") as fh:
-                    csv.writer(fh).writerow(EXCEPTION_COLUMNS)
-                with open(tmp, "ab") as fh, open(body, "rb") as rows:
-                    shutil.copyfileobj(rows, fh, 8 << 20)
             finally:
-                body.unlink(missing_ok=True)
                 cur.execute(f"set preserve_insertion_order = {'true' if kept else 'false'}")
     finally:
         cur.close()
