@@ -83,21 +83,23 @@ def _short_of_resources(exc: BaseException) -> str | None:
 
     from .store import DEFAULT_MEMORY_LIMIT, LOAD_MEMORY_LIMIT
 
-    detail = printable(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-    kept = ("本次运行中止；已载入的文件保留，未载完的文件已回滚 / the run stopped; files already loaded "
-            "are kept, a load not finished was rolled back")
+    text = str(exc).strip()
+    detail = printable(text.splitlines()[0] if text else type(exc).__name__)
+    kept = ("本次运行中止；已载入的文件保留，未载完的文件已回滚 / the run stopped; files already "
+            "loaded are kept, a load not finished was rolled back")
+    limits = f"RECON_MEMORY_LIMIT={DEFAULT_MEMORY_LIMIT}"
+    load_limit = f"RECON_LOAD_MEMORY_LIMIT={LOAD_MEMORY_LIMIT}"
     if isinstance(exc, duckdb.OutOfMemoryException):
-        return (f"内存不足：DuckDB 在内存上限内无法完成（RECON_MEMORY_LIMIT={DEFAULT_MEMORY_LIMIT}，"
-                f"载入时 RECON_LOAD_MEMORY_LIMIT={LOAD_MEMORY_LIMIT}），请调高上限后重试 / out of memory: "
-                f"DuckDB could not finish within its memory limit (RECON_MEMORY_LIMIT={DEFAULT_MEMORY_LIMIT}, "
-                f"loads RECON_LOAD_MEMORY_LIMIT={LOAD_MEMORY_LIMIT}); raise it and run again. {kept}. "
-                f"({detail})")
+        return (f"内存不足：DuckDB 在内存上限内无法完成（{limits}，载入时 {load_limit}），"
+                f"请调高上限后重试 / out of memory: DuckDB could not finish within its memory limit "
+                f"({limits}, loads {load_limit}); raise it and run again. {kept}. ({detail})")
     no_space = (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or (
-        isinstance(exc, duckdb.IOException) and "no space left on device" in str(exc).lower())
+        isinstance(exc, duckdb.IOException) and "no space left on device" in text.lower())
     if no_space:
-        return ("磁盘空间不足：数据库、其溢出目录（数据库旁的 .tmp 目录）或输出目录所在磁盘已满，请释放空间后重试 / "
-                "no space left on the disk of the store, its spill folder (the .tmp folder beside it) or "
-                f"the outputs; free some space and run again. {kept}. ({detail})")
+        return ("磁盘空间不足：数据库、其溢出目录（数据库旁的 .tmp 目录）或输出目录所在磁盘已满，"
+                "请释放空间后重试 / no space left on the disk of the store, its spill folder (the "
+                f".tmp folder beside it) or the outputs; free some space and run again. {kept}. "
+                f"({detail})")
     return None
 
 

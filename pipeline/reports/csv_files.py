@@ -3,7 +3,7 @@
 Amounts are written as exact decimals with two places; text from inputs that a spreadsheet would
 read as a formula (=, +, -, @) is neutralised with a leading apostrophe. exceptions.csv, which
 may hold a finding for every ledger line, is written by DuckDB (COPY, with _cell's cells in
-SQL): 333,014 findings in 1.0-1.3 s, against 6.5-6.9 s through the csv module. The two small
+SQL): 333,014 findings in 1.0-1.5 s, against 6.5-10.0 s through the csv module. The two small
 files are streamed from the store row by row.
 """
 from __future__ import annotations
