@@ -16,7 +16,7 @@ SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 SEVERITY_ZH = {"error": "错误", "warning": "警告", "info": "提示"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a run may hold hundreds of thousands
 class Finding:
     rule_id: str
     severity: str

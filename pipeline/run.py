@@ -286,11 +286,10 @@ def _one_per_key(findings: list[Finding]) -> list[Finding]:
     return list(first.values())
 
 
-def _store_findings(con: duckdb.DuckDBPyConnection, run_id: str, scope: Scope,
-                    findings: list[Finding]) -> None:
-    """Insert this run's findings (one per key), each marked new or persisting against the
-    previous run on the same slice (with the date it was first seen), plus that run's findings
-    now resolved."""
+STORE_BATCH = 50_000  # findings per insert
+
+
+def _findings_table(findings: list[Finding]) -> pa.Table:
     columns = {name: [] for name in _FINDINGS_SCHEMA.names}
     for f in findings:
         for name in _FINDINGS_SCHEMA.names:
@@ -298,28 +297,38 @@ def _store_findings(con: duckdb.DuckDBPyConnection, run_id: str, scope: Scope,
             if name == "amount" and value is not None:
                 value = value.quantize(_CENT)
             columns[name].append(value)
-    current = pa.table(columns, schema=_FINDINGS_SCHEMA)  # noqa: F841  (read by DuckDB below)
+    return pa.table(columns, schema=_FINDINGS_SCHEMA)
+
+
+def _store_findings(con: duckdb.DuckDBPyConnection, run_id: str, scope: Scope,
+                    findings: list[Finding]) -> None:
+    """Insert this run's findings (one per key), each marked new or persisting against the
+    previous run on the same slice (with the date it was first seen), plus that run's findings
+    now resolved."""
     previous = con.execute(
         "select run_id from runs where scope = ? and run_id <> ? and finished_at is not null "
         "order by started_at desc limit 1", [scope.key(), run_id]).fetchone()
     prev_id = previous[0] if previous else None
     run_day = dt.date.today()
-    con.execute(
-        """
-        insert into findings
-        with prev as (
-            select finding_key, first_seen from findings where run_id = ? and change <> 'resolved'
+    # in batches: the Arrow copy of a batch, not of every finding, beside the findings themselves
+    for start in range(0, len(findings), STORE_BATCH):
+        current = _findings_table(findings[start:start + STORE_BATCH])  # noqa: F841  (read by DuckDB)
+        con.execute(
+            """
+            insert into findings
+            with prev as (
+                select finding_key, first_seen from findings where run_id = ? and change <> 'resolved'
+            )
+            select ?, c.finding_key, c.rule_id, c.severity, c.notice_no, c.purpose, c.voucher_no,
+                   c.line_no, c.posted_on, c.amount, c.expected, c.observed, c.message,
+                   c.source_file, c.source_row,
+                   case when p.finding_key is null then 'new' else 'persisting' end,
+                   coalesce(p.first_seen, ?)
+            from current as c
+            left join prev as p on p.finding_key = c.finding_key
+            """,
+            [prev_id, run_id, run_day],
         )
-        select ?, c.finding_key, c.rule_id, c.severity, c.notice_no, c.purpose, c.voucher_no,
-               c.line_no, c.posted_on, c.amount, c.expected, c.observed, c.message, c.source_file,
-               c.source_row,
-               case when p.finding_key is null then 'new' else 'persisting' end,
-               coalesce(p.first_seen, ?)
-        from current as c
-        left join prev as p on p.finding_key = c.finding_key
-        """,
-        [prev_id, run_id, run_day],
-    )
     if prev_id:
         con.execute(
             """

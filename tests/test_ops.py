@@ -198,3 +198,33 @@ def test_recon_command__installed_script_is_the_entry_point():
     pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
     scripts = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["scripts"]
     assert scripts["recon"] == "pipeline.cli:entry"
+
+
+def test_runs__findings_stored_in_batches_as_in_one(tmp_path, monkeypatch):
+    """A run stores its findings in batches (a run may have hundreds of thousands): new,
+    persisting and resolved come out as when they are stored at once."""
+    from pipeline import run as run_module
+
+    stored = {}
+    for batch in (1, run_module.STORE_BATCH):
+        monkeypatch.setattr(run_module, "STORE_BATCH", batch)
+        folder = tmp_path / f"batch{batch}"
+        folder.mkdir()
+        db = _store_with_mistakes(folder, extra=[dict(voucher_no="记-0003", debit=480, payee="张伟",
+                                                      function_code="2210108")])
+        _check(db, folder)
+        con = new_store(folder)  # the accountant corrects one of the two miscoded lines
+        con.execute("update ledger_lines set function_code = '2210107' where voucher_no = '记-0002'")
+        con.close()
+        _check(db, folder)
+        con = new_store(folder)
+        stored[batch] = con.execute(
+            "select dense_rank() over (order by r.started_at) as nth, f.finding_key, f.change, f.first_seen "
+            "from findings as f join runs as r using (run_id) order by nth, f.finding_key").fetchall()
+        con.close()
+    one_by_one, at_once = stored.values()
+    assert one_by_one == at_once
+    changes = {(nth, key.split("|")[0], change) for nth, key, change, _ in at_once}
+    assert {(1, "CODE_MISMATCH", "new"), (2, "CODE_MISMATCH", "persisting"),
+            (2, "CODE_MISMATCH", "resolved")} <= changes
+    assert len([row for row in at_once if row[0] == 1]) > 2  # more findings than one batch of 1
