@@ -460,13 +460,15 @@ def test_csv__exceptions_by_copy_are_the_csv_modules_bytes(tmp_path, rules):
     con.execute("insert into waivers (finding_key, reason, waived_by, waived_at) "
                 "select finding_key, '=已报批', 'auditor', timestamp '2024-07-02 09:00' "
                 "from findings where rule_id = 'CODE_MISMATCH' and source_row % 2 = 0")
-    reference, copied = tmp_path / "reference.csv", tmp_path / "copied.csv"
+    folder = tmp_path / "张三's 报表"  # COPY takes the path as a quoted literal
+    folder.mkdir()
+    reference, copied = tmp_path / "reference.csv", folder / "copied.csv"
     n = csv_files.write_csv(reference, csv_files.EXCEPTION_COLUMNS, csv_files.exception_rows(con, RUN_ID))
     assert csv_files.copy_exceptions(con, RUN_ID, copied) == n == 660
     assert copied.read_bytes() == reference.read_bytes()
     # the connection's own setting is left as it was (the store reads without insertion order)
     assert con.execute("select current_setting('preserve_insertion_order')").fetchone()[0] is False
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left
+    assert [p.name for p in folder.iterdir()] == ["copied.csv"]  # no temporary file left
     con.close()
 
 
