@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import datetime as dt
-import errno
 import logging
 import os
 import sys
@@ -19,10 +18,11 @@ from pathlib import Path
 from typing import NoReturn
 
 import click
+import duckdb
 
 from .loading import InputError
 from .logs import printable  # text from inputs, shown with control characters escaped
-from .store import StoreError
+from .store import DEFAULT_MEMORY_LIMIT, LOAD_MEMORY_LIMIT, StoreError, out_of_disk
 
 
 class ReconError(click.ClickException):
@@ -79,10 +79,6 @@ def _short_of_resources(exc: BaseException) -> str | None:
     Either can stop a large load or run on a small machine. Nothing is left half-done: a ledger
     load is one transaction (rolled back), a run's findings are stored in one transaction, and
     reports are written aside and moved into place whole (`recon report` writes them again)."""
-    import duckdb
-
-    from .store import DEFAULT_MEMORY_LIMIT, LOAD_MEMORY_LIMIT
-
     text = str(exc).strip()
     detail = printable(text.splitlines()[0] if text else type(exc).__name__)
     kept = ("本次运行中止；已载入的文件保留，未载完的文件已回滚 / the run stopped; files already "
@@ -93,9 +89,7 @@ def _short_of_resources(exc: BaseException) -> str | None:
         return (f"内存不足：DuckDB 在内存上限内无法完成（{limits}，载入时 {load_limit}），"
                 f"请调高上限后重试 / out of memory: DuckDB could not finish within its memory limit "
                 f"({limits}, loads {load_limit}); raise it and run again. {kept}. ({detail})")
-    no_space = (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or (
-        isinstance(exc, duckdb.IOException) and "no space left on device" in text.lower())
-    if no_space:
+    if out_of_disk(exc):
         return ("磁盘空间不足：数据库、其溢出目录（数据库旁的 .tmp 目录）或输出目录所在磁盘已满，"
                 "请释放空间后重试 / no space left on the disk of the store, its spill folder (the "
                 f".tmp folder beside it) or the outputs; free some space and run again. {kept}. "
@@ -117,14 +111,13 @@ class ReconGroup(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
         except Exception as exc:  # noqa: BLE001 - the last line of defence
+            log = logging.getLogger("recon")
             short_of = _short_of_resources(exc)
             if short_of is not None:  # the machine's limits, not a bug: say which and what to do
-                log = logging.getLogger("recon")
                 if log.handlers:
                     log.error("%s", short_of)
                 click.echo(short_of, err=True)
                 sys.exit(ReconError.exit_code)
-            log = logging.getLogger("recon")
             if log.handlers:  # only to the log file: without one, logging would print the traceback
                 log.exception("internal error")
             click.echo(f"内部错误 / internal error: {type(exc).__name__}: {printable(exc)} "

@@ -118,13 +118,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Iterable, Iterator, NoReturn
+from typing import Iterable, Iterator
 
 import duckdb
 
 from .loading import (FileOutcome, InputError, file_stamp, loaded_by_name_and_size, loaded_file_id,
                       record_stamp, register_file, reject_file, sha256_file, unchanged_file)
-from .store import LOAD_MEMORY_LIMIT, memory_limit, working_folder
+from .store import LOAD_MEMORY_LIMIT, memory_limit, out_of_disk, working_folder
 from .paths import CONFIG_DIR
 
 FIELDS = (
@@ -1130,23 +1130,17 @@ def _read_or_reject(con, sql: str, params: dict, path: Path, fmt: str, enc: str 
         con.execute(sql, params)
     except duckdb.OutOfMemoryException:
         raise
-    except duckdb.IOException as exc:
-        if "no space left on device" in str(exc).lower():
-            raise  # the disk the text is written to, not the file: the run stops and says so
-        _reject_unreadable(exc, path, fmt, enc)
     except duckdb.Error as exc:
-        _reject_unreadable(exc, path, fmt, enc)
-
-
-def _reject_unreadable(exc: duckdb.Error, path: Path, fmt: str, enc: str | None) -> NoReturn:
-    lines = [ln for ln in str(exc).strip().splitlines() if ln.strip() and not ln.startswith("LINE ")]
-    detail = " ".join(lines[:3])[:400]
-    line = re.search(r"on Line: (\d+)", str(exc))
-    where_zh = f"文件第{line.group(1)}行附近：" if line else ""
-    where_en = f"near line {line.group(1)} of the file: " if line else ""
-    what = f"CSV（{enc}）" if fmt == "csv" else fmt.upper()
-    raise InputError(path, f"{what} 文件无法读取，{where_zh}{detail}",
-                     f"the {fmt.upper()} file cannot be read ({enc or fmt}), {where_en}{detail}") from exc
+        if out_of_disk(exc):
+            raise  # the disk the text is written to, not the file: the run stops and says so
+        lines = [ln for ln in str(exc).strip().splitlines() if ln.strip() and not ln.startswith("LINE ")]
+        detail = " ".join(lines[:3])[:400]
+        line = re.search(r"on Line: (\d+)", str(exc))
+        where_zh = f"文件第{line.group(1)}行附近：" if line else ""
+        where_en = f"near line {line.group(1)} of the file: " if line else ""
+        what = f"CSV（{enc}）" if fmt == "csv" else fmt.upper()
+        raise InputError(path, f"{what} 文件无法读取，{where_zh}{detail}",
+                         f"the {fmt.upper()} file cannot be read ({enc or fmt}), {where_en}{detail}") from exc
 
 
 def _load_one(con, path: Path, sha: str, preset: str | None, encoding: str | None,

@@ -8,6 +8,7 @@ re-created on every writable open, so changing them needs no migration.
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -78,6 +79,14 @@ def working_folder(con: duckdb.DuckDBPyConnection, prefix: str) -> Iterator[Path
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def out_of_disk(exc: BaseException) -> bool:
+    """Did this error come from a full disk (the store's, its spill folder's, the outputs')?
+    DuckDB says so only in its message."""
+    if isinstance(exc, OSError):
+        return exc.errno == errno.ENOSPC
+    return isinstance(exc, duckdb.IOException) and "no space left on device" in str(exc).lower()
 
 
 def _checked_limit(limit: str) -> str:

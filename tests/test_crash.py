@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,18 +108,14 @@ def test_crash__out_of_memory_stops_the_run_with_a_message_and_loads_nothing_hal
 
 @pytest.mark.parametrize("full", [
     OSError(28, "No space left on device"),
-    "duckdb.IOException",
-])
+    duckdb.IOException('IO Error: Could not write file "recon.duckdb.tmp/duckdb_temp_storage-0.tmp": '
+                       "No space left on device"),
+], ids=["python", "duckdb"])
 def test_crash__disk_full_is_named_not_reported_as_a_bug(tmp_path, monkeypatch, full):
-    import duckdb
     from click.testing import CliRunner
 
     from pipeline import ledgers
     from pipeline.cli import main
-
-    if full == "duckdb.IOException":
-        full = duckdb.IOException('IO Error: Could not write file "recon.duckdb.tmp/duckdb_temp_storage-0.tmp": '
-                                  "No space left on device")
 
     def spill(*args, **kwargs):
         raise full

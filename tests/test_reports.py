@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from pipeline.reports import html as html_report
 from pipeline.reports import manifest, workbook, write_reports
-from pipeline.reports.common import spreadsheet_text
+from pipeline.reports.common import FINDINGS_SQL, iter_dicts, spreadsheet_text
 from pipeline.rules import all_rules
 from pipeline.store import open_store
 
@@ -436,7 +436,7 @@ def test_recon_report__latest_run_by_default(run_dir, store, tmp_path):
 
 def test_csv__exceptions_by_copy_are_the_csv_modules_bytes(tmp_path, rules):
     """exceptions.csv is written by DuckDB's COPY; its bytes are those the csv module writes from
-    _cell (the reference), for text a spreadsheet would take for a formula or a number in any
+    _cell (write_csv, as summary.csv is written: the reference), for text a spreadsheet would take for a formula or a number in any
     script, quotes, commas, line breaks, empty and missing values, waivers, in the report order."""
     from pipeline.reports import csv_files
 
@@ -463,7 +463,7 @@ def test_csv__exceptions_by_copy_are_the_csv_modules_bytes(tmp_path, rules):
     folder = tmp_path / "张三's 报表"  # COPY takes the path as a quoted literal
     folder.mkdir()
     reference, copied = tmp_path / "reference.csv", folder / "copied.csv"
-    n = csv_files.write_csv(reference, csv_files.EXCEPTION_COLUMNS, csv_files.exception_rows(con, RUN_ID))
+    n = csv_files.write_csv(reference, csv_files.EXCEPTION_COLUMNS, iter_dicts(con, FINDINGS_SQL, [RUN_ID]))
     assert csv_files.copy_exceptions(con, RUN_ID, copied) == n == 660
     assert copied.read_bytes() == reference.read_bytes()
     # the connection's own setting is left as it was (the store reads without insertion order)

@@ -59,12 +59,6 @@ def write_csv(path: Path, columns: list[str], rows: Iterable[dict]) -> int:
     return n
 
 
-def exception_rows(con: duckdb.DuckDBPyConnection, run_id: str) -> Iterable[dict]:
-    """exceptions.csv's rows as the csv module would write them (with write_csv): the reference
-    copy_exceptions is tested against."""
-    return iter_dicts(con, FINDINGS_SQL, [run_id])
-
-
 # _cell in SQL, for each type exceptions.csv has. spreadsheet_text: Python's \d is any Unicode
 # decimal digit, RE2's \p{Nd}. Empty text becomes NULL, which COPY writes as an empty field, as
 # the csv module writes "" (COPY would quote an empty string).
@@ -77,7 +71,6 @@ _SQL_CELL = {
     "DATE": "cast({c} as varchar)",  # ISO, as date.isoformat()
     "DECIMAL(18,2)": "cast({c} as varchar)",  # two places, exact, as money()
     "BIGINT": "cast({c} as varchar)",
-    "INTEGER": "cast({c} as varchar)",
     "BOOLEAN": "cast({c} as varchar)",  # true / false
 }
 
