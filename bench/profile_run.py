@@ -2,9 +2,9 @@
 
 Runs `recon run` in this process after wrapping every function defined in the `pipeline`
 package (each module's attributes, so `from .x import y` references are wrapped too) with a
-timer that records calls and inclusive wall time. `run_rule` is keyed by rule id. The pipeline's
-own code is unchanged; the wrappers cost about a microsecond a call, which matters only for
-functions called per row (and a function called per row is itself a finding).
+timer that records calls and inclusive wall time. `run_rule` and `collect_rule` are keyed by rule
+id. The pipeline's own code is unchanged; the wrappers cost about a microsecond a call, which
+matters only for functions called per row (and a function called per row is itself a finding).
 
 Prints a table of the slowest functions and, last, one JSON line with all timings
 (bench/run.py keeps it).
@@ -37,7 +37,7 @@ def _wrap(fn, name):
     @functools.wraps(fn)
     def timed(*args, **kwargs):
         key = name
-        if fn.__name__ == "run_rule" and len(args) > 1 and hasattr(args[1], "rule_id"):
+        if fn.__name__ in ("run_rule", "collect_rule") and len(args) > 1 and hasattr(args[1], "rule_id"):
             key = f"{name}[{args[1].rule_id}]"
         elif fn.__name__ in ("_timed", "run_stage") and args and isinstance(args[-1] if fn.__name__ == "run_stage" else args[0], str):
             key = f"{name}[{args[-1] if fn.__name__ == 'run_stage' else args[0]}]"

@@ -4,10 +4,14 @@ A check (`sql/checks/<rule>.sql`) is one query that returns exactly the rows bre
 with evidence columns chosen from FINDING_FIELDS below; severity and the default message come
 from the file's header (pipeline.rules). Checks read only staged / fact views and the
 `run_context` row, never raw strings or Python parameters.
+
+A check's rows become findings in SQL (`finding_sql`): the rule's id and severity, its default
+message where a row has none, every evidence column in its stored type. A run collects them into
+a temporary table (`collect_stage`) and stores them from there, so a run with a million findings
+holds none of them in Python; `run_rule` reads the same rows as `Finding` objects, for the
+notice loader's few findings and for tests.
 """
 from __future__ import annotations
-
-from decimal import Decimal
 
 import duckdb
 
@@ -19,29 +23,54 @@ FINDING_FIELDS = (
     "expected", "observed", "message", "source_file", "source_row", "key_detail",
 )
 
+# A finding's columns, in the order of Finding's fields, with their types in the store.
+FOUND_COLUMNS = (
+    ("rule_id", "varchar"), ("severity", "varchar"), ("message", "varchar"),
+    ("notice_no", "varchar"), ("purpose", "varchar"), ("voucher_no", "varchar"),
+    ("line_no", "varchar"), ("posted_on", "date"), ("amount", "decimal(18,2)"),
+    ("expected", "varchar"), ("observed", "varchar"), ("source_file", "varchar"),
+    ("source_row", "bigint"), ("key_detail", "varchar"),
+)
+FOUND_TABLE = "run_found"  # a run's findings before they are stored (temporary, per connection)
 
-def run_rule(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[Finding]:
-    cur = con.execute(rule.sql)
-    columns = [d[0] for d in cur.description]
+# Finding.finding_key in SQL, over a row with FOUND_COLUMNS: rule | notice | voucher:line, else
+# file:row, else purpose; then | key_detail when there is one. Empty text counts as absent, as
+# Python's truth test does there; tests/test_checks.py holds the two together.
+FINDING_KEY_SQL = """(
+    rule_id || '|' || coalesce(notice_no, '') || '|' ||
+    case when coalesce(voucher_no, '') <> '' then voucher_no || ':' || coalesce(line_no, '')
+         when coalesce(source_file, '') <> ''
+              then source_file || ':' || coalesce(cast(nullif(source_row, 0) as varchar), '')
+         else coalesce(purpose, '') end ||
+    case when coalesce(key_detail, '') <> '' then '|' || key_detail else '' end
+)"""
+
+
+def finding_sql(con: duckdb.DuckDBPyConnection, rule: Rule) -> tuple[str, list]:
+    """The rule's query as findings: FOUND_COLUMNS, plus the rule's parameters."""
+    columns = con.sql(rule.sql).columns  # binds the query without running it
     unknown = set(columns) - set(FINDING_FIELDS)
     if unknown:
         raise ValueError(f"{rule.path}: unexpected columns {sorted(unknown)}")
-    findings = []
-    for row in cur.fetchall():
-        values = dict(zip(columns, row))
-        detail = values.pop("message", None)
-        message = detail or rule.description  # a check's own message is bilingual too
-        amount = values.pop("amount", None)
-        if amount is not None and not isinstance(amount, Decimal):
-            amount = Decimal(str(amount))
-        for k in ("expected", "observed", "line_no", "voucher_no"):
-            if values.get(k) is not None and not isinstance(values[k], str):
-                values[k] = str(values[k])
-        findings.append(
-            Finding(rule_id=rule.rule_id, severity=rule.severity, message=message,
-                    amount=amount, **values)
-        )
-    return findings
+    present = set(columns)
+    select = []
+    for name, sql_type in FOUND_COLUMNS:
+        if name in ("rule_id", "severity"):
+            select.append(f"cast(? as varchar) as {name}")
+        elif name == "message":  # a check's own message is bilingual too; else the rule's
+            select.append("coalesce(nullif(cast(r.message as varchar), ''), cast(? as varchar)) as message"
+                          if "message" in present else "cast(? as varchar) as message")
+        elif name in present:
+            select.append(f"cast(r.{name} as {sql_type}) as {name}")
+        else:
+            select.append(f"cast(null as {sql_type}) as {name}")
+    body = rule.sql.rstrip().rstrip(";")
+    return f"select {', '.join(select)}\nfrom (\n{body}\n) as r", [rule.rule_id, rule.severity, rule.description]
+
+
+def run_rule(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[Finding]:
+    sql, params = finding_sql(con, rule)
+    return [Finding(*row) for row in con.execute(sql, params).fetchall()]
 
 
 def run_stage(con: duckdb.DuckDBPyConnection, stage: str) -> list[Finding]:
@@ -49,3 +78,22 @@ def run_stage(con: duckdb.DuckDBPyConnection, stage: str) -> list[Finding]:
     for rule in rules_for_stage(stage):
         findings.extend(run_rule(con, rule))
     return findings
+
+
+def create_found(con: duckdb.DuckDBPyConnection, table: str = FOUND_TABLE) -> None:
+    """An empty temporary table for a run's findings, in arrival order (`seq`)."""
+    columns = ", ".join(f"{name} {sql_type}" for name, sql_type in FOUND_COLUMNS)
+    con.execute(f"create or replace temp table {table} (seq bigint, {columns})")
+
+
+def collect_rule(con: duckdb.DuckDBPyConnection, rule: Rule, table: str = FOUND_TABLE) -> int:
+    """Insert the rule's findings into `table` (see create_found); returns how many."""
+    sql, params = finding_sql(con, rule)
+    start = con.execute(f"select coalesce(max(seq), 0) from {table}").fetchone()[0]
+    return con.execute(
+        f"insert into {table} select {int(start)} + row_number() over (), * from ({sql})", params
+    ).fetchone()[0]
+
+
+def collect_stage(con: duckdb.DuckDBPyConnection, stage: str, table: str = FOUND_TABLE) -> int:
+    return sum(collect_rule(con, rule, table) for rule in rules_for_stage(stage))

@@ -198,26 +198,22 @@ class _errors:
         return False
 
 
-# Quarantined rows named on stderr (cron mail) before pointing at exceptions.csv for the rest.
-MAX_ROWS_ON_STDERR = 20
-
-
 def _print_result(result, quiet: bool = False) -> None:
+    """Rejected files and the first quarantined rows (RunResult carries a few, run.QUARANTINED_SHOWN)
+    on stderr, for cron's mail, before pointing at exceptions.csv for the rest; then one line."""
     for o in result.outcomes:
         if o.action == "rejected":
             click.echo(f"拒收 / rejected: {printable(o.message)}", err=True)
-    bad_rows = [f for f in result.findings if f.rule_id == "INPUT_ROW_INVALID"]
-    for f in bad_rows[:MAX_ROWS_ON_STDERR]:
+    for f in result.quarantined:
         text = f.message if len(f.message) <= 400 else f.message[:400] + "…"
         click.echo(f"隔离 / quarantined: {printable(text)}", err=True)
-    if len(bad_rows) > MAX_ROWS_ON_STDERR:
-        click.echo(f"隔离 / quarantined: 另有 {len(bad_rows) - MAX_ROWS_ON_STDERR} 处，见 exceptions.csv / "
-                   f"{len(bad_rows) - MAX_ROWS_ON_STDERR} more, see exceptions.csv", err=True)
+    more = result.quarantined_total - len(result.quarantined)
+    if more > 0:
+        click.echo(f"隔离 / quarantined: 另有 {more} 处，见 exceptions.csv / "
+                   f"{more} more, see exceptions.csv", err=True)
     if quiet:
         return
-    sev = {s: 0 for s in ("error", "warning", "info")}
-    for f in result.findings:
-        sev[f.severity] += 1
+    sev = result.by_severity
     click.echo(
         f"run {result.run_id}: 错误 {sev['error']} errors, 警告 {sev['warning']} warnings, "
         f"提示 {sev['info']} info -> {result.run_dir} (exit {result.exit_status})"

@@ -132,14 +132,15 @@ def load_suites(directory: Path | None = None) -> list[SuiteSpec]:
 
 
 def validate(con: duckdb.DuckDBPyConnection, run_id: str, run_dir: Path,
-             rule_findings: list[Finding] | None = None, *,
+             found: str | None = None, *,
              suites: BackgroundSuites | None = None) -> list[Finding]:
     """Run every suite against the store; return findings (see module docstring).
 
-    rule_findings: what the SQL checks found in this run (pipeline.run passes them), so that
-    mirrored expectations are compared without running their rules again; when None, the
-    mirrored rules are run here. suites: the suites already started by start_suites (their
-    results are awaited here, and their Data Docs are already in run_dir)."""
+    found: the table on `con` holding what the SQL checks found in this run (pipeline.run
+    collects them there, see checks.create_found), so that mirrored expectations are compared
+    without running their rules again; when None, the mirrored rules are run here. suites: the
+    suites already started by start_suites (their results are awaited here, and their Data Docs
+    are already in run_dir)."""
     specs = load_suites() if suites is None else suites.specs
     if not specs:
         return []
@@ -155,7 +156,7 @@ def validate(con: duckdb.DuckDBPyConnection, run_id: str, run_dir: Path,
             else:
                 findings.extend(_findings_for(spec, expectation, outcome))
         for mirrors, group in mirrored.items():
-            findings.extend(_disagreements(con, spec, group, list(mirrors), rule_findings))
+            findings.extend(_disagreements(con, spec, group, list(mirrors), found))
     return findings
 
 
@@ -536,25 +537,37 @@ def _findings_for(spec: SuiteSpec, expectation: dict, outcome) -> list[Finding]:
 
 
 def _disagreements(con, spec: SuiteSpec, group: list, mirrors: list[str],
-                   rule_findings: list[Finding] | None = None) -> list[Finding]:
+                   found: str | None = None) -> list[Finding]:
     """Rows the expectations fail but the mirrored rules do not report, and the other way round.
 
-    The rules' findings are keyed by the suite's identity columns (file and row of a ledger
-    line; notice and purpose for a per-purpose table); findings of a rule that belong to no row
-    (e.g. a COMMINGLED_ACCOUNT sub-account finding) are outside the comparison."""
-    from .checks import run_rule
+    The rules' findings (in table `found`, or the rules run here) are keyed by the suite's
+    identity columns (file and row of a ledger line; notice and purpose for a per-purpose
+    table); findings of a rule that belong to no row (e.g. a COMMINGLED_ACCOUNT sub-account
+    finding) are outside the comparison. Rows are compared one by one when both sides are
+    short lists (GX listed every failing row, and the rules report at most as many rows as GX
+    may list); otherwise the counts are, and the rows are in the Data Docs and the rules'
+    findings. The rules' findings stay in DuckDB: only a short list comes into Python."""
+    from .checks import collect_rule, create_found
     from .rules import rule
 
+    if found is None:
+        create_found(con, "_mirrored_found")
+        try:
+            for rule_id in mirrors:
+                collect_rule(con, rule(rule_id), "_mirrored_found")
+            return _disagreements(con, spec, group, mirrors, "_mirrored_found")
+        finally:
+            con.execute("drop table if exists _mirrored_found")
     label = " + ".join(f"{spec.name}: {_describe(e)}" for e, _ in group)
-    reported: dict[tuple, Finding] = {}
-    if rule_findings is None:
-        found = [f for rule_id in mirrors for f in run_rule(con, rule(rule_id))]
-    else:
-        found = [f for f in rule_findings if f.rule_id in mirrors]
-    for f in found:
-        key = _finding_identity(f, spec.identity)
-        if key is not None:
-            reported[key] = f
+    # one finding per identity, the last to arrive (as a dict keyed by identity keeps it)
+    ident = [_IDENTITY_COLUMN[c] for c in spec.identity]
+    reported_sql = f"""
+        select {", ".join(ident)}, rule_id, notice_no, purpose, voucher_no, line_no, source_file, source_row
+        from {found}
+        where rule_id in ({", ".join("?" for _ in mirrors)}) and {ident[0]} is not null
+        qualify row_number() over (partition by {", ".join(ident)} order by seq desc) = 1
+    """
+    n_reported = con.execute(f"select count(*) from ({reported_sql})", mirrors).fetchone()[0]
     failed: dict[tuple, dict] = {}
     complete, total = True, 0
     for _, outcome in group:
@@ -566,16 +579,24 @@ def _disagreements(con, spec: SuiteSpec, group: list, mirrors: list[str],
                          for c in spec.identity)] = row
     rules = "、".join(mirrors)
     out = []
-    if not complete:
-        # GX listed only ROW_CAP rows per expectation: compare counts; rows are in the Data Docs
-        if total < len(reported) or len(failed) > len(reported):
+    if not complete or n_reported > ROW_CAP * len(group):
+        # GX listed only ROW_CAP rows per expectation, or the rules report more rows than that:
+        # compare counts; the rows are in the Data Docs and in the rules' findings
+        if total < n_reported or len(failed) > n_reported:
             out.append(Finding(
                 rule_id=RULE_ID, severity=DISAGREEMENT_SEVERITY, purpose=spec.name, expected=label,
-                observed=f"{total} / {len(reported)}", key_detail=label,
-                message=(f"期望 {label} 判定 {total} 行不符，规则 {rules} 报告 {len(reported)} 行 / "
+                observed=f"{total} / {n_reported}", key_detail=label,
+                message=(f"期望 {label} 判定 {total} 行不符，规则 {rules} 报告 {n_reported} 行 / "
                          f"expectations {label} fail {total} rows, rules {', '.join(mirrors)} "
-                         f"report {len(reported)}")))
+                         f"report {n_reported}")))
         return out
+    reported: dict[tuple, Finding] = {}
+    for row in con.execute(reported_sql, mirrors).fetchall():
+        key, (rule_id, notice_no, purpose, voucher_no, line_no, source_file, source_row) = \
+            tuple(row[:len(ident)]), row[len(ident):]
+        reported[key] = Finding(rule_id=rule_id, severity="", message="", notice_no=notice_no,
+                                purpose=purpose, voucher_no=voucher_no, line_no=line_no,
+                                source_file=source_file, source_row=source_row)
     for key, row in failed.items():
         if key not in reported:
             out.append(Finding(
@@ -600,11 +621,9 @@ def _disagreements(con, spec: SuiteSpec, group: list, mirrors: list[str],
     return out
 
 
-def _finding_identity(f: Finding, identity: list[str]):
-    values = {"source_file": f.source_file, "row_no": f.source_row, "notice_no": f.notice_no,
-              "purpose": f.purpose, "voucher_no": f.voucher_no, "line_no": f.line_no}
-    key = tuple(values.get(c) for c in identity)
-    return None if all(v is None for v in key) or values.get(identity[0]) is None else key
+# A suite's identity column -> the finding's column holding the same value.
+_IDENTITY_COLUMN = {"source_file": "source_file", "row_no": "source_row", "notice_no": "notice_no",
+                    "purpose": "purpose", "voucher_no": "voucher_no", "line_no": "line_no"}
 
 
 def _column(expectation: dict) -> str:

@@ -29,7 +29,7 @@ import duckdb
 import pyarrow as pa
 
 from . import expectations, indicators, ledgers, notices
-from .checks import run_stage
+from .checks import FINDING_KEY_SQL, FOUND_COLUMNS, FOUND_TABLE, collect_stage, create_found
 from .findings import Finding
 from .loading import FileOutcome
 from .store import session, transaction, working_folder
@@ -61,12 +61,20 @@ class Scope:
 
 @dataclass
 class RunResult:
+    """What a run did. Its findings are in the store (table findings, this run_id) and in its
+    reports; the result carries their counts and the first quarantined rows, for the CLI."""
     run_id: str
     run_dir: Path
     exit_status: int
-    findings: list[Finding]
+    by_severity: dict[str, int]           # this run's findings (one per key), not the resolved
+    quarantined: list[Finding] = field(default_factory=list)  # INPUT_ROW_INVALID, the first few
+    quarantined_total: int = 0
     outcomes: list[FileOutcome] = field(default_factory=list)
     counts: dict = field(default_factory=dict)
+
+    @property
+    def findings_total(self) -> int:
+        return sum(self.by_severity.values())
 
 
 def discover_inputs(inputs_dir: Path) -> tuple[list[Path], list[Path]]:
@@ -140,7 +148,6 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
             if o.file_id is not None:
                 con.execute("insert into run_inputs values (?, ?, ?)", [run_id, o.file_id, o.action])
 
-    findings: list[Finding] = []
     # GX's import (Python) overlaps the snapshot (DuckDB's work); `recon run` started it already
     # when DuckDB began reading a ledger (load_files), unless it loaded none
     expectations.import_gx_early()
@@ -150,16 +157,17 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
         # are DuckDB's work and leave the interpreter to GX. They read the same snapshot.
         suites = expectations.start_suites(con, staging_dir, prepare=shadow)
         try:
+            # the findings stay in DuckDB until they are stored: a run may have millions
+            create_found(con)
             for stage in ("input", "notice", "ledger"):
-                findings += _timed(stage, run_stage, con, stage)
-            findings += _timed("indicators", indicators.measure, con, run_id, scope)
-            findings += _timed("indicator", run_stage, con, "indicator")
+                _timed(stage, collect_stage, con, stage)
+            _add_found(con, _timed("indicators", indicators.measure, con, run_id, scope))
+            _timed("indicator", collect_stage, con, "indicator")
             # the suites are compared with the rules they restate: hand over what the rules found
-            findings += _timed("expectations", expectations.validate, con, run_id, staging_dir,
-                               list(findings), suites=suites)
+            _add_found(con, _timed("expectations", expectations.validate, con, run_id, staging_dir,
+                                   FOUND_TABLE, suites=suites))
         finally:
             suites.cancel()  # before the snapshot goes; nothing left to stop once validated
-    findings = _one_per_key(findings)
 
     rejected = any(o.action == "rejected" for o in outcomes)
     from .reports.manifest import rule_versions
@@ -175,7 +183,7 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
             "insert into runs (run_id, started_at, as_of, fail_on, scope) values (?, ?, ?, ?, ?)",
             [run_id, started, scope.as_of, fail_on, scope.key()],
         )
-        _store_findings(con, run_id, scope, findings)
+        _store_findings(con, run_id, scope)
         con.execute(
             "insert into run_summary select ?, notice_no, line_seq, purpose, function_code, allocated, "
             "spent, balance, execution_rate from rpt_allocation_summary", [run_id])
@@ -184,9 +192,12 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
             "select change, count(*) from findings where run_id = ? group by change", [run_id]).fetchall())
         con.execute("update runs set finished_at = ?, exit_status = ?, counts = ? where run_id = ?",
                     [dt.datetime.now(), exit_status, json.dumps(counts), run_id])
+    con.execute(f"drop table if exists {FOUND_TABLE}")
     run_dir = _timed("reports", write_reports, con, run_id, outputs, staging_dir=staging_dir)
-    log.info("run %s finished: exit %s, %s findings", run_id, exit_status, len(findings))
-    return RunResult(run_id, run_dir, exit_status, findings, outcomes, counts)
+    by_severity, quarantined, quarantined_total = _result_findings(con, run_id)
+    log.info("run %s finished: exit %s, %s findings", run_id, exit_status, sum(by_severity.values()))
+    return RunResult(run_id, run_dir, exit_status, by_severity, quarantined, quarantined_total,
+                     outcomes, counts)
 
 
 # Views that a dozen rules, the indicators and the suites each read whole: computed once per run
@@ -266,69 +277,71 @@ def _timed(name: str, func, *args, **kwargs):
     return result
 
 
-_CENT = Decimal("0.01")
-_FINDINGS_SCHEMA = pa.schema([
-    ("finding_key", pa.string()), ("rule_id", pa.string()), ("severity", pa.string()),
+_FOUND_SCHEMA = pa.schema([
+    ("seq", pa.int64()), ("rule_id", pa.string()), ("severity", pa.string()), ("message", pa.string()),
     ("notice_no", pa.string()), ("purpose", pa.string()), ("voucher_no", pa.string()),
     ("line_no", pa.string()), ("posted_on", pa.date32()), ("amount", pa.decimal128(18, 2)),
-    ("expected", pa.string()), ("observed", pa.string()), ("message", pa.string()),
-    ("source_file", pa.string()), ("source_row", pa.int64()),
+    ("expected", pa.string()), ("observed", pa.string()), ("source_file", pa.string()),
+    ("source_row", pa.int64()), ("key_detail", pa.string()),
 ])
+_CENT = Decimal("0.01")
 
 
-def _one_per_key(findings: list[Finding]) -> list[Finding]:
-    """The first finding of each key. A repeat adds nothing a person can act on: a voucher line
-    exported twice breaks a rule once (DUPLICATE_ENTRY reports the copy). What the run stores,
-    reports and prints is this list, so the counts agree everywhere."""
-    first: dict[str, Finding] = {}
-    for f in findings:
-        first.setdefault(f.finding_key, f)
-    return list(first.values())
-
-
-STORE_BATCH = 50_000  # findings per insert
-
-
-def _findings_table(findings: list[Finding]) -> pa.Table:
-    columns = {name: [] for name in _FINDINGS_SCHEMA.names}
-    for f in findings:
-        for name in _FINDINGS_SCHEMA.names:
-            value = f.finding_key if name == "finding_key" else getattr(f, name)
+def _add_found(con: duckdb.DuckDBPyConnection, findings: list[Finding], table: str = FOUND_TABLE) -> None:
+    """Add findings made in Python (the suites') to the run's findings, after those there."""
+    if not findings:
+        return
+    start = con.execute(f"select coalesce(max(seq), 0) from {table}").fetchone()[0]
+    columns = {name: [] for name in _FOUND_SCHEMA.names}
+    for n, f in enumerate(findings, start + 1):
+        columns["seq"].append(n)
+        for name, _ in FOUND_COLUMNS:
+            value = getattr(f, name)
             if name == "amount" and value is not None:
-                value = value.quantize(_CENT)
+                value = Decimal(value).quantize(_CENT)
             columns[name].append(value)
-    return pa.table(columns, schema=_FINDINGS_SCHEMA)
+    found = pa.table(columns, schema=_FOUND_SCHEMA)  # noqa: F841  (read by DuckDB)
+    con.execute(f"insert into {table} by name select * from found")
 
 
-def _store_findings(con: duckdb.DuckDBPyConnection, run_id: str, scope: Scope,
-                    findings: list[Finding]) -> None:
-    """Insert this run's findings (one per key), each marked new or persisting against the
-    previous run on the same slice (with the date it was first seen), plus that run's findings
-    now resolved."""
+# The first finding of each key. A repeat adds nothing a person can act on: a voucher line
+# exported twice breaks a rule once (DUPLICATE_ENTRY reports the copy). What the run stores,
+# reports and prints is one finding per key, so the counts agree everywhere. Of repeats, the one
+# from the earliest file and row is kept (a key includes its rule, so repeats share a rule).
+ONE_PER_KEY_SQL = f"""
+    select {FINDING_KEY_SQL} as finding_key, *
+    from {FOUND_TABLE}
+    qualify row_number() over (partition by {FINDING_KEY_SQL}
+                               order by source_file nulls last, source_row nulls last, seq) = 1
+"""
+
+
+def _store_findings(con: duckdb.DuckDBPyConnection, run_id: str, scope: Scope) -> None:
+    """Insert this run's findings (one per key, from the run's table of findings), each marked
+    new or persisting against the previous run on the same slice (with the date it was first
+    seen), plus that run's findings now resolved."""
     previous = con.execute(
         "select run_id from runs where scope = ? and run_id <> ? and finished_at is not null "
         "order by started_at desc limit 1", [scope.key(), run_id]).fetchone()
     prev_id = previous[0] if previous else None
     run_day = dt.date.today()
-    # in batches: the Arrow copy of a batch, not of every finding, beside the findings themselves
-    for start in range(0, len(findings), STORE_BATCH):
-        current = _findings_table(findings[start:start + STORE_BATCH])  # noqa: F841  (read by DuckDB)
-        con.execute(
-            """
-            insert into findings
-            with prev as (
-                select finding_key, first_seen from findings where run_id = ? and change <> 'resolved'
-            )
-            select ?, c.finding_key, c.rule_id, c.severity, c.notice_no, c.purpose, c.voucher_no,
-                   c.line_no, c.posted_on, c.amount, c.expected, c.observed, c.message,
-                   c.source_file, c.source_row,
-                   case when p.finding_key is null then 'new' else 'persisting' end,
-                   coalesce(p.first_seen, ?)
-            from current as c
-            left join prev as p on p.finding_key = c.finding_key
-            """,
-            [prev_id, run_id, run_day],
+    con.execute(
+        f"""
+        insert into findings
+        with this_run as ({ONE_PER_KEY_SQL}),
+        prev as (
+            select finding_key, first_seen from findings where run_id = ? and change <> 'resolved'
         )
+        select ?, c.finding_key, c.rule_id, c.severity, c.notice_no, c.purpose, c.voucher_no,
+               c.line_no, c.posted_on, c.amount, c.expected, c.observed, c.message,
+               c.source_file, c.source_row,
+               case when p.finding_key is null then 'new' else 'persisting' end,
+               coalesce(p.first_seen, ?)
+        from this_run as c
+        left join prev as p on p.finding_key = c.finding_key
+        """,
+        [prev_id, run_id, run_day],
+    )
     if prev_id:
         con.execute(
             """
@@ -342,6 +355,29 @@ def _store_findings(con: duckdb.DuckDBPyConnection, run_id: str, scope: Scope,
             """,
             [run_id, prev_id, run_id],
         )
+
+
+QUARANTINED_SHOWN = 20  # INPUT_ROW_INVALID findings a RunResult carries (the CLI prints them)
+
+
+def _result_findings(con: duckdb.DuckDBPyConnection, run_id: str):
+    """The run's findings by severity, and its first quarantined rows, from the store."""
+    by_severity = {s: 0 for s in ("error", "warning", "info")}
+    by_severity.update(con.execute(
+        "select severity, count(*) from findings where run_id = ? and change <> 'resolved' "
+        "group by severity", [run_id]).fetchall())
+    rows = con.execute(
+        """
+        select rule_id, severity, message, notice_no, purpose, voucher_no, line_no, posted_on,
+               amount, expected, observed, source_file, source_row
+        from findings
+        where run_id = ? and change <> 'resolved' and rule_id = 'INPUT_ROW_INVALID'
+        order by source_file, source_row, finding_key
+        """, [run_id]).fetchmany(QUARANTINED_SHOWN)
+    total = con.execute(
+        "select count(*) from findings where run_id = ? and change <> 'resolved' "
+        "and rule_id = 'INPUT_ROW_INVALID'", [run_id]).fetchone()[0]
+    return by_severity, [Finding(*row) for row in rows], total
 
 
 def exit_status_for(con: duckdb.DuckDBPyConnection, run_id: str, fail_on: str, rejected: bool) -> int:

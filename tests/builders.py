@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
+import duckdb
+
+from pipeline.findings import Finding
 from pipeline.store import open_store
 from pipeline.text import purpose_key
 
@@ -30,6 +34,23 @@ ALLOWED = ["2210103", "2210106", "2210107", "2210108", "2210110", "2210199"]
 
 def new_store(tmp_path):
     return open_store(tmp_path / "recon.duckdb")
+
+
+def run_findings(store, run_id: str) -> list[Finding]:
+    """A run's findings as it stored them (one per key; not those resolved since the run before),
+    from a connection to the store or, after `execute_run` closed it, from the store's path."""
+    con = duckdb.connect(str(store), read_only=True) if isinstance(store, (str, Path)) else store
+    try:
+        rows = con.execute(
+            """
+            select rule_id, severity, message, notice_no, purpose, voucher_no, line_no, posted_on,
+                   amount, expected, observed, source_file, source_row
+            from findings where run_id = ? and change <> 'resolved' order by finding_key
+            """, [run_id]).fetchall()
+    finally:
+        if con is not store:
+            con.close()
+    return [Finding(*row) for row in rows]
 
 
 def seed_notice(con, lines=SEED_LINES, notice_no=NOTICE_NO, project_code=PROJECT_CODE,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from builders import set_context
+from builders import run_findings, set_context
 from pipeline import ledgers, notices
 from pipeline.checks import run_rule
 from pipeline.rules import rule
@@ -87,7 +87,8 @@ def test_run__facts_snapshot_gives_the_same_findings_as_the_views(ledger, tmp_pa
         result = run.execute_run(inputs, out, out / "recon.duckdb", run.Scope(as_of=dt.date(2024, 12, 31)),
                                  fail_on="never")
         return sorted((f.rule_id, f.severity, f.notice_no or "", f.voucher_no or "", f.line_no or "",
-                       f.expected or "", f.observed or "", f.message) for f in result.findings)
+                       f.expected or "", f.observed or "", f.message)
+                      for f in run_findings(out / "recon.duckdb", result.run_id))
 
     with_snapshot = reconciled("snapshot")
     monkeypatch.setattr(run, "SNAPSHOT_VIEWS", ())

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from builders import (DILAPIDATED, FUND_NAME, OLD_ESTATES, PROJECT_CODE, RENT, RENTAL_HOUSING,
-                      SEED_LINES, add_ledger, new_store, seed_notice, set_context)
+from builders import (DILAPIDATED, FUND_NAME, NOTICE_NO, OLD_ESTATES, PROJECT_CODE, RENT, RENTAL_HOUSING,
+                      SEED_LINES, add_ledger, new_store, run_findings, seed_notice, set_context)
 from pipeline.checks import run_rule, run_stage
 from pipeline.rules import rule, rules_for_stage
 
@@ -747,14 +747,15 @@ def test_run__a_line_exported_twice_breaks_a_rule_once_in_every_count(tmp_path):
     path.write_bytes((CN_GRP_CSV + works + "\n").encode("gb18030"))
     load_ledgers(con, [path])
     result = reconcile(con, tmp_path / "out", Scope(as_of=dt.date(2024, 6, 30)))
-    miscoded = [f for f in result.findings if f.rule_id == "CODE_NOT_ITEM_LEVEL"]
-    assert [(f.voucher_no, f.source_row) for f in miscoded] == [("记-0420", 4)]
-    assert [f.source_row for f in result.findings if f.rule_id == "DUPLICATE_ENTRY"] == [7]  # the copy
+    found = run_findings(con, result.run_id)
+    miscoded = [f for f in found if f.rule_id == "CODE_NOT_ITEM_LEVEL"]
+    assert [(f.voucher_no, f.source_row) for f in miscoded] == [("记-0420", 4)]  # the first of the two
+    assert [f.source_row for f in found if f.rule_id == "DUPLICATE_ENTRY"] == [7]  # the copy
     stored = con.execute("select count(*) from findings where run_id = ?", [result.run_id]).fetchone()[0]
     with open(result.run_dir / "exceptions.csv", encoding="utf-8-sig", newline="") as fh:
         listed = sum(1 for _ in csv.DictReader(fh))
     con.close()
-    assert len(result.findings) == stored == listed
+    assert result.findings_total == len(found) == stored == listed
 
 
 def test_end_to_end__cn_grp_export_loaded_and_reconciled(tmp_path):
@@ -768,7 +769,7 @@ def test_end_to_end__cn_grp_export_loaded_and_reconciled(tmp_path):
     outcomes = load_ledgers(con, [path])
     assert [(o.action, o.rows_loaded, o.rows_quarantined) for o in outcomes] == [("loaded", 6, 0)]
     result = reconcile(con, tmp_path / "out", Scope(as_of=dt.date(2024, 6, 30)))
-    got = sorted((f.rule_id, f.voucher_no, f.expected, f.observed) for f in result.findings
+    got = sorted((f.rule_id, f.voucher_no, f.expected, f.observed) for f in run_findings(con, result.run_id)
                  if f.rule_id in MY_RULES or f.rule_id == "EXPECTATION_FAILED")
     con.close()
     assert got == [
@@ -833,3 +834,32 @@ def test_run__facts_snapshot_only_during_the_stages(con, tmp_path, monkeypatch):
     (stale / "snapshot.duckdb").write_bytes(b"x" * 1024)
     reconcile(con, tmp_path / "out", as_of)
     assert not stale.exists() and _snapshot(con, tmp_path) == [[], [], []]
+
+
+@pytest.mark.parametrize("where", [
+    dict(voucher_no="记-0001", line_no="2"),
+    dict(voucher_no="记-0001"),
+    dict(voucher_no="", source_file="序时账.csv", source_row=7),
+    dict(source_file="序时账.csv"),
+    dict(source_file="序时账.csv", source_row=0),
+    dict(purpose=RENT),
+    dict(purpose=RENT, key_detail="户均补贴"),
+    dict(purpose=RENT, key_detail=""),
+    dict(voucher_no="记-0001", line_no="1", notice_no=None, key_detail="a|b"),
+    dict(),
+])
+def test_finding_key__sql_and_python_agree(tmp_path, where):
+    """A run keys its findings in SQL (checks.FINDING_KEY_SQL); Finding.finding_key is the same
+    key in Python, for the findings made there. Waivers and the run-to-run comparison need one."""
+    from pipeline.checks import FINDING_KEY_SQL, FOUND_TABLE, create_found
+    from pipeline.findings import Finding
+    from pipeline.run import _add_found
+
+    finding = Finding(**{"rule_id": "CODE_MISMATCH", "severity": "error", "message": "m",
+                         "notice_no": NOTICE_NO, **where})
+    con = new_store(tmp_path)
+    create_found(con)
+    _add_found(con, [finding])
+    [(key,)] = con.execute(f"select {FINDING_KEY_SQL} from {FOUND_TABLE}").fetchall()
+    con.close()
+    assert key == finding.finding_key

@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 from builders import (DILAPIDATED, FUND_NAME, OLD_ESTATES, RENT, RENTAL_HOUSING, add_ledger,
-                      new_store, seed_notice, set_context)
+                      new_store, run_findings, seed_notice, set_context)
 from pipeline import expectations
 from pipeline.checks import run_rule
 from pipeline.rules import all_rules, rule
@@ -307,6 +307,37 @@ def test_disagreement__suite_stricter_than_its_rule_is_reported(tmp_path, monkey
     assert "CODE_MISMATCH" in found[0].message
 
 
+@pytest.mark.parametrize("miscoded", [2, expectations.ROW_CAP + 10])
+def test_disagreement__rule_stricter_than_its_suite_listed_by_row_or_counted(tmp_path, monkeypatch,
+                                                                          miscoded):
+    # a suite claiming to restate CODE_MISMATCH that fails nothing: each line the rule reports is
+    # a disagreement, named one by one while the rule reports no more rows than GX may list,
+    # else counted once (the rule's own findings list the rows; none is read into Python)
+    suites = tmp_path / "suites"
+    suites.mkdir()
+    (suites / "lax.json").write_text(json.dumps({
+        "name": "lax", "meta": {"table": "fct_recon_lines", "materialize": True,
+                                "index_columns": ["source_file", "row_no", "voucher_no", "line_no"],
+                                "identity": ["source_file", "row_no"]},
+        "expectations": [{"type": "expect_column_values_to_not_be_null",
+                          "kwargs": {"column": "row_no"},
+                          "meta": {"mirrors": ["CODE_MISMATCH"]}}]}), encoding="utf-8")
+    monkeypatch.setattr(expectations, "EXPECTATIONS_DIR", suites)
+    con = new_store(tmp_path)
+    seed_notice(con)
+    set_context(con)
+    add_ledger(con, [dict(voucher_no=f"记-{i:04d}", function_code="2210108", debit=480, payee=f"户{i}")
+                     for i in range(miscoded)] + [dict(voucher_no="记-9999", debit=480)])
+    found = expectations.validate(con, "test-run", tmp_path / "run")
+    con.close()
+    if miscoded <= expectations.ROW_CAP:
+        assert sorted((f.voucher_no, f.observed) for f in found) == [
+            (f"记-{i:04d}", "CODE_MISMATCH only") for i in range(miscoded)]
+    else:
+        assert [(f.voucher_no, f.observed) for f in found] == [(None, f"0 / {miscoded}")]
+        assert f"规则 CODE_MISMATCH 报告 {miscoded} 行" in found[0].message
+
+
 def test_stg_suite__more_failing_rows_than_listed_give_one_stable_count(tmp_path):
     # GX lists at most ROW_CAP failing rows, and which ones depends on DuckDB's scan order: beyond
     # the cap only the count is reported, so two identical runs report identical findings
@@ -383,7 +414,7 @@ def test_reconcile__suites_run_beside_the_checks_on_their_own_connection_and_the
     con = _store_for_run(tmp_path)
     suites_started = threading.Event()
     seen = {}
-    real_run_suites, real_run_stage = expectations.run_suites, run.run_stage
+    real_run_suites, real_collect_stage = expectations.run_suites, run.collect_stage
 
     def run_suites(cur, specs, docs_dir):
         suites_started.set()
@@ -394,13 +425,13 @@ def test_reconcile__suites_run_beside_the_checks_on_their_own_connection_and_the
             "select sql from duckdb_views() where temporary and view_name = 'fct_expenditure'").fetchall()
         return real_run_suites(cur, specs, docs_dir)
 
-    def run_stage(c, stage):
+    def collect_stage(c, stage):
         if stage == "ledger":  # sequential suites would start only after this returns
             seen["beside the checks"] = suites_started.wait(timeout=30)
-        return real_run_stage(c, stage)
+        return real_collect_stage(c, stage)
 
     monkeypatch.setattr(expectations, "run_suites", run_suites)
-    monkeypatch.setattr(run, "run_stage", run_stage)
+    monkeypatch.setattr(run, "collect_stage", collect_stage)
     result = run.reconcile(con, tmp_path / "out", run.Scope(as_of=dt.date(2024, 12, 31)))
     assert seen["beside the checks"] and seen["own connection"] and seen["thread"] == "recon-suites"
     assert len(seen["reads"]) == 1 and run.SNAPSHOT_DB in seen["reads"][0][0]
@@ -408,11 +439,11 @@ def test_reconcile__suites_run_beside_the_checks_on_their_own_connection_and_the
     assert not [t for t in threading.enumerate() if t.name == "recon-suites"]
 
     # the same findings as the suites validated after the checks, on the run's own connection
-    by_rule = [f for f in result.findings if f.rule_id != "EXPECTATION_FAILED"]
+    found = run_findings(con, result.run_id)
     set_context(con)
-    alone = expectations.validate(con, "test-run", tmp_path / "alone", by_rule)
+    alone = expectations.validate(con, "test-run", tmp_path / "alone")
     con.close()
-    assert _comparable(f for f in result.findings if f.rule_id == "EXPECTATION_FAILED") == _comparable(alone)
+    assert _comparable(f for f in found if f.rule_id == "EXPECTATION_FAILED") == _comparable(alone)
     assert {f.voucher_no for f in alone} >= {"记-0950", "记-0951"}
 
 
@@ -448,7 +479,7 @@ def test_reconcile__a_failing_check_stops_the_suites_before_the_snapshot_goes(tm
 
     monkeypatch.setattr(expectations, "run_suites", slow_suites)
     monkeypatch.setattr(expectations.BackgroundSuites, "cancel", cancel)
-    monkeypatch.setattr(run, "run_stage", failing_stage)
+    monkeypatch.setattr(run, "collect_stage", failing_stage)
     with pytest.raises(RuntimeError, match="check failed"):
         run.reconcile(con, tmp_path / "out", run.Scope(as_of=dt.date(2024, 12, 31)))
     assert seen == ["interrupted"]

@@ -14,7 +14,8 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from builders import NOTICE_NO, OLD_ESTATES, PROJECT_CODE, RENT, new_store, seed_notice, set_context
+from builders import (NOTICE_NO, OLD_ESTATES, PROJECT_CODE, RENT, new_store, run_findings, seed_notice,
+                      set_context)
 from pipeline import ledgers
 from pipeline.checks import run_rule
 from pipeline.cli import main
@@ -954,7 +955,8 @@ def test_run__rejected_ledger_exit_2_other_files_load(tmp_path, monkeypatch):
                          Scope(as_of=dt.date(2024, 12, 31)))
     assert result.exit_status == 2
     assert [o.action for o in result.outcomes] == ["loaded", "rejected"]
-    rejected = [f for f in result.findings if f.rule_id == "INPUT_REJECTED"]
+    rejected = [f for f in run_findings(tmp_path / "out" / "recon.duckdb", result.run_id)
+                if f.rule_id == "INPUT_REJECTED"]
     assert [f.source_file for f in rejected] == ["b_bad.csv"]
 
 

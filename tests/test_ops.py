@@ -200,31 +200,38 @@ def test_recon_command__installed_script_is_the_entry_point():
     assert scripts["recon"] == "pipeline.cli:entry"
 
 
-def test_runs__findings_stored_in_batches_as_in_one(tmp_path, monkeypatch):
-    """A run stores its findings in batches (a run may have hundreds of thousands): new,
-    persisting and resolved come out as when they are stored at once."""
-    from pipeline import run as run_module
+def test_runs__many_findings_go_from_the_checks_to_the_store_without_python_objects(tmp_path, monkeypatch):
+    """A run with thousands of findings (here every line of a ledger miscoded) stores and
+    reports every one, and marks them new, persisting and resolved across runs, without a rule's
+    findings ever being read into Python (a million of them would take gigabytes there)."""
+    from pipeline import checks
 
-    stored = {}
-    for batch in (1, run_module.STORE_BATCH):
-        monkeypatch.setattr(run_module, "STORE_BATCH", batch)
-        folder = tmp_path / f"batch{batch}"
-        folder.mkdir()
-        db = _store_with_mistakes(folder, extra=[dict(voucher_no="记-0003", debit=480, payee="张伟",
-                                                      function_code="2210108")])
-        _check(db, folder)
-        con = new_store(folder)  # the accountant corrects one of the two miscoded lines
-        con.execute("update ledger_lines set function_code = '2210107' where voucher_no = '记-0002'")
-        con.close()
-        _check(db, folder)
-        con = new_store(folder)
-        stored[batch] = con.execute(
-            "select dense_rank() over (order by r.started_at) as nth, f.finding_key, f.change, f.first_seen "
-            "from findings as f join runs as r using (run_id) order by nth, f.finding_key").fetchall()
-        con.close()
-    one_by_one, at_once = stored.values()
-    assert one_by_one == at_once
-    changes = {(nth, key.split("|")[0], change) for nth, key, change, _ in at_once}
-    assert {(1, "CODE_MISMATCH", "new"), (2, "CODE_MISMATCH", "persisting"),
-            (2, "CODE_MISMATCH", "resolved")} <= changes
-    assert len([row for row in at_once if row[0] == 1]) > 2  # more findings than one batch of 1
+    def no_python(*args, **kwargs):
+        raise AssertionError("a run read a rule's findings into Python")
+
+    monkeypatch.setattr(checks, "run_rule", no_python)
+    lines = [dict(voucher_no=f"记-{n:04d}", debit=480, payee=f"户{n}", function_code="2210108")
+             for n in range(1, 3001)]
+    db = _store_with_mistakes(tmp_path, extra=lines)
+    first = _check(db, tmp_path)
+    assert first.exit_code == 1, first.output
+    rows1 = _exceptions(_latest(tmp_path))
+    miscoded = {r["voucher_no"] for r in rows1 if r["rule_id"] == "CODE_MISMATCH"}
+    assert miscoded == {"记-0002"} | {line["voucher_no"] for line in lines}
+    assert {r["change"] for r in rows1} == {"new"}
+    errors = sum(r["severity"] == "error" for r in rows1)
+    assert errors > 3000 and f"错误 {errors} errors, 警告 {len(rows1) - errors} warnings" in first.output
+
+    con = new_store(tmp_path)  # the accountant corrects one of the miscoded lines
+    con.execute("update ledger_lines set function_code = '2210107' where voucher_no = '记-0002'")
+    con.close()
+    second = _check(db, tmp_path)
+    rows2 = _exceptions(_latest(tmp_path))
+    changes = {(r["voucher_no"], r["change"]) for r in rows2 if r["rule_id"] == "CODE_MISMATCH"}
+    assert ("记-0002", "resolved") in changes and ("记-3000", "persisting") in changes
+    assert not {c for _, c in changes} - {"persisting", "resolved"}
+    con = new_store(tmp_path)
+    first_seen = con.execute("select count(distinct first_seen), count(*) from findings "
+                             "where change = 'persisting'").fetchone()
+    con.close()
+    assert first_seen == (1, len(rows1) - 1)  # all but the corrected line, first seen in run 1
