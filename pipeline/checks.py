@@ -46,30 +46,27 @@ FINDING_KEY_SQL = """(
 )"""
 
 
-def finding_sql(con: duckdb.DuckDBPyConnection, rule: Rule) -> tuple[str, list]:
-    """The rule's query as findings: FOUND_COLUMNS, plus the rule's parameters."""
-    columns = con.sql(rule.sql).columns  # binds the query without running it
-    unknown = set(columns) - set(FINDING_FIELDS)
-    if unknown:
-        raise ValueError(f"{rule.path}: unexpected columns {sorted(unknown)}")
-    present = set(columns)
-    select = []
-    for name, sql_type in FOUND_COLUMNS:
-        if name in ("rule_id", "severity"):
-            select.append(f"cast(? as varchar) as {name}")
-        elif name == "message":  # a check's own message is bilingual too; else the rule's
-            select.append("coalesce(nullif(cast(r.message as varchar), ''), cast(? as varchar)) as message"
-                          if "message" in present else "cast(? as varchar) as message")
-        elif name in present:
-            select.append(f"cast(r.{name} as {sql_type}) as {name}")
-        else:
-            select.append(f"cast(null as {sql_type}) as {name}")
+def finding_sql(rule: Rule) -> tuple[str, list]:
+    """The rule's query as findings: FOUND_COLUMNS, plus the rule's parameters.
+
+    A check returns the evidence columns it has; `union all by name` with an empty row of them
+    all gives the others as NULL, without binding the query a second time to learn its columns
+    (DuckDB's syntax: a port to another engine names the columns here instead). That checks
+    return no other columns is tested (tests/test_checks.py)."""
+    evidence = [(name, sql_type) for name, sql_type in FOUND_COLUMNS if name in FINDING_FIELDS]
+    empty = ", ".join(f"cast(null as {sql_type}) as {name}" for name, sql_type in evidence)
+    select = ", ".join(
+        "coalesce(nullif(cast(r.message as varchar), ''), cast(? as varchar)) as message"  # else the rule's
+        if name == "message" else f"cast(r.{name} as {sql_type}) as {name}"
+        for name, sql_type in evidence)
     body = rule.sql.rstrip().rstrip(";")
-    return f"select {', '.join(select)}\nfrom (\n{body}\n) as r", [rule.rule_id, rule.severity, rule.description]
+    sql = (f"select cast(? as varchar) as rule_id, cast(? as varchar) as severity, {select}\n"
+           f"from ((\n{body}\n) union all by name (select {empty} where 1 = 0)) as r")
+    return sql, [rule.rule_id, rule.severity, rule.description]
 
 
 def run_rule(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[Finding]:
-    sql, params = finding_sql(con, rule)
+    sql, params = finding_sql(rule)
     return [Finding(*row) for row in con.execute(sql, params).fetchall()]
 
 
@@ -88,7 +85,7 @@ def create_found(con: duckdb.DuckDBPyConnection, table: str = FOUND_TABLE) -> No
 
 def collect_rule(con: duckdb.DuckDBPyConnection, rule: Rule, table: str = FOUND_TABLE) -> int:
     """Insert the rule's findings into `table` (see create_found); returns how many."""
-    sql, params = finding_sql(con, rule)
+    sql, params = finding_sql(rule)
     start = con.execute(f"select coalesce(max(seq), 0) from {table}").fetchone()[0]
     return con.execute(
         f"insert into {table} select {int(start)} + row_number() over (), * from ({sql})", params

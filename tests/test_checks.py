@@ -863,3 +863,17 @@ def test_finding_key__sql_and_python_agree(tmp_path, where):
     [(key,)] = con.execute(f"select {FINDING_KEY_SQL} from {FOUND_TABLE}").fetchall()
     con.close()
     assert key == finding.finding_key
+
+
+def test_catalogue__every_check_returns_only_finding_columns(tmp_path):
+    """A run maps a check's columns onto a finding by name (checks.finding_sql); a column of any
+    other name would be dropped there without a word, so none may exist."""
+    from pipeline.checks import FINDING_FIELDS
+    from pipeline.rules import all_rules
+
+    con = new_store(tmp_path)
+    columns = {r.rule_id: con.sql(r.sql).columns for r in all_rules()}
+    con.close()
+    assert {rule_id: sorted(set(cols) - set(FINDING_FIELDS)) for rule_id, cols in columns.items()
+            if set(cols) - set(FINDING_FIELDS)} == {}
+    assert all(cols for cols in columns.values())
