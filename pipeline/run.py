@@ -277,13 +277,10 @@ def _timed(name: str, func, *args, **kwargs):
     return result
 
 
-_FOUND_SCHEMA = pa.schema([
-    ("seq", pa.int64()), ("rule_id", pa.string()), ("severity", pa.string()), ("message", pa.string()),
-    ("notice_no", pa.string()), ("purpose", pa.string()), ("voucher_no", pa.string()),
-    ("line_no", pa.string()), ("posted_on", pa.date32()), ("amount", pa.decimal128(18, 2)),
-    ("expected", pa.string()), ("observed", pa.string()), ("source_file", pa.string()),
-    ("source_row", pa.int64()), ("key_detail", pa.string()),
-])
+_ARROW_TYPES = {"varchar": pa.string(), "date": pa.date32(), "decimal(18,2)": pa.decimal128(18, 2),
+                "bigint": pa.int64()}
+_FOUND_SCHEMA = pa.schema([("seq", pa.int64())] + [(name, _ARROW_TYPES[sql_type])
+                                                  for name, sql_type in FOUND_COLUMNS])
 _CENT = Decimal("0.01")
 
 

@@ -48,6 +48,12 @@ HTML_PAYLOADS = [
     "</td></tr></table><script>alert(2)</script>",
     "<svg onload=alert(3)>",
 ]
+# xlsxwriter (constant-memory mode) writes a string that starts with <r> and ends with </r> into
+# the sheet as raw XML: the second would add a formula cell, or break the file
+XML_PAYLOADS = [
+    "<r><t>富文本</t></r>",
+    '<r></t></is></c><c r="Z1"><f>HYPERLINK("http://evil","x")</f></c><c r="Z2" t="inlineStr"><is><t></r>',
+]
 TABLES = ("input_files", "notices", "allocation_lines", "ledger_lines", "quarantine", "runs",
           "findings", "run_summary", "run_inputs", "waivers", "code_rules", "target_tables",
           "target_indicators")
@@ -116,7 +122,8 @@ def _write_hostile_inputs(work: Path, outside: Path) -> Path:
     bad[HEADER.index("借方金额")] = '=HYPERLINK("http://evil","amount")'
     hc.write_csv(ledgers / "formulas.csv", rows + [bad])
     # markup
-    hc.write_csv(ledgers / "markup.csv", [unmatched_row(p, f"{p}（中央直达）", p, p) for p in HTML_PAYLOADS])
+    hc.write_csv(ledgers / "markup.csv", [unmatched_row(p, f"{p}（中央直达）", p, p)
+                                          for p in HTML_PAYLOADS + XML_PAYLOADS])
     # file names that are formulas or markup, rejected (empty): their names reach the reports
     (ledgers / "=1+2.csv").write_bytes(b"")
     (ledgers / "<img src=x onerror=alert(9)>.csv").write_bytes(b"")
@@ -285,6 +292,8 @@ def test_injection__no_formula_in_workbook(hostile):
     for p in FORMULA_PAYLOADS:  # each payload is there, as text
         assert any(p.strip() in t for t in texts), p
     assert any("=1+2.csv" in t for t in texts)
+    for p in XML_PAYLOADS:  # a voucher number that is XML is a cell of its own, as written
+        assert p in texts, p
 
 
 # --------------------------------------------------------------------------------------------

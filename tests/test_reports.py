@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import zipfile
 from decimal import Decimal
 from pathlib import Path
 
@@ -496,3 +497,50 @@ def test_csv__exceptions_of_a_large_run_keep_the_report_order(tmp_path):
         written = [r["finding_key"] for r in csv.DictReader(fh)]
     assert written == expected
     con.close()
+
+
+@pytest.mark.parametrize("max_rows", [workbook.MAX_FINDING_ROWS, 500])
+def test_workbook__fast_finding_rows_are_xlsxwriters_bytes(tmp_path, rules, monkeypatch, max_rows):
+    """The exceptions sheet's rows are written by _FindingRows, not cell by cell through
+    xlsxwriter; the workbook must be the one xlsxwriter writes, byte for byte, for text that XML,
+    Excel's escapes or a spreadsheet treat specially, every cell type, and past the row limit."""
+    texts = ["=1+1", "+3", "-12.50", "@x", "\tTAB", "\rCR", 'say "hi" & <b>', "第一行\n第二行",
+             "", " 前后空格 ", "普通文本", "\x00\x07\x1f控制", "_x0041_", "a_x00e9_b", "\ufffe\uffff",
+             "<r><t>富文本</t></r>", "<r></t></is></c><c r=\"Z1\"><f>1+1</f></c><c><is><t></r>", "<r>",
+             "长" * 20_000 + "😀" * 10, "<r>" + "长" * 40_000 + "</r>", "x]]>y", "\u2028\u00a0nbsp"]
+    dates = [dt.date(2024, 3, 15), dt.date(1899, 12, 31), dt.date(1900, 1, 15), dt.date(1900, 3, 1), None]
+    findings = []
+    for i in range(660):
+        text = texts[i % len(texts)]
+        findings.append((
+            ("CODE_MISMATCH", "DUPLICATE_ENTRY", "INPUT_ROW_INVALID")[i % 3], ("error", "warning", "info")[i % 3],
+            text if i % 5 else None, (text if i % 4 == 0 else f"记-{i % 97:04d}") if i % 7 else None,
+            str(i % 4) if i % 11 else None, dates[i % len(dates)],
+            None if i % 17 == 0 else f"{(-1) ** i * (i * 1234567) % 10 ** 13}.{i % 100:02d}",
+            text, texts[(i + 3) % len(texts)], f"说明 {text} / note {i}", text if i % 3 else None,
+            i * 10 ** (i % 12) if i % 3 else None, (None, "new", "persisting", "resolved")[i % 4],
+            dates[(i + 1) % len(dates)] if i % 2 else None))
+    con = open_store(tmp_path / "recon.duckdb")
+    seed_run(con, findings=findings)
+    con.execute("insert into waivers (finding_key, reason, waived_by, waived_at) "
+                "select finding_key, '=已报批 <r>x</r>', 'auditor', timestamp '2024-07-02 09:00' "
+                "from findings where rule_id = 'CODE_MISMATCH' and source_row % 2 = 0")
+    monkeypatch.setattr(workbook, "MAX_FINDING_ROWS", max_rows)
+    fast, by_cell = tmp_path / "fast", tmp_path / "by_cell"
+    fast.mkdir()
+    by_cell.mkdir()
+    workbook.write(con, RUN_ID, fast)
+    findings_sheet = workbook._findings_sheet
+    monkeypatch.setattr(workbook, "_findings_sheet",
+                        lambda *args: findings_sheet(*args, fast=False))
+    workbook.write(con, RUN_ID, by_cell)
+    con.close()
+    with zipfile.ZipFile(fast / "report.xlsx") as a, zipfile.ZipFile(by_cell / "report.xlsx") as b:
+        assert a.namelist() == b.namelist()
+        for name in a.namelist():
+            assert a.read(name) == b.read(name), name
+    ws = openpyxl.load_workbook(fast / "report.xlsx")["异常明细"]
+    cells = [c.value for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
+    assert texts[15] in cells and texts[16] in cells  # XML in a cell is text, not cells of its own
+    assert not any(c.data_type == "f" for row in ws.iter_rows() for c in row)
+    assert ws.max_row == (661 if max_rows > 660 else max_rows + 1)
