@@ -5,6 +5,7 @@ import csv
 import datetime as dt
 import io
 import os
+import re
 import threading
 import time
 from decimal import Decimal
@@ -1147,3 +1148,22 @@ def test_read_or_reject__disk_full_stops_the_load_without_blaming_the_file(tmp_p
     with pytest.raises(ledgers.InputError) as err:
         ledgers._read_or_reject(gone, "create table t as select 1", {}, path, "csv", "gb18030")
     assert "l.csv" in str(err.value) and "cannot be read" in str(err.value)
+
+
+def test_run__quarantined_rows_on_stderr_the_first_twenty_then_a_count(tmp_path, monkeypatch):
+    """cron mails stderr: it names the first quarantined rows, in file order, and counts the rest."""
+    from pipeline import run as run_mod
+
+    monkeypatch.setattr(run_mod.expectations, "run_suites", lambda con, specs, docs: {s.name: [] for s in specs})
+    inputs = tmp_path / "inputs"
+    (inputs / "ledgers").mkdir(parents=True)
+    rows = [row(voucher_no=f"记-{i:04d}", debit=("十二元" if i % 2 else "12.00")) for i in range(1, 55)]
+    write_csv(inputs / "ledgers" / "ledger.csv", rows)
+    result = CliRunner().invoke(main, ["run", "--inputs", str(inputs), "--outputs", str(tmp_path / "out"),
+                                       "--as-of", "2024-12-31"])
+    shown = [line for line in result.stderr.splitlines() if line.startswith("隔离 / quarantined:")]
+    assert len(shown) == 21, result.stderr
+    assert all("十二元" in line for line in shown[:20])
+    rows_named = [int(re.search(r"第 ?(\d+) ?行", line).group(1)) for line in shown[:20]]
+    assert rows_named == list(range(1, 40, 2))  # the bad rows, 1, 3, 5 …, in the file's order
+    assert "另有 7 处" in shown[20] and "7 more" in shown[20]
