@@ -562,7 +562,7 @@ def _disagreements(con, spec: SuiteSpec, group: list, mirrors: list[str],
     # one finding per identity, the last to arrive (as a dict keyed by identity keeps it)
     ident = [_IDENTITY_COLUMN[c] for c in spec.identity]
     reported_sql = f"""
-        select {", ".join(ident)}, rule_id, notice_no, purpose, voucher_no, line_no, source_file, source_row
+        select {", ".join(ident)}, {", ".join(_REPORTED)}
         from {found}
         where rule_id in ({", ".join("?" for _ in mirrors)}) and {ident[0]} is not null
         qualify row_number() over (partition by {", ".join(ident)} order by seq desc) = 1
@@ -590,13 +590,8 @@ def _disagreements(con, spec: SuiteSpec, group: list, mirrors: list[str],
                          f"expectations {label} fail {total} rows, rules {', '.join(mirrors)} "
                          f"report {n_reported}")))
         return out
-    reported: dict[tuple, Finding] = {}
-    for row in con.execute(reported_sql, mirrors).fetchall():
-        key, (rule_id, notice_no, purpose, voucher_no, line_no, source_file, source_row) = \
-            tuple(row[:len(ident)]), row[len(ident):]
-        reported[key] = Finding(rule_id=rule_id, severity="", message="", notice_no=notice_no,
-                                purpose=purpose, voucher_no=voucher_no, line_no=line_no,
-                                source_file=source_file, source_row=source_row)
+    reported = {tuple(row[:len(ident)]): dict(zip(_REPORTED, row[len(ident):]))
+                for row in con.execute(reported_sql, mirrors).fetchall()}
     for key, row in failed.items():
         if key not in reported:
             out.append(Finding(
@@ -610,17 +605,18 @@ def _disagreements(con, spec: SuiteSpec, group: list, mirrors: list[str],
                          f"{', '.join(mirrors)} do not report it")))
     for key, f in reported.items():
         if key not in failed:
+            rule_id, voucher, line = f.pop("rule_id"), f["voucher_no"] or "", f["line_no"] or ""
             out.append(Finding(
-                rule_id=RULE_ID, severity=DISAGREEMENT_SEVERITY, notice_no=f.notice_no,
-                purpose=f.purpose, voucher_no=f.voucher_no, line_no=f.line_no,
-                source_file=f.source_file, source_row=f.source_row, expected=label,
-                observed=f"{f.rule_id} only", key_detail=label,
-                message=(f"规则 {f.rule_id} 报告了凭证 {f.voucher_no or ''} 第{f.line_no or ''}行，"
-                         f"但期望 {label} 未判定不符 / rule {f.rule_id} reports voucher "
-                         f"{f.voucher_no or ''} line {f.line_no or ''} but expectation {label} passes it")))
+                rule_id=RULE_ID, severity=DISAGREEMENT_SEVERITY, **f, expected=label,
+                observed=f"{rule_id} only", key_detail=label,
+                message=(f"规则 {rule_id} 报告了凭证 {voucher} 第{line}行，但期望 {label} 未判定不符 / "
+                         f"rule {rule_id} reports voucher {voucher} line {line} but expectation "
+                         f"{label} passes it")))
     return out
 
 
+# What a disagreement names of the rule's finding.
+_REPORTED = ("rule_id", "notice_no", "purpose", "voucher_no", "line_no", "source_file", "source_row")
 # A suite's identity column -> the finding's column holding the same value.
 _IDENTITY_COLUMN = {"source_file": "source_file", "row_no": "source_row", "notice_no": "notice_no",
                     "purpose": "purpose", "voucher_no": "voucher_no", "line_no": "line_no"}

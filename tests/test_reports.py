@@ -507,7 +507,8 @@ def test_workbook__fast_finding_rows_are_xlsxwriters_bytes(tmp_path, rules, monk
     texts = ["=1+1", "+3", "-12.50", "@x", "\tTAB", "\rCR", 'say "hi" & <b>', "第一行\n第二行",
              "", " 前后空格 ", "普通文本", "\x00\x07\x1f控制", "_x0041_", "a_x00e9_b", "\ufffe\uffff",
              "<r><t>富文本</t></r>", "<r></t></is></c><c r=\"Z1\"><f>1+1</f></c><c><is><t></r>", "<r>",
-             "长" * 20_000 + "😀" * 10, "<r>" + "长" * 40_000 + "</r>", "x]]>y", "\u2028\u00a0nbsp"]
+             "长" * 20_000 + "😀" * 10, "<r>" + "长" * 40_000 + "</r>", "x]]>y", "\u2028\u00a0nbsp",
+             "😀" * 16_384 + "x"]
     dates = [dt.date(2024, 3, 15), dt.date(1899, 12, 31), dt.date(1900, 1, 15), dt.date(1900, 3, 1), None]
     findings = []
     for i in range(660):
@@ -542,5 +543,6 @@ def test_workbook__fast_finding_rows_are_xlsxwriters_bytes(tmp_path, rules, monk
     ws = openpyxl.load_workbook(fast / "report.xlsx")["异常明细"]
     cells = [c.value for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
     assert texts[15] in cells and texts[16] in cells  # XML in a cell is text, not cells of its own
+    assert "😀" * 16_383 in cells  # cut at Excel's 32,767 UTF-16 units, not inside a character
     assert not any(c.data_type == "f" for row in ws.iter_rows() for c in row)
     assert ws.max_row == (661 if max_rows > 660 else max_rows + 1)

@@ -27,8 +27,7 @@ from pathlib import Path
 
 import duckdb
 import xlsxwriter
-from xlsxwriter.utility import _preserve_whitespace, _utf16_len, _utf16_truncate, xl_col_to_name
-from xlsxwriter.xmlwriter import XMLwriter
+from xlsxwriter.utility import xl_col_to_name
 
 from ..findings import SEVERITY_ZH
 from ..rules import all_rules
@@ -112,6 +111,21 @@ class _Formats:
 
 XLSX_MAX_TEXT = 32_767  # UTF-16 units in a cell
 _RICH_RUN = ('<r><t xml:space="preserve">', "</t></r>")
+
+
+def _utf16_len(value: str) -> int:
+    return len(value) + sum(1 for ch in value if ord(ch) > 0xFFFF)
+
+
+def _utf16_truncate(value: str, limit: int) -> str:
+    """The longest start of `value` of at most `limit` UTF-16 units (a character above U+FFFF
+    takes two; none is cut in half)."""
+    units = 0
+    for i, ch in enumerate(value):
+        units += 2 if ord(ch) > 0xFFFF else 1
+        if units > limit:
+            return value[:i]
+    return value
 
 
 def _literal(value: str) -> str:
@@ -434,9 +448,12 @@ def _finding_rows_by_cell(ws, w: _Writer, fmt: _Formats, cols: list[tuple], rows
     return n
 
 
-# A string xlsxwriter escapes further: control characters, the escape itself, non-characters.
-_CONTROL_ESCAPES = re.compile("[\x00-\x08\x0b-\x1f\ufffe\uffff]|_x[0-9a-fA-F]{4}_")
-# A string that needs none of _inline_cell's steps (most do not): one search instead of four.
+# What xlsxwriter escapes in a string as Excel does: a literal escape `_xHHHH_` (its underscore
+# becomes _x005F_), control characters (_xHHHH_) and the non-characters U+FFFE and U+FFFF.
+_LITERAL_ESCAPE = re.compile("(_x[0-9a-fA-F]{4}_)")
+_CONTROL = re.compile("([\x00-\x08\x0b-\x1f\ufffe\uffff])")
+_EDGE_SPACE = re.compile("^\\s|\\s$")  # xml:space="preserve" keeps it
+# A string that needs none of _inline_cell's escapes (most need none): one search tells.
 _NOT_PLAIN = re.compile("[\x00-\x1f\ufffe\uffff&<>]|_x[0-9a-fA-F]{4}_|^\\s|\\s$")
 
 
@@ -530,11 +547,11 @@ def _inline_cell(ref: str, xf_index: int, string: str) -> str:
     """One inline-string cell, as xlsxwriter's _write_cell writes it in constant-memory mode."""
     if not _NOT_PLAIN.search(string):
         return f'<c r="{ref}" s="{xf_index}" t="inlineStr"><is><t>{string}</t></is></c>'
-    if _CONTROL_ESCAPES.search(string):
-        string = XMLwriter._escape_control_characters(string)
+    string = _LITERAL_ESCAPE.sub(r"_x005F\1", string)
+    string = _CONTROL.sub(lambda m: f"_x{ord(m.group(1)):04X}_", string)
     if string.startswith("<r>") and string.endswith("</r>"):  # a run from _literal, already escaped
         return f'<c r="{ref}" s="{xf_index}" t="inlineStr"><is>{string}</is></c>'
-    preserve = ' xml:space="preserve"' if _preserve_whitespace(string) else ""
+    preserve = ' xml:space="preserve"' if _EDGE_SPACE.search(string) else ""
     if "&" in string or "<" in string or ">" in string:
         string = string.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return f'<c r="{ref}" s="{xf_index}" t="inlineStr"><is><t{preserve}>{string}</t></is></c>'
