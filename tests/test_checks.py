@@ -265,6 +265,19 @@ def test_commingled_account__lists_each_voucher_on_other_codes_once_in_order(con
     assert f.amount == Decimal("1440.00")
 
 
+def test_commingled_account__lists_ten_vouchers_on_other_codes_then_counts(con):
+    # a year booked to another line's code would otherwise make one message of megabytes
+    add_ledger(con, [dict(voucher_no="记-0001", purpose=RENTAL_HOUSING, function_code="2210110", debit=50000)]
+               + [dict(voucher_no=f"记-{n:04d}", purpose=RENTAL_HOUSING, function_code="2210107", debit=480,
+                       payee=f"户{n}") for n in range(100, 112)])
+    f = only(con, "COMMINGLED_ACCOUNT")
+    listed = "、".join(f"记-{n:04d}" for n in range(100, 110))
+    assert f"其他科目凭证：{listed} 等 12 张（逐笔见 CODE_MISMATCH） /" in f.message
+    assert f"vouchers on other codes: {listed} and 2 more (each a CODE_MISMATCH finding)" in f.message
+    assert "记-0110" not in f.message and f.amount == Decimal("5760.00")
+    assert {v for v, _ in vouchers(con, "CODE_MISMATCH")} == {f"记-{n:04d}" for n in range(100, 112)}
+
+
 def test_commingled_account__own_account_with_one_code_and_reversed_slip(con):
     add_ledger(con, [
         dict(voucher_no="记-0090", purpose=RENTAL_HOUSING, function_code="2210110", debit=50000),

@@ -14,8 +14,10 @@
 --   codes   a sub-account of one allocation line whose lines are booked (net of reversals) to
 --           the function codes of two or more different allocation lines: one finding per
 --           sub-account (voucher empty, purpose set) listing the codes and the vouchers on the
---           other lines' codes. Each such line is also CODE_MISMATCH: that finding says the line
---           is miscoded, this one says the account is not kept separately.
+--           other lines' codes (the first 10 by voucher number, then how many in all: a year
+--           booked to the wrong codes would otherwise make one message of megabytes). Each such
+--           line is also CODE_MISMATCH: that finding says the line is miscoded, this one says the
+--           account is not kept separately.
 -- Pooled / multi lines cancelled by their mirror reversal (fct_recon_lines: same sub-account,
 -- payee, function code, direct flag, project code, fund source and amount, opposite sign) are not
 -- reported.
@@ -77,26 +79,44 @@ booked_codes as (
     -- per sub-account of an allocation line: net spending on each allocation line's code
     select
         e.notice_no, e.line_seq, e.allocated_purpose, e.allocated_code, e.function_code,
-        sum(e.amount) as net_amount,
-        -- listed only for the codes of other lines: the lines of the account's own code are
-        -- most of the ledger, and their vouchers would be collected and sorted for nothing
-        string_agg(distinct case when e.function_code <> e.allocated_code then e.voucher_no end, '、'
-                   order by case when e.function_code <> e.allocated_code then e.voucher_no end) as vouchers
+        sum(e.amount) as net_amount
     from fct_expenditure as e
     join allocation_codes as c on c.notice_no = e.notice_no and c.function_code = e.function_code
     where e.match_kind = 'line'
     group by e.notice_no, e.line_seq, e.allocated_purpose, e.allocated_code, e.function_code
     having sum(e.amount) <> 0
 ),
+foreign_vouchers as (
+    -- the vouchers on the codes of other lines (net of reversals, as above), each once, numbered
+    select
+        v.notice_no, v.line_seq, v.voucher_no,
+        row_number() over (partition by v.notice_no, v.line_seq order by v.voucher_no) as nth,
+        count(*) over (partition by v.notice_no, v.line_seq) as vouchers
+    from (
+        select distinct e.notice_no, e.line_seq, e.voucher_no
+        from fct_expenditure as e
+        join booked_codes as b
+          on b.notice_no = e.notice_no and b.line_seq = e.line_seq and b.function_code = e.function_code
+        where e.match_kind = 'line' and e.function_code <> e.allocated_code
+    ) as v
+),
+listed_vouchers as (
+    select
+        f.notice_no, f.line_seq,
+        string_agg(f.voucher_no, '、' order by f.voucher_no) as listed,
+        max(f.vouchers) as vouchers
+    from foreign_vouchers as f
+    where f.nth <= 10
+    group by f.notice_no, f.line_seq
+),
 mixed_accounts as (
     select
         b.notice_no,
+        b.line_seq,
         b.allocated_purpose,
         max(b.allocated_code) as allocated_code,
         sum(case when b.function_code <> b.allocated_code then b.net_amount else 0 end) as foreign_amount,
-        string_agg(b.function_code || ' ' || cast(b.net_amount as varchar), '; ' order by b.function_code) as codes,
-        string_agg(case when b.function_code <> b.allocated_code then b.vouchers end, '、'
-                   order by b.function_code) as foreign_vouchers
+        string_agg(b.function_code || ' ' || cast(b.net_amount as varchar), '; ' order by b.function_code) as codes
     from booked_codes as b
     group by b.notice_no, b.line_seq, b.allocated_purpose
     having count(distinct b.function_code) >= 2
@@ -112,13 +132,19 @@ mixed as (
         m.allocated_code as expected,
         m.codes as observed,
         '账户 ' || m.allocated_purpose || ' 的支出分别记入多个用途的科目（' || m.codes || '），应只记 '
-            || m.allocated_code || '；其他科目凭证：' || coalesce(m.foreign_vouchers, '')
+            || m.allocated_code || '；其他科目凭证：' || coalesce(v.listed, '')
+            || case when v.vouchers > 10
+                    then ' 等 ' || cast(v.vouchers as varchar) || ' 张（逐笔见 CODE_MISMATCH）' else '' end
             || ' / sub-account ' || m.allocated_purpose || ' carries spending on the codes of several purposes ('
             || m.codes || '), expected only ' || m.allocated_code || '; vouchers on other codes: '
-            || coalesce(m.foreign_vouchers, '') as message,
+            || coalesce(v.listed, '')
+            || case when v.vouchers > 10
+                    then ' and ' || cast(v.vouchers - 10 as varchar) || ' more (each a CODE_MISMATCH finding)'
+                    else '' end as message,
         cast(null as varchar) as source_file,
         cast(null as bigint) as source_row
     from mixed_accounts as m
+    left join listed_vouchers as v on v.notice_no = m.notice_no and v.line_seq = m.line_seq
 ),
 findings as (
     select * from pooled_or_multi
