@@ -280,19 +280,25 @@ def test_line_keys_suite__fails_what_gx_fails_on_the_whole_staged_table(tmp_path
     con.close()
 
 
-def test_disagreement__suite_stricter_than_its_rule_is_reported(tmp_path, monkeypatch):
-    # a suite claiming to restate CODE_MISMATCH but comparing raw codes also fails 22101 lines
+def _suite_restating_code_mismatch(tmp_path, monkeypatch, name: str, expectation: dict) -> None:
+    """The only suite of the test: one expectation on fct_recon_lines that claims to restate
+    CODE_MISMATCH, its failing rows identified by file and row."""
     suites = tmp_path / "suites"
     suites.mkdir()
-    (suites / "strict.json").write_text(json.dumps({
-        "name": "strict", "meta": {"table": "fct_recon_lines", "materialize": True,
-                                   "index_columns": ["source_file", "row_no", "voucher_no", "line_no"],
-                                   "identity": ["source_file", "row_no"]},
-        "expectations": [{"type": "expect_column_pair_values_to_be_equal",
-                          "kwargs": {"column_A": "function_code", "column_B": "allocated_code",
-                                     "ignore_row_if": "either_value_is_missing"},
-                          "meta": {"mirrors": ["CODE_MISMATCH"]}}]}), encoding="utf-8")
+    (suites / f"{name}.json").write_text(json.dumps({
+        "name": name, "meta": {"table": "fct_recon_lines", "materialize": True,
+                               "index_columns": ["source_file", "row_no", "voucher_no", "line_no"],
+                               "identity": ["source_file", "row_no"]},
+        "expectations": [{**expectation, "meta": {"mirrors": ["CODE_MISMATCH"]}}]}), encoding="utf-8")
     monkeypatch.setattr(expectations, "EXPECTATIONS_DIR", suites)
+
+
+def test_disagreement__suite_stricter_than_its_rule_is_reported(tmp_path, monkeypatch):
+    # a suite claiming to restate CODE_MISMATCH but comparing raw codes also fails 22101 lines
+    _suite_restating_code_mismatch(tmp_path, monkeypatch, "strict", {
+        "type": "expect_column_pair_values_to_be_equal",
+        "kwargs": {"column_A": "function_code", "column_B": "allocated_code",
+                   "ignore_row_if": "either_value_is_missing"}})
     con = new_store(tmp_path)
     seed_notice(con)
     set_context(con)
@@ -313,16 +319,8 @@ def test_disagreement__rule_stricter_than_its_suite_listed_by_row_or_counted(tmp
     # a suite claiming to restate CODE_MISMATCH that fails nothing: each line the rule reports is
     # a disagreement, named one by one while the rule reports no more rows than GX may list,
     # else counted once (the rule's own findings list the rows; none is read into Python)
-    suites = tmp_path / "suites"
-    suites.mkdir()
-    (suites / "lax.json").write_text(json.dumps({
-        "name": "lax", "meta": {"table": "fct_recon_lines", "materialize": True,
-                                "index_columns": ["source_file", "row_no", "voucher_no", "line_no"],
-                                "identity": ["source_file", "row_no"]},
-        "expectations": [{"type": "expect_column_values_to_not_be_null",
-                          "kwargs": {"column": "row_no"},
-                          "meta": {"mirrors": ["CODE_MISMATCH"]}}]}), encoding="utf-8")
-    monkeypatch.setattr(expectations, "EXPECTATIONS_DIR", suites)
+    _suite_restating_code_mismatch(tmp_path, monkeypatch, "lax", {
+        "type": "expect_column_values_to_not_be_null", "kwargs": {"column": "row_no"}})
     con = new_store(tmp_path)
     seed_notice(con)
     set_context(con)

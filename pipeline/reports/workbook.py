@@ -9,13 +9,13 @@ Every text cell is written with `write_string`, never `write`, so text from inpu
 does not turn it into a formula either. In constant-memory mode xlsxwriter writes a string that
 starts with `<r>` and ends with `</r>` into the sheet as raw XML (its rich-string form): text from
 an input could add cells or break the file. `_literal` hands such a string over as one escaped
-rich-text run instead, so it too reads as written.
+rich-text run instead, so it too reads as written. Amounts are Decimal until the cell, written
+as numbers with two decimals; dates are real date cells. Nothing here reads the clock: the
+workbook's creation time is the run's start, so rewriting a run's report gives the same workbook.
 
 The exceptions sheet's rows, the bulk of a run with many findings, are written by `_FindingRows`:
 the XML xlsxwriter writes for the same cells, byte for byte (tests/test_reports.py compares the
-two workbooks), without its per-cell machinery, which took 43 s for 333,014 findings. Amounts are Decimal until the cell, written as numbers
-with two decimals; dates are real date cells. Nothing here reads the clock: the workbook's
-creation time is the run's start, so rewriting a run's report gives the same workbook.
+two workbooks), without its per-cell machinery, which took 43 s for 333,014 findings.
 """
 from __future__ import annotations
 
@@ -416,13 +416,12 @@ def _findings_sheet(con, wb, fmt: _Formats, run_id: str, ov: RunOverview, *, fas
     else:
         rows = islice(iter_dicts(con, FINDINGS_SQL, [run_id]), limit)
         written = _finding_rows_by_cell(ws, w, fmt, cols, rows)
-    r = written + 1
-    last = r - 1
     if ov.rows_total > limit:
-        more = ov.rows_total - (r - 1)
-        w.text(r, 0, f"另有 {more:,} 条未列出（超出 Excel 行数上限），完整清单见 exceptions.csv / "
-                     f"{more:,} more findings not listed (Excel row limit); see exceptions.csv", fmt.note)
-    ws.autofilter(0, 0, max(last, 1), len(cols) - 1)
+        more = ov.rows_total - written
+        w.text(written + 1, 0, f"另有 {more:,} 条未列出（超出 Excel 行数上限），完整清单见 exceptions.csv / "
+                               f"{more:,} more findings not listed (Excel row limit); see exceptions.csv",
+               fmt.note)
+    ws.autofilter(0, 0, max(written, 1), len(cols) - 1)
 
 
 def _finding_rows_by_cell(ws, w: _Writer, fmt: _Formats, cols: list[tuple], rows) -> int:
