@@ -83,12 +83,16 @@ def create_found(con: duckdb.DuckDBPyConnection, table: str = FOUND_TABLE) -> No
     con.execute(f"create or replace temp table {table} (seq bigint, {columns})")
 
 
+def last_seq(con: duckdb.DuckDBPyConnection, table: str = FOUND_TABLE) -> int:
+    """The `seq` of the last finding in `table` (0 when empty): what comes next follows it."""
+    return int(con.execute(f"select coalesce(max(seq), 0) from {table}").fetchone()[0])
+
+
 def collect_rule(con: duckdb.DuckDBPyConnection, rule: Rule, table: str = FOUND_TABLE) -> int:
     """Insert the rule's findings into `table` (see create_found); returns how many."""
     sql, params = finding_sql(rule)
-    start = con.execute(f"select coalesce(max(seq), 0) from {table}").fetchone()[0]
     return con.execute(
-        f"insert into {table} select {int(start)} + row_number() over (), * from ({sql})", params
+        f"insert into {table} select {last_seq(con, table)} + row_number() over (), * from ({sql})", params
     ).fetchone()[0]
 
 

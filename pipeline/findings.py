@@ -16,7 +16,7 @@ SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 SEVERITY_ZH = {"error": "错误", "warning": "警告", "info": "提示"}
 
 
-@dataclass(frozen=True, slots=True)  # a run may hold hundreds of thousands
+@dataclass(frozen=True, slots=True)  # small: a finding made in Python (a run's stay in DuckDB)
 class Finding:
     rule_id: str
     severity: str

@@ -29,7 +29,7 @@ import duckdb
 import pyarrow as pa
 
 from . import expectations, indicators, ledgers, notices
-from .checks import FINDING_KEY_SQL, FOUND_COLUMNS, FOUND_TABLE, collect_stage, create_found
+from .checks import FINDING_KEY_SQL, FOUND_COLUMNS, FOUND_TABLE, collect_stage, create_found, last_seq
 from .findings import Finding
 from .loading import FileOutcome
 from .store import session, transaction, working_folder
@@ -71,10 +71,6 @@ class RunResult:
     quarantined_total: int = 0
     outcomes: list[FileOutcome] = field(default_factory=list)
     counts: dict = field(default_factory=dict)
-
-    @property
-    def findings_total(self) -> int:
-        return sum(self.by_severity.values())
 
 
 def discover_inputs(inputs_dir: Path) -> tuple[list[Path], list[Path]]:
@@ -288,9 +284,8 @@ def _add_found(con: duckdb.DuckDBPyConnection, findings: list[Finding], table: s
     """Add findings made in Python (the suites') to the run's findings, after those there."""
     if not findings:
         return
-    start = con.execute(f"select coalesce(max(seq), 0) from {table}").fetchone()[0]
     columns = {name: [] for name in _FOUND_SCHEMA.names}
-    for n, f in enumerate(findings, start + 1):
+    for n, f in enumerate(findings, last_seq(con, table) + 1):
         columns["seq"].append(n)
         for name, _ in FOUND_COLUMNS:
             value = getattr(f, name)
@@ -306,9 +301,9 @@ def _add_found(con: duckdb.DuckDBPyConnection, findings: list[Finding], table: s
 # reports and prints is one finding per key, so the counts agree everywhere. Of repeats, the one
 # from the earliest file and row is kept (a key includes its rule, so repeats share a rule).
 ONE_PER_KEY_SQL = f"""
-    select {FINDING_KEY_SQL} as finding_key, *
-    from {FOUND_TABLE}
-    qualify row_number() over (partition by {FINDING_KEY_SQL}
+    select *
+    from (select {FINDING_KEY_SQL} as finding_key, * from {FOUND_TABLE}) as keyed
+    qualify row_number() over (partition by finding_key
                                order by source_file nulls last, source_row nulls last, seq) = 1
 """
 
@@ -366,15 +361,13 @@ def _result_findings(con: duckdb.DuckDBPyConnection, run_id: str):
     rows = con.execute(
         """
         select rule_id, severity, message, notice_no, purpose, voucher_no, line_no, posted_on,
-               amount, expected, observed, source_file, source_row
+               amount, expected, observed, source_file, source_row, count(*) over () as total
         from findings
         where run_id = ? and change <> 'resolved' and rule_id = 'INPUT_ROW_INVALID'
         order by source_file, source_row, finding_key
-        """, [run_id]).fetchmany(QUARANTINED_SHOWN)
-    total = con.execute(
-        "select count(*) from findings where run_id = ? and change <> 'resolved' "
-        "and rule_id = 'INPUT_ROW_INVALID'", [run_id]).fetchone()[0]
-    return by_severity, [Finding(*row) for row in rows], total
+        limit ?
+        """, [run_id, QUARANTINED_SHOWN]).fetchall()
+    return by_severity, [Finding(*row[:-1]) for row in rows], rows[0][-1] if rows else 0
 
 
 def exit_status_for(con: duckdb.DuckDBPyConnection, run_id: str, fail_on: str, rejected: bool) -> int:

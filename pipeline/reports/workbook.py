@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal
-from itertools import islice
 from pathlib import Path
 
 import duckdb
@@ -406,45 +405,18 @@ def _finding_columns(con, run_id: str) -> list[tuple]:
     return cols
 
 
-def _findings_sheet(con, wb, fmt: _Formats, run_id: str, ov: RunOverview, *, fast: bool = True) -> None:
+def _findings_sheet(con, wb, fmt: _Formats, run_id: str, ov: RunOverview) -> None:
     cols = _finding_columns(con, run_id)
     ws, w = _table_sheet(wb, fmt, SHEET_FINDINGS, [h for _, h, _, _ in cols],
                          [width for _, _, width, _ in cols])
     limit = MAX_FINDING_ROWS if ov.rows_total <= MAX_FINDING_ROWS else MAX_FINDING_ROWS - 1
-    if fast:
-        written = _FindingRows(ws, fmt, cols).write(con, run_id, limit)
-    else:
-        rows = islice(iter_dicts(con, FINDINGS_SQL, [run_id]), limit)
-        written = _finding_rows_by_cell(ws, w, fmt, cols, rows)
+    written = _FindingRows(ws, fmt, cols).write(con, run_id, limit)
     if ov.rows_total > limit:
         more = ov.rows_total - written
         w.text(written + 1, 0, f"另有 {more:,} 条未列出（超出 Excel 行数上限），完整清单见 exceptions.csv / "
                                f"{more:,} more findings not listed (Excel row limit); see exceptions.csv",
                fmt.note)
     ws.autofilter(0, 0, max(written, 1), len(cols) - 1)
-
-
-def _finding_rows_by_cell(ws, w: _Writer, fmt: _Formats, cols: list[tuple], rows) -> int:
-    """The findings from row 1 on, cell by cell through xlsxwriter: what _FindingRows must write
-    (kept as its reference, for tests/test_reports.py). Returns how many rows."""
-    n = 0
-    for r, row in enumerate(rows, 1):
-        for c, (key, _, _, kind) in enumerate(cols):
-            value = row.get(key)
-            if kind == "text":
-                w.text(r, c, value, wrap=(key == "message"))
-            elif kind == "severity":
-                ws.write_string(r, c, SEVERITY_ZH.get(value, value), fmt.severity.get(value, fmt.text))
-            elif kind == "money":
-                w.money(r, c, value)
-            elif kind == "date":
-                w.date(r, c, value)
-            elif kind == "int":
-                w.number(r, c, value)
-            elif kind == "change":
-                w.text(r, c, change_label(value))
-        n = r
-    return n
 
 
 # What xlsxwriter escapes in a string as Excel does: a literal escape `_xHHHH_` (its underscore
@@ -458,8 +430,8 @@ _NOT_PLAIN = re.compile("[\x00-\x1f\ufffe\uffff&<>]|_x[0-9a-fA-F]{4}_|^\\s|\\s$"
 
 class _FindingRows:
     """The exceptions sheet's rows as xlsxwriter writes them in constant-memory mode (one <row>
-    of inline-string and number cells per finding, into the sheet's row file), with the cell
-    values of _finding_rows_by_cell, at a fraction of the cost.
+    of inline-string and number cells per finding, into the sheet's row file), with the cells
+    _Writer would write, at a fraction of the cost.
 
     It relies on how xlsxwriter 3 keeps a constant-memory sheet: the row file `fh`, the last row
     written `previous_row`, the used range `_check_dimensions`. tests/test_reports.py holds the
@@ -467,6 +439,7 @@ class _FindingRows:
 
     def __init__(self, ws, fmt: _Formats, cols: list[tuple]):
         self.ws = ws
+        self.fmt = fmt
         self.cols = cols
         self.dates: dict = {}
         # each cell's style index (a format equal to another has no index of its own: ask)
