@@ -550,14 +550,15 @@ def _disagreements(con, spec: SuiteSpec, group: list, mirrors: list[str],
     from .checks import collect_rule, create_found
     from .rules import rule
 
-    if found is None:
-        create_found(con, "_mirrored_found")
+    if found is None:  # the rules run here, into a table of their own
+        found = "_mirrored_found"
+        create_found(con, found)
         try:
             for rule_id in mirrors:
-                collect_rule(con, rule(rule_id), "_mirrored_found")
-            return _disagreements(con, spec, group, mirrors, "_mirrored_found")
+                collect_rule(con, rule(rule_id), found)
+            return _disagreements(con, spec, group, mirrors, found)
         finally:
-            con.execute("drop table if exists _mirrored_found")
+            con.execute(f"drop table if exists {found}")
     label = " + ".join(f"{spec.name}: {_describe(e)}" for e, _ in group)
     # one finding per identity, the last to arrive (as a dict keyed by identity keeps it)
     ident = [_IDENTITY_COLUMN[c] for c in spec.identity]
