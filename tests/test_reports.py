@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import re
 import zipfile
 import zlib
 from decimal import Decimal
@@ -535,8 +536,34 @@ class _FindingRowsByCell(workbook._FindingRows):
         return n
 
 
-@pytest.mark.parametrize("max_rows", [workbook.MAX_FINDING_ROWS, 500])
-def test_workbook__fast_finding_rows_are_xlsxwriters_bytes(tmp_path, rules, monkeypatch, max_rows):
+def test_workbook__text_with_an_edge_space_is_left_to_python():
+    """xlsxwriter marks text with a space at either end (Python's \\s: Unicode's spaces) to be
+    kept; the exceptions sheet's rows made in SQL must leave every such text to _row."""
+    import sys
+
+    import duckdb
+
+    spaces = [chr(c) for c in range(sys.maxunicode + 1) if re.match(r"\s", chr(c))]
+    con = duckdb.connect()
+    caught = con.execute(
+        "select list(c) filter (where regexp_matches(c || '文', $p) and regexp_matches('文' || c, $p)) "
+        "from unnest($spaces) as t(c)", {"p": workbook._NOT_PLAIN_SQL, "spaces": spaces}).fetchone()[0]
+    assert len(spaces) == 29 and sorted(caught) == sorted(spaces)
+    plain = ["普通文本", 'say "hi" & <b>', "=1+1", "x]]>y", "a_x41_b", "记-0001"]
+    assert con.execute("select list(regexp_matches(t, $p)) from unnest($t) as u(t)",
+                       {"p": workbook._NOT_PLAIN_SQL, "t": plain}).fetchone()[0] == [False] * len(plain)
+
+
+# DuckDB's settings for how Arrow holds text, which the SQL-made rows are read through
+ARROW_TEXT = {"string": [],
+              "large_string": ["set arrow_large_buffer_size = true"],
+              "string_view": ["set produce_arrow_string_view = true", "set arrow_output_version = '1.4'"]}
+
+
+@pytest.mark.parametrize("max_rows, arrow_text", [(workbook.MAX_FINDING_ROWS, "string"),
+                                                  (500, "large_string"), (500, "string_view")])
+def test_workbook__fast_finding_rows_are_xlsxwriters_bytes(tmp_path, rules, monkeypatch, max_rows,
+                                                           arrow_text):
     """The exceptions sheet's rows are written by _FindingRows, not cell by cell through
     xlsxwriter; the workbook must be the one xlsxwriter writes, byte for byte, for text that XML,
     Excel's escapes or a spreadsheet treat specially, every cell type, and past the row limit."""
@@ -544,7 +571,7 @@ def test_workbook__fast_finding_rows_are_xlsxwriters_bytes(tmp_path, rules, monk
              "", " 前后空格 ", "普通文本", "\x00\x07\x1f控制", "_x0041_", "a_x00e9_b", "\ufffe\uffff",
              "<r><t>富文本</t></r>", "<r></t></is></c><c r=\"Z1\"><f>1+1</f></c><c><is><t></r>", "<r>",
              "长" * 20_000 + "😀" * 10, "<r>" + "长" * 40_000 + "</r>", "x]]>y", "\u2028\u00a0nbsp",
-             "😀" * 16_384 + "x"]
+             "😀" * 16_384 + "x", "<r>短</r>"]
     dates = [dt.date(2024, 3, 15), dt.date(1899, 12, 31), dt.date(1900, 1, 15), dt.date(1900, 3, 1), None]
     findings = []
     for i in range(660):
@@ -558,6 +585,8 @@ def test_workbook__fast_finding_rows_are_xlsxwriters_bytes(tmp_path, rules, monk
             i * 10 ** (i % 12) if i % 3 else None, (None, "new", "persisting", "resolved")[i % 4],
             dates[(i + 1) % len(dates)] if i % 2 else None))
     con = open_store(tmp_path / "recon.duckdb")
+    for setting in ARROW_TEXT[arrow_text]:
+        con.execute(setting)
     seed_run(con, findings=findings)
     con.execute("insert into waivers (finding_key, reason, waived_by, waived_at) "
                 "select finding_key, '=已报批 <r>x</r>', 'auditor', timestamp '2024-07-02 09:00' "
@@ -566,7 +595,17 @@ def test_workbook__fast_finding_rows_are_xlsxwriters_bytes(tmp_path, rules, monk
     fast, by_cell = tmp_path / "fast", tmp_path / "by_cell"
     fast.mkdir()
     by_cell.mkdir()
+    made_in_python = []
+    row_in_python = workbook._FindingRows._row
+
+    def counted_row(self, r, row, cells):
+        made_in_python.append(r)
+        return row_in_python(self, r, row, cells)
+    monkeypatch.setattr(workbook._FindingRows, "_row", counted_row)
     workbook.write(con, RUN_ID, fast)
+    # most rows here hold text that only _row writes (620 of 660); the plain ones are made in SQL
+    in_sql = min(660, max_rows) - len(made_in_python)
+    assert in_sql >= 20 and len(made_in_python) >= 20
     monkeypatch.setattr(workbook, "_FindingRows", _FindingRowsByCell)
     workbook.write(con, RUN_ID, by_cell)
     con.close()
