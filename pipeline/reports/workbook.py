@@ -30,8 +30,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import xlsxwriter
 from xlsxwriter.utility import xl_col_to_name
 
@@ -499,9 +499,7 @@ class _FindingRows:
         cur = con.cursor()
         try:
             rows = cur.sql(self._rows_sql(cur, run_id), params=[run_id, limit])
-            # in Arrow batches (DuckDB 2 names the reader to_arrow_reader, 1.x fetch_arrow_reader)
-            batches = (rows.to_arrow_reader if hasattr(rows, "to_arrow_reader")
-                       else rows.fetch_arrow_reader)(10_000)
+            batches = rows.to_arrow_reader(10_000)
             position = {name: i for i, name in enumerate(batches.schema.names)}  # a row's columns
             cells = [(key, kind, xl_col_to_name(c), position[key])
                      for c, (key, _, _, kind) in enumerate(self.cols)]
@@ -524,7 +522,7 @@ class _FindingRows:
         xml = batch.column(0)
         self.ws.fh.flush()  # the text layer's pending writes first, then bytes beside it
         out = self.ws.fh.buffer
-        width = {pa.string(): np.int32, pa.large_string(): np.int64}.get(xml.type)
+        width = {pa.string(): "i", pa.large_string(): "q"}.get(xml.type)  # offsets: int32, int64
         if width is None:  # another Arrow layout of text: row by row
             for i, text in enumerate(xml.to_pylist()):
                 if text is None:
@@ -532,16 +530,16 @@ class _FindingRows:
                 out.write(text.encode("utf-8"))
             return
         _, offsets_buffer, data = xml.buffers()
-        offsets = np.frombuffer(offsets_buffer, dtype=width, count=len(xml) + 1,
-                                offset=xml.offset * np.dtype(width).itemsize)
-        start = 0
-        made_here = np.flatnonzero(xml.is_null().to_numpy(zero_copy_only=False)) if xml.null_count else ()
+        end = (xml.offset + len(xml) + 1) * (4 if width == "i" else 8)
+        offsets = memoryview(offsets_buffer)[:end].cast(width)[xml.offset:]
+        text, start = memoryview(data), 0
+        made_here = pc.indices_nonzero(xml.is_null()).to_pylist() if xml.null_count else ()
         for i in made_here:
-            out.write(memoryview(data)[offsets[start]:offsets[i]])
+            out.write(text[offsets[start]:offsets[i]])
             row = [column[i].as_py() for column in batch.columns]
-            out.write(self._row(n + 1 + int(i), row, cells).encode("utf-8"))
+            out.write(self._row(n + 1 + i, row, cells).encode("utf-8"))
             start = i + 1
-        out.write(memoryview(data)[offsets[start]:offsets[len(xml)]])
+        out.write(text[offsets[start]:offsets[len(xml)]])
 
     def _rows_sql(self, cur: duckdb.DuckDBPyConnection, run_id: str) -> str:
         """The query of the sheet's rows, in FINDINGS_SQL's order, at most `?` of them: a row's XML
