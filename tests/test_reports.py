@@ -11,12 +11,14 @@ import csv
 import datetime as dt
 import json
 import re
+import sys
 import zipfile
 import zlib
 from decimal import Decimal
 from itertools import islice
 from pathlib import Path
 
+import duckdb
 import openpyxl
 import pytest
 import xlsxwriter.workbook
@@ -539,10 +541,6 @@ class _FindingRowsByCell(workbook._FindingRows):
 def test_workbook__text_with_an_edge_space_is_left_to_python():
     """xlsxwriter marks text with a space at either end (Python's \\s: Unicode's spaces) to be
     kept; the exceptions sheet's rows made in SQL must leave every such text to _row."""
-    import sys
-
-    import duckdb
-
     spaces = [chr(c) for c in range(sys.maxunicode + 1) if re.match(r"\s", chr(c))]
     con = duckdb.connect()
     caught = con.execute(
@@ -564,9 +562,10 @@ ARROW_TEXT = {"string": [],
                                                   (500, "large_string"), (500, "string_view")])
 def test_workbook__fast_finding_rows_are_xlsxwriters_bytes(tmp_path, rules, monkeypatch, max_rows,
                                                            arrow_text):
-    """The exceptions sheet's rows are written by _FindingRows, not cell by cell through
-    xlsxwriter; the workbook must be the one xlsxwriter writes, byte for byte, for text that XML,
-    Excel's escapes or a spreadsheet treat specially, every cell type, and past the row limit."""
+    """The exceptions sheet's rows are written by _FindingRows (made in SQL where the values allow,
+    else in Python), not cell by cell through xlsxwriter; the workbook must be the one xlsxwriter
+    writes, byte for byte, for text that XML, Excel's escapes or a spreadsheet treat specially,
+    every cell type, past the row limit, and however DuckDB's Arrow holds the text."""
     texts = ["=1+1", "+3", "-12.50", "@x", "\tTAB", "\rCR", 'say "hi" & <b>', "第一行\n第二行",
              "", " 前后空格 ", "普通文本", "\x00\x07\x1f控制", "_x0041_", "a_x00e9_b", "\ufffe\uffff",
              "<r><t>富文本</t></r>", "<r></t></is></c><c r=\"Z1\"><f>1+1</f></c><c><is><t></r>", "<r>",
@@ -603,7 +602,7 @@ def test_workbook__fast_finding_rows_are_xlsxwriters_bytes(tmp_path, rules, monk
         return row_in_python(self, r, row, cells)
     monkeypatch.setattr(workbook._FindingRows, "_row", counted_row)
     workbook.write(con, RUN_ID, fast)
-    # most rows here hold text that only _row writes (620 of 660); the plain ones are made in SQL
+    # most rows here hold text that only _row writes (620 of the 660); the plain ones are made in SQL
     in_sql = min(660, max_rows) - len(made_in_python)
     assert in_sql >= 20 and len(made_in_python) >= 20
     monkeypatch.setattr(workbook, "_FindingRows", _FindingRowsByCell)
