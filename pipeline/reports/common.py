@@ -139,6 +139,17 @@ order by f.change is not distinct from 'resolved',
          f.finding_key
 """
 
+# FINDINGS_SQL without its ORDER BY, and that order: for a query that reads the findings in
+# this order itself (COPY keeps an outer query's order only; the workbook numbers the rows)
+FINDINGS_UNORDERED, FINDINGS_ORDER = FINDINGS_SQL.rsplit("order by", 1)
+
+
+def finding_types(cur: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, str]:
+    """FINDINGS_SQL's columns and their DuckDB types, as DuckDB names them ('VARCHAR', ...)."""
+    cur.execute(f"select * from ({FINDINGS_UNORDERED}) limit 0", [run_id])
+    return {d[0]: str(d[1]).upper() for d in cur.description}
+
+
 SUMMARY_SQL = """
 select notice_no, line_seq, purpose, function_code, allocated, spent, balance, execution_rate
 from run_summary

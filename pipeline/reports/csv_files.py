@@ -16,8 +16,8 @@ from typing import Iterable
 
 import duckdb
 
-from .common import (FINDINGS_SQL, FORMULA_PREFIXES, INDICATORS_SQL, SUMMARY_SQL, atomic_write,
-                     iter_dicts, money, spreadsheet_text)
+from .common import (FINDINGS_ORDER, FINDINGS_UNORDERED, FORMULA_PREFIXES, INDICATORS_SQL,
+                     SUMMARY_SQL, atomic_write, finding_types, iter_dicts, money, spreadsheet_text)
 
 EXCEPTION_COLUMNS = [
     "rule_id", "severity", "notice_no", "purpose", "voucher_no", "line_no", "posted_on",
@@ -81,8 +81,7 @@ def copy_exceptions(con: duckdb.DuckDBPyConnection, run_id: str, path: Path) -> 
     written aside and moved into place whole, as write_csv's."""
     cur = con.cursor()
     try:
-        cur.execute(f"select * from ({FINDINGS_SQL}) limit 0", [run_id])
-        types = {d[0]: str(d[1]).upper() for d in cur.description}
+        types = finding_types(cur, run_id)
         missing = [c for c in EXCEPTION_COLUMNS if types.get(c) not in _SQL_CELL]
         if missing:  # a column of another type: its Python form is not written here
             raise TypeError(f"exceptions.csv: no SQL form for {[(c, types.get(c)) for c in missing]}")
@@ -92,15 +91,14 @@ def copy_exceptions(con: duckdb.DuckDBPyConnection, run_id: str, path: Path) -> 
                           for c, name in zip(EXCEPTION_COLUMNS, names))
         # COPY takes no parameters: the run id and the path go in as quoted literals. The order
         # is the outer query's: DuckDB wrote the cells of an inner ORDER BY out of order.
-        unordered, order = FINDINGS_SQL.rsplit("order by", 1)
-        query = unordered.replace("?", "'" + run_id.replace("'", "''") + "'")
+        query = FINDINGS_UNORDERED.replace("?", "'" + run_id.replace("'", "''") + "'")
         # rows in FINDINGS_SQL's order: the store reads without insertion order otherwise
         kept = cur.execute("select current_setting('preserve_insertion_order')").fetchone()[0]
         with atomic_write(path) as tmp:
             try:
                 cur.execute("set preserve_insertion_order = true")
                 target = str(tmp).replace("'", "''")
-                n = cur.execute(f"""copy (select {cells} from ({query}) as f order by {order})
+                n = cur.execute(f"""copy (select {cells} from ({query}) as f order by {FINDINGS_ORDER})
                                     to '{target}'
                                     (format csv, header true, delimiter ',', quote '"', escape '"',
                                      new_line '\r\n')""").fetchone()[0]

@@ -37,8 +37,9 @@ from xlsxwriter.utility import xl_col_to_name
 
 from ..findings import SEVERITY_ZH
 from ..rules import all_rules
-from .common import (CHANGE_ZH, FINDINGS_SQL, FORMULA_PREFIXES, INDICATORS_SQL, SEVERITY_LABEL, STATUS_ZH,
-                     SUMMARY_SQL, RunOverview, atomic_write, change_label, iter_dicts, run_overview)
+from .common import (CHANGE_ZH, FINDINGS_ORDER, FINDINGS_UNORDERED, FORMULA_PREFIXES, INDICATORS_SQL,
+                     SEVERITY_LABEL, STATUS_ZH, SUMMARY_SQL, RunOverview, atomic_write, change_label,
+                     finding_types, iter_dicts, run_overview)
 
 # Excel's sheet holds 1,048,576 rows; row 1 is the header, so this many findings fit.
 MAX_FINDING_ROWS = 1_048_575
@@ -545,9 +546,7 @@ class _FindingRows:
         """The query of the sheet's rows, in FINDINGS_SQL's order, at most `?` of them: a row's XML
         made in SQL, as _row makes it, when every value is one SQL makes the same way (see
         _NOT_PLAIN_SQL); otherwise NULL and the row's values, for _row. Bound to (run_id, limit)."""
-        unordered, order = FINDINGS_SQL.rsplit("order by", 1)
-        cur.execute(f"select * from ({unordered}) limit 0", [run_id])
-        types = {d[0]: str(d[1]).upper() for d in cur.description}
+        types = finding_types(cur, run_id)
         cells, plain = [], []
         for c, (key, _, _, kind) in enumerate(self.cols):
             v, col = f'f."{key}"', xl_col_to_name(c)
@@ -567,13 +566,12 @@ class _FindingRows:
                 plain.append(f"({v} is null or (length({v}) <= {PLAIN_SQL_MAX} "
                              f"and not regexp_matches({v}, '{_NOT_PLAIN_SQL}')))" if ok else "false")
             elif kind in ("severity", "change"):
-                labels = ({s: label_style for s, label_style in self.severity.items()}
-                          if kind == "severity" else
+                labels = (self.severity if kind == "severity" else
                           {ch: (change_label(ch), self.text) for ch in CHANGE_ZH})
                 # the cell of each known value, from _inline_cell itself (the labels are ours)
                 whens = " ".join(
                     f"when '{value}' then "
-                    + cell("'" + _inline_cell("\0", style, label).split("\0", 1)[1][1:]
+                    + cell("'" + _inline_cell("", style, label).removeprefix('<c r=""')
                            .replace("'", "''") + "'")
                     for value, (label, style) in labels.items())
                 cells.append(f"case {v} {whens} end")
@@ -600,8 +598,8 @@ class _FindingRows:
         raw = ", ".join(f'case when f.py then f."{name}" end as "{name}"' for name in types)
         return f"""
             with f as (
-                select f.*, row_number() over (order by {order}) as n
-                from ({unordered}) as f
+                select f.*, row_number() over (order by {FINDINGS_ORDER}) as n
+                from ({FINDINGS_UNORDERED}) as f
             ),
             g as (
                 select f.*, cast(f.n + 1 as varchar) as r, not ({" and ".join(plain)}) as py
