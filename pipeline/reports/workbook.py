@@ -17,7 +17,7 @@ The exceptions sheet's rows, the bulk of a run with many findings, are written b
 the XML xlsxwriter writes for the same cells, byte for byte (tests/test_reports.py compares the
 two workbooks), without its per-cell machinery, which took 43 s for 333,014 findings. DuckDB
 makes the XML of every row whose values need no escape beyond & < > and copies it into the row
-file as the bytes it holds; Python makes the rest. The workbook of those findings took 4.8-4.9 s
+file as the bytes it holds; Python makes the rest. The workbook of those findings took 4.8-5.3 s
 (12.8-13.3 s with every row made in Python, 44-50 s cell by cell); zipped at deflate level 1.
 """
 from __future__ import annotations
