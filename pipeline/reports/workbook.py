@@ -556,8 +556,7 @@ class _FindingRows:
                 return f"concat('<c r=\"{col}', f.r, '\"', {', '.join(parts)})"
             if kind == "text":
                 risky = " or ".join(f"starts_with({v}, chr({ord(p)}))" for p in FORMULA_PREFIXES)
-                quoted = self.wrap_quoted if key == "message" else self.text_quoted
-                style = self.wrap if key == "message" else self.text
+                style, quoted = self._text_styles(key)
                 cells.append(f"case when {v} <> '' then " + cell(
                     f"' s=\"', case when {risky} then '{quoted}' else '{style}' end, "
                     "'\" t=\"inlineStr\"><is><t>'",
@@ -626,12 +625,9 @@ class _FindingRows:
                     value = str(value)
                 if value == "":
                     continue
-                risky = value.startswith(FORMULA_PREFIXES)
-                if key == "message":
-                    style = self.wrap_quoted if risky else self.wrap
-                else:
-                    style = self.text_quoted if risky else self.text
-                out.append(_inline_cell(ref, style, _literal(value)))
+                style, quoted = self._text_styles(key)
+                out.append(_inline_cell(ref, quoted if value.startswith(FORMULA_PREFIXES) else style,
+                                        _literal(value)))
             elif kind == "severity":
                 label, style = self.severity.get(value, (value, self.text))
                 out.append(_inline_cell(ref, style, label))
@@ -643,6 +639,11 @@ class _FindingRows:
                 out.append(self._date_cell(ref, value))
         out.append("</row>")
         return "".join(out)
+
+    def _text_styles(self, key: str) -> tuple[int, int]:
+        """A text column's style index, and the quoted one for text a spreadsheet would take for
+        a formula: the message wraps, as _Writer.text(wrap=True)."""
+        return (self.wrap, self.wrap_quoted) if key == "message" else (self.text, self.text_quoted)
 
     def _date_cell(self, ref: str, value) -> str:
         if value.year < 1900:  # as _Writer.date: a text cell
