@@ -63,12 +63,6 @@ def money(value) -> str:
     return f"{Decimal(value):.2f}"
 
 
-def status_label(status: str | None) -> str:
-    if status is None:
-        return ""
-    return STATUS_ZH.get(status, status)
-
-
 def change_label(change: str | None) -> str:
     if not change:
         return ""

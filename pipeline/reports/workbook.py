@@ -115,6 +115,11 @@ class _Formats:
             for f in value.values() if isinstance(value, dict) else [value]:
                 f._get_xf_index()
 
+    def text_styles(self, wrap: bool = False) -> tuple:
+        """A text cell's format, and the quoted one for text a spreadsheet would take for a
+        formula (FORMULA_PREFIXES): every text cell of the workbook is styled by this pair."""
+        return (self.wrap, self.wrap_quoted) if wrap else (self.text, self.text_quoted)
+
 
 XLSX_MAX_TEXT = 32_767  # UTF-16 units in a cell
 _RICH_RUN = ('<r><t xml:space="preserve">', "</t></r>")
@@ -162,9 +167,8 @@ class _Writer:
             return
         value = str(value)
         if fmt is None:
-            risky = value.startswith(FORMULA_PREFIXES)
-            fmt = (self.fmt.wrap_quoted if risky else self.fmt.wrap) if wrap else \
-                  (self.fmt.text_quoted if risky else self.fmt.text)
+            plain, quoted = self.fmt.text_styles(wrap)
+            fmt = quoted if value.startswith(FORMULA_PREFIXES) else plain
         self.ws.write_string(r, c, _literal(value), fmt)
 
     def money(self, r: int, c: int, value, fmt=None) -> None:
@@ -488,8 +492,8 @@ class _FindingRows:
         self.cols = cols
         self.dates: dict = {}
         # each cell's style index (a format equal to another has no index of its own: ask)
-        self.text, self.text_quoted = fmt.text._get_xf_index(), fmt.text_quoted._get_xf_index()
-        self.wrap, self.wrap_quoted = fmt.wrap._get_xf_index(), fmt.wrap_quoted._get_xf_index()
+        self.text, self.text_quoted = (f._get_xf_index() for f in fmt.text_styles(wrap=False))
+        self.wrap, self.wrap_quoted = (f._get_xf_index() for f in fmt.text_styles(wrap=True))
         self.money, self.int = fmt.money._get_xf_index(), fmt.int._get_xf_index()
         self.date, self.datetime = fmt.date._get_xf_index(), fmt.datetime._get_xf_index()
         self.severity = {s: (SEVERITY_ZH.get(s, s), f._get_xf_index()) for s, f in fmt.severity.items()}
@@ -642,7 +646,7 @@ class _FindingRows:
 
     def _text_styles(self, key: str) -> tuple[int, int]:
         """A text column's style index, and the quoted one for text a spreadsheet would take for
-        a formula: the message wraps, as _Writer.text(wrap=True)."""
+        a formula (_Formats.text_styles): the message wraps, as _Writer.text(wrap=True)."""
         return (self.wrap, self.wrap_quoted) if key == "message" else (self.text, self.text_quoted)
 
     def _date_cell(self, ref: str, value) -> str:
