@@ -285,20 +285,39 @@ def match_header(path: Path, rows: list[list], presets: Presets, preset: str | N
 # --------------------------------------------------------------------------------------------
 # Encodings
 
+_BINARY_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
 def detect_encoding(path: Path) -> str:
-    """utf-8-sig / utf-16 by BOM, else utf-8 if a 1 MB sample is valid UTF-8, else gbk / gb18030."""
+    """utf-8-sig / utf-16 by BOM, else utf-8 if a 1 MB sample is valid UTF-8, else gbk / gb18030.
+    InputError when the sample is none of them: naming the physical line of the first bad byte
+    when the lines before it are text in one of them."""
     with open(path, "rb") as fh:
         sample = fh.read(SAMPLE_BYTES)
     if sample.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
+    valid_to = {}  # encoding -> where its first undecodable byte is
     for enc in ("utf-8", "gbk", "gb18030"):
         try:
             codecs.getincrementaldecoder(enc)("strict").decode(sample, final=False)
             return enc
-        except UnicodeDecodeError:
-            continue
+        except UnicodeDecodeError as exc:
+            valid_to[enc] = exc.start
+    # A file that reads as UTF-8 or GB18030 for whole lines of text and then does not is most
+    # likely that encoding, damaged (or hand-edited in another): name the line. GBK is GB18030's
+    # subset. Binary data (control characters) keeps the general message.
+    enc = max(("utf-8", "gb18030"), key=lambda e: valid_to[e])
+    text = sample[: valid_to[enc]].decode(enc)
+    if "\n" in text and not _BINARY_CONTROLS.search(text):
+        line = text.count("\n") + 1
+        raise InputError(
+            path,
+            f"第{line}行（物理行）含有无法解码的字节：此前各行按 {enc} 可读，请检查文件是否损坏，"
+            f"或用 --encoding 指定编码",
+            f"physical line {line} has bytes that cannot be decoded; the lines before it read as "
+            f"{enc}: check whether the file is damaged, or pass --encoding")
     raise InputError(path, "无法识别文件编码（不是 UTF-8、GBK 或 GB18030），请用 --encoding 指定",
                      "cannot detect the encoding (not UTF-8, GBK or GB18030); pass --encoding")
 

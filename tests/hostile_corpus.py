@@ -157,6 +157,15 @@ def unbalanced_quote(path: Path) -> None:
     path.write_text(text + line, encoding="utf-8")
 
 
+def damaged_gb18030(path: Path) -> None:
+    """A GB18030 export with one damaged byte in its last row (physical line 4): 0xFF is never
+    part of a GB18030 character."""
+    lines = csv_text(hostile_rows(3)).encode("gb18030").split(b"\n")
+    lines[3] = lines[3].replace("危".encode("gb18030"), b"\xff", 1)
+    assert b"\xff" in lines[3]
+    path.write_bytes(b"\n".join(lines))
+
+
 def duplicated_columns(path: Path) -> None:
     """Two 借方金额 columns with different values: which one is the debit is unknowable."""
     header = HEADER + ["借方金额"]
@@ -505,6 +514,8 @@ CASES: list[Case] = [
          alternatives=(Expect("rejected"),)),
     Case("gbk_bytes_in_csv", "ledgers", "gbk.csv", _csv(lambda: hostile_rows(3), encoding="gbk"),
          Expect("loaded", dilapidated_spent=R3)),
+    Case("gb18030_with_a_damaged_byte", "ledgers", "damaged.csv", damaged_gb18030,
+         Expect("rejected", line=4, reason="gb18030")),
     Case("gb18030_bytes_in_csv", "ledgers", "gb18030.csv",
          _csv(lambda: hostile_rows(3, start=1) + [with_cell(hostile_rows(1, start=4), 1, "收款人", "䶮𠀀")[0]],
               encoding="gb18030"),

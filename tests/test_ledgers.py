@@ -103,6 +103,26 @@ def test_load_ledgers__wrong_encoding_rejected_naming_line(con, tmp_path):
     assert out2.action == "rejected" and "第2行" in out2.message and "line 2" in out2.message
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
+def test_load_ledgers__undetectable_text_names_the_line_of_its_bad_byte(con, tmp_path, encoding):
+    # two good rows, then a byte no encoding accepts: most likely a damaged file in that encoding
+    text = (",".join(CN) + "\r\n" + "\r\n".join(",".join(row()[: len(CN)]) for _ in range(2)) + "\r\n")
+    path = tmp_path / "l.csv"
+    path.write_bytes(text.encode(encoding) + "记-9,危".encode(encoding) + b"\xff\r\n")
+    [out] = load_ledgers(con, [path])
+    assert out.action == "rejected" and "第4行" in out.message and "line 4" in out.message
+    assert f"read as {encoding}" in out.message
+    assert con.execute("select count(*) from ledger_lines").fetchone()[0] == 0
+
+
+def test_load_ledgers__binary_file_is_not_given_a_line(con, tmp_path):
+    # a newline early in binary data (control characters) does not make it text in some encoding
+    path = tmp_path / "l.csv"
+    path.write_bytes(b"PK\x03\x04\x14\x00\n\x00\x00\xff\xfe\xff")
+    [out] = load_ledgers(con, [path])
+    assert out.action == "rejected" and "cannot detect the encoding" in out.message and "line" not in out.message
+
+
 @pytest.mark.parametrize("encoding, piece_bytes", [("gbk", 1 << 20), ("gb18030", 1 << 20), ("gb18030", 1000)])
 def test_load_ledgers__iconv_in_pieces_and_python_codec_load_the_same(tmp_path, monkeypatch, encoding,
                                                                      piece_bytes):
