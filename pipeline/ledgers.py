@@ -23,21 +23,21 @@ How a file is read
     * Parquet: DuckDB's read_parquet, columns cast to text (amount doubles rounded to the cent).
     The header is the first of the first 20 rows that names every required field of a preset;
     rows above it (a report title, the unit name) are ignored.
-    Typing is set-based SQL, never Python per row. A CSV is first read in parallel into a table
-    of text (_ledger_raw; its rowid numbers the rows, since a row_number() window would read the
-    file on one thread). That table lives in a scratch database file of its own beside the
-    transcoded copy, attached for the load and deleted after it: DuckDB compresses a database
-    file's columns as it writes them, so the text is written once, compressed, and each later
-    scan reads only the columns it needs (a temporary table spills whole, uncompressed, and at
-    10M lines made the load 11 s slower). Then one scan per field collects the distinct spellings
-    of the fields that repeat (dates, codes, direct flags, purposes, document numbers), which are
-    parsed once each (_ledger_lookup), and one INSERT streams every typed, valid row into ledger_lines
-    (hash-join probes into the small lookup); only when some rows did not load are they typed
-    again for the quarantine. Every value first meets a cheap exact test and only values that
-    fail it take the slow path. A load runs under a DuckDB memory limit (RECON_LOAD_MEMORY_LIMIT,
-    by default the store's RECON_MEMORY_LIMIT of 1GB) and spills to disk beyond it: on the 2-core
-    development machine a 1M-line GB18030 export loads in about 3.0-3.9 s in 370-430 MiB, 10M
-    lines in about 700-775 MiB (bench/README.md).
+    Typing is set-based SQL, never Python per row. A CSV is first read in parallel into a Parquet
+    file of text beside the transcoded copy (SCRATCH_TEXT, deleted after the load), in file order:
+    a row's position in it (file_row_number) numbers the row, since a row_number() window would
+    read the file on one thread. Parquet stores the text once, compressed, and each later scan
+    reads only the columns it needs (a temporary table spills whole, uncompressed, and at 10M
+    lines made the load 11 s slower; a table in a scratch database file, used before, is slower
+    to write: bench/README.md, thirteenth session). Then one scan per field collects the distinct
+    spellings of the fields that repeat (dates, codes, direct flags, purposes, document numbers),
+    which are parsed once each (_ledger_lookup), and one INSERT streams every typed, valid row into
+    ledger_lines (hash-join probes into the small lookup); only when some rows did not load are
+    they typed again for the quarantine. Every value first meets a cheap exact test and only
+    values that fail it take the slow path. A load runs under a DuckDB memory limit
+    (RECON_LOAD_MEMORY_LIMIT, by default the store's RECON_MEMORY_LIMIT of 1GB) and spills to disk
+    beyond it: on the 2-core development machine a 1M-line GB18030 export loads in about 3.4-3.6 s
+    in 371-380 MiB, 10M lines in about 30 s in 551 MiB (`recon load ledger`, thirteenth session).
 
 Presets and aliases (`config/presets.toml`)
     `standard` and `cn-grp` map each field to the headings it may have. The preset is detected from
@@ -547,8 +547,8 @@ def _read_csv(path: Path, encoding: str, presets: Presets, preset: str | None,
     cmap, delim = _csv_header(path, utf8_path, presets, preset)
     # The column spec and the positional names c0..cN are ours; the path and dialect are parameters.
     # No row number here: row_number() over () would read the file on one thread. The rows are
-    # stored in file order instead (preserve_insertion_order is on during a load) and numbered by
-    # their rowid.
+    # written in file order instead (preserve_insertion_order is on during a load) and numbered by
+    # their position in the scratch Parquet file.
     spec = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(cmap.width)) + "}"
     picks = ", ".join(
         (f"c{cmap.columns[f]}" if f in cmap.columns else "cast(null as varchar)") + f" as {f}"
@@ -828,7 +828,7 @@ create or replace temp macro ledger_book(b, account) as
     end;
 """
 
-# The trimmed text of every field of `source` (the scratch text table of a CSV, the temporary
+# The trimmed text of every field of `source` (the scratch Parquet file of a CSV, the temporary
 # table of an XLSX sheet, read_parquet). A CTE body: each pass below trims as it reads, and no
 # trimmed copy is stored.
 _TEXTS = r"""
@@ -1176,8 +1176,12 @@ def _load_one(con, path: Path, sha: str, preset: str | None, encoding: str | Non
                                     transcoded)
 
 
-# The scratch database a CSV's text is read into (see the module docstring), in the load's workdir.
-SCRATCH_DB = "recon_ledger_text"
+# The scratch Parquet file a CSV's text is read into (see the module docstring), in the load's
+# workdir. Written in file order, DuckDB holds each thread's row groups until those before them
+# are out: row groups of 32,768 rows (not 122,880) keep a load's peak memory below what the
+# scratch table took (a 10M-line load 551 MiB against 688, 1M 371-380 MiB against 380-451).
+SCRATCH_TEXT = "ledger-text.parquet"
+SCRATCH_ROW_GROUP = 32_768
 UTF8_COPY = "ledger-utf8.csv"  # a CSV in another encoding, transcoded, in the load's workdir
 LOAD_FOLDER_PREFIX = "recon-ledger-"  # a load's workdir in the store's spill folder
 
@@ -1185,9 +1189,9 @@ LOAD_FOLDER_PREFIX = "recon-ledger-"  # a load's workdir in the store's spill fo
 def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, presets: Presets,
                          preset: str | None, workdir: Path, on_read=None,
                          transcoded: str | None = None) -> FileOutcome:
-    # A CSV's rows are numbered by their place in _ledger_raw, which follows the file only while
-    # preserve_insertion_order is on. The store's default (false) is restored whatever happens,
-    # outside the transaction so an aborted one can't block it.
+    # A CSV's rows are numbered by their place in the scratch Parquet file, which follows the file
+    # only while preserve_insertion_order is on. The store's default (false) is restored whatever
+    # happens, outside the transaction so an aborted one can't block it.
     con.execute("set preserve_insertion_order = true")
     # A reader's row estimate can be far off (a CSV reader has none), and the optimizer may then
     # take the file for the small side of a join and build a hash table of all of it. The joins
@@ -1197,16 +1201,15 @@ def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, p
     try:
         if fmt == "csv":
             cmap, reader, reader_params = _read_csv(path, enc, presets, preset, workdir, transcoded)
-            # Read in parallel into the scratch database's table. It is created before the
-            # load's transaction: committed, its rowids count from 0 in file order (inside a
-            # transaction they would be offset).
-            scratch = str(workdir / "ledger-text.duckdb").replace("'", "''")
-            con.execute(f"attach '{scratch}' as {SCRATCH_DB}")
+            # Read in parallel into the scratch Parquet file, in file order.
+            scratch = str(workdir / SCRATCH_TEXT).replace("'", "''")
             if on_read is not None:
                 on_read()
-            _read_or_reject(con, f"create table {SCRATCH_DB}._ledger_raw as {reader}",
+            _read_or_reject(con, f"copy ({reader}) to '{scratch}' (format parquet, compression "
+                                 f"lz4_raw, row_group_size {SCRATCH_ROW_GROUP})",
                             reader_params, path, fmt, enc)
-            source, params = f"select rowid + 1 as row_no, * from {SCRATCH_DB}._ledger_raw", {}
+            source, params = (f"select file_row_number + 1 as row_no, {', '.join(FIELDS)} "
+                              f"from read_parquet('{scratch}', file_row_number = true)"), {}
         con.execute("begin transaction")
         try:
             if fmt == "xlsx":
@@ -1224,7 +1227,6 @@ def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, p
     finally:
         for table in ("_ledger_raw", "_ledger_lookup", "_ledger_headings"):
             con.execute(f"drop table if exists {table}")
-        con.execute(f"detach database if exists {SCRATCH_DB}")  # the file goes with workdir
         con.execute("set preserve_insertion_order = false")
         con.execute("reset disabled_optimizers")
     return outcome

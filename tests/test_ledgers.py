@@ -875,9 +875,9 @@ def test_load_ledgers__failure_mid_file_leaves_store_unchanged(con, tmp_path, mo
 
 
 def test_load_ledgers__scratch_text_beside_the_store_and_gone_after_load_reject_or_kill(con, tmp_path, monkeypatch):
-    # The transcoded copy and the scratch database of text are as large as the file: they go in
-    # the store's private spill folder (not a possibly memory-backed /tmp), and nothing of them is
-    # left, attached or on disk, whether the file loaded or was rejected.
+    # The transcoded copy and the scratch Parquet file of text are as large as the file: they go
+    # in the store's private spill folder (not a possibly memory-backed /tmp), and nothing of them
+    # is left on disk, whether the file loaded or was rejected.
     spill = Path(con.execute("select current_setting('temp_directory')").fetchone()[0])
     seen = []
     real_load_one = ledgers._load_one
@@ -893,11 +893,19 @@ def test_load_ledgers__scratch_text_beside_the_store_and_gone_after_load_reject_
     good = write_csv(tmp_path / "good.csv", [row(), row(voucher_no="记-2")], encoding="gbk")
     cut = tmp_path / "cut.csv"
     cut.write_text(",".join(CN) + "\n" + ",".join(row()[:8]) + "\n", encoding="utf-8")
+    written = []
+    real_read_or_reject = ledgers._read_or_reject
+
+    def read_or_reject(con, sql, *rest):
+        real_read_or_reject(con, sql, *rest)
+        written.extend(p for w in seen for p in w.iterdir() if p.name == ledgers.SCRATCH_TEXT)
+
+    monkeypatch.setattr(ledgers, "_read_or_reject", read_or_reject)
     outcomes = load_ledgers(con, [good, cut])
     assert [o.action for o in outcomes] == ["loaded", "rejected"]
     assert [w.parent for w in seen] == [spill, spill]
+    assert written and all(p.parent == seen[0] for p in written)  # the good file's text was there
     assert not any(w.exists() for w in seen) and not killed.exists()
-    assert ledgers.SCRATCH_DB not in {r[0] for r in con.execute("select database_name from duckdb_databases()").fetchall()}
     assert con.execute("select count(*) from ledger_lines").fetchone() == (2,)
 
 
@@ -1151,7 +1159,7 @@ def test_run__gx_import_starts_when_duckdb_reads_the_ledger(tmp_path, monkeypatc
 
 
 def test_read_or_reject__disk_full_stops_the_load_without_blaming_the_file(tmp_path):
-    """DuckDB writes a CSV's text into a scratch database as it reads it: a full disk there is the
+    """DuckDB writes a CSV's text into a scratch Parquet file as it reads it: a full disk there is the
     machine's problem (the run stops and says so), while an I/O error reading the file rejects it."""
     class Raising:
         def __init__(self, message):
@@ -1161,7 +1169,7 @@ def test_read_or_reject__disk_full_stops_the_load_without_blaming_the_file(tmp_p
             raise duckdb.IOException(self.message)
 
     path = tmp_path / "l.csv"
-    full = Raising('IO Error: Could not write file "ledger-text.duckdb": No space left on device')
+    full = Raising('IO Error: Could not write file "ledger-text.parquet": No space left on device')
     with pytest.raises(duckdb.IOException):
         ledgers._read_or_reject(full, "create table t as select 1", {}, path, "csv", "gb18030")
     gone = Raising('IO Error: Could not read from file "l.csv": Input/output error')
