@@ -66,7 +66,7 @@ def _spill_folder(con: duckdb.DuckDBPyConnection) -> str | None:
 @contextmanager
 def working_folder(con: duckdb.DuckDBPyConnection, prefix: str) -> Iterator[Path]:
     """A folder `prefix*` in the store's spill folder for the block, deleted after it, also on
-    error: for working files as large as the data (a load's transcoded copy and scratch database,
+    error: for working files as large as the data (a load's transcoded copy and Parquet text,
     a run's snapshot). Folders of the same prefix already there are what a killed load or run
     left: only one process writes to a store (it holds the lock), so they are stale, and they
     go first (the folder is not /tmp: nothing else clears it)."""
