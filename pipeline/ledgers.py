@@ -89,9 +89,11 @@ Year-to-date exports (supersession)
     file whose range is covered must have more than half of its lines repeated whole in the other
     (voucher line key, date, account, amounts, payee). If so, the older of the two exports is
     marked `superseded` (superseded_by = the newer). The newer is the one whose file name carries
-    the later date, when both names carry one (ytd_20241130.csv, 账簿_2024-11-30.xlsx); else the
-    one whose range covers the other's (F.first <= E.first and F.last >= E.last; E covering F
-    means F is an older export loaded late). Superseded lines stay in ledger_lines (nothing is
+    the later date, when both names carry one (ytd_20241130.csv, 账簿_2024-11-30.xlsx); else F,
+    when E was read from the same path (the export overwrites one file every night: what is at
+    the path now replaced what was read from it before); else the one whose range covers the
+    other's (F.first <= E.first and F.last >= E.last; E covering F means F is an older export
+    loaded late). Superseded lines stay in ledger_lines (nothing is
     deleted) but drop out of stg_ledger_lines, so spending is today's export only and a voucher
     voided between the two exports disappears. Monthly exports do not supersede one another: their
     date ranges are disjoint. Another unit's ledger loaded into the same store numbers its
@@ -99,9 +101,12 @@ Year-to-date exports (supersession)
     one; the outcome notes a file that repeats some lines of another but not half.
     The names' dates matter when the vouchers on the last posting date of yesterday's export are
     voided and today's export has no later posting: today's range is then covered by yesterday's.
-    Limitation: without dates in the names (or with the same date in both), today's file is taken
-    for an older export loaded late and marked superseded (its outcome says so), and the voided
-    lines stay counted until the next export with a later posting supersedes yesterday's.
+    So does the path, when the export overwrites one file. Limitation: with neither (other names
+    without dates, or the same date in both), today's file is taken for an older export loaded
+    late and marked superseded (its outcome says so), and the voided lines stay counted until the
+    next export with a later posting supersedes yesterday's. A path compares as given (as
+    `recon run` finds it under --inputs, or as typed): the same file named another way, relative
+    against absolute, is another path.
 """
 from __future__ import annotations
 
@@ -1030,11 +1035,11 @@ where c.cell.reason is not null
 # Active ledger files whose posting-date range covers, or is covered by, the new file's.
 _SUPERSEDE_CANDIDATES = r"""
 with ranges as (
-    select l.file_id, f.name, min(l.posted_on) as first_on, max(l.posted_on) as last_on
+    select l.file_id, f.name, f.path, min(l.posted_on) as first_on, max(l.posted_on) as last_on
     from ledger_lines as l
     join input_files as f on f.file_id = l.file_id
     where f.kind = 'ledger' and f.status = 'loaded'
-    group by l.file_id, f.name
+    group by l.file_id, f.name, f.path
 ),
 new_file as (
     select * from ranges where file_id = $file_id
@@ -1043,7 +1048,8 @@ select
     r.file_id,
     (n.first_on <= r.first_on and n.last_on >= r.last_on) as new_covers_old,
     r.name as old_name,
-    n.name as new_name
+    n.name as new_name,
+    r.path = n.path as same_path
 from ranges as r
 cross join new_file as n
 where r.file_id <> n.file_id
@@ -1097,7 +1103,7 @@ def _supersede(con, file_id: int) -> str | None:
     """Apply the year-to-date rule of the module docstring; return a note for the outcome."""
     notes = []
     candidates = con.execute(_SUPERSEDE_CANDIDATES, {"file_id": file_id}).fetchall()
-    for old_id, new_covers_old, old_name, new_name in candidates:
+    for old_id, new_covers_old, old_name, new_name, same_path in candidates:
         covered, covering = (old_id, file_id) if new_covers_old else (file_id, old_id)
         lines, repeated = con.execute(_LINES_REPEATED, {"covered": covered, "covering": covering}).fetchone()
         if 2 * repeated <= lines:
@@ -1107,14 +1113,18 @@ def _supersede(con, file_id: int) -> str | None:
                     f"（另一单位？），两者都计入 / dates nest with file {old_id}'s but only {repeated} "
                     f"of {lines} lines are the same: kept as another ledger (another unit?), both counted")
             continue
-        # The newer export wins: the one whose name carries the later date when both names carry
-        # one (its last vouchers may have been voided, so that its dates are the covered ones),
-        # else the one whose dates cover the other's.
+        # The newer export wins (its last vouchers may have been voided, so that its dates are the
+        # covered ones): the one whose name carries the later date when both names carry one; else
+        # the one read later from the same path (the nightly export overwrites one file: what is
+        # there now replaced what was read before); else the one whose dates cover the other's.
         new_date, old_date = export_date(new_name), export_date(old_name)
         if new_date and old_date and new_date != old_date:
             new_is_newer = new_date > old_date
             zh_why = f"文件名日期 {max(new_date, old_date)} 晚于本文件的 {min(new_date, old_date)}"
             en_why = f"its name's date {max(new_date, old_date)} is later than this file's {min(new_date, old_date)}"
+        elif same_path:
+            new_is_newer = True  # file_id is the later load
+            zh_why, en_why = "同一路径的文件，读入晚于本文件", "read later from the same path"
         else:
             new_is_newer = bool(new_covers_old)
             zh_why, en_why = "日期范围覆盖本文件", "its dates cover this file's"

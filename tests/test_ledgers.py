@@ -835,6 +835,34 @@ def test_load_ledgers__without_dates_in_the_names_the_covering_export_is_taken_f
     assert spent(con) == Decimal("960.00")
 
 
+def test_load_ledgers__an_export_overwriting_the_same_file_is_the_newer_though_its_dates_are_covered(con, tmp_path):
+    # the nightly export written over one file without a date in its name: what is at the path
+    # now replaced what was read from it yesterday, so the voided 记-3 stops counting
+    seed_notice(con)
+    path = tmp_path / "ledger.csv"
+    [y] = load_ledgers(con, [write_csv(path, YESTERDAY)])
+    write_csv(path, TODAY_LAST_VOIDED)
+    [t] = load_ledgers(con, [path])
+    assert (_status(con, y), _status(con, t)) == (("superseded", t.file_id), ("loaded", None))
+    assert t.message == f"取代文件 {y.file_id} / supersedes file {y.file_id}"
+    assert con.execute("select message from input_files where file_id = ?", [y.file_id]).fetchone() == (
+        f"被较新的年初至今导出文件 {t.file_id} 取代（同一路径的文件，读入晚于本文件），未计入 / "
+        f"superseded by file {t.file_id}, a newer year-to-date export (read later from the same path); "
+        f"not counted",)
+    assert spent(con) == Decimal("480.00")
+
+
+def test_load_ledgers__another_units_export_at_the_same_path_supersedes_nothing(con, tmp_path):
+    # the path says which export is newer, not whether two files are exports of one ledger
+    seed_notice(con)
+    path = tmp_path / "ledger.csv"
+    [a] = load_ledgers(con, [write_csv(path, YESTERDAY)])
+    write_csv(path, [row(voucher_no="记-1", posted_on="2024-01-15", debit="300", payee="他户")])
+    [b] = load_ledgers(con, [path])
+    assert (_status(con, a), _status(con, b)) == (("loaded", None), ("loaded", None))
+    assert spent(con) == Decimal("1260.00")  # 2 × 480 + 300: both counted
+
+
 @pytest.mark.parametrize("name, date", [
     ("ledger_2024_ytd_20241130.csv", dt.date(2024, 11, 30)),  # the year alone is no date
     ("账簿_2024-11-30.xlsx", dt.date(2024, 11, 30)),
