@@ -416,6 +416,38 @@ def waivers(outputs, db, wait):
         click.echo(f"{at:%Y-%m-%d %H:%M}  {by}  {key}  {reason}")
 
 
+@main.command()
+@click.option("--keep", type=click.IntRange(min=1), required=True,
+              help="保留最近几次运行的报告 / keep the report folders of this many newest runs")
+@click.option("--dry-run", is_flag=True, help="只列出，不删除 / list what would go, remove nothing")
+@_apply(store_options)
+def prune(keep, dry_run, outputs, db, wait):
+    """删除较早运行的报告文件夹，运行记录仍在数据库中 / remove the report folders of older runs.
+
+    The store keeps every run: `recon runs`, new / persisting / resolved and waivers are
+    unchanged, and `recon report RUN_ID` writes a removed run's reports again (all but its GX
+    Data Docs). The folder `latest` points to is never removed.
+
+    \b
+    Example (after the nightly run, keeping two months):
+      recon prune --keep 60
+    """
+    from .reports import prune_reports
+
+    with _store(outputs, db, wait) as con:
+        pruned = prune_reports(con, Path(outputs), keep, dry_run)
+    verb_zh, verb_en = ("将删除", "would remove") if dry_run else ("已删除", "removed")
+    for p in pruned:
+        click.echo(f"{verb_zh} / {verb_en}: {printable(str(p.folder))} ({_mib(p.size_bytes)})")
+    total = _mib(sum(p.size_bytes for p in pruned))
+    click.echo(f"{verb_zh} {len(pruned)} 个报告文件夹（{total}），运行记录保留在数据库中 / "
+               f"{verb_en} {len(pruned)} report folders ({total}); the store keeps their runs")
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):.1f} MiB"
+
+
 class _store:
     """Hold the store for a command (one writer at a time); a busy store exits 3, other store
     errors exit 2, each with a clear message."""

@@ -251,7 +251,8 @@ def _shadow(con: duckdb.DuckDBPyConnection, view: str) -> None:
 
 
 def _clear_stale_staging(outputs: Path) -> None:
-    """Half-written report folders of killed runs (we hold the store lock: nobody else writes)."""
+    """Half-written report folders of killed runs, and half-removed ones of a stopped
+    `recon prune` (we hold the store lock: nobody else writes)."""
     runs_dir = outputs / "runs"
     if runs_dir.is_dir():
         for stale in runs_dir.glob(".*.tmp"):
@@ -389,9 +390,12 @@ def exit_status_for(con: duckdb.DuckDBPyConnection, run_id: str, fail_on: str, r
     return EXIT_FINDINGS if worst is not None and worst >= threshold else EXIT_OK
 
 
+LATEST = "latest"  # outputs/latest: the symbolic link to the newest run's report folder
+
+
 def update_latest(outputs: Path, run_dir: Path) -> None:
     """outputs/latest -> runs/<run_id>, replaced atomically."""
-    link = outputs / "latest"
+    link = outputs / LATEST
     tmp = outputs / f".latest-{os.getpid()}"
     if tmp.is_symlink() or tmp.exists():
         tmp.unlink()

@@ -154,6 +154,56 @@ def test_runs_listing__shows_history(tmp_path):
     assert lines[1].split()[-1] == "0" and lines[2].split()[-1] == "1"
 
 
+def _run_ids(db) -> list[str]:
+    out = CliRunner().invoke(main, ["runs", "--db", str(db)])
+    return [line.split()[0] for line in out.output.strip().splitlines()[1:]]  # newest first
+
+
+def test_prune__removes_older_report_folders_and_the_store_keeps_their_runs(tmp_path):
+    db = _store_with_mistakes(tmp_path)
+    for _ in range(3):
+        assert _check(db, tmp_path).exit_code == 1
+    newest, middle, oldest = _run_ids(db)
+    runs_dir = tmp_path / "out" / "runs"
+    (runs_dir / "notes").mkdir()  # not a run of this store: never touched
+    prune = ["prune", "--db", str(db), "--outputs", str(tmp_path / "out"), "--keep", "1"]
+
+    dry = CliRunner().invoke(main, [*prune, "--dry-run"])
+    assert dry.exit_code == 0 and f"would remove: {runs_dir / middle} (" in dry.output
+    assert {p.name for p in runs_dir.iterdir()} == {newest, middle, oldest, "notes"}
+
+    done = CliRunner().invoke(main, prune)
+    assert done.exit_code == 0, done.output
+    assert "removed 2 report folders" in done.output
+    assert {p.name for p in runs_dir.iterdir()} == {newest, "notes"}  # nothing half-removed left
+    assert _latest(tmp_path) == runs_dir / newest
+    assert _run_ids(db) == [newest, middle, oldest]  # the history stays whole
+    # a removed run's reports are written again from the store
+    again = CliRunner().invoke(main, ["report", oldest, "--db", str(db), "--outputs", str(tmp_path / "out")])
+    assert again.exit_code == 0, again.output
+    assert any(r["rule_id"] == "CODE_MISMATCH" for r in _exceptions(runs_dir / oldest))
+    assert _latest(tmp_path) == runs_dir / newest
+
+
+def test_prune__keeps_the_folder_latest_points_to(tmp_path):
+    db = _store_with_mistakes(tmp_path)
+    for _ in range(2):
+        _check(db, tmp_path)
+    newest, oldest = _run_ids(db)
+    out = tmp_path / "out"
+    (out / "latest").unlink()
+    (out / "latest").symlink_to(Path("runs") / oldest)  # pointed back by hand, say
+    done = CliRunner().invoke(main, ["prune", "--db", str(db), "--outputs", str(out), "--keep", "1"])
+    assert done.exit_code == 0 and "removed 0 report folders" in done.output
+    assert {p.name for p in (out / "runs").iterdir()} == {newest, oldest}
+
+
+def test_prune__keep_must_be_at_least_one(tmp_path):
+    db = _store_with_mistakes(tmp_path)
+    refused = CliRunner().invoke(main, ["prune", "--db", str(db), "--keep", "0"])
+    assert refused.exit_code == 2 and "--keep" in refused.output
+
+
 # The `recon` command as installed: pipeline.cli.entry, which ends the process with os._exit once
 # the command is done. It must still run the exit handlers, flush what it printed and keep the
 # command's exit status.

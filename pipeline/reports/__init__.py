@@ -7,7 +7,9 @@ into a hidden staging folder and moved into `runs/<run_id>/` when complete.
 from __future__ import annotations
 
 import importlib
+import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -42,3 +44,44 @@ def write_reports(con: duckdb.DuckDBPyConnection, run_id: str, outputs: Path,
     if newest and newest[0] == run_id:
         update_latest(outputs, run_dir)
     return run_dir
+
+
+@dataclass(frozen=True)
+class PrunedRun:
+    run_id: str
+    folder: Path
+    size_bytes: int
+
+
+def prune_reports(con: duckdb.DuckDBPyConnection, outputs: Path, keep: int,
+                  dry_run: bool = False) -> list[PrunedRun]:
+    """Remove the report folders (runs/<run_id>/) of all but the `keep` newest runs; return them.
+
+    A nightly run adds a folder of a few MB (more with many findings) that nothing removes. Only
+    the files go: the store keeps every run (`recon runs`, each finding's new / persisting /
+    resolved, waivers), and `recon report RUN_ID` writes a removed run's reports again, all but
+    its GX Data Docs. The folder `latest` points to stays, and so does anything in runs/ that is
+    not a run of this store. A folder is first renamed to a hidden `.<run_id>.pruned.tmp`, which
+    the next run clears if this one is stopped half-way, so no half-removed run folder is left
+    in view. Call it holding the store (no run writes reports meanwhile)."""
+    from ..run import LATEST
+
+    runs_dir = Path(outputs) / "runs"
+    order = [r[0] for r in con.execute("select run_id from runs order by started_at desc, run_id desc").fetchall()]
+    kept = set(order[:keep])
+    latest = Path(outputs) / LATEST
+    if latest.is_symlink():
+        kept.add(Path(os.readlink(latest)).name)
+    pruned = []
+    for run_id in order[keep:]:
+        folder = runs_dir / run_id
+        if run_id in kept or folder.is_symlink() or not folder.is_dir():
+            continue
+        size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and not f.is_symlink())
+        if not dry_run:
+            doomed = runs_dir / f".{run_id}.pruned.tmp"
+            shutil.rmtree(doomed, ignore_errors=True)  # left by a prune stopped half-way
+            os.replace(folder, doomed)
+            shutil.rmtree(doomed)
+        pruned.append(PrunedRun(run_id, folder, size))
+    return pruned
