@@ -435,13 +435,20 @@ def prune(keep, dry_run, outputs, db, wait):
     from .reports import prune_reports
 
     with _store(outputs, db, wait) as con:
-        pruned = prune_reports(con, Path(outputs), keep, dry_run)
+        outcomes = prune_reports(con, Path(outputs), keep, dry_run)
+    pruned = [p for p in outcomes if p.error is None]
     verb_zh, verb_en = ("将删除", "would remove") if dry_run else ("已删除", "removed")
     for p in pruned:
         click.echo(f"{verb_zh} / {verb_en}: {printable(str(p.folder))} ({_mib(p.size_bytes)})")
     total = _mib(sum(p.size_bytes for p in pruned))
     click.echo(f"{verb_zh} {len(pruned)} 个报告文件夹（{total}），运行记录保留在数据库中 / "
-               f"{verb_en} {len(pruned)} report folders ({total}); the store keeps their runs")
+               f"{verb_en} {len(pruned)} report folder{'' if len(pruned) == 1 else 's'} ({total}); "
+               f"the store keeps their runs")
+    failed = [p for p in outcomes if p.error is not None]
+    for p in failed:
+        click.echo(f"无法删除 / cannot remove {printable(str(p.folder))}: {printable(p.error)}", err=True)
+    if failed:
+        sys.exit(2)
 
 
 def _mib(size: int) -> str:

@@ -198,6 +198,29 @@ def test_prune__keeps_the_folder_latest_points_to(tmp_path):
     assert {p.name for p in (out / "runs").iterdir()} == {newest, oldest}
 
 
+def test_prune__a_folder_that_cannot_be_removed_is_named_and_the_others_go(tmp_path, monkeypatch):
+    import os
+
+    db = _store_with_mistakes(tmp_path)
+    for _ in range(3):
+        _check(db, tmp_path)
+    newest, middle, oldest = _run_ids(db)
+    runs_dir = tmp_path / "out" / "runs"
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if Path(src).name == middle:
+            raise PermissionError(13, "Permission denied")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    done = CliRunner().invoke(main, ["prune", "--db", str(db), "--outputs", str(tmp_path / "out"), "--keep", "1"])
+    assert done.exit_code == 2
+    assert f"cannot remove {runs_dir / middle}: Permission denied" in done.stderr
+    assert "removed 1 report folder (" in done.stdout
+    assert {p.name for p in runs_dir.iterdir()} == {newest, middle}
+
+
 def test_prune__keep_must_be_at_least_one(tmp_path):
     db = _store_with_mistakes(tmp_path)
     refused = CliRunner().invoke(main, ["prune", "--db", str(db), "--keep", "0"])

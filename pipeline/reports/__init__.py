@@ -51,6 +51,7 @@ class PrunedRun:
     run_id: str
     folder: Path
     size_bytes: int
+    error: str | None = None  # why the folder could not be removed (it is then left in place)
 
 
 def prune_reports(con: duckdb.DuckDBPyConnection, outputs: Path, keep: int,
@@ -63,7 +64,9 @@ def prune_reports(con: duckdb.DuckDBPyConnection, outputs: Path, keep: int,
     its GX Data Docs. The folder `latest` points to stays, and so does anything in runs/ that is
     not a run of this store. A folder is first renamed to a hidden `.<run_id>.pruned.tmp`, which
     the next run clears if this one is stopped half-way, so no half-removed run folder is left
-    in view. Call it holding the store (no run writes reports meanwhile)."""
+    in view. A folder that cannot be moved or removed (permissions) is returned with the
+    reason, and the others are still removed. Call it holding the store (no run writes reports
+    meanwhile)."""
     from ..run import LATEST
 
     runs_dir = Path(outputs) / "runs"
@@ -77,11 +80,15 @@ def prune_reports(con: duckdb.DuckDBPyConnection, outputs: Path, keep: int,
         folder = runs_dir / run_id
         if run_id in kept or folder.is_symlink() or not folder.is_dir():
             continue
-        size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and not f.is_symlink())
-        if not dry_run:
-            doomed = runs_dir / f".{run_id}.pruned.tmp"
-            shutil.rmtree(doomed, ignore_errors=True)  # left by a prune stopped half-way
-            os.replace(folder, doomed)
-            shutil.rmtree(doomed)
-        pruned.append(PrunedRun(run_id, folder, size))
+        error = None
+        try:
+            size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and not f.is_symlink())
+            if not dry_run:
+                doomed = runs_dir / f".{run_id}.pruned.tmp"
+                shutil.rmtree(doomed, ignore_errors=True)  # left by a prune stopped half-way
+                os.replace(folder, doomed)
+                shutil.rmtree(doomed)
+        except OSError as exc:
+            size, error = 0, exc.strerror or str(exc)
+        pruned.append(PrunedRun(run_id, folder, size, error))
     return pruned
