@@ -2,6 +2,7 @@
 import csv
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 import tomllib
@@ -199,8 +200,6 @@ def test_prune__keeps_the_folder_latest_points_to(tmp_path):
 
 
 def test_prune__a_folder_that_cannot_be_removed_is_named_and_the_others_go(tmp_path, monkeypatch):
-    import os
-
     db = _store_with_mistakes(tmp_path)
     for _ in range(3):
         _check(db, tmp_path)
