@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from builders import (NOTICE_NO, OLD_ESTATES, PROJECT_CODE, RENT, new_store, run_findings, seed_notice,
                       set_context)
+from hostile_corpus import SEED_NOTICE
 from pipeline import ledgers
 from pipeline.checks import run_rule
 from pipeline.cli import main
@@ -850,6 +851,28 @@ def test_load_ledgers__an_export_overwriting_the_same_file_is_the_newer_though_i
         f"superseded by file {t.file_id}, a newer year-to-date export (read later from the same path); "
         f"not counted",)
     assert spent(con) == Decimal("480.00")
+
+
+def test_recon_run__nightly_export_overwriting_one_file_replaces_the_night_before(tmp_path):
+    # as cron runs it: the seed notice and one export file, rewritten between two nightly runs
+    # with its last voucher voided and nothing posted since
+    inputs = tmp_path / "inputs"
+    (inputs / "notices").mkdir(parents=True)
+    (inputs / "ledgers").mkdir()
+    (inputs / "notices" / SEED_NOTICE.name).write_bytes(SEED_NOTICE.read_bytes())
+    export = inputs / "ledgers" / "ledger.csv"
+
+    def nightly(rows) -> Decimal:
+        write_csv(export, rows)
+        os.utime(export, (HOUR_AGO, HOUR_AGO))
+        ran = CliRunner().invoke(main, ["run", "--inputs", str(inputs), "--outputs", str(tmp_path / "out"),
+                                        "--as-of", "2024-12-31", "--fail-on", "never"])
+        assert ran.exit_code == 0, ran.output
+        with open(tmp_path / "out" / "latest" / "summary.csv", encoding="utf-8-sig") as fh:
+            return next(Decimal(r["spent"]) for r in csv.DictReader(fh) if r["purpose"] == RENT)
+
+    assert nightly(YESTERDAY) == Decimal("960.00")
+    assert nightly(TODAY_LAST_VOIDED) == Decimal("480.00")  # 记-3, voided, no longer counted
 
 
 def test_load_ledgers__another_units_export_at_the_same_path_supersedes_nothing(con, tmp_path):
