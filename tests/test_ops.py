@@ -3,6 +3,7 @@ import csv
 import datetime as dt
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -218,6 +219,27 @@ def test_prune__a_folder_that_cannot_be_removed_is_named_and_the_others_go(tmp_p
     assert f"cannot remove {runs_dir / middle}: Permission denied" in done.stderr
     assert "removed 1 report folder (" in done.stdout
     assert {p.name for p in runs_dir.iterdir()} == {newest, middle}
+
+
+def test_prune__stopped_half_way_leaves_no_run_folder_half_removed_and_the_next_run_clears_it(tmp_path, monkeypatch):
+    db = _store_with_mistakes(tmp_path)
+    for _ in range(2):
+        _check(db, tmp_path)
+    newest, oldest = _run_ids(db)
+    runs_dir = tmp_path / "out" / "runs"
+    real_rmtree = shutil.rmtree
+
+    def stopped(path, ignore_errors=False, **kwargs):
+        if not ignore_errors:  # the removal proper, after the move
+            raise KeyboardInterrupt
+        return real_rmtree(path, ignore_errors=ignore_errors, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", stopped)
+    CliRunner().invoke(main, ["prune", "--db", str(db), "--outputs", str(tmp_path / "out"), "--keep", "1"])
+    monkeypatch.undo()
+    assert {p.name for p in runs_dir.iterdir()} == {newest, f".{oldest}.pruned.tmp"}  # out of view
+    _check(db, tmp_path)
+    assert not list(runs_dir.glob(".*"))
 
 
 def test_prune__keep_must_be_at_least_one(tmp_path):
