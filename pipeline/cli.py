@@ -434,7 +434,9 @@ def prune(keep, dry_run, outputs, db, wait):
     """
     from .reports import prune_reports
 
-    with _store(outputs, db, wait) as con:
+    # read-only: it reads the run history, and a mistyped --outputs creates no store; the store's
+    # lock is taken all the same, so no run writes reports meanwhile
+    with _store(outputs, db, wait, read_only=True) as con:
         outcomes = prune_reports(con, Path(outputs), keep, dry_run)
     pruned = [p for p in outcomes if p.error is None]
     verb_zh, verb_en = ("将删除", "would remove") if dry_run else ("已删除", "removed")

@@ -242,6 +242,12 @@ def test_prune__stopped_half_way_leaves_no_run_folder_half_removed_and_the_next_
     assert not list(runs_dir.glob(".*"))
 
 
+def test_prune__a_folder_without_a_store_is_refused_and_left_as_it_was(tmp_path):
+    refused = CliRunner().invoke(main, ["prune", "--outputs", str(tmp_path / "typo"), "--keep", "3"])
+    assert refused.exit_code == 2 and "store not found" in refused.output
+    assert not (tmp_path / "typo").exists()
+
+
 def test_prune__keep_must_be_at_least_one(tmp_path):
     db = _store_with_mistakes(tmp_path)
     refused = CliRunner().invoke(main, ["prune", "--db", str(db), "--keep", "0"])
