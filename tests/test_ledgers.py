@@ -992,6 +992,20 @@ def test_input_rejected__reported_for_this_run_only(con, tmp_path):
     assert run_rule(con, rule("INPUT_REJECTED")) == []
 
 
+def test_input_missing__an_empty_store_says_what_is_missing(con, tmp_path):
+    found = run_rule(con, rule("INPUT_MISSING"))
+    assert [(f.observed, f.severity) for f in found] == [("notice", "error"), ("ledger", "error")]
+    assert "no allocation notice is loaded" in found[0].message and "没有分配下达通知" in found[0].message
+    assert len({f.finding_key for f in found}) == 2  # two keys: each can be waived apart
+    seed_notice(con)
+    # a ledger offered but rejected is still missing
+    load_ledgers(con, [write_csv(tmp_path / "bad.csv", [row()], header=["凭证号", "摘要"])])
+    assert [f.observed for f in run_rule(con, rule("INPUT_MISSING"))] == ["ledger"]
+    # a header-only export is loaded (INPUT_EMPTY warns of it): nothing is missing
+    load_ledgers(con, [write_csv(tmp_path / "empty.csv", [])])
+    assert run_rule(con, rule("INPUT_MISSING")) == []
+
+
 def test_input_empty__header_only_export_warned_once(con, tmp_path):
     blank = [""] * len(CN)
     empty = write_csv(tmp_path / "empty.csv", [])
