@@ -281,7 +281,7 @@ def check(outputs, db, wait, as_of, fail_on, notice_no, purpose, date_from, date
 
     scope = _scope(as_of, notice_no, purpose, date_from, date_to)
     setup_logging(Path(outputs))
-    with _store(outputs, db, wait) as con:
+    with _store(outputs, db, wait, create=False) as con:
         result = reconcile(con, Path(outputs), scope, fail_on)
     _print_result(result, quiet)
     sys.exit(result.exit_status)
@@ -299,7 +299,7 @@ def report(run_id, outputs, db, wait):
     """
     from .reports import write_reports
 
-    with _store(outputs, db, wait) as con:
+    with _store(outputs, db, wait, create=False) as con:
         if run_id is None:
             row = con.execute("select run_id from runs where finished_at is not null "
                               "order by started_at desc limit 1").fetchone()
@@ -388,7 +388,7 @@ def waive(finding_key, reason, waived_by, outputs, db, wait):
     """
     if not reason.strip() or not waived_by.strip():
         raise click.BadParameter("理由和豁免人不能为空 / --reason and --by must not be blank")
-    with _store(outputs, db, wait) as con:
+    with _store(outputs, db, wait, create=False) as con:
         known = con.execute("select count(*) from findings where finding_key = ?", [finding_key]).fetchone()[0]
         if not known:
             raise ReconError(f"找不到该异常编号 / no finding with key {finding_key!r} "
@@ -461,10 +461,10 @@ class _store:
     """Hold the store for a command (one writer at a time); a busy store exits 3, other store
     errors exit 2, each with a clear message."""
 
-    def __init__(self, outputs, db, wait=None, read_only=False):
+    def __init__(self, outputs, db, wait=None, read_only=False, create=True):
         from .store import session
 
-        kwargs = {"read_only": read_only}
+        kwargs = {"read_only": read_only, "create": create}
         if wait is not None:
             kwargs["wait"] = wait
         self._session = session(_db_path(outputs, db), **kwargs)

@@ -97,15 +97,16 @@ def _checked_limit(limit: str) -> str:
 
 @contextmanager
 def session(db_path: str | Path, *, wait: float = DEFAULT_WAIT_SECONDS,
-            read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The store, held by this process alone for the block: one writer at a time.
+            read_only: bool = False, create: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The store, held by this process alone for the block: one writer at a time. create=False
+    (and read_only) refuse a store that does not exist yet rather than make an empty one.
 
     A second recon on the same store waits up to `wait` seconds for the first to finish, then
     gives up with StoreBusy. The lock is a file beside the store (`<db>.lock`), released by the
     operating system even when the holder is killed, so a crashed run never blocks the next one.
     """
     db_path = Path(db_path)
-    if not read_only:
+    if not read_only and create:
         db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     elif not db_path.exists():
         raise StoreError(f"数据库不存在 / store not found: {db_path} (run `recon run` first)")

@@ -9,6 +9,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from builders import OLD_ESTATES, RENT, add_ledger, new_store, seed_notice
@@ -246,6 +247,17 @@ def test_prune__a_folder_without_a_store_is_refused_and_left_as_it_was(tmp_path)
     refused = CliRunner().invoke(main, ["prune", "--outputs", str(tmp_path / "typo"), "--keep", "3"])
     assert refused.exit_code == 2 and "store not found" in refused.output
     assert not (tmp_path / "typo").exists()
+
+
+@pytest.mark.parametrize("command", [["check", "--as-of", "2024-12-31"], ["report"],
+                                     ["waive", "K", "--reason", "r", "--by", "b"]],
+                         ids=["check", "report", "waive"])
+def test_store_commands__a_mistyped_outputs_is_refused_and_no_store_is_made(tmp_path, command):
+    # only `recon run` and `recon load` make a store; the others need one
+    out = tmp_path / "typo"
+    refused = CliRunner().invoke(main, [*command, "--outputs", str(out)])
+    assert refused.exit_code == 2 and "store not found" in refused.output
+    assert not (out / "recon.duckdb").exists()
 
 
 def test_prune__keep_must_be_at_least_one(tmp_path):
