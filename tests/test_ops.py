@@ -243,15 +243,9 @@ def test_prune__stopped_half_way_leaves_no_run_folder_half_removed_and_the_next_
     assert not list(runs_dir.glob(".*"))
 
 
-def test_prune__a_folder_without_a_store_is_refused_and_left_as_it_was(tmp_path):
-    refused = CliRunner().invoke(main, ["prune", "--outputs", str(tmp_path / "typo"), "--keep", "3"])
-    assert refused.exit_code == 2 and "store not found" in refused.output
-    assert not (tmp_path / "typo").exists()
-
-
 @pytest.mark.parametrize("command", [["check", "--as-of", "2024-12-31"], ["report"],
-                                     ["waive", "K", "--reason", "r", "--by", "b"]],
-                         ids=["check", "report", "waive"])
+                                     ["waive", "K", "--reason", "r", "--by", "b"], ["prune", "--keep", "3"]],
+                         ids=["check", "report", "waive", "prune"])
 def test_store_commands__a_mistyped_outputs_is_refused_and_no_store_is_made(tmp_path, command):
     # only `recon run` and `recon load` make a store; the others need one
     out = tmp_path / "typo"
