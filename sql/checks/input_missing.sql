@@ -7,9 +7,9 @@
 --
 -- Invariant: the store holds at least one allocation notice and at least one ledger export
 -- (loaded; a superseded one implies a newer loaded one). Without either, a run checks nothing
--- and used to finish with "0 errors" and exit 0, "nothing to act on": an inputs folder left
--- empty (the nightly export never arrived, a share not mounted) or a mistyped --outputs passed
--- in silence. One finding per missing kind. A ledger with a header only is loaded (INPUT_EMPTY
+-- and used to finish with "0 errors" and exit 0, "nothing to act on", so an inputs folder left
+-- empty (the nightly export never arrived, a share not mounted) passed in silence. One finding
+-- per missing kind. A ledger with a header only is loaded (INPUT_EMPTY
 -- warns of it); a file offered but rejected is INPUT_REJECTED, and counts as missing here.
 with missing as (
     select 'notice' as kind
