@@ -93,9 +93,9 @@ Year-to-date exports (supersession)
     when E was read from the same path (the export overwrites one file every night: what is at
     the path now replaced what was read from it before); else the one whose range covers the
     other's (F.first <= E.first and F.last >= E.last; E covering F means F is an older export
-    loaded late). Superseded lines stay in ledger_lines (nothing is
-    deleted) but drop out of stg_ledger_lines, so spending is today's export only and a voucher
-    voided between the two exports disappears. Monthly exports do not supersede one another: their
+    loaded late). Superseded lines stay in ledger_lines (nothing is deleted) but drop out of
+    stg_ledger_lines, so spending is today's export only and a voucher voided between the two
+    exports disappears. Monthly exports do not supersede one another: their
     date ranges are disjoint. Another unit's ledger loaded into the same store numbers its
     vouchers alike (记-1, 记-2 ...) but repeats hardly a whole line, so it never supersedes this
     one; the outcome notes a file that repeats some lines of another but not half.
