@@ -104,9 +104,9 @@ Year-to-date exports (supersession)
     So does the path, when the export overwrites one file. Limitation: with neither (other names
     without dates, or the same date in both), today's file is taken for an older export loaded
     late and marked superseded (its outcome says so), and the voided lines stay counted until the
-    next export with a later posting supersedes yesterday's. A path compares as given (as
-    `recon run` finds it under --inputs, or as typed): the same file named another way, relative
-    against absolute, is another path.
+    next export with a later posting supersedes yesterday's. Paths compare as registered
+    (loading.canonical_path): one file named relatively by the cron job and absolutely by an
+    auditor, or through a linked folder, is one path.
 """
 from __future__ import annotations
 
@@ -127,8 +127,9 @@ from typing import Iterable, Iterator
 
 import duckdb
 
-from .loading import (FileOutcome, InputError, file_stamp, loaded_by_name_and_size, loaded_file_id,
-                      record_stamp, register_file, reject_file, sha256_file, unchanged_file)
+from .loading import (FileOutcome, InputError, canonical_path, file_stamp, loaded_by_name_and_size,
+                      loaded_file_id, record_stamp, register_file, reject_file, sha256_file,
+                      unchanged_file)
 from .store import LOAD_MEMORY_LIMIT, memory_limit, out_of_disk, working_folder
 from .paths import CONFIG_DIR
 
@@ -1289,7 +1290,7 @@ def load_ledgers(con: duckdb.DuckDBPyConnection, paths, preset: str | None = Non
     """
     outcomes: list[FileOutcome] = []
     with ThreadPoolExecutor(1, "recon-hash") as hasher:
-        for path in map(Path, paths):
+        for path in map(canonical_path, paths):
             try:
                 stamp = file_stamp(path)  # before the hash: a change while it is read shows next time
             except OSError as exc:

@@ -10,10 +10,17 @@ and hashing each one again every night makes the run longer night after night (a
 is 0.4 GB). So the registry keeps each file's modification time as it was before the file was
 hashed (mtime_ns), and a file at the same path, of the same size and modification time as a
 loaded one is skipped without being read, the way make and rsync judge a file unchanged. (The
-path as given: another unit's export of the same name and size elsewhere is always read.) A
+same path: another unit's export of the same name and size elsewhere is always read.) A
 file modified less than RACY_SECONDS before it was hashed may have been changing while it was
 read: its time is not kept, and it is hashed again next time. RECON_REHASH=1 hashes every file
 whatever its time.
+
+A file is registered under its canonical path (canonical_path): absolute, with its folder's
+symbolic links and `..` resolved, its own name as given. The nightly cron job and an auditor's
+run name the same export differently (`inputs/ledgers/x.csv` from the project folder,
+`/srv/budget-recon/inputs/ledgers/x.csv` from elsewhere, through a linked folder); both meet the
+same registry row. The file's own name is kept even when it is a link (a `latest.csv` pointing
+at each night's export is the same path every night, as the user named it).
 """
 from __future__ import annotations
 
@@ -80,6 +87,16 @@ def loaded_file_id(con: duckdb.DuckDBPyConnection, sha256: str) -> int | None:
 
 
 RACY_SECONDS = 2
+
+
+def canonical_path(path: Path | str) -> Path:
+    """The path a file is registered and compared under (see the module docstring)."""
+    path = Path(path)
+    try:
+        folder = path.parent.resolve()
+    except (OSError, RuntimeError):  # a loop of links (RuntimeError before Python 3.13)
+        folder = Path(os.path.abspath(path.parent))
+    return folder / path.name
 
 
 def file_stamp(path: Path) -> tuple[int, int | None]:

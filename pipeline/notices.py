@@ -27,7 +27,7 @@ from pathlib import Path
 
 import duckdb
 
-from .loading import FileOutcome, InputError, loaded_file_id, register_file, reject_file, sha256_file
+from .loading import FileOutcome, InputError, canonical_path, loaded_file_id, register_file, reject_file, sha256_file
 from .text import doc_no, find_doc_nos, purpose_key
 
 KIND = "notice"
@@ -777,8 +777,7 @@ def load_notices(con: duckdb.DuckDBPyConnection, paths) -> list[FileOutcome]:
     file is stored once (skipped, with a message); a file that cannot be parsed is rejected whole.
     """
     outcomes = []
-    for path in paths:
-        path = Path(path)
+    for path in map(canonical_path, paths):
         try:
             sha = sha256_file(path)
         except OSError as exc:  # unreadable: nothing can be registered under a content hash

@@ -651,6 +651,22 @@ def test_load_ledgers__unchanged_file_is_skipped_without_being_read(con, tmp_pat
     assert "not read again" in again.message
 
 
+def test_load_ledgers__an_unchanged_file_named_another_way_is_not_read_again(con, tmp_path, monkeypatch):
+    # the cron job names it from the project folder, an auditor by its full path through a link
+    project = tmp_path / "srv"
+    (project / "ledgers").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(project)
+    path = write_csv(project / "ledgers" / "ledger.csv", [row(debit="480")])
+    os.utime(path, (HOUR_AGO, HOUR_AGO))
+    monkeypatch.chdir(project)
+    [first] = load_ledgers(con, [Path("ledgers") / "ledger.csv"])
+    hashed = _hashes(monkeypatch)
+    [again] = load_ledgers(con, [tmp_path / "link" / "ledgers" / ".." / "ledgers" / "ledger.csv"])
+    assert hashed == []
+    assert (again.action, again.file_id) == ("skipped", first.file_id)
+    assert first.path == again.path == str(project.resolve() / "ledgers" / "ledger.csv")
+
+
 def test_load_ledgers__a_file_changed_since_is_read_again(con, tmp_path, monkeypatch):
     path = write_csv(tmp_path / "ledger.csv", [row(debit="480")])
     os.utime(path, (HOUR_AGO, HOUR_AGO))
@@ -850,6 +866,21 @@ def test_load_ledgers__an_export_overwriting_the_same_file_is_the_newer_though_i
         f"被较新的年初至今导出文件 {t.file_id} 取代（同一路径的文件，读入晚于本文件），未计入 / "
         f"superseded by file {t.file_id}, a newer year-to-date export (read later from the same path); "
         f"not counted",)
+    assert spent(con) == Decimal("480.00")
+
+
+def test_load_ledgers__an_overwritten_export_named_another_way_is_still_the_same_path(con, tmp_path, monkeypatch):
+    # yesterday's export read relatively by the cron job, today's by an auditor's absolute path
+    # through a linked folder: the overwrite still replaces yesterday's, voided 记-3 and all
+    seed_notice(con)
+    project = tmp_path / "srv"
+    (project / "ledgers").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(project)
+    monkeypatch.chdir(project)
+    [y] = load_ledgers(con, [write_csv(Path("ledgers") / "ledger.csv", YESTERDAY)])
+    write_csv(project / "ledgers" / "ledger.csv", TODAY_LAST_VOIDED)
+    [t] = load_ledgers(con, [tmp_path / "link" / "ledgers" / "ledger.csv"])
+    assert (_status(con, y), _status(con, t)) == (("superseded", t.file_id), ("loaded", None))
     assert spent(con) == Decimal("480.00")
 
 
