@@ -280,8 +280,8 @@ def check(outputs, db, wait, as_of, fail_on, notice_no, purpose, date_from, date
     from .run import reconcile
 
     scope = _scope(as_of, notice_no, purpose, date_from, date_to)
-    setup_logging(Path(outputs))
     with _store(outputs, db, wait, create=False) as con:
+        setup_logging(Path(outputs))  # once the store is found: a mistyped --outputs stays empty
         result = reconcile(con, Path(outputs), scope, fail_on)
     _print_result(result, quiet)
     sys.exit(result.exit_status)

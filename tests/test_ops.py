@@ -251,7 +251,7 @@ def test_store_commands__a_mistyped_outputs_is_refused_and_no_store_is_made(tmp_
     out = tmp_path / "typo"
     refused = CliRunner().invoke(main, [*command, "--outputs", str(out)])
     assert refused.exit_code == 2 and "store not found" in refused.output
-    assert not (out / "recon.duckdb").exists()
+    assert not out.exists()  # no store, no log folder: nothing left at the mistyped path
 
 
 def test_prune__keep_must_be_at_least_one(tmp_path):
