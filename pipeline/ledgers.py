@@ -127,9 +127,9 @@ from typing import Iterable, Iterator
 
 import duckdb
 
-from .loading import (FileOutcome, InputError, canonical_path, file_stamp, loaded_by_name_and_size,
-                      loaded_file_id, record_stamp, register_file, reject_file, sha256_file,
-                      unchanged_file)
+from .loading import (FileOutcome, InputError, canonical_path, canonicalise_registered_paths,
+                      file_stamp, loaded_by_name_and_size, loaded_file_id, record_stamp,
+                      register_file, reject_file, sha256_file, unchanged_file)
 from .store import LOAD_MEMORY_LIMIT, memory_limit, out_of_disk, working_folder
 from .paths import CONFIG_DIR
 
@@ -1289,6 +1289,7 @@ def load_ledgers(con: duckdb.DuckDBPyConnection, paths, preset: str | None = Non
     two took 7.1 s (bench/README.md).
     """
     outcomes: list[FileOutcome] = []
+    canonicalise_registered_paths(con)  # a store from before canonical paths
     with ThreadPoolExecutor(1, "recon-hash") as hasher:
         for path in map(canonical_path, paths):
             try:

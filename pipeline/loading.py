@@ -99,6 +99,21 @@ def canonical_path(path: Path | str) -> Path:
     return folder / path.name
 
 
+def canonicalise_registered_paths(con: duckdb.DuckDBPyConnection) -> None:
+    """Give registry rows written before paths were canonical (the path as it was given, mostly
+    relative to the folder the cron job runs in) their canonical path, where the old path, read
+    from the current folder, still names a file. Without it, an upgraded store's nightly run
+    would never again meet yesterday's row by path: every kept export hashed every night, and an
+    overwritten export no longer known for the same path. Rows whose old path names nothing here
+    (another folder's relative path, a file since removed) keep it."""
+    for file_id, path in con.execute("select file_id, path from input_files").fetchall():
+        if path and not Path(path).is_absolute():
+            canonical = canonical_path(path)
+            if canonical.is_file():
+                con.execute("update input_files set path = ? where file_id = ?",
+                            [str(canonical), file_id])
+
+
 def file_stamp(path: Path) -> tuple[int, int | None]:
     """(size, mtime_ns) of a file, taken before it is hashed; mtime_ns is None when the file was
     modified less than RACY_SECONDS ago (it may still be being written)."""

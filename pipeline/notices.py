@@ -27,7 +27,8 @@ from pathlib import Path
 
 import duckdb
 
-from .loading import FileOutcome, InputError, canonical_path, loaded_file_id, register_file, reject_file, sha256_file
+from .loading import (FileOutcome, InputError, canonical_path, loaded_file_id, register_file,
+                      reject_file, sha256_file)
 from .text import doc_no, find_doc_nos, purpose_key
 
 KIND = "notice"

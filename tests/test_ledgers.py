@@ -884,6 +884,22 @@ def test_load_ledgers__an_overwritten_export_named_another_way_is_still_the_same
     assert spent(con) == Decimal("480.00")
 
 
+def test_load_ledgers__a_store_from_before_canonical_paths_still_knows_the_export_by_its_path(con, tmp_path, monkeypatch):
+    # a store upgraded in place: yesterday's row holds the path as the cron job gave it, relative
+    # to the project folder the job runs in
+    seed_notice(con)
+    monkeypatch.chdir(tmp_path)
+    export = Path("ledgers") / "ledger.csv"
+    export.parent.mkdir()
+    [y] = load_ledgers(con, [write_csv(export, YESTERDAY)])
+    con.execute("update input_files set path = ? where file_id = ?", [str(export), y.file_id])
+    write_csv(export, TODAY_LAST_VOIDED)
+    [t] = load_ledgers(con, [export])
+    assert (_status(con, y), _status(con, t)) == (("superseded", t.file_id), ("loaded", None))
+    assert con.execute("select path from input_files where file_id = ?", [y.file_id]).fetchone() == (t.path,)
+    assert spent(con) == Decimal("480.00")
+
+
 def test_recon_run__nightly_export_overwriting_one_file_replaces_the_night_before(tmp_path):
     # as cron runs it: the seed notice and one export file, rewritten between two nightly runs
     # with its last voucher voided and nothing posted since
