@@ -147,6 +147,7 @@ FIELD_ZH = {
 }
 AMOUNT_FIELDS = ("debit", "credit")
 PRESETS_FILE = CONFIG_DIR / "presets.toml"
+SITE_PRESETS_NAME = "presets.toml"  # a site's own aliases, beside its ledgers (not a ledger)
 HEADER_SCAN_ROWS = 20
 SAMPLE_BYTES = 1 << 20
 CHUNK_BYTES = 4 << 20
@@ -214,7 +215,7 @@ def _user_preset_files(path: Path, presets_file: Path | None) -> list[Path]:
     env = os.environ.get("RECON_PRESETS")
     if env:
         files.append(Path(env))
-    beside = path.parent / "presets.toml"
+    beside = path.parent / SITE_PRESETS_NAME
     if beside.is_file():
         files.append(beside)
     if presets_file is not None:
@@ -1150,8 +1151,45 @@ def _format_of(path: Path) -> str:
         return "xlsx"
     if suffix in (".parquet", ".pq"):
         return "parquet"
-    raise InputError(path, f"不支持的文件类型 {suffix}（支持 .csv、.xlsx、.parquet）",
-                     f"unsupported file type {suffix} (use .csv, .xlsx or .parquet)")
+    if suffix in (".xls", ".et"):
+        return _xls_format(path, suffix)
+    if suffix in (".zip", ".rar", ".7z", ".gz", ".tar"):
+        raise InputError(path, f"这是压缩文件（{suffix}），请先解压，把其中的导出文件放入 ledgers 目录",
+                         f"an archive ({suffix}): unpack it and put the export inside into the "
+                         f"ledgers folder")
+    shown = suffix or "（无扩展名）"
+    raise InputError(path, f"不支持的文件类型 {shown}（支持 .csv、.txt、.xlsx、.parquet）",
+                     f"unsupported file type {suffix or '(none)'} (use .csv, .txt, .xlsx or .parquet)")
+
+
+_OLE2_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Excel 97-2003 (and WPS .et) workbooks
+
+
+def _xls_format(path: Path, suffix: str) -> str:
+    """An `.xls` / `.et` export by what it holds. Many accounting systems' "export to Excel"
+    writes tab-separated text under that name, which is read as CSV. Excel's own 97-2003 format,
+    a web page (HTML) or an XLSX workbook misnamed cannot be, and the message says what to do."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+    except OSError as exc:
+        raise InputError(path, f"文件无法读取：{exc.strerror or exc}",
+                         f"the file cannot be read: {exc.strerror or exc}") from exc
+    if head.startswith(_OLE2_SIGNATURE):
+        raise InputError(path, f"Excel 97-2003 格式的工作簿（{suffix}）无法读取，请在 Excel 或 WPS "
+                               f"中另存为 .xlsx 或 CSV",
+                         f"an Excel 97-2003 workbook ({suffix}) cannot be read; save it as .xlsx "
+                         f"or CSV in Excel or WPS")
+    if head.startswith(b"PK\x03\x04"):
+        raise InputError(path, f"这是 XLSX 工作簿，扩展名却是 {suffix}，请改名为 .xlsx",
+                         f"an XLSX workbook named {suffix}; rename it to .xlsx")
+    text = head.lstrip(b"\xef\xbb\xbf\xff\xfe \t\r\n").lower()
+    if text.startswith(b"<"):
+        raise InputError(path, f"这是网页（HTML / XML）格式的导出，扩展名却是 {suffix}，请在 Excel 中"
+                               f"打开后另存为 .xlsx 或 CSV",
+                         f"a web page (HTML / XML) export named {suffix}; open it in Excel and "
+                         f"save it as .xlsx or CSV")
+    return "csv"  # text: the CSV reader finds its encoding and delimiter, tab included
 
 
 def _read_or_reject(con, sql: str, params: dict, path: Path, fmt: str, enc: str | None) -> None:

@@ -156,6 +156,14 @@ def read_document(path: Path) -> SourceDocument:
         return SourceDocument(tuple(_txt_items(text)), "txt", encoding)
     if suffix == ".docx":
         return SourceDocument(tuple(_docx_items(path)), "docx", None)
+    if suffix in (".doc", ".wps"):
+        raise InputError(path, f"Word 97-2003 / WPS 格式的文档（{suffix}）无法读取，请另存为 .docx",
+                         f"a Word 97-2003 / WPS document ({suffix}) cannot be read; save it as .docx")
+    if suffix in (".pdf", ".ofd"):
+        raise InputError(path, f"{suffix[1:].upper()} 版式文件无法可靠读取表格，请使用通知的 Word 文档"
+                               f"（.docx）或文本（.txt）",
+                         f"the tables of a {suffix[1:].upper()} file cannot be read reliably; use the "
+                         f"notice's Word document (.docx) or its text (.txt)")
     raise InputError(path, f"不支持的通知文件类型 {suffix or '（无扩展名）'}，应为 .txt 或 .docx",
                      f"unsupported notice file type {suffix or '(none)'}; expected .txt or .docx")
 

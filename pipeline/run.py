@@ -36,8 +36,11 @@ from .store import session, transaction, working_folder
 
 log = logging.getLogger("recon")
 
-NOTICE_SUFFIXES = {".txt", ".docx"}
-LEDGER_SUFFIXES = {".csv", ".xlsx", ".parquet"}
+# Files in the inputs folders that are nobody's input: the desktop's own (Windows writes these into
+# every shared folder it shows) and files still being written or downloaded, which a later run
+# reads whole. Hidden files (".*", Office's "~$*" lock files) are never offered either.
+NOT_INPUTS = {"thumbs.db", "ehthumbs.db", "desktop.ini"}
+UNFINISHED_SUFFIXES = {".tmp", ".part", ".partial", ".crdownload", ".download"}
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_BUSY = 0, 1, 2, 3
 
@@ -74,15 +77,23 @@ class RunResult:
 
 
 def discover_inputs(inputs_dir: Path) -> tuple[list[Path], list[Path]]:
-    """Notice files under inputs/notices and ledger exports under inputs/ledgers, sorted by name."""
-    def pick(sub: str, suffixes: set[str]) -> list[Path]:
+    """The files under inputs/notices and under inputs/ledgers, each sorted by name.
+
+    Every file is offered to its loader, whatever its type: the loader reads it or rejects it
+    saying why (an Excel 97-2003 `.xls`, a `.pdf` notice), and the run reports the rejection.
+    Left out: hidden files, the desktop's own (NOT_INPUTS), files still being written
+    (UNFINISHED_SUFFIXES), the site's presets.toml beside the ledgers, and subfolders (an
+    archive of old exports may live there)."""
+    def pick(sub: str) -> list[Path]:
         folder = inputs_dir / sub
         if not folder.is_dir():
             return []
         return sorted(p for p in folder.iterdir()
-                      if p.is_file() and p.suffix.lower() in suffixes
-                      and not p.name.startswith((".", "~$")))
-    return pick("notices", NOTICE_SUFFIXES), pick("ledgers", LEDGER_SUFFIXES)
+                      if p.is_file() and not p.name.startswith((".", "~$"))
+                      and p.name.lower() not in NOT_INPUTS
+                      and p.suffix.lower() not in UNFINISHED_SUFFIXES
+                      and not (sub == "ledgers" and p.name == ledgers.SITE_PRESETS_NAME))
+    return pick("notices"), pick("ledgers")
 
 
 def new_run_id(now: dt.datetime) -> str:

@@ -131,6 +131,18 @@ def _rng(name: str) -> random.Random:
     return random.Random(f"hostile-{name}")
 
 
+def tab_separated_text(path: Path) -> None:
+    """An accounting system's "export to Excel": GBK text, tab-separated, under an .xls name."""
+    buf = io.StringIO()
+    w = csv.writer(buf, delimiter="\t", lineterminator="\r\n")
+    w.writerow(HEADER)
+    w.writerows(hostile_rows(3))
+    path.write_bytes(buf.getvalue().encode("gbk"))
+
+
+OLE2_WORKBOOK = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(4088)  # Office 97-2003's container
+
+
 def random_bytes(path: Path, size: int = 4096) -> None:
     path.write_bytes(_rng(path.name).randbytes(size))
 
@@ -446,6 +458,16 @@ CASES: list[Case] = [
          Expect("rows", bad_rows=(2, 3), bad_values=("=500+500",), dilapidated_spent=R1),
          alternatives=(Expect("rejected"),)),
     Case("parquet_random_bytes", "ledgers", "junk.parquet", random_bytes, Expect("rejected")),
+    # -- files of other types in the ledgers folder: read when they hold text, else rejected
+    # saying what to do (never passed over in silence) -----------------------------------------
+    Case("xls_excel_97_2003", "ledgers", "old.xls", lambda p: p.write_bytes(OLE2_WORKBOOK),
+         Expect("rejected", reason="Excel 97-2003")),
+    Case("xls_web_page", "ledgers", "web.xls",
+         lambda p: p.write_bytes("<html><body><table><tr><td>凭证号</td></tr></table>".encode("gbk")),
+         Expect("rejected", reason="HTML")),
+    Case("xls_tab_separated_text", "ledgers", "export.xls", tab_separated_text,
+         Expect("loaded", dilapidated_spent=R3)),
+    Case("ledger_archive", "ledgers", "exports.zip", random_bytes, Expect("rejected", reason="unpack")),
     Case("utf16_without_bom", "ledgers", "utf16_no_bom.csv",
          lambda p: p.write_bytes(csv_text(hostile_rows(3)).encode("utf-16-le")), Expect("rejected")),
     # -- header only: a readable export with no lines ----------------------------------------
@@ -542,6 +564,10 @@ CASES: list[Case] = [
     Case("notice_docx_lying_zip_sizes", "notices", "liar.docx",
          lambda p: zip_bomb_docx(p, 100_000_000, lie=True), Expect("rejected")),
     Case("notice_docx_random_bytes", "notices", "junk.docx", random_bytes, Expect("rejected")),
+    Case("notice_word_97_2003", "notices", "通知.doc", lambda p: p.write_bytes(OLE2_WORKBOOK),
+         Expect("rejected", reason=".docx")),
+    Case("notice_pdf", "notices", "通知.pdf", lambda p: p.write_bytes(b"%PDF-1.7\n" + bytes(100)),
+         Expect("rejected", reason="PDF")),
     # -- notices whose allocation table is malformed ----------------------------------------
     Case("notice_line_without_amount", "notices", "no_amount.txt",
          _text(lambda: notice_variant(97, {"\t17.28\n\t2210107": "\t\n\t2210107"})), Expect("rejected")),

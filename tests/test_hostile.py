@@ -179,6 +179,26 @@ def test_hostile__run_with_bad_files(template, tmp_path, group):
     _assert_good_files_intact(db)
 
 
+def test_hostile__files_that_are_nobodys_input_are_not_offered(template, tmp_path):
+    """What a shared folder collects besides the exports: the desktop's own files, a download or
+    copy not finished, an archive folder of old exports. The run is as without them."""
+    inputs = tmp_path / "inputs"
+    shutil.copytree(template["inputs"], inputs)
+    for folder in ("ledgers", "notices"):
+        (inputs / folder / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0" + bytes(60))
+        (inputs / folder / "desktop.ini").write_text("[.ShellClassInfo]\n")
+    (inputs / "ledgers" / "tonight.csv.part").write_text("凭证号,借方\n记-1,")
+    (inputs / "ledgers" / "presets.toml").write_text("[presets.cn-grp]\ndebit = ['借方']\n")  # the site's aliases
+    (inputs / "ledgers" / "归档").mkdir()
+    hc.write_csv(inputs / "ledgers" / "归档" / "old.csv", hc.hostile_rows(3))
+    out = tmp_path / "out"
+    ran = invoke(["run", "--inputs", str(inputs), "--outputs", str(out), "--as-of", AS_OF])
+    assert ran.exit_code == template["exit_code"], ran
+    offered = {n for (n,) in hc.query(out / "recon.duckdb", "select name from input_files")}
+    assert offered == {n for (n,) in hc.query(template["db"], "select name from input_files")}
+    assert _comparable(hc.read_csv_rows((out / "latest").resolve() / "exceptions.csv")) == template["findings"]
+
+
 def test_hostile__utf8_file_forced_as_gbk_is_refused_not_garbled(template, tmp_path):
     """`recon load ledger --encoding gbk` on a UTF-8 export: its Chinese headings turn to mojibake,
     so the file is rejected by name; nothing garbled reaches the store."""

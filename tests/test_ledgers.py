@@ -124,6 +124,36 @@ def test_load_ledgers__binary_file_is_not_given_a_line(con, tmp_path):
     assert out.action == "rejected" and "cannot detect the encoding" in out.message and "line" not in out.message
 
 
+def test_load_ledgers__an_xls_export_of_tab_separated_text_loads_as_csv(con, tmp_path):
+    # what many accounting systems' "export to Excel" writes: GBK text, tab-separated, named .xls
+    path = write_csv(tmp_path / "账簿导出.xls", [row(), row(voucher_no="记-2", debit="120")],
+                     encoding="gbk", delimiter="\t")
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded) == ("loaded", 2), out.message
+    assert con.execute("select format, encoding from input_files").fetchone() == ("csv", "gbk")
+    assert [line["debit"] for line in lines(con)] == [Decimal("480.00"), Decimal("120.00")]
+
+
+@pytest.mark.parametrize("name, content, says_zh, says_en", [
+    ("old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504), "另存为 .xlsx 或 CSV",
+     "an Excel 97-2003 workbook (.xls) cannot be read"),
+    ("old.et", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504), "另存为 .xlsx 或 CSV",
+     "an Excel 97-2003 workbook (.et)"),
+    ("web.xls", "\ufeff <html><table><tr><td>凭证号</td></tr></table>".encode("utf-8"), "网页",
+     "a web page (HTML / XML) export named .xls"),
+    ("book.xls", b"PK\x03\x04" + bytes(60), "请改名为 .xlsx", "an XLSX workbook named .xls"),
+    ("exports.zip", b"PK\x03\x04" + bytes(60), "请先解压", "unpack it"),
+    ("ledger.dbf", b"\x03" + bytes(60), "不支持的文件类型 .dbf", "unsupported file type .dbf"),
+])
+def test_load_ledgers__a_file_of_a_type_that_cannot_be_read_is_rejected_saying_what_to_do(
+        con, tmp_path, name, content, says_zh, says_en):
+    path = tmp_path / name
+    path.write_bytes(content)
+    [out] = load_ledgers(con, [path])
+    assert out.action == "rejected" and says_zh in out.message and says_en in out.message
+    assert con.execute("select status, name from input_files").fetchall() == [("rejected", name)]
+
+
 @pytest.mark.parametrize("encoding, piece_bytes", [("gbk", 1 << 20), ("gb18030", 1 << 20), ("gb18030", 1000)])
 def test_load_ledgers__iconv_in_pieces_and_python_codec_load_the_same(tmp_path, monkeypatch, encoding,
                                                                      piece_bytes):
