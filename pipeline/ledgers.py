@@ -1,9 +1,10 @@
 """Ledger exports (账簿导出) -> ledger_lines, typed and normalised once, each file exactly once.
 
 Finance staff drop whatever their accounting system exports into `inputs/ledgers/`: CSV (UTF-8,
-UTF-8 with BOM, GBK / GB18030, UTF-16), XLSX (first sheet) or Parquet. This module reads it, maps
-its columns to the fields of `ledger_lines` through a preset, types every value in one set-based
-statement and records what it did in `input_files`. Checks never re-parse strings.
+UTF-8 with BOM, GBK / GB18030, UTF-16; also named .txt, .tsv, or .xls when an "export to Excel"
+writes text), XLSX (the ledger's sheet) or Parquet. This module reads it, maps its columns to the
+fields of `ledger_lines` through a preset, types every value in one set-based statement and
+records what it did in `input_files`. Checks never re-parse strings.
 
 How a file is read
     * CSV: the encoding is taken from `encoding=` or detected from a 1 MB sample (BOM, then strict
@@ -15,11 +16,11 @@ How a file is read
       if the hash shows the content loaded. DuckDB then reads it with an explicit dialect (delimiter
       sniffed from the header row among `,` TAB `;` `|`, double-quote quoting), every column as
       VARCHAR, lines up to CSV_MAX_LINE_BYTES.
-    * XLSX: the first sheet, with openpyxl in read-only mode (DuckDB's read_xlsx needs a
-      downloaded extension), streamed into a temporary table in Arrow batches of 50,000 rows. Real
-      date cells become ISO dates, number cells exact decimals (amounts rounded half-up to the
-      cent only when the float is within 1e-6 of it), so nothing depends on how a cell was
-      formatted.
+    * XLSX: the sheet whose header is complete (_ledger_sheet), with openpyxl in read-only mode
+      (DuckDB's read_xlsx needs a downloaded extension), streamed into a temporary table in Arrow
+      batches of 50,000 rows. Real date cells become ISO dates, number cells exact decimals
+      (amounts rounded half-up to the cent only when the float is within 1e-6 of it), so nothing
+      depends on how a cell was formatted.
     * Parquet: DuckDB's read_parquet, columns cast to text (amount doubles rounded to the cent).
     The header is the first of the first 20 rows that names every required field of a preset;
     rows above it (a report title, the unit name) are ignored.
@@ -257,21 +258,7 @@ def _match_row(cells: list, presets: Presets, name: str) -> tuple[dict[str, int]
 
 def match_header(path: Path, rows: list[list], presets: Presets, preset: str | None) -> ColumnMap:
     """Find the header among the first rows and map it; InputError when a required field is missing."""
-    if preset is not None and preset not in presets.presets:
-        raise InputError(path, f"未知的列名预设 {preset}（可用：{', '.join(presets.presets)}）",
-                         f"unknown preset {preset} (known: {', '.join(presets.presets)})")
-    names = [preset] if preset else list(presets.presets)
-    best = None  # (score, row index, preset, found, dupes)
-    for idx, cells in enumerate(rows[:HEADER_SCAN_ROWS]):
-        cells = list(cells)
-        for name in names:
-            found, dupes = _match_row(cells, presets, name)
-            complete = all(f in found for f in presets.required)
-            score = (complete, len(found))
-            if best is None or score > best[0]:
-                best = (score, idx, name, found, dupes, cells)
-        if best is not None and best[0][0]:
-            break  # the first complete header row wins
+    best = _best_header(path, rows, presets, preset)
     if best is None:
         raise InputError(path, "文件为空，没有表头", "the file is empty: no header row")
     (complete, _), idx, name, found, dupes, cells = best
@@ -287,6 +274,27 @@ def match_header(path: Path, rows: list[list], presets: Presets, preset: str | N
     if dupes:
         raise InputError(path, f"列重复：{'；'.join(dupes)}", f"duplicate columns: {'; '.join(dupes)}")
     return ColumnMap(name, idx, found, {f: str(cells[i]).strip() for f, i in found.items()}, len(cells))
+
+
+def _best_header(path: Path, rows: list[list], presets: Presets, preset: str | None):
+    """The row among the first that best matches a preset's headings, as
+    ((complete, fields found), row index, preset, found, duplicates, cells); None for no rows."""
+    if preset is not None and preset not in presets.presets:
+        raise InputError(path, f"未知的列名预设 {preset}（可用：{', '.join(presets.presets)}）",
+                         f"unknown preset {preset} (known: {', '.join(presets.presets)})")
+    names = [preset] if preset else list(presets.presets)
+    best = None
+    for idx, cells in enumerate(rows[:HEADER_SCAN_ROWS]):
+        cells = list(cells)
+        for name in names:
+            found, dupes = _match_row(cells, presets, name)
+            complete = all(f in found for f in presets.required)
+            score = (complete, len(found))
+            if best is None or score > best[0]:
+                best = (score, idx, name, found, dupes, cells)
+        if best is not None and best[0][0]:
+            break  # the first complete header row wins
+    return best
 
 
 # --------------------------------------------------------------------------------------------
@@ -622,7 +630,7 @@ def _check_xlsx_sizes(path: Path) -> None:
 
 
 def _read_xlsx(con, path: Path, presets: Presets, preset: str | None) -> tuple[ColumnMap, str, dict]:
-    """Stream the first sheet into the temporary table _ledger_raw; return the SELECT over it."""
+    """Stream the ledger's sheet into the temporary table _ledger_raw; return the SELECT over it."""
     import openpyxl
     import pyarrow as pa
 
@@ -635,12 +643,13 @@ def _read_xlsx(con, path: Path, presets: Presets, preset: str | None) -> tuple[C
     try:
         if not wb.worksheets:
             raise InputError(path, "工作簿没有工作表", "the workbook has no sheet")
-        rows = wb.worksheets[0].iter_rows(values_only=True)
-        if _has_formulas(wb, wb.worksheets[0]):
+        ws = _ledger_sheet(path, wb, presets, preset)
+        rows = ws.iter_rows(values_only=True)
+        if _has_formulas(wb, ws):
             # a formula's value is what Excel last computed; a file written by a program and never
             # opened in Excel has none, and the formula's text stands in for it (quarantined)
             formulas_wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
-            rows = _with_uncomputed_formulas(rows, formulas_wb.worksheets[0].iter_rows(values_only=True))
+            rows = _with_uncomputed_formulas(rows, formulas_wb[ws.title].iter_rows(values_only=True))
         head = list(_take(rows, HEADER_SCAN_ROWS))
         cmap = match_header(path, [list(r) for r in head], presets, preset)
         picks = [(f, cmap.columns.get(f)) for f in FIELDS]
@@ -680,6 +689,37 @@ def _read_xlsx(con, path: Path, presets: Presets, preset: str | None) -> tuple[C
         wb.close()
         if formulas_wb is not None:
             formulas_wb.close()
+
+
+MAX_SHEETS_NAMED = 5  # in the message refusing a workbook with several ledger sheets
+
+
+def _ledger_sheet(path: Path, wb, presets: Presets, preset: str | None):
+    """The sheet holding the ledger: the one whose first rows hold a complete header. Sheets
+    before it (a cover, notes, a code list) are passed over. Two or more such sheets (one per
+    month) are refused: a row cited by its number would be ambiguous, and loading one of them
+    would leave the others out unseen. With none, the sheet that came closest, whose header
+    then fails with the columns it lacks (the first sheet when all are empty)."""
+    complete, closest = [], (None, wb.worksheets[0])
+    for ws in wb.worksheets:
+        head = [list(r) for r in _take(ws.iter_rows(values_only=True), HEADER_SCAN_ROWS)]
+        best = _best_header(path, head, presets, preset)
+        if best is None:
+            continue
+        if best[0][0]:
+            complete.append(ws)
+        elif closest[0] is None or best[0] > closest[0]:
+            closest = (best[0], ws)
+    if len(complete) > 1:
+        titles = [ws.title for ws in complete[:MAX_SHEETS_NAMED]]
+        more = "…" if len(complete) > MAX_SHEETS_NAMED else ""
+        raise InputError(
+            path,
+            f"工作簿中有 {len(complete)} 个工作表都是账簿（{'、'.join(titles)}{more}），请每个文件只放"
+            f"一个账簿工作表（可把各工作表分别另存为 CSV）",
+            f"{len(complete)} sheets of the workbook hold a ledger ({', '.join(titles)}{more}); put "
+            f"one ledger sheet in each file (save each sheet as CSV)")
+    return complete[0] if complete else closest[1]
 
 
 _FORMULA_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f[\s>/]")

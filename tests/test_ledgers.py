@@ -368,6 +368,51 @@ def test_load_ledgers__xlsx_real_dates_and_numbers(con, tmp_path):
     assert con.execute("select format, encoding from input_files").fetchone() == ("xlsx", None)
 
 
+def _workbook(tmp_path, sheets: dict[str, list[list]]) -> Path:
+    openpyxl = pytest.importorskip("openpyxl")
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for title, rows in sheets.items():
+        ws = wb.create_sheet(title)
+        for r in rows:
+            ws.append(r)
+    path = tmp_path / "账簿.xlsx"
+    wb.save(path)
+    return path
+
+
+def test_load_ledgers__xlsx_ledger_after_a_cover_sheet_is_found(con, tmp_path):
+    # a cover sheet and a code list before the ledger's sheet, as some systems export them
+    path = _workbook(tmp_path, {
+        "封面": [["克拉玛依区住建局 2024年凭证明细账"], ["导出日期", "2024-11-30"]],
+        "科目表": [["科目编码", "科目名称"], ["7201", "事业支出"]],
+        "明细账": [CN, row(), row(voucher_no="记-2", debit="120")],
+    })
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded) == ("loaded", 2), out.message
+    assert [(r["row_no"], r["voucher_no"], r["debit"]) for r in lines(con)] == [
+        (1, "记-0001", Decimal("480.00")), (2, "记-2", Decimal("120.00"))]
+
+
+def test_load_ledgers__xlsx_with_a_ledger_on_each_of_two_sheets_is_refused_naming_them(con, tmp_path):
+    # one of them loaded would leave the other out unseen, and row numbers would be ambiguous
+    path = _workbook(tmp_path, {"说明": [["各月明细"]], "1月": [CN, row()],
+                                "2月": [CN, row(voucher_no="记-2", posted_on="2024-02-01")]})
+    [out] = load_ledgers(con, [path])
+    assert out.action == "rejected"
+    assert "2 个工作表都是账簿（1月、2月）" in out.message and "2 sheets of the workbook hold a ledger (1月, 2月)" in out.message
+    assert con.execute("select count(*) from ledger_lines").fetchone() == (0,)
+
+
+def test_load_ledgers__xlsx_without_a_complete_header_names_what_the_closest_sheet_lacks(con, tmp_path):
+    # the ledger's sheet lacks 贷方金额; the cover before it lacks everything: the ledger's is named
+    header = [h for h in CN if h != "贷方金额"]
+    path = _workbook(tmp_path, {"封面": [["凭证明细账"]],
+                                "明细账": [header, [v for h, v in zip(CN, row()) if h != "贷方金额"]]})
+    [out] = load_ledgers(con, [path])
+    assert out.action == "rejected" and "required columns missing: credit " in out.message, out.message
+
+
 def test_load_ledgers__xlsx_formula_uses_excel_value_or_is_quarantined(con, tmp_path):
     """Excel saves a formula with the value it computed: that value loads. A program that writes
     formulas and never opens the file leaves no value: the row is quarantined showing the formula."""
