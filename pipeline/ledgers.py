@@ -2,9 +2,9 @@
 
 Finance staff drop whatever their accounting system exports into `inputs/ledgers/`: CSV (UTF-8,
 UTF-8 with BOM, GBK / GB18030, UTF-16; also named .txt, .tsv, or .xls when an "export to Excel"
-writes text), XLSX (the ledger's sheet) or Parquet. This module reads it, maps its columns to the
-fields of `ledger_lines` through a preset, types every value in one set-based statement and
-records what it did in `input_files`. Checks never re-parse strings.
+writes text), XLSX or XLS (the ledger's sheet) or Parquet. This module reads it, maps its
+columns to the fields of `ledger_lines` through a preset, types every value in one set-based
+statement and records what it did in `input_files`. Checks never re-parse strings.
 
 How a file is read
     * CSV: the encoding is taken from `encoding=` or detected from a 1 MB sample (BOM, then strict
@@ -21,6 +21,7 @@ How a file is read
       batches of 50,000 rows. Real date cells become ISO dates, number cells exact decimals
       (amounts rounded half-up to the cent only when the float is within 1e-6 of it), so nothing
       depends on how a cell was formatted.
+    * XLS (Excel 97-2003, also under an .xlsx name): the same, read with xlrd (_read_xls).
     * Parquet: DuckDB's read_parquet, columns cast to text (amount doubles rounded to the cent).
     The header is the first of the first 20 rows that names every required field of a preset;
     rows above it (a report title, the unit name) are ignored.
@@ -632,7 +633,6 @@ def _check_xlsx_sizes(path: Path) -> None:
 def _read_xlsx(con, path: Path, presets: Presets, preset: str | None) -> tuple[ColumnMap, str, dict]:
     """Stream the ledger's sheet into the temporary table _ledger_raw; return the SELECT over it."""
     import openpyxl
-    import pyarrow as pa
 
     _check_xlsx_sizes(path)
     try:
@@ -650,45 +650,138 @@ def _read_xlsx(con, path: Path, presets: Presets, preset: str | None) -> tuple[C
             # opened in Excel has none, and the formula's text stands in for it (quarantined)
             formulas_wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
             rows = _with_uncomputed_formulas(rows, formulas_wb[ws.title].iter_rows(values_only=True))
-        head = list(_take(rows, HEADER_SCAN_ROWS))
-        cmap = match_header(path, [list(r) for r in head], presets, preset)
-        picks = [(f, cmap.columns.get(f)) for f in FIELDS]
-
-        def data_rows() -> Iterator[tuple]:
-            yield from head[cmap.header_index + 1:]
-            yield from rows
-
-        batch: list[list] = [[] for _ in range(len(FIELDS) + 1)]
-        row_no = 0
-
-        def flush() -> None:
-            table = pa.table(
-                {"row_no": pa.array(batch[0], pa.int64()),
-                 **{f: pa.array(batch[i + 1], pa.string()) for i, f in enumerate(FIELDS)}}
-            )
-            con.register("_ledger_batch", table)
-            try:
-                con.execute("insert into _ledger_raw select * from _ledger_batch")
-            finally:
-                con.unregister("_ledger_batch")
-            for col in batch:
-                col.clear()
-
-        for values in data_rows():
-            row_no += 1
-            batch[0].append(row_no)
-            n = len(values)
-            for i, (field, pos) in enumerate(picks):
-                batch[i + 1].append(_cell_text(values[pos], field) if pos is not None and pos < n else None)
-            if len(batch[0]) >= XLSX_BATCH_ROWS:
-                flush()
-        if batch[0]:
-            flush()
-        return cmap, "select * from _ledger_raw", {}
+        return _insert_rows(con, path, rows, presets, preset), "select * from _ledger_raw", {}
     finally:
         wb.close()
         if formulas_wb is not None:
             formulas_wb.close()
+
+
+def _read_xls(con, path: Path, presets: Presets, preset: str | None) -> tuple[ColumnMap, str, dict]:
+    """An Excel 97-2003 workbook, as many accounting systems still export: the ledger's sheet
+    into _ledger_raw, as for XLSX. xlrd reads a sheet whole, and the format holds at most 65,536
+    rows a sheet, so memory stays small. A formula counts with the value Excel saved with it."""
+    import xlrd
+
+    try:
+        book = xlrd.open_workbook(str(path), on_demand=True)
+    except Exception as exc:  # xlrd raises many types for a damaged file
+        if "encrypted" in str(exc).lower() or _holds_encryption_info(path):
+            raise InputError(path, "工作簿设有密码（已加密），无法读取；请去掉密码后重新导出或另存",
+                             "the workbook is password-protected (encrypted); save it without "
+                             "a password") from exc
+        raise InputError(path, f"Excel 97-2003 工作簿无法打开：{exc}；"
+                               f"可在 Excel 或 WPS 中另存为 .xlsx 后重试",
+                         f"the Excel 97-2003 workbook cannot be opened: {exc}; save it as .xlsx in "
+                         f"Excel or WPS and try again") from exc
+    try:
+        sheets = _XlsBook(book)
+        if not sheets.worksheets:
+            raise InputError(path, "工作簿没有工作表", "the workbook has no sheet")
+        ws = _ledger_sheet(path, sheets, presets, preset)
+        return (_insert_rows(con, path, ws.iter_rows(values_only=True), presets, preset),
+                "select * from _ledger_raw", {})
+    finally:
+        book.release_resources()
+
+
+# Excel saves a password-protected .xlsx inside the 97-2003 container (so it is read as one, see
+# _format_of), with a stream of this name where the workbook would be.
+_ENCRYPTION_INFO = "EncryptionInfo".encode("utf-16-le")
+
+
+def _holds_encryption_info(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            tail = b""
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                if _ENCRYPTION_INFO in tail + chunk:
+                    return True
+                tail = chunk[-len(_ENCRYPTION_INFO):]
+    except OSError:
+        pass
+    return False
+
+
+class _XlsBook:
+    """An xlrd workbook seen as _ledger_sheet and _insert_rows see an openpyxl one: .worksheets,
+    each with .title and .iter_rows(values_only=True) giving the values openpyxl would."""
+
+    def __init__(self, book):
+        self.worksheets = [_XlsSheet(book, i, name) for i, name in enumerate(book.sheet_names())]
+
+
+class _XlsSheet:
+    def __init__(self, book, index: int, title: str):
+        self._book, self._index, self.title = book, index, title
+
+    def iter_rows(self, values_only: bool = True) -> Iterator[tuple]:
+        sheet = self._book.sheet_by_index(self._index)
+        for r in range(sheet.nrows):
+            yield tuple(_xls_value(self._book, cell) for cell in sheet.row(r))
+
+
+def _xls_value(book, cell):
+    """An xlrd cell as openpyxl gives it: dates as datetime, booleans as bool, an error as its
+    text (#DIV/0!: quarantined where a value is required), blanks as None."""
+    import xlrd
+
+    kind = cell.ctype
+    if kind in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
+        return None
+    if kind == xlrd.XL_CELL_DATE:
+        try:
+            return xlrd.xldate.xldate_as_datetime(cell.value, book.datemode)
+        except (xlrd.xldate.XLDateError, ValueError, OverflowError):
+            return cell.value
+    if kind == xlrd.XL_CELL_BOOLEAN:
+        return bool(cell.value)
+    if kind == xlrd.XL_CELL_ERROR:
+        return xlrd.error_text_from_code.get(cell.value, "#ERROR")
+    return cell.value
+
+
+def _insert_rows(con, path: Path, rows: Iterator[tuple], presets: Presets,
+                 preset: str | None) -> ColumnMap:
+    """Find the header among a sheet's first rows, then stream the rows under it into the
+    temporary table _ledger_raw in Arrow batches, each numbered (1 = the first under the header)."""
+    import pyarrow as pa
+
+    head = list(_take(rows, HEADER_SCAN_ROWS))
+    cmap = match_header(path, [list(r) for r in head], presets, preset)
+    picks = [(f, cmap.columns.get(f)) for f in FIELDS]
+
+    def data_rows() -> Iterator[tuple]:
+        yield from head[cmap.header_index + 1:]
+        yield from rows
+
+    batch: list[list] = [[] for _ in range(len(FIELDS) + 1)]
+    row_no = 0
+
+    def flush() -> None:
+        table = pa.table(
+            {"row_no": pa.array(batch[0], pa.int64()),
+             **{f: pa.array(batch[i + 1], pa.string()) for i, f in enumerate(FIELDS)}}
+        )
+        con.register("_ledger_batch", table)
+        try:
+            con.execute("insert into _ledger_raw select * from _ledger_batch")
+        finally:
+            con.unregister("_ledger_batch")
+        for col in batch:
+            col.clear()
+
+    for values in data_rows():
+        row_no += 1
+        batch[0].append(row_no)
+        n = len(values)
+        for i, (field, pos) in enumerate(picks):
+            batch[i + 1].append(_cell_text(values[pos], field) if pos is not None and pos < n else None)
+        if len(batch[0]) >= XLSX_BATCH_ROWS:
+            flush()
+    if batch[0]:
+        flush()
+    return cmap
 
 
 MAX_SHEETS_NAMED = 5  # in the message refusing a workbook with several ledger sheets
@@ -1188,7 +1281,9 @@ def _format_of(path: Path) -> str:
     if suffix in (".csv", ".txt", ".tsv"):
         return "csv"
     if suffix in (".xlsx", ".xlsm"):
-        return "xlsx"
+        # an Excel 97-2003 workbook named .xlsx, or a password-protected .xlsx (which Excel keeps
+        # in the 97-2003 container): _read_xls reads the one and names the other
+        return "xls" if _starts_with(path, _OLE2_SIGNATURE) else "xlsx"
     if suffix in (".parquet", ".pq"):
         return "parquet"
     if suffix in (".xls", ".et"):
@@ -1205,10 +1300,19 @@ def _format_of(path: Path) -> str:
 _OLE2_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Excel 97-2003 (and WPS .et) workbooks
 
 
+def _starts_with(path: Path, signature: bytes) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(signature)) == signature
+    except OSError:
+        return False  # the reader that follows names the error
+
+
 def _xls_format(path: Path, suffix: str) -> str:
-    """An `.xls` / `.et` export by what it holds. Many accounting systems' "export to Excel"
-    writes tab-separated text under that name, which is read as CSV. Excel's own 97-2003 format,
-    a web page (HTML) or an XLSX workbook misnamed cannot be, and the message says what to do."""
+    """An `.xls` / `.et` export by what it holds: Excel's own 97-2003 format ("xls"), or the
+    tab-separated text that many accounting systems' "export to Excel" writes under that name
+    ("csv"). A web page (HTML) or an XLSX workbook misnamed cannot be read, and the message says
+    what to do."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(512)
@@ -1216,10 +1320,7 @@ def _xls_format(path: Path, suffix: str) -> str:
         raise InputError(path, f"文件无法读取：{exc.strerror or exc}",
                          f"the file cannot be read: {exc.strerror or exc}") from exc
     if head.startswith(_OLE2_SIGNATURE):
-        raise InputError(path, f"Excel 97-2003 格式的工作簿（{suffix}）无法读取，请在 Excel 或 WPS "
-                               f"中另存为 .xlsx 或 CSV",
-                         f"an Excel 97-2003 workbook ({suffix}) cannot be read; save it as .xlsx "
-                         f"or CSV in Excel or WPS")
+        return "xls"
     if head.startswith(b"PK\x03\x04"):
         raise InputError(path, f"这是 XLSX 工作簿，扩展名却是 {suffix}，请改名为 .xlsx",
                          f"an XLSX workbook named {suffix}; rename it to .xlsx")
@@ -1301,9 +1402,10 @@ def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, p
                               f"from read_parquet('{scratch}', file_row_number = true)"), {}
         con.execute("begin transaction")
         try:
-            if fmt == "xlsx":
+            if fmt in ("xlsx", "xls"):
                 con.execute(f"create or replace temp table _ledger_raw (row_no bigint, {_raw_columns_sql()})")
-                cmap, source, params = _read_xlsx(con, path, presets, preset)
+                read = _read_xlsx if fmt == "xlsx" else _read_xls
+                cmap, source, params = read(con, path, presets, preset)
             elif fmt == "parquet":
                 cmap, source, params = _read_parquet(con, path, presets, preset)
             if on_read is not None and fmt != "csv":

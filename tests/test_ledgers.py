@@ -27,6 +27,7 @@ from pipeline.rules import rule
 CN = ["凭证号", "分录号", "凭证日期", "会计体系", "科目编码", "科目名称", "摘要", "借方金额", "贷方金额",
       "功能分类", "经济分类", "项目代码", "项目名称", "资金来源", "直达资金标识", "指标文号", "收款人"]
 STD = list(ledgers.FIELDS)
+FIXTURES = Path(__file__).parent / "fixtures"
 DEFAULTS = dict(
     voucher_no="记-0001", line_no="1", posted_on="2024-03-15", book="预算会计", account_code="7201",
     account_name="事业支出", summary="发放3月租赁补贴", debit="480.00", credit="",
@@ -124,6 +125,54 @@ def test_load_ledgers__binary_file_is_not_given_a_line(con, tmp_path):
     assert out.action == "rejected" and "cannot detect the encoding" in out.message and "line" not in out.message
 
 
+def test_load_ledgers__an_excel_97_2003_workbook_loads_from_its_ledger_sheet(con, tmp_path):
+    # tests/fixtures/xls/make_fixtures.py describes the workbook: a cover sheet, then the ledger
+    path = tmp_path / "GRP导出.xls"
+    path.write_bytes((FIXTURES / "xls" / "ledger_97_2003.xls").read_bytes())
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 3, 1), out.message
+    got = [(r["row_no"], r["voucher_no"], r["posted_on"], r["account_code"], r["debit"], r["credit"],
+            r["function_code"], r["direct_flag"]) for r in lines(con)]
+    assert got == [
+        (1, "记-0001", dt.date(2024, 3, 15), "7201", Decimal("1234.56"), Decimal("0"), "2210107", True),
+        (2, "记-0002", dt.date(2024, 4, 1), "7201", Decimal("0"), Decimal("0.30"), "2210107", True),
+        (3, "记-0003", dt.date(2024, 3, 15), "7201", Decimal("100"), Decimal("0"), "2210107", True),
+    ]
+    # the error cell is shown as Excel shows it, on the row it is on
+    assert con.execute("select row_no, column_name, value from quarantine").fetchall() == [(4, "借方金额", "#DIV/0!")]
+    assert con.execute("select format, encoding from input_files").fetchone() == ("xls", None)
+
+
+def test_load_ledgers__an_encrypted_workbook_is_rejected_saying_so(con, tmp_path, monkeypatch):
+    # xlrd's own words for a password-protected file; the message says what to do instead
+    xlrd = pytest.importorskip("xlrd")
+
+    def encrypted(*args, **kwargs):
+        raise xlrd.XLRDError("Workbook is encrypted")
+
+    monkeypatch.setattr(xlrd, "open_workbook", encrypted)
+    path = tmp_path / "locked.xls"
+    path.write_bytes((FIXTURES / "xls" / "ledger_97_2003.xls").read_bytes())
+    [out] = load_ledgers(con, [path])
+    assert out.action == "rejected" and "password-protected" in out.message and "设有密码" in out.message
+
+
+def test_load_ledgers__a_password_protected_xlsx_is_rejected_saying_so(con, tmp_path):
+    # Excel keeps an encrypted .xlsx in the 97-2003 container, with an EncryptionInfo stream
+    path = tmp_path / "加密.xlsx"
+    path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(1016) + "EncryptionInfo".encode("utf-16-le")
+                     + bytes(3000))
+    [out] = load_ledgers(con, [path])
+    assert out.action == "rejected" and "password-protected" in out.message and "设有密码" in out.message
+
+
+def test_load_ledgers__an_excel_97_2003_workbook_named_xlsx_loads(con, tmp_path):
+    path = tmp_path / "renamed.xlsx"
+    path.write_bytes((FIXTURES / "xls" / "ledger_97_2003.xls").read_bytes())
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 3, 1), out.message
+
+
 def test_load_ledgers__an_xls_export_of_tab_separated_text_loads_as_csv(con, tmp_path):
     # what many accounting systems' "export to Excel" writes: GBK text, tab-separated, named .xls
     path = write_csv(tmp_path / "账簿导出.xls", [row(), row(voucher_no="记-2", debit="120")],
@@ -135,10 +184,10 @@ def test_load_ledgers__an_xls_export_of_tab_separated_text_loads_as_csv(con, tmp
 
 
 @pytest.mark.parametrize("name, content, says_zh, says_en", [
-    ("old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504), "另存为 .xlsx 或 CSV",
-     "an Excel 97-2003 workbook (.xls) cannot be read"),
-    ("old.et", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504), "另存为 .xlsx 或 CSV",
-     "an Excel 97-2003 workbook (.et)"),
+    ("damaged.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504), "另存为 .xlsx 后重试",
+     "the Excel 97-2003 workbook cannot be opened"),
+    ("damaged.et", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504), "另存为 .xlsx 后重试",
+     "the Excel 97-2003 workbook cannot be opened"),
     ("web.xls", "\ufeff <html><table><tr><td>凭证号</td></tr></table>".encode("utf-8"), "网页",
      "a web page (HTML / XML) export named .xls"),
     ("book.xls", b"PK\x03\x04" + bytes(60), "请改名为 .xlsx", "an XLSX workbook named .xls"),
