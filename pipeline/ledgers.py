@@ -716,29 +716,31 @@ class _XlsSheet:
         self._book, self._index, self.title = book, index, title
 
     def iter_rows(self, values_only: bool = True) -> Iterator[tuple]:
-        sheet = self._book.sheet_by_index(self._index)
-        for r in range(sheet.nrows):
-            yield tuple(_xls_value(self._book, cell) for cell in sheet.row(r))
+        import xlrd
 
+        book, sheet = self._book, self._book.sheet_by_index(self._index)
+        blank, date, boolean, error = ((xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK), xlrd.XL_CELL_DATE,
+                                       xlrd.XL_CELL_BOOLEAN, xlrd.XL_CELL_ERROR)
 
-def _xls_value(book, cell):
-    """An xlrd cell as openpyxl gives it: dates as datetime, booleans as bool, an error as its
-    text (#DIV/0!: quarantined where a value is required), blanks as None."""
-    import xlrd
-
-    kind = cell.ctype
-    if kind in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
-        return None
-    if kind == xlrd.XL_CELL_DATE:
-        try:
-            return xlrd.xldate.xldate_as_datetime(cell.value, book.datemode)
-        except (xlrd.xldate.XLDateError, ValueError, OverflowError):
+        def value(cell):
+            """As openpyxl gives it: dates as datetime, booleans as bool, an error as its text
+            (#DIV/0!: quarantined where a value is required), blanks as None."""
+            kind = cell.ctype
+            if kind in blank:
+                return None
+            if kind == date:
+                try:
+                    return xlrd.xldate.xldate_as_datetime(cell.value, book.datemode)
+                except (xlrd.xldate.XLDateError, ValueError, OverflowError):
+                    return cell.value
+            if kind == boolean:
+                return bool(cell.value)
+            if kind == error:
+                return xlrd.error_text_from_code.get(cell.value, "#ERROR")
             return cell.value
-    if kind == xlrd.XL_CELL_BOOLEAN:
-        return bool(cell.value)
-    if kind == xlrd.XL_CELL_ERROR:
-        return xlrd.error_text_from_code.get(cell.value, "#ERROR")
-    return cell.value
+
+        for r in range(sheet.nrows):
+            yield tuple(value(cell) for cell in sheet.row(r))
 
 
 def _insert_rows(con, path: Path, rows: Iterator[tuple], presets: Presets,
@@ -1293,8 +1295,9 @@ def _format_of(path: Path) -> str:
                          f"an archive ({suffix}): unpack it and put the export inside into the "
                          f"ledgers folder")
     shown = suffix or "（无扩展名）"
-    raise InputError(path, f"不支持的文件类型 {shown}（支持 .csv、.txt、.xlsx、.parquet）",
-                     f"unsupported file type {suffix or '(none)'} (use .csv, .txt, .xlsx or .parquet)")
+    raise InputError(path, f"不支持的文件类型 {shown}（支持 .csv、.txt、.xlsx、.xls、.parquet）",
+                     f"unsupported file type {suffix or '(none)'} (use .csv, .txt, .xlsx, .xls or "
+                     f".parquet)")
 
 
 _OLE2_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Excel 97-2003 (and WPS .et) workbooks

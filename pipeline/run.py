@@ -80,7 +80,7 @@ def discover_inputs(inputs_dir: Path) -> tuple[list[Path], list[Path]]:
     """The files under inputs/notices and under inputs/ledgers, each sorted by name.
 
     Every file is offered to its loader, whatever its type: the loader reads it or rejects it
-    saying why (an Excel 97-2003 `.xls`, a `.pdf` notice), and the run reports the rejection.
+    saying why (a web page saved as `.xls`, a `.pdf` notice), and the run reports the rejection.
     Left out: hidden files, the desktop's own (NOT_INPUTS), files still being written
     (UNFINISHED_SUFFIXES), the site's presets.toml beside the ledgers, and subfolders (an
     archive of old exports may live there)."""
