@@ -116,6 +116,7 @@ import codecs
 import csv
 import datetime as dt
 import io
+import itertools
 import os
 import re
 import shutil
@@ -542,10 +543,9 @@ def _sample_rows(text: str, delim: str) -> list[list[str]]:
 
 
 def _take(it: Iterator, n: int) -> Iterator:
-    for i, item in enumerate(it):
-        if i >= n:
-            return
-        yield item
+    """The first n items of it, leaving the rest in it: the item after them is not drawn (a
+    sheet's rows are read on from where the header scan stopped)."""
+    return itertools.islice(it, n)
 
 
 def _read_csv(path: Path, encoding: str, presets: Presets, preset: str | None,

@@ -430,6 +430,17 @@ def _workbook(tmp_path, sheets: dict[str, list[list]]) -> Path:
     return path
 
 
+@pytest.mark.parametrize("data_rows", [19, 20, 21, 45])
+def test_load_ledgers__xlsx_every_row_after_the_header_scan_loads(con, tmp_path, data_rows):
+    # the header is looked for among the first 20 rows; the rows after them are read on from
+    # there, and none is lost at the seam (the 21st row of a sheet once was)
+    vouchers = [f"记-{i:03d}" for i in range(1, data_rows + 1)]
+    path = _workbook(tmp_path, {"明细账": [CN, *(row(voucher_no=v) for v in vouchers)]})
+    [out] = load_ledgers(con, [path])
+    assert out.rows_loaded == data_rows
+    assert [(r["row_no"], r["voucher_no"]) for r in lines(con)] == list(enumerate(vouchers, start=1))
+
+
 def test_load_ledgers__xlsx_ledger_after_a_cover_sheet_is_found(con, tmp_path):
     # a cover sheet and a code list before the ledger's sheet, as some systems export them
     path = _workbook(tmp_path, {
