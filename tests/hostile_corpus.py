@@ -140,7 +140,7 @@ def tab_separated_text(path: Path) -> None:
     path.write_bytes(buf.getvalue().encode("gbk"))
 
 
-OLE2_WORKBOOK = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(4088)  # Office 97-2003's container
+OLE2_WORKBOOK = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(4088)  # Office 97-2003's container, empty
 
 
 def random_bytes(path: Path, size: int = 4096) -> None:
@@ -458,9 +458,9 @@ CASES: list[Case] = [
          Expect("rows", bad_rows=(2, 3), bad_values=("=500+500",), dilapidated_spent=R1),
          alternatives=(Expect("rejected"),)),
     Case("parquet_random_bytes", "ledgers", "junk.parquet", random_bytes, Expect("rejected")),
-    # -- files of other types in the ledgers folder: read when they hold text, else rejected
-    # saying what to do (never passed over in silence) -----------------------------------------
-    Case("xls_excel_97_2003", "ledgers", "old.xls", lambda p: p.write_bytes(OLE2_WORKBOOK),
+    # -- files of other types in the ledgers folder: read when they can be, else rejected saying
+    # what to do (never passed over in silence) ------------------------------------------------
+    Case("xls_damaged_97_2003", "ledgers", "damaged.xls", lambda p: p.write_bytes(OLE2_WORKBOOK),
          Expect("rejected", reason="Excel 97-2003")),
     Case("xls_web_page", "ledgers", "web.xls",
          lambda p: p.write_bytes("<html><body><table><tr><td>凭证号</td></tr></table>".encode("gbk")),
