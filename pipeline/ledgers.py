@@ -647,18 +647,31 @@ def _read_xlsx(con, path: Path, presets: Presets, preset: str | None) -> tuple[C
     try:
         if not wb.worksheets:
             raise InputError(path, "工作簿没有工作表", "the workbook has no sheet")
+        _ignore_stated_dimensions(wb)
         ws = _ledger_sheet(path, wb, presets, preset)
         rows = ws.iter_rows(values_only=True)
         if _has_formulas(wb, ws):
             # a formula's value is what Excel last computed; a file written by a program and never
             # opened in Excel has none, and the formula's text stands in for it (quarantined)
             formulas_wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
+            _ignore_stated_dimensions(formulas_wb)
             rows = _with_uncomputed_formulas(rows, formulas_wb[ws.title].iter_rows(values_only=True))
         return _insert_rows(con, path, rows, presets, preset), "select * from _ledger_raw", {}
     finally:
         wb.close()
         if formulas_wb is not None:
             formulas_wb.close()
+
+
+def _ignore_stated_dimensions(wb) -> None:
+    """Read every row and column a sheet holds, not the range its <dimension> states. openpyxl's
+    read-only mode stops at that range, and programs that write workbooks often state it wrong
+    (A1, or the range of a template): the rows beyond it were dropped unseen, the columns beyond
+    it made the header incomplete."""
+    for ws in wb.worksheets:
+        reset = getattr(ws, "reset_dimensions", None)
+        if reset is not None:
+            reset()
 
 
 def _read_xls(con, path: Path, presets: Presets, preset: str | None) -> tuple[ColumnMap, str, dict]:

@@ -441,6 +441,28 @@ def test_load_ledgers__xlsx_every_row_after_the_header_scan_loads(con, tmp_path,
     assert [(r["row_no"], r["voucher_no"]) for r in lines(con)] == list(enumerate(vouchers, start=1))
 
 
+@pytest.mark.parametrize("stated", ["A1", "A1:Q3"])
+def test_load_ledgers__xlsx_rows_and_columns_beyond_the_sheets_stated_range_load(con, tmp_path, stated):
+    # programs that write workbooks often state a sheet's range wrong (<dimension ref="A1"/>, or a
+    # template's): every row and column the sheet holds is read all the same
+    import re
+    import zipfile
+
+    vouchers = [f"记-{i:03d}" for i in range(1, 31)]
+    written = _workbook(tmp_path, {"明细账": [CN, *(row(voucher_no=v) for v in vouchers)]})
+    path = tmp_path / "stated.xlsx"
+    with zipfile.ZipFile(written) as src, zipfile.ZipFile(path, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename.startswith("xl/worksheets/sheet"):
+                data, n = re.subn(rb'<dimension ref="[^"]*"/>', f'<dimension ref="{stated}"/>'.encode(), data)
+                assert n == 1
+            dst.writestr(item, data)
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded) == ("loaded", 30), out.message
+    assert [r["voucher_no"] for r in lines(con)] == vouchers
+
+
 def test_load_ledgers__xlsx_ledger_after_a_cover_sheet_is_found(con, tmp_path):
     # a cover sheet and a code list before the ledger's sheet, as some systems export them
     path = _workbook(tmp_path, {
