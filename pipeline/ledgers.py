@@ -669,9 +669,7 @@ def _ignore_stated_dimensions(wb) -> None:
     (A1, or the range of a template): the rows beyond it were dropped unseen, the columns beyond
     it made the header incomplete."""
     for ws in wb.worksheets:
-        reset = getattr(ws, "reset_dimensions", None)
-        if reset is not None:
-            reset()
+        ws.reset_dimensions()
 
 
 def _read_xls(con, path: Path, presets: Presets, preset: str | None) -> tuple[ColumnMap, str, dict]:
