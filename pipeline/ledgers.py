@@ -24,7 +24,9 @@ How a file is read
     * XLS (Excel 97-2003, also under an .xlsx name): the same, read with xlrd (_read_xls).
     * Parquet: DuckDB's read_parquet, columns cast to text (amount doubles rounded to the cent).
     The header is the first of the first 20 rows that names every required field of a preset;
-    rows above it (a report title, the unit name) are ignored.
+    rows above it (a report title, the unit name) are ignored. A header printed on two rows (科目
+    over 编码 | 名称, 金额 over 借方 | 贷方) is read as one (_stacked_heading); data starts under
+    its lower row.
     Typing is set-based SQL, never Python per row. A CSV is first read in parallel into a Parquet
     file of text beside the transcoded copy (SCRATCH_TEXT, deleted after the load), in file order:
     a row's position in it (file_row_number) numbers the row, since a row_number() window would
@@ -243,10 +245,7 @@ class ColumnMap:
 
 def _match_row(cells: list, presets: Presets, name: str) -> tuple[dict[str, int], list[str]]:
     """Fields found in one header row under one preset, and duplicate-field problems."""
-    lookup: dict[str, str] = {}
-    for field, headings in presets.presets[name].items():
-        for h in headings:
-            lookup.setdefault(header_key(h), field)
+    lookup = _alias_lookup(presets, name)
     found: dict[str, int] = {}
     dupes: list[str] = []
     for i, cell in enumerate(cells):
@@ -300,7 +299,47 @@ def _best_header(path: Path, rows: list[list], presets: Presets, preset: str | N
                 best = (score, idx, name, found, dupes, cells)
         if best is not None and best[0][0]:
             break  # the first complete header row wins
+        if idx + 1 < len(rows):  # else a header of two rows, this one over the next
+            for name in names:
+                stacked = _stacked_heading(cells, list(rows[idx + 1]), _alias_lookup(presets, name))
+                found, dupes = _match_row(stacked, presets, name)
+                complete = all(f in found for f in presets.required)
+                if complete and (best is None or (complete, len(found)) > best[0]):
+                    best = ((complete, len(found)), idx + 1, name, found, dupes, stacked)
+            if best[0][0]:
+                break
     return best
+
+
+def _alias_lookup(presets: Presets, name: str) -> dict[str, str]:
+    lookup: dict[str, str] = {}
+    for field, headings in presets.presets[name].items():
+        for h in headings:
+            lookup.setdefault(header_key(h), field)
+    return lookup
+
+
+def _text(cell) -> str:
+    return "" if cell is None else str(cell).strip()
+
+
+def _stacked_heading(upper: list, lower: list, lookup: dict[str, str]) -> list:
+    """One heading per column of a header written on two rows, as many ledgers print it: 科目
+    over 编码 | 名称, 金额 over 借方 | 贷方, 凭证号 spanning both rows. A column's heading is the
+    lower row's where that names a field, else the upper's (carried right across the empty cells a
+    merged heading leaves) joined to it where that does (科目 + 编码), else whichever row has one."""
+    headings, parent = [], ""
+    for j in range(max(len(upper), len(lower))):
+        up = _text(upper[j]) if j < len(upper) else ""
+        low = _text(lower[j]) if j < len(lower) else ""
+        parent = up or parent
+        if low and header_key(low) in lookup:
+            headings.append(low)
+        elif low and parent and header_key(parent + low) in lookup:
+            headings.append(parent + low)
+        else:
+            headings.append(low or up or None)
+    return headings
 
 
 # --------------------------------------------------------------------------------------------

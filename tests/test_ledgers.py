@@ -463,6 +463,30 @@ def test_load_ledgers__xlsx_rows_and_columns_beyond_the_sheets_stated_range_load
     assert [r["voucher_no"] for r in lines(con)] == vouchers
 
 
+# 科目 over 编码 | 名称 and 金额 over 借方 | 贷方, the other headings spanning both rows (merged
+# vertically: only the upper cell holds the text), as many ledgers print their header
+UPPER = [h if h not in ("科目编码", "科目名称", "借方金额", "贷方金额") else None for h in CN]
+UPPER[CN.index("科目编码")], UPPER[CN.index("借方金额")] = "科目", "金额"
+LOWER = [{"科目编码": "编码", "科目名称": "名称", "借方金额": "借方", "贷方金额": "贷方"}.get(h) for h in CN]
+
+
+def test_load_ledgers__xlsx_header_on_two_rows(con, tmp_path):
+    path = _workbook(tmp_path, {"明细账": [["凭证明细账"], UPPER, LOWER, row(), row(voucher_no="记-2", debit="120")]})
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded) == ("loaded", 2), out.message
+    got = [(r["row_no"], r["voucher_no"], r["account_code"], r["account_name"], r["debit"]) for r in lines(con)]
+    assert got == [(1, "记-0001", "7201", "事业支出", Decimal("480.00")), (2, "记-2", "7201", "事业支出", Decimal("120.00"))]
+
+
+def test_load_ledgers__csv_header_on_two_rows_names_the_lower_rows_headings(con, tmp_path):
+    path = write_csv(tmp_path / "two_rows.csv", [LOWER, row(), row(voucher_no="记-2", debit="bad")],
+                     header=["" if h is None else h for h in UPPER], encoding="gbk")
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 1, 1), out.message
+    # the bad amount is cited on data row 2 under the heading as the file spells it
+    assert con.execute("select row_no, column_name, value from quarantine").fetchall() == [(2, "借方", "bad")]
+
+
 def test_load_ledgers__xlsx_ledger_after_a_cover_sheet_is_found(con, tmp_path):
     # a cover sheet and a code list before the ledger's sheet, as some systems export them
     path = _workbook(tmp_path, {
