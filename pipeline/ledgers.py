@@ -292,23 +292,26 @@ def _best_header(path: Path, rows: list[list], presets: Presets, preset: str | N
     for idx, cells in enumerate(rows[:HEADER_SCAN_ROWS]):
         cells = list(cells)
         for name in names:
-            found, dupes = _match_row(cells, presets, name)
-            complete = all(f in found for f in presets.required)
-            score = (complete, len(found))
+            score, found, dupes = _scored(cells, presets, name)
             if best is None or score > best[0]:
                 best = (score, idx, name, found, dupes, cells)
-        if best is not None and best[0][0]:
+        if best[0][0]:
             break  # the first complete header row wins
         if idx + 1 < len(rows):  # else a header of two rows, this one over the next
             for name in names:
                 stacked = _stacked_heading(cells, list(rows[idx + 1]), _alias_lookup(presets, name))
-                found, dupes = _match_row(stacked, presets, name)
-                complete = all(f in found for f in presets.required)
-                if complete and (best is None or (complete, len(found)) > best[0]):
-                    best = ((complete, len(found)), idx + 1, name, found, dupes, stacked)
+                score, found, dupes = _scored(stacked, presets, name)
+                if score[0] and score > best[0]:
+                    best = (score, idx + 1, name, found, dupes, stacked)
             if best[0][0]:
                 break
     return best
+
+
+def _scored(cells: list, presets: Presets, name: str) -> tuple[tuple[bool, int], dict[str, int], list[str]]:
+    """How well a header row matches a preset: ((complete, fields found), found, duplicates)."""
+    found, dupes = _match_row(cells, presets, name)
+    return (all(f in found for f in presets.required), len(found)), found, dupes
 
 
 def _alias_lookup(presets: Presets, name: str) -> dict[str, str]:
