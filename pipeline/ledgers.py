@@ -20,7 +20,11 @@ How a file is read
       (DuckDB's read_xlsx needs a downloaded extension), streamed into a temporary table in Arrow
       batches of 50,000 rows. Real date cells become ISO dates, number cells exact decimals
       (amounts rounded half-up to the cent only when the float is within 1e-6 of it), so nothing
-      depends on how a cell was formatted.
+      depends on how a cell was formatted. A range merged down over several data rows holds its
+      value in its first row only: each row under it reads that value, as Excel shows it (a
+      voucher number, date or summary printed once per entry), except in the amount columns,
+      where the amount is shown once and so counts once (_merged_down; the outcome says how many
+      cells). openpyxl's read-only mode does not read merged ranges: _scan_sheet_xml finds them.
     * XLS (Excel 97-2003, also under an .xlsx name): the same, read with xlrd (_read_xls).
     * Parquet: DuckDB's read_parquet, columns cast to text (amount doubles rounded to the cent).
     The header is the first of the first 20 rows that names every required field of a preset;
@@ -120,6 +124,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import datetime as dt
 import io
 import itertools
@@ -241,6 +246,7 @@ class ColumnMap:
     columns: dict[str, int]            # field -> 0-based column position
     headings: dict[str, str]           # field -> heading as written
     width: int                         # number of columns in the header row
+    note: str | None = None            # what reading changed, for the load's outcome
 
 
 def _match_row(cells: list, lookup: dict[str, str]) -> tuple[dict[str, int], list[str]]:
@@ -694,13 +700,14 @@ def _read_xlsx(con, path: Path, presets: Presets, preset: str | None) -> tuple[C
         _ignore_stated_dimensions(wb)
         ws = _ledger_sheet(path, wb, presets, preset)
         rows = ws.iter_rows(values_only=True)
-        if _has_formulas(wb, ws):
+        has_formulas, merges = _scan_sheet_xml(wb, ws)
+        if has_formulas:
             # a formula's value is what Excel last computed; a file written by a program and never
             # opened in Excel has none, and the formula's text stands in for it (quarantined)
             formulas_wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
             _ignore_stated_dimensions(formulas_wb)
             rows = _with_uncomputed_formulas(rows, formulas_wb[ws.title].iter_rows(values_only=True))
-        return _insert_rows(con, path, rows, presets, preset), "select * from _ledger_raw", {}
+        return _insert_rows(con, path, rows, presets, preset, merges), "select * from _ledger_raw", {}
     finally:
         wb.close()
         if formulas_wb is not None:
@@ -723,7 +730,10 @@ def _read_xls(con, path: Path, presets: Presets, preset: str | None) -> tuple[Co
     import xlrd
 
     try:
-        book = xlrd.open_workbook(str(path), on_demand=True)
+        try:  # formatting_info for the merged cells: 0.15 s more on a sheet of 65,000 rows
+            book = xlrd.open_workbook(str(path), on_demand=True, formatting_info=True)
+        except Exception:  # xlrd reads less of a file without it: merged cells are then unknown
+            book = xlrd.open_workbook(str(path), on_demand=True)
     except Exception as exc:  # xlrd raises many types for a damaged file
         if "encrypted" in str(exc).lower() or _holds_encryption_info(path):
             raise InputError(path, "工作簿设有密码（已加密），无法读取；请去掉密码后重新导出或另存",
@@ -738,7 +748,8 @@ def _read_xls(con, path: Path, presets: Presets, preset: str | None) -> tuple[Co
         if not sheets.worksheets:
             raise InputError(path, "工作簿没有工作表", "the workbook has no sheet")
         ws = _ledger_sheet(path, sheets, presets, preset)
-        return (_insert_rows(con, path, ws.iter_rows(values_only=True), presets, preset),
+        return (_insert_rows(con, path, ws.iter_rows(values_only=True), presets, preset,
+                             ws.vertical_merges()),
                 "select * from _ledger_raw", {})
     finally:
         book.release_resources()
@@ -752,7 +763,8 @@ _ENCRYPTION_INFO = "EncryptionInfo".encode("utf-16-le")
 def _holds_encryption_info(path: Path) -> bool:
     try:
         with open(path, "rb") as fh:
-            return _stream_holds(fh, lambda data: _ENCRYPTION_INFO in data, len(_ENCRYPTION_INFO))
+            return any(_ENCRYPTION_INFO in piece
+                       for piece in _overlapping_pieces(fh, len(_ENCRYPTION_INFO)))
     except OSError:
         return False
 
@@ -796,20 +808,34 @@ class _XlsSheet:
         for r in range(sheet.nrows):
             yield tuple(value(cell) for cell in sheet.row(r))
 
+    def vertical_merges(self) -> list[tuple[int, int, int]]:
+        """The sheet's merged ranges of more than one row, as _scan_sheet_xml gives them (none
+        when the workbook was opened without formatting_info)."""
+        sheet = self._book.sheet_by_index(self._index)
+        return [(rlo, rhi - 1, clo) for rlo, rhi, clo, _ in getattr(sheet, "merged_cells", ())
+                if rhi - rlo > 1]
 
-def _insert_rows(con, path: Path, rows: Iterator[tuple], presets: Presets,
-                 preset: str | None) -> ColumnMap:
-    """Find the header among a sheet's first rows, then stream the rows under it into the
-    temporary table _ledger_raw in Arrow batches, each numbered (1 = the first under the header)."""
+
+def _insert_rows(con, path: Path, rows: Iterator[tuple], presets: Presets, preset: str | None,
+                 merges: list[tuple[int, int, int]] = ()) -> ColumnMap:
+    """Find the header among a sheet's first rows (rows[0] is the sheet's first), then stream the
+    rows under it into the temporary table _ledger_raw in Arrow batches, each numbered (1 = the
+    first under the header). Cells under a vertical merge take its value (_merged_down)."""
     import pyarrow as pa
 
     head = list(_take(rows, HEADER_SCAN_ROWS))
     cmap = match_header(path, [list(r) for r in head], presets, preset)
     picks = [(f, cmap.columns.get(f)) for f in FIELDS]
+    filled = [0]
 
     def data_rows() -> Iterator[tuple]:
-        yield from head[cmap.header_index + 1:]
-        yield from rows
+        below = itertools.chain(head[cmap.header_index + 1:], rows)
+        # an amount merged over several lines is shown once, so it counts once
+        read = {pos for f, pos in cmap.columns.items() if f not in AMOUNT_FIELDS}
+        if any(m[2] in read for m in merges):
+            below = _merged_down(below, cmap.header_index + 1, [m for m in merges if m[2] in read],
+                                 filled)
+        return below
 
     batch: list[list] = [[] for _ in range(len(FIELDS) + 1)]
     row_no = 0
@@ -837,7 +863,38 @@ def _insert_rows(con, path: Path, rows: Iterator[tuple], presets: Presets,
             flush()
     if batch[0]:
         flush()
+    if filled[0]:
+        cmap = dataclasses.replace(cmap, note=(
+            f"合并单元格：{filled[0]:,} 个单元格按其合并区域首行的值读取（金额列除外） / merged cells: "
+            f"{filled[0]:,} cells read with the value of their merged range's first row "
+            f"(amount columns excepted)"))
     return cmap
+
+
+def _merged_down(rows: Iterator[tuple], first: int, merges: list[tuple[int, int, int]],
+                 filled: list[int]) -> Iterator[tuple]:
+    """The rows (rows' first is the sheet's row `first`, 0-based) with each vertical merge's value
+    written into the rows under its first, as Excel shows it: a voucher number or date merged down
+    over an entry's lines belongs to each line. merges are (first row, last row, column), 0-based;
+    those starting above `first` (in the header) are left alone. filled[0] counts the cells."""
+    pending = sorted((m for m in merges if m[0] >= first), reverse=True)  # next to start last
+    active: list[tuple[int, int, object]] = []  # (last row, column, value)
+    for r, values in enumerate(rows, start=first):
+        if active:
+            active = [a for a in active if a[0] >= r]
+        if active:
+            values = list(values)
+            for _, col, value in active:
+                if col >= len(values):
+                    values.extend([None] * (col + 1 - len(values)))
+                values[col] = value
+                filled[0] += 1
+        while pending and pending[-1][0] == r:
+            _, last, col = pending.pop()
+            value = values[col] if col < len(values) else None
+            if value is not None:
+                active.append((last, col, value))
+        yield values
 
 
 MAX_SHEETS_NAMED = 5  # in the message refusing a workbook with several ledger sheets
@@ -872,27 +929,44 @@ def _ledger_sheet(path: Path, wb, presets: Presets, preset: str | None):
 
 
 _FORMULA_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f[\s>/]")
+_MERGE_CELL = re.compile(rb'<(?:[A-Za-z_][\w.-]*:)?mergeCell\s[^>]*?ref="([A-Za-z]+[0-9]+:[A-Za-z]+[0-9]+)"')
 
 
-def _has_formulas(wb, ws) -> bool:
-    """Does the sheet's XML hold a formula element? Scanned in 1 MB pieces (a sheet can be large);
-    when openpyxl's internals are not as expected, assume it does."""
+def _scan_sheet_xml(wb, ws) -> tuple[bool, list[tuple[int, int, int]]]:
+    """Does the sheet's XML hold a formula element, and which of its merged ranges span more than
+    one row, as (first row, last row, first column), 0-based? openpyxl's read-only mode reads
+    neither; the merged ranges follow the rows in the XML. One pass in 1 MB pieces (a sheet can be
+    large); when openpyxl's internals are not as expected, formulas are assumed and no merges."""
+    from openpyxl.utils.cell import range_boundaries
+
     archive, part = getattr(wb, "_archive", None), getattr(ws, "_worksheet_path", None)
     if archive is None or part is None:
-        return True
+        return True, []
+    has_formulas, refs = False, set()
     with archive.open(part) as src:
-        return _stream_holds(src, lambda text: _FORMULA_TAG.search(text) is not None, 64)
+        for piece in _overlapping_pieces(src, 256):
+            has_formulas = has_formulas or _FORMULA_TAG.search(piece) is not None
+            if b"mergeCell" in piece:
+                refs.update(_MERGE_CELL.findall(piece))
+    merges = []
+    for ref in refs:
+        min_col, min_row, _, max_row = range_boundaries(ref.decode("ascii"))
+        if max_row > min_row:
+            merges.append((min_row - 1, max_row - 1, min_col - 1))
+    return has_formulas, sorted(merges)
 
 
-def _stream_holds(src, found, overlap: int) -> bool:
-    """Does found(bytes) hold for some 1 MB piece of the binary stream src, each piece read with
-    the last `overlap` bytes of the one before (so a match cut in two is seen)?"""
+SCAN_PIECE_BYTES = 1 << 20
+
+
+def _overlapping_pieces(src, overlap: int) -> Iterator[bytes]:
+    """The binary stream src in pieces of SCAN_PIECE_BYTES, each read with the last `overlap`
+    bytes of the one before (so a match cut in two is seen; one within the overlap is seen twice)."""
+    size = SCAN_PIECE_BYTES
     tail = b""
-    for chunk in iter(lambda: src.read(1 << 20), b""):
-        if found(tail + chunk):
-            return True
+    for chunk in iter(lambda: src.read(size), b""):
+        yield tail + chunk
         tail = chunk[-overlap:]
-    return False
 
 
 def _with_uncomputed_formulas(values: Iterator[tuple], formulas: Iterator[tuple]) -> Iterator[tuple]:
@@ -1508,10 +1582,12 @@ def _type_and_insert(con, path: Path, sha: str, fmt: str, enc: str | None, cmap:
                                [file_id]).fetchone()[0]
     con.execute("update input_files set rows_loaded = ?, rows_quarantined = ? where file_id = ?",
                 [loaded, bad_rows, file_id])
-    # kept with the file (the reports list it), unless the file was superseded and says why
+    # kept with the file (the reports list it): whether it supersedes another (or, if it was
+    # superseded, why), and what reading changed
     message = con.execute(
-        "update input_files set message = coalesce(message, ?) where file_id = ? returning message",
-        [_supersede(con, file_id), file_id]).fetchone()[0]
+        "update input_files set message = nullif(concat_ws('; ', coalesce(message, ?), ?), '') "
+        "where file_id = ? returning message",
+        [_supersede(con, file_id), cmap.note, file_id]).fetchone()[0]
     return FileOutcome(str(path), "ledger", "loaded", file_id, sha, loaded, bad_rows, message)
 
 

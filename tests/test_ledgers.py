@@ -143,6 +143,26 @@ def test_load_ledgers__an_excel_97_2003_workbook_loads_from_its_ledger_sheet(con
     assert con.execute("select format, encoding from input_files").fetchone() == ("xls", None)
 
 
+def test_load_ledgers__an_excel_97_2003_workbook_with_merged_cells_reads_them_as_excel_shows_them(con, tmp_path):
+    # make_fixtures.py: 记-0001's number, date and summary merged down over its three lines, its
+    # debit of 960 merged over its two debit lines
+    path = tmp_path / "明细账.xls"
+    path.write_bytes((FIXTURES / "xls" / "ledger_merged_cells.xls").read_bytes())
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 4, 0), out.message
+    got = [(r["row_no"], r["voucher_no"], r["line_no"], r["posted_on"], r["summary"], r["account_code"],
+            r["debit"], r["credit"]) for r in lines(con)]
+    assert got == [
+        (1, "记-0001", "1", dt.date(2024, 3, 15), "发放3月租赁补贴", "7201", Decimal("960"), Decimal("0")),
+        (2, "记-0001", "2", dt.date(2024, 3, 15), "发放3月租赁补贴", "7201", Decimal("0"), Decimal("0")),
+        (3, "记-0001", "3", dt.date(2024, 3, 15), "发放3月租赁补贴", "8001", Decimal("0"), Decimal("960")),
+        (4, "记-0002", "1", dt.date(2024, 4, 15), "发放4月租赁补贴", "7201", Decimal("480"), Decimal("0")),
+    ]
+    # an amount is shown once over its merged range, so it is counted once
+    assert "merged cells: 6 cells read with the value of their merged range's first row" in out.message
+    assert con.execute("select message from input_files").fetchone() == (out.message,)
+
+
 def test_load_ledgers__an_encrypted_workbook_is_rejected_saying_so(con, tmp_path, monkeypatch):
     # xlrd's own words for a password-protected file; the message says what to do instead
     xlrd = pytest.importorskip("xlrd")
@@ -485,6 +505,61 @@ def test_load_ledgers__csv_header_on_two_rows_names_the_lower_rows_headings(con,
     assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 1, 1), out.message
     # the bad amount is cited on data row 2 under the heading as the file spells it
     assert con.execute("select row_no, column_name, value from quarantine").fetchall() == [(2, "借方", "bad")]
+
+
+def test_load_ledgers__xlsx_merged_cells_read_as_excel_shows_them(con, tmp_path):
+    # a ledger printed for reading: a title merged across, the two-row header's headings merged
+    # down over both rows, and each entry's voucher number, date and summary merged down over its
+    # lines; the debit of 960 merged over the two debit lines is one amount, not two
+    openpyxl = pytest.importorskip("openpyxl")
+    col = {h: openpyxl.utils.get_column_letter(i + 1) for i, h in enumerate(CN)}
+    entry = [row(line_no="1", debit="960", payee="张三"), row(line_no="2", debit=None, payee="李四"),
+             row(line_no="3", debit=None, credit="960", account_code="8001", account_name="资金结存")]
+    for r in entry[1:]:
+        for h in ("凭证号", "凭证日期", "摘要"):
+            r[CN.index(h)] = None
+    path = _workbook(tmp_path, {"明细账": [["凭证明细账"], UPPER, LOWER, *entry,
+                                           row(voucher_no="记-2", posted_on="2024-04-15", summary="4月")]})
+    wb = openpyxl.load_workbook(path)
+    ws = wb["明细账"]
+    ws.merge_cells("A1:Q1")
+    for h, up in zip(CN, UPPER):
+        if up is not None and h not in ("科目编码", "借方金额"):
+            ws.merge_cells(f"{col[h]}2:{col[h]}3")
+    for h in ("凭证号", "凭证日期", "摘要"):
+        ws.merge_cells(f"{col[h]}4:{col[h]}6")
+    ws.merge_cells(f"{col['借方金额']}4:{col['借方金额']}5")
+    wb.save(path)
+
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 4, 0), out.message
+    got = [(r["row_no"], r["voucher_no"], r["line_no"], r["posted_on"], r["summary"], r["account_code"],
+            r["debit"], r["credit"], r["payee"]) for r in lines(con)]
+    march, april = dt.date(2024, 3, 15), dt.date(2024, 4, 15)
+    assert got == [
+        (1, "记-0001", "1", march, "发放3月租赁补贴", "7201", Decimal("960"), Decimal("0"), "张三"),
+        (2, "记-0001", "2", march, "发放3月租赁补贴", "7201", Decimal("0"), Decimal("0"), "李四"),
+        (3, "记-0001", "3", march, "发放3月租赁补贴", "8001", Decimal("0"), Decimal("960"), "张三"),
+        (4, "记-2", "1", april, "4月", "7201", Decimal("480.00"), Decimal("0"), "张三"),
+    ]
+    assert "merged cells: 6 cells read" in out.message and "合并单元格：6 个单元格" in out.message
+
+
+def test_load_ledgers__xlsx_merged_ranges_found_across_the_scans_pieces(tmp_path, monkeypatch):
+    # the sheet's XML is scanned in pieces: a merged range cut by a piece's end is still found
+    openpyxl = pytest.importorskip("openpyxl")
+    path = _workbook(tmp_path, {"明细账": [CN, *(row(voucher_no=f"记-{i}") for i in range(400))]})
+    wb = openpyxl.load_workbook(path)
+    refs = [f"G{r}:G{r + 1}" for r in range(2, 400, 2)]
+    for ref in refs:
+        wb["明细账"].merge_cells(ref)
+    wb.save(path)
+    monkeypatch.setattr(ledgers, "SCAN_PIECE_BYTES", 300)  # each piece cuts a range or two
+    wb = openpyxl.load_workbook(path, read_only=True)
+    has_formulas, merges = ledgers._scan_sheet_xml(wb, wb["明细账"])
+    wb.close()
+    assert not has_formulas
+    assert merges == [(r - 1, r, 6) for r in range(2, 400, 2)]
 
 
 def test_load_ledgers__xlsx_ledger_after_a_cover_sheet_is_found(con, tmp_path):
