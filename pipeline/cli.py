@@ -213,6 +213,9 @@ def _print_result(result, quiet: bool = False) -> None:
                    f"{more} more, see exceptions.csv", err=True)
     if quiet:
         return
+    for folder, files in result.unread_folders:  # by design (old exports are kept in one): stdout
+        click.echo(f"未读取子文件夹 / subfolder not read: {printable(str(folder))} "
+                   f"（{files} 个文件 / {files} file{'' if files == 1 else 's'}）")
     sev = result.by_severity
     click.echo(
         f"run {result.run_id}: 错误 {sev['error']} errors, 警告 {sev['warning']} warnings, "

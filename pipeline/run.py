@@ -74,6 +74,7 @@ class RunResult:
     quarantined_total: int = 0
     outcomes: list[FileOutcome] = field(default_factory=list)
     counts: dict = field(default_factory=dict)
+    unread_folders: list[tuple[Path, int]] = field(default_factory=list)  # see unread_subfolders
 
 
 def discover_inputs(inputs_dir: Path) -> tuple[list[Path], list[Path]]:
@@ -96,6 +97,19 @@ def discover_inputs(inputs_dir: Path) -> tuple[list[Path], list[Path]]:
     return pick("notices"), pick("ledgers")
 
 
+def unread_subfolders(inputs_dir: Path) -> list[tuple[Path, int]]:
+    """The subfolders of inputs/notices and inputs/ledgers, which a run does not read, each with
+    the number of files in it (at any depth): the run says so, so that an export put in one is not
+    taken for reconciled."""
+    found = []
+    for sub in ("notices", "ledgers"):
+        folder = inputs_dir / sub
+        if folder.is_dir():
+            found += [(d, sum(len(files) for _, _, files in os.walk(d)))
+                      for d in sorted(folder.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+    return found
+
+
 def new_run_id(now: dt.datetime) -> str:
     return now.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
@@ -107,9 +121,14 @@ def execute_run(inputs: Path, outputs: Path, db: Path, scope: Scope, fail_on: st
     kwargs = {} if wait is None else {"wait": wait}
     with session(db, **kwargs) as con:
         notice_paths, ledger_paths = discover_inputs(inputs)
+        unread = unread_subfolders(inputs)
+        for folder, files in unread:
+            log.info("subfolder not read: %s (%d file%s)", folder, files, "" if files == 1 else "s")
         outcomes = load_files(con, notice_paths, ledger_paths, progress,
                               on_read=expectations.import_gx_early)
-        return reconcile(con, outputs, scope, fail_on, outcomes, started)
+        result = reconcile(con, outputs, scope, fail_on, outcomes, started)
+    result.unread_folders = unread
+    return result
 
 
 def load_files(con: duckdb.DuckDBPyConnection, notice_paths: list[Path], ledger_paths: list[Path],

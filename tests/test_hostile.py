@@ -197,6 +197,11 @@ def test_hostile__files_that_are_nobodys_input_are_not_offered(template, tmp_pat
     offered = {n for (n,) in hc.query(out / "recon.duckdb", "select name from input_files")}
     assert offered == {n for (n,) in hc.query(template["db"], "select name from input_files")}
     assert _comparable(hc.read_csv_rows((out / "latest").resolve() / "exceptions.csv")) == template["findings"]
+    # the archive folder is not read, and the run says so, so an export put there is not taken
+    # for reconciled
+    archive = inputs / "ledgers" / "归档"
+    assert f"未读取子文件夹 / subfolder not read: {archive} （1 个文件 / 1 file）" in ran.stdout, ran.stdout
+    assert f"subfolder not read: {archive} (1 file)" in (out / "logs" / "recon.log").read_text("utf-8")
 
 
 def test_hostile__utf8_file_forced_as_gbk_is_refused_not_garbled(template, tmp_path):
