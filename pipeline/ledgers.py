@@ -902,20 +902,29 @@ MAX_SHEETS_NAMED = 5  # in the message refusing a workbook with several ledger s
 
 def _ledger_sheet(path: Path, wb, presets: Presets, preset: str | None):
     """The sheet holding the ledger: the one whose first rows hold a complete header. Sheets
-    before it (a cover, notes, a code list) are passed over. Two or more such sheets (one per
-    month) are refused: a row cited by its number would be ambiguous, and loading one of them
-    would leave the others out unseen. With none, the sheet that came closest, whose header
-    then fails with the columns it lacks (the first sheet when all are empty)."""
-    complete, closest = [], (None, wb.worksheets[0])
+    before it (a cover, notes, a code list) are passed over, and so is a sheet that holds the
+    header and nothing under it (a blank template) beside one that holds rows. Two or more
+    sheets with rows (one per month) are refused: a row cited by its number would be ambiguous,
+    and loading one of them would leave the others out unseen. With none, the sheet that came
+    closest, whose header then fails with the columns it lacks (the first sheet when all are
+    empty)."""
+    complete, header_only, closest = [], [], (None, wb.worksheets[0])
     for ws in wb.worksheets:
         head = [list(r) for r in _take(ws.iter_rows(values_only=True), HEADER_SCAN_ROWS)]
         best = _best_header(path, head, presets, preset)
         if best is None:
             continue
         if best[0][0]:
-            complete.append(ws)
+            below = head[best[1] + 1:]
+            ended = len(head) < HEADER_SCAN_ROWS  # else rows may follow the ones scanned
+            if ended and not any(_text(c) for r in below for c in r):
+                header_only.append(ws)
+            else:
+                complete.append(ws)
         elif closest[0] is None or best[0] > closest[0]:
             closest = (best[0], ws)
+    if not complete:
+        complete = header_only[:1]  # the export holds no rows: loaded, and warned about as empty
     if len(complete) > 1:
         titles = [ws.title for ws in complete[:MAX_SHEETS_NAMED]]
         more = "…" if len(complete) > MAX_SHEETS_NAMED else ""

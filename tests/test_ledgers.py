@@ -585,6 +585,19 @@ def test_load_ledgers__xlsx_with_a_ledger_on_each_of_two_sheets_is_refused_namin
     assert con.execute("select count(*) from ledger_lines").fetchone() == (0,)
 
 
+def test_load_ledgers__xlsx_blank_template_sheet_beside_the_ledger_is_passed_over(con, tmp_path):
+    # a sheet holding the header and nothing under it (a template kept in the workbook) is not a
+    # second ledger, before or after the ledger's sheet; a workbook of templates only loads empty
+    path = _workbook(tmp_path, {"模板": [CN, [None] * len(CN)], "明细账": [CN, row(), row(voucher_no="记-2")],
+                                "空白": [["凭证明细账"], CN]})
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded) == ("loaded", 2), out.message
+    assert [r["voucher_no"] for r in lines(con)] == ["记-0001", "记-2"]
+    (tmp_path / "templates").mkdir()
+    [out] = load_ledgers(con, [_workbook(tmp_path / "templates", {"模板": [CN], "空白": [CN]})])
+    assert (out.action, out.rows_loaded) == ("loaded", 0), out.message
+
+
 def test_load_ledgers__xlsx_without_a_complete_header_names_what_the_closest_sheet_lacks(con, tmp_path):
     # the ledger's sheet lacks 贷方金额; the cover before it lacks everything: the ledger's is named
     header = [h for h in CN if h != "贷方金额"]
