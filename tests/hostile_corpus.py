@@ -350,6 +350,17 @@ def malformed_sheet_xlsx(path: Path) -> None:
     sheet_xlsx(path, sheet[: len(sheet) - 40])
 
 
+def malformed_late_sheet_xlsx(path: Path) -> None:
+    """The same, stating its range (as Excel does) and cut in its 60th row: past the rows read for
+    the header, so the damage is found only while the rows stream into the store."""
+    rows = hostile_rows(60)
+    sheet = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+             '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+             f'<dimension ref="A1:Q{len(rows) + 1}"/><sheetData>'
+             + _inline_row(HEADER) + "".join(_inline_row(r) for r in rows))
+    sheet_xlsx(path, sheet[: len(sheet) - 40])
+
+
 def sheet_xlsx(path: Path, sheet_xml: str) -> None:
     """A minimal workbook whose only sheet is sheet_xml, exactly as given."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -454,6 +465,8 @@ CASES: list[Case] = [
          lambda p: zip_bomb_xlsx(p, uncompressed_bytes=200_000_000, lie=True), Expect("rejected")),
     Case("xlsx_sheet_xml_cut_mid_row", "ledgers", "half_saved.xlsx", malformed_sheet_xlsx,
          Expect("rejected")),
+    Case("xlsx_sheet_xml_cut_after_the_header_scan", "ledgers", "half_saved_late.xlsx",
+         malformed_late_sheet_xlsx, Expect("rejected", reason="damaged")),
     Case("xlsx_formula_without_value", "ledgers", "formulas.xlsx", formula_xlsx,
          Expect("rows", bad_rows=(2, 3), bad_values=("=500+500",), dilapidated_spent=R1),
          alternatives=(Expect("rejected"),)),

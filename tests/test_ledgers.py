@@ -8,6 +8,7 @@ import os
 import re
 import threading
 import time
+import zipfile
 from decimal import Decimal
 from pathlib import Path
 
@@ -465,9 +466,6 @@ def test_load_ledgers__xlsx_every_row_after_the_header_scan_loads(con, tmp_path,
 def test_load_ledgers__xlsx_rows_and_columns_beyond_the_sheets_stated_range_load(con, tmp_path, stated):
     # programs that write workbooks often state a sheet's range wrong (<dimension ref="A1"/>, or a
     # template's): every row and column the sheet holds is read all the same
-    import re
-    import zipfile
-
     vouchers = [f"记-{i:03d}" for i in range(1, 31)]
     written = _workbook(tmp_path, {"明细账": [CN, *(row(voucher_no=v) for v in vouchers)]})
     path = tmp_path / "stated.xlsx"
@@ -481,6 +479,30 @@ def test_load_ledgers__xlsx_rows_and_columns_beyond_the_sheets_stated_range_load
     [out] = load_ledgers(con, [path])
     assert (out.action, out.rows_loaded) == ("loaded", 30), out.message
     assert [r["voucher_no"] for r in lines(con)] == vouchers
+
+
+def test_load_ledgers__xlsx_sheet_without_a_stated_range_is_parsed_once(con, tmp_path, monkeypatch):
+    # openpyxl parses a sheet without <dimension> whole to look for it, before reading it (a
+    # third of the load's time): the look is skipped while the workbook opens, and put back after
+    openpyxl = pytest.importorskip("openpyxl")
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+
+    wb = openpyxl.Workbook(write_only=True)  # writes no <dimension>, as some programs do
+    ws = wb.create_sheet("明细账")
+    vouchers = [f"记-{i:03d}" for i in range(1, 31)]
+    for r in [CN, *(row(voucher_no=v) for v in vouchers)]:
+        ws.append(r)
+    path = tmp_path / "no_dimension.xlsx"
+    wb.save(path)
+    with zipfile.ZipFile(path) as zf:
+        assert b"<dimension" not in zf.read("xl/worksheets/sheet1.xml")
+    looks = []
+    monkeypatch.setattr(ReadOnlyWorksheet, "_get_size", lambda self: looks.append(self))
+    spy = ReadOnlyWorksheet.__dict__["_get_size"]
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded) == ("loaded", 30), out.message
+    assert [r["voucher_no"] for r in lines(con)] == vouchers
+    assert looks == [] and ReadOnlyWorksheet.__dict__["_get_size"] is spy
 
 
 # 科目 over 编码 | 名称 and 金额 over 借方 | 贷方, the other headings spanning both rows (merged
