@@ -883,12 +883,19 @@ def _insert_rows(con, path: Path, rows: Iterator[tuple], presets: Presets, prese
         for col in batch:
             col.clear()
 
+    # Most cells are text or blank, taken as they are; _cell_text converts the rest. The fields
+    # the file lacks are blank on every row.
+    present = [(batch[i + 1], pos, f) for i, (f, pos) in enumerate(picks) if pos is not None]
+    absent = [batch[i + 1] for i, (f, pos) in enumerate(picks) if pos is None]
     for values in data_rows():
         row_no += 1
         batch[0].append(row_no)
         n = len(values)
-        for i, (field, pos) in enumerate(picks):
-            batch[i + 1].append(_cell_text(values[pos], field) if pos is not None and pos < n else None)
+        for column, pos, field in present:
+            v = values[pos] if pos < n else None
+            column.append(v if v is None or type(v) is str else _cell_text(v, field))
+        for column in absent:
+            column.append(None)
         if len(batch[0]) >= XLSX_BATCH_ROWS:
             flush()
     if batch[0]:
