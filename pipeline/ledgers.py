@@ -947,17 +947,13 @@ def _ledger_sheet(path: Path, wb, presets: Presets, preset: str | None):
     empty)."""
     complete, header_only, closest = [], [], (None, wb.worksheets[0])
     for ws in wb.worksheets:
-        head = [list(r) for r in _take(ws.iter_rows(values_only=True), HEADER_SCAN_ROWS)]
+        rows = ws.iter_rows(values_only=True)
+        head = [list(r) for r in _take(rows, HEADER_SCAN_ROWS)]
         best = _best_header(path, head, presets, preset)
         if best is None:
             continue
         if best[0][0]:
-            below = head[best[1] + 1:]
-            ended = len(head) < HEADER_SCAN_ROWS  # else rows may follow the ones scanned
-            if ended and not any(_text(c) for r in below for c in r):
-                header_only.append(ws)
-            else:
-                complete.append(ws)
+            (complete if _holds_rows(head[best[1] + 1:], rows) else header_only).append(ws)
         elif closest[0] is None or best[0] > closest[0]:
             closest = (best[0], ws)
     if not complete:
@@ -972,6 +968,22 @@ def _ledger_sheet(path: Path, wb, presets: Presets, preset: str | None):
             f"{len(complete)} sheets of the workbook hold a ledger ({', '.join(titles)}{more}); put "
             f"one ledger sheet in each file (save each sheet as CSV)")
     return complete[0] if complete else closest[1]
+
+
+TEMPLATE_SCAN_ROWS = 1_000  # blank rows read past a header before taking the sheet to hold rows
+
+
+def _holds_rows(below: list[list], rest: Iterator[tuple]) -> bool:
+    """Does a sheet hold a row under its header, or may it? `below` are the rows read after the
+    header, `rest` the sheet's rows after those. A template's rows are often blank cells with
+    borders: up to TEMPLATE_SCAN_ROWS of them are read on; a sheet with more is taken to hold rows
+    (refused, rather than passed over unseen, beside another)."""
+    if any(_text(c) for r in below for c in r):
+        return True
+    for values in _take(rest, TEMPLATE_SCAN_ROWS):
+        if any(_text(c) for c in values):
+            return True
+    return next(rest, None) is not None  # more blank rows than were read
 
 
 _FORMULA_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f[\s>/]")

@@ -610,8 +610,15 @@ def test_load_ledgers__xlsx_with_a_ledger_on_each_of_two_sheets_is_refused_namin
 def test_load_ledgers__xlsx_blank_template_sheet_beside_the_ledger_is_passed_over(con, tmp_path):
     # a sheet holding the header and nothing under it (a template kept in the workbook) is not a
     # second ledger, before or after the ledger's sheet; a workbook of templates only loads empty
-    path = _workbook(tmp_path, {"模板": [CN, [None] * len(CN)], "明细账": [CN, row(), row(voucher_no="记-2")],
+    openpyxl = pytest.importorskip("openpyxl")
+    path = _workbook(tmp_path, {"模板": [CN], "明细账": [CN, row(), row(voucher_no="记-2")],
                                 "空白": [["凭证明细账"], CN]})
+    wb = openpyxl.load_workbook(path)  # the template's rows ruled: blank cells with borders
+    thin = openpyxl.styles.Side(style="thin")
+    for r in range(2, 53):
+        for c in range(1, len(CN) + 1):
+            wb["模板"].cell(r, c).border = openpyxl.styles.Border(top=thin, bottom=thin, left=thin, right=thin)
+    wb.save(path)
     [out] = load_ledgers(con, [path])
     assert (out.action, out.rows_loaded) == ("loaded", 2), out.message
     assert [r["voucher_no"] for r in lines(con)] == ["记-0001", "记-2"]
