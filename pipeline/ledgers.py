@@ -72,6 +72,9 @@ Normalisation (once, at load; SQL below)
                false; anything else -> null. The raw value is kept in direct_flag_raw.
     book       预算会计/预算/budget -> budget, 财务会计/财务/financial -> financial.
     purpose    kept as written; purpose_key = purpose_key(purpose) (brackets, width, spaces).
+    ="0001"    Excel's text form, as some systems export codes: when the rows under a file's header
+               hold it, every value of the file is read as the text inside (_EXCEL_TEXT_TRIM), and
+               the outcome says so.
     doc no     budget_doc_no = doc_no_key(指标文号): brackets normalised to 〔〕.
     Rows that are entirely blank, and subtotal rows (no voucher number and no date, with 合计 /
     累计 / 小计 / 总计 in them), are skipped.
@@ -249,6 +252,7 @@ class ColumnMap:
     headings: dict[str, str]           # field -> heading as written
     width: int                         # number of columns in the header row
     note: str | None = None            # what reading changed, for the load's outcome
+    excel_text: bool = False           # values in Excel's text form ="0001" under the header
 
 
 def _match_row(cells: list, lookup: dict[str, str]) -> tuple[dict[str, int], list[str]]:
@@ -286,7 +290,9 @@ def match_header(path: Path, rows: list[list], presets: Presets, preset: str | N
         )
     if dupes:
         raise InputError(path, f"列重复：{'；'.join(dupes)}", f"duplicate columns: {'; '.join(dupes)}")
-    return ColumnMap(name, idx, found, {f: str(cells[i]).strip() for f, i in found.items()}, len(cells))
+    excel_text = any(isinstance(c, str) and _EXCEL_TEXT.fullmatch(c) for r in rows[idx + 1:] for c in r)
+    return ColumnMap(name, idx, found, {f: str(cells[i]).strip() for f, i in found.items()}, len(cells),
+                     excel_text=excel_text)
 
 
 def _best_header(path: Path, rows: list[list], presets: Presets, preset: str | None):
@@ -1082,10 +1088,11 @@ def _read_parquet(con, path: Path, presets: Presets, preset: str | None) -> tupl
 # only for the rows that reach it. Macro arguments are columns, never expressions: DuckDB expands
 # macros textually, so an expression argument would be re-evaluated at each use.
 _MACROS = r"""
-create or replace temp macro ledger_trim(s) as
+create or replace temp macro ledger_trim_plain(s) as
     case when s like ' %' or s like '% ' or s like '　%' or s like '%　'
          then nullif(regexp_replace(s, '^[\s\x{3000}\x{feff}\x{a0}]+|[\s\x{3000}\x{feff}\x{a0}]+$', '', 'g'), '')
          else nullif(s, '') end;
+create or replace temp macro ledger_trim(s) as ledger_trim_plain(s);
 create or replace temp macro ledger_ascii(s) as
     case when regexp_matches(s, '[０-９．，－＋（）／：]')
          then translate(s, '０１２３４５６７８９．，－＋（）／：', '0123456789.,-+()/:') else s end;
@@ -1165,6 +1172,15 @@ create or replace temp macro ledger_book(b, account) as
 # The trimmed text of every field of `source` (the scratch Parquet file of a CSV, the temporary
 # table of an XLSX sheet, read_parquet). A CTE body: each pass below trims as it reads, and no
 # trimmed copy is stored.
+# A file whose values are written in Excel's text form, ="0001" (some systems export codes so,
+# to keep Excel from dropping their leading zeros or reading them as numbers), is read with this
+# ledger_trim: the text inside. Only such files pay for the test (ColumnMap.excel_text).
+_EXCEL_TEXT_TRIM = r"""
+create or replace temp macro ledger_trim(s) as
+    ledger_trim_plain(case when s like '="%"' then substr(s, 3, length(s) - 3) else s end);
+"""
+_EXCEL_TEXT = re.compile(r'\s*="[^"]*"\s*')
+
 _TEXTS = r"""
 select
     src.row_no,
@@ -1623,6 +1639,11 @@ def _type_and_insert(con, path: Path, sha: str, fmt: str, enc: str | None, cmap:
     """Type the rows of `source` into ledger_lines and quarantine; register the file."""
     texts = _TEXTS.replace("{source}", source)
     typed = _TYPED.replace("{texts}", texts).replace("{is_skipped}", _IS_SKIPPED)
+    notes = [cmap.note]
+    if cmap.excel_text:
+        con.execute(_EXCEL_TEXT_TRIM)
+        notes.append('Excel 文本写法 ="…" 按引号内的文本读取 / values in Excel\'s text form ="…" read '
+                     'as the text inside')
     _read_or_reject(con, _lookup_sql(source), params, path, fmt, enc)
     data_rows = con.execute(
         _DATA_ROWS.replace("{source}", source).replace("{texts}", texts).replace("{is_skipped}", _IS_SKIPPED),
@@ -1645,7 +1666,7 @@ def _type_and_insert(con, path: Path, sha: str, fmt: str, enc: str | None, cmap:
     message = con.execute(
         "update input_files set message = nullif(concat_ws('; ', coalesce(message, ?), ?), '') "
         "where file_id = ? returning message",
-        [_supersede(con, file_id), cmap.note, file_id]).fetchone()[0]
+        [_supersede(con, file_id), "; ".join(n for n in notes if n) or None, file_id]).fetchone()[0]
     return FileOutcome(str(path), "ledger", "loaded", file_id, sha, loaded, bad_rows, message)
 
 

@@ -794,6 +794,35 @@ def test_load_ledgers__value_forms(con, tmp_path, field, raw, column, expected):
     assert lines(con)[0][column] == expected
 
 
+def test_load_ledgers__values_in_excels_text_form_read_as_the_text_inside(con, tmp_path):
+    # ="0001": some systems write codes so, for Excel to keep them as text (leading zeros, long
+    # digit strings); before, every such row was quarantined for its date and codes
+    def excel_text(**fields):
+        return row(**{f: f'="{v}"' for f, v in fields.items()})
+
+    path = write_csv(tmp_path / "text_form.csv", [
+        excel_text(voucher_no="记-0001", posted_on="2024-03-15", account_code="7201",
+                   function_code="2210107", economic_code="30305", project_code=PROJECT_CODE),
+        excel_text(voucher_no="记-0002", posted_on="2024/04/01", account_code="7201", debit="480.00",
+                   function_code="2210107 保障性住房租金补贴", direct_flag="是"),
+        excel_text(voucher_no="记-0003", account_code=""),  # ="" is blank: quarantined as blank
+    ], encoding="gbk")
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 2, 1), out.message
+    got = [(r["voucher_no"], r["posted_on"], r["account_code"], r["debit"], r["function_code"],
+            r["economic_code"], r["project_code"], r["direct_flag"]) for r in lines(con)]
+    assert got == [("记-0001", dt.date(2024, 3, 15), "7201", Decimal("480.00"), "2210107", "30305", PROJECT_CODE, True),
+                   ("记-0002", dt.date(2024, 4, 1), "7201", Decimal("480.00"), "2210107", "30305", PROJECT_CODE, True)]
+    assert con.execute("select row_no, column_name, value from quarantine").fetchall() == [(3, "科目编码", None)]
+    assert "Excel's text form" in out.message
+    # decided per file, from the rows under its header: another file's values are as written
+    other = write_csv(tmp_path / "plain.csv", [row(voucher_no=f"记-1{i:03d}") for i in range(30)]
+                      + [row(voucher_no="记-2000", summary='="备注"')])
+    [out] = load_ledgers(con, [other])
+    assert (out.rows_loaded, out.message) == (31, None)
+    assert lines(con, out.file_id)[-1]["summary"] == '="备注"'
+
+
 def test_load_ledgers__raw_values_kept(con, tmp_path):
     path = write_csv(tmp_path / "l.csv", [row(direct_flag="02 中央参照直达资金")])
     load_ledgers(con, [path])
