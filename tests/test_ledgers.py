@@ -904,8 +904,30 @@ def test_load_ledgers__blank_and_subtotal_rows_skipped(con, tmp_path):
     total[CN.index("借方金额")] = "960.00"
     path = write_csv(tmp_path / "l.csv", [row(), blank, row(voucher_no="记-2"), total])
     [out] = load_ledgers(con, [path])
-    assert (out.rows_loaded, out.rows_quarantined) == (2, 0)
+    assert (out.rows_loaded, out.rows_quarantined, out.message) == (2, 0, None)
     assert [r["row_no"] for r in lines(con)] == [1, 3]  # the row of empty cells still counts
+
+
+def test_load_ledgers__signature_and_note_rows_under_the_ledger_are_not_voucher_lines(con, tmp_path):
+    # what many exports print under the ledger: no date, account or amount, nothing to book. Before,
+    # each was quarantined, and every night's run warned (exit 1) about them
+    def text_row(**cells):
+        r = [""] * len(CN)
+        for heading, text in cells.items():
+            r[CN.index(heading)] = text
+        return r
+
+    undated = row(voucher_no="记-3", posted_on="")  # a voucher line without its date: still bad
+    path = write_csv(tmp_path / "signed.csv", [
+        row(), row(voucher_no="记-2"), undated,
+        text_row(凭证号="制表人：张三", 摘要="审核人：李四", 收款人="会计主管：王五"),
+        text_row(摘要="注：本表金额单位为元"), [""] * len(CN),
+    ], encoding="gb18030")
+    [out] = load_ledgers(con, [path])
+    assert (out.rows_loaded, out.rows_quarantined) == (2, 1), out.message
+    assert con.execute("select row_no, column_name from quarantine").fetchall() == [(3, "凭证日期")]
+    assert "2 rows hold only text, no date, account or amount" in out.message
+    assert "2 行只有文字" in out.message
 
 
 # --- expenditure semantics ---------------------------------------------------------------------
