@@ -65,7 +65,8 @@ Normalisation (once, at load; SQL below)
     amounts    `1,234.56`, `-1,234.56`, `(1,234.56)` (accounting negative), full-width digits,
                `¥`/`元`/spaces; blank, `-` or `—` -> 0. More than two decimals (other than trailing
                zeros) or misplaced thousands separators make the value unparsable.
-    dates      `2024-03-15`, `2024/3/15`, `2024.3.15`, `2024年3月15日`, `20240315`, a trailing time,
+    dates      `2024-03-15`, `2024/3/15`, `2024.3.15`, `2024年3月15日`, `20240315`, a trailing time
+               of any precision (`2024-03-15 00:00:00.000` as SQL Server writes it, ISO's `T`),
                Excel serials (`45366` = 2024-03-15) and real date cells.
     direct     是/Y/yes/1/true/√, `01 中央直达资金`, and `02 中央参照直达资金` -> true (02 money is
                managed as direct funds, so the flag is present); 否/N/0/false, `09 其他`, 非直达 ->
@@ -1127,9 +1128,14 @@ create or replace temp macro ledger_date_slow(t) as
     case
         when try_cast(t as double) between 10000 and 99999.999999 and not contains(t, '-')
             then date '1899-12-30' + cast(floor(try_cast(t as double)) as integer)
-        else cast(try_strptime(t, ['%Y-%m-%d', '%Y/%m/%d', '%Y.%m.%d', '%Y%m%d', '%Y年%m月%d日',
-                                   '%Y-%m-%d %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%Y-%m-%d %H:%M',
-                                   '%Y/%m/%d %H:%M', '%Y-%m-%dT%H:%M:%S']) as date)
+        else coalesce(
+            cast(try_strptime(t, ['%Y-%m-%d', '%Y/%m/%d', '%Y.%m.%d', '%Y%m%d', '%Y年%m月%d日',
+                                  '%Y-%m-%d %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%Y-%m-%d %H:%M',
+                                  '%Y/%m/%d %H:%M', '%Y-%m-%dT%H:%M:%S']) as date),
+            -- a date with a time of any precision (SQL Server's text 2024-03-15 00:00:00.000,
+            -- ISO's 2024-03-15T00:00:00.000), or a time after a date in another form: the date
+            cast(try_strptime(regexp_extract(t, '^(\S+?)[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?$', 1),
+                              ['%Y-%m-%d', '%Y/%m/%d', '%Y.%m.%d', '%Y%m%d', '%Y年%m月%d日']) as date))
     end;
 create or replace temp macro ledger_date(c) as
     case when c is null then null

@@ -762,6 +762,11 @@ def test_load_ledgers__duplicate_columns_rejected(con, tmp_path):
     ("posted_on", "20240315", "posted_on", dt.date(2024, 3, 15)),
     ("posted_on", "45366", "posted_on", dt.date(2024, 3, 15)),
     ("posted_on", "2024/3/15 0:00", "posted_on", dt.date(2024, 3, 15)),
+    ("posted_on", "2024-03-15 00:00:00.000", "posted_on", dt.date(2024, 3, 15)),  # SQL Server's text
+    ("posted_on", "2024-03-15T00:00:00.000", "posted_on", dt.date(2024, 3, 15)),
+    ("posted_on", "2024/03/15 10:21:33.1234567", "posted_on", dt.date(2024, 3, 15)),
+    ("posted_on", "2024年3月15日 10:00", "posted_on", dt.date(2024, 3, 15)),
+    ("posted_on", "２０２４-０３-１５ ００:００:００.０００", "posted_on", dt.date(2024, 3, 15)),
     ("direct_flag", "是", "direct_flag", True),
     ("direct_flag", "否", "direct_flag", False),
     ("direct_flag", "Y", "direct_flag", True),
