@@ -59,7 +59,8 @@ Presets and aliases (`config/presets.toml`)
     A file lacking a required column, or with two columns for the same field, is rejected whole.
 
 Normalisation (once, at load; SQL below)
-    codes      `2210107 保障性住房租金补贴`, `[2210107]…`, `【2210107】…`, `2210107.0` -> `2210107`;
+    codes      `2210107 保障性住房租金补贴`, `[2210107]…`, `【2210107】…`, `2210107.0`, and by level
+               `221-01-07`, `221.01.07`, `221 01 07` -> `2210107` (`303-05` -> `30305`);
                the raw function code is kept in function_code_raw. Account codes may carry
                sub-account separators (`7201.01` -> `720101`).
     amounts    `1,234.56`, `-1,234.56`, `(1,234.56)` (accounting negative), full-width digits,
@@ -1146,6 +1147,10 @@ create or replace temp macro ledger_code(c) as
     case when c is null then null
          when regexp_full_match(c, '\d+') then c
          else coalesce(
+             -- written by level, 类 款 项 apart (221-01-07, 221.01.07, 303 05): the levels joined
+             nullif(regexp_replace(regexp_extract(c,
+                 '^(?:[\[(（【［〔]\s*)?(\d{3}[.\- ]\d{2}(?:[.\- ]\d{2})?)(?:\s*[\])）】］〕])?(?:$|[\s:_|/、\-—]|[^\x00-\x7f０-９])', 1),
+                 '[.\- ]', '', 'g'), ''),
              nullif(regexp_extract(c,
                  '^(?:[\[(（【［〔]\s*)?(\d+)(?:\s*[\])）】］〕])?(?:$|[\s:_|/、\-—]|[^\x00-\x7f０-９])', 1), ''),
              nullif(regexp_extract(regexp_replace(ledger_ascii(c), '^(\d+)\.0+$', '\1'),

@@ -742,6 +742,13 @@ def test_load_ledgers__duplicate_columns_rejected(con, tmp_path):
     ("function_code", "2210107-保障性住房租金补贴", "function_code", "2210107"),
     ("function_code", "２２１０１０７", "function_code", "2210107"),
     ("function_code", "22101", "function_code", "22101"),
+    # by level, 类 款 项 apart: the levels joined (before, 221-01-07 read as the 类 code 221)
+    ("function_code", "221-01-07", "function_code", "2210107"),
+    ("function_code", "221.01.07 保障性住房租金补贴", "function_code", "2210107"),
+    ("function_code", "[221 01 07]保障性住房租金补贴", "function_code", "2210107"),
+    ("function_code", "221-01 住房改革支出", "function_code", "22101"),
+    ("function_code", "221 住房保障支出", "function_code", "221"),
+    ("economic_code", "303-05", "economic_code", "30305"),
     ("function_code", "", "function_code", None),
     ("economic_code", "30305 生活补助", "economic_code", "30305"),
     ("account_code", "7201 事业支出", "account_code", "7201"),
