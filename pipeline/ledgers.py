@@ -54,8 +54,11 @@ Presets and aliases (`config/presets.toml`)
     the file named by the environment variable RECON_PRESETS; `presets.toml` in the same folder as
     the ledger file (so `inputs/ledgers/presets.toml` serves `recon run`); or
     `load_ledgers(..., presets_file=PATH)`. Required fields: voucher_no, posted_on,
-    account_code, debit, credit. `book` is optional: when the column is absent or blank, the
-    account code decides (政府会计制度: 6xxx/7xxx/8xxx are budget accounting, 1xxx-5xxx financial).
+    account_code, debit, credit. Without an account code column, the account code is read from
+    the account name column (会计科目) when most of its values under the header begin with a code
+    (`720101 事业支出-基本支出`: STANDS_IN). `book` is optional: when the column is absent or
+    blank, the account code decides (政府会计制度: 6xxx/7xxx/8xxx are budget accounting, 1xxx-5xxx
+    financial).
     A file lacking a required column, or with two columns for the same field, is rejected whole.
 
 Normalisation (once, at load; SQL below)
@@ -283,6 +286,11 @@ def match_header(path: Path, rows: list[list], presets: Presets, preset: str | N
     if best is None:
         raise InputError(path, "文件为空，没有表头", "the file is empty: no header row")
     (complete, _), idx, name, found, dupes, cells = best
+    for field, other in STANDS_IN.items():
+        if complete and field in found and found[field] == found.get(other) \
+                and not _stand_in_holds_codes(rows[idx + 1:], found[field]):
+            complete = False  # the column holds names only: the field is missing after all
+            found = {f: i for f, i in found.items() if f != field}
     if not complete:
         missing = [f for f in presets.required if f not in found]
         zh = "、".join(f"{FIELD_ZH[f]}({f})" for f in missing)
@@ -329,9 +337,28 @@ def _best_header(path: Path, rows: list[list], presets: Presets, preset: str | N
 
 def _scored(cells: list, lookup: dict[str, str],
             required: tuple[str, ...]) -> tuple[tuple[bool, int], dict[str, int], list[str]]:
-    """How well a header row matches a preset: ((complete, fields found), found, duplicates)."""
+    """How well a header row matches a preset: ((complete, fields found), found, duplicates).
+    A field missing from the row is read from the column of the field that stands in for it
+    (STANDS_IN), if that is there; match_header then checks the column's values."""
     found, dupes = _match_row(cells, lookup)
+    for field, other in STANDS_IN.items():
+        if field not in found and other in found:
+            found = {**found, field: found[other]}
     return (all(f in found for f in required), len(found)), found, dupes
+
+
+# Many exports have no account code column, only 会计科目 holding the code and the name together
+# (`720101 事业支出-基本支出`): the code is read from it (ledger_account takes the leading code),
+# when the values under the header begin with a code (CODE_FIRST).
+STANDS_IN = {"account_code": "account_name"}
+CODE_FIRST = re.compile(r"\s*[\[(（【［]?\s*\d{4}")
+
+
+def _stand_in_holds_codes(rows: list[list], column: int) -> bool:
+    """Do most of the values in `column` of the rows read under the header begin with a code
+    (a subtotal or note row may not)? With no values to look at, nothing speaks against it."""
+    values = [_text(r[column]) for r in rows if column < len(r) and _text(r[column])]
+    return 2 * sum(1 for v in values if CODE_FIRST.match(v)) >= len(values)
 
 
 def _alias_lookup(presets: Presets, name: str) -> dict[str, str]:

@@ -725,6 +725,32 @@ def test_load_ledgers__alias_from_env_file(con, tmp_path, monkeypatch):
     assert out.action == "loaded" and lines(con)[0]["voucher_no"] == "记-0001"
 
 
+def test_load_ledgers__account_code_read_from_the_account_column_that_holds_code_and_name(con, tmp_path):
+    # no 科目编码 column: 会计科目 holds the code and the name together, as many exports print it
+    header = [h if h != "科目名称" else "会计科目" for h in CN if h != "科目编码"]
+
+    def line(account: str, **fields) -> list:
+        return [account if h == "科目名称" else v for h, v in zip(CN, row(**fields)) if h != "科目编码"]
+
+    path = write_csv(tmp_path / "joined.csv", [
+        line("720101 事业支出-基本支出"), line("[8001]资金结存", voucher_no="记-2", debit="", credit="480.00"),
+        line("本月合计", voucher_no="", posted_on="", debit="480.00", credit="480.00"),
+        line("事业支出", voucher_no="记-3"),  # a name alone: its code is missing
+    ], header=header, encoding="gbk")
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 2, 1), out.message
+    got = [(r["voucher_no"], r["account_code"], r["account_name"], r["book"]) for r in lines(con)]
+    assert got == [("记-0001", "720101", "720101 事业支出-基本支出", "budget"), ("记-2", "8001", "[8001]资金结存", "budget")]
+    assert con.execute("select row_no, column_name, value from quarantine").fetchall() == [(4, "会计科目", "事业支出")]
+
+
+def test_load_ledgers__account_column_of_names_only_does_not_stand_in_for_the_code(con, tmp_path):
+    header = [h if h != "科目名称" else "会计科目" for h in CN if h != "科目编码"]
+    rows = [[v for h, v in zip(CN, row(voucher_no=f"记-{i}")) if h != "科目编码"] for i in range(3)]
+    [out] = load_ledgers(con, [write_csv(tmp_path / "names.csv", rows, header=header)])
+    assert out.action == "rejected" and "required columns missing: account_code" in out.message, out.message
+
+
 def test_load_ledgers__duplicate_columns_rejected(con, tmp_path):
     header = CN + ["借方"]
     path = write_csv(tmp_path / "l.csv", [row() + ["1"]], header=header)
