@@ -56,7 +56,8 @@ Presets and aliases (`config/presets.toml`)
     `load_ledgers(..., presets_file=PATH)`. Required fields: voucher_no, posted_on,
     account_code, debit, credit. Without an account code column, the account code is read from
     the account name column (会计科目) when most of its values under the header begin with a code
-    (`720101 事业支出-基本支出`: STANDS_IN). `book` is optional: when the column is absent or
+    (`720101 事业支出-基本支出`: STANDS_IN). A 凭证字 column (voucher_word, 收 / 付 / 转 / 记)
+    printed apart from 凭证号 joins the number: 收-1 (_voucher_sql). `book` is optional: when the column is absent or
     blank, the account code decides (政府会计制度: 6xxx/7xxx/8xxx are budget accounting, 1xxx-5xxx
     financial).
     A file lacking a required column, or with two columns for the same field, is rejected whole.
@@ -164,8 +165,11 @@ FIELDS = (
     "debit", "credit", "function_code", "economic_code", "project_code", "purpose",
     "fund_source", "direct_flag", "budget_doc_no", "payee",
 )
+# A field a header may name that is not a column of its own: 凭证字 (收 / 付 / 转 / 记), where the
+# export prints it apart from the number; it joins the voucher number (_voucher_sql).
+HEADER_FIELDS = FIELDS + ("voucher_word",)
 FIELD_ZH = {
-    "voucher_no": "凭证号", "line_no": "分录号", "posted_on": "凭证日期", "book": "会计体系",
+    "voucher_word": "凭证字", "voucher_no": "凭证号", "line_no": "分录号", "posted_on": "凭证日期", "book": "会计体系",
     "account_code": "科目编码", "account_name": "科目名称", "summary": "摘要", "debit": "借方金额",
     "credit": "贷方金额", "function_code": "功能分类", "economic_code": "经济分类",
     "project_code": "项目代码", "purpose": "项目名称", "fund_source": "资金来源",
@@ -221,9 +225,9 @@ def load_presets(extra_files: Iterable[Path] = ()) -> Presets:
         for name, table in (data.get("presets") or {}).items():
             target = presets.setdefault(name, {})
             for field, headings in table.items():
-                if field not in FIELDS:
-                    raise InputError(path, f"列名预设 {name} 中的字段 {field} 不存在（可用：{', '.join(FIELDS)}）",
-                                     f"preset {name}: unknown field {field} (known: {', '.join(FIELDS)})")
+                if field not in HEADER_FIELDS:
+                    raise InputError(path, f"列名预设 {name} 中的字段 {field} 不存在（可用：{', '.join(HEADER_FIELDS)}）",
+                                     f"preset {name}: unknown field {field} (known: {', '.join(HEADER_FIELDS)})")
                 if isinstance(headings, str):
                     headings = [headings]
                 target.setdefault(field, []).extend(str(h) for h in headings)
@@ -663,6 +667,10 @@ def _read_csv(path: Path, encoding: str, presets: Presets, preset: str | None,
         (f"c{cmap.columns[f]}" if f in cmap.columns else "cast(null as varchar)") + f" as {f}"
         for f in FIELDS
     )
+    if "voucher_word" in cmap.columns:
+        picks = picks.replace(f"c{cmap.columns['voucher_no']} as voucher_no",
+                              _voucher_sql(f"c{cmap.columns['voucher_word']}",
+                                           f"c{cmap.columns['voucher_no']}") + " as voucher_no", 1)
     source = f"""
         select {picks}
         from read_csv($path, header = true, skip = $skip, auto_detect = false, columns = {spec},
@@ -670,6 +678,21 @@ def _read_csv(path: Path, encoding: str, presets: Presets, preset: str | None,
                       null_padding = false, max_line_size = $max_line, buffer_size = $buffer)"""
     return cmap, source, {"path": str(utf8_path), "skip": cmap.header_index, "delim": delim,
                           "max_line": CSV_MAX_LINE_BYTES, "buffer": 2 * CSV_MAX_LINE_BYTES}
+
+
+def _voucher_sql(word: str, number: str) -> str:
+    """The voucher number, where the export prints 凭证字 apart from 凭证号 (收 / 付 / 转 vouchers
+    are numbered apart, so 收 1 and 付 1 are two vouchers): 收-1. A number that already begins with
+    its word, or has none, stays as written; a blank number stays blank (quarantined)."""
+    w, n = f"ledger_trim({word})", f"ledger_trim({number})"
+    return (f"case when {w} is null or {n} is null or starts_with({n}, {w}) then {number} "
+            f"else {w} || '-' || {n} end")
+
+
+def _voucher_text(word: str | None, number: str | None) -> str | None:
+    """_voucher_sql for a workbook's cells, as _cell_text gives them."""
+    w, n = (word or "").strip(), (number or "").strip()
+    return number if not w or not n or n.startswith(w) else f"{w}-{n}"
 
 
 def _cell_text(value, field: str) -> str | None:
@@ -924,6 +947,8 @@ def _insert_rows(con, path: Path, rows: Iterator[tuple], presets: Presets, prese
     # the file lacks are blank on every row.
     present = [(batch[i + 1], pos, f) for i, (f, pos) in enumerate(picks) if pos is not None]
     absent = [batch[i + 1] for i, (f, pos) in enumerate(picks) if pos is None]
+    word_at = cmap.columns.get("voucher_word")
+    vouchers = batch[1 + FIELDS.index("voucher_no")]
     for values in data_rows():
         row_no += 1
         batch[0].append(row_no)
@@ -933,6 +958,8 @@ def _insert_rows(con, path: Path, rows: Iterator[tuple], presets: Presets, prese
             column.append(v if v is None or type(v) is str else _cell_text(v, field))
         for column in absent:
             column.append(None)
+        if word_at is not None and word_at < n:
+            vouchers[-1] = _voucher_text(_cell_text(values[word_at], "voucher_word"), vouchers[-1])
         if len(batch[0]) >= XLSX_BATCH_ROWS:
             flush()
     if batch[0]:
@@ -1096,6 +1123,9 @@ def _read_parquet(con, path: Path, presets: Presets, preset: str | None) -> tupl
             return f"cast(null as varchar) as {field}"
         pos = cmap.columns[field] + 1  # positional reference: no file-supplied name enters the SQL
         typ = types[pos - 1]
+        if field == "voucher_no" and "voucher_word" in cmap.columns:
+            word = f"cast(#{cmap.columns['voucher_word'] + 1} as varchar)"
+            return f"{_voucher_sql(word, f'cast(#{pos} as varchar)')} as {field}"
         if field in AMOUNT_FIELDS and typ in ("DOUBLE", "FLOAT", "REAL"):
             return f"cast(round(#{pos}, 2) as varchar) as {field}"  # too large: quarantined
         if typ.startswith("TIMESTAMP") and field == "posted_on":

@@ -751,6 +751,42 @@ def test_load_ledgers__account_column_of_names_only_does_not_stand_in_for_the_co
     assert out.action == "rejected" and "required columns missing: account_code" in out.message, out.message
 
 
+def test_load_ledgers__voucher_word_printed_apart_joins_the_number(tmp_path):
+    # 凭证字 | 凭证号, as some systems export them: 收 1 and 付 1 are two vouchers, not one voucher's
+    # line twice (DUPLICATE_ENTRY). A number that already carries its word stays as written.
+    header = ["凭证字", *CN]
+    rows = [["收", *row(voucher_no="1", payee="张三")], ["付", *row(voucher_no="1", payee="李四")],
+            ["记", *row(voucher_no="记-3", payee="王五")], ["", *row(voucher_no="4", payee="赵六")]]
+
+    def duplicates(path: Path, expected_vouchers: list[str]) -> list:
+        store = new_store(path.parent)
+        try:
+            seed_notice(store)
+            [out] = load_ledgers(store, [path])
+            assert (out.action, out.rows_loaded) == ("loaded", 4), out.message
+            assert [r["voucher_no"] for r in lines(store)] == expected_vouchers
+            set_context(store)
+            return [(d.voucher_no, d.line_no) for d in run_rule(store, rule("DUPLICATE_ENTRY"))]
+        finally:
+            store.close()
+
+    joined = ["收-1", "付-1", "记-3", "4"]
+    for kind in ("csv", "xlsx", "parquet"):
+        (tmp_path / kind).mkdir()
+    assert duplicates(write_csv(tmp_path / "csv" / "words.csv", rows, header=header, encoding="gbk"), joined) == []
+    assert duplicates(_workbook(tmp_path / "xlsx", {"凭证": [header, *rows]}), joined) == []
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({h: [r[i] or None for r in rows] for i, h in enumerate(header)}),
+                   tmp_path / "parquet" / "words.parquet")
+    assert duplicates(tmp_path / "parquet" / "words.parquet", joined) == []
+    # the same export without its 凭证字 column: the two vouchers read as one line twice
+    (tmp_path / "control").mkdir()
+    alone = write_csv(tmp_path / "control" / "numbers.csv", [r[1:] for r in rows])
+    assert duplicates(alone, ["1", "1", "记-3", "4"]) == [("1", "1")]
+
+
 def test_load_ledgers__duplicate_columns_rejected(con, tmp_path):
     header = CN + ["借方"]
     path = write_csv(tmp_path / "l.csv", [row() + ["1"]], header=header)
