@@ -29,6 +29,7 @@ import duckdb
 import pyarrow as pa
 
 from . import expectations, indicators, ledgers, notices
+from .aliases import ALIASES_FILE, apply_purpose_aliases
 from .checks import FINDING_KEY_SQL, FOUND_COLUMNS, FOUND_TABLE, collect_stage, create_found, last_seq
 from .findings import Finding
 from .loading import FileOutcome
@@ -126,6 +127,8 @@ def execute_run(inputs: Path, outputs: Path, db: Path, scope: Scope, fail_on: st
             log.info("subfolder not read: %s (%d file%s)", folder, files, "" if files == 1 else "s")
         outcomes = load_files(con, notice_paths, ledger_paths, progress,
                               on_read=expectations.import_gx_early)
+        aliases = apply_purpose_aliases(con, inputs / ALIASES_FILE)
+        log.info("purpose aliases: %d (%s)", aliases, inputs / ALIASES_FILE)
         result = reconcile(con, outputs, scope, fail_on, outcomes, started)
     result.unread_folders = unread
     return result

@@ -1,0 +1,77 @@
+"""Purpose aliases (pipeline/aliases.py): inputs/purpose_aliases.csv names the sub-accounts a
+unit's ledger uses for an allocation line, and `recon run` matches the ledger by them."""
+from __future__ import annotations
+
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import hostile_corpus as hc
+from hostile_corpus import AS_OF, NOTICE_NO, RENT, SEED_NOTICE, invoke
+
+# the unit's sub-account for the rent subsidy, named neither as the notice names the line nor by
+# its core name (租赁补贴)
+OWN_NAME = "住房租赁补贴专户"
+
+
+def _inputs(tmp_path: Path, aliases: str | None, encoding: str = "gbk") -> Path:
+    inputs = tmp_path / "inputs"
+    (inputs / "notices").mkdir(parents=True)
+    shutil.copy(SEED_NOTICE, inputs / "notices")
+    (inputs / "ledgers").mkdir()
+    rows = [hc.budget_row("记-1", "2024-04-10", "480.00", OWN_NAME, "2210107 保障性住房租金补贴", "张三"),
+            hc.budget_row("记-2", "2024-04-11", "960.00", RENT, "2210107 保障性住房租金补贴", "李四")]
+    hc.write_csv(inputs / "ledgers" / "ledger.csv", rows)
+    if aliases is not None:
+        (inputs / "purpose_aliases.csv").write_bytes(aliases.encode(encoding))
+    return inputs
+
+
+def _run(tmp_path: Path, inputs: Path):
+    out = tmp_path / "out"
+    ran = invoke(["run", "--inputs", str(inputs), "--outputs", str(out), "--as-of", AS_OF])
+    return ran, out
+
+
+def _unmatched(out: Path) -> list[str]:
+    rows = hc.read_csv_rows((out / "latest").resolve() / "exceptions.csv")
+    return [r["voucher_no"] for r in rows if r["rule_id"] == "UNMATCHED_EXPENDITURE"]
+
+
+def test_aliases__the_units_own_sub_account_name_counts_for_its_line(tmp_path):
+    ran, out = _run(tmp_path, _inputs(tmp_path, None))
+    assert _unmatched(out) == ["记-1"], ran.stdout  # without the alias: names no allocation line
+    assert hc.spent_by_purpose((out / "latest").resolve())[RENT] == Decimal("960.00")
+
+    aliases = f"文号,账簿项目名称,分配用途\r\n克区财综[2024]2号, {OWN_NAME} ,2024年租赁补贴(中央直达)\r\n"
+    ran, out = _run(tmp_path / "with", _inputs(tmp_path / "with", aliases))  # GBK, as Excel saves it
+    assert ran.exit_code in (0, 1), ran.stderr
+    assert _unmatched(out) == []
+    assert hc.spent_by_purpose((out / "latest").resolve())[RENT] == Decimal("1440.00")
+
+
+def test_aliases__a_file_taken_away_takes_its_aliases_with_it(tmp_path):
+    inputs = _inputs(tmp_path, f"文号,账簿项目名称,分配用途\n{NOTICE_NO},{OWN_NAME},{RENT}\n", "utf-8-sig")
+    _, out = _run(tmp_path, inputs)
+    assert _unmatched(out) == []
+    (inputs / "purpose_aliases.csv").unlink()
+    _, out = _run(tmp_path, inputs)
+    assert _unmatched(out) == ["记-1"]
+
+
+def test_aliases__a_row_that_cannot_be_used_stops_the_run_naming_file_and_row(tmp_path):
+    aliases = (f"文号,账簿项目名称,分配用途\n{NOTICE_NO},{OWN_NAME},{RENT}\n\n"
+               f"{NOTICE_NO},补贴专户,2024年公租房维修\n")
+    inputs = _inputs(tmp_path, aliases, "utf-8")
+    ran, out = _run(tmp_path, inputs)
+    assert ran.exit_code == 2
+    assert "purpose_aliases.csv 第3行 / row 3" in ran.stderr and "2024年公租房维修" in ran.stderr, ran.stderr
+    assert not (out / "latest").exists()  # nothing reconciled on a wrong mapping
+    for bad, word in [(f"{NOTICE_NO},{OWN_NAME}\n", "column missing: purpose"),
+                      (f"克区财综〔2023〕9号,{OWN_NAME},{RENT}\n", "not a loaded notice"),
+                      (f"{NOTICE_NO},{OWN_NAME},{RENT}\n{NOTICE_NO},{OWN_NAME},2024年老旧小区改造（中央直达）\n",
+                       "given to another purpose on row 1")]:
+        header = "文号,账簿项目名称\n" if "column" in word else "文号,账簿项目名称,分配用途\n"
+        (inputs / "purpose_aliases.csv").write_text(header + bad, encoding="utf-8")
+        ran, _ = _run(tmp_path, inputs)
+        assert ran.exit_code == 2 and word in ran.stderr, (word, ran.stderr)
