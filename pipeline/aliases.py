@@ -11,9 +11,10 @@ in Excel; UTF-8, UTF-8 with BOM, GBK or GB18030), one row per alias under a head
 `recon run` reads it after loading the notices, before reconciling, and replaces the store's
 aliases with it in one transaction (with no file, there are none); `recon check` uses what the
 last run stored. Names compare as purposes do (brackets, width and spaces folded: purpose_key).
-A row whose notice is not loaded, whose 分配用途 names no allocation line of that notice, or
-whose alias another row gives to another line, rejects the file whole (InputError naming the
-file and row: exit 2), and nothing is reconciled until it is mended. Row 1 is the first row
+A row whose notice is not loaded (while others are: a mistyped number), whose 分配用途 names no
+allocation line of that notice, or whose alias another row gives to another line, rejects the
+file whole (InputError naming the file and row: exit 2), and nothing is reconciled until it is
+mended. With no notice loaded at all the file is not used, and the run reports that instead. Row 1 is the first row
 under the header, as in ledgers.
 """
 from __future__ import annotations
@@ -47,11 +48,14 @@ def apply_purpose_aliases(con: duckdb.DuckDBPyConnection, path: Path) -> int:
             "select notice_no, line_seq, purpose_key from allocation_lines").fetchall():
         lines.setdefault(notice_no, {})[key] = line_seq
     aliases: dict[tuple[str, str], tuple[int, int]] = {}  # (notice, alias key) -> (line, row)
+    if not lines:
+        rows = []  # no notice loaded: the run says so (INPUT_MISSING, INPUT_REJECTED); nothing to map
     for row, notice_text, alias, purpose in rows:
         notice_no = doc_no(notice_text)
         if notice_no not in lines:
-            raise InputError(path, f"文号 {notice_text!r} 不是已加载的通知",
-                             f"notice {notice_text!r} is not a loaded notice", row=row)
+            loaded = "、".join(sorted(lines))
+            raise InputError(path, f"文号 {notice_text!r} 不是已加载的通知（已加载：{loaded}）",
+                             f"notice {notice_text!r} is not a loaded notice (loaded: {loaded})", row=row)
         line_seq = lines[notice_no].get(purpose_key(purpose))
         if line_seq is None:
             raise InputError(path, f"分配用途 {purpose!r} 不是通知 {notice_no} 分配表中的用途",

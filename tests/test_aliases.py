@@ -68,10 +68,18 @@ def test_aliases__a_row_that_cannot_be_used_stops_the_run_naming_file_and_row(tm
     assert "purpose_aliases.csv 第3行 / row 3" in ran.stderr and "2024年公租房维修" in ran.stderr, ran.stderr
     assert not (out / "latest").exists()  # nothing reconciled on a wrong mapping
     for bad, word in [(f"{NOTICE_NO},{OWN_NAME}\n", "column missing: purpose"),
-                      (f"克区财综〔2023〕9号,{OWN_NAME},{RENT}\n", "not a loaded notice"),
+                      (f"克区财综〔2023〕9号,{OWN_NAME},{RENT}\n", f"not a loaded notice (loaded: {NOTICE_NO})"),
                       (f"{NOTICE_NO},{OWN_NAME},{RENT}\n{NOTICE_NO},{OWN_NAME},2024年老旧小区改造（中央直达）\n",
                        "given to another purpose on row 1")]:
         header = "文号,账簿项目名称\n" if "column" in word else "文号,账簿项目名称,分配用途\n"
         (inputs / "purpose_aliases.csv").write_text(header + bad, encoding="utf-8")
         ran, _ = _run(tmp_path, inputs)
         assert ran.exit_code == 2 and word in ran.stderr, (word, ran.stderr)
+
+
+def test_aliases__with_no_notice_loaded_the_run_reports_that_not_the_aliases(tmp_path):
+    inputs = _inputs(tmp_path, f"文号,账簿项目名称,分配用途\n{NOTICE_NO},{OWN_NAME},{RENT}\n", "utf-8")
+    (inputs / "notices" / SEED_NOTICE.name).unlink()
+    ran, out = _run(tmp_path, inputs)
+    rows = hc.read_csv_rows((out / "latest").resolve() / "exceptions.csv")
+    assert [r["rule_id"] for r in rows] == ["INPUT_MISSING"], ran.stderr
