@@ -2,6 +2,7 @@
 unit's ledger uses for an allocation line, and `recon run` matches the ledger by them."""
 from __future__ import annotations
 
+import json
 import shutil
 from decimal import Decimal
 from pathlib import Path
@@ -48,6 +49,9 @@ def test_aliases__the_units_own_sub_account_name_counts_for_its_line(tmp_path):
     assert ran.exit_code in (0, 1), ran.stderr
     assert _unmatched(out) == []
     assert hc.spent_by_purpose((out / "latest").resolve())[RENT] == Decimal("1440.00")
+    # the run says which aliases it went by
+    manifest = json.loads(((out / "latest").resolve() / "run.json").read_text("utf-8"))
+    assert manifest["purpose_aliases"] == [{"notice_no": NOTICE_NO, "alias_key": OWN_NAME, "purpose": RENT}]
 
 
 def test_aliases__a_file_taken_away_takes_its_aliases_with_it(tmp_path):

@@ -41,6 +41,14 @@ def build_manifest(con: duckdb.DuckDBPyConnection, run_id: str) -> dict:
     by_change = dict(con.execute(
         "select change, count(*) from findings where run_id = ? and change is not null "
         "group by change order by change", [run_id]).fetchall())
+    # the aliases the run matched sub-accounts by (inputs/purpose_aliases.csv, pipeline/aliases.py)
+    aliases = con.execute(
+        """
+        select al.notice_no, al.alias_key, a.purpose
+        from purpose_aliases as al
+        join allocation_lines as a on a.notice_no = al.notice_no and a.line_seq = al.line_seq
+        order by al.notice_no, a.line_seq, al.alias_key
+        """).fetchall()
     counts = json.loads(run[7]) if run[7] else {}
     return {
         "run_id": run[0],
@@ -55,6 +63,7 @@ def build_manifest(con: duckdb.DuckDBPyConnection, run_id: str) -> dict:
         "findings": {"by_severity": {s: by_sev.get(s, 0) for s in ("error", "warning", "info")},
                      "by_rule": by_rule, "by_change": by_change},
         "inputs": [dict(zip(input_cols, r)) for r in inputs],
+        "purpose_aliases": [dict(zip(["notice_no", "alias_key", "purpose"], r)) for r in aliases],
         "rules": _rule_versions(counts),
     }
 
