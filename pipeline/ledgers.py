@@ -82,10 +82,11 @@ Normalisation (once, at load; SQL below)
                hold it, every value of the file is read as the text inside (_EXCEL_TEXT_TRIM), and
                the outcome says so.
     doc no     budget_doc_no = doc_no_key(指标文号): brackets normalised to 〔〕.
-    Rows without a date that hold nothing to book (no account code, debit or credit: blank rows,
-    a signature line 制表人：… 审核：… under the ledger, a note), and subtotal rows (no voucher
-    number and no date, with 合计 / 累计 / 小计 / 总计 in them), are skipped; the outcome counts the
-    skipped rows that hold some text.
+    Rows that are skipped: rows without a date that hold nothing to book (no account code, debit
+    or credit: blank rows, a signature line 制表人：… 审核：… under the ledger, a note); subtotal
+    rows (no voucher number and no date, with 合计 / 累计 / 小计 / 总计 in them); the header again
+    (the date column holding its heading: an export laid out for printing repeats the header on
+    every page). The outcome counts the skipped rows that hold some text, and the headers.
 
 Bad rows
     A row with an unparsable amount, date or code, or without voucher number, date or account
@@ -1274,9 +1275,11 @@ select
 from ({source}) as src
 """
 
-# Rows to skip: entirely blank, or a subtotal (no voucher number and no date, 合计 / 累计 ...).
+# Rows that are not voucher lines (see "Rows that are skipped" in the module docstring). The
+# header's own date heading is a parameter ($date_heading).
 _IS_SKIPPED = r"""
-    case when t.posted_on is not null then false
+    case -- the header again: an export laid out for printing repeats it on every page
+         when t.posted_on is not null then t.posted_on = $date_heading
          -- nothing to book: an empty row, or one of text only (a signature line under the
          -- ledger, 制表人：… 审核：…, a note, a section heading)
          when t.account_code is null and t.debit is null and t.credit is null then true
@@ -1321,16 +1324,19 @@ def _lookup_sql(source: str) -> str:
 
 # Rows to type = all rows less the skipped ones, which have neither voucher number nor date: the
 # filter reads two columns, and only those rare rows are looked at whole.
-# The rows to load (all but the skipped), and how many of the skipped hold some text (the outcome
-# says so; empty and subtotal rows go unmentioned). Only rows without a date are tested.
+# The rows to load (all but the skipped), how many of the skipped hold some text and how many
+# repeat the header (the outcome says so; empty and subtotal rows go unmentioned). Only rows
+# without a date, or with the header's, are tested.
 _DATA_ROWS = r"""
 select (select count(*) from ({source}) as s) - count(*),
-       count(*) filter (where t.account_code is null and t.debit is null and t.credit is null
+       count(*) filter (where t.posted_on is null
+                        and t.account_code is null and t.debit is null and t.credit is null
                         and concat_ws('', t.voucher_no, t.line_no, t.book, t.account_name, t.summary,
                                       t.function_code, t.economic_code, t.project_code, t.purpose,
-                                      t.fund_source, t.direct_flag, t.budget_doc_no, t.payee) <> '')
+                                      t.fund_source, t.direct_flag, t.budget_doc_no, t.payee) <> ''),
+       count(*) filter (where t.posted_on is not null)
 from ({texts}) as t
-where t.posted_on is null and {is_skipped}
+where (t.posted_on is null or t.posted_on = $date_heading) and {is_skipped}
 """
 
 # The insert (and, only when some rows are bad, the quarantine): every row of `source` typed
@@ -1723,13 +1729,18 @@ def _type_and_insert(con, path: Path, sha: str, fmt: str, enc: str | None, cmap:
         notes.append('Excel 文本写法 ="…" 按引号内的文本读取 / values in Excel\'s text form ="…" read '
                      'as the text inside')
     _read_or_reject(con, _lookup_sql(source), params, path, fmt, enc)
-    data_rows, text_only = con.execute(
+    params = {**params, "date_heading": cmap.headings["posted_on"]}  # for _IS_SKIPPED
+    data_rows, text_only, headers = con.execute(
         _DATA_ROWS.replace("{source}", source).replace("{texts}", texts).replace("{is_skipped}", _IS_SKIPPED),
         params).fetchone()
     if text_only:
         notes.append(f"{text_only:,} 行只有文字，没有日期、科目和金额（表尾签字、注释等），不作为凭证行读取 / "
                      f"{text_only:,} rows hold only text, no date, account or amount (signatures, "
                      f"notes): not read as voucher lines")
+    if headers:
+        notes.append(f"表头在文件中又出现 {headers:,} 次（按页打印的导出），不作为凭证行读取 / the header "
+                     f"appears {headers:,} more times (an export laid out in pages): not read as "
+                     f"voucher lines")
     con.execute("create or replace temp table _ledger_headings (field varchar, heading varchar)")
     con.executemany("insert into _ledger_headings values (?, ?)", list(cmap.headings.items()))
     file_id = register_file(con, path, sha, "ledger", "loaded", fmt=fmt, encoding=enc,

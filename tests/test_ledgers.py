@@ -982,6 +982,19 @@ def test_load_ledgers__blank_and_subtotal_rows_skipped(con, tmp_path):
     assert [r["row_no"] for r in lines(con)] == [1, 3]  # the row of empty cells still counts
 
 
+def test_load_ledgers__header_repeated_on_every_page_is_not_a_voucher_line(con, tmp_path):
+    # an export laid out for printing: the header again on each page, with a page line between
+    page = [""] * len(CN)
+    page[CN.index("摘要")] = "第 2 页，共 3 页"
+    path = write_csv(tmp_path / "pages.csv", [row(), page, CN, row(voucher_no="记-2"), page, CN,
+                                              row(voucher_no="记-3", posted_on="bad")])
+    [out] = load_ledgers(con, [path])
+    assert (out.rows_loaded, out.rows_quarantined) == (2, 1), out.message
+    assert [r["row_no"] for r in lines(con)] == [1, 4]
+    assert con.execute("select row_no, value from quarantine").fetchall() == [(7, "bad")]
+    assert "the header appears 2 more times" in out.message and "2 rows hold only text" in out.message
+
+
 def test_load_ledgers__signature_and_note_rows_under_the_ledger_are_not_voucher_lines(con, tmp_path):
     # what many exports print under the ledger: no date, account or amount, nothing to book. Before,
     # each was quarantined, and every night's run warned (exit 1) about them
