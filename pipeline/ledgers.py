@@ -1275,11 +1275,11 @@ select
 from ({source}) as src
 """
 
-# Rows that are not voucher lines (see "Rows that are skipped" in the module docstring). The
-# header's own date heading is a parameter ($date_heading).
+# Rows that are not voucher lines (see "Rows that are skipped" in the module docstring), but for
+# the header repeated, which the date's lookup finds (_type_and_insert): a test here would cost
+# every dated row a comparison.
 _IS_SKIPPED = r"""
-    case -- the header again: an export laid out for printing repeats it on every page
-         when t.posted_on is not null then t.posted_on = $date_heading
+    case when t.posted_on is not null then false
          -- nothing to book: an empty row, or one of text only (a signature line under the
          -- ledger, 制表人：… 审核：…, a note, a section heading)
          when t.account_code is null and t.debit is null and t.credit is null then true
@@ -1322,21 +1322,24 @@ def _lookup_sql(source: str) -> str:
     return _LOOKUP.replace("{distinct_values}", distinct)
 
 
-# Rows to type = all rows less the skipped ones, which have neither voucher number nor date: the
-# filter reads two columns, and only those rare rows are looked at whole.
-# The rows to load (all but the skipped), how many of the skipped hold some text and how many
-# repeat the header (the outcome says so; empty and subtotal rows go unmentioned). Only rows
-# without a date, or with the header's, are tested.
+# The rows to type (all but the skipped), and how many of the skipped hold some text (the
+# outcome says so; empty and subtotal rows go unmentioned). The filter reads one column, and only
+# the rare rows without a date are looked at whole.
 _DATA_ROWS = r"""
 select (select count(*) from ({source}) as s) - count(*),
-       count(*) filter (where t.posted_on is null
-                        and t.account_code is null and t.debit is null and t.credit is null
+       count(*) filter (where t.account_code is null and t.debit is null and t.credit is null
                         and concat_ws('', t.voucher_no, t.line_no, t.book, t.account_name, t.summary,
                                       t.function_code, t.economic_code, t.project_code, t.purpose,
-                                      t.fund_source, t.direct_flag, t.budget_doc_no, t.payee) <> ''),
-       count(*) filter (where t.posted_on is not null)
+                                      t.fund_source, t.direct_flag, t.budget_doc_no, t.payee) <> '')
 from ({texts}) as t
-where (t.posted_on is null or t.posted_on = $date_heading) and {is_skipped}
+where t.posted_on is null and {is_skipped}
+"""
+
+# The header again, on every page of an export laid out for printing: rows whose date column
+# holds the header's date heading. They fail to type (no date), so the insert leaves them out;
+# they are not counted as rows to type, nor quarantined ($date_heading).
+_HEADER_REPEATS = r"""
+select count(*) from ({texts}) as t where t.posted_on = $date_heading
 """
 
 # The insert (and, only when some rows are bad, the quarantine): every row of `source` typed
@@ -1440,7 +1443,7 @@ _INSERT_QUARANTINE = r"""
 insert into quarantine
 with typed as ({typed}),
 bad as (
-    select * from typed where not is_valid
+    select * from typed where not is_valid and posted_on_text is distinct from $date_heading
 ),
 cells as (
     select b.row_no, unnest([
@@ -1729,10 +1732,15 @@ def _type_and_insert(con, path: Path, sha: str, fmt: str, enc: str | None, cmap:
         notes.append('Excel 文本写法 ="…" 按引号内的文本读取 / values in Excel\'s text form ="…" read '
                      'as the text inside')
     _read_or_reject(con, _lookup_sql(source), params, path, fmt, enc)
-    params = {**params, "date_heading": cmap.headings["posted_on"]}  # for _IS_SKIPPED
-    data_rows, text_only, headers = con.execute(
+    data_rows, text_only = con.execute(
         _DATA_ROWS.replace("{source}", source).replace("{texts}", texts).replace("{is_skipped}", _IS_SKIPPED),
         params).fetchone()
+    heading = {"date_heading": cmap.headings["posted_on"]}
+    headers = 0
+    if con.execute("select count(*) from _ledger_lookup where field = 'posted_on' and raw = $date_heading",
+                   heading).fetchone()[0]:  # a spelling of the date column: looked for only then
+        headers = con.execute(_HEADER_REPEATS.replace("{texts}", texts), {**params, **heading}).fetchone()[0]
+        data_rows -= headers
     if text_only:
         notes.append(f"{text_only:,} 行只有文字，没有日期、科目和金额（表尾签字、注释等），不作为凭证行读取 / "
                      f"{text_only:,} rows hold only text, no date, account or amount (signatures, "
@@ -1749,7 +1757,8 @@ def _type_and_insert(con, path: Path, sha: str, fmt: str, enc: str | None, cmap:
                          {**params, "file_id": file_id}).fetchone()[0]
     bad_rows = 0
     if loaded < data_rows:  # only then are the rows typed again, for the bad ones
-        con.execute(_INSERT_QUARANTINE.replace("{typed}", typed), {**params, "file_id": file_id})
+        con.execute(_INSERT_QUARANTINE.replace("{typed}", typed),
+                    {**params, **heading, "file_id": file_id})
         bad_rows = con.execute("select count(distinct row_no) from quarantine where file_id = ?",
                                [file_id]).fetchone()[0]
     con.execute("update input_files set rows_loaded = ?, rows_quarantined = ? where file_id = ?",
