@@ -83,12 +83,16 @@ def _read(path: Path) -> list[tuple[int, str, str, str]]:
         raise InputError(path, f"文件超过 {MAX_BYTES >> 20} MB，不像别名表",
                          f"larger than {MAX_BYTES >> 20} MB: not an alias table")
     data = path.read_bytes()
-    encoding = detect_encoding(path)
     try:
+        encoding = detect_encoding(path)
         text = data.decode("utf-8-sig" if encoding.startswith("utf-8") else encoding)
-    except UnicodeDecodeError as exc:
-        raise InputError(path, f"无法按 {encoding} 解码", f"cannot be decoded as {encoding}") from exc
-    table = [[c.strip() for c in r] for r in csv.reader(io.StringIO(text))]
+    except (InputError, UnicodeDecodeError) as exc:
+        raise InputError(path, "无法识别文件编码；请在 Excel 中另存为 CSV（UTF-8 或 GBK）",
+                         "cannot tell the file's encoding; save it from Excel as CSV (UTF-8 or "
+                         "GBK)") from exc
+    first = text.split("\n", 1)[0]
+    delimiter = "\t" if "\t" in first and "," not in first else ","  # Excel's "Unicode text" is tabbed
+    table = [[c.strip() for c in r] for r in csv.reader(io.StringIO(text), delimiter=delimiter)]
     filled = [i for i, r in enumerate(table) if any(r)]
     if not filled:
         return []

@@ -87,3 +87,27 @@ def test_aliases__with_no_notice_loaded_the_run_reports_that_not_the_aliases(tmp
     ran, out = _run(tmp_path, inputs)
     rows = hc.read_csv_rows((out / "latest").resolve() / "exceptions.csv")
     assert [r["rule_id"] for r in rows] == ["INPUT_MISSING"], ran.stderr
+
+
+def test_aliases__excel_unicode_text_is_read_and_a_garbled_file_says_what_to_do(tmp_path):
+    # Excel's "Unicode text" (UTF-16, tab-separated) reads as its CSV does; bytes that are no
+    # text get the advice to save the file as CSV, not a traceback
+    from builders import new_store, seed_notice
+    from pipeline.aliases import apply_purpose_aliases
+    from pipeline.loading import InputError
+
+    con = new_store(tmp_path)
+    seed_notice(con)
+    path = tmp_path / "purpose_aliases.csv"
+    path.write_bytes(f"文号\t账簿项目名称\t分配用途\r\n{NOTICE_NO}\t{OWN_NAME}\t{RENT}\r\n".encode("utf-16"))
+    assert apply_purpose_aliases(con, path) == 1
+    assert con.execute("select alias_key from purpose_aliases").fetchall() == [(OWN_NAME,)]
+    path.write_bytes(bytes(range(256)) * 8)
+    try:
+        apply_purpose_aliases(con, path)
+    except InputError as exc:
+        assert "save it from Excel as CSV" in str(exc) and str(path) in str(exc)
+    else:
+        raise AssertionError("a garbled aliases file was used")
+    assert con.execute("select count(*) from purpose_aliases").fetchone() == (1,)  # kept as it was
+    con.close()
