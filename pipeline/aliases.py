@@ -25,10 +25,10 @@ from pathlib import Path
 
 import duckdb
 
-from .ledgers import detect_encoding, header_key
+from .ledgers import header_key
 from .loading import InputError
 from .store import transaction
-from .text import doc_no, purpose_key
+from .text import decode_text, doc_no, purpose_key
 
 ALIASES_FILE = "purpose_aliases.csv"  # in the inputs folder
 MAX_BYTES = 4 << 20  # a few hundred rows is large for this file
@@ -42,14 +42,13 @@ HEADINGS = {
 def apply_purpose_aliases(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     """Replace the store's purpose aliases with those of the file at `path` (none when there is
     no file there); return how many there are. InputError when a row cannot be used."""
-    rows = _read(path) if path.is_file() else []
     lines = {}
     for notice_no, line_seq, key in con.execute(
             "select notice_no, line_seq, purpose_key from allocation_lines").fetchall():
         lines.setdefault(notice_no, {})[key] = line_seq
+    # with no notice loaded the run says so (INPUT_MISSING, INPUT_REJECTED): nothing to map
+    rows = _read(path) if lines and path.is_file() else []
     aliases: dict[tuple[str, str], tuple[int, int]] = {}  # (notice, alias key) -> (line, row)
-    if not lines:
-        rows = []  # no notice loaded: the run says so (INPUT_MISSING, INPUT_REJECTED); nothing to map
     for row, notice_text, alias, purpose in rows:
         notice_no = doc_no(notice_text)
         if notice_no not in lines:
@@ -82,14 +81,12 @@ def _read(path: Path) -> list[tuple[int, str, str, str]]:
     if path.stat().st_size > MAX_BYTES:
         raise InputError(path, f"文件超过 {MAX_BYTES >> 20} MB，不像别名表",
                          f"larger than {MAX_BYTES >> 20} MB: not an alias table")
-    data = path.read_bytes()
-    try:
-        encoding = detect_encoding(path)
-        text = data.decode("utf-8-sig" if encoding.startswith("utf-8") else encoding)
-    except (InputError, UnicodeDecodeError) as exc:
+    decoded = decode_text(path.read_bytes())
+    if decoded is None:
         raise InputError(path, "无法识别文件编码；请在 Excel 中另存为 CSV（UTF-8 或 GBK）",
                          "cannot tell the file's encoding; save it from Excel as CSV (UTF-8 or "
-                         "GBK)") from exc
+                         "GBK)")
+    text = decoded[0]
     first = text.split("\n", 1)[0]
     delimiter = "\t" if "\t" in first and "," not in first else ","  # Excel's "Unicode text" is tabbed
     table = [[c.strip() for c in r] for r in csv.reader(io.StringIO(text), delimiter=delimiter)]

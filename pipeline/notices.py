@@ -19,7 +19,6 @@ InputError that says what was missing.
 """
 from __future__ import annotations
 
-import codecs
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -29,7 +28,7 @@ import duckdb
 
 from .loading import (FileOutcome, InputError, canonical_path, loaded_file_id, register_file,
                       reject_file, sha256_file)
-from .text import doc_no, find_doc_nos, purpose_key
+from .text import decode_text, doc_no, find_doc_nos, purpose_key
 
 KIND = "notice"
 YUAN_PER_WAN = Decimal(10000)
@@ -175,26 +174,11 @@ def _decode_text(path: Path) -> tuple[str, str]:
     raw = path.read_bytes()
     if not raw.strip():
         raise InputError(path, "文件为空", "the file is empty")
-    text, encoding = None, None
-    for bom, name in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
-                      (codecs.BOM_UTF16_BE, "utf-16")):
-        if raw.startswith(bom):
-            try:
-                text, encoding = raw.decode(name), name
-            except UnicodeDecodeError:
-                pass
-            break
-    if text is None:
-        for name in ("utf-8", "gb18030"):
-            try:
-                text, encoding = raw.decode(name), name
-                break
-            except UnicodeDecodeError:
-                continue
-    if text is None or "\x00" in text:
+    decoded = decode_text(raw)
+    if decoded is None:
         raise InputError(path, "无法识别文本编码（应为 UTF-8 或 GB18030 文本）",
                          "cannot decode the text (expected UTF-8 or GB18030 text)")
-    return text.lstrip("\ufeff"), encoding
+    return decoded
 
 
 def _txt_items(text: str):

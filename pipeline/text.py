@@ -7,6 +7,7 @@ translation table so the two cannot drift apart (tests/test_text.py checks they 
 """
 from __future__ import annotations
 
+import codecs
 import re
 
 # Full-width / variant characters and the ASCII they stand for. Brackets of every shape become
@@ -59,6 +60,31 @@ def find_doc_nos(text: str) -> list[str]:
         if no not in seen:
             seen.append(no)
     return seen
+
+
+def decode_text(raw: bytes) -> tuple[str, str] | None:
+    """A small text file's text and encoding, as Windows programs save one: by its BOM (UTF-8,
+    UTF-16), else UTF-8, else GB18030 (which GBK is a part of); None when neither reads it, or
+    what it reads holds NUL characters (a binary file)."""
+    text, encoding = None, None
+    for bom, name in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+                      (codecs.BOM_UTF16_BE, "utf-16")):
+        if raw.startswith(bom):
+            try:
+                text, encoding = raw.decode(name), name
+            except UnicodeDecodeError:
+                pass
+            break
+    if text is None:
+        for name in ("utf-8", "gb18030"):
+            try:
+                text, encoding = raw.decode(name), name
+                break
+            except UnicodeDecodeError:
+                continue
+    if text is None or "\x00" in text:
+        return None
+    return text.lstrip("\ufeff"), encoding
 
 
 def install_macros(con) -> None:

@@ -126,11 +126,17 @@ def test_load_ledgers__binary_file_is_not_given_a_line(con, tmp_path):
     assert out.action == "rejected" and "cannot detect the encoding" in out.message and "line" not in out.message
 
 
+def _load_xls_fixture(con, tmp_path, fixture: str, name: str):
+    """Load a copy of tests/fixtures/xls/<fixture>, named as an export would be."""
+    path = tmp_path / name
+    path.write_bytes((FIXTURES / "xls" / fixture).read_bytes())
+    [out] = load_ledgers(con, [path])
+    return out
+
+
 def test_load_ledgers__an_excel_97_2003_workbook_loads_from_its_ledger_sheet(con, tmp_path):
     # tests/fixtures/xls/make_fixtures.py describes the workbook: a cover sheet, then the ledger
-    path = tmp_path / "GRP导出.xls"
-    path.write_bytes((FIXTURES / "xls" / "ledger_97_2003.xls").read_bytes())
-    [out] = load_ledgers(con, [path])
+    out = _load_xls_fixture(con, tmp_path, "ledger_97_2003.xls", "GRP导出.xls")
     assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 3, 1), out.message
     got = [(r["row_no"], r["voucher_no"], r["posted_on"], r["account_code"], r["debit"], r["credit"],
             r["function_code"], r["direct_flag"]) for r in lines(con)]
@@ -147,9 +153,7 @@ def test_load_ledgers__an_excel_97_2003_workbook_loads_from_its_ledger_sheet(con
 def test_load_ledgers__an_excel_97_2003_workbook_with_merged_cells_reads_them_as_excel_shows_them(con, tmp_path):
     # make_fixtures.py: 记-0001's number, date and summary merged down over its three lines, its
     # debit of 960 merged over its two debit lines
-    path = tmp_path / "明细账.xls"
-    path.write_bytes((FIXTURES / "xls" / "ledger_merged_cells.xls").read_bytes())
-    [out] = load_ledgers(con, [path])
+    out = _load_xls_fixture(con, tmp_path, "ledger_merged_cells.xls", "明细账.xls")
     assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 4, 0), out.message
     got = [(r["row_no"], r["voucher_no"], r["line_no"], r["posted_on"], r["summary"], r["account_code"],
             r["debit"], r["credit"]) for r in lines(con)]
@@ -172,9 +176,7 @@ def test_load_ledgers__an_encrypted_workbook_is_rejected_saying_so(con, tmp_path
         raise xlrd.XLRDError("Workbook is encrypted")
 
     monkeypatch.setattr(xlrd, "open_workbook", encrypted)
-    path = tmp_path / "locked.xls"
-    path.write_bytes((FIXTURES / "xls" / "ledger_97_2003.xls").read_bytes())
-    [out] = load_ledgers(con, [path])
+    out = _load_xls_fixture(con, tmp_path, "ledger_97_2003.xls", "locked.xls")
     assert out.action == "rejected" and "password-protected" in out.message and "设有密码" in out.message
 
 
@@ -188,9 +190,7 @@ def test_load_ledgers__a_password_protected_xlsx_is_rejected_saying_so(con, tmp_
 
 
 def test_load_ledgers__an_excel_97_2003_workbook_named_xlsx_loads(con, tmp_path):
-    path = tmp_path / "renamed.xlsx"
-    path.write_bytes((FIXTURES / "xls" / "ledger_97_2003.xls").read_bytes())
-    [out] = load_ledgers(con, [path])
+    out = _load_xls_fixture(con, tmp_path, "ledger_97_2003.xls", "renamed.xlsx")
     assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 3, 1), out.message
 
 
