@@ -57,7 +57,10 @@ Presets and aliases (`config/presets.toml`)
     account_code, debit, credit. Without an account code column, the account code is read from
     the account name column (会计科目) when most of its values under the header begin with a code
     (`720101 事业支出-基本支出`: STANDS_IN). A 凭证字 column (voucher_word, 收 / 付 / 转 / 记)
-    printed apart from 凭证号 joins the number: 收-1 (_voucher_sql). `book` is optional: when the column is absent or
+    printed apart from 凭证号 joins the number: 收-1 (_voucher_sql). One amount column with a
+    direction column (金额 | 方向, 借 / 贷) stands in for 借方 | 贷方 (SPLIT_BY): the amount is the
+    line's debit or credit by its direction, and a row whose direction is neither is quarantined.
+    `book` is optional: when the column is absent or
     blank, the account code decides (政府会计制度: 6xxx/7xxx/8xxx are budget accounting, 1xxx-5xxx
     financial).
     A file lacking a required column, or with two columns for the same field, is rejected whole.
@@ -166,11 +169,12 @@ FIELDS = (
     "debit", "credit", "function_code", "economic_code", "project_code", "purpose",
     "fund_source", "direct_flag", "budget_doc_no", "payee",
 )
-# A field a header may name that is not a column of its own: 凭证字 (收 / 付 / 转 / 记), where the
-# export prints it apart from the number; it joins the voucher number (_voucher_sql).
-HEADER_FIELDS = FIELDS + ("voucher_word",)
+# Fields a header may name that are not columns of their own: 凭证字 (收 / 付 / 转 / 记), where the
+# export prints it apart from the number (it joins the voucher number: _voucher_sql); one amount
+# column with a direction column (金额 | 方向 借 / 贷) in place of 借方 | 贷方 (SPLIT_BY).
+HEADER_FIELDS = FIELDS + ("voucher_word", "amount", "direction")
 FIELD_ZH = {
-    "voucher_word": "凭证字", "voucher_no": "凭证号", "line_no": "分录号", "posted_on": "凭证日期", "book": "会计体系",
+    "voucher_word": "凭证字", "amount": "金额", "direction": "借贷方向", "voucher_no": "凭证号", "line_no": "分录号", "posted_on": "凭证日期", "book": "会计体系",
     "account_code": "科目编码", "account_name": "科目名称", "summary": "摘要", "debit": "借方金额",
     "credit": "贷方金额", "function_code": "功能分类", "economic_code": "经济分类",
     "project_code": "项目代码", "purpose": "项目名称", "fund_source": "资金来源",
@@ -265,6 +269,7 @@ class ColumnMap:
     width: int                         # number of columns in the header row
     note: str | None = None            # what reading changed, for the load's outcome
     excel_text: bool = False           # values in Excel's text form ="0001" under the header
+    by_direction: bool = False         # debit is one amount column, credit its direction (SPLIT_BY)
 
 
 def _match_row(cells: list, lookup: dict[str, str]) -> tuple[dict[str, int], list[str]]:
@@ -299,17 +304,23 @@ def match_header(path: Path, rows: list[list], presets: Presets, preset: str | N
     if not complete:
         missing = [f for f in presets.required if f not in found]
         zh = "、".join(f"{FIELD_ZH[f]}({f})" for f in missing)
+        hint_zh = hint_en = ""
+        if "debit" in missing and "credit" in missing and "amount" in found and "direction" not in found:
+            hint_zh = "；只有一列金额时，需要借贷方向列（方向：借 / 贷）"
+            hint_en = "; with one amount column, a direction column (方向: 借 / 贷) is needed"
         raise InputError(
             path,
-            f"缺少必需的列：{zh}（预设 {name}；可在 presets.toml 中添加列名别名）",
+            f"缺少必需的列：{zh}（预设 {name}；可在 presets.toml 中添加列名别名{hint_zh}）",
             f"required columns missing: {', '.join(missing)} (preset {name}; "
-            f"add an alias in presets.toml if the export names them differently)",
+            f"add an alias in presets.toml if the export names them differently{hint_en})",
         )
     if dupes:
         raise InputError(path, f"列重复：{'；'.join(dupes)}", f"duplicate columns: {'; '.join(dupes)}")
     excel_text = any(isinstance(c, str) and _EXCEL_TEXT.fullmatch(c) for r in rows[idx + 1:] for c in r)
-    return ColumnMap(name, idx, found, {f: str(cells[i]).strip() for f, i in found.items()}, len(cells),
-                     excel_text=excel_text)
+    by_direction = "amount" in found and found.get("debit") == found["amount"]
+    columns = {f: i for f, i in found.items() if f not in SPLIT_BY.values()}
+    return ColumnMap(name, idx, columns, {f: str(cells[i]).strip() for f, i in columns.items()},
+                     len(cells), excel_text=excel_text, by_direction=by_direction)
 
 
 def _best_header(path: Path, rows: list[list], presets: Presets, preset: str | None):
@@ -349,6 +360,8 @@ def _scored(cells: list, lookup: dict[str, str],
     for field, other in STANDS_IN.items():
         if field not in found and other in found:
             found = {**found, field: found[other]}
+    if not any(f in found for f in SPLIT_BY) and all(f in found for f in SPLIT_BY.values()):
+        found = {**found, **{f: found[other] for f, other in SPLIT_BY.items()}}
     return (all(f in found for f in required), len(found)), found, dupes
 
 
@@ -357,6 +370,14 @@ def _scored(cells: list, lookup: dict[str, str],
 # when the values under the header begin with a code (CODE_FIRST).
 STANDS_IN = {"account_code": "account_name"}
 CODE_FIRST = re.compile(r"\s*[\[(（【［]?\s*\d{4}")
+
+
+# Some systems export a voucher line's amount in one column with its side in another (金额 | 方向,
+# 借 / 贷) instead of 借方 | 贷方. Then the debit field reads the amount column and the credit
+# field the direction column, and typing splits the amount by the direction (_BY_DIRECTION). A
+# ledger that also has 借方 and 贷方 is read by those (a 方向 beside them is the balance's, as in
+# a 明细账).
+SPLIT_BY = {"debit": "amount", "credit": "direction"}
 
 
 def _stand_in_holds_codes(rows: list[list], column: int) -> bool:
@@ -1231,6 +1252,9 @@ create or replace temp macro ledger_direct_flag(t) as
         when contains(t, '非直达') or contains(t, '不是直达') then false
         when contains(t, '直达') then true
     end;
+create or replace temp macro ledger_side(t) as
+    case when t in ('借', '借方', '借方金额') or lower(t) in ('d', 'dr', 'dr.', 'debit') then 'D'
+         when t in ('贷', '贷方', '贷方金额') or lower(t) in ('c', 'cr', 'cr.', 'credit') then 'C' end;
 create or replace temp macro ledger_book(b, account) as
     case
         when lower(b) in ('budget', 'b') or contains(b, '预算') then 'budget'
@@ -1349,7 +1373,7 @@ select count(*) from ({texts}) as t where t.posted_on = $date_heading
 _TYPED = r"""
 with texts as ({texts}),
 amounts as (
-    select t.*, ledger_amount(t.debit) as v_debit, ledger_amount(t.credit) as v_credit
+    select t.*, {amounts}
     from texts as t
     where not ({is_skipped})
 ),
@@ -1381,8 +1405,7 @@ checked as (
         case when p.account_code is null then '科目编码为空 / account code is blank'
              when p.v_account_code is null then '科目编码无法识别 / unparsable account code' end
             as e_account_code,
-        case when p.v_debit is null then '金额无法识别 / unparsable amount' end as e_debit,
-        case when p.v_credit is null then '金额无法识别 / unparsable amount' end as e_credit,
+        {amount_errors},
         case when p.function_code is not null and p.v_function_code is null
              then '功能分类科目无法识别 / unparsable function code' end as e_function_code,
         case when p.economic_code is not null and p.v_economic_code is null
@@ -1425,6 +1448,24 @@ select
     k.economic_code as economic_code_text
 from checked as k
 """
+
+# The amounts (in `amounts`), and why one is unusable (in `checked`): debit and credit each in a
+# column of its own ...
+_AMOUNTS = "ledger_amount(t.debit) as v_debit, ledger_amount(t.credit) as v_credit"
+_AMOUNT_ERRORS = r"""
+        case when p.v_debit is null then '金额无法识别 / unparsable amount' end as e_debit,
+        case when p.v_credit is null then '金额无法识别 / unparsable amount' end as e_credit"""
+# ... or one amount (in debit) and its direction (in credit: SPLIT_BY). The amount is the line's
+# debit or its credit, the other side 0; a direction that is neither 借 nor 贷 is quarantined.
+_BY_DIRECTION = r"""
+    case ledger_side(t.credit) when 'D' then ledger_amount(t.debit) when 'C' then 0 end as v_debit,
+    case ledger_side(t.credit) when 'C' then ledger_amount(t.debit) when 'D' then 0 end as v_credit"""
+_BY_DIRECTION_ERRORS = r"""
+        case when ledger_amount(p.debit) is null then '金额无法识别 / unparsable amount' end as e_debit,
+        case when p.credit is null then '借贷方向为空 / debit-credit direction is blank'
+             when ledger_side(p.credit) is null
+                 then '借贷方向无法识别（应为 借 或 贷） / unparsable debit-credit direction (借 or 贷 expected)'
+        end as e_credit"""
 
 _INSERT_LINES = r"""
 insert into ledger_lines
@@ -1725,8 +1766,14 @@ def _type_and_insert(con, path: Path, sha: str, fmt: str, enc: str | None, cmap:
                      source: str, params: dict) -> FileOutcome:
     """Type the rows of `source` into ledger_lines and quarantine; register the file."""
     texts = _TEXTS.replace("{source}", source)
-    typed = _TYPED.replace("{texts}", texts).replace("{is_skipped}", _IS_SKIPPED)
+    typed = (_TYPED.replace("{texts}", texts).replace("{is_skipped}", _IS_SKIPPED)
+             .replace("{amounts}", _BY_DIRECTION if cmap.by_direction else _AMOUNTS)
+             .replace("{amount_errors}", _BY_DIRECTION_ERRORS if cmap.by_direction else _AMOUNT_ERRORS))
     notes = [cmap.note]
+    if cmap.by_direction:
+        notes.append(f"金额列“{cmap.headings['debit']}”按借贷方向列“{cmap.headings['credit']}”记为借方或贷方 / "
+                     f"the amount column {cmap.headings['debit']!r} read as debit or credit by the "
+                     f"direction column {cmap.headings['credit']!r}")
     if cmap.excel_text:
         con.execute(_EXCEL_TEXT_TRIM)
         notes.append('Excel 文本写法 ="…" 按引号内的文本读取 / values in Excel\'s text form ="…" read '

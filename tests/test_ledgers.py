@@ -787,6 +787,74 @@ def test_load_ledgers__voucher_word_printed_apart_joins_the_number(tmp_path):
     assert duplicates(alone, ["1", "1", "记-3", "4"]) == [("1", "1")]
 
 
+def _by_direction(fields: list, amount: str, direction: str) -> list:
+    """A row of CN with 借方金额 | 贷方金额 replaced by 金额 | 方向."""
+    values = [v for h, v in zip(CN, fields) if h not in ("借方金额", "贷方金额")]
+    at = CN.index("借方金额")
+    return [*values[:at], amount, direction, *values[at:]]
+
+
+def test_load_ledgers__one_amount_column_with_its_direction_reads_as_debit_or_credit(tmp_path):
+    # 金额 | 方向 (借 / 贷), as some systems export voucher lines, in place of 借方 | 贷方
+    header = _by_direction(CN, "金额", "方向")
+    rows = [_by_direction(row(voucher_no="记-1"), "480.00", "借"),
+            _by_direction(row(voucher_no="记-2", summary="退回"), "80.00", " 贷 "),
+            _by_direction(row(voucher_no="记-3"), "1,000.00", "借方"),
+            _by_direction(row(voucher_no="记-4"), "5.00", "收"),       # neither 借 nor 贷
+            _by_direction(row(voucher_no="记-5"), "5.00", ""),         # no direction
+            _by_direction(row(voucher_no="记-6"), "5.0.0", "借")]      # no amount
+    expected = [("记-1", Decimal("480.00"), Decimal("0")), ("记-2", Decimal("0"), Decimal("80.00")),
+                ("记-3", Decimal("1000.00"), Decimal("0"))]
+    quarantined = [(4, "方向", "收", "借贷方向无法识别（应为 借 或 贷） / unparsable debit-credit direction (借 or 贷 expected)"),
+                   (5, "方向", None, "借贷方向为空 / debit-credit direction is blank"),
+                   (6, "金额", "5.0.0", "金额无法识别 / unparsable amount")]
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for kind in ("csv", "xlsx", "parquet"):
+        folder = tmp_path / kind
+        folder.mkdir()
+        if kind == "csv":
+            path = write_csv(folder / "分录.csv", rows, header=header, encoding="gbk")
+        elif kind == "xlsx":
+            path = _workbook(folder, {"凭证": [header, *rows]})
+        else:
+            path = folder / "分录.parquet"
+            pq.write_table(pa.table({h: [r[i] or None for r in rows] for i, h in enumerate(header)}), path)
+        store = new_store(folder)
+        try:
+            seed_notice(store)
+            [out] = load_ledgers(store, [path])
+            assert (kind, out.action, out.rows_loaded, out.rows_quarantined) == (kind, "loaded", 3, 3), out.message
+            assert "按借贷方向列" in out.message and "direction column" in out.message
+            assert [(r["voucher_no"], r["debit"], r["credit"]) for r in lines(store)] == expected, kind
+            assert store.execute("select row_no, column_name, value, reason from quarantine "
+                                 "order by row_no").fetchall() == quarantined, kind
+            assert spent(store) == Decimal("1400.00")  # 480 + 1,000 debited, 80 credited back
+        finally:
+            store.close()
+
+
+def test_load_ledgers__a_direction_beside_debit_and_credit_is_the_balances_and_not_read(con, tmp_path):
+    # a 明细账 prints 借方 | 贷方 | 方向 | 余额: 方向 is the balance's side, the amounts are read as they are
+    header = [*CN, "方向", "余额", "金额"]
+    path = write_csv(tmp_path / "明细账.csv", [row(debit="480.00") + ["贷", "520.00", "480.00"]], header=header)
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded) == ("loaded", 1), out.message
+    assert (lines(con)[0]["debit"], lines(con)[0]["credit"]) == (Decimal("480.00"), Decimal("0"))
+    assert out.message is None or "借贷方向" not in out.message
+
+
+def test_load_ledgers__one_amount_column_without_a_direction_is_rejected_saying_what_it_needs(con, tmp_path):
+    header = [h for h in _by_direction(CN, "金额", "方向") if h != "方向"]
+    rows = [[v for h, v in zip(_by_direction(CN, "金额", "方向"), _by_direction(row(), "480.00", "借"))
+             if h != "方向"]]
+    [out] = load_ledgers(con, [write_csv(tmp_path / "金额.csv", rows, header=header)])
+    assert out.action == "rejected", out.message
+    assert "required columns missing: debit, credit" in out.message
+    assert "需要借贷方向列" in out.message and "a direction column" in out.message
+
+
 def test_load_ledgers__duplicate_columns_rejected(con, tmp_path):
     header = CN + ["借方"]
     path = write_csv(tmp_path / "l.csv", [row() + ["1"]], header=header)
