@@ -301,13 +301,22 @@ def match_header(path: Path, rows: list[list], presets: Presets, preset: str | N
                 and not _stand_in_holds_codes(rows[idx + 1:], found[field]):
             complete = False  # the column holds names only: the field is missing after all
             found = {f: i for f, i in found.items() if f != field}
+    if complete and _split(found) and not _holds_directions(rows[idx + 1:], found["direction"]):
+        complete = False  # a 方向 that is not the line's side: debit and credit are missing
+        found = {f: i for f, i in found.items() if f not in SPLIT_BY}
     if not complete:
         missing = [f for f in presets.required if f not in found]
         zh = "、".join(f"{FIELD_ZH[f]}({f})" for f in missing)
         hint_zh = hint_en = ""
-        if "debit" in missing and "credit" in missing and "amount" in found and "direction" not in found:
-            hint_zh = "；只有一列金额时，需要借贷方向列（方向：借 / 贷）"
-            hint_en = "; with one amount column, a direction column (方向: 借 / 贷) is needed"
+        if "debit" in missing and "credit" in missing and "amount" in found:
+            if "direction" not in found:
+                hint_zh = "；只有一列金额时，需要借贷方向列（方向：借 / 贷）"
+                hint_en = "; with one amount column, a direction column (方向: 借 / 贷) is needed"
+            else:
+                heading = _text(cells[found["direction"]])
+                hint_zh = f"；“{heading}”列的值大多不是 借 / 贷，不能用来区分借方与贷方"
+                hint_en = (f"; most values of the column {heading!r} are not 借 / 贷, so it cannot tell "
+                           f"debits from credits")
         raise InputError(
             path,
             f"缺少必需的列：{zh}（预设 {name}；可在 presets.toml 中添加列名别名{hint_zh}）",
@@ -317,7 +326,7 @@ def match_header(path: Path, rows: list[list], presets: Presets, preset: str | N
     if dupes:
         raise InputError(path, f"列重复：{'；'.join(dupes)}", f"duplicate columns: {'; '.join(dupes)}")
     excel_text = any(isinstance(c, str) and _EXCEL_TEXT.fullmatch(c) for r in rows[idx + 1:] for c in r)
-    by_direction = "amount" in found and found.get("debit") == found["amount"]
+    by_direction = _split(found)
     columns = {f: i for f, i in found.items() if f not in SPLIT_BY.values()}
     return ColumnMap(name, idx, columns, {f: str(cells[i]).strip() for f, i in columns.items()},
                      len(cells), excel_text=excel_text, by_direction=by_direction)
@@ -338,13 +347,15 @@ def _best_header(path: Path, rows: list[list], presets: Presets, preset: str | N
             score, found, dupes = _scored(cells, lookup, presets.required)
             if best is None or score > best[0]:
                 best = (score, idx, name, found, dupes, cells)
-        if best[0][0]:
+        if best[0][0] and not _split(best[3]):
             break  # the first complete header row wins
         if idx + 1 < len(rows):  # else a header of two rows, this one over the next
             for name, lookup in lookups.items():
                 stacked = _stacked_heading(cells, list(rows[idx + 1]), lookup)
                 score, found, dupes = _scored(stacked, lookup, presets.required)
-                if score[0] and score > best[0]:
+                # 金额 over 借方 | 贷方 beside 方向: the row above is complete by SPLIT_BY, but the
+                # two rows name the debit and credit columns themselves
+                if score[0] and (score > best[0] or _split(best[3]) and not _split(found)):
                     best = (score, idx + 1, name, found, dupes, stacked)
             if best[0][0]:
                 break
@@ -378,6 +389,21 @@ CODE_FIRST = re.compile(r"\s*[\[(（【［]?\s*\d{4}")
 # ledger that also has 借方 and 贷方 is read by those (a 方向 beside them is the balance's, as in
 # a 明细账).
 SPLIT_BY = {"debit": "amount", "credit": "direction"}
+
+
+def _split(found: dict[str, int]) -> bool:
+    """Is the debit field read from an amount column, by its direction (SPLIT_BY)?"""
+    return "amount" in found and found.get("debit") == found["amount"]
+
+
+DIRECTIONS = {"借", "借方", "借方金额", "d", "dr", "dr.", "debit",
+              "贷", "贷方", "贷方金额", "c", "cr", "cr.", "credit"}  # as ledger_side reads them
+
+
+def _holds_directions(rows: list[list], column: int) -> bool:
+    """Do most of the values in `column` of the rows read under the header read as 借 or 贷?"""
+    values = [_text(r[column]).lower() for r in rows if column < len(r) and _text(r[column])]
+    return 2 * sum(1 for v in values if v in DIRECTIONS) >= len(values)
 
 
 def _stand_in_holds_codes(rows: list[list], column: int) -> bool:

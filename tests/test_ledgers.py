@@ -845,6 +845,30 @@ def test_load_ledgers__a_direction_beside_debit_and_credit_is_the_balances_and_n
     assert out.message is None or "借贷方向" not in out.message
 
 
+def test_load_ledgers__amount_over_debit_and_credit_beside_a_direction_reads_the_two_rows(con, tmp_path):
+    # a 明细账's header on two rows: 金额 over 借方 | 贷方, then 方向 | 余额. The upper row alone
+    # names an amount and a direction; the two rows name the debit and credit columns themselves.
+    upper = [("金额" if h == "借方金额" else "" if h == "贷方金额" else h) for h in CN] + ["方向", "余额"]
+    lower = [("借方" if h == "借方金额" else "贷方" if h == "贷方金额" else "") for h in CN] + ["", ""]
+    path = write_csv(tmp_path / "明细账.csv", [lower, row(debit="480.00") + ["借", "480.00"],
+                                               row(voucher_no="记-2", debit="", credit="80.00") + ["借", "400.00"]],
+                     header=upper)
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 2, 0), out.message
+    got = [(r["row_no"], r["voucher_no"], r["debit"], r["credit"]) for r in lines(con)]
+    assert got == [(1, "记-0001", Decimal("480.00"), Decimal("0")), (2, "记-2", Decimal("0"), Decimal("80.00"))]
+
+
+def test_load_ledgers__a_direction_column_not_of_debits_and_credits_is_not_read_as_one(con, tmp_path):
+    # 金额 | 方向 where 方向 is the balance's side (借 / 贷 / 平), mostly 平: it cannot split the amounts
+    header = _by_direction(CN, "金额", "方向")
+    rows = [_by_direction(row(voucher_no=f"记-{i}"), "480.00", side) for i, side in enumerate("平平借")]
+    [out] = load_ledgers(con, [write_csv(tmp_path / "余额方向.csv", rows, header=header)])
+    assert out.action == "rejected", out.message
+    assert "required columns missing: debit, credit" in out.message
+    assert "大多不是 借 / 贷" in out.message and "cannot tell debits from credits" in out.message
+
+
 def test_load_ledgers__one_amount_column_without_a_direction_is_rejected_saying_what_it_needs(con, tmp_path):
     header = [h for h in _by_direction(CN, "金额", "方向") if h != "方向"]
     rows = [[v for h, v in zip(_by_direction(CN, "金额", "方向"), _by_direction(row(), "480.00", "借"))
