@@ -253,6 +253,25 @@ select
 from fct_allocation_lines as a
 left join spent as s on s.notice_no = a.notice_no and s.line_seq = a.line_seq;
 
+-- How the sub-account names (项目名称) of the expenditure tied to each notice were matched to
+-- allocation lines (fct_purpose_match): by the line's own name, by an alias configured in
+-- inputs/purpose_aliases.csv, or by the core name (year and 中央直达 left out); or not at all
+-- (a pooled account, several purposes in one name, unmatched). One row per name, with its lines
+-- and net amount: which money each line's spent was counted from, and which money no line's.
+create or replace view rpt_purpose_matches as
+select
+    e.notice_no,
+    min(e.purpose) as purpose,
+    e.purpose_key,
+    e.match_kind,
+    e.match_by,
+    e.line_seq,
+    min(e.allocated_purpose) as allocated_purpose,
+    count(*) as lines,
+    cast(sum(e.amount) as decimal(18,2)) as amount
+from fct_expenditure as e
+group by e.notice_no, e.purpose_key, e.match_kind, e.match_by, e.line_seq;
+
 -- The joined reconciliation table: one row per in-scope expenditure line that moves money
 -- (amount <> 0), with the allocation line it maps to and what the rules judge it on. The
 -- expectation suite expectations/fct_recon_lines.json guards it; the SQL checks state the same

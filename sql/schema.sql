@@ -224,6 +224,21 @@ create table if not exists run_summary (
     execution_rate  decimal(9,4)
 );
 
+-- Per-run snapshot of rpt_purpose_matches: how each sub-account name was matched to an allocation
+-- line, with its lines and amount, so the reports show what each purpose's spending counted.
+create table if not exists run_purpose_matches (
+    run_id             varchar not null,
+    notice_no          varchar not null,
+    purpose            varchar,                 -- as written (one spelling); null: left blank
+    purpose_key        varchar,
+    match_kind         varchar not null,        -- line | pooled | multi | unmatched
+    match_by           varchar,                 -- purpose | alias | core (match_kind = 'line')
+    line_seq           integer,
+    allocated_purpose  varchar,
+    lines              bigint not null,
+    amount             decimal(18,2) not null
+);
+
 create table if not exists run_inputs (
     run_id        varchar not null,
     file_id       integer not null,

@@ -111,3 +111,41 @@ def test_aliases__excel_unicode_text_is_read_and_a_garbled_file_says_what_to_do(
         raise AssertionError("a garbled aliases file was used")
     assert con.execute("select count(*) from purpose_aliases").fetchone() == (1,)  # kept as it was
     con.close()
+
+
+def test_reports__each_sub_account_name_says_how_it_was_matched_and_what_it_carried(tmp_path):
+    # an auditor reads which ledger names the spent of each allocation line was counted from: by
+    # the line's name, by an alias, by its core name; and which names counted for no line
+    inputs = _inputs(tmp_path, f"文号,账簿项目名称,分配用途\n{NOTICE_NO},{OWN_NAME},{RENT}\n", "utf-8")
+    hostile = '=HYPERLINK("http://x","<script>alert(1)</script>")'
+    rows = [hc.budget_row("记-1", "2024-04-10", "480.00", OWN_NAME, "2210107 保障性住房租金补贴", "张三"),
+            hc.budget_row("记-2", "2024-04-11", "960.00", RENT, "2210107 保障性住房租金补贴", "李四"),
+            hc.budget_row("记-3", "2024-04-12", "480.00", RENT, "2210107 保障性住房租金补贴", "王五"),
+            hc.budget_row("记-4", "2024-04-12", "100.00", "租赁补贴", "2210107 保障性住房租金补贴", "赵六"),
+            hc.budget_row("记-5", "2024-04-13", "7.50", hostile, "2210107 保障性住房租金补贴", "钱七")]
+    hc.write_csv(inputs / "ledgers" / "ledger.csv", rows)
+    ran, out = _run(tmp_path, inputs)
+    assert ran.exit_code == 1, ran.stderr  # the hostile name is unmatched
+    run_dir = (out / "latest").resolve()
+    import openpyxl
+
+    sheet = openpyxl.load_workbook(run_dir / "report.xlsx")["项目对应"]
+    got = [r for r in sheet.iter_rows(min_row=2, values_only=True)]
+    assert got == [
+        (NOTICE_NO, RENT, "按项目名称 by its name", 1, RENT, 2, 1440),
+        (NOTICE_NO, OWN_NAME, "按别名 by an alias (purpose_aliases.csv)", 1, RENT, 1, 480),
+        (NOTICE_NO, "租赁补贴", "按核心名称 by its core name (year, 中央直达 left out)", 1, RENT, 1, 100),
+        (NOTICE_NO, hostile, "未对应分配行 matches no allocation line (UNMATCHED_EXPENDITURE)", None, None, 1, 7.5),
+    ]
+    assert sheet["B5"].data_type == "s"  # text, never a formula
+    # the spent of the line is what the names matched to it carried
+    assert hc.spent_by_purpose(run_dir)[RENT] == Decimal("2020.00")
+    page = (run_dir / "report.html").read_text("utf-8")
+    assert "项目名称对应" in page and "按别名 by an alias" in page
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    # stored with the run: `recon report` writes the same sheet again
+    (run_dir / "report.xlsx").unlink()
+    again = invoke(["report", "--outputs", str(out), run_dir.name])
+    assert again.exit_code == 0, again.stderr
+    sheet = openpyxl.load_workbook(run_dir / "report.xlsx")["项目对应"]
+    assert [r for r in sheet.iter_rows(min_row=2, values_only=True)] == got

@@ -167,7 +167,7 @@ def _sheet_rows(ws):
 
 def test_workbook__sheets_and_headers(run_dir):
     wb = openpyxl.load_workbook(run_dir / "report.xlsx")
-    assert wb.sheetnames == ["概览", "分配执行", "异常明细", "绩效指标", "规则说明"]
+    assert wb.sheetnames == ["概览", "分配执行", "项目对应", "异常明细", "绩效指标", "规则说明"]
     header = [c.value for c in wb["异常明细"][1]]
     assert header[:8] == ["规则编号 rule_id", "级别 severity", "文号 notice_no", "用途 purpose",
                           "凭证号 voucher_no", "分录号 line_no", "日期 posted_on", "金额（元） amount"]
@@ -418,10 +418,11 @@ def test_reports__empty_run(tmp_path, rules):
     run_dir = write_reports(con, "empty", tmp_path / "outputs")
     con.close()
     wb = openpyxl.load_workbook(run_dir / "report.xlsx")
-    assert wb.sheetnames == ["概览", "分配执行", "异常明细", "绩效指标", "规则说明"]
+    assert wb.sheetnames == ["概览", "分配执行", "项目对应", "异常明细", "绩效指标", "规则说明"]
     assert len(_sheet_rows(wb["异常明细"])) == 1
+    assert _sheet_rows(wb["项目对应"])[1][0].startswith("（本次运行没有与通知相关的支出")
     page = (run_dir / "report.html").read_text(encoding="utf-8")
-    assert "未发现异常" in page and "bar-group" not in page
+    assert "未发现异常" in page and "bar-group" not in page and "项目名称对应" not in page
     assert (run_dir / "exceptions.csv").read_text(encoding="utf-8-sig").splitlines() == [
         ",".join(["rule_id", "severity", "notice_no", "purpose", "voucher_no", "line_no", "posted_on",
                   "amount", "expected", "observed", "message", "source_file", "source_row",

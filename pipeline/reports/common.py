@@ -151,6 +151,30 @@ where run_id = ?
 order by notice_no, line_seq
 """
 
+PURPOSES_SQL = """
+select notice_no, purpose, match_kind, match_by, line_seq, allocated_purpose, lines, amount
+from run_purpose_matches
+where run_id = ?
+order by notice_no, line_seq nulls last, amount desc, purpose_key nulls last
+"""
+
+# run_purpose_matches (match_kind, match_by) -> how a sub-account name was matched, in Chinese
+# and English, with the rule that reports the names matched to no line
+MATCH_LABEL = {
+    ("line", "purpose"): "按项目名称 by its name",
+    ("line", "alias"): "按别名 by an alias (purpose_aliases.csv)",
+    ("line", "core"): "按核心名称 by its core name (year, 中央直达 left out)",
+    ("pooled", None): "汇总户，未分用途 pooled account (COMMINGLED_ACCOUNT)",
+    ("multi", None): "一个名称含多个用途 several purposes in one name (COMMINGLED_ACCOUNT)",
+    ("unmatched", None): "未对应分配行 matches no allocation line (UNMATCHED_EXPENDITURE)",
+}
+BLANK_PURPOSE = "（空白 blank）"
+
+
+def match_label(kind: str, by: str | None) -> str:
+    return MATCH_LABEL.get((kind, by if kind == "line" else None), f"{kind} {by or ''}".strip())
+
+
 INDICATORS_SQL = """
 select notice_no, purpose, indicator, target, observed, status, method
 from run_indicators

@@ -11,6 +11,7 @@ findings still gives a page a browser can open.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -20,10 +21,12 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from ..findings import SEVERITY_RANK, SEVERITY_ZH
 from ..rules import all_rules
-from .common import (INDICATORS_SQL, SEVERITY_LABEL, STATUS_ZH, SUMMARY_SQL, atomic_write,
-                     change_label, data_docs_link, fetch_dicts, run_overview)
+from .common import (BLANK_PURPOSE, INDICATORS_SQL, PURPOSES_SQL, SEVERITY_LABEL, STATUS_ZH,
+                     SUMMARY_SQL, atomic_write, change_label, data_docs_link, fetch_dicts, iter_dicts,
+                     match_label, run_overview)
 
 FINDINGS_PER_RULE = 200
+MAX_PURPOSE_ROWS = 200  # sub-account names listed on the page; the workbook lists them all
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 # Chart geometry (SVG user units; the SVG scales to the page width).
@@ -164,6 +167,7 @@ def render(con: duckdb.DuckDBPyConnection, run_id: str, run_dir: Path) -> str:
     summary = fetch_dicts(con, SUMMARY_SQL, [run_id])
     notices_in_summary = {r["notice_no"] for r in summary}
     indicators = fetch_dicts(con, INDICATORS_SQL, [run_id])
+    purposes = list(itertools.islice(iter_dicts(con, PURPOSES_SQL, [run_id]), MAX_PURPOSE_ROWS + 1))
     status_counts = {s: sum(1 for i in indicators if i["status"] == s) for s in STATUS_ZH}
     rules = all_rules()
     known = {r.rule_id for r in rules}
@@ -171,6 +175,10 @@ def render(con: duckdb.DuckDBPyConnection, run_id: str, run_dir: Path) -> str:
     return template.render(
         ov=ov,
         summary=summary,
+        purposes=[{**p, "matched": match_label(p["match_kind"], p["match_by"])}
+                  for p in purposes[:MAX_PURPOSE_ROWS]],
+        purposes_more=len(purposes) > MAX_PURPOSE_ROWS,
+        blank_purpose=BLANK_PURPOSE,
         chart=chart(summary, show_notice=len(notices_in_summary) > 1),
         groups=finding_groups(con, run_id, ov.by_rule),
         many_notices=len(ov.notices) > 1,

@@ -38,14 +38,15 @@ from xlsxwriter.utility import xl_col_to_name
 from ..findings import SEVERITY_ZH
 from ..rules import all_rules
 from .common import (CHANGE_ZH, FINDINGS_ORDER, FINDINGS_UNORDERED, FORMULA_PREFIXES, INDICATORS_SQL,
-                     SEVERITY_LABEL, STATUS_ZH, SUMMARY_SQL, RunOverview, atomic_write, change_label,
-                     finding_types, iter_dicts, run_overview)
+                     PURPOSES_SQL, SEVERITY_LABEL, STATUS_ZH, SUMMARY_SQL, BLANK_PURPOSE, RunOverview,
+                     atomic_write, change_label, finding_types, iter_dicts, match_label, run_overview)
 
 # Excel's sheet holds 1,048,576 rows; row 1 is the header, so this many findings fit.
 MAX_FINDING_ROWS = 1_048_575
 
 SHEET_OVERVIEW = "概览"
 SHEET_SUMMARY = "分配执行"
+SHEET_PURPOSES = "项目对应"
 SHEET_FINDINGS = "异常明细"
 SHEET_INDICATORS = "绩效指标"
 SHEET_RULES = "规则说明"
@@ -245,6 +246,7 @@ def write(con: duckdb.DuckDBPyConnection, run_id: str, run_dir: Path) -> Path:
         truncated = max(0, ov.rows_total - MAX_FINDING_ROWS)
         _overview_sheet(wb, fmt, ov, truncated)
         _summary_sheet(con, wb, fmt, run_id)
+        _purposes_sheet(con, wb, fmt, run_id)
         _findings_sheet(con, wb, fmt, run_id, ov)
         _indicators_sheet(con, wb, fmt, run_id)
         _rules_sheet(wb, fmt, ov)
@@ -422,6 +424,28 @@ def _summary_sheet(con, wb, fmt: _Formats, run_id: str) -> None:
         ws.write_blank(r, 7, None, fmt.percent_bold)
     else:
         w.percent(r, 7, rate, fmt.percent_bold)
+
+
+def _purposes_sheet(con, wb, fmt: _Formats, run_id: str) -> None:
+    """Each sub-account name of the spending tied to a notice: how it was matched to an allocation
+    line, and its lines and amount (what 分配执行's spent counts, and what it does not)."""
+    headers = ["文号 notice_no", "账簿项目名称 ledger purpose", "对应方式 matched", "序号 line_seq",
+               "分配用途 allocated purpose", "行数 lines", "金额（元） amount"]
+    ws, w = _table_sheet(wb, fmt, SHEET_PURPOSES, headers, [18, 36, 44, 8, 36, 10, 18])
+    r = 1
+    for row in iter_dicts(con, PURPOSES_SQL, [run_id]):
+        w.text(r, 0, row["notice_no"])
+        w.text(r, 1, BLANK_PURPOSE if row["purpose"] is None else row["purpose"])
+        w.text(r, 2, match_label(row["match_kind"], row["match_by"]))
+        w.number(r, 3, row["line_seq"])
+        w.text(r, 4, row["allocated_purpose"])
+        w.number(r, 5, row["lines"])
+        w.money(r, 6, row["amount"])
+        r += 1
+    if r == 1:
+        w.text(r, 0, "（本次运行没有与通知相关的支出 / no spending tied to a notice in this run）")
+        return
+    ws.autofilter(0, 0, r - 1, len(headers) - 1)
 
 
 def _finding_columns(con, run_id: str) -> list[tuple]:
