@@ -997,6 +997,7 @@ def _insert_rows(con, path: Path, rows: Iterator[tuple], presets: Presets, prese
     absent = [batch[i + 1] for i, (f, pos) in enumerate(picks) if pos is None]
     word_at = cmap.columns.get("voucher_word")
     vouchers = batch[1 + FIELDS.index("voucher_no")]
+    unwrap = _excel_text_inside if cmap.excel_text else (lambda text: text)
     for values in data_rows():
         row_no += 1
         batch[0].append(row_no)
@@ -1007,7 +1008,8 @@ def _insert_rows(con, path: Path, rows: Iterator[tuple], presets: Presets, prese
         for column in absent:
             column.append(None)
         if word_at is not None and word_at < n:
-            vouchers[-1] = _voucher_text(_cell_text(values[word_at], "voucher_word"), vouchers[-1])
+            vouchers[-1] = _voucher_text(unwrap(_cell_text(values[word_at], "voucher_word")),
+                                         unwrap(vouchers[-1]))
         if len(batch[0]) >= XLSX_BATCH_ROWS:
             flush()
     if batch[0]:
@@ -1301,6 +1303,15 @@ create or replace temp macro ledger_trim(s) as
     ledger_trim_plain(case when s like '="%"' then substr(s, 3, length(s) - 3) else s end);
 """
 _EXCEL_TEXT = re.compile(r'\s*="[^"]*"\s*')
+
+
+def _excel_text_inside(text: str | None) -> str | None:
+    """The text inside Excel's text form ="…", as _EXCEL_TEXT_TRIM reads it; other text as it is."""
+    if text is not None:
+        stripped = text.strip()
+        if stripped.startswith('="') and stripped.endswith('"') and len(stripped) >= 3:
+            return stripped[2:-1]
+    return text
 
 _TEXTS = r"""
 select
@@ -1760,6 +1771,8 @@ def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, p
             scratch = str(workdir / SCRATCH_TEXT).replace("'", "''")
             if on_read is not None:
                 on_read()
+            if cmap.excel_text:  # the copy joins 凭证字 to 凭证号 (_voucher_sql), trimming as it goes
+                con.execute(_EXCEL_TEXT_TRIM)
             _read_or_reject(con, f"copy ({reader}) to '{scratch}' (format parquet, compression "
                                  f"lz4_raw, row_group_size {SCRATCH_ROW_GROUP})",
                             reader_params, path, fmt, enc)

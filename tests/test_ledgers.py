@@ -989,6 +989,25 @@ def test_load_ledgers__values_in_excels_text_form_read_as_the_text_inside(con, t
     assert lines(con, out.file_id)[-1]["summary"] == '="备注"'
 
 
+def test_load_ledgers__voucher_word_in_excels_text_form_joins_the_number(tmp_path):
+    # 凭证字 | 凭证号 exported as ="收" | ="1": the word joins the number as the text inside
+    header = ["凭证字", *CN]
+    rows = [['="收"', *row(voucher_no='="1"', posted_on='="2024-03-15"')],
+            ['="付"', *row(voucher_no='="1"', posted_on='="2024-03-16"')],
+            ['="记"', *row(voucher_no='="记-3"')]]
+    for kind in ("csv", "xlsx"):
+        (tmp_path / kind).mkdir()
+        path = (write_csv(tmp_path / kind / "words.csv", rows, header=header, encoding="gbk") if kind == "csv"
+                else _workbook(tmp_path / kind, {"凭证": [header, *rows]}))
+        store = new_store(tmp_path / kind)
+        try:
+            [out] = load_ledgers(store, [path])
+            assert (out.action, out.rows_loaded) == ("loaded", 3), out.message
+            assert [r["voucher_no"] for r in lines(store)] == ["收-1", "付-1", "记-3"], kind
+        finally:
+            store.close()
+
+
 def test_load_ledgers__raw_values_kept(con, tmp_path):
     path = write_csv(tmp_path / "l.csv", [row(direct_flag="02 中央参照直达资金")])
     load_ledgers(con, [path])
