@@ -89,7 +89,9 @@ Normalisation (once, at load; SQL below)
     or credit: blank rows, a signature line 制表人：… 审核：… under the ledger, a note); subtotal
     rows (no voucher number and no date, with 合计 / 累计 / 小计 / 总计 in them); the header again
     (the date column holding its heading: an export laid out for printing repeats the header on
-    every page). The outcome counts the skipped rows that hold some text, and the headers.
+    every page), and a two-row header's lower row again (no date, the amount columns holding
+    their headings: 借方 | 贷方). The outcome counts the skipped rows that hold some text, and the
+    headers.
 
 Bad rows
     A row with an unparsable amount, date or code, or without voucher number, date or account
@@ -1341,6 +1343,10 @@ from ({source}) as src
 # every dated row a comparison.
 _IS_SKIPPED = r"""
     case when t.posted_on is not null then false
+         -- the lower row of a header on two rows, repeated on every page under its upper row
+         -- (which the date's lookup finds, as it finds a header of one row): 借方 | 贷方 in the
+         -- amount columns ($debit_heading, $credit_heading)
+         when t.debit = $debit_heading and t.credit = $credit_heading then true
          -- nothing to book: an empty row, or one of text only (a signature line under the
          -- ledger, 制表人：… 审核：…, a note, a section heading)
          when t.account_code is null and t.debit is null and t.credit is null then true
@@ -1818,9 +1824,10 @@ def _type_and_insert(con, path: Path, sha: str, fmt: str, enc: str | None, cmap:
         notes.append('Excel 文本写法 ="…" 按引号内的文本读取 / values in Excel\'s text form ="…" read '
                      'as the text inside')
     _read_or_reject(con, _lookup_sql(source), params, path, fmt, enc)
+    skip = {"debit_heading": cmap.headings["debit"], "credit_heading": cmap.headings["credit"]}  # _IS_SKIPPED
     data_rows, text_only = con.execute(
         _DATA_ROWS.replace("{source}", source).replace("{texts}", texts).replace("{is_skipped}", _IS_SKIPPED),
-        params).fetchone()
+        {**params, **skip}).fetchone()
     heading = {"date_heading": cmap.headings["posted_on"]}
     headers = 0
     if con.execute("select count(*) from _ledger_lookup where field = 'posted_on' and raw = $date_heading",
@@ -1840,11 +1847,11 @@ def _type_and_insert(con, path: Path, sha: str, fmt: str, enc: str | None, cmap:
     file_id = register_file(con, path, sha, "ledger", "loaded", fmt=fmt, encoding=enc,
                             preset=cmap.preset)
     loaded = con.execute(_INSERT_LINES.replace("{typed}", typed),
-                         {**params, "file_id": file_id}).fetchone()[0]
+                         {**params, **skip, "file_id": file_id}).fetchone()[0]
     bad_rows = 0
     if loaded < data_rows:  # only then are the rows typed again, for the bad ones
         con.execute(_INSERT_QUARANTINE.replace("{typed}", typed),
-                    {**params, **heading, "file_id": file_id})
+                    {**params, **skip, **heading, "file_id": file_id})
         bad_rows = con.execute("select count(distinct row_no) from quarantine where file_id = ?",
                                [file_id]).fetchone()[0]
     con.execute("update input_files set rows_loaded = ?, rows_quarantined = ? where file_id = ?",

@@ -1106,6 +1106,26 @@ def test_load_ledgers__header_repeated_on_every_page_is_not_a_voucher_line(con, 
     assert "the header appears 2 more times" in out.message and "2 rows hold only text" in out.message
 
 
+def test_load_ledgers__header_on_two_rows_repeated_on_every_page_is_not_a_voucher_line(con, tmp_path):
+    # both rows of a two-row header again on each page: the lower (编码 | 名称 | 借方 | 贷方) has no
+    # date and was quarantined for it, so every printed export warned (exit 1)
+    upper = ["" if h is None else h for h in UPPER]
+    rows = [LOWER, row(), upper, LOWER, row(voucher_no="记-2"), upper, LOWER, row(voucher_no="记-3", debit="bad")]
+    for kind in ("csv", "xlsx"):
+        (tmp_path / kind).mkdir()
+        path = (write_csv(tmp_path / kind / "pages.csv", rows, header=upper, encoding="gbk") if kind == "csv"
+                else _workbook(tmp_path / kind, {"明细账": [UPPER, *rows]}))
+        store = new_store(tmp_path / kind)
+        try:
+            [out] = load_ledgers(store, [path])
+            assert (kind, out.rows_loaded, out.rows_quarantined) == (kind, 2, 1), out.message
+            assert [r["row_no"] for r in lines(store)] == [1, 4]
+            assert store.execute("select row_no, column_name, value from quarantine").fetchall() == [(7, "借方", "bad")]
+            assert "the header appears 2 more times" in out.message
+        finally:
+            store.close()
+
+
 def test_load_ledgers__signature_and_note_rows_under_the_ledger_are_not_voucher_lines(con, tmp_path):
     # what many exports print under the ledger: no date, account or amount, nothing to book. Before,
     # each was quarantined, and every night's run warned (exit 1) about them
