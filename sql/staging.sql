@@ -1,16 +1,20 @@
 -- Staging views: the loaded inputs as checks may read them. Loaders type and normalise every
 -- value once, at load (pipeline/ledgers.py, pipeline/notices.py); these views only choose which
 -- rows are current: ledger lines of files that are loaded and not superseded.
-
+--
+-- period: the accounting period (会计期间) of the line's voucher, as yyyymm. Accounting systems
+-- number vouchers afresh each month, so a year-to-date export holds 记-1 in January and 记-1 in
+-- February: a voucher is its number within its period.
 create or replace view stg_ledger_lines as
 select
     l.*,
-    f.name as source_file
+    f.name as source_file,
+    cast(extract(year from l.posted_on) * 100 + extract(month from l.posted_on) as integer) as period
 from ledger_lines as l
 join input_files as f on f.file_id = l.file_id
 where f.status = 'loaded';
 
--- The staged lines whose key (file, voucher, line, book) another staged line shares: what the
+-- The staged lines whose key (file, period, voucher, line, book) another staged line shares: what the
 -- suite stg_ledger_line_keys validates for one row per voucher line. GX checks compound
 -- uniqueness by joining every row to a count of every key (10M lines: 4.2 s to count the failing
 -- rows, 1.8 s to list them); a key can only repeat among these rows, and all copies of a
@@ -19,9 +23,9 @@ where f.status = 'loaded';
 -- matches no other.
 create or replace view stg_ledger_line_repeats as
 with repeated as (
-    select file_id, voucher_no, line_no, book
+    select file_id, period, voucher_no, line_no, book
     from stg_ledger_lines
-    group by file_id, voucher_no, line_no, book
+    group by file_id, period, voucher_no, line_no, book
     having count(*) > 1
 )
 select l.*
@@ -29,6 +33,6 @@ from stg_ledger_lines as l
 where exists (
     select 1
     from repeated as r
-    where r.file_id = l.file_id and r.voucher_no = l.voucher_no
+    where r.file_id = l.file_id and r.period = l.period and r.voucher_no = l.voucher_no
       and r.line_no = l.line_no and r.book = l.book
 );

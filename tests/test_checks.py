@@ -579,6 +579,26 @@ def test_duplicate_entry__same_line_in_two_overlapping_exports(con):
     assert "2024-01-02.csv" in f.expected and "2024-01.csv" in f.observed
 
 
+def test_duplicate_entry__vouchers_numbered_afresh_each_month_are_not_one_line_twice(con, tmp_path):
+    # a year-to-date export: 记-1 in January and 记-1 in February are two vouchers, and line 1 of
+    # each pays a household the month's 480 (to another household in February); the copy of
+    # February's line, in the same month, is the duplicate
+    add_ledger(con, [
+        dict(voucher_no="记-1", line_no="1", posted_on=dt.date(2024, 1, 10), debit=480, payee="张三"),
+        dict(voucher_no="记-1", line_no="1", posted_on=dt.date(2024, 2, 8), debit=480, payee="李四"),
+        dict(voucher_no="记-1", line_no="1", posted_on=dt.date(2024, 3, 11), debit=480, payee="张三"),
+        dict(voucher_no="记-1", line_no="1", posted_on=dt.date(2024, 2, 8), debit=480, payee="李四"),
+    ])
+    f = only(con, "DUPLICATE_ENTRY")
+    assert (f.voucher_no, f.posted_on, f.source_row) == ("记-1", dt.date(2024, 2, 8), 4)
+    # the suite that checks one row per voucher line says the same: one key, twice
+    from pipeline import expectations
+
+    found = expectations.validate(con, "test-run", tmp_path / "run")
+    keys = [x for x in found if "compound" in x.expected]
+    assert len(keys) == 1 and "times=2" in keys[0].observed and keys[0].voucher_no == "记-1"
+
+
 def test_duplicate_entry__monthly_rent_reversal_and_other_payees_are_not_duplicates(con):
     add_ledger(con, [
         dict(voucher_no="记-0300", posted_on=dt.date(2024, 1, 10), debit=480),

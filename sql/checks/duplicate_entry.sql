@@ -6,9 +6,11 @@
 -- stage: ledger
 --
 -- Invariant: each payment is booked once. Two shapes, both on in-scope expenditure only:
---   same line   the same voucher line (voucher, line, book, account, debit, credit) twice in
---               the active data: an overlapping export loaded beside another, or a repeated
---               row; every copy after the first (by file, row) is reported with both places;
+--   same line   the same voucher line (period, voucher, line, book, account, debit, credit)
+--               twice in the active data: an overlapping export loaded beside another, or a
+--               repeated row; every copy after the first (by file, row) is reported with both
+--               places. Vouchers are numbered afresh each month (stg_ledger_lines.period): 记-1
+--               line 1 of March is not 记-1 line 1 of February, though it pays the same;
 --   same payment the same payee, amount, date and sub-account in two different vouchers (a
 --               double import into the accounting system); every voucher after the first (by
 --               voucher number) is reported, naming the first. A reversal of that payment
@@ -22,8 +24,8 @@ with lines as not materialized (
     -- which at 10M ledger lines is cheaper than keeping every column of every line (0.7 -> 0.45 s)
     select e.notice_no, e.voucher_no, e.line_no, e.book, e.account_code, e.debit, e.credit,
            e.purpose, e.purpose_key, e.allocated_purpose, e.payee, e.posted_on, e.amount,
-           e.source_file, e.row_no,
-           hash(e.notice_no, e.voucher_no, e.line_no, e.book, e.account_code, e.debit,
+           e.source_file, e.row_no, e.period,
+           hash(e.notice_no, e.period, e.voucher_no, e.line_no, e.book, e.account_code, e.debit,
                 e.credit) as line_hash,
            hash(e.notice_no, e.purpose_key, e.payee, e.posted_on, e.amount) as payment_hash
     from fct_expenditure as e
@@ -43,8 +45,8 @@ same_line as (
         first_value(l.row_no) over copy as first_row
     from lines as l
     join repeated_lines as r on r.line_hash = l.line_hash
-    window copy as (partition by l.notice_no, l.voucher_no, l.line_no, l.book, l.account_code,
-                                 l.debit, l.credit
+    window copy as (partition by l.notice_no, l.period, l.voucher_no, l.line_no, l.book,
+                                 l.account_code, l.debit, l.credit
                     order by l.source_file, l.row_no)
 ),
 line_copies as (
