@@ -43,9 +43,35 @@ def test_schema__version_1_store_is_migrated_keeping_its_files(tmp_path):
     con.execute("update schema_meta set value = '1' where key = 'schema_version'")
     con.close()
     con = open_store(tmp_path / "s.duckdb")
-    assert schema_version(con) == SCHEMA_VERSION == 2
+    assert schema_version(con) == SCHEMA_VERSION == 3
     assert con.execute("select name, status, mtime_ns from input_files").fetchall() == [("l.csv", "loaded", None)]
     con.close()
+
+
+def test_schema__version_2_store_is_migrated_and_runs(tmp_path):
+    # a store as version 2 left it, with a run recorded: no run_purpose_matches table
+    from hostile_corpus import AS_OF, invoke, write_inputs
+
+    inputs = write_inputs(tmp_path / "in")
+    out = tmp_path / "out"
+    first = invoke(["run", "--inputs", str(inputs), "--outputs", str(out), "--as-of", AS_OF])
+    assert first.exit_code in (0, 1), first.stderr
+    con = open_store(out / "recon.duckdb")
+    con.execute("drop table run_purpose_matches")
+    con.execute("update schema_meta set value = '2' where key = 'schema_version'")
+    con.close()
+    again = invoke(["run", "--inputs", str(inputs), "--outputs", str(out), "--as-of", AS_OF])
+    assert again.exit_code in (0, 1), again.stderr
+    con = open_store(out / "recon.duckdb")
+    assert schema_version(con) == SCHEMA_VERSION == 3
+    runs = [r[0] for r in con.execute("select run_id from runs order by started_at").fetchall()]
+    assert len(runs) == 2
+    matched = dict(con.execute("select run_id, count(*) from run_purpose_matches group by run_id").fetchall())
+    con.close()
+    assert runs[0] not in matched and matched[runs[1]] > 0
+    # the run recorded before the migration still gets its reports written again
+    rewritten = invoke(["report", "--outputs", str(out), runs[0]])
+    assert rewritten.exit_code == 0, rewritten.stderr
 
 
 def test_store__files_readable_by_owner_only(tmp_path):
