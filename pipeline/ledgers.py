@@ -87,7 +87,9 @@ Normalisation (once, at load; SQL below)
     doc no     budget_doc_no = doc_no_key(指标文号): brackets normalised to 〔〕.
     Rows that are skipped: rows without a date that hold nothing to book (no account code, debit
     or credit: blank rows, a signature line 制表人：… 审核：… under the ledger, a note); subtotal
-    rows (no voucher number and no date, with 合计 / 累计 / 小计 / 总计 in them); the header again
+    rows (no voucher number and no date, with 合计 / 累计 / 小计 / 总计 / 期初余额 … in them); a
+    detail ledger's (明细账) balance and total rows, dated but of no voucher, whose summary begins
+    with 期初余额, 本月合计, 本年累计, 承前页 … (BALANCE_ROWS); the header again
     (the date column holding its heading: an export laid out for printing repeats the header on
     every page), and a two-row header's lower row again (no date, the amount columns holding
     their headings: 借方 | 贷方). The outcome counts the skipped rows that hold some text, and the
@@ -1342,7 +1344,10 @@ from ({source}) as src
 # the header repeated, which the date's lookup finds (_type_and_insert): a test here would cost
 # every dated row a comparison.
 _IS_SKIPPED = r"""
-    case when t.posted_on is not null then false
+    case when t.posted_on is not null and t.voucher_no is not null then false
+         -- a balance or total row of a detail ledger (明细账), dated but of no voucher: named at
+         -- the start of its summary (BALANCE_ROWS)
+         when t.posted_on is not null then regexp_matches(coalesce(t.summary, ''), '{balance_rows}')
          -- the lower row of a header on two rows, repeated on every page under its upper row
          -- (which the date's lookup finds, as it finds a header of one row): 借方 | 贷方 in the
          -- amount columns ($debit_heading, $credit_heading)
@@ -1350,11 +1355,18 @@ _IS_SKIPPED = r"""
          -- nothing to book: an empty row, or one of text only (a signature line under the
          -- ledger, 制表人：… 审核：…, a note, a section heading)
          when t.account_code is null and t.debit is null and t.credit is null then true
-         -- a subtotal row
+         -- a subtotal or balance row
          when t.voucher_no is null
              then regexp_matches(concat_ws(' ', t.summary, t.account_code, t.account_name),
-                                 '合\s*计|累\s*计|小\s*计|总\s*计')
+                                 '合\s*计|累\s*计|小\s*计|总\s*计|期初余额|年初余额|期末余额|上年结转|承前页|过次页')
          else false end"""
+# The summaries that make a dated row without voucher number a detail ledger's balance or total
+# (期初余额 on the first day, 本月合计 / 本年累计 at each month's end, 承前页 / 过次页 at a printed
+# page's top and foot): at the start of the summary only, so a voucher line that lost its number
+# ("支付3月补贴合计") is still quarantined, not passed over.
+BALANCE_ROWS = (r"^[\s（(【\[]*(期初余额|年初余额|期末余额|上年结转|承前页|过次页|本月合计|本月累计|本年累计|"
+                r"本期合计|本期累计|本期发生额?|合\s*计|累\s*计|小\s*计|总\s*计)")
+_IS_SKIPPED = _IS_SKIPPED.replace("{balance_rows}", BALANCE_ROWS)
 
 # The fields whose spellings repeat (a year has 366 days, a ledger a few hundred codes, purposes
 # and document numbers): each distinct spelling is parsed once and joined back. One scan per
@@ -1394,12 +1406,13 @@ def _lookup_sql(source: str) -> str:
 # the rare rows without a date are looked at whole.
 _DATA_ROWS = r"""
 select (select count(*) from ({source}) as s) - count(*),
-       count(*) filter (where t.account_code is null and t.debit is null and t.credit is null
+       count(*) filter (where t.posted_on is null and t.account_code is null and t.debit is null
+                        and t.credit is null
                         and concat_ws('', t.voucher_no, t.line_no, t.book, t.account_name, t.summary,
                                       t.function_code, t.economic_code, t.project_code, t.purpose,
                                       t.fund_source, t.direct_flag, t.budget_doc_no, t.payee) <> '')
 from ({texts}) as t
-where t.posted_on is null and {is_skipped}
+where (t.posted_on is null or t.voucher_no is null) and {is_skipped}
 """
 
 # The header again, on every page of an export laid out for printing: rows whose date column

@@ -1093,6 +1093,26 @@ def test_load_ledgers__blank_and_subtotal_rows_skipped(con, tmp_path):
     assert [r["row_no"] for r in lines(con)] == [1, 3]  # the row of empty cells still counts
 
 
+def test_load_ledgers__a_detail_ledgers_dated_balance_and_total_rows_are_not_voucher_lines(con, tmp_path):
+    # a 明细账 prints 期初余额 on the first day, 本月合计 / 本年累计 on each month's last, 承前页 at a
+    # page's top: dated, of no voucher. Before, each was quarantined (the nightly run warned, exit 1)
+    def balance(summary: str, date: str, debit: str = "", credit: str = "") -> list:
+        return row(voucher_no="", line_no="", posted_on=date, summary=summary, debit=debit, credit=credit)
+
+    seed_notice(con)
+    lost = row(voucher_no="", summary="支付3月补贴合计")  # a voucher line that lost its number
+    path = write_csv(tmp_path / "明细账.csv", [
+        balance("期初余额", "2024-01-01"), row(), balance("本月合计", "2024-03-31", "480.00"),
+        balance("  本年累计", "2024-03-31", "480.00"), balance("（承前页）", "2024-04-01", "480.00"),
+        lost, row(voucher_no="记-2", posted_on="2024-04-02"),
+    ], encoding="gbk")
+    [out] = load_ledgers(con, [path])
+    assert (out.rows_loaded, out.rows_quarantined) == (2, 1), out.message
+    assert [r["row_no"] for r in lines(con)] == [2, 7]
+    assert con.execute("select row_no, column_name from quarantine").fetchall() == [(6, "凭证号")]
+    assert spent(con) == Decimal("960.00")  # the totals are not counted again
+
+
 def test_load_ledgers__header_repeated_on_every_page_is_not_a_voucher_line(con, tmp_path):
     # an export laid out for printing: the header again on each page, with a page line between
     page = [""] * len(CN)
