@@ -64,10 +64,12 @@ from tied as t
 join fct_notices as n on n.notice_no = t.notice_no;
 
 -- How each distinct sub-account name (purpose_key) tied to a notice matches its allocation lines:
---   line      names one allocation line: same key, a configured alias, or the same core name
---             (the notice's year prefix and the note （中央直达） stripped: '租赁补贴' and
---             '2024年租赁补贴' are the 租赁补贴 line's account; '2024年租赁补贴（地方配套）' is not, it
---             is another sub-account, for other money)
+--   line      names one allocation line: same key, a configured alias, the same key once the
+--             project code an accounting system prints before the name is left out
+--             ('[0101]2024年租赁补贴（中央直达）', '0101 2024年租赁补贴（中央直达）': match_by 'code'),
+--             or the same core name (that code, the notice's year prefix and the note
+--             （中央直达） stripped: '租赁补贴' and '2024年租赁补贴' are the 租赁补贴 line's account;
+--             '2024年租赁补贴（地方配套）' is not, it is another sub-account, for other money)
 --   pooled    named after the whole fund (notices.fund_name): the pooled account clause 三 forbids
 --   multi     names two or more allocation lines at once ('2024年租赁补贴及保障性租赁住房')
 --   unmatched names none of them (blank included)
@@ -83,14 +85,29 @@ purposes as (
     from ledger_purposes as p
     cross join fct_notices as n
 ),
+coded as (
+    -- bare: the key without a project code before the name: bracketed ('(0101)…'), or letters and
+    -- digits (three or more) run into the name, as keys drop the space between them ('0101…',
+    -- '01012024年…'); a year ('2024年…') is not a code
+    select
+        p.*,
+        case when p.purpose_key is null then ''
+             when regexp_matches(p.purpose_key, '^\([0-9a-z._-]+\).')
+                 then regexp_replace(p.purpose_key, '^\([0-9a-z._-]+\)', '')
+             when regexp_matches(p.purpose_key, '^[0-9a-z._-]+?(19|20)[0-9]{2}年')
+                 then regexp_replace(p.purpose_key, '^[0-9a-z._-]+?((19|20)[0-9]{2}年)', '\1')
+             when regexp_matches(p.purpose_key, '^[0-9][0-9a-z._-]{2,}[^0-9a-z._()年-]')
+                 then regexp_replace(p.purpose_key, '^[0-9][0-9a-z._-]{2,}', '')
+             else p.purpose_key end as bare
+    from purposes as p
+),
 named as (
     select
         p.*,
-        regexp_replace(replace(coalesce(p.purpose_key, ''), '(中央直达)', ''),
-                       '^(19|20)[0-9]{2}年', '') as core,
-        (not regexp_matches(coalesce(p.purpose_key, ''), '^(19|20)[0-9]{2}年')
-         or p.purpose_key like cast(p.fiscal_year as varchar) || '年%') as year_ok
-    from purposes as p
+        regexp_replace(replace(p.bare, '(中央直达)', ''), '^(19|20)[0-9]{2}年', '') as core,
+        (not regexp_matches(p.bare, '^(19|20)[0-9]{2}年')
+         or p.bare like cast(p.fiscal_year as varchar) || '年%') as year_ok
+    from coded as p
 ),
 alloc as (
     select
@@ -112,6 +129,14 @@ by_alias as (
     where k.line_seq is null
     group by n.notice_no, n.purpose_key
 ),
+by_code as (
+    select n.notice_no, n.purpose_key, a.line_seq, 'code' as match_by
+    from named as n
+    join alloc as a on a.notice_no = n.notice_no and a.purpose_key = n.bare
+    left join by_key as k on k.notice_no = n.notice_no and k.purpose_key = n.purpose_key
+    left join by_alias as s on s.notice_no = n.notice_no and s.purpose_key = n.purpose_key
+    where n.bare <> n.purpose_key and k.line_seq is null and s.line_seq is null
+),
 by_core as (
     -- only when exactly one allocation line has that core name
     select n.notice_no, n.purpose_key, min(a.line_seq) as line_seq, 'core' as match_by
@@ -119,13 +144,16 @@ by_core as (
     join alloc as a on a.notice_no = n.notice_no and a.core = n.core
     left join by_key as k on k.notice_no = n.notice_no and k.purpose_key = n.purpose_key
     left join by_alias as s on s.notice_no = n.notice_no and s.purpose_key = n.purpose_key
-    where k.line_seq is null and s.line_seq is null and n.year_ok and n.core <> ''
+    left join by_code as c on c.notice_no = n.notice_no and c.purpose_key = n.purpose_key
+    where k.line_seq is null and s.line_seq is null and c.line_seq is null and n.year_ok
+      and n.core <> ''
     group by n.notice_no, n.purpose_key
     having count(*) = 1
 ),
 matched as (
     select * from by_key
     union all select * from by_alias
+    union all select * from by_code
     union all select * from by_core
 ),
 contained as (
@@ -158,7 +186,7 @@ select
     m.match_by,
     case
         when m.line_seq is not null then 'line'
-        when n.purpose_key = purpose_key(n.fund_name)
+        when n.bare = purpose_key(n.fund_name)
           or (n.year_ok and n.core <> '' and n.core = regexp_replace(replace(
                 purpose_key(n.fund_name), '(中央直达)', ''), '^(19|20)[0-9]{2}年', ''))
             then 'pooled'

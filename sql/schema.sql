@@ -232,7 +232,7 @@ create table if not exists run_purpose_matches (
     purpose            varchar,                 -- as written (one spelling); null: left blank
     purpose_key        varchar,
     match_kind         varchar not null,        -- line | pooled | multi | unmatched
-    match_by           varchar,                 -- purpose | alias | core (match_kind = 'line')
+    match_by           varchar,                 -- purpose | alias | code | core (match_kind = 'line')
     line_seq           integer,
     allocated_purpose  varchar,
     lines              bigint not null,

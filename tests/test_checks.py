@@ -211,6 +211,28 @@ def test_unmatched_expenditure__core_name_matches_but_other_accounts_do_not(con)
     assert vouchers(con, "UNMATCHED_EXPENDITURE") == [("记-0071", "1"), ("记-0072", "1")]
 
 
+def test_unmatched_expenditure__the_project_code_before_a_sub_account_name_is_left_out(con):
+    # accounting systems print the 辅助核算 project's code before its name; the code is not the name
+    add_ledger(con, [
+        dict(voucher_no="记-0090", purpose="[0101]2024年租赁补贴（中央直达）", debit=480),
+        dict(voucher_no="记-0091", purpose="0101 2024年租赁补贴（中央直达）", debit=480, payee="李四"),
+        dict(voucher_no="记-0092", purpose="【0102】租赁补贴", debit=480, payee="王五"),
+        dict(voucher_no="记-0093", purpose="[0108]" + FUND_NAME, function_code="2210108", debit=9000,
+             payee="克拉玛依建工"),
+        # a code before another line's money is still that other money
+        dict(voucher_no="记-0094", purpose="[0109]2024年租赁补贴（地方配套）", fund_source="地方配套资金",
+             direct_flag=False, direct_flag_raw="09 其他", debit=480, payee="赵六"),
+        dict(voucher_no="记-0095", purpose="101号楼维修", debit=480, payee="钱七"),
+    ])
+    assert vouchers(con, "UNMATCHED_EXPENDITURE") == [("记-0094", "1"), ("记-0095", "1")]
+    assert [f.voucher_no for f in findings(con, "COMMINGLED_ACCOUNT")] == ["记-0093"]  # pooled
+    by = dict(con.execute("select purpose, match_by from fct_expenditure").fetchall())
+    assert by["[0101]2024年租赁补贴（中央直达）"] == by["0101 2024年租赁补贴（中央直达）"] == "code"
+    assert by["【0102】租赁补贴"] == "core"
+    assert con.execute("select spent from rpt_allocation_summary where purpose = ?", [RENT]).fetchone() == (
+        Decimal("1440.00"),)
+
+
 # --- COMMINGLED_ACCOUNT ------------------------------------------------------------------------
 
 def test_commingled_account__pooled_fund_account(con):

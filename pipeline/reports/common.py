@@ -163,6 +163,7 @@ order by notice_no, line_seq nulls last, amount desc, purpose_key nulls last
 MATCH_LABEL = {
     ("line", "purpose"): "按项目名称 by its name",
     ("line", "alias"): "按别名 by an alias (purpose_aliases.csv)",
+    ("line", "code"): "按项目名称，不计前面的项目编码 by its name, the project code before it left out",
     ("line", "core"): "按核心名称 by its core name (year, 中央直达 left out)",
     ("pooled", None): "汇总户，未分用途 pooled account (COMMINGLED_ACCOUNT)",
     ("multi", None): "一个名称含多个用途 several purposes in one name (COMMINGLED_ACCOUNT)",
