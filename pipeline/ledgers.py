@@ -16,7 +16,7 @@ How a file is read
       if the hash shows the content loaded. DuckDB then reads it with an explicit dialect (delimiter
       sniffed from the header row among `,` TAB `;` `|`, double-quote quoting), every column as
       VARCHAR, lines up to CSV_MAX_LINE_BYTES.
-    * XLSX: the sheet whose header is complete (_ledger_sheet), with openpyxl in read-only mode
+    * XLSX: the sheet whose header is complete (_ledger_sheets), with openpyxl in read-only mode
       (DuckDB's read_xlsx needs a downloaded extension), streamed into a temporary table in Arrow
       batches of 50,000 rows. Real date cells become ISO dates, number cells exact decimals
       (amounts rounded half-up to the cent only when the float is within 1e-6 of it), so nothing
@@ -26,6 +26,12 @@ How a file is read
       where the amount is shown once and so counts once (_merged_down; the outcome says how many
       cells). openpyxl's read-only mode does not read merged ranges: _scan_sheet_xml finds them.
     * XLS (Excel 97-2003, also under an .xlsx name): the same, read with xlrd (_read_xls).
+    * A workbook with the ledger on several sheets (one a month, as a unit keeps its year): each
+      sheet is loaded as a file of its own, registered as `账簿.xlsx [3月]` (path `…#3月`, sha256
+      `<workbook's>#<n>`), so its rows are numbered and cited by sheet and a sheet supersedes or
+      is superseded as an export does (a 全年 sheet repeating the months supersedes them). The
+      workbook's own registry row holds no lines and lists its sheets; it makes the same workbook
+      skipped when offered again (_register_workbook). All sheets load in one transaction.
     * Parquet: DuckDB's read_parquet, columns cast to text (amount doubles rounded to the cent).
     The header is the first of the first 20 rows that names every required field of a preset;
     rows above it (a report title, the unit name) are ignored. A header printed on two rows (科目
@@ -656,6 +662,11 @@ def _raw_columns_sql() -> str:
     return ", ".join(f"{f} varchar" for f in FIELDS)
 
 
+def _new_raw_table(con) -> None:
+    """An empty _ledger_raw, for a workbook's sheet."""
+    con.execute(f"create or replace temp table _ledger_raw (row_no bigint, {_raw_columns_sql()})")
+
+
 def _csv_header(path: Path, utf8_path: Path, presets: Presets, preset: str | None) -> tuple[ColumnMap, str]:
     with open(utf8_path, "rb") as fh:
         sample = fh.read(SAMPLE_BYTES)
@@ -796,8 +807,10 @@ def _check_xlsx_sizes(path: Path) -> None:
             )
 
 
-def _read_xlsx(con, path: Path, presets: Presets, preset: str | None) -> tuple[ColumnMap, str, dict]:
-    """Stream the ledger's sheet into the temporary table _ledger_raw; return the SELECT over it."""
+def _read_xlsx(con, path: Path, presets: Presets, preset: str | None, each) -> None:
+    """Stream each ledger sheet in turn into the temporary table _ledger_raw, and call
+    each(column map, the SELECT over it, its parameters, the sheet's title) after each (the
+    title None when the workbook holds one ledger sheet)."""
     _check_xlsx_sizes(path)
     try:
         wb = _open_read_only(path, data_only=True)
@@ -807,15 +820,19 @@ def _read_xlsx(con, path: Path, presets: Presets, preset: str | None) -> tuple[C
     try:
         if not wb.worksheets:
             raise InputError(path, "工作簿没有工作表", "the workbook has no sheet")
-        ws = _ledger_sheet(path, wb, presets, preset)
-        rows = ws.iter_rows(values_only=True)
-        has_formulas, merges = _scan_sheet_xml(wb, ws)
-        if has_formulas:
-            # a formula's value is what Excel last computed; a file written by a program and never
-            # opened in Excel has none, and the formula's text stands in for it (quarantined)
-            formulas_wb = _open_read_only(path, data_only=False)
-            rows = _with_uncomputed_formulas(rows, formulas_wb[ws.title].iter_rows(values_only=True))
-        return _insert_rows(con, path, rows, presets, preset, merges), "select * from _ledger_raw", {}
+        sheets = _ledger_sheets(path, wb, presets, preset)
+        for ws in sheets:
+            rows = ws.iter_rows(values_only=True)
+            has_formulas, merges = _scan_sheet_xml(wb, ws)
+            if has_formulas:
+                # a formula's value is what Excel last computed; a file written by a program and
+                # never opened in Excel has none, and the formula's text stands in for it
+                # (quarantined)
+                formulas_wb = formulas_wb or _open_read_only(path, data_only=False)
+                rows = _with_uncomputed_formulas(rows, formulas_wb[ws.title].iter_rows(values_only=True))
+            _new_raw_table(con)
+            each(_insert_rows(con, path, rows, presets, preset, merges), "select * from _ledger_raw", {},
+                 ws.title if len(sheets) > 1 else None)
     except _DAMAGED_XLSX as exc:  # found only when the rows get there: the sheet is read as it streams
         raise _damaged(path, exc) from exc
     finally:
@@ -861,9 +878,9 @@ def _open_read_only(path: Path, data_only: bool):
     return wb
 
 
-def _read_xls(con, path: Path, presets: Presets, preset: str | None) -> tuple[ColumnMap, str, dict]:
-    """An Excel 97-2003 workbook, as many accounting systems still export: the ledger's sheet
-    into _ledger_raw, as for XLSX. xlrd reads a sheet whole, and the format holds at most 65,536
+def _read_xls(con, path: Path, presets: Presets, preset: str | None, each) -> None:
+    """An Excel 97-2003 workbook, as many accounting systems still export: each ledger sheet
+    into _ledger_raw in turn, as for XLSX. xlrd reads a sheet whole, and the format holds at most 65,536
     rows a sheet, so memory stays small. A formula counts with the value Excel saved with it."""
     import xlrd
 
@@ -885,10 +902,12 @@ def _read_xls(con, path: Path, presets: Presets, preset: str | None) -> tuple[Co
         sheets = _XlsBook(book, path)
         if not sheets.worksheets:
             raise InputError(path, "工作簿没有工作表", "the workbook has no sheet")
-        ws = _ledger_sheet(path, sheets, presets, preset)
-        return (_insert_rows(con, path, ws.iter_rows(values_only=True), presets, preset,
-                             ws.vertical_merges()),
-                "select * from _ledger_raw", {})
+        chosen = _ledger_sheets(path, sheets, presets, preset)
+        for ws in chosen:
+            _new_raw_table(con)
+            each(_insert_rows(con, path, ws.iter_rows(values_only=True), presets, preset,
+                              ws.vertical_merges()),
+                 "select * from _ledger_raw", {}, ws.title if len(chosen) > 1 else None)
     finally:
         book.release_resources()
 
@@ -1052,17 +1071,13 @@ def _merged_down(rows: Iterator[tuple], first: int, merges: list[tuple[int, int,
         yield values
 
 
-MAX_SHEETS_NAMED = 5  # in the message refusing a workbook with several ledger sheets
-
-
-def _ledger_sheet(path: Path, wb, presets: Presets, preset: str | None):
-    """The sheet holding the ledger: the one whose first rows hold a complete header. Sheets
-    before it (a cover, notes, a code list) are passed over, and so is a sheet that holds the
-    header and nothing under it (a blank template) beside one that holds rows. Two or more
-    sheets with rows (one per month) are refused: a row cited by its number would be ambiguous,
-    and loading one of them would leave the others out unseen. With none, the sheet that came
-    closest, whose header then fails with the columns it lacks (the first sheet when all are
-    empty)."""
+def _ledger_sheets(path: Path, wb, presets: Presets, preset: str | None) -> list:
+    """The sheets holding the ledger: those whose first rows hold a complete header. Sheets
+    beside them (a cover, notes, a code list) are passed over, and so is a sheet that holds the
+    header and nothing under it (a blank template) beside one that holds rows. Several sheets
+    with rows (one per month) are each loaded as a file of their own (_load_in_transaction). With
+    none, the sheet that came closest, whose header then fails with the columns it lacks (the
+    first sheet when all are empty)."""
     complete, header_only, closest = [], [], (None, wb.worksheets[0])
     for ws in wb.worksheets:
         rows = ws.iter_rows(values_only=True)
@@ -1076,16 +1091,7 @@ def _ledger_sheet(path: Path, wb, presets: Presets, preset: str | None):
             closest = (best[0], ws)
     if not complete:
         complete = header_only[:1]  # the export holds no rows: loaded, and warned about as empty
-    if len(complete) > 1:
-        titles = [ws.title for ws in complete[:MAX_SHEETS_NAMED]]
-        more = "…" if len(complete) > MAX_SHEETS_NAMED else ""
-        raise InputError(
-            path,
-            f"工作簿中有 {len(complete)} 个工作表都是账簿（{'、'.join(titles)}{more}），请每个文件只放"
-            f"一个账簿工作表（可把各工作表分别另存为 CSV）",
-            f"{len(complete)} sheets of the workbook hold a ledger ({', '.join(titles)}{more}); put "
-            f"one ledger sheet in each file (save each sheet as CSV)")
-    return complete[0] if complete else closest[1]
+    return complete or [closest[1]]
 
 
 TEMPLATE_SCAN_ROWS = 1_000  # blank rows read past a header before taking the sheet to hold rows
@@ -1306,6 +1312,7 @@ _EXCEL_TEXT_TRIM = r"""
 create or replace temp macro ledger_trim(s) as
     ledger_trim_plain(case when s like '="%"' then substr(s, 3, length(s) - 3) else s end);
 """
+_PLAIN_TRIM = "create or replace temp macro ledger_trim(s) as ledger_trim_plain(s);"
 _EXCEL_TEXT = re.compile(r'\s*="[^"]*"\s*')
 
 
@@ -1800,14 +1807,25 @@ def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, p
         con.execute("begin transaction")
         try:
             if fmt in ("xlsx", "xls"):
-                con.execute(f"create or replace temp table _ledger_raw (row_no bigint, {_raw_columns_sql()})")
+                sheets: list[tuple[str | None, FileOutcome]] = []
+
+                def each(cmap: ColumnMap, source: str, params: dict, title: str | None) -> None:
+                    if on_read is not None and not sheets:
+                        on_read()
+                    # each sheet typed as soon as it is read: the next one reuses _ledger_raw
+                    sheet = None if title is None else (title, len(sheets) + 1)
+                    sheets.append((title, _type_and_insert(con, path, sha, fmt, enc, cmap, source,
+                                                           params, sheet=sheet)))
+
                 read = _read_xlsx if fmt == "xlsx" else _read_xls
-                cmap, source, params = read(con, path, presets, preset)
-            elif fmt == "parquet":
-                cmap, source, params = _read_parquet(con, path, presets, preset)
-            if on_read is not None and fmt != "csv":
-                on_read()
-            outcome = _type_and_insert(con, path, sha, fmt, enc, cmap, source, params)
+                read(con, path, presets, preset, each)
+                outcome = sheets[0][1] if len(sheets) == 1 else _register_workbook(con, path, sha, fmt, sheets)
+            else:
+                if fmt == "parquet":
+                    cmap, source, params = _read_parquet(con, path, presets, preset)
+                    if on_read is not None:
+                        on_read()
+                outcome = _type_and_insert(con, path, sha, fmt, enc, cmap, source, params)
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
@@ -1821,8 +1839,9 @@ def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, p
 
 
 def _type_and_insert(con, path: Path, sha: str, fmt: str, enc: str | None, cmap: ColumnMap,
-                     source: str, params: dict) -> FileOutcome:
-    """Type the rows of `source` into ledger_lines and quarantine; register the file."""
+                     source: str, params: dict, sheet: tuple[str, int] | None = None) -> FileOutcome:
+    """Type the rows of `source` into ledger_lines and quarantine; register the file. sheet:
+    (title, number) of one of a workbook's ledger sheets, registered as a file of its own."""
     texts = _TEXTS.replace("{source}", source)
     typed = (_TYPED.replace("{texts}", texts).replace("{is_skipped}", _IS_SKIPPED)
              .replace("{amounts}", _BY_DIRECTION if cmap.by_direction else _AMOUNTS)
@@ -1832,8 +1851,8 @@ def _type_and_insert(con, path: Path, sha: str, fmt: str, enc: str | None, cmap:
         notes.append(f"金额列“{cmap.headings['debit']}”按借贷方向列“{cmap.headings['credit']}”记为借方或贷方 / "
                      f"the amount column {cmap.headings['debit']!r} read as debit or credit by the "
                      f"direction column {cmap.headings['credit']!r}")
+    con.execute(_EXCEL_TEXT_TRIM if cmap.excel_text else _PLAIN_TRIM)  # per file, or sheet
     if cmap.excel_text:
-        con.execute(_EXCEL_TEXT_TRIM)
         notes.append('Excel 文本写法 ="…" 按引号内的文本读取 / values in Excel\'s text form ="…" read '
                      'as the text inside')
     _read_or_reject(con, _lookup_sql(source), params, path, fmt, enc)
@@ -1857,8 +1876,9 @@ def _type_and_insert(con, path: Path, sha: str, fmt: str, enc: str | None, cmap:
                      f"voucher lines")
     con.execute("create or replace temp table _ledger_headings (field varchar, heading varchar)")
     con.executemany("insert into _ledger_headings values (?, ?)", list(cmap.headings.items()))
-    file_id = register_file(con, path, sha, "ledger", "loaded", fmt=fmt, encoding=enc,
-                            preset=cmap.preset)
+    file_id = register_file(con, path, sha if sheet is None else f"{sha}#{sheet[1]}", "ledger", "loaded",
+                            fmt=fmt, encoding=enc, preset=cmap.preset,
+                            sheet=None if sheet is None else sheet[0])
     loaded = con.execute(_INSERT_LINES.replace("{typed}", typed),
                          {**params, **skip, "file_id": file_id}).fetchone()[0]
     bad_rows = 0
@@ -1876,6 +1896,27 @@ def _type_and_insert(con, path: Path, sha: str, fmt: str, enc: str | None, cmap:
         "where file_id = ? returning message",
         [_supersede(con, file_id), "; ".join(n for n in notes if n) or None, file_id]).fetchone()[0]
     return FileOutcome(str(path), "ledger", "loaded", file_id, sha, loaded, bad_rows, message)
+
+
+def _register_workbook(con, path: Path, sha: str, fmt: str,
+                       sheets: list[tuple[str, FileOutcome]]) -> FileOutcome:
+    """Register a workbook whose ledger is on several sheets (one per month, as a unit keeps
+    them), each loaded as a file of its own (`账簿.xlsx [3月]`: its rows are numbered, cited and
+    superseded by sheet). The workbook's own row holds no lines; it is what makes the same
+    workbook skipped when offered again, and what the run lists, with its sheets."""
+    loaded = sum(o.rows_loaded for _, o in sheets)
+    bad = sum(o.rows_quarantined for _, o in sheets)
+    each_zh = "；".join(f"{t}（{o.rows_loaded:,} 行）" for t, o in sheets)
+    each_en = "; ".join(f"{t} ({o.rows_loaded:,} rows)" for t, o in sheets)
+    message = (f"{len(sheets)} 个账簿工作表，各作为一个文件读取，行号按工作表计：{each_zh} / "
+               f"{len(sheets)} ledger sheets, each read as a file of its own, rows numbered by "
+               f"sheet: {each_en}")
+    file_id = register_file(con, path, sha, "ledger", "loaded", fmt=fmt, preset=None, message=message)
+    con.execute("update input_files set rows_loaded = ?, rows_quarantined = ? where file_id = ?",
+                [loaded, bad, file_id])
+    notes = [o.message for _, o in sheets if o.message]
+    return FileOutcome(str(path), "ledger", "loaded", file_id, sha, loaded, bad,
+                       "; ".join([message, *notes]))
 
 
 def load_ledgers(con: duckdb.DuckDBPyConnection, paths, preset: str | None = None,

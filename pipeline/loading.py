@@ -165,8 +165,11 @@ def register_file(
     encoding: str | None = None,
     preset: str | None = None,
     message: str | None = None,
+    sheet: str | None = None,
 ) -> int:
-    """Insert the registry row for a file and return its file_id (call inside a transaction)."""
+    """Insert the registry row for a file and return its file_id (call inside a transaction).
+    sheet: one of a workbook's ledger sheets, registered as a file of its own, under the path
+    `<path>#<sheet>` and the name `<name> [<sheet>]`."""
     return con.execute(
         """
         insert into input_files (sha256, kind, path, name, size_bytes, loaded_at, status,
@@ -174,7 +177,8 @@ def register_file(
         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         returning file_id
         """,
-        [sha256, kind, str(path), Path(path).name, Path(path).stat().st_size,
+        [sha256, kind, str(path) if sheet is None else f"{path}#{sheet}",
+         Path(path).name if sheet is None else f"{Path(path).name} [{sheet}]", Path(path).stat().st_size,
          dt.datetime.now(), status, encoding, fmt, preset, message],
     ).fetchone()[0]
 

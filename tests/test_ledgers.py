@@ -597,14 +597,67 @@ def test_load_ledgers__xlsx_ledger_after_a_cover_sheet_is_found(con, tmp_path):
         (1, "记-0001", Decimal("480.00")), (2, "记-2", Decimal("120.00"))]
 
 
-def test_load_ledgers__xlsx_with_a_ledger_on_each_of_two_sheets_is_refused_naming_them(con, tmp_path):
-    # one of them loaded would leave the other out unseen, and row numbers would be ambiguous
-    path = _workbook(tmp_path, {"说明": [["各月明细"]], "1月": [CN, row()],
-                                "2月": [CN, row(voucher_no="记-2", posted_on="2024-02-01")]})
-    [out] = load_ledgers(con, [path])
-    assert out.action == "rejected"
-    assert "2 个工作表都是账簿（1月、2月）" in out.message and "2 sheets of the workbook hold a ledger (1月, 2月)" in out.message
-    assert con.execute("select count(*) from ledger_lines").fetchone() == (0,)
+def _monthly_workbook(tmp_path: Path, name: str = "账簿.xlsx", year_sheet: bool = False) -> Path:
+    """A unit's year kept one sheet a month, vouchers numbered afresh each month, after a notes
+    sheet; March's second row has a bad amount. year_sheet: a 全年 sheet repeating every line."""
+    months = {
+        "1月": [row(voucher_no="记-1", posted_on="2024-01-10", payee="张三"),
+                row(voucher_no="记-2", posted_on="2024-01-20", payee="李四")],
+        "2月": [row(voucher_no="记-1", posted_on="2024-02-10", payee="张三")],
+        "3月": [row(voucher_no="记-1", posted_on="2024-03-10", payee="张三"),
+                row(voucher_no="记-2", posted_on="2024-03-12", debit="4８0.0.0", payee="王五")],
+    }
+    sheets = {"说明": [["各月明细账"]], **{m: [CN, *rows] for m, rows in months.items()}}
+    if year_sheet:
+        sheets["全年"] = [CN, *[r for rows in months.values() for r in rows]]
+    (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+    built = _workbook(tmp_path, sheets)
+    return built.rename(tmp_path / name)
+
+
+def test_load_ledgers__a_ledger_kept_one_sheet_a_month_loads_each_sheet_as_a_file(tmp_path):
+    path = _monthly_workbook(tmp_path)
+    store = new_store(tmp_path)
+    try:
+        seed_notice(store)
+        [out] = load_ledgers(store, [path])
+        assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 4, 1), out.message
+        assert "3 ledger sheets, each read as a file of its own" in out.message
+        assert "1月 (2 rows); 2月 (1 rows); 3月 (1 rows)" in out.message
+        files = store.execute("select name, sha256 like ? || '#%', rows_loaded from input_files "
+                              "where kind = 'ledger' order by file_id", [out.sha256]).fetchall()
+        assert files == [("账簿.xlsx [1月]", True, 2), ("账簿.xlsx [2月]", True, 1), ("账簿.xlsx [3月]", True, 1),
+                         ("账簿.xlsx", False, 4)]
+        # rows are numbered and cited by sheet: March's second row, not the workbook's fourth
+        set_context(store)
+        [bad] = run_rule(store, rule("INPUT_ROW_INVALID"))
+        assert (bad.source_file, bad.source_row) == ("账簿.xlsx [3月]", 2)
+        assert "账簿.xlsx [3月] 数据第2行" in bad.message
+        # 记-1 of each month is its own voucher: no duplicates; every month counts
+        assert run_rule(store, rule("DUPLICATE_ENTRY")) == []
+        assert spent(store) == Decimal("1920.00")
+        # the same workbook again is skipped whole
+        [again] = load_ledgers(store, [path])
+        assert again.action == "skipped"
+        assert store.execute("select count(*) from ledger_lines").fetchone() == (4,)
+    finally:
+        store.close()
+
+
+def test_load_ledgers__a_year_sheet_beside_the_months_is_not_counted_twice(tmp_path):
+    # a 全年 sheet repeating every month's lines: the months it covers are superseded by it
+    path = _monthly_workbook(tmp_path, year_sheet=True)
+    store = new_store(tmp_path)
+    try:
+        seed_notice(store)
+        [out] = load_ledgers(store, [path])
+        assert out.action == "loaded", out.message
+        status = dict(store.execute("select name, status from input_files").fetchall())
+        assert status["账簿.xlsx [全年]"] == "loaded"
+        assert {status[f"账簿.xlsx [{m}]"] for m in ("1月", "2月", "3月")} == {"superseded"}
+        assert spent(store) == Decimal("1920.00")
+    finally:
+        store.close()
 
 
 def test_load_ledgers__xlsx_blank_template_sheet_beside_the_ledger_is_passed_over(con, tmp_path):
