@@ -168,6 +168,17 @@ def test_load_ledgers__an_excel_97_2003_workbook_with_merged_cells_reads_them_as
     assert con.execute("select message from input_files").fetchone() == (out.message,)
 
 
+def test_load_ledgers__an_excel_97_2003_workbook_kept_one_sheet_a_month_loads_each_sheet(con, tmp_path):
+    # make_fixtures.py: 1月 holds 记-1 and 记-2, 2月 记-1 again, after a notes sheet
+    out = _load_xls_fixture(con, tmp_path, "ledger_monthly_sheets.xls", "各月明细.xls")
+    assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 3, 0), out.message
+    got = con.execute("select source_file, row_no, voucher_no, posted_on from stg_ledger_lines "
+                      "order by file_id, row_no").fetchall()
+    assert got == [("各月明细.xls [1月]", 1, "记-1", dt.date(2024, 1, 10)),
+                   ("各月明细.xls [1月]", 2, "记-2", dt.date(2024, 1, 20)),
+                   ("各月明细.xls [2月]", 1, "记-1", dt.date(2024, 2, 10))]
+
+
 def test_load_ledgers__an_encrypted_workbook_is_rejected_saying_so(con, tmp_path, monkeypatch):
     # xlrd's own words for a password-protected file; the message says what to do instead
     xlrd = pytest.importorskip("xlrd")
@@ -597,7 +608,8 @@ def test_load_ledgers__xlsx_ledger_after_a_cover_sheet_is_found(con, tmp_path):
         (1, "记-0001", Decimal("480.00")), (2, "记-2", Decimal("120.00"))]
 
 
-def _monthly_workbook(tmp_path: Path, name: str = "账簿.xlsx", year_sheet: bool = False) -> Path:
+def _monthly_workbook(tmp_path: Path, name: str = "账簿.xlsx", year_sheet: bool = False,
+                      april: bool = False) -> Path:
     """A unit's year kept one sheet a month, vouchers numbered afresh each month, after a notes
     sheet; March's second row has a bad amount. year_sheet: a 全年 sheet repeating every line."""
     months = {
@@ -607,6 +619,8 @@ def _monthly_workbook(tmp_path: Path, name: str = "账簿.xlsx", year_sheet: boo
         "3月": [row(voucher_no="记-1", posted_on="2024-03-10", payee="张三"),
                 row(voucher_no="记-2", posted_on="2024-03-12", debit="4８0.0.0", payee="王五")],
     }
+    if april:  # the next night's export: April's sheet added
+        months["4月"] = [row(voucher_no="记-1", posted_on="2024-04-10", payee="张三")]
     sheets = {"说明": [["各月明细账"]], **{m: [CN, *rows] for m, rows in months.items()}}
     if year_sheet:
         sheets["全年"] = [CN, *[r for rows in months.values() for r in rows]]
@@ -640,6 +654,28 @@ def test_load_ledgers__a_ledger_kept_one_sheet_a_month_loads_each_sheet_as_a_fil
         [again] = load_ledgers(store, [path])
         assert again.action == "skipped"
         assert store.execute("select count(*) from ledger_lines").fetchone() == (4,)
+    finally:
+        store.close()
+
+
+def test_load_ledgers__the_next_nights_monthly_workbook_supersedes_last_nights_sheets(tmp_path):
+    # the workbook is written over every night with one more month: each sheet supersedes the
+    # same sheet of last night's workbook (same path), so every month counts once
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "v2").mkdir()
+    path = _monthly_workbook(tmp_path / "v1")
+    store = new_store(tmp_path)
+    try:
+        seed_notice(store)
+        load_ledgers(store, [path])
+        path.write_bytes(_monthly_workbook(tmp_path / "v2", april=True).read_bytes())
+        [out] = load_ledgers(store, [path])
+        assert (out.action, out.rows_loaded) == ("loaded", 5), out.message
+        active = store.execute("select name from input_files where status = 'loaded' and name like '%[%' "
+                               "order by file_id").fetchall()
+        assert [n for (n,) in active] == [f"账簿.xlsx [{m}]" for m in ("1月", "2月", "3月", "4月")]
+        assert store.execute("select count(*) from input_files where status = 'superseded'").fetchone() == (3,)
+        assert spent(store) == Decimal("2400.00")  # 5 payments of 480
     finally:
         store.close()
 
