@@ -184,7 +184,8 @@ FIELDS = (
 # column with a direction column (金额 | 方向 借 / 贷) in place of 借方 | 贷方 (SPLIT_BY).
 HEADER_FIELDS = FIELDS + ("voucher_word", "amount", "direction")
 FIELD_ZH = {
-    "voucher_word": "凭证字", "amount": "金额", "direction": "借贷方向", "voucher_no": "凭证号", "line_no": "分录号", "posted_on": "凭证日期", "book": "会计体系",
+    "voucher_word": "凭证字", "amount": "金额", "direction": "借贷方向", "voucher_no": "凭证号",
+    "line_no": "分录号", "posted_on": "凭证日期", "book": "会计体系",
     "account_code": "科目编码", "account_name": "科目名称", "summary": "摘要", "debit": "借方金额",
     "credit": "贷方金额", "function_code": "功能分类", "economic_code": "经济分类",
     "project_code": "项目代码", "purpose": "项目名称", "fund_source": "资金来源",
@@ -880,8 +881,9 @@ def _open_read_only(path: Path, data_only: bool):
 
 def _read_xls(con, path: Path, presets: Presets, preset: str | None, each) -> None:
     """An Excel 97-2003 workbook, as many accounting systems still export: each ledger sheet
-    into _ledger_raw in turn, as for XLSX. xlrd reads a sheet whole, and the format holds at most 65,536
-    rows a sheet, so memory stays small. A formula counts with the value Excel saved with it."""
+    into _ledger_raw in turn, as for XLSX. xlrd reads a sheet whole, and the format holds at most
+    65,536 rows a sheet, so memory stays small. A formula counts with the value Excel saved with
+    it."""
     import xlrd
 
     try:
@@ -1409,8 +1411,8 @@ def _lookup_sql(source: str) -> str:
 
 
 # The rows to type (all but the skipped), and how many of the skipped hold some text (the
-# outcome says so; empty and subtotal rows go unmentioned). The filter reads one column, and only
-# the rare rows without a date are looked at whole.
+# outcome says so; empty, subtotal and balance rows go unmentioned). The filter reads two
+# columns, and only the rare rows without a date or a voucher number are looked at whole.
 _DATA_ROWS = r"""
 select (select count(*) from ({source}) as s) - count(*),
        count(*) filter (where t.posted_on is null and t.account_code is null and t.debit is null
