@@ -161,6 +161,7 @@ import tomllib
 import zipfile
 import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -663,6 +664,18 @@ def _raw_columns_sql() -> str:
     return ", ".join(f"{f} varchar" for f in FIELDS)
 
 
+@contextmanager
+def _naming_sheet(title: str, sheets: int) -> Iterator[None]:
+    """A sheet's InputError (its header) names the sheet, where the workbook has several."""
+    try:
+        yield
+    except InputError as exc:
+        if sheets < 2:
+            raise
+        raise InputError(exc.path, f"工作表 {title}：{exc.reason_zh}", f"sheet {title}: {exc.reason_en}",
+                         exc.row) from exc
+
+
 def _new_raw_table(con) -> None:
     """An empty _ledger_raw, for a workbook's sheet."""
     con.execute(f"create or replace temp table _ledger_raw (row_no bigint, {_raw_columns_sql()})")
@@ -832,8 +845,9 @@ def _read_xlsx(con, path: Path, presets: Presets, preset: str | None, each) -> N
                 formulas_wb = formulas_wb or _open_read_only(path, data_only=False)
                 rows = _with_uncomputed_formulas(rows, formulas_wb[ws.title].iter_rows(values_only=True))
             _new_raw_table(con)
-            each(_insert_rows(con, path, rows, presets, preset, merges), "select * from _ledger_raw", {},
-                 ws.title if len(sheets) > 1 else None)
+            with _naming_sheet(ws.title, len(sheets)):
+                cmap = _insert_rows(con, path, rows, presets, preset, merges)
+            each(cmap, "select * from _ledger_raw", {}, ws.title if len(sheets) > 1 else None)
     except _DAMAGED_XLSX as exc:  # found only when the rows get there: the sheet is read as it streams
         raise _damaged(path, exc) from exc
     finally:
@@ -907,9 +921,10 @@ def _read_xls(con, path: Path, presets: Presets, preset: str | None, each) -> No
         chosen = _ledger_sheets(path, sheets, presets, preset)
         for ws in chosen:
             _new_raw_table(con)
-            each(_insert_rows(con, path, ws.iter_rows(values_only=True), presets, preset,
-                              ws.vertical_merges()),
-                 "select * from _ledger_raw", {}, ws.title if len(chosen) > 1 else None)
+            with _naming_sheet(ws.title, len(chosen)):
+                cmap = _insert_rows(con, path, ws.iter_rows(values_only=True), presets, preset,
+                                    ws.vertical_merges())
+            each(cmap, "select * from _ledger_raw", {}, ws.title if len(chosen) > 1 else None)
     finally:
         book.release_resources()
 
@@ -1079,8 +1094,10 @@ def _ledger_sheets(path: Path, wb, presets: Presets, preset: str | None) -> list
     header and nothing under it (a blank template) beside one that holds rows. Several sheets
     with rows (one per month) are each loaded as a file of their own (_load_in_transaction). With
     none, the sheet that came closest, whose header then fails with the columns it lacks (the
-    first sheet when all are empty)."""
-    complete, header_only, closest = [], [], (None, wb.worksheets[0])
+    first sheet when all are empty). A sheet with rows whose header lacks one required column
+    only, beside ledger sheets, is a month whose column was lost, not notes: the workbook is
+    refused naming it, rather than loaded without that month."""
+    complete, header_only, near, closest = [], [], [], (None, wb.worksheets[0])
     for ws in wb.worksheets:
         rows = ws.iter_rows(values_only=True)
         head = [list(r) for r in _take(rows, HEADER_SCAN_ROWS)]
@@ -1089,8 +1106,19 @@ def _ledger_sheets(path: Path, wb, presets: Presets, preset: str | None) -> list
             continue
         if best[0][0]:
             (complete if _holds_rows(head[best[1] + 1:], rows) else header_only).append(ws)
-        elif closest[0] is None or best[0] > closest[0]:
+            continue
+        missing = [f for f in presets.required if f not in best[3]]
+        if len(missing) == 1 and _holds_rows(head[best[1] + 1:], rows):
+            near.append((ws.title, missing[0]))
+        if closest[0] is None or best[0] > closest[0]:
             closest = (best[0], ws)
+    if complete and near:
+        zh = "；".join(f"{t} 缺少 {FIELD_ZH[f]}({f})" for t, f in near)
+        en = "; ".join(f"{t} lacks {f}" for t, f in near)
+        raise InputError(
+            path, f"工作簿中的账簿工作表有的缺少必需的列：{zh}；补齐后重新导出，以免漏掉这些工作表的凭证",
+            f"some of the workbook's ledger sheets lack a required column: {en}; add it and export "
+            f"again, so that their vouchers are not left out")
     if not complete:
         complete = header_only[:1]  # the export holds no rows: loaded, and warned about as empty
     return complete or [closest[1]]

@@ -680,6 +680,32 @@ def test_load_ledgers__the_next_nights_monthly_workbook_supersedes_last_nights_s
         store.close()
 
 
+def test_load_ledgers__a_month_sheet_that_lost_a_column_refuses_the_workbook_naming_it(con, tmp_path):
+    # 2月's sheet lacks 凭证日期: loading 1月 alone would leave February's vouchers out unseen
+    no_date = [h for h in CN if h != "凭证日期"]
+    feb = [v for h, v in zip(CN, row(voucher_no="记-1")) if h != "凭证日期"]
+    path = _workbook(tmp_path, {"1月": [CN, row(voucher_no="记-1")], "2月": [no_date, feb],
+                                "科目余额表": [["科目编码", "科目名称", "借方", "贷方"], ["7201", "事业支出", "480", ""]]})
+    [out] = load_ledgers(con, [path])
+    assert out.action == "rejected", out.message
+    assert "2月 缺少 凭证日期(posted_on)" in out.message and "2月 lacks posted_on" in out.message
+    # a sheet whose 科目名称 stands in for the missing 科目编码 but holds names only: named too
+    (tmp_path / "names").mkdir()
+    no_code = [h for h in CN if h != "科目编码"]
+    feb = [v for h, v in zip(CN, row(voucher_no="记-1", posted_on="2024-02-10")) if h != "科目编码"]
+    path = _workbook(tmp_path / "names", {"1月": [CN, row(voucher_no="记-1")], "2月": [no_code, feb]})
+    [out] = load_ledgers(con, [path])
+    assert out.action == "rejected" and "工作表 2月：缺少必需的列：科目编码" in out.message, out.message
+    assert "sheet 2月: required columns missing: account_code" in out.message
+    assert con.execute("select count(*) from ledger_lines").fetchone() == (0,)
+    # a balance sheet beside the ledger (no voucher number, no date) is not a ledger sheet
+    (tmp_path / "ok").mkdir()
+    path = _workbook(tmp_path / "ok", {"1月": [CN, row(voucher_no="记-1")],
+                                       "科目余额表": [["科目编码", "科目名称", "借方", "贷方"], ["7201", "事业支出", "480", ""]]})
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded) == ("loaded", 1), out.message
+
+
 def test_load_ledgers__a_year_sheet_beside_the_months_is_not_counted_twice(tmp_path):
     # a 全年 sheet repeating every month's lines: the months it covers are superseded by it
     path = _monthly_workbook(tmp_path, year_sheet=True)
