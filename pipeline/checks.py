@@ -33,12 +33,15 @@ FOUND_COLUMNS = (
 )
 FOUND_TABLE = "run_found"  # a run's findings before they are stored (temporary, per connection)
 
-# Finding.finding_key in SQL, over a row with FOUND_COLUMNS: rule | notice | voucher:line, else
-# file:row, else purpose; then | key_detail when there is one. Empty text counts as absent, as
-# Python's truth test does there; tests/test_checks.py holds the two together.
+# Finding.finding_key in SQL, over a row with FOUND_COLUMNS: rule | notice | voucher:line (and
+# @yyyymm, the voucher's period, when it has a date: vouchers are numbered afresh each month),
+# else file:row, else purpose; then | key_detail when there is one. Empty text counts as absent,
+# as Python's truth test does there; tests/test_checks.py holds the two together.
 FINDING_KEY_SQL = """(
     rule_id || '|' || coalesce(notice_no, '') || '|' ||
-    case when coalesce(voucher_no, '') <> '' then voucher_no || ':' || coalesce(line_no, '')
+    case when coalesce(voucher_no, '') <> ''
+              then voucher_no || ':' || coalesce(line_no, '') || coalesce('@' || cast(
+                   extract(year from posted_on) * 100 + extract(month from posted_on) as varchar), '')
          when coalesce(source_file, '') <> ''
               then source_file || ':' || coalesce(cast(nullif(source_row, 0) as varchar), '')
          else coalesce(purpose, '') end ||

@@ -35,9 +35,13 @@ class Finding:
 
     @property
     def finding_key(self) -> str:
-        """Stable identity across runs: rule | notice | voucher:line (or purpose, or detail)."""
+        """Stable identity across runs: rule | notice | voucher:line@period (or file:row, or
+        purpose; then detail). A voucher is its number within its month (yyyymm): accounting
+        systems number vouchers afresh each month."""
         if self.voucher_no:
             where = f"{self.voucher_no}:{self.line_no or ''}"
+            if self.posted_on is not None:
+                where += f"@{self.posted_on.year * 100 + self.posted_on.month}"
         elif self.source_file:
             where = f"{self.source_file}:{self.source_row or ''}"
         else:

@@ -893,6 +893,9 @@ def test_run__facts_snapshot_only_during_the_stages(con, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("where", [
     dict(voucher_no="记-0001", line_no="2"),
+    dict(voucher_no="记-0001", line_no="2", posted_on=dt.date(2024, 2, 29)),
+    dict(voucher_no="记-0001", posted_on=dt.date(2024, 12, 1), key_detail="a.csv:3"),
+    dict(voucher_no="", source_file="序时账.csv", source_row=7, posted_on=dt.date(2024, 2, 29)),
     dict(voucher_no="记-0001"),
     dict(voucher_no="", source_file="序时账.csv", source_row=7),
     dict(source_file="序时账.csv"),

@@ -96,6 +96,26 @@ def test_waive__finding_stays_marked_and_stops_counting(tmp_path):
     assert key in listing.output and "李会计" in listing.output and "财政局同意" in listing.output
 
 
+def test_findings__the_same_voucher_number_in_two_months_is_two_findings_waived_apart(tmp_path):
+    # vouchers are numbered afresh each month: 记-1 line 1 of January and of February are two
+    # lines, each booked to the wrong code. Before, they shared a key and February's was dropped
+    db = _store_with_mistakes(tmp_path, extra=[
+        dict(voucher_no="记-1", posted_on=dt.date(2024, 1, 10), debit=480, payee="王芳", function_code="2210108"),
+        dict(voucher_no="记-1", posted_on=dt.date(2024, 2, 10), debit=480, payee="李强", function_code="2210108"),
+    ])
+    assert _check(db, tmp_path).exit_code == 1
+    mismatched = [(r["voucher_no"], r["posted_on"], r["finding_key"]) for r in _exceptions(_latest(tmp_path))
+                  if r["rule_id"] == "CODE_MISMATCH" and r["voucher_no"] == "记-1"]
+    assert [(v, d) for v, d, _ in mismatched] == [("记-1", "2024-01-10"), ("记-1", "2024-02-10")]
+    january, february = (k for _, _, k in mismatched)
+    assert january != february
+    runner = CliRunner()
+    assert runner.invoke(main, ["waive", january, "--reason", "核实", "--by", "李会计", "--db", str(db)]).exit_code == 0
+    _check(db, tmp_path)
+    waived = {r["finding_key"]: r["waived"] for r in _exceptions(_latest(tmp_path))}
+    assert (waived[january], waived[february]) == ("true", "false")
+
+
 def test_waive__unknown_key_is_refused(tmp_path):
     db = _store_with_mistakes(tmp_path)
     _check(db, tmp_path)

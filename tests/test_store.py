@@ -1,4 +1,5 @@
 """The store: schema versioning, one writer at a time, permissions."""
+import datetime as dt
 import os
 import stat
 import subprocess
@@ -43,7 +44,7 @@ def test_schema__version_1_store_is_migrated_keeping_its_files(tmp_path):
     con.execute("update schema_meta set value = '1' where key = 'schema_version'")
     con.close()
     con = open_store(tmp_path / "s.duckdb")
-    assert schema_version(con) == SCHEMA_VERSION == 3
+    assert schema_version(con) == SCHEMA_VERSION == 4
     assert con.execute("select name, status, mtime_ns from input_files").fetchall() == [("l.csv", "loaded", None)]
     con.close()
 
@@ -63,7 +64,7 @@ def test_schema__version_2_store_is_migrated_and_runs(tmp_path):
     again = invoke(["run", "--inputs", str(inputs), "--outputs", str(out), "--as-of", AS_OF])
     assert again.exit_code in (0, 1), again.stderr
     con = open_store(out / "recon.duckdb")
-    assert schema_version(con) == SCHEMA_VERSION == 3
+    assert schema_version(con) == SCHEMA_VERSION == 4
     runs = [r[0] for r in con.execute("select run_id from runs order by started_at").fetchall()]
     assert len(runs) == 2
     matched = dict(con.execute("select run_id, count(*) from run_purpose_matches group by run_id").fetchall())
@@ -72,6 +73,43 @@ def test_schema__version_2_store_is_migrated_and_runs(tmp_path):
     # the run recorded before the migration still gets its reports written again
     rewritten = invoke(["report", "--outputs", str(out), runs[0]])
     assert rewritten.exit_code == 0, rewritten.stderr
+
+
+def test_schema__version_3_findings_and_waivers_are_keyed_by_period(tmp_path):
+    # a version 3 store keyed findings rule | notice | voucher:line; version 4 adds @yyyymm. The
+    # stored findings and waivers are keyed again, so the next run finds the same finding
+    # persisting, and the waiver still applies
+    from builders import add_ledger, seed_notice
+    from click.testing import CliRunner
+    from pipeline.cli import main
+
+    db = tmp_path / "recon.duckdb"
+    con = open_store(db)
+    seed_notice(con)
+    add_ledger(con, [dict(voucher_no="记-0002", posted_on=dt.date(2024, 3, 15), debit=480, payee="李强",
+                          function_code="2210108")])
+    con.close()
+    check = ["check", "--db", str(db), "--outputs", str(tmp_path / "out"), "--as-of", "2024-12-31"]
+    assert CliRunner().invoke(main, check).exit_code == 1
+    con = open_store(db)
+    [key] = [k for (k,) in con.execute("select finding_key from findings where rule_id = 'CODE_MISMATCH'").fetchall()]
+    assert key.endswith("记-0002:1@202403")
+    old = key.removesuffix("@202403")
+    con.execute("update findings set finding_key = regexp_replace(finding_key, '@[0-9]{6}', '')")
+    con.execute("insert into waivers values (?, '财政局同意', '李会计', now())", [old])
+    con.execute("update schema_meta set value = '3' where key = 'schema_version'")
+    con.close()
+    con = open_store(db)
+    assert schema_version(con) == SCHEMA_VERSION == 4
+    assert con.execute("select finding_key from waivers").fetchall() == [(key,)]
+    assert con.execute("select count(*) from findings where finding_key = ?", [key]).fetchone() == (1,)
+    con.close()
+    CliRunner().invoke(main, check)
+    con = open_store(db)
+    last = con.execute("select change from findings where finding_key = ? order by run_id desc limit 1",
+                       [key]).fetchone()
+    con.close()
+    assert last == ("persisting",)
 
 
 def test_store__files_readable_by_owner_only(tmp_path):
