@@ -9,6 +9,7 @@ import re
 import threading
 import time
 import zipfile
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -460,6 +461,31 @@ def _workbook(tmp_path, sheets: dict[str, list[list]]) -> Path:
     path = tmp_path / "账簿.xlsx"
     wb.save(path)
     return path
+
+
+@contextmanager
+def _loaded_alone(tmp_path: Path, kind: str, header: list, rows: list[list], stem: str = "账簿"):
+    """The rows under the header written as a `kind` file (csv in GBK, xlsx, parquet) in a folder
+    of their own, loaded into a fresh store with the seed notice: yields (store, outcome)."""
+    folder = tmp_path / kind
+    folder.mkdir()
+    if kind == "csv":
+        path = write_csv(folder / f"{stem}.csv", rows, header=header, encoding="gbk")
+    elif kind == "xlsx":
+        path = _workbook(folder, {"凭证": [header, *rows]})
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        path = folder / f"{stem}.parquet"
+        pq.write_table(pa.table({str(h): [r[i] or None for r in rows] for i, h in enumerate(header)}), path)
+    store = new_store(folder)
+    try:
+        seed_notice(store)
+        [out] = load_ledgers(store, [path])
+        yield store, out
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize("data_rows", [19, 20, 21, 45])
@@ -923,31 +949,14 @@ def test_load_ledgers__one_amount_column_with_its_direction_reads_as_debit_or_cr
     quarantined = [(4, "方向", "收", "借贷方向无法识别（应为 借 或 贷） / unparsable debit-credit direction (借 or 贷 expected)"),
                    (5, "方向", None, "借贷方向为空 / debit-credit direction is blank"),
                    (6, "金额", "5.0.0", "金额无法识别 / unparsable amount")]
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     for kind in ("csv", "xlsx", "parquet"):
-        folder = tmp_path / kind
-        folder.mkdir()
-        if kind == "csv":
-            path = write_csv(folder / "分录.csv", rows, header=header, encoding="gbk")
-        elif kind == "xlsx":
-            path = _workbook(folder, {"凭证": [header, *rows]})
-        else:
-            path = folder / "分录.parquet"
-            pq.write_table(pa.table({h: [r[i] or None for r in rows] for i, h in enumerate(header)}), path)
-        store = new_store(folder)
-        try:
-            seed_notice(store)
-            [out] = load_ledgers(store, [path])
+        with _loaded_alone(tmp_path, kind, header, rows, stem="分录") as (store, out):
             assert (kind, out.action, out.rows_loaded, out.rows_quarantined) == (kind, "loaded", 3, 3), out.message
             assert "按借贷方向列" in out.message and "direction column" in out.message
             assert [(r["voucher_no"], r["debit"], r["credit"]) for r in lines(store)] == expected, kind
             assert store.execute("select row_no, column_name, value, reason from quarantine "
                                  "order by row_no").fetchall() == quarantined, kind
             assert spent(store) == Decimal("1400.00")  # 480 + 1,000 debited, 80 credited back
-        finally:
-            store.close()
 
 
 def test_load_ledgers__a_direction_beside_debit_and_credit_is_the_balances_and_not_read(con, tmp_path):
@@ -1111,16 +1120,9 @@ def test_load_ledgers__voucher_word_in_excels_text_form_joins_the_number(tmp_pat
             ['="付"', *row(voucher_no='="1"', posted_on='="2024-03-16"')],
             ['="记"', *row(voucher_no='="记-3"')]]
     for kind in ("csv", "xlsx"):
-        (tmp_path / kind).mkdir()
-        path = (write_csv(tmp_path / kind / "words.csv", rows, header=header, encoding="gbk") if kind == "csv"
-                else _workbook(tmp_path / kind, {"凭证": [header, *rows]}))
-        store = new_store(tmp_path / kind)
-        try:
-            [out] = load_ledgers(store, [path])
+        with _loaded_alone(tmp_path, kind, header, rows) as (store, out):
             assert (out.action, out.rows_loaded) == ("loaded", 3), out.message
             assert [r["voucher_no"] for r in lines(store)] == ["收-1", "付-1", "记-3"], kind
-        finally:
-            store.close()
 
 
 def test_load_ledgers__raw_values_kept(con, tmp_path):
@@ -1247,18 +1249,11 @@ def test_load_ledgers__header_on_two_rows_repeated_on_every_page_is_not_a_vouche
     upper = ["" if h is None else h for h in UPPER]
     rows = [LOWER, row(), upper, LOWER, row(voucher_no="记-2"), upper, LOWER, row(voucher_no="记-3", debit="bad")]
     for kind in ("csv", "xlsx"):
-        (tmp_path / kind).mkdir()
-        path = (write_csv(tmp_path / kind / "pages.csv", rows, header=upper, encoding="gbk") if kind == "csv"
-                else _workbook(tmp_path / kind, {"明细账": [UPPER, *rows]}))
-        store = new_store(tmp_path / kind)
-        try:
-            [out] = load_ledgers(store, [path])
+        with _loaded_alone(tmp_path, kind, upper, rows) as (store, out):
             assert (kind, out.rows_loaded, out.rows_quarantined) == (kind, 2, 1), out.message
             assert [r["row_no"] for r in lines(store)] == [1, 4]
             assert store.execute("select row_no, column_name, value from quarantine").fetchall() == [(7, "借方", "bad")]
             assert "the header appears 2 more times" in out.message
-        finally:
-            store.close()
 
 
 def test_load_ledgers__signature_and_note_rows_under_the_ledger_are_not_voucher_lines(con, tmp_path):
