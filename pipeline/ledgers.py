@@ -408,8 +408,11 @@ def _split(found: dict[str, int]) -> bool:
     return "amount" in found and found.get("debit") == found["amount"]
 
 
-DIRECTIONS = {"借", "借方", "借方金额", "d", "dr", "dr.", "debit",
-              "贷", "贷方", "贷方金额", "c", "cr", "cr.", "credit"}  # as ledger_side reads them
+# A direction's spellings, lower case: _holds_directions looks for them under the header, and the
+# macro ledger_side reads each line's by them (_MACROS), so the two cannot differ.
+DEBIT_SIDE = ("借", "借方", "借方金额", "d", "dr", "dr.", "debit")
+CREDIT_SIDE = ("贷", "贷方", "贷方金额", "c", "cr", "cr.", "credit")
+DIRECTIONS = frozenset(DEBIT_SIDE + CREDIT_SIDE)
 
 
 def _holds_directions(rows: list[list], column: int) -> bool:
@@ -1321,8 +1324,7 @@ create or replace temp macro ledger_direct_flag(t) as
         when contains(t, '直达') then true
     end;
 create or replace temp macro ledger_side(t) as
-    case when t in ('借', '借方', '借方金额') or lower(t) in ('d', 'dr', 'dr.', 'debit') then 'D'
-         when t in ('贷', '贷方', '贷方金额') or lower(t) in ('c', 'cr', 'cr.', 'credit') then 'C' end;
+    case when lower(t) in ({debit_side}) then 'D' when lower(t) in ({credit_side}) then 'C' end;
 create or replace temp macro ledger_book(b, account) as
     case
         when lower(b) in ('budget', 'b') or contains(b, '预算') then 'budget'
@@ -1331,6 +1333,8 @@ create or replace temp macro ledger_book(b, account) as
         when left(account, 1) in ('1', '2', '3', '4', '5') then 'financial'
     end;
 """
+_MACROS = (_MACROS.replace("{debit_side}", ", ".join(f"'{w}'" for w in DEBIT_SIDE))
+           .replace("{credit_side}", ", ".join(f"'{w}'" for w in CREDIT_SIDE)))
 
 # The trimmed text of every field of `source` (the scratch Parquet file of a CSV, the temporary
 # table of an XLSX sheet, read_parquet). A CTE body: each pass below trims as it reads, and no
