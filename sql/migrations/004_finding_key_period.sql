@@ -5,7 +5,8 @@
 -- persisting, not new, and a waiver keeps applying (to the earliest period of an old key that
 -- stood for several).
 create temp table _rekeyed as
-select distinct
+select
+    rowid as row_id,
     finding_key as old_key,
     rule_id || '|' || coalesce(notice_no, '') || '|' || voucher_no || ':' || coalesce(line_no, '')
         || '@' || cast(extract(year from posted_on) * 100 + extract(month from posted_on) as varchar)
@@ -19,11 +20,8 @@ set finding_key = (select min(r.new_key) from _rekeyed as r where r.old_key = wa
 where finding_key in (select old_key from _rekeyed);
 
 update findings
-set finding_key = rule_id || '|' || coalesce(notice_no, '') || '|' || voucher_no || ':'
-        || coalesce(line_no, '') || '@'
-        || cast(extract(year from posted_on) * 100 + extract(month from posted_on) as varchar)
-        || substr(finding_key, length(rule_id || '|' || coalesce(notice_no, '') || '|' || voucher_no
-                                      || ':' || coalesce(line_no, '')) + 1)
-where coalesce(voucher_no, '') <> '' and posted_on is not null;
+set finding_key = r.new_key
+from _rekeyed as r
+where findings.rowid = r.row_id;
 
 drop table _rekeyed;
