@@ -27,9 +27,14 @@ where ctx.purpose_key is null or a.purpose_key = ctx.purpose_key;
 -- notice: by its budget document number (tied_by = 'budget_doc_no', the loader has already
 -- normalised 文号 brackets) or, when that names no loaded notice, by the notice's project code
 -- (tied_by = 'project_code'). The document number wins because it names one notice, while a
--- central project code may stay the same from year to year. A line of another project or fund
--- ties to no notice and appears nowhere below: out of scope, never reconciled, never flagged.
--- One pass over the ledger: both ties are left joins to the few notices.
+-- central project code may stay the same from year to year: where notices of several fiscal
+-- years share a code, a line tied by the code goes to the notice of its posting year (a year
+-- without one: the latest notice before it, money carried over; before them all: the earliest,
+-- money paid ahead), not to each of them. Lines are tied against every loaded notice and then
+-- kept when their notice is in the run's scope, so `--notice` never hands another notice's
+-- lines to the one chosen. A line of another project or fund ties to no notice and appears
+-- nowhere below: out of scope, never reconciled, never flagged. One pass over the ledger: both
+-- ties are left joins to the few notices.
 create or replace view fct_notice_lines as
 with ctx as (select * from run_context limit 1),
 active as (
@@ -40,16 +45,35 @@ active as (
       and (ctx.date_from is null or l.posted_on >= ctx.date_from)
       and (ctx.date_to is null or l.posted_on <= ctx.date_to)
 ),
+code_years as (
+    -- each fiscal year a project code has notices in, with the posting years it claims: its own
+    -- up to the next such year's; the first also those before it, the last those after it
+    select
+        project_code,
+        fiscal_year,
+        case when lag(fiscal_year) over w is not null then fiscal_year end as year_from,
+        lead(fiscal_year) over w - 1 as year_to
+    from (select distinct project_code, fiscal_year from notices where project_code is not null) as y
+    window w as (partition by project_code order by fiscal_year)
+),
+by_code as (
+    select n.notice_no, n.project_code, c.year_from, c.year_to
+    from notices as n
+    join code_years as c on c.project_code = n.project_code and c.fiscal_year = n.fiscal_year
+),
 tied as (
     select
         a.*,
         coalesce(nd.notice_no, np.notice_no) as notice_no,
         case when nd.notice_no is not null then 'budget_doc_no' else 'project_code' end as tied_by
     from active as a
-    left join fct_notices as nd
+    left join notices as nd
       on nd.notice_no = a.budget_doc_no
-    left join fct_notices as np
+    left join by_code as np
       on nd.notice_no is null and np.project_code = a.project_code
+     and (a.posted_on is null
+          or ((np.year_from is null or extract(year from a.posted_on) >= np.year_from)
+              and (np.year_to is null or extract(year from a.posted_on) <= np.year_to)))
     where nd.notice_no is not null or np.notice_no is not null
 )
 select

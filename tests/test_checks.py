@@ -550,6 +550,48 @@ def test_notice_tie__document_number_picks_the_year_when_project_codes_repeat(tm
     con.close()
 
 
+def test_notice_tie__without_a_document_number_a_repeated_project_code_picks_the_posting_year(tmp_path):
+    # many unit ledgers have no 指标文号 column. Before, each line tied by the project code went
+    # to every notice carrying it: counted twice, and reported out of the other notice's year
+    con = new_store(tmp_path)
+    seed_notice(con)
+    seed_notice(con, notice_no="克区财综〔2023〕7号", fiscal_year=2023)
+    set_context(con, as_of=dt.date(2025, 3, 31))
+    add_ledger(con, [
+        dict(voucher_no="记-1", posted_on=dt.date(2022, 12, 20), budget_doc_no=None, debit=480, payee="甲"),
+        dict(voucher_no="记-2", posted_on=dt.date(2023, 6, 1), budget_doc_no=None, debit=480, payee="乙"),
+        dict(voucher_no="记-3", posted_on=dt.date(2024, 6, 1), budget_doc_no=None, debit=480, payee="丙"),
+        dict(voucher_no="记-4", posted_on=dt.date(2025, 1, 8), budget_doc_no=None, debit=480, payee="丁"),
+    ])
+    tied = con.execute("select voucher_no, notice_no, tied_by from fct_expenditure "
+                       "order by voucher_no").fetchall()
+    assert tied == [("记-1", "克区财综〔2023〕7号", "project_code"),   # paid ahead of the first year
+                    ("记-2", "克区财综〔2023〕7号", "project_code"),
+                    ("记-3", NOTICE_NO, "project_code"),
+                    ("记-4", NOTICE_NO, "project_code")]              # carried over past the last
+    out = sorted((f.notice_no, f.voucher_no) for f in findings(con, "OUT_OF_PERIOD"))
+    assert out == [("克区财综〔2023〕7号", "记-1"), (NOTICE_NO, "记-4")]
+    con.close()
+
+
+def test_notice_tie__a_chosen_notice_does_not_take_another_notices_lines(tmp_path):
+    # `--notice 2024号`: a line whose 指标文号 names the 2023 notice is that notice's, though its
+    # project code is the 2024 notice's too; before, with the 2023 notice out of scope, the line
+    # fell back to the project code and was reconciled (out of period) against 2024
+    con = new_store(tmp_path)
+    seed_notice(con)
+    seed_notice(con, notice_no="克区财综〔2023〕7号", fiscal_year=2023)
+    set_context(con, notice_no=NOTICE_NO)
+    add_ledger(con, [
+        dict(voucher_no="记-1", debit=480),
+        dict(voucher_no="记-2", budget_doc_no="克区财综〔2023〕7号", posted_on=dt.date(2023, 11, 5),
+             debit=480, payee="李四"),
+    ])
+    assert con.execute("select voucher_no, notice_no from fct_expenditure").fetchall() == [("记-1", NOTICE_NO)]
+    assert findings(con, "OUT_OF_PERIOD") == []
+    con.close()
+
+
 # --- OUT_OF_PERIOD -----------------------------------------------------------------------------
 
 def test_out_of_period__december_2023_prepayment(con):
