@@ -339,9 +339,30 @@ def _add_found(con: duckdb.DuckDBPyConnection, findings: list[Finding], table: s
 # exported twice breaks a rule once (DUPLICATE_ENTRY reports the copy). What the run stores,
 # reports and prints is one finding per key, so the counts agree everywhere. Of repeats, the one
 # from the earliest file and row is kept (a key includes its rule, so repeats share a rule).
+#
+# A repeat says the same: same date, amount and message. Two ledgers in one store (a unit's
+# second account set, such as its 基建账, or another unit's export) number their vouchers alike,
+# so 记-1 line 1 of March in each breaks a rule under one key while saying something different
+# (another amount, date or code). Those are different lines: each keeps its finding, under the
+# key followed by ~date:amount (`…|记-1:1@202403~2024-03-12:960.00`). Only such keys change:
+# a key no other line shares stays as it is, and so do the waivers on it.
+_SAYS = ("coalesce(cast(posted_on as varchar), '') || '|' || coalesce(cast(amount as varchar), '') "
+         "|| '|' || coalesce(message, '')")
 ONE_PER_KEY_SQL = f"""
-    select *
-    from (select {FINDING_KEY_SQL} as finding_key, * from {FOUND_TABLE}) as keyed
+    with keyed as (
+        select {FINDING_KEY_SQL} as line_key, {_SAYS} as says, * from {FOUND_TABLE}
+    ),
+    told as (
+        select *, min(says) over (partition by line_key) <> max(says) over (partition by line_key) as shared
+        from keyed
+    )
+    select
+        case when shared and coalesce(voucher_no, '') <> ''
+             then line_key || '~' || coalesce(cast(posted_on as varchar), '') || ':'
+                  || coalesce(cast(amount as varchar), '')
+             else line_key end as finding_key,
+        * exclude (line_key, says, shared)
+    from told
     qualify row_number() over (partition by finding_key
                                order by source_file nulls last, source_row nulls last, seq) = 1
 """

@@ -116,6 +116,37 @@ def test_findings__the_same_voucher_number_in_two_months_is_two_findings_waived_
     assert (waived[january], waived[february]) == ("true", "false")
 
 
+def test_findings__two_ledgers_numbering_vouchers_alike_keep_a_finding_each(tmp_path):
+    # a unit's second account set (its 基建账) in the same store numbers vouchers as the first
+    # does: 记-1 line 1 of March in each, both booked to the wrong code. Before, they shared a key
+    # and the run kept only the first file's finding
+    db = _store_with_mistakes(tmp_path, extra=[
+        dict(voucher_no="记-1", posted_on=dt.date(2024, 3, 10), debit=480, payee="王芳", function_code="2210108"),
+    ])
+    con = new_store(tmp_path)
+    add_ledger(con, [dict(voucher_no="记-1", posted_on=dt.date(2024, 3, 12), debit=960, payee="李强",
+                          function_code="2210108")], name="基建账.csv")
+    # the first ledger's line exported once more, in a file of its own: a repeat, not a third line
+    add_ledger(con, [dict(voucher_no="记-1", posted_on=dt.date(2024, 3, 10), debit=480, payee="王芳",
+                          function_code="2210108")], name="ledger_again.csv")
+    con.close()
+    assert _check(db, tmp_path).exit_code == 1
+    rows = [r for r in _exceptions(_latest(tmp_path)) if r["rule_id"] == "CODE_MISMATCH"]
+    ones = sorted((r["source_file"], r["amount"], r["finding_key"]) for r in rows if r["voucher_no"] == "记-1")
+    assert [(f, a) for f, a, _ in ones] == [("ledger.csv", "480.00"), ("基建账.csv", "960.00")]
+    keys = [k for _, _, k in ones]
+    assert keys == ["CODE_MISMATCH|克区财综〔2024〕2号|记-1:1@202403~2024-03-10:480.00",
+                    "CODE_MISMATCH|克区财综〔2024〕2号|记-1:1@202403~2024-03-12:960.00"]
+    # a key no other line shares is as it was
+    assert "CODE_MISMATCH|克区财综〔2024〕2号|记-0002:1@202403" in {r["finding_key"] for r in rows}
+    runner = CliRunner()
+    assert runner.invoke(main, ["waive", keys[1], "--reason", "基建账另行核实", "--by", "李会计",
+                                "--db", str(db)]).exit_code == 0
+    _check(db, tmp_path)
+    waived = {r["finding_key"]: (r["waived"], r["change"]) for r in _exceptions(_latest(tmp_path))}
+    assert (waived[keys[0]], waived[keys[1]]) == (("false", "persisting"), ("true", "persisting"))
+
+
 def test_waive__unknown_key_is_refused(tmp_path):
     db = _store_with_mistakes(tmp_path)
     _check(db, tmp_path)
