@@ -25,7 +25,7 @@ from pipeline.rules import rule, rules_for_stage
 
 MY_RULES = ("CODE_NOT_ITEM_LEVEL", "CODE_UNKNOWN", "CODE_MISMATCH", "UNMATCHED_EXPENDITURE",
             "COMMINGLED_ACCOUNT", "OVER_ALLOCATION", "DIRECT_FLAG_MISSING", "SOURCE_NOT_SEPARATED",
-            "REVENUE_MISCODED", "OUT_OF_PERIOD", "DUPLICATE_ENTRY")
+            "REVENUE_MISCODED", "OUT_OF_PERIOD", "DUPLICATE_ENTRY", "NOTICE_TIE_AMBIGUOUS")
 
 OFFICE = dict(project_code="20240001", budget_doc_no="克区财行〔2024〕5号", purpose="办公经费",
               function_code="2013101", direct_flag=None, direct_flag_raw=None, fund_source="本级财力",
@@ -591,6 +591,31 @@ def test_notice_tie__a_chosen_notice_does_not_take_another_notices_lines(tmp_pat
     assert findings(con, "OUT_OF_PERIOD") == []
     con.close()
 
+
+def test_notice_tie_ambiguous__two_notices_of_one_year_share_the_project_code(tmp_path):
+    # two batches of one fund in one year, both with the central project code: a line without
+    # 指标文号 cannot be told apart, and each notice counts it. Said once per notice, with the
+    # lines' count and net amount; lines with a 指标文号 are not in it
+    con = new_store(tmp_path)
+    seed_notice(con)
+    seed_notice(con, notice_no="克区财综〔2024〕15号")
+    set_context(con)
+    add_ledger(con, [
+        dict(voucher_no="记-1", budget_doc_no=None, debit=480),
+        dict(voucher_no="记-2", budget_doc_no=None, debit=480, payee="李四"),
+        dict(voucher_no="记-3", budget_doc_no=None, credit=80, payee="李四"),
+        dict(voucher_no="记-4", debit=480, payee="王五"),                        # 文号 of 2号
+    ])
+    found = sorted(findings(con, "NOTICE_TIE_AMBIGUOUS"), key=lambda f: f.notice_no)
+    assert [(f.notice_no, f.amount, f.severity) for f in found] == [
+        ("克区财综〔2024〕15号", Decimal("880.00"), "error"), (NOTICE_NO, Decimal("880.00"), "error")]
+    fifteen, two = found
+    assert NOTICE_NO in fifteen.observed and "克区财综〔2024〕15号" in two.observed
+    assert two.message.startswith("3 行支出（净额 880.00 元）无指标文号") and PROJECT_CODE in two.message
+    # the controls: the same lines with one notice of the year, or notices of two years
+    con.execute("update notices set fiscal_year = 2025 where notice_no = '克区财综〔2024〕15号'")
+    assert findings(con, "NOTICE_TIE_AMBIGUOUS") == []
+    con.close()
 
 # --- OUT_OF_PERIOD -----------------------------------------------------------------------------
 

@@ -1,0 +1,57 @@
+-- rule: NOTICE_TIE_AMBIGUOUS
+-- severity: error
+-- cites: 一
+-- zh: 支出无指标文号，其项目代码同属本年度多个通知，无法确定动用哪个通知的资金（已分别计入各通知）
+-- en: Expenditure without a budget document number carries a project code that several notices of its year carry: which notice's money it draws on cannot be told (counted under each)
+-- stage: ledger
+--
+-- Invariant (clause 一 gives the notice its project code; 指标文号 names the notice): a line tied
+-- to a notice by its project code alone (no 指标文号, or one naming no loaded notice) can be told
+-- apart only from notices of other years (fct_notice_lines ties it to its posting year's). Two
+-- notices of one year carrying one code, such as two batches of a fund, each count such a line:
+-- its spending is counted twice, and each notice's balance, execution rate and over-allocation
+-- read it. One finding per notice in scope, with the lines' count and net amount, naming the
+-- other notices; lines tied by their 指标文号 are not counted in it.
+with shared as (
+    select
+        n.notice_no,
+        n.project_code,
+        n.fiscal_year,
+        string_agg(o.notice_no, '、' order by o.notice_no) as others
+    from fct_notices as n
+    join notices as o
+      on o.project_code = n.project_code and o.fiscal_year = n.fiscal_year and o.notice_no <> n.notice_no
+    group by n.notice_no, n.project_code, n.fiscal_year
+),
+by_code as (
+    select e.notice_no, count(*) as lines, sum(e.amount) as amount
+    from fct_expenditure as e
+    where e.tied_by = 'project_code'
+      and e.amount <> 0
+    group by e.notice_no
+),
+findings as (
+    select
+        s.notice_no,
+        cast(null as varchar) as purpose,
+        cast(null as varchar) as voucher_no,
+        cast(null as varchar) as line_no,
+        cast(null as date) as posted_on,
+        b.amount,
+        '指标文号 / budget document number' as expected,
+        '项目代码 ' || s.project_code || '，同属 ' || s.others || ' / project code ' || s.project_code
+            || ', also of ' || s.others as observed,
+        cast(b.lines as varchar) || ' 行支出（净额 ' || cast(b.amount as varchar) || ' 元）无指标文号，按项目代码 '
+            || s.project_code || ' 对应；该代码同属 ' || cast(s.fiscal_year as varchar) || ' 年度的通知 '
+            || s.others || '，无法确定动用哪个通知的资金，已分别计入各通知（支出可能重复计算）：请在账簿中登记指标文号 / '
+            || cast(b.lines as varchar) || ' expenditure lines (net ' || cast(b.amount as varchar)
+            || ' yuan) carry no budget document number and are tied by project code ' || s.project_code
+            || ', which notice(s) ' || s.others || ' of ' || cast(s.fiscal_year as varchar)
+            || ' carry too: which notice they draw on cannot be told, so each notice counts them '
+            || '(spending may be counted twice); record the 指标文号 on the lines' as message,
+        cast(null as varchar) as source_file,
+        cast(null as bigint) as source_row
+    from shared as s
+    join by_code as b on b.notice_no = s.notice_no
+)
+select * from findings
