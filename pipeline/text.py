@@ -16,6 +16,7 @@ _FULL = "０１２３４５６７８９（）［］【】〔〕﹝﹞｛｝〈�
 _HALF = "0123456789()()()()(){}()(),.:-()"
 assert len(_FULL) == len(_HALF)
 _KEY_TABLE = str.maketrans(_FULL, _HALF)
+_DIGITS = str.maketrans(_FULL[:10], _HALF[:10])
 _SPACE = re.compile(r"[\s\u3000\u00a0]+")
 
 _DOC_OPEN = "﹝〔[［(（【"
@@ -32,7 +33,7 @@ _LEAD_IN = re.compile(r"^.*(按照|根据|依据|执行|参照|关于|印发|下
 
 def _doc(m: re.Match) -> str:
     prefix = _LEAD_IN.sub("", m.group(1)) or m.group(1)
-    return f"{prefix}〔{m.group(2)}〕{m.group(3)}号"
+    return f"{prefix}〔{m.group(2)}〕{int(m.group(3))}号"  # 〔2024〕02号 is 〔2024〕2号
 
 
 def purpose_key(text: str | None) -> str | None:
@@ -46,7 +47,7 @@ def doc_no(text: str | None) -> str | None:
     """Canonical document number: '克区财综[2024]2号' -> '克区财综〔2024〕2号'; None if none is found."""
     if not text:
         return None
-    m = _DOC_NO.search(_SPACE.sub("", text))
+    m = _DOC_NO.search(_SPACE.sub("", text.translate(_DIGITS)))
     if not m:
         return None
     return _doc(m)
@@ -55,7 +56,7 @@ def doc_no(text: str | None) -> str | None:
 def find_doc_nos(text: str) -> list[str]:
     """Every document number in a passage, canonical, in order of appearance, without repeats."""
     seen: list[str] = []
-    for m in _DOC_NO.finditer(_SPACE.sub("", text)):
+    for m in _DOC_NO.finditer(_SPACE.sub("", text.translate(_DIGITS))):
         no = _doc(m)
         if no not in seen:
             seen.append(no)
@@ -97,15 +98,19 @@ def install_macros(con) -> None:
             lower(regexp_replace(translate(s, '{full}', '{half}'), '[\\s\\x{{3000}}\\x{{00a0}}]+', '', 'g'))
         """
     )
-    # Document numbers in ledgers are short and usually already canonical; normalise the
-    # brackets and spaces, which is what varies in practice.
+    # Document numbers in ledgers are short and usually already canonical; normalise what varies
+    # in practice, as doc_no does: brackets, spaces, full-width digits, a number's leading zeros
+    # (〔2024〕02号), and text after the 号.
+    digits = _FULL[:10]
     con.execute(
-        """
+        f"""
         create or replace macro doc_no_key(s) as
             regexp_replace(
                 regexp_replace(
-                    regexp_replace(s, '[\\s\\x{3000}]+', '', 'g'),
-                    '[﹝〔\\[［(（【]((?:19|20)\\d{2})[﹞〕\\]］)）】]', '〔\\1〕', 'g'),
-                '^(.*?〔(?:19|20)\\d{2}〕\\d{1,4}号).*$', '\\1')
+                    regexp_replace(
+                        regexp_replace(translate(s, '{digits}', '0123456789'), '[\\s\\x{{3000}}]+', '', 'g'),
+                        '[﹝〔\\[［(（【]((?:19|20)\\d{{2}})[﹞〕\\]］)）】]', '〔\\1〕', 'g'),
+                    '〔((?:19|20)\\d{{2}})〕0+(\\d)', '〔\\1〕\\2', 'g'),
+                '^(.*?〔(?:19|20)\\d{{2}}〕\\d{{1,4}}号).*$', '\\1')
         """
     )

@@ -25,7 +25,8 @@ from pipeline.rules import rule, rules_for_stage
 
 MY_RULES = ("CODE_NOT_ITEM_LEVEL", "CODE_UNKNOWN", "CODE_MISMATCH", "UNMATCHED_EXPENDITURE",
             "COMMINGLED_ACCOUNT", "OVER_ALLOCATION", "DIRECT_FLAG_MISSING", "SOURCE_NOT_SEPARATED",
-            "REVENUE_MISCODED", "OUT_OF_PERIOD", "DUPLICATE_ENTRY", "NOTICE_TIE_AMBIGUOUS")
+            "REVENUE_MISCODED", "OUT_OF_PERIOD", "DUPLICATE_ENTRY", "NOTICE_TIE_AMBIGUOUS",
+            "DOC_NO_MISMATCH")
 
 OFFICE = dict(project_code="20240001", budget_doc_no="克区财行〔2024〕5号", purpose="办公经费",
               function_code="2013101", direct_flag=None, direct_flag_raw=None, fund_source="本级财力",
@@ -616,6 +617,31 @@ def test_notice_tie_ambiguous__two_notices_of_one_year_share_the_project_code(tm
     con.execute("update notices set fiscal_year = 2025 where notice_no = '克区财综〔2024〕15号'")
     assert findings(con, "NOTICE_TIE_AMBIGUOUS") == []
     con.close()
+
+def test_doc_no_mismatch__another_documents_number_under_the_notices_project_code(con):
+    add_ledger(con, [
+        # the local matching money's 文号 under the central project code: counted under the
+        # notice by the code, said once per 文号 with the lines' net amount
+        dict(voucher_no="记-1", budget_doc_no="克区财预〔2024〕5号", debit=1000, payee="甲"),
+        dict(voucher_no="记-2", budget_doc_no="克区财预[2024]5号", debit=500, payee="乙"),
+        dict(voucher_no="记-3", budget_doc_no="克区财预〔2024〕5号", credit=100, payee="乙"),
+        dict(voucher_no="记-4", budget_doc_no="克区财综〔2024〕9号", debit=480, payee="丙"),
+        # the notice's own number as typists write it: tied by it, nothing to say
+        dict(voucher_no="记-5", budget_doc_no="克区财综〔2024〕02号", debit=480, payee="丁"),
+        dict(voucher_no="记-6", budget_doc_no="克区财综（２０２４）２号", debit=480, payee="戊"),
+        dict(voucher_no="记-7", budget_doc_no=None, debit=480, payee="己"),            # no 文号
+        dict(voucher_no="记-8", budget_doc_no="", debit=480, payee="庚"),
+        # another document's number on another project's line: not this notice's business
+        dict(OFFICE, voucher_no="记-9", debit=100),
+    ])
+    tied = dict(con.execute("select voucher_no, tied_by from fct_expenditure").fetchall())
+    assert (tied["记-5"], tied["记-6"], tied["记-7"]) == ("budget_doc_no", "budget_doc_no", "project_code")
+    found = sorted(findings(con, "DOC_NO_MISMATCH"), key=lambda f: f.observed)
+    assert [(f.observed, f.amount, f.expected, f.severity) for f in found] == [
+        ("克区财综〔2024〕9号", Decimal("480.00"), NOTICE_NO, "warning"),
+        ("克区财预〔2024〕5号", Decimal("1400.00"), NOTICE_NO, "warning")]
+    assert found[1].message.startswith("3 行支出（净额 1400.00 元，如凭证 记-1）指标文号为 克区财预〔2024〕5号")
+    assert len({f.finding_key for f in found}) == 2
 
 # --- OUT_OF_PERIOD -----------------------------------------------------------------------------
 
