@@ -66,6 +66,9 @@ Presets and aliases (`config/presets.toml`)
     printed apart from 凭证号 joins the number: 收-1 (_voucher_sql). One amount column with a
     direction column (金额 | 方向, 借 / 贷) stands in for 借方 | 贷方 (SPLIT_BY): the amount is the
     line's debit or credit by its direction, and a row whose direction is neither is quarantined.
+    A column of auxiliary items (辅助项: `项目:… ;功能分类:…`, `【项目】… 【功能科目】…`) gives the
+    fields of AUX_FIELDS that have no column of their own, each by its headings as labels
+    (_aux_sql): its quarantined values are named `辅助项（功能分类）`.
     `book` is optional: when the column is absent or
     blank, the account code decides (政府会计制度: 6xxx/7xxx/8xxx are budget accounting, 1xxx-5xxx
     financial).
@@ -162,7 +165,7 @@ import zipfile
 import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dataclass_field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -182,10 +185,12 @@ FIELDS = (
 )
 # Fields a header may name that are not columns of their own: 凭证字 (收 / 付 / 转 / 记), where the
 # export prints it apart from the number (it joins the voucher number: _voucher_sql); one amount
-# column with a direction column (金额 | 方向 借 / 贷) in place of 借方 | 贷方 (SPLIT_BY).
-HEADER_FIELDS = FIELDS + ("voucher_word", "amount", "direction")
+# column with a direction column (金额 | 方向 借 / 贷) in place of 借方 | 贷方 (SPLIT_BY); one
+# column holding the auxiliary items together (辅助项: 项目:… ; 功能分类:… : AUX_FIELDS).
+HEADER_FIELDS = FIELDS + ("voucher_word", "amount", "direction", "aux")
 FIELD_ZH = {
-    "voucher_word": "凭证字", "amount": "金额", "direction": "借贷方向", "voucher_no": "凭证号",
+    "voucher_word": "凭证字", "amount": "金额", "direction": "借贷方向", "aux": "辅助核算",
+    "voucher_no": "凭证号",
     "line_no": "分录号", "posted_on": "凭证日期", "book": "会计体系",
     "account_code": "科目编码", "account_name": "科目名称", "summary": "摘要", "debit": "借方金额",
     "credit": "贷方金额", "function_code": "功能分类", "economic_code": "经济分类",
@@ -282,6 +287,7 @@ class ColumnMap:
     note: str | None = None            # what reading changed, for the load's outcome
     excel_text: bool = False           # values in Excel's text form ="0001" under the header
     by_direction: bool = False         # debit is one amount column, credit its direction (SPLIT_BY)
+    aux_labels: dict[str, str] = dataclass_field(default_factory=dict)  # field -> its labels in the 辅助项 column
 
 
 def _match_row(cells: list, lookup: dict[str, str]) -> tuple[dict[str, int], list[str]]:
@@ -339,9 +345,46 @@ def match_header(path: Path, rows: list[list], presets: Presets, preset: str | N
         raise InputError(path, f"列重复：{'；'.join(dupes)}", f"duplicate columns: {'; '.join(dupes)}")
     excel_text = any(isinstance(c, str) and _EXCEL_TEXT.fullmatch(c) for r in rows[idx + 1:] for c in r)
     by_direction = _split(found)
-    columns = {f: i for f, i in found.items() if f not in SPLIT_BY.values()}
-    return ColumnMap(name, idx, columns, {f: str(cells[i]).strip() for f, i in columns.items()},
-                     len(cells), excel_text=excel_text, by_direction=by_direction)
+    columns = {f: i for f, i in found.items() if f not in SPLIT_BY.values() and f != "aux"}
+    headings = {f: str(cells[i]).strip() for f, i in columns.items()}
+    aux_labels = {}
+    if "aux" in found:  # the fields without a column of their own are read from the 辅助项 column
+        aux_heading = str(cells[found["aux"]]).strip()
+        for f in AUX_FIELDS:
+            if f not in columns:
+                columns[f] = found["aux"]
+                headings[f] = f"{aux_heading}（{FIELD_ZH[f]}）"
+                aux_labels[f] = _aux_labels(presets, f)
+    return ColumnMap(name, idx, columns, headings, len(cells), excel_text=excel_text,
+                     by_direction=by_direction, aux_labels=aux_labels)
+
+
+# Some systems export a line's auxiliary items (辅助核算) in one column, each item as its label
+# and value: `项目:2024年租赁补贴（中央直达）;功能分类:2210107 保障性住房租金补贴`, `【项目】… 【功能科目】…`,
+# `项目：… 部门：…`. A field without a column of its own is read from it, by the labels its
+# column may have (the presets' headings of the field), when the header has such a column.
+AUX_FIELDS = ("function_code", "economic_code", "project_code", "purpose", "fund_source",
+              "direct_flag", "budget_doc_no", "payee")
+
+
+def _aux_labels(presets: Presets, field_name: str) -> str:
+    """The field's labels as a regular-expression alternation, longest first (RE2 takes the first
+    alternative that matches): every heading the presets give the field, and its Chinese name."""
+    labels = {FIELD_ZH[field_name]}
+    for headings in presets.presets.values():
+        labels.update(h.strip() for h in headings.get(field_name, ()) if h.strip())
+    return "|".join(re.escape(x) for x in sorted(labels, key=lambda x: (-len(x), x)))
+
+
+def _aux_sql(column: str, labels: str) -> str:
+    """SQL for one item of a 辅助项 cell: the text after its label (`项目:`, `项目：`, `【项目】`,
+    `[项目]`, the colon form only after a separator, so that 预算项目: is not 项目:) up to the next
+    separator (; ； | , ， or a line break) or the next item's label."""
+    pattern = (rf"(?:【(?:{labels})】|[\[［](?:{labels})[\]］]|(?:^|[^\p{{Han}}A-Za-z0-9])(?:{labels})\s*[:：=])"
+               rf"\s*[:：]?\s*([^;；|,，\n\r]*)")
+    cut = r"\s*(?:【|[\[［]\p{Han}|[\p{Han}A-Za-z]{1,10}\s*[:：=]).*$"
+    pattern, cut = pattern.replace("'", "''"), cut.replace("'", "''")
+    return f"regexp_replace(regexp_extract({column}, '{pattern}', 1), '{cut}', '')"
 
 
 def _best_header(path: Path, rows: list[list], presets: Presets, preset: str | None):
@@ -1336,9 +1379,6 @@ create or replace temp macro ledger_book(b, account) as
 _MACROS = (_MACROS.replace("{debit_side}", ", ".join(f"'{w}'" for w in DEBIT_SIDE))
            .replace("{credit_side}", ", ".join(f"'{w}'" for w in CREDIT_SIDE)))
 
-# The trimmed text of every field of `source` (the scratch Parquet file of a CSV, the temporary
-# table of an XLSX sheet, read_parquet). A CTE body: each pass below trims as it reads, and no
-# trimmed copy is stored.
 # A file whose values are written in Excel's text form, ="0001" (some systems export codes so,
 # to keep Excel from dropping their leading zeros or reading them as numbers), is read with this
 # ledger_trim: the text inside. Only such files pay for the test (ColumnMap.excel_text).
@@ -1358,28 +1398,14 @@ def _excel_text_inside(text: str | None) -> str | None:
             return stripped[2:-1]
     return text
 
-_TEXTS = r"""
-select
-    src.row_no,
-    ledger_trim(src.voucher_no) as voucher_no,
-    ledger_trim(src.line_no) as line_no,
-    ledger_trim(src.posted_on) as posted_on,
-    ledger_trim(src.book) as book,
-    ledger_trim(src.account_code) as account_code,
-    ledger_trim(src.account_name) as account_name,
-    ledger_trim(src.summary) as summary,
-    ledger_trim(src.debit) as debit,
-    ledger_trim(src.credit) as credit,
-    ledger_trim(src.function_code) as function_code,
-    ledger_trim(src.economic_code) as economic_code,
-    ledger_trim(src.project_code) as project_code,
-    ledger_trim(src.purpose) as purpose,
-    ledger_trim(src.fund_source) as fund_source,
-    ledger_trim(src.direct_flag) as direct_flag,
-    ledger_trim(src.budget_doc_no) as budget_doc_no,
-    ledger_trim(src.payee) as payee
-from ({source}) as src
-"""
+
+def _texts_sql(cmap: ColumnMap, source: str) -> str:
+    """The trimmed text of every field of `source` (the scratch Parquet file of a CSV, the
+    temporary table of an XLSX sheet, read_parquet); a field read from a 辅助项 column, its item
+    of it. A CTE body: each pass trims as it reads, and no trimmed copy is stored."""
+    fields = ",\n    ".join(f"{_field_text(cmap, f)} as {f}" for f in FIELDS)
+    return f"select\n    src.row_no,\n    {fields}\nfrom ({source}) as src"
+
 
 # Rows that are not voucher lines (see "Rows that are skipped" in the module docstring), but for
 # the header repeated, which the date's lookup finds (_type_and_insert): a test here would cost
@@ -1435,11 +1461,18 @@ where v.raw is not null
 """
 
 
-def _lookup_sql(source: str) -> str:
+def _lookup_sql(source: str, cmap: ColumnMap) -> str:
     distinct = "\n    union all\n    ".join(
-        f"select distinct '{field}' as field, ledger_trim(src.{field}) as raw from ({source}) as src"
+        f"select distinct '{field}' as field, {_field_text(cmap, field)} as raw from ({source}) as src"
         for field in LOOKUP_FIELDS)  # field names are ours, not the file's
     return _LOOKUP.replace("{distinct_values}", distinct)
+
+
+def _field_text(cmap: ColumnMap, field_name: str) -> str:
+    """A field's trimmed text in the row `src`: the column's, or its item of the 辅助项 column."""
+    if field_name in cmap.aux_labels:
+        return f"ledger_trim({_aux_sql(f'src.{field_name}', cmap.aux_labels[field_name])})"
+    return f"ledger_trim(src.{field_name})"
 
 
 # The rows to type (all but the skipped), and how many of the skipped hold some text (the
@@ -1876,7 +1909,7 @@ def _type_and_insert(con, path: Path, sha: str, fmt: str, enc: str | None, cmap:
                      source: str, params: dict, sheet: tuple[str, int] | None = None) -> FileOutcome:
     """Type the rows of `source` into ledger_lines and quarantine; register the file. sheet:
     (title, number) of one of a workbook's ledger sheets, registered as a file of its own."""
-    texts = _TEXTS.replace("{source}", source)
+    texts = _texts_sql(cmap, source)
     typed = (_TYPED.replace("{texts}", texts).replace("{is_skipped}", _IS_SKIPPED)
              .replace("{amounts}", _BY_DIRECTION if cmap.by_direction else _AMOUNTS)
              .replace("{amount_errors}", _BY_DIRECTION_ERRORS if cmap.by_direction else _AMOUNT_ERRORS))
@@ -1886,10 +1919,14 @@ def _type_and_insert(con, path: Path, sha: str, fmt: str, enc: str | None, cmap:
                      f"the amount column {cmap.headings['debit']!r} read as debit or credit by the "
                      f"direction column {cmap.headings['credit']!r}")
     con.execute(_EXCEL_TEXT_TRIM if cmap.excel_text else _PLAIN_TRIM)  # per file, or sheet
+    if cmap.aux_labels:
+        aux = "、".join(FIELD_ZH[f] for f in cmap.aux_labels)
+        aux_en = ", ".join(cmap.aux_labels)
+        notes.append(f"{aux} 从辅助核算列读出 / {aux_en} read from the column of auxiliary items")
     if cmap.excel_text:
         notes.append('Excel 文本写法 ="…" 按引号内的文本读取 / values in Excel\'s text form ="…" read '
                      'as the text inside')
-    _read_or_reject(con, _lookup_sql(source), params, path, fmt, enc)
+    _read_or_reject(con, _lookup_sql(source, cmap), params, path, fmt, enc)
     skip = {"debit_heading": cmap.headings["debit"], "credit_heading": cmap.headings["credit"]}  # _IS_SKIPPED
     data_rows, text_only = con.execute(
         _DATA_ROWS.replace("{source}", source).replace("{texts}", texts).replace("{is_skipped}", _IS_SKIPPED),

@@ -959,6 +959,42 @@ def test_load_ledgers__one_amount_column_with_its_direction_reads_as_debit_or_cr
             assert spent(store) == Decimal("1400.00")  # 480 + 1,000 debited, 80 credited back
 
 
+def test_load_ledgers__a_column_of_auxiliary_items_fills_the_fields_without_a_column(tmp_path):
+    # 辅助项: the line's auxiliary items (辅助核算) in one column, label and value, as some systems
+    # export them. Before, such a file loaded with no purpose, codes or flag: nothing tied to the notice
+    header = ["凭证日期", "凭证号", "摘要", "科目编码", "科目名称", "借方金额", "贷方金额", "收款人", "辅助项"]
+    rows = [
+        ["2024-03-05", "记-1", "发放3月租赁补贴", "7201", "事业支出", "480.00", "", "张三",
+         f"项目:{RENT};功能分类:2210107 保障性住房租金补贴;经济分类:30305 生活补助;项目代码:{PROJECT_CODE};"
+         f"资金来源:中央直达资金;直达资金标识:是;指标文号:克区财综[2024]2号"],
+        # brackets as labels, spaces between the items; an item of another kind (部门) before
+        ["2024-03-06", "记-2", "老旧小区改造工程款", "7201", "事业支出", "100000.00", "", "某建筑公司",
+         f"部门：住房保障科 【项目】[0108]{OLD_ESTATES} 【功能科目】2210108 【项目代码】{PROJECT_CODE} "
+         f"【资金来源】中央直达资金 【直达资金标识】01 中央直达资金"],
+        # 预算项目 is not 项目; a code that does not parse is quarantined under the column's heading
+        ["2024-03-07", "记-3", "补贴", "7201", "事业支出", "480.00", "", "李四",
+         f"预算项目:办公经费|项目:{RENT}|功能分类:22O1O7|项目代码:{PROJECT_CODE}"],
+        ["2024-03-08", "记-4", "办公用品", "7201", "事业支出", "50.00", "", "文具店", ""],
+    ]
+    expected = [
+        ("记-1", "2210107", "30305", PROJECT_CODE, RENT, "中央直达资金", True, NOTICE_NO, "张三"),
+        ("记-2", "2210108", None, PROJECT_CODE, f"[0108]{OLD_ESTATES}", "中央直达资金", True, None, "某建筑公司"),
+        ("记-4", None, None, None, None, None, None, None, "文具店"),
+    ]
+    for kind in ("csv", "xlsx", "parquet"):
+        with _loaded_alone(tmp_path, kind, header, rows, stem="凭证") as (store, out):
+            assert (kind, out.rows_loaded, out.rows_quarantined) == (kind, 3, 1), out.message
+            assert "从辅助核算列读出" in out.message and "收款人" not in out.message.split(" / ")[0]
+            got = [(r["voucher_no"], r["function_code"], r["economic_code"], r["project_code"], r["purpose"],
+                    r["fund_source"], r["direct_flag"], r["budget_doc_no"], r["payee"]) for r in lines(store)]
+            assert got == expected, kind
+            assert store.execute("select row_no, column_name, value from quarantine").fetchall() == [
+                (3, "辅助项（功能分类）", "22O1O7")], kind
+            set_context(store)
+            assert dict(store.execute("select purpose, spent from rpt_allocation_summary "
+                                      "where spent <> 0").fetchall()) == {
+                OLD_ESTATES: Decimal("100000.00"), RENT: Decimal("480.00")}, kind
+
 def test_load_ledgers__a_direction_beside_debit_and_credit_is_the_balances_and_not_read(con, tmp_path):
     # a 明细账 prints 借方 | 贷方 | 方向 | 余额: 方向 is the balance's side, the amounts are read as they are
     header = [*CN, "方向", "余额", "金额"]
