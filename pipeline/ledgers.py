@@ -66,6 +66,7 @@ Presets and aliases (`config/presets.toml`)
     printed apart from 凭证号 joins the number: 收-1 (_voucher_sql). One amount column with a
     direction column (金额 | 方向, 借 / 贷) stands in for 借方 | 贷方 (SPLIT_BY): the amount is the
     line's debit or credit by its direction, and a row whose direction is neither is quarantined.
+    A direction may be written as a number (1 for 借, and 0, -1 or 2 for 贷: NUMERIC_CREDIT).
     A column of auxiliary items (辅助项: `项目:… ;功能分类:…`, `【项目】… 【功能科目】…`) gives the
     fields of AUX_FIELDS that have no column of their own, each by its headings as labels
     (_aux_sql): its quarantined values are named `辅助项（功能分类）`.
@@ -287,6 +288,7 @@ class ColumnMap:
     note: str | None = None            # what reading changed, for the load's outcome
     excel_text: bool = False           # values in Excel's text form ="0001" under the header
     by_direction: bool = False         # debit is one amount column, credit its direction (SPLIT_BY)
+    numeric_credit: str | None = None  # ... written 1 (借) and this (贷: 0, -1 or 2; "" for any)
     aux_labels: dict[str, str] = dataclass_field(default_factory=dict)  # field -> its labels in the 辅助项 column
 
 
@@ -319,7 +321,8 @@ def match_header(path: Path, rows: list[list], presets: Presets, preset: str | N
                 and not _stand_in_holds_codes(rows[idx + 1:], found[field]):
             complete = False  # the column holds names only: the field is missing after all
             found = {f: i for f, i in found.items() if f != field}
-    if complete and _split(found) and not _holds_directions(rows[idx + 1:], found["direction"]):
+    sides = _split(found) and _direction_kind(rows[idx + 1:], found["direction"])
+    if complete and _split(found) and not sides:
         complete = False  # a 方向 that is not the line's side: debit and credit are missing
         found = {f: i for f, i in found.items() if f not in SPLIT_BY}
     if not complete:
@@ -332,9 +335,9 @@ def match_header(path: Path, rows: list[list], presets: Presets, preset: str | N
                 hint_en = "; with one amount column, a direction column (方向: 借 / 贷) is needed"
             else:
                 heading = _text(cells[found["direction"]])
-                hint_zh = f"；“{heading}”列的值大多不是 借 / 贷，不能用来区分借方与贷方"
-                hint_en = (f"; most values of the column {heading!r} are not 借 / 贷, so it cannot tell "
-                           f"debits from credits")
+                hint_zh = f"；“{heading}”列的值大多不是 借 / 贷（或 1 / 0），不能用来区分借方与贷方"
+                hint_en = (f"; most values of the column {heading!r} are not 借 / 贷 (or 1 / 0), so it "
+                           f"cannot tell debits from credits")
         raise InputError(
             path,
             f"缺少必需的列：{zh}（预设 {name}；可在 presets.toml 中添加列名别名{hint_zh}）",
@@ -356,7 +359,8 @@ def match_header(path: Path, rows: list[list], presets: Presets, preset: str | N
                 headings[f] = f"{aux_heading}（{FIELD_ZH[f]}）"
                 aux_labels[f] = _aux_labels(presets, f)
     return ColumnMap(name, idx, columns, headings, len(cells), excel_text=excel_text,
-                     by_direction=by_direction, aux_labels=aux_labels)
+                     by_direction=by_direction, aux_labels=aux_labels,
+                     numeric_credit=sides[len("numbers:"):] if by_direction and sides.startswith("numbers") else None)
 
 
 # Some systems export a line's auxiliary items (辅助核算) in one column, each item as its label
@@ -451,17 +455,34 @@ def _split(found: dict[str, int]) -> bool:
     return "amount" in found and found.get("debit") == found["amount"]
 
 
-# A direction's spellings, lower case: _holds_directions looks for them under the header, and the
-# macro ledger_side reads each line's by them (_MACROS), so the two cannot differ.
+# A direction's spellings, lower case: _direction_kind looks for them under the header, and the
+# macro ledger_side reads each line's by them (_WORD_SIDE), so the two cannot differ.
 DEBIT_SIDE = ("借", "借方", "借方金额", "d", "dr", "dr.", "debit")
 CREDIT_SIDE = ("贷", "贷方", "贷方金额", "c", "cr", "cr.", "credit")
 DIRECTIONS = frozenset(DEBIT_SIDE + CREDIT_SIDE)
 
 
-def _holds_directions(rows: list[list], column: int) -> bool:
-    """Do most of the values in `column` of the rows read under the header read as 借 or 贷?"""
+# A direction written as a number, as a database table holds it and an auditor's data collection
+# pulls it (Kingdee's FDC: 1 for 借, 0 or -1 for 贷; other systems write 2 for 贷): 1 is taken
+# for 借 and the one of 0, -1 or 2 the file holds for 贷. A column holding two of these, or
+# mostly other values, is not a direction: the file is rejected saying so. The macro ledger_side
+# reads them so for such a file (_numeric_side).
+NUMERIC_DEBIT = "1"
+NUMERIC_CREDIT = ("0", "-1", "2")
+
+
+def _direction_kind(rows: list[list], column: int) -> str | None:
+    """How the values in `column` of the rows read under the header give a line's side: "words"
+    when most read as 借 or 贷; "numbers:<credit>" when most are 1 or the one of NUMERIC_CREDIT
+    there is (no other of them; "numbers:" when none is there yet); else None."""
     values = [_text(r[column]).lower() for r in rows if column < len(r) and _text(r[column])]
-    return 2 * sum(1 for v in values if v in DIRECTIONS) >= len(values)
+    if 2 * sum(1 for v in values if v in DIRECTIONS) >= len(values):
+        return "words"
+    numbers = [re.sub(r"^\+|\.0*$", "", v) for v in values]
+    credits = {v for v in numbers if v in NUMERIC_CREDIT}
+    if len(credits) <= 1 and 2 * sum(1 for v in numbers if v == NUMERIC_DEBIT or v in credits) >= len(values):
+        return "numbers:" + "".join(credits)
+    return None
 
 
 def _stand_in_holds_codes(rows: list[list], column: int) -> bool:
@@ -1252,7 +1273,10 @@ def _read_parquet(con, path: Path, presets: Presets, preset: str | None) -> tupl
                          f"the Parquet file cannot be read: {detail}") from exc
     names = [r[0] for r in described]
     types = [str(r[1]).upper() for r in described]
-    cmap = match_header(path, [names], presets, preset)
+    # the first rows too, as under a CSV's header: what a column holds can decide what it is
+    # (a 方向 of 借 / 贷 or of 1 / 0, a 会计科目 holding codes)
+    first = con.execute(f"select * from read_parquet(?) limit {HEADER_SCAN_ROWS - 1}", [str(path)]).fetchall()
+    cmap = match_header(path, [names, *(list(r) for r in first)], presets, preset)
 
     def expr(field: str) -> str:
         if field not in cmap.columns:
@@ -1366,8 +1390,6 @@ create or replace temp macro ledger_direct_flag(t) as
         when contains(t, '非直达') or contains(t, '不是直达') then false
         when contains(t, '直达') then true
     end;
-create or replace temp macro ledger_side(t) as
-    case when lower(t) in ({debit_side}) then 'D' when lower(t) in ({credit_side}) then 'C' end;
 create or replace temp macro ledger_book(b, account) as
     case
         when lower(b) in ('budget', 'b') or contains(b, '预算') then 'budget'
@@ -1376,8 +1398,6 @@ create or replace temp macro ledger_book(b, account) as
         when left(account, 1) in ('1', '2', '3', '4', '5') then 'financial'
     end;
 """
-_MACROS = (_MACROS.replace("{debit_side}", ", ".join(f"'{w}'" for w in DEBIT_SIDE))
-           .replace("{credit_side}", ", ".join(f"'{w}'" for w in CREDIT_SIDE)))
 
 # A file whose values are written in Excel's text form, ="0001" (some systems export codes so,
 # to keep Excel from dropping their leading zeros or reading them as numbers), is read with this
@@ -1594,8 +1614,32 @@ _BY_DIRECTION_ERRORS = r"""
         case when ledger_amount(p.debit) is null then '金额无法识别 / unparsable amount' end as e_debit,
         case when p.credit is null then '借贷方向为空 / debit-credit direction is blank'
              when ledger_side(p.credit) is null
-                 then '借贷方向无法识别（应为 借 或 贷） / unparsable debit-credit direction (借 or 贷 expected)'
+                 then '借贷方向无法识别（应为 {sides_zh}） / unparsable debit-credit direction ({sides_en} expected)'
         end as e_credit"""
+
+# ledger_side for a file's direction column (set per file, as ledger_trim is): 借 / 贷 in words,
+# or 1 and the file's number for 贷 (NUMERIC_CREDIT; any of them where the rows read under the
+# header held none).
+_WORD_SIDE = (
+    "create or replace temp macro ledger_side(t) as case when lower(t) in ({debit_side}) then 'D' "
+    "when lower(t) in ({credit_side}) then 'C' end;"
+    .replace("{debit_side}", ", ".join(f"'{w}'" for w in DEBIT_SIDE))
+    .replace("{credit_side}", ", ".join(f"'{w}'" for w in CREDIT_SIDE)))
+
+
+def _numeric_side(credit: str) -> str:
+    credits = [credit] if credit else list(NUMERIC_CREDIT)
+    return (f"create or replace temp macro ledger_side(t) as case try_cast(t as decimal(4, 1)) "
+            f"when {NUMERIC_DEBIT} then 'D' {' '.join(f'when {c} then {chr(39)}C{chr(39)}' for c in credits)} end;")
+
+
+def _direction_errors(cmap: ColumnMap) -> str:
+    if cmap.numeric_credit is None:
+        zh, en = "借 或 贷", "借 or 贷"
+    else:
+        credits = " / ".join([cmap.numeric_credit] if cmap.numeric_credit else NUMERIC_CREDIT)
+        zh, en = f"1（借）或 {credits}（贷）", f"1 (debit) or {credits} (credit)"
+    return _BY_DIRECTION_ERRORS.replace("{sides_zh}", zh).replace("{sides_en}", en)
 
 _INSERT_LINES = r"""
 insert into ledger_lines
@@ -1912,13 +1956,19 @@ def _type_and_insert(con, path: Path, sha: str, fmt: str, enc: str | None, cmap:
     texts = _texts_sql(cmap, source)
     typed = (_TYPED.replace("{texts}", texts).replace("{is_skipped}", _IS_SKIPPED)
              .replace("{amounts}", _BY_DIRECTION if cmap.by_direction else _AMOUNTS)
-             .replace("{amount_errors}", _BY_DIRECTION_ERRORS if cmap.by_direction else _AMOUNT_ERRORS))
+             .replace("{amount_errors}", _direction_errors(cmap) if cmap.by_direction else _AMOUNT_ERRORS))
     notes = [cmap.note]
     if cmap.by_direction:
-        notes.append(f"金额列“{cmap.headings['debit']}”按借贷方向列“{cmap.headings['credit']}”记为借方或贷方 / "
+        if cmap.numeric_credit is None:
+            zh = en = ""
+        else:
+            credits = " / ".join([cmap.numeric_credit] if cmap.numeric_credit else NUMERIC_CREDIT)
+            zh, en = f"（1 为借，{credits} 为贷）", f" (1 debit, {credits} credit)"
+        notes.append(f"金额列“{cmap.headings['debit']}”按借贷方向列“{cmap.headings['credit']}”{zh}记为借方或贷方 / "
                      f"the amount column {cmap.headings['debit']!r} read as debit or credit by the "
-                     f"direction column {cmap.headings['credit']!r}")
+                     f"direction column {cmap.headings['credit']!r}{en}")
     con.execute(_EXCEL_TEXT_TRIM if cmap.excel_text else _PLAIN_TRIM)  # per file, or sheet
+    con.execute(_WORD_SIDE if cmap.numeric_credit is None else _numeric_side(cmap.numeric_credit))
     if cmap.aux_labels:
         aux = "、".join(FIELD_ZH[f] for f in cmap.aux_labels)
         aux_en = ", ".join(cmap.aux_labels)

@@ -995,6 +995,41 @@ def test_load_ledgers__a_column_of_auxiliary_items_fills_the_fields_without_a_co
                                       "where spent <> 0").fetchall()) == {
                 OLD_ESTATES: Decimal("100000.00"), RENT: Decimal("480.00")}, kind
 
+@pytest.mark.parametrize("credit", ["0", "-1", "2"])
+def test_load_ledgers__a_direction_written_as_a_number_reads_1_as_debit(tmp_path, credit):
+    # 金额 | 借贷方向 as a database table holds it (Kingdee's FDC: 1 借, 0 or -1 贷; others 2 贷).
+    # Before, the file was rejected: the direction's values were not 借 / 贷
+    other = "2" if credit != "2" else "0"
+    header = _by_direction(CN, "金额", "借贷方向")
+    rows = [_by_direction(row(voucher_no="记-1"), "480.00", "1"),
+            _by_direction(row(voucher_no="记-2", summary="退回"), "80.00", credit),
+            _by_direction(row(voucher_no="记-3"), "1,000.00", "1"),
+            *(_by_direction(row(voucher_no=f"记-{n}", payee=f"户{n}"), "480.00", "1") for n in range(4, 24)),
+            # beyond the rows read under the header: a value that is not this file's 贷, and a word
+            _by_direction(row(voucher_no="记-24"), "5.00", other),
+            _by_direction(row(voucher_no="记-25"), "5.00", "借")]
+    reason = (f"借贷方向无法识别（应为 1（借）或 {credit}（贷）） / unparsable debit-credit direction "
+              f"(1 (debit) or {credit} (credit) expected)")
+    for kind in ("csv", "xlsx", "parquet"):
+        with _loaded_alone(tmp_path, kind, header, rows, stem="分录") as (store, out):
+            assert (kind, out.action, out.rows_loaded, out.rows_quarantined) == (kind, "loaded", 23, 2), out.message
+            assert f"（1 为借，{credit} 为贷）" in out.message
+            assert [(r["voucher_no"], r["debit"], r["credit"]) for r in lines(store)][:3] == [
+                ("记-1", Decimal("480.00"), Decimal("0")), ("记-2", Decimal("0"), Decimal("80.00")),
+                ("记-3", Decimal("1000.00"), Decimal("0"))], kind
+            assert store.execute("select row_no, value, reason from quarantine order by row_no").fetchall() == [
+                (24, other, reason), (25, "借", reason)], kind
+            assert spent(store) == Decimal(1400 + 20 * 480)
+
+
+def test_load_ledgers__a_column_of_two_numbers_for_credit_is_not_a_direction(con, tmp_path):
+    # 1 / 0 / 2 together: which is 贷 cannot be told, so the file is rejected, saying why
+    header = _by_direction(CN, "金额", "方向")
+    rows = [_by_direction(row(voucher_no=f"记-{i}"), "480.00", side) for i, side in enumerate("10210", 1)]
+    path = write_csv(tmp_path / "分录.csv", rows, header=header)
+    [out] = load_ledgers(con, [path])
+    assert out.action == "rejected" and "（或 1 / 0）" in out.message
+
 def test_load_ledgers__a_direction_beside_debit_and_credit_is_the_balances_and_not_read(con, tmp_path):
     # a 明细账 prints 借方 | 贷方 | 方向 | 余额: 方向 is the balance's side, the amounts are read as they are
     header = [*CN, "方向", "余额", "金额"]
