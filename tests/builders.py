@@ -98,18 +98,24 @@ def add_ledger(con, rows: list[dict], name: str = "ledger.csv") -> int:
         "returning file_id",
         [f"ledger-{name}-{id(rows)}", name, name, len(rows)],
     ).fetchone()[0]
-    for i, override in enumerate(rows, start=1):
-        r = {**LEDGER_DEFAULTS, **override}
-        for k in ("debit", "credit"):
-            r[k] = Decimal(str(r[k]))
-        con.execute(
-            "insert into ledger_lines values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-            "purpose_key(?), ?, ?, ?, doc_no_key(?), ?)",
-            [file_id, i, r["voucher_no"], r["line_no"], r["posted_on"], r["book"], r["account_code"],
-             r["account_name"], r["summary"], r["debit"], r["credit"], r["function_code"],
-             r["function_code"], r["economic_code"], r["project_code"], r["purpose"], r["purpose"],
-             r["fund_source"], r["direct_flag"], r["direct_flag_raw"], r["budget_doc_no"], r["payee"]],
-        )
+    import pyarrow as pa
+
+    full = [{**LEDGER_DEFAULTS, **override} for override in rows]
+    columns = {k: [r[k] for r in full] for k in LEDGER_DEFAULTS}
+    for k in ("debit", "credit"):
+        columns[k] = [str(Decimal(str(v))) for v in columns[k]]
+    batch = pa.table({"row_no": list(range(1, len(full) + 1)),  # noqa: F841  (read by DuckDB)
+                      **{k: pa.array(v, pa.bool_() if k == "direct_flag" else None) for k, v in columns.items()}})
+    # one statement, in ledger_lines' column order (a line at a time took 7 s for 3,000 lines)
+    con.execute(
+        """
+        insert into ledger_lines
+        select ?, row_no, voucher_no, line_no, cast(posted_on as date), book, account_code, account_name,
+               summary, cast(debit as decimal(18,2)), cast(credit as decimal(18,2)), function_code,
+               function_code, economic_code, project_code, purpose, purpose_key(purpose), fund_source,
+               cast(direct_flag as boolean), direct_flag_raw, doc_no_key(budget_doc_no), payee
+        from batch order by row_no
+        """, [file_id])
     return file_id
 
 
