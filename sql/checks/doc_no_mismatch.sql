@@ -29,10 +29,6 @@ with other as (
 findings as (
     select
         o.notice_no,
-        cast(null as varchar) as purpose,
-        cast(null as varchar) as voucher_no,
-        cast(null as varchar) as line_no,
-        cast(null as date) as posted_on,
         o.amount,
         o.notice_no as expected,
         o.budget_doc_no as observed,
@@ -45,8 +41,6 @@ findings as (
             || o.budget_doc_no || ', not ' || o.notice_no || ', and are counted under that notice by project code '
             || coalesce(o.notice_project_code, '') || ': load that document''s notice if the money is '
             || 'another''s, or correct the number' as message,
-        cast(null as varchar) as source_file,
-        cast(null as bigint) as source_row,
         o.budget_doc_no as key_detail
     from other as o
 )

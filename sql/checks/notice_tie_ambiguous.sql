@@ -33,10 +33,6 @@ by_code as (
 findings as (
     select
         s.notice_no,
-        cast(null as varchar) as purpose,
-        cast(null as varchar) as voucher_no,
-        cast(null as varchar) as line_no,
-        cast(null as date) as posted_on,
         b.amount,
         '指标文号 / budget document number' as expected,
         '项目代码 ' || s.project_code || '，同属 ' || s.others || ' / project code ' || s.project_code
@@ -49,8 +45,6 @@ findings as (
             || ', which notice(s) ' || s.others || ' of ' || cast(s.fiscal_year as varchar)
             || ' carry too: which notice they draw on cannot be told, so each notice counts them '
             || '(spending may be counted twice); record the 指标文号 on the lines' as message,
-        cast(null as varchar) as source_file,
-        cast(null as bigint) as source_row
     from shared as s
     join by_code as b on b.notice_no = s.notice_no
 )
