@@ -288,7 +288,7 @@ class ColumnMap:
     note: str | None = None            # what reading changed, for the load's outcome
     excel_text: bool = False           # values in Excel's text form ="0001" under the header
     by_direction: bool = False         # debit is one amount column, credit its direction (SPLIT_BY)
-    numeric_credit: str | None = None  # ... written 1 (借) and this (贷: 0, -1 or 2; "" for any)
+    numeric_credit: tuple[str, ...] | None = None  # ... written 1 (借) and one of these (贷)
     aux_labels: dict[str, str] = dataclass_field(default_factory=dict)  # field -> its labels in the 辅助项 column
 
 
@@ -321,8 +321,8 @@ def match_header(path: Path, rows: list[list], presets: Presets, preset: str | N
                 and not _stand_in_holds_codes(rows[idx + 1:], found[field]):
             complete = False  # the column holds names only: the field is missing after all
             found = {f: i for f, i in found.items() if f != field}
-    sides = _split(found) and _direction_kind(rows[idx + 1:], found["direction"])
-    if complete and _split(found) and not sides:
+    sides = _direction_sides(rows[idx + 1:], found["direction"]) if _split(found) else None
+    if complete and _split(found) and sides is None:
         complete = False  # a 方向 that is not the line's side: debit and credit are missing
         found = {f: i for f, i in found.items() if f not in SPLIT_BY}
     if not complete:
@@ -360,7 +360,7 @@ def match_header(path: Path, rows: list[list], presets: Presets, preset: str | N
                 aux_labels[f] = _aux_labels(presets, f)
     return ColumnMap(name, idx, columns, headings, len(cells), excel_text=excel_text,
                      by_direction=by_direction, aux_labels=aux_labels,
-                     numeric_credit=sides[len("numbers:"):] if by_direction and sides.startswith("numbers") else None)
+                     numeric_credit=sides or None)
 
 
 # Some systems export a line's auxiliary items (辅助核算) in one column, each item as its label
@@ -455,7 +455,7 @@ def _split(found: dict[str, int]) -> bool:
     return "amount" in found and found.get("debit") == found["amount"]
 
 
-# A direction's spellings, lower case: _direction_kind looks for them under the header, and the
+# A direction's spellings, lower case: _direction_sides looks for them under the header, and the
 # macro ledger_side reads each line's by them (_WORD_SIDE), so the two cannot differ.
 DEBIT_SIDE = ("借", "借方", "借方金额", "d", "dr", "dr.", "debit")
 CREDIT_SIDE = ("贷", "贷方", "贷方金额", "c", "cr", "cr.", "credit")
@@ -471,17 +471,17 @@ NUMERIC_DEBIT = "1"
 NUMERIC_CREDIT = ("0", "-1", "2")
 
 
-def _direction_kind(rows: list[list], column: int) -> str | None:
-    """How the values in `column` of the rows read under the header give a line's side: "words"
-    when most read as 借 or 贷; "numbers:<credit>" when most are 1 or the one of NUMERIC_CREDIT
-    there is (no other of them; "numbers:" when none is there yet); else None."""
+def _direction_sides(rows: list[list], column: int) -> tuple[str, ...] | None:
+    """How the values in `column` of the rows read under the header give a line's side: () when
+    most read as 借 or 贷; the numbers for 贷 when most are 1 or the one of NUMERIC_CREDIT there is
+    (and no other of them: that one, or all of them when none is there yet); else None."""
     values = [_text(r[column]).lower() for r in rows if column < len(r) and _text(r[column])]
     if 2 * sum(1 for v in values if v in DIRECTIONS) >= len(values):
-        return "words"
+        return ()
     numbers = [re.sub(r"^\+|\.0*$", "", v) for v in values]
-    credits = {v for v in numbers if v in NUMERIC_CREDIT}
+    credits = tuple(sorted({v for v in numbers if v in NUMERIC_CREDIT}))
     if len(credits) <= 1 and 2 * sum(1 for v in numbers if v == NUMERIC_DEBIT or v in credits) >= len(values):
-        return "numbers:" + "".join(credits)
+        return credits or NUMERIC_CREDIT
     return None
 
 
@@ -1627,17 +1627,17 @@ _WORD_SIDE = (
     .replace("{credit_side}", ", ".join(f"'{w}'" for w in CREDIT_SIDE)))
 
 
-def _numeric_side(credit: str) -> str:
-    credits = [credit] if credit else list(NUMERIC_CREDIT)
-    return (f"create or replace temp macro ledger_side(t) as case try_cast(t as decimal(4, 1)) "
-            f"when {NUMERIC_DEBIT} then 'D' {' '.join(f'when {c} then {chr(39)}C{chr(39)}' for c in credits)} end;")
+def _numeric_side(credits: tuple[str, ...]) -> str:
+    return (f"create or replace temp macro ledger_side(t) as case when try_cast(t as decimal(4, 1)) = "
+            f"{NUMERIC_DEBIT} then 'D' when try_cast(t as decimal(4, 1)) in ({', '.join(credits)}) "
+            f"then 'C' end;")
 
 
 def _direction_errors(cmap: ColumnMap) -> str:
     if cmap.numeric_credit is None:
         zh, en = "借 或 贷", "借 or 贷"
     else:
-        credits = " / ".join([cmap.numeric_credit] if cmap.numeric_credit else NUMERIC_CREDIT)
+        credits = " / ".join(cmap.numeric_credit)
         zh, en = f"1（借）或 {credits}（贷）", f"1 (debit) or {credits} (credit)"
     return _BY_DIRECTION_ERRORS.replace("{sides_zh}", zh).replace("{sides_en}", en)
 
@@ -1962,7 +1962,7 @@ def _type_and_insert(con, path: Path, sha: str, fmt: str, enc: str | None, cmap:
         if cmap.numeric_credit is None:
             zh = en = ""
         else:
-            credits = " / ".join([cmap.numeric_credit] if cmap.numeric_credit else NUMERIC_CREDIT)
+            credits = " / ".join(cmap.numeric_credit)
             zh, en = f"（1 为借，{credits} 为贷）", f" (1 debit, {credits} credit)"
         notes.append(f"金额列“{cmap.headings['debit']}”按借贷方向列“{cmap.headings['credit']}”{zh}记为借方或贷方 / "
                      f"the amount column {cmap.headings['debit']!r} read as debit or credit by the "
