@@ -1419,12 +1419,31 @@ def _excel_text_inside(text: str | None) -> str | None:
     return text
 
 
-def _texts_sql(cmap: ColumnMap, source: str) -> str:
-    """The trimmed text of every field of `source` (the scratch Parquet file of a CSV, the
-    temporary table of an XLSX sheet, read_parquet); a field read from a 辅助项 column, its item
-    of it. A CTE body: each pass trims as it reads, and no trimmed copy is stored."""
-    fields = ",\n    ".join(f"{_field_text(cmap, f)} as {f}" for f in FIELDS)
-    return f"select\n    src.row_no,\n    {fields}\nfrom ({source}) as src"
+# The trimmed text of every field of `source` (the scratch Parquet file of a CSV, the temporary
+# table of an XLSX sheet, read_parquet). A CTE body: each pass below trims as it reads, and no
+# trimmed copy is stored.
+_TEXTS = r"""
+select
+    src.row_no,
+    ledger_trim(src.voucher_no) as voucher_no,
+    ledger_trim(src.line_no) as line_no,
+    ledger_trim(src.posted_on) as posted_on,
+    ledger_trim(src.book) as book,
+    ledger_trim(src.account_code) as account_code,
+    ledger_trim(src.account_name) as account_name,
+    ledger_trim(src.summary) as summary,
+    ledger_trim(src.debit) as debit,
+    ledger_trim(src.credit) as credit,
+    ledger_trim(src.function_code) as function_code,
+    ledger_trim(src.economic_code) as economic_code,
+    ledger_trim(src.project_code) as project_code,
+    ledger_trim(src.purpose) as purpose,
+    ledger_trim(src.fund_source) as fund_source,
+    ledger_trim(src.direct_flag) as direct_flag,
+    ledger_trim(src.budget_doc_no) as budget_doc_no,
+    ledger_trim(src.payee) as payee
+from ({source}) as src
+"""
 
 
 # Rows that are not voucher lines (see "Rows that are skipped" in the module docstring), but for
@@ -1481,18 +1500,23 @@ where v.raw is not null
 """
 
 
-def _lookup_sql(source: str, cmap: ColumnMap) -> str:
+def _lookup_sql(source: str) -> str:
     distinct = "\n    union all\n    ".join(
-        f"select distinct '{field}' as field, {_field_text(cmap, field)} as raw from ({source}) as src"
+        f"select distinct '{field}' as field, ledger_trim(src.{field}) as raw from ({source}) as src"
         for field in LOOKUP_FIELDS)  # field names are ours, not the file's
     return _LOOKUP.replace("{distinct_values}", distinct)
 
 
-def _field_text(cmap: ColumnMap, field_name: str) -> str:
-    """A field's trimmed text in the row `src`: the column's, or its item of the 辅助项 column."""
-    if field_name in cmap.aux_labels:
-        return f"ledger_trim({_aux_sql(f'src.{field_name}', cmap.aux_labels[field_name])})"
-    return f"ledger_trim(src.{field_name})"
+def _with_aux_items(cmap: ColumnMap, source: str) -> str:
+    """`source` with each field read from a 辅助项 column (cmap.aux_labels) as its item of it:
+    the cell trimmed (Excel's text form taken off), then the item taken out, in a query of its
+    own, so that every pass trims a column, never the expression (macros expand textually)."""
+    if not cmap.aux_labels:
+        return source
+    fields = ", ".join(
+        f"{_aux_sql(f'ledger_trim(src.{f})', cmap.aux_labels[f])} as {f}" if f in cmap.aux_labels else f"src.{f}"
+        for f in FIELDS)
+    return f"select src.row_no, {fields} from ({source}) as src"
 
 
 # The rows to type (all but the skipped), and how many of the skipped hold some text (the
@@ -1953,7 +1977,8 @@ def _type_and_insert(con, path: Path, sha: str, fmt: str, enc: str | None, cmap:
                      source: str, params: dict, sheet: tuple[str, int] | None = None) -> FileOutcome:
     """Type the rows of `source` into ledger_lines and quarantine; register the file. sheet:
     (title, number) of one of a workbook's ledger sheets, registered as a file of its own."""
-    texts = _texts_sql(cmap, source)
+    source = _with_aux_items(cmap, source)
+    texts = _TEXTS.replace("{source}", source)
     typed = (_TYPED.replace("{texts}", texts).replace("{is_skipped}", _IS_SKIPPED)
              .replace("{amounts}", _BY_DIRECTION if cmap.by_direction else _AMOUNTS)
              .replace("{amount_errors}", _direction_errors(cmap) if cmap.by_direction else _AMOUNT_ERRORS))
@@ -1976,7 +2001,7 @@ def _type_and_insert(con, path: Path, sha: str, fmt: str, enc: str | None, cmap:
     if cmap.excel_text:
         notes.append('Excel 文本写法 ="…" 按引号内的文本读取 / values in Excel\'s text form ="…" read '
                      'as the text inside')
-    _read_or_reject(con, _lookup_sql(source, cmap), params, path, fmt, enc)
+    _read_or_reject(con, _lookup_sql(source), params, path, fmt, enc)
     skip = {"debit_heading": cmap.headings["debit"], "credit_heading": cmap.headings["credit"]}  # _IS_SKIPPED
     data_rows, text_only = con.execute(
         _DATA_ROWS.replace("{source}", source).replace("{texts}", texts).replace("{is_skipped}", _IS_SKIPPED),
