@@ -618,6 +618,7 @@ def test_notice_tie_ambiguous__two_notices_of_one_year_share_the_project_code(tm
     assert findings(con, "NOTICE_TIE_AMBIGUOUS") == []
     con.close()
 
+
 def test_doc_no_mismatch__another_documents_number_under_the_notices_project_code(con):
     add_ledger(con, [
         # the local matching money's 文号 under the central project code: counted under the

@@ -68,6 +68,9 @@ def scan(sql: str) -> tuple[list[Use], list[Use]]:
         if tok.token_type == TokenType.FROM and (prev is None or prev.token_type in (
                 TokenType.SEMICOLON, TokenType.L_PAREN, TokenType.ALIAS)):
             syntax.append(Use("FROM-first query", tok.line))
+        if tok.token_type == TokenType.COMMA and nxt is not None and nxt.token_type in (
+                TokenType.FROM, TokenType.R_PAREN):
+            syntax.append(Use("trailing comma", tok.line))
         if tok.token_type == TokenType.LIMIT:
             calls.append(Use("limit", tok.line))
         if nxt is None or nxt.token_type != TokenType.L_PAREN:
@@ -176,6 +179,8 @@ def test_portability_table_lists_only_what_is_used():
     ("select #1 from t", "DuckDB-only syntax: positional `#n`"),
     ("select list_transform(l, x -> x + 1) from t", "DuckDB-only syntax: lambda or JSON `->`"),
     ("select left(a, 2) from t", "left() is neither standard"),
+    ("select a, b, from t", "DuckDB-only syntax: trailing comma"),
+    ("select coalesce(a, b,) from t", "DuckDB-only syntax: trailing comma"),
 ])
 def test_scanner_flags_duckdb_only_sql(tmp_path, sql, expected):
     path = tmp_path / "check.sql"

@@ -23,7 +23,7 @@ with shared as (
       on o.project_code = n.project_code and o.fiscal_year = n.fiscal_year and o.notice_no <> n.notice_no
     group by n.notice_no, n.project_code, n.fiscal_year
 ),
-by_code as (
+tied_by_code as (
     select e.notice_no, count(*) as lines, sum(e.amount) as amount
     from fct_expenditure as e
     where e.tied_by = 'project_code'
@@ -44,8 +44,8 @@ findings as (
             || ' yuan) carry no budget document number and are tied by project code ' || s.project_code
             || ', which notice(s) ' || s.others || ' of ' || cast(s.fiscal_year as varchar)
             || ' carry too: which notice they draw on cannot be told, so each notice counts them '
-            || '(spending may be counted twice); record the 指标文号 on the lines' as message,
+            || '(spending may be counted twice); record the 指标文号 on the lines' as message
     from shared as s
-    join by_code as b on b.notice_no = s.notice_no
+    join tied_by_code as b on b.notice_no = s.notice_no
 )
 select * from findings
