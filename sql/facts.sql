@@ -23,71 +23,8 @@ join fct_notices as n on n.notice_no = a.notice_no
 left join ctx on true
 where ctx.purpose_key is null or a.purpose_key = ctx.purpose_key;
 
--- Every active ledger line (either book, any account) as it stood on the as-of date, tied to a
--- notice: by its budget document number (tied_by = 'budget_doc_no', the loader has already
--- normalised 文号 brackets) or, when that names no loaded notice, by the notice's project code
--- (tied_by = 'project_code'). The document number wins because it names one notice, while a
--- central project code may stay the same from year to year: where notices of several fiscal
--- years share a code, a line tied by the code goes to the notice of its posting year (a year
--- without one: the latest notice before it, money carried over; before them all: the earliest,
--- money paid ahead), not to each of them. Lines are tied against every loaded notice and then
--- kept when their notice is in the run's scope, so `--notice` never hands another notice's
--- lines to the one chosen. A line of another project or fund ties to no notice and appears
--- nowhere below: out of scope, never reconciled, never flagged. One pass over the ledger: both
--- ties are left joins to the few notices.
-create or replace view fct_notice_lines as
-with ctx as (select * from run_context limit 1),
-active as (
-    select l.*
-    from stg_ledger_lines as l
-    left join ctx on true
-    where (l.posted_on is null or ctx.as_of is null or l.posted_on <= ctx.as_of)
-      and (ctx.date_from is null or l.posted_on >= ctx.date_from)
-      and (ctx.date_to is null or l.posted_on <= ctx.date_to)
-),
-code_years as (
-    -- each fiscal year a project code has notices in, with the posting years it claims: its own
-    -- up to the next such year's; the first also those before it, the last those after it
-    select
-        project_code,
-        fiscal_year,
-        case when lag(fiscal_year) over w is not null then fiscal_year end as year_from,
-        lead(fiscal_year) over w - 1 as year_to
-    from (select distinct project_code, fiscal_year from notices where project_code is not null) as y
-    window w as (partition by project_code order by fiscal_year)
-),
-by_code as (
-    select n.notice_no, n.project_code, c.year_from, c.year_to
-    from notices as n
-    join code_years as c on c.project_code = n.project_code and c.fiscal_year = n.fiscal_year
-),
-tied as (
-    select
-        a.*,
-        coalesce(nd.notice_no, np.notice_no) as notice_no,
-        case when nd.notice_no is not null then 'budget_doc_no' else 'project_code' end as tied_by
-    from active as a
-    left join notices as nd
-      on nd.notice_no = a.budget_doc_no
-    left join by_code as np
-      on nd.notice_no is null and np.project_code = a.project_code
-     and (a.posted_on is null
-          or ((np.year_from is null or extract(year from a.posted_on) >= np.year_from)
-              and (np.year_to is null or extract(year from a.posted_on) <= np.year_to)))
-    where nd.notice_no is not null or np.notice_no is not null
-)
-select
-    t.*,
-    n.fiscal_year,
-    n.fund_name,
-    n.project_code as notice_project_code,
-    n.revenue_code as notice_revenue_code,
-    t.debit - t.credit as amount,
-    (t.book = 'budget' and t.account_code like '7%') as is_expenditure
-from tied as t
-join fct_notices as n on n.notice_no = t.notice_no;
-
--- How each distinct sub-account name (purpose_key) tied to a notice matches its allocation lines:
+-- How each distinct sub-account name (purpose_key) matches the allocation lines of each loaded
+-- notice (fct_purpose_match: of the notices in scope):
 --   line      names one allocation line: same key, a configured alias, the same key once the
 --             project code an accounting system prints before the name is left out
 --             ('[0101]2024年租赁补贴（中央直达）', '0101 2024年租赁补贴（中央直达）': match_by 'code'),
@@ -97,7 +34,7 @@ join fct_notices as n on n.notice_no = t.notice_no;
 --   pooled    named after the whole fund (notices.fund_name): the pooled account clause 三 forbids
 --   multi     names two or more allocation lines at once ('2024年租赁补贴及保障性租赁住房')
 --   unmatched names none of them (blank included)
-create or replace view fct_purpose_match as
+create or replace view notice_purpose_match as
 with ledger_purposes as (
     -- a lookup table: every sub-account name on a budget expenditure account, once
     select distinct l.purpose_key
@@ -107,7 +44,7 @@ with ledger_purposes as (
 purposes as (
     select n.notice_no, n.fiscal_year, n.fund_name, p.purpose_key
     from ledger_purposes as p
-    cross join fct_notices as n
+    cross join notices as n
 ),
 coded as (
     -- bare: the key without a project code before the name: bracketed ('(0101)…'), or letters and
@@ -221,6 +158,100 @@ select
 from named as n
 left join matched as m on m.notice_no = n.notice_no and m.purpose_key is not distinct from n.purpose_key
 left join multi as mu on mu.notice_no = n.notice_no and mu.purpose_key is not distinct from n.purpose_key;
+
+create or replace view fct_purpose_match as
+select m.*
+from notice_purpose_match as m
+join fct_notices as n on n.notice_no = m.notice_no;
+
+-- Every active ledger line (either book, any account) as it stood on the as-of date, tied to a
+-- notice: by its budget document number (tied_by = 'budget_doc_no', the loader has already
+-- normalised 文号 brackets) or, when that names no loaded notice, by the notice's project code
+-- (tied_by = 'project_code'). The document number wins because it names one notice, while a
+-- central project code may stay the same from year to year: where notices of several fiscal
+-- years share a code, a line tied by the code goes to the notice of its posting year (a year
+-- without one: the latest notice before it, money carried over; before them all: the earliest,
+-- money paid ahead), not to each of them. Where notices of one year share the code (batches of
+-- one fund), a line whose sub-account names an allocation line of exactly one of them goes to
+-- that one (tied_by = 'project_code_purpose', notice_purpose_match); any other line of the code
+-- goes to each of them (NOTICE_TIE_AMBIGUOUS says so). Lines are tied against every loaded notice and then
+-- kept when their notice is in the run's scope, so `--notice` never hands another notice's
+-- lines to the one chosen. A line of another project or fund ties to no notice and appears
+-- nowhere below: out of scope, never reconciled, never flagged. One pass over the ledger: both
+-- ties are left joins to the few notices.
+create or replace view fct_notice_lines as
+with ctx as (select * from run_context limit 1),
+active as (
+    select l.*
+    from stg_ledger_lines as l
+    left join ctx on true
+    where (l.posted_on is null or ctx.as_of is null or l.posted_on <= ctx.as_of)
+      and (ctx.date_from is null or l.posted_on >= ctx.date_from)
+      and (ctx.date_to is null or l.posted_on <= ctx.date_to)
+),
+code_years as (
+    -- each fiscal year a project code has notices in, with the posting years it claims: its own
+    -- up to the next such year's; the first also those before it, the last those after it
+    select
+        project_code,
+        fiscal_year,
+        case when lag(fiscal_year) over w is not null then fiscal_year end as year_from,
+        lead(fiscal_year) over w - 1 as year_to
+    from (select distinct project_code, fiscal_year from notices where project_code is not null) as y
+    window w as (partition by project_code order by fiscal_year)
+),
+by_code as (
+    select n.notice_no, n.project_code, n.fiscal_year, c.year_from, c.year_to
+    from notices as n
+    join code_years as c on c.project_code = n.project_code and c.fiscal_year = n.fiscal_year
+),
+by_purpose as (
+    -- a code's batches of one year told apart: each sub-account that names an allocation line
+    -- of exactly one of them (none of this where no two notices of a year share a code)
+    select b.project_code, b.year_from, b.year_to, m.purpose_key, min(b.notice_no) as notice_no
+    from by_code as b
+    join (select project_code, fiscal_year
+          from by_code
+          group by project_code, fiscal_year
+          having count(*) > 1) as s
+      on s.project_code = b.project_code and s.fiscal_year = b.fiscal_year
+    join notice_purpose_match as m on m.notice_no = b.notice_no and m.match_kind = 'line'
+    group by b.project_code, b.fiscal_year, b.year_from, b.year_to, m.purpose_key
+    having count(*) = 1
+),
+tied as (
+    select
+        a.*,
+        coalesce(nd.notice_no, np.notice_no) as notice_no,
+        case when nd.notice_no is not null then 'budget_doc_no'
+             when bp.notice_no is not null then 'project_code_purpose'
+             else 'project_code' end as tied_by
+    from active as a
+    left join notices as nd
+      on nd.notice_no = a.budget_doc_no
+    left join by_purpose as bp
+      on nd.notice_no is null and bp.project_code = a.project_code
+     and bp.purpose_key = a.purpose_key
+     and (bp.year_from is null or extract(year from a.posted_on) >= bp.year_from)
+     and (bp.year_to is null or extract(year from a.posted_on) <= bp.year_to)
+    left join by_code as np
+      on nd.notice_no is null and np.project_code = a.project_code
+     and (a.posted_on is null
+          or ((np.year_from is null or extract(year from a.posted_on) >= np.year_from)
+              and (np.year_to is null or extract(year from a.posted_on) <= np.year_to)))
+     and (bp.notice_no is null or np.notice_no = bp.notice_no)
+    where nd.notice_no is not null or np.notice_no is not null
+)
+select
+    t.*,
+    n.fiscal_year,
+    n.fund_name,
+    n.project_code as notice_project_code,
+    n.revenue_code as notice_revenue_code,
+    t.debit - t.credit as amount,
+    (t.book = 'budget' and t.account_code like '7%') as is_expenditure
+from tied as t
+join fct_notices as n on n.notice_no = t.notice_no;
 
 -- Expenditure: budget-book lines on 7xxx accounts tied to a notice, amount = debit - credit (a
 -- credit, or a negative debit, is a reversal and nets). Each line carries the allocation line

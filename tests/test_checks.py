@@ -619,6 +619,53 @@ def test_notice_tie_ambiguous__two_notices_of_one_year_share_the_project_code(tm
     con.close()
 
 
+def test_notice_tie__batches_of_one_year_told_apart_by_the_purpose_each_allocates(tmp_path):
+    # the 提前下达 batch allocates rent subsidies and old estates, the second batch rental housing
+    # and old estates, both under the central project code. A line without 指标文号 whose
+    # sub-account only one batch allocates is that batch's; before, each batch counted it (and
+    # the second reported it unmatched). Old estates, allocated by both, stay ambiguous.
+    second = "克区财综〔2024〕15号"
+    con = new_store(tmp_path)
+    seed_notice(con, lines=[SEED_LINES[0], SEED_LINES[2]])
+    seed_notice(con, notice_no=second, lines=[SEED_LINES[1], (OLD_ESTATES, Decimal("500000.00"), "2210108")])
+    set_context(con)
+    add_ledger(con, [
+        dict(voucher_no="记-1", budget_doc_no=None, debit=480),                          # rent
+        dict(voucher_no="记-2", budget_doc_no=None, purpose=RENTAL_HOUSING, function_code="2210110",
+             debit=9000, payee="某公司"),
+        dict(voucher_no="记-3", budget_doc_no=None, purpose=OLD_ESTATES, function_code="2210108",
+             debit=70000, payee="某施工单位"),
+        dict(voucher_no="记-4", budget_doc_no=None, purpose="2024年租赁补贴", debit=480, payee="李四"),
+        # a 文号 of no loaded notice: tied by code and purpose all the same, and DOC_NO_MISMATCH says so
+        dict(voucher_no="记-5", budget_doc_no="克区财预〔2024〕5号", debit=480, payee="王五"),
+    ])
+    tied = con.execute("select voucher_no, notice_no, tied_by from fct_expenditure "
+                       "order by voucher_no, notice_no").fetchall()
+    assert tied == [("记-1", NOTICE_NO, "project_code_purpose"),
+                    ("记-2", second, "project_code_purpose"),
+                    ("记-3", second, "project_code"), ("记-3", NOTICE_NO, "project_code"),
+                    ("记-4", NOTICE_NO, "project_code_purpose"),   # matched by its core name
+                    ("记-5", NOTICE_NO, "project_code_purpose")]
+    spent = dict(((n, p), s) for n, p, s in con.execute(
+        "select notice_no, purpose, spent from rpt_allocation_summary").fetchall())
+    assert spent[(NOTICE_NO, RENT)] == Decimal("1440.00")
+    [mismatch] = findings(con, "DOC_NO_MISMATCH")
+    assert (mismatch.notice_no, mismatch.observed, mismatch.amount) == (
+        NOTICE_NO, "克区财预〔2024〕5号", Decimal("480.00"))
+    assert spent[(second, RENTAL_HOUSING)] == Decimal("9000.00")
+    assert findings(con, "UNMATCHED_EXPENDITURE") == []
+    found = sorted(findings(con, "NOTICE_TIE_AMBIGUOUS"), key=lambda f: f.notice_no)
+    assert [(f.notice_no, f.amount) for f in found] == [(second, Decimal("70000.00")),
+                                                        (NOTICE_NO, Decimal("70000.00"))]
+    assert found[1].message.startswith("1 行支出（净额 70000.00 元）无指标文号")
+    # another year's notice of the code does not take part: its year's lines are its own
+    con.execute(f"update notices set fiscal_year = 2025 where notice_no = '{second}'")
+    tied = con.execute("select voucher_no, notice_no, tied_by from fct_expenditure "
+                       "order by voucher_no").fetchall()
+    assert {t[1] for t in tied} == {NOTICE_NO} and {t[2] for t in tied} == {"project_code"}
+    con.close()
+
+
 def test_doc_no_mismatch__another_documents_number_under_the_notices_project_code(con):
     add_ledger(con, [
         # the local matching money's 文号 under the central project code: counted under the

@@ -21,7 +21,7 @@ with other as (
         sum(e.amount) as amount,
         min(e.voucher_no) as first_voucher
     from fct_expenditure as e
-    where e.tied_by = 'project_code'
+    where e.tied_by in ('project_code', 'project_code_purpose')
       and coalesce(e.budget_doc_no, '') <> ''
       and e.amount <> 0
     group by e.notice_no, e.notice_project_code, e.budget_doc_no
