@@ -40,7 +40,9 @@ How a file is read
     Typing is set-based SQL, never Python per row. A CSV is first read in parallel into a Parquet
     file of text beside the transcoded copy (SCRATCH_TEXT, deleted after the load), in file order:
     a row's position in it (file_row_number) numbers the row, since a row_number() window would
-    read the file on one thread. Parquet stores the text once, compressed, and each later scan
+    read the file on one thread. DuckDB passes over entirely empty lines, which Excel shows as
+    rows: where the file has any under its header, the rows after one are numbered up
+    (_blank_line_shift). Parquet stores the text once, compressed, and each later scan
     reads only the columns it needs (a temporary table spills whole, uncompressed, and at 10M
     lines made the load 11 s slower; a table in a scratch database file, used before, is slower
     to write: bench/README.md, thirteenth session). Then one scan per field collects the distinct
@@ -1889,9 +1891,77 @@ def _read_or_reject(con, sql: str, params: dict, path: Path, fmt: str, enc: str 
                          f"the {fmt.upper()} file cannot be read ({enc or fmt}), {where_en}{detail}") from exc
 
 
+@dataclass(frozen=True)
+class LineEnds:
+    """What a file's bytes say of its lines: its newline bytes (0x0A), and how many of them end
+    the empty lines at its very end (nothing follows them). Counted beside the hash."""
+
+    newlines: int
+    trailing_empty: int
+    ends_with_newline: bool
+
+    def physical_lines(self) -> int:
+        """Lines up to the last one that holds something."""
+        return self.newlines + (0 if self.ends_with_newline else 1) - self.trailing_empty
+
+
+def line_ends(path: Path) -> LineEnds:
+    """Count a file's newline bytes (for a CSV: see _blank_line_shift)."""
+    newlines = 0
+    buf = bytearray(CHUNK_BYTES)
+    tail = b""
+    with open(path, "rb", buffering=0) as fh:
+        while n := fh.readinto(buf):
+            newlines += buf.count(b"\n", 0, n)
+            tail = (tail + bytes(buf[max(0, n - 64):n]))[-64:]
+    end = tail.rstrip(b"\r\n")
+    trailing = tail[len(end):].count(b"\n")
+    return LineEnds(newlines, max(0, trailing - 1), tail.endswith(b"\n"))
+
+
+# A CSV's empty lines: DuckDB's reader passes over them, so the rows after one would be numbered
+# one less than the row a user sees in Excel (which shows the empty line as an empty row) and
+# counts under the header ("数据第N行"). Where the file's newlines show more lines than the header
+# and the rows read (an empty line, or a cell of several lines, after the header), the file is
+# read again with Python's csv module to find the empty lines, and each row's number is raised by
+# the empty lines above it. A file without them (every export seen) costs a count of its newline
+# bytes, beside the hash.
+BLANK_LINES_TABLE = "_ledger_blank_lines"
+
+
+def _blank_line_shift(con, utf8_path: str, delim: str, cmap: ColumnMap, rows_read: int,
+                      ends: LineEnds | None) -> bool:
+    """Fill BLANK_LINES_TABLE (rows_before, blank_lines): for each count of rows read before an
+    empty line, the empty lines up to there. False (nothing to shift) when there are none."""
+    if ends is not None and ends.physical_lines() == cmap.header_index + 1 + rows_read:
+        return False
+    before: list[int] = []
+    read = 0
+    csv.field_size_limit(max(csv.field_size_limit(), 2 * CSV_MAX_LINE_BYTES))
+    try:
+        with open(utf8_path, encoding="utf-8-sig", errors="replace", newline="") as fh:
+            reader = csv.reader(fh, delimiter=delim, quotechar='"')
+            for _ in range(cmap.header_index + 1):
+                next(reader, None)
+            for record in reader:
+                if record:
+                    read += 1
+                else:
+                    before.append(read)
+    except csv.Error:  # DuckDB read it; Python does not: leave the numbers as DuckDB gave them
+        return False
+    before = [b for b in before if b < read]  # empty lines at the end shift nothing
+    if not before or read != rows_read:
+        return False
+    last = {b: k for k, b in enumerate(before, start=1)}  # rows before -> empty lines up to there
+    con.execute(f"create or replace temp table {BLANK_LINES_TABLE} (rows_before bigint, blank_lines bigint)")
+    con.executemany(f"insert into {BLANK_LINES_TABLE} values (?, ?)", list(last.items()))
+    return True
+
+
 def _load_one(con, path: Path, sha: str, preset: str | None, encoding: str | None,
               presets_file: Path | None, workdir: Path, on_read=None,
-              transcoded: str | None = None) -> FileOutcome:
+              transcoded: str | None = None, ends: LineEnds | None = None) -> FileOutcome:
     fmt = _format_of(path)
     presets = load_presets(_user_preset_files(path, presets_file))
     enc = None
@@ -1900,7 +1970,7 @@ def _load_one(con, path: Path, sha: str, preset: str | None, encoding: str | Non
     con.execute(_MACROS)
     with memory_limit(con, LOAD_MEMORY_LIMIT):
         return _load_in_transaction(con, path, sha, fmt, enc, presets, preset, workdir, on_read,
-                                    transcoded)
+                                    transcoded, ends)
 
 
 # The scratch Parquet file a CSV's text is read into (see the module docstring), in the load's
@@ -1915,7 +1985,7 @@ LOAD_FOLDER_PREFIX = "recon-ledger-"  # a load's workdir in the store's spill fo
 
 def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, presets: Presets,
                          preset: str | None, workdir: Path, on_read=None,
-                         transcoded: str | None = None) -> FileOutcome:
+                         transcoded: str | None = None, ends: LineEnds | None = None) -> FileOutcome:
     # A CSV's rows are numbered by their place in the scratch Parquet file, which follows the file
     # only while preserve_insertion_order is on. The store's default (false) is restored whatever
     # happens, outside the transaction so an aborted one can't block it.
@@ -1937,8 +2007,17 @@ def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, p
             _read_or_reject(con, f"copy ({reader}) to '{scratch}' (format parquet, compression "
                                  f"lz4_raw, row_group_size {SCRATCH_ROW_GROUP})",
                             reader_params, path, fmt, enc)
-            source, params = (f"select file_row_number + 1 as row_no, {', '.join(FIELDS)} "
-                              f"from read_parquet('{scratch}', file_row_number = true)"), {}
+            rows_read = con.execute(f"select count(*) from read_parquet('{scratch}')").fetchone()[0]
+            if _blank_line_shift(con, reader_params["path"], reader_params["delim"], cmap, rows_read, ends):
+                source = (f"select t.file_row_number + 1 + coalesce(b.blank_lines, 0) as row_no, "
+                          f"{', '.join('t.' + f for f in FIELDS)} "
+                          f"from read_parquet('{scratch}', file_row_number = true) as t "
+                          f"asof left join {BLANK_LINES_TABLE} as b "
+                          f"on t.file_row_number + 1 > b.rows_before")
+            else:
+                source = (f"select file_row_number + 1 as row_no, {', '.join(FIELDS)} "
+                          f"from read_parquet('{scratch}', file_row_number = true)")
+            params = {}
         con.execute("begin transaction")
         try:
             if fmt in ("xlsx", "xls"):
@@ -1966,7 +2045,7 @@ def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, p
             con.execute("rollback")
             raise
     finally:
-        for table in ("_ledger_raw", "_ledger_lookup", "_ledger_headings"):
+        for table in ("_ledger_raw", "_ledger_lookup", "_ledger_headings", BLANK_LINES_TABLE):
             con.execute(f"drop table if exists {table}")
         con.execute("set preserve_insertion_order = false")
         con.execute("reset disabled_optimizers")
@@ -2083,7 +2162,7 @@ def load_ledgers(con: duckdb.DuckDBPyConnection, paths, preset: str | None = Non
     """
     outcomes: list[FileOutcome] = []
     canonicalise_registered_paths(con)  # a store from before canonical paths
-    with ThreadPoolExecutor(1, "recon-hash") as hasher:
+    with ThreadPoolExecutor(2, "recon-hash") as hasher:
         for path in map(canonical_path, paths):
             try:
                 stamp = file_stamp(path)  # before the hash: a change while it is read shows next time
@@ -2099,6 +2178,7 @@ def load_ledgers(con: duckdb.DuckDBPyConnection, paths, preset: str | None = Non
                 continue
             with working_folder(con, LOAD_FOLDER_PREFIX) as workdir:
                 hashing = hasher.submit(sha256_file, path)
+                counting = hasher.submit(line_ends, path)
                 transcoded = _transcode_beside_hash(con, path, stamp[0], encoding, workdir, hashing)
                 try:
                     sha = hashing.result()
@@ -2113,8 +2193,9 @@ def load_ledgers(con: duckdb.DuckDBPyConnection, paths, preset: str | None = Non
                         message=f"与文件 {earlier} 内容相同 / same content as file {earlier}"))
                     continue
                 try:
+                    ends = counting.result() if counting.exception() is None else None
                     outcome = _load_one(con, path, sha, preset, encoding, presets_file,
-                                        workdir, on_read, transcoded)
+                                        workdir, on_read, transcoded, ends)
                 except InputError as exc:
                     outcomes.append(reject_file(con, path, sha, "ledger", exc))
                     continue

@@ -1289,6 +1289,64 @@ def test_load_ledgers__blank_and_subtotal_rows_skipped(con, tmp_path):
     assert [r["row_no"] for r in lines(con)] == [1, 3]  # the row of empty cells still counts
 
 
+def _csv_with_empty_lines(path: Path, records: list, encoding="utf-8") -> Path:
+    """A CSV under the CN header; None in records is an entirely empty line."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(CN)
+    for r in records:
+        if r is None:
+            buf.write("\r\n")
+        else:
+            w.writerow(r)
+    path.write_bytes(buf.getvalue().encode(encoding))
+    return path
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
+def test_load_ledgers__rows_after_an_empty_line_keep_the_number_excel_shows(con, tmp_path, encoding):
+    # DuckDB's reader passes over an entirely empty line (a month's rows set apart, say), which
+    # Excel shows as an empty row. Before, every row after one was cited a row too early: the
+    # quarantined row below was 数据第5行, its message said 第4行, the row of 记-3
+    path = _csv_with_empty_lines(tmp_path / "l.csv", [
+        row(), None, row(voucher_no="记-2"),
+        row(voucher_no="记-3", summary="摘要写在\n两行"),   # one row in Excel, two lines of text
+        None, None, row(voucher_no="记-4", debit="四百八"),
+        row(voucher_no="记-5"), None, None], encoding)        # empty lines at the end: nothing after
+    [out] = load_ledgers(con, [path])
+    assert (out.rows_loaded, out.rows_quarantined) == (4, 1)
+    assert [(r["row_no"], r["voucher_no"]) for r in lines(con)] == [
+        (1, "记-0001"), (3, "记-2"), (4, "记-3"), (8, "记-5")]
+    assert con.execute("select row_no, value from quarantine").fetchall() == [(7, "四百八")]
+    [bad] = run_rule(con, rule("INPUT_ROW_INVALID"))
+    assert bad.source_row == 7 and "数据第7行" in bad.message
+
+
+def test_load_ledgers__empty_lines_across_parallel_reads(con, tmp_path, monkeypatch):
+    # the empty lines fall in different buffers of the parallel reader
+    monkeypatch.setattr(ledgers, "CSV_MAX_LINE_BYTES", 1 << 14)
+    records = [row(voucher_no=f"记-{i:06d}") for i in range(1, 12_001)]
+    for at in (9_000, 3_000, 3_000):
+        records.insert(at, None)
+    [out] = load_ledgers(con, [_csv_with_empty_lines(tmp_path / "l.csv", records)])
+    assert out.rows_loaded == 12_000
+    numbered = dict(con.execute("select voucher_no, row_no from ledger_lines").fetchall())
+    assert [numbered[f"记-{i:06d}"] for i in (1, 3_000, 3_001, 9_000, 9_001, 12_000)] == [
+        1, 3_000, 3_003, 9_002, 9_004, 12_003]
+
+
+def test_line_ends__what_the_bytes_say_of_the_lines(tmp_path):
+    def ends(data: bytes):
+        (tmp_path / "f.csv").write_bytes(data)
+        found = ledgers.line_ends(tmp_path / "f.csv")
+        return found.newlines, found.physical_lines()
+    assert ends(b"h\r\na\r\nb\r\n") == (3, 3)
+    assert ends(b"h\na\nb") == (2, 3)                       # the last line without its newline
+    assert ends(b"h\r\na\r\n\r\n\n\r\n") == (5, 2)          # empty lines at the end are not lines
+    assert ends(b"h\na\n\nb\n") == (4, 4)                  # one in the middle is
+    assert ends(b"") == (0, 1)
+
+
 def test_load_ledgers__a_detail_ledgers_dated_balance_and_total_rows_are_not_voucher_lines(con, tmp_path):
     # a 明细账 prints 期初余额 on the first day, 本月合计 / 本年累计 on each month's last, 承前页 at a
     # page's top: dated, of no voucher. Before, each was quarantined (the nightly run warned, exit 1)
