@@ -1914,6 +1914,12 @@ def line_ends(path: Path) -> LineEnds:
         while n := fh.readinto(buf):
             newlines += buf.count(b"\n", 0, n)
             tail = (tail + bytes(buf[max(0, n - 64):n]))[-64:]
+    return _line_ends(newlines, tail)
+
+
+def _line_ends(newlines: int, tail: bytes) -> LineEnds:
+    """LineEnds from the count of newlines and the file's last bytes (a run of empty lines
+    longer than them counts as lines: the caller then reads the file, as for one between rows)."""
     end = tail.rstrip(b"\r\n")
     trailing = tail[len(end):].count(b"\n")
     return LineEnds(newlines, max(0, trailing - 1), tail.endswith(b"\n"))
@@ -1921,42 +1927,100 @@ def line_ends(path: Path) -> LineEnds:
 
 # A CSV's empty lines: DuckDB's reader passes over them, so the rows after one would be numbered
 # one less than the row a user sees in Excel (which shows the empty line as an empty row) and
-# counts under the header ("数据第N行"). Where the file's newlines show more lines than the header
-# and the rows read (an empty line, or a cell of several lines, after the header), the file is
-# read again with Python's csv module to find the empty lines, and each row's number is raised by
-# the empty lines above it. A file without them (every export seen) costs a count of its newline
-# bytes, beside the hash.
+# counts under the header ("数据第N行"). A file without them (every export seen) costs a count of
+# its newline bytes beside the hash: its lines are then the header's and the rows read. Otherwise
+# the transcoded text is searched for empty lines (_empty_lines). When they are all the extra
+# lines, each row is numbered up by those above it; when some extra lines are inside quoted cells
+# too, Python's csv module reads the file to tell which empty lines fall between rows.
+_EMPTY_LINE = re.compile(rb"\n(?=\r?\n)")  # a newline that an empty line follows
+
+
+def _empty_lines(path: str) -> tuple[list[int], LineEnds]:
+    """The 0-based indices of a file's empty lines, and its line ends."""
+    found: list[int] = []
+    newlines = 0
+    carry = tail = b""
+    with open(path, "rb") as fh:
+        while True:
+            data = fh.read(CHUNK_BYTES)
+            buf = carry + data
+            limit = len(buf) if not data else max(0, len(buf) - 2)  # the lookahead needs 2 bytes
+            at = 0
+            for m in _EMPTY_LINE.finditer(buf):
+                if m.start() >= limit:
+                    break
+                newlines += buf.count(b"\n", at, m.start())
+                at = m.start()
+                found.append(newlines + 1)
+            newlines += buf.count(b"\n", at, limit)
+            carry = buf[limit:]
+            tail = (tail + data[-64:])[-64:]
+            if not data:
+                break
+    return found, _line_ends(newlines, tail)
+
+
+def _blank_line_shift(utf8_path: str, delim: str, cmap: ColumnMap, rows_read: int,
+                      ends: LineEnds | None) -> dict[int, int]:
+    """For each count of rows read before an empty line between rows, the empty lines up to
+    there; empty when there are none (DuckDB's row numbers stand)."""
+    above = cmap.header_index + 1  # the header's line and those above it (title rows)
+    if ends is not None and ends.physical_lines() == above + rows_read:
+        return {}
+    empty, ends = _empty_lines(utf8_path)
+    empty = [i for i in empty if above <= i < ends.physical_lines()]  # under the header, rows after
+    if not empty:
+        return {}  # the extra lines are inside quoted cells
+    if ends.physical_lines() - above - rows_read == len(empty):
+        before = [i - above - k for k, i in enumerate(empty)]
+    else:
+        before = _empty_records(utf8_path, delim, above, rows_read) or []
+    return {b: k for k, b in enumerate(before, start=1)}
+
+
+# Up to this many places where rows are numbered up, the number is a CASE of nested comparisons
+# (log2 of them a row); beyond, an ASOF join to a table of them, which sorts the file's rows
+# (a 2M-line load took twice as long).
+SHIFT_CASE_LIMIT = 4096
 BLANK_LINES_TABLE = "_ledger_blank_lines"
 
 
-def _blank_line_shift(con, utf8_path: str, delim: str, cmap: ColumnMap, rows_read: int,
-                      ends: LineEnds | None) -> bool:
-    """Fill BLANK_LINES_TABLE (rows_before, blank_lines): for each count of rows read before an
-    empty line, the empty lines up to there. False (nothing to shift) when there are none."""
-    if ends is not None and ends.physical_lines() == cmap.header_index + 1 + rows_read:
-        return False
+def _shifted_row_no(row: str, shift: dict[int, int]) -> str:
+    """SQL for row + the empty lines above it: shift maps rows before an empty line (ascending)
+    to the empty lines up to there."""
+    bounds, counts = list(shift), list(shift.values())
+
+    def tree(lo: int, hi: int, base: int) -> str:
+        if lo == hi:
+            return str(base)
+        mid = (lo + hi) // 2
+        return (f"case when {row} > {bounds[mid]} then {tree(mid + 1, hi, counts[mid])} "
+                f"else {tree(lo, mid, base)} end")
+
+    return f"{row} + {tree(0, len(bounds), 0)}"
+
+
+def _empty_records(utf8_path: str, delim: str, above: int, rows_read: int) -> list[int] | None:
+    """For each empty line between rows, the rows before it, read by Python's csv module (None
+    when it does not read the rows DuckDB did)."""
     before: list[int] = []
     read = 0
     csv.field_size_limit(max(csv.field_size_limit(), 2 * CSV_MAX_LINE_BYTES))
     try:
         with open(utf8_path, encoding="utf-8-sig", errors="replace", newline="") as fh:
             reader = csv.reader(fh, delimiter=delim, quotechar='"')
-            for _ in range(cmap.header_index + 1):
+            for _ in range(above):
                 next(reader, None)
             for record in reader:
                 if record:
                     read += 1
                 else:
                     before.append(read)
-    except csv.Error:  # DuckDB read it; Python does not: leave the numbers as DuckDB gave them
-        return False
-    before = [b for b in before if b < read]  # empty lines at the end shift nothing
-    if not before or read != rows_read:
-        return False
-    last = {b: k for k, b in enumerate(before, start=1)}  # rows before -> empty lines up to there
-    con.execute(f"create or replace temp table {BLANK_LINES_TABLE} (rows_before bigint, blank_lines bigint)")
-    con.executemany(f"insert into {BLANK_LINES_TABLE} values (?, ?)", list(last.items()))
-    return True
+    except csv.Error:
+        return None
+    if read != rows_read:
+        return None
+    return [b for b in before if b < read]  # empty lines at the end shift nothing
 
 
 def _load_one(con, path: Path, sha: str, preset: str | None, encoding: str | None,
@@ -2008,12 +2072,20 @@ def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, p
                                  f"lz4_raw, row_group_size {SCRATCH_ROW_GROUP})",
                             reader_params, path, fmt, enc)
             rows_read = con.execute(f"select count(*) from read_parquet('{scratch}')").fetchone()[0]
-            if _blank_line_shift(con, reader_params["path"], reader_params["delim"], cmap, rows_read, ends):
+            shift = _blank_line_shift(reader_params["path"], reader_params["delim"], cmap, rows_read, ends)
+            if len(shift) > SHIFT_CASE_LIMIT:
+                con.execute(f"create or replace temp table {BLANK_LINES_TABLE} "
+                            f"(rows_before bigint, blank_lines bigint)")
+                con.executemany(f"insert into {BLANK_LINES_TABLE} values (?, ?)", list(shift.items()))
                 source = (f"select t.file_row_number + 1 + coalesce(b.blank_lines, 0) as row_no, "
                           f"{', '.join('t.' + f for f in FIELDS)} "
                           f"from read_parquet('{scratch}', file_row_number = true) as t "
                           f"asof left join {BLANK_LINES_TABLE} as b "
                           f"on t.file_row_number + 1 > b.rows_before")
+            elif shift:
+                source = (f"select {_shifted_row_no('(file_row_number + 1)', shift)} as row_no, "
+                          f"{', '.join(FIELDS)} "
+                          f"from read_parquet('{scratch}', file_row_number = true)")
             else:
                 source = (f"select file_row_number + 1 as row_no, {', '.join(FIELDS)} "
                           f"from read_parquet('{scratch}', file_row_number = true)")

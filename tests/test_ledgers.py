@@ -1322,9 +1322,12 @@ def test_load_ledgers__rows_after_an_empty_line_keep_the_number_excel_shows(con,
     assert bad.source_row == 7 and "数据第7行" in bad.message
 
 
-def test_load_ledgers__empty_lines_across_parallel_reads(con, tmp_path, monkeypatch):
-    # the empty lines fall in different buffers of the parallel reader
+@pytest.mark.parametrize("case_limit", [4096, 1])
+def test_load_ledgers__empty_lines_across_parallel_reads(con, tmp_path, monkeypatch, case_limit):
+    # the empty lines fall in different buffers of the parallel reader; numbered up by a CASE,
+    # or beyond SHIFT_CASE_LIMIT places by a join
     monkeypatch.setattr(ledgers, "CSV_MAX_LINE_BYTES", 1 << 14)
+    monkeypatch.setattr(ledgers, "SHIFT_CASE_LIMIT", case_limit)
     records = [row(voucher_no=f"记-{i:06d}") for i in range(1, 12_001)]
     for at in (9_000, 3_000, 3_000):
         records.insert(at, None)
@@ -1333,6 +1336,24 @@ def test_load_ledgers__empty_lines_across_parallel_reads(con, tmp_path, monkeypa
     numbered = dict(con.execute("select voucher_no, row_no from ledger_lines").fetchall())
     assert [numbered[f"记-{i:06d}"] for i in (1, 3_000, 3_001, 9_000, 9_001, 12_000)] == [
         1, 3_000, 3_003, 9_002, 9_004, 12_003]
+
+
+def test_load_ledgers__cells_of_several_lines_shift_no_row(con, tmp_path):
+    # the file has more lines than rows, but no empty line between rows: one inside a quoted cell
+    path = _csv_with_empty_lines(tmp_path / "l.csv", [
+        row(summary="摘要\n\n空一行"), row(voucher_no="记-2", summary="两\n行"), row(voucher_no="记-3")])
+    load_ledgers(con, [path])
+    assert [(r["row_no"], r["voucher_no"]) for r in lines(con)] == [(1, "记-0001"), (2, "记-2"), (3, "记-3")]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 1 << 20])
+def test_empty_lines__found_across_read_chunks(tmp_path, monkeypatch, chunk):
+    monkeypatch.setattr(ledgers, "CHUNK_BYTES", chunk)
+    data = b"h\r\n\r\na\n\n\nb\r\n\r\nc\r\n\r\n"
+    (tmp_path / "f.csv").write_bytes(data)
+    found, ends = ledgers._empty_lines(str(tmp_path / "f.csv"))
+    assert found == [i for i, text in enumerate(data.split(b"\n")[:-1]) if text.strip(b"\r") == b""]
+    assert found == [1, 3, 4, 6, 8] and (ends.newlines, ends.physical_lines()) == (9, 8)
 
 
 def test_line_ends__what_the_bytes_say_of_the_lines(tmp_path):
