@@ -349,6 +349,9 @@ def match_header(path: Path, rows: list[list], presets: Presets, preset: str | N
     if dupes:
         raise InputError(path, f"列重复：{'；'.join(dupes)}", f"duplicate columns: {'; '.join(dupes)}")
     excel_text = any(isinstance(c, str) and _EXCEL_TEXT.fullmatch(c) for r in rows[idx + 1:] for c in r)
+    if "aux" not in found and "purpose" in found \
+            and _holds_aux_items(rows[idx + 1:], found["purpose"], presets):
+        found["aux"] = found.pop("purpose")  # 辅助核算项目 holding 项目:… ;功能分类:… is a 辅助项 column
     by_direction = _split(found)
     columns = {f: i for f, i in found.items() if f not in SPLIT_BY.values() and f != "aux"}
     headings = {f: str(cells[i]).strip() for f, i in columns.items()}
@@ -371,6 +374,22 @@ def match_header(path: Path, rows: list[list], presets: Presets, preset: str | N
 # column may have (the presets' headings of the field), when the header has such a column.
 AUX_FIELDS = ("function_code", "economic_code", "project_code", "purpose", "fund_source",
               "direct_flag", "budget_doc_no", "payee")
+
+
+def _holds_aux_items(rows: list[list], column: int, presets: Presets) -> bool:
+    """Whether most values under the header in a column (headed as the purpose: 项目, 辅助核算项目)
+    hold two or more labelled items of different fields, as a 辅助项 column does."""
+    labels = {f: re.compile(_aux_label_pattern(_aux_labels(presets, f))) for f in AUX_FIELDS}
+    values = [_text(r[column]) for r in rows if column < len(r) and _text(r[column])]
+    itemised = sum(1 for v in values if sum(1 for p in labels.values() if p.search(v)) >= 2)
+    return bool(values) and 2 * itemised > len(values)
+
+
+def _aux_label_pattern(labels: str) -> str:
+    """A label as it begins an item in a 辅助项 cell (the label part of _aux_sql's pattern):
+    【项目】, [项目], or 项目: / 项目： / 项目= after the start or a separator (not 预算项目:)."""
+    return (rf"(?:【(?:{labels})】|[\[［](?:{labels})[\]］]"
+            rf"|(?:^|[^\w])(?:{labels})\s*[:：=])")
 
 
 def _aux_labels(presets: Presets, field_name: str) -> str:

@@ -1003,6 +1003,31 @@ def test_load_ledgers__a_column_of_auxiliary_items_fills_the_fields_without_a_co
                                       "where spent <> 0").fetchall()) == {
                 OLD_ESTATES: Decimal("100000.00"), RENT: Decimal("1440.00")}, kind
 
+def test_load_ledgers__a_purpose_heading_over_auxiliary_items_is_read_as_them(tmp_path):
+    # 辅助核算项目 is a purpose heading, and some systems put every auxiliary item under it. Before,
+    # the whole cell was read as the purpose: no code, no project, nothing tied to the notice
+    header = ["凭证日期", "凭证号", "摘要", "科目编码", "科目名称", "借方金额", "贷方金额", "辅助核算项目"]
+    rows = [
+        ["2024-03-05", "记-1", "发放3月租赁补贴", "7201", "事业支出", "480.00", "",
+         f"项目:{RENT};功能分类:2210107;项目代码:{PROJECT_CODE}"],
+        ["2024-03-06", "记-2", "发放3月租赁补贴", "7201", "事业支出", "480.00", "",
+         f"【项目】{RENT} 【功能科目】2210107 【项目代码】{PROJECT_CODE}"],
+        ["2024-03-07", "记-3", "办公用品", "7201", "事业支出", "50.00", "", ""],
+    ]
+    for kind in ("csv", "xlsx", "parquet"):
+        with _loaded_alone(tmp_path, kind, header, rows, stem="凭证") as (store, out):
+            assert (kind, out.rows_loaded, out.rows_quarantined) == (kind, 3, 0), out.message
+            got = [(r["voucher_no"], r["function_code"], r["project_code"], r["purpose"]) for r in lines(store)]
+            assert got == [("记-1", "2210107", PROJECT_CODE, RENT), ("记-2", "2210107", PROJECT_CODE, RENT),
+                           ("记-3", None, None, None)], kind
+            assert spent(store) == Decimal("960.00")
+    # the control: names under the heading, one of them labelled, stay the purpose as written
+    plain = [r[:7] + [v] for r, v in zip(rows, [RENT, f"项目:{RENT}", "办公经费"])]
+    (tmp_path / "plain").mkdir()
+    with _loaded_alone(tmp_path / "plain", "csv", header, plain, stem="凭证") as (store, out):
+        assert [r["purpose"] for r in lines(store)] == [RENT, f"项目:{RENT}", "办公经费"]
+
+
 @pytest.mark.parametrize("credit", ["0", "-1", "2"])
 def test_load_ledgers__a_direction_written_as_a_number_reads_1_as_debit(tmp_path, credit):
     # 金额 | 借贷方向 as a database table holds it (Kingdee's FDC: 1 借, 0 or -1 贷; others 2 贷).
