@@ -822,7 +822,13 @@ def _read_csv(path: Path, encoding: str, presets: Presets, preset: str | None,
             _transcode_python(path, encoding, utf8_path)
         elif transcoded != TRANSCODED:
             transcode_to_utf8(path, encoding, utf8_path)
+    with open(utf8_path, "rb") as fh:
+        mixed = _newline_kinds(fh.read(SAMPLE_BYTES).rstrip(b"\r")).mixed()
+    if mixed:  # seen in the first lines; a mix further down is met when DuckDB reads (_load_in_transaction)
+        utf8_path = _lines_ending_in_lf(utf8_path, workdir) or utf8_path
     cmap, delim = _csv_header(path, utf8_path, presets, preset)
+    if mixed:
+        cmap = _noting(cmap, NEWLINES_NOTE)
     # The column spec and the positional names c0..cN are ours; the path and dialect are parameters.
     # No row number here: row_number() over () would read the file on one thread. The rows are
     # written in file order instead (preserve_insertion_order is on during a load) and numbered by
@@ -843,6 +849,63 @@ def _read_csv(path: Path, encoding: str, presets: Presets, preset: str | None,
                       null_padding = false, max_line_size = $max_line, buffer_size = $buffer)"""
     return cmap, source, {"path": str(utf8_path), "skip": cmap.header_index, "delim": delim,
                           "max_line": CSV_MAX_LINE_BYTES, "buffer": 2 * CSV_MAX_LINE_BYTES}
+
+
+# Lines ending in more than one way (\r\n and \n: a file edited by hand, or exports of two systems
+# put together), or in \r alone (Excel for Mac's "CSV (Macintosh)"): DuckDB's reader refuses the
+# first ("the CSV Parser state machine reached an invalid state"), and Python's csv module finds
+# no header in the second. Such a file is read from a copy whose lines all end in \n.
+LF_COPY = "ledger-lf.csv"
+NEWLINES_NOTE = ("换行符不统一（Windows 与 Unix 换行混用）或为旧式 Mac 回车，已统一后读取 / line ends "
+                 "mixed (Windows and Unix) or old Mac carriage returns: each read as a line end")
+
+
+@dataclass
+class _NewlineKinds:
+    crlf: bool = False
+    bare_lf: bool = False
+    bare_cr: bool = False
+
+    def mixed(self) -> bool:
+        return self.bare_cr or (self.crlf and self.bare_lf)
+
+
+def _newline_kinds(data: bytes, kinds: _NewlineKinds | None = None) -> _NewlineKinds:
+    """How the lines in data end (added to kinds)."""
+    kinds = kinds or _NewlineKinds()
+    crlf = data.count(b"\r\n")
+    kinds.crlf |= crlf > 0
+    kinds.bare_lf |= data.count(b"\n") > crlf
+    kinds.bare_cr |= data.count(b"\r") > crlf
+    return kinds
+
+
+def _lines_ending_in_lf(src: Path, workdir: Path) -> Path | None:
+    """A copy of src in workdir whose every line end (\r\n, \r) is \n, when src mixes them; else
+    None. A transcoded copy in workdir is replaced by it."""
+    target = workdir / LF_COPY
+    kinds = _NewlineKinds()
+    carry = b""
+    with open(src, "rb") as fi, open(target, "wb") as fo:
+        while True:
+            data = fi.read(CHUNK_BYTES)
+            buf = carry + data
+            carry = b"\r" if data and buf.endswith(b"\r") else b""  # its \n may begin the next piece
+            buf = buf[: len(buf) - len(carry)]
+            _newline_kinds(buf, kinds)
+            fo.write(buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
+            if not data:
+                break
+    if not kinds.mixed():
+        target.unlink()
+        return None
+    if src == workdir / UTF8_COPY:
+        src.unlink()
+    return target
+
+
+def _noting(cmap: ColumnMap, note: str) -> ColumnMap:
+    return dataclasses.replace(cmap, note=note if not cmap.note else f"{cmap.note}；{note}")
 
 
 def _voucher_sql(word: str, number: str) -> str:
@@ -2087,9 +2150,19 @@ def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, p
                 on_read()
             if cmap.excel_text:  # the copy joins 凭证字 to 凭证号 (_voucher_sql), trimming as it goes
                 con.execute(_EXCEL_TEXT_TRIM)
-            _read_or_reject(con, f"copy ({reader}) to '{scratch}' (format parquet, compression "
-                                 f"lz4_raw, row_group_size {SCRATCH_ROW_GROUP})",
-                            reader_params, path, fmt, enc)
+            copy = (f"copy ({reader}) to '{scratch}' (format parquet, compression lz4_raw, "
+                    f"row_group_size {SCRATCH_ROW_GROUP})")
+            try:
+                _read_or_reject(con, copy, reader_params, path, fmt, enc)
+            except InputError:
+                # lines ending in more than one way below the first lines: read again from a copy
+                lf = None if reader_params["path"] == str(workdir / LF_COPY) \
+                    else _lines_ending_in_lf(Path(reader_params["path"]), workdir)
+                if lf is None:
+                    raise
+                reader_params = {**reader_params, "path": str(lf)}
+                cmap = _noting(cmap, NEWLINES_NOTE)
+                _read_or_reject(con, copy, reader_params, path, fmt, enc)
             rows_read = con.execute(f"select count(*) from read_parquet('{scratch}')").fetchone()[0]
             shift = _blank_line_shift(reader_params["path"], reader_params["delim"], cmap, rows_read, ends)
             if len(shift) > SHIFT_CASE_LIMIT:

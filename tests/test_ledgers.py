@@ -1371,6 +1371,53 @@ def test_load_ledgers__cells_of_several_lines_shift_no_row(con, tmp_path):
     assert [(r["row_no"], r["voucher_no"]) for r in lines(con)] == [(1, "记-0001"), (2, "记-2"), (3, "记-3")]
 
 
+def _csv_line(record: list, end: str) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator=end).writerow(record)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
+@pytest.mark.parametrize("ends", [
+    ("\n", "\n", "\r\n", "\n"),       # a line added by hand in Notepad to an LF export
+    ("\r\n", "\r\n", "\n", "\r\n"),   # two exports put together
+    ("\r", "\r", "\r", "\r"),          # Excel for Mac's CSV (Macintosh)
+])
+def test_load_ledgers__lines_ending_in_more_than_one_way(con, tmp_path, encoding, ends):
+    # before, DuckDB refused the first two whole ("the CSV Parser state machine reached an invalid
+    # state"), and the third was "empty: no header row"
+    records = [CN, row(), row(voucher_no="记-2"), row(voucher_no="记-3", debit="x")]
+    path = tmp_path / "l.csv"
+    path.write_bytes("".join(_csv_line(r, e) for r, e in zip(records, ends)).encode(encoding))
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 2, 1), out.message
+    assert "换行符不统一" in out.message
+    assert [(r["row_no"], r["voucher_no"]) for r in lines(con)] == [(1, "记-0001"), (2, "记-2")]
+    assert con.execute("select row_no, value from quarantine").fetchall() == [(3, "x")]
+
+
+def test_load_ledgers__lines_ending_otherwise_far_below_the_header(con, tmp_path, monkeypatch):
+    # the first lines end alike; DuckDB refuses the file where they stop doing so, and the file is
+    # read again from a copy. An empty line there still counts
+    monkeypatch.setattr(ledgers, "SAMPLE_BYTES", 4096)
+    text = _csv_line(CN, "\n") + "".join(_csv_line(row(voucher_no=f"记-{i}"), "\n") for i in range(1, 201))
+    text += _csv_line(row(voucher_no="记-201"), "\r\n") + "\r\n" + _csv_line(row(voucher_no="记-202"), "\n")
+    path = tmp_path / "l.csv"
+    path.write_bytes(text.encode())
+    assert len(text.encode()) > 10 * 4096
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded) == ("loaded", 202), out.message
+    assert "换行符不统一" in out.message
+    assert [(r["row_no"], r["voucher_no"]) for r in lines(con)][-2:] == [(201, "记-201"), (203, "记-202")]
+
+
+def test_load_ledgers__a_bad_file_with_one_kind_of_line_end_is_still_refused(con, tmp_path):
+    path = tmp_path / "l.csv"
+    path.write_bytes((_csv_line(CN, "\r\n") + _csv_line(row(), "\r\n") + '"unclosed,1\r\n').encode())
+    [out] = load_ledgers(con, [path])
+    assert out.action == "rejected" and "换行符" not in out.message
+
+
 @pytest.mark.parametrize("chunk", [1, 2, 3, 5, 1 << 20])
 def test_empty_lines__found_across_read_chunks(tmp_path, monkeypatch, chunk):
     monkeypatch.setattr(ledgers, "CHUNK_BYTES", chunk)
