@@ -823,8 +823,12 @@ def _read_csv(path: Path, encoding: str, presets: Presets, preset: str | None,
         elif transcoded != TRANSCODED:
             transcode_to_utf8(path, encoding, utf8_path)
     with open(utf8_path, "rb") as fh:
-        mixed = _newline_kinds(fh.read(SAMPLE_BYTES).rstrip(b"\r")).mixed()
-    if mixed:  # seen in the first lines; a mix further down is met when DuckDB reads (_load_in_transaction)
+        sample = fh.read(SAMPLE_BYTES)
+    # \r alone (no header is found without this); lines ending in \r\n and \n are read as they
+    # are, unless DuckDB refuses them (_load_in_transaction): a cell of several lines, as Excel
+    # writes it, holds \n in a file of \r\n
+    mixed = b"\r" in sample and b"\n" not in sample
+    if mixed:
         utf8_path = _lines_ending_in_lf(utf8_path, workdir) or utf8_path
     cmap, delim = _csv_header(path, utf8_path, presets, preset)
     if mixed:
@@ -902,6 +906,71 @@ def _lines_ending_in_lf(src: Path, workdir: Path) -> Path | None:
     if src == workdir / UTF8_COPY:
         src.unlink()
     return target
+
+
+# Lines at the end of a CSV that are not rows of the ledger: a print-style export signs off under
+# its rows (制表人：张三   审核人：李四, 打印日期：…) in one or two cells, not in the header's columns,
+# and DuckDB's reader refuses the whole file for it. Such lines, text only (no cell an amount, a
+# code or a date) and of another width than the header, are cut off before reading and the load
+# says so; a row cut short whose cells hold data still rejects the file. Read from the end, a
+# line with an odd number of quotes ends a cell of several lines: the footer is below it.
+FOOTER_TAIL_BYTES = 64 << 10
+FOOTER_MAX_LINES = 20
+BODY_COPY = "ledger-body.csv"  # a CSV without its footer lines, in the load's workdir
+_DATA_CELL = re.compile(r"[-+(（]?[¥￥]?\d[\d,]*(\.\d+)?[)）]?|\d{4}\s*[-/.年]\s*\d{1,2}([-/.月]\s*\d{1,2}日?)?")
+
+
+@dataclass(frozen=True)
+class _Footer:
+    offset: int        # where the footer (with any empty lines above it) begins
+    lines: int         # its lines that hold something
+    newlines: int      # newlines from offset to the end
+    first: str         # its first line, for the note
+
+
+def _footer(path: str, delim: str, width: int) -> _Footer | None:
+    """The text-only lines of another width than the header at the end of the file (with the
+    empty lines among and above them), if any."""
+    size = os.path.getsize(path)
+    start = max(0, size - FOOTER_TAIL_BYTES)
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        tail = fh.read()
+    pieces = tail.split(b"\n")
+    starts = list(itertools.accumulate((len(p) + 1 for p in pieces[:-1]), initial=start))
+    cut, found, first = None, 0, ""
+    for i in range(len(pieces) - 1, 0 if start > 0 else -1, -1):  # the first piece may be cut
+        text = pieces[i].decode("utf-8", "replace").strip("\r\ufeff")
+        if text.strip():
+            cells = next(csv.reader([text], delimiter=delim), [])
+            filled = [c.strip() for c in cells if c.strip()]
+            if text.count('"') % 2 or len(cells) == width or found >= FOOTER_MAX_LINES \
+                    or any(_DATA_CELL.fullmatch(c) for c in filled):
+                if not found:
+                    return None
+                cut = starts[i + 1]
+                break
+            found, first = found + 1, text.strip()
+    if not found or cut is None:
+        return None
+    return _Footer(cut, found, tail.count(b"\n", cut - start), first)
+
+
+def _without_footer(path: str, footer: _Footer, workdir: Path) -> str:
+    """The file without its footer: a copy of ours cut short, or the user's copied up to it."""
+    if Path(path).parent == workdir:
+        os.truncate(path, footer.offset)
+        return path
+    target = workdir / BODY_COPY
+    with open(path, "rb") as src, open(target, "wb") as dst:
+        left = footer.offset
+        while left > 0:
+            block = src.read(min(CHUNK_BYTES, left))
+            if not block:
+                break
+            dst.write(block)
+            left -= len(block)
+    return str(target)
 
 
 def _noting(cmap: ColumnMap, note: str) -> ColumnMap:
@@ -1963,9 +2032,20 @@ def _read_or_reject(con, sql: str, params: dict, path: Path, fmt: str, enc: str 
     except duckdb.Error as exc:
         if out_of_disk(exc):
             raise  # the disk the text is written to, not the file: the run stops and says so
+        line = re.search(r"on Line: (\d+)", str(exc))
+        width = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", str(exc))
+        if line and width:
+            original = re.search(r"Original Line:\s*(.*)", str(exc))
+            text = original.group(1).strip()[:80] if original else ""
+            raise InputError(
+                path,
+                f"文件第{line.group(1)}行有 {width.group(2)} 列，表头有 {width.group(1)} 列（该行被截断，或多了"
+                f"分隔符）：“{text}”，整个文件未加载，请更正该行后重新导出或加载",
+                f"line {line.group(1)} of the file has {width.group(2)} columns where the header has "
+                f"{width.group(1)} (the row is cut short, or has a delimiter too many): {text!r}; the "
+                f"file is not loaded: correct the line, or export again") from exc
         lines = [ln for ln in str(exc).strip().splitlines() if ln.strip() and not ln.startswith("LINE ")]
         detail = " ".join(lines[:3])[:400]
-        line = re.search(r"on Line: (\d+)", str(exc))
         where_zh = f"文件第{line.group(1)}行附近：" if line else ""
         where_en = f"near line {line.group(1)} of the file: " if line else ""
         what = f"CSV（{enc}）" if fmt == "csv" else fmt.upper()
@@ -2144,6 +2224,16 @@ def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, p
     try:
         if fmt == "csv":
             cmap, reader, reader_params = _read_csv(path, enc, presets, preset, workdir, transcoded)
+            footer = _footer(reader_params["path"], reader_params["delim"], cmap.width)
+            if footer is not None:
+                reader_params = {**reader_params,
+                                 "path": _without_footer(reader_params["path"], footer, workdir)}
+                cmap = _noting(cmap, f"文件末尾 {footer.lines} 行只有文字，列数与表头不同（如“{footer.first[:40]}”："
+                                     f"表尾签字、注释等），不作为凭证行读取 / {footer.lines} line(s) at the end "
+                                     f"hold only text, not in the header's columns (such as "
+                                     f"{footer.first[:40]!r}: signatures, notes): not read as voucher lines")
+                if ends is not None:
+                    ends = LineEnds(ends.newlines - footer.newlines, 0, True)
             # Read in parallel into the scratch Parquet file, in file order.
             scratch = str(workdir / SCRATCH_TEXT).replace("'", "''")
             if on_read is not None:

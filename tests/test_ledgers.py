@@ -1418,6 +1418,36 @@ def test_load_ledgers__a_bad_file_with_one_kind_of_line_end_is_still_refused(con
     assert out.action == "rejected" and "换行符" not in out.message
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
+def test_load_ledgers__a_print_style_footer_under_the_rows_is_not_read(con, tmp_path, encoding):
+    # 制表人 / 审核人 / 打印日期 signed off under the rows, in fewer columns than the header, as a
+    # print-style export does (in a workbook such rows were already passed over). Before, DuckDB
+    # refused the whole file for it
+    text = "".join([_csv_line(CN, "\r\n"), _csv_line(row(), "\r\n"),
+                    _csv_line(row(voucher_no="记-2", debit="x"), "\r\n"),
+                    _csv_line(row(voucher_no="记-3", summary="摘要\n两行"), "\r\n"), "\r\n",
+                    "制表人：张三    审核人：李四\r\n", '"打印日期：2024年12月31日","第1页"\r\n', "\r\n"])
+    path = tmp_path / "l.csv"
+    path.write_bytes(text.encode(encoding))
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 2, 1), out.message
+    assert "文件末尾 2 行只有文字" in out.message and "制表人：张三" in out.message
+    assert [(r["row_no"], r["voucher_no"]) for r in lines(con)] == [(1, "记-0001"), (3, "记-3")]
+    assert con.execute("select row_no, value from quarantine").fetchall() == [(2, "x")]
+
+
+def test_load_ledgers__a_last_row_cut_short_still_rejects_the_file(con, tmp_path):
+    # its cells hold data (a date, an account code): not a footer, the export was cut off
+    text = _csv_line(CN, "\r\n") + _csv_line(row(), "\r\n") + "记-2,1,2024-03-15,预算会计,7201\r\n"
+    path = tmp_path / "l.csv"
+    path.write_bytes(text.encode())
+    [out] = load_ledgers(con, [path])
+    assert out.action == "rejected"
+    assert "文件第3行有 5 列，表头有 17 列" in out.message and "line 3 of the file has 5 columns" in out.message
+    assert "记-2,1,2024-03-15" in out.message
+    assert con.execute("select count(*) from ledger_lines").fetchone()[0] == 0
+
+
 @pytest.mark.parametrize("chunk", [1, 2, 3, 5, 1 << 20])
 def test_empty_lines__found_across_read_chunks(tmp_path, monkeypatch, chunk):
     monkeypatch.setattr(ledgers, "CHUNK_BYTES", chunk)
