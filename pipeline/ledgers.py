@@ -916,7 +916,7 @@ def _lines_ending_in_lf(src: Path, workdir: Path) -> Path | None:
 # line with an odd number of quotes ends a cell of several lines: the footer is below it.
 FOOTER_TAIL_BYTES = 64 << 10
 FOOTER_MAX_LINES = 20
-BODY_COPY = "ledger-body.csv"  # a CSV without its footer lines, in the load's workdir
+BODY_COPY = "ledger-body.csv"  # a CSV without its footer lines, or with its header on one line
 _DATA_CELL = re.compile(r"[-+(（]?[¥￥]?\d[\d,]*(\.\d+)?[)）]?|\d{4}\s*[-/.年]\s*\d{1,2}([-/.月]\s*\d{1,2}日?)?")
 
 
@@ -971,6 +971,67 @@ def _without_footer(path: str, footer: _Footer, workdir: Path) -> str:
             dst.write(block)
             left -= len(block)
     return str(target)
+
+
+# A heading of several lines in a cell ("借方\n金额", as Excel writes a wrapped heading: \n in a
+# file of \r\n). DuckDB 2.0's reader then returns no row at all, and says nothing (it takes the
+# first line break it meets, the one inside the quotes, for the file's). The lines of such cells
+# in the header and the rows above it are joined with spaces, in place in a copy of ours (the same
+# number of bytes), or in a copy of the user's file.
+def _one_line_header(path: str, records: int, workdir: Path) -> tuple[str, int]:
+    """The file to read, with the line breaks inside the cells of its first `records` rows made
+    spaces, and how many \n were so replaced (0: path itself)."""
+    with open(path, "rb") as fh:
+        head = bytearray(fh.read(SAMPLE_BYTES))
+    quoted, done, replaced, changed = False, 0, 0, False
+    for i, byte in enumerate(head):
+        if byte == 0x22:  # "
+            quoted = not quoted  # an escaped "" turns it twice
+        elif byte in (0x0A, 0x0D) and quoted:
+            replaced += byte == 0x0A
+            changed = True
+            head[i] = 0x20
+        elif byte == 0x0A:
+            done += 1
+            if done == records:
+                head = head[: i + 1]
+                break
+    else:
+        return path, 0  # the header does not end within the sample: leave it to the reader
+    if not changed:
+        return path, 0
+    if Path(path).parent == workdir:
+        with open(path, "r+b") as fh:
+            fh.write(head)
+        return path, replaced
+    target = workdir / BODY_COPY
+    with open(path, "rb") as src, open(target, "wb") as dst:
+        src.seek(len(head))
+        dst.write(head)
+        shutil.copyfileobj(src, dst, CHUNK_BYTES)
+    return str(target), replaced
+
+
+def _refuse_unread_lines(path: Path, text_path: str, delim: str, above: int) -> None:
+    """InputError when the reader read no row though rows under the header hold something (as
+    Python's csv module reads them): a file it misread (as it did a wrapped heading,
+    _one_line_header) must not load empty."""
+    held = 0
+    csv.field_size_limit(max(csv.field_size_limit(), 2 * CSV_MAX_LINE_BYTES))
+    try:
+        with open(text_path, encoding="utf-8-sig", errors="replace", newline="") as fh:
+            reader = csv.reader(fh, delimiter=delim, quotechar='"')
+            for _ in range(above):
+                next(reader, None)
+            held = sum(1 for record in reader if any(c.strip() for c in record))
+    except csv.Error:
+        held = 1
+    if held > 0:
+        raise InputError(
+            path,
+            f"表头下有 {held} 行有内容，但读出 0 行：文件的格式未能识别（如引号、换行），请用 Excel 另存为 CSV 后重新加载",
+            f"{held} row(s) under the header hold something, but none was read: the file's layout "
+            f"was not understood (quotes, line ends); save it again as CSV from Excel and reload")
 
 
 def _noting(cmap: ColumnMap, note: str) -> ColumnMap:
@@ -2224,6 +2285,11 @@ def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, p
     try:
         if fmt == "csv":
             cmap, reader, reader_params = _read_csv(path, enc, presets, preset, workdir, transcoded)
+            one_line, joined = _one_line_header(reader_params["path"], cmap.header_index + 1, workdir)
+            if joined:
+                reader_params = {**reader_params, "path": one_line}
+                if ends is not None:
+                    ends = LineEnds(ends.newlines - joined, ends.trailing_empty, ends.ends_with_newline)
             footer = _footer(reader_params["path"], reader_params["delim"], cmap.width)
             if footer is not None:
                 reader_params = {**reader_params,
@@ -2254,6 +2320,8 @@ def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, p
                 cmap = _noting(cmap, NEWLINES_NOTE)
                 _read_or_reject(con, copy, reader_params, path, fmt, enc)
             rows_read = con.execute(f"select count(*) from read_parquet('{scratch}')").fetchone()[0]
+            if rows_read == 0:
+                _refuse_unread_lines(path, reader_params["path"], reader_params["delim"], cmap.header_index + 1)
             shift = _blank_line_shift(reader_params["path"], reader_params["delim"], cmap, rows_read, ends)
             if len(shift) > SHIFT_CASE_LIMIT:
                 con.execute(f"create or replace temp table {BLANK_LINES_TABLE} "

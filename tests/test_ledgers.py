@@ -1451,6 +1451,39 @@ def test_load_ledgers__a_last_row_cut_short_still_rejects_the_file(con, tmp_path
     assert con.execute("select count(*) from ledger_lines").fetchone()[0] == 0
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
+def test_load_ledgers__a_heading_wrapped_onto_two_lines_in_its_cell(con, tmp_path, encoding):
+    # Excel writes a wrapped heading (Alt+Enter) as "借方\n金额" in a file of \r\n. DuckDB then
+    # read no row at all, and said nothing: the file loaded empty
+    header = [h.replace("借方金额", "借方\n金额").replace("摘要", "摘\r\n要") for h in CN]
+    text = "".join([_csv_line(["凭证明细表（2024年\n1-12月）"], "\r\n"), _csv_line(header, "\r\n"),
+                    _csv_line(row(), "\r\n"), _csv_line(row(voucher_no="记-2", summary="两\n行"), "\r\n"),
+                    "\r\n", _csv_line(row(voucher_no="记-3", debit="x"), "\r\n")])
+    path = tmp_path / "l.csv"
+    path.write_bytes(text.encode(encoding))
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 2, 1), out.message
+    assert [(r["row_no"], r["voucher_no"], r["summary"]) for r in lines(con)] == [
+        (1, "记-0001", DEFAULTS["summary"]), (2, "记-2", "两\n行")]
+    assert con.execute("select row_no, value from quarantine").fetchall() == [(4, "x")]
+    assert path.read_bytes() == text.encode(encoding)  # the user's file as it was
+
+
+def test_load_ledgers__rows_the_reader_cannot_see_reject_the_file(con, tmp_path, monkeypatch):
+    # the safety net under _one_line_header: without it, DuckDB reads no row of this file, and
+    # the file must be refused, not loaded empty (a header-only export still loads: INPUT_EMPTY)
+    monkeypatch.setattr(ledgers, "_one_line_header", lambda path, records, workdir: (path, 0))
+    header = [h.replace("借方金额", "借方\n金额") for h in CN]
+    path = tmp_path / "l.csv"
+    path.write_bytes("".join([_csv_line(header, "\r\n"), _csv_line(row(), "\r\n"), "\r\n"]).encode())
+    [out] = load_ledgers(con, [path])
+    assert out.action == "rejected" and "表头下有 1 行有内容，但读出 0 行" in out.message
+    only_header = tmp_path / "h.csv"
+    only_header.write_bytes((_csv_line(header, "\r\n") + "\r\n\r\n").encode())
+    [out] = load_ledgers(con, [only_header])
+    assert (out.action, out.rows_loaded) == ("loaded", 0)
+
+
 @pytest.mark.parametrize("chunk", [1, 2, 3, 5, 1 << 20])
 def test_empty_lines__found_across_read_chunks(tmp_path, monkeypatch, chunk):
     monkeypatch.setattr(ledgers, "CHUNK_BYTES", chunk)
