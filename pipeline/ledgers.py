@@ -26,6 +26,8 @@ How a file is read
       where the amount is shown once and so counts once (_merged_down; the outcome says how many
       cells). openpyxl's read-only mode does not read merged ranges: _scan_sheet_xml finds them.
     * XLS (Excel 97-2003, also under an .xlsx name): the same, read with xlrd (_read_xls).
+    * A web page holding a table (.htm / .html, or named .xls by a web system's "export to
+      Excel"): its rows read as a sheet's, colspan / rowspan as merged cells (_read_html).
     * A workbook with the ledger on several sheets (one a month, as a unit keeps its year): each
       sheet is loaded as a file of its own, registered as `账簿.xlsx [3月]` (path `…#3月`, sha256
       `<workbook's>#<n>`), so its rows are numbered and cited by sheet and a sheet supersedes or
@@ -170,6 +172,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field as dataclass_field
 from decimal import ROUND_HALF_UP, Decimal
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -1211,6 +1214,136 @@ def _read_xls(con, path: Path, presets: Presets, preset: str | None, each) -> No
         book.release_resources()
 
 
+# A web system's "export to Excel" is often a web page holding a table, named .xls (Excel opens
+# it). Its rows are read as a sheet's: <td> / <th> cells, colspan as merged cells across (the
+# cells to the right empty), rowspan as merged cells down (_merged_down: a voucher number merged
+# over an entry's lines belongs to each; an amount counts once). The page is read whole: beyond
+# HTML_MAX_BYTES the message asks for another format.
+HTML_MAX_BYTES = 256 << 20
+
+
+def _read_html(con, path: Path, presets: Presets, preset: str | None, each) -> None:
+    size = path.stat().st_size
+    if size > HTML_MAX_BYTES:
+        raise InputError(path, f"网页（HTML）格式的导出过大（{size >> 20} MB），请导出为 CSV 或 .xlsx",
+                         f"the web page (HTML) export is too large ({size >> 20} MB); export CSV "
+                         f"or .xlsx instead")
+    text = _html_text(path, path.read_bytes())
+    table = _HtmlTable()
+    table.feed(text)
+    table.close()
+    if not table.rows:
+        raise InputError(path, "网页（HTML）格式的导出中没有表格", "the web page (HTML) export holds no table")
+    _new_raw_table(con)
+    try:
+        cmap = _insert_rows(con, path, iter(table.rows), presets, preset, table.merges)
+    except InputError as exc:
+        raise InputError(exc.path, f"网页（HTML）格式的导出：{exc.reason_zh}",
+                         f"web page (HTML) export: {exc.reason_en}", exc.row) from exc
+    each(cmap, "select * from _ledger_raw", {}, None)
+
+
+def _html_text(path: Path, raw: bytes) -> str:
+    """The page's text: by its BOM, else the charset it declares, else UTF-8, else GB18030."""
+    for bom, encoding in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+                          (codecs.BOM_UTF16_BE, "utf-16")):
+        if raw.startswith(bom):
+            return raw.decode(encoding, "replace")
+    declared = re.search(rb"charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", raw[:HTML_SNIFF_BYTES])
+    tried = [declared.group(1).decode("ascii")] if declared else []
+    for encoding in [*tried, "utf-8", "gb18030"]:
+        try:
+            name = codecs.lookup(encoding).name
+        except LookupError:
+            continue
+        try:
+            return raw.decode("gb18030" if name in ("gbk", "gb2312") else name)
+        except UnicodeDecodeError:
+            continue
+    raise InputError(path, "网页（HTML）格式的导出无法识别编码（不是 UTF-8 或 GB18030）",
+                     "the web page (HTML) export's encoding is not UTF-8 or GB18030")
+
+
+class _HtmlTable(HTMLParser):
+    """The rows of every table in a page, in order (a table's rows after another's), with the
+    vertical merges its rowspans make, as (first row, last row, column), 0-based."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.rows: list[tuple] = []
+        self.merges: list[tuple[int, int, int]] = []
+        self._row: list | None = None
+        self._cell: list[str] | None = None
+        self._span = (1, 1)
+        self._down: dict[int, int] = {}  # column -> the last row a rowspan above covers
+        self._hidden = 0  # inside <script> / <style>
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        if tag in ("script", "style"):
+            self._hidden += 1
+        elif tag == "tr":
+            self._end_row()
+            self._row = []
+        elif tag in ("td", "th"):
+            self._end_cell()
+            if self._row is None:
+                self._row = []
+            found = dict(attrs)
+            self._cell = []
+            self._span = (_span(found.get("colspan")), _span(found.get("rowspan")))
+        elif tag == "br" and self._cell is not None:
+            self._cell.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style"):
+            self._hidden = max(0, self._hidden - 1)
+        elif tag in ("td", "th"):
+            self._end_cell()
+        elif tag in ("tr", "table"):
+            self._end_row()
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None and not self._hidden:
+            self._cell.append(data)
+
+    def close(self) -> None:
+        super().close()
+        self._end_row()
+
+    def _end_cell(self) -> None:
+        if self._cell is None or self._row is None:
+            return
+        text = " ".join("".join(self._cell).split()) or None  # HTML's own spacing is layout
+        self._cell = None
+        r = len(self.rows)
+        self._skip_covered(r)
+        col = len(self._row)
+        across, down = self._span
+        self._row.extend([text] + [None] * (across - 1))
+        if down > 1:
+            for c in range(col, col + across):
+                self._down[c] = r + down - 1
+            self.merges.append((r, r + down - 1, col))
+
+    def _skip_covered(self, r: int) -> None:
+        while self._down.get(len(self._row), -1) >= r:  # a cell of a rowspan above
+            self._row.append(None)
+
+    def _end_row(self) -> None:
+        self._end_cell()
+        if self._row is not None:
+            self.rows.append(tuple(self._row))
+            self._row = None
+
+
+def _span(value: str | None) -> int:
+    """colspan / rowspan as a count of cells, 1 when absent or not a small number."""
+    try:
+        return max(1, min(int(value or 1), 1000))
+    except ValueError:
+        return 1
+
+
 # Excel saves a password-protected .xlsx inside the 97-2003 container (so it is read as one, see
 # _format_of), with a stream of this name where the workbook would be.
 _ENCRYPTION_INFO = "EncryptionInfo".encode("utf-16-le")
@@ -2039,13 +2172,15 @@ def _format_of(path: Path) -> str:
         return "parquet"
     if suffix in (".xls", ".et"):
         return _xls_format(path, suffix)
+    if suffix in (".htm", ".html"):
+        return "html"
     if suffix in (".zip", ".rar", ".7z", ".gz", ".tar"):
         raise InputError(path, f"这是压缩文件（{suffix}），请先解压，把其中的导出文件放入 ledgers 目录",
                          f"an archive ({suffix}): unpack it and put the export inside into the "
                          f"ledgers folder")
     shown = suffix or "（无扩展名）"
-    raise InputError(path, f"不支持的文件类型 {shown}（支持 .csv、.txt、.xlsx、.xls、.parquet）",
-                     f"unsupported file type {suffix or '(none)'} (use .csv, .txt, .xlsx, .xls or "
+    raise InputError(path, f"不支持的文件类型 {shown}（支持 .csv、.txt、.xlsx、.xls、.html、.parquet）",
+                     f"unsupported file type {suffix or '(none)'} (use .csv, .txt, .xlsx, .xls, .html or "
                      f".parquet)")
 
 
@@ -2060,14 +2195,17 @@ def _starts_with(path: Path, signature: bytes) -> bool:
         return False  # the reader that follows names the error
 
 
+HTML_SNIFF_BYTES = 64 << 10  # a page's <head> (styles, scripts) may come before its <table>
+
+
 def _xls_format(path: Path, suffix: str) -> str:
-    """An `.xls` / `.et` export by what it holds: Excel's own 97-2003 format ("xls"), or the
+    """An `.xls` / `.et` export by what it holds: Excel's own 97-2003 format ("xls"), the
     tab-separated text that many accounting systems' "export to Excel" writes under that name
-    ("csv"). A web page (HTML) or an XLSX workbook misnamed cannot be read, and the message says
-    what to do."""
+    ("csv"), or the web page holding a table that web systems write so ("html"). An XML
+    spreadsheet or an XLSX workbook misnamed cannot be read, and the message says what to do."""
     try:
         with open(path, "rb") as fh:
-            head = fh.read(512)
+            head = fh.read(HTML_SNIFF_BYTES)
     except OSError as exc:
         raise InputError(path, f"文件无法读取：{exc.strerror or exc}",
                          f"the file cannot be read: {exc.strerror or exc}") from exc
@@ -2078,10 +2216,12 @@ def _xls_format(path: Path, suffix: str) -> str:
                          f"an XLSX workbook named {suffix}; rename it to .xlsx")
     text = head.lstrip(b"\xef\xbb\xbf\xff\xfe \t\r\n").lower()
     if text.startswith(b"<"):
-        raise InputError(path, f"这是网页（HTML / XML）格式的导出，扩展名却是 {suffix}，请在 Excel 中"
-                               f"打开后另存为 .xlsx 或 CSV",
-                         f"a web page (HTML / XML) export named {suffix}; open it in Excel and "
-                         f"save it as .xlsx or CSV")
+        if b"<table" in text or b"<html" in text or b"<!doctype html" in text:
+            return "html"  # a web system's "export to Excel": a page holding a table
+        raise InputError(path, f"这是 XML 格式的导出（如 Excel 2003 XML 表格），扩展名却是 {suffix}，请在 "
+                               f"Excel 中打开后另存为 .xlsx 或 CSV",
+                         f"an XML export (such as an Excel 2003 XML spreadsheet) named {suffix}; "
+                         f"open it in Excel and save it as .xlsx or CSV")
     return "csv"  # text: the CSV reader finds its encoding and delimiter, tab included
 
 
@@ -2345,7 +2485,7 @@ def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, p
             params = {}
         con.execute("begin transaction")
         try:
-            if fmt in ("xlsx", "xls"):
+            if fmt in ("xlsx", "xls", "html"):
                 sheets: list[tuple[str | None, FileOutcome]] = []
 
                 def each(cmap: ColumnMap, source: str, params: dict, title: str | None) -> None:
@@ -2356,7 +2496,7 @@ def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, p
                     sheets.append((title, _type_and_insert(con, path, sha, fmt, enc, cmap, source,
                                                            params, sheet=sheet)))
 
-                read = _read_xlsx if fmt == "xlsx" else _read_xls
+                read = {"xlsx": _read_xlsx, "xls": _read_xls, "html": _read_html}[fmt]
                 read(con, path, presets, preset, each)
                 outcome = sheets[0][1] if len(sheets) == 1 else _register_workbook(con, path, sha, fmt, sheets)
             else:

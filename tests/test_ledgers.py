@@ -216,13 +216,43 @@ def test_load_ledgers__an_xls_export_of_tab_separated_text_loads_as_csv(con, tmp
     assert [line["debit"] for line in lines(con)] == [Decimal("480.00"), Decimal("120.00")]
 
 
+def test_load_ledgers__a_web_page_export_named_xls_is_read_as_its_table(con, tmp_path):
+    # a web system's "export to Excel": a page (GBK, as it declares) holding a table, named .xls.
+    # Before, it was rejected ("open it in Excel and save it as .xlsx"), every night
+    cells = lambda values: "".join(f"<td>{v}</td>" for v in values)  # noqa: E731
+    first = row(summary="发放3月<br>租赁补贴")
+    second = row(voucher_no="记-2", line_no="2", debit="1,000.00", payee="李&nbsp;四")
+    rowspan = ('<tr><td rowspan="2">记-3</td>' + cells(row()[1:2]) + '<td rowspan="2">2024-03-20</td>'
+               + cells(row()[3:]) + "</tr><tr>" + cells(["2"]) + cells(row(debit="x")[3:]) + "</tr>")
+    page = ('<html><head><meta http-equiv="Content-Type" content="text/html; charset=gb2312">'
+            '<style>td { mso-number-format: "\\@"; }</style><script>var rows = "<td>";</script></head>'
+            '<body><table><tr><td colspan="17">克拉玛依区住建局 凭证明细表</td></tr>'
+            "<tr>" + "".join(f"<th>{h}</th>" for h in CN) + "</tr>"
+            f"<tr>{cells(first)}</tr><tr>{cells(second)}</tr>{rowspan}"
+            "</table><p>制表人：张三</p></body></html>")
+    path = tmp_path / "凭证导出.xls"
+    path.write_bytes(page.encode("gbk"))
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 3, 1), out.message
+    got = [(r["row_no"], r["voucher_no"], r["line_no"], r["posted_on"], r["debit"], r["summary"], r["payee"])
+           for r in lines(con)]
+    assert got == [(1, "记-0001", "1", dt.date(2024, 3, 15), Decimal("480.00"), "发放3月 租赁补贴", "张三"),
+                   (2, "记-2", "2", dt.date(2024, 3, 15), Decimal("1000.00"), DEFAULTS["summary"], "李 四"),
+                   (3, "记-3", "1", dt.date(2024, 3, 20), Decimal("480.00"), DEFAULTS["summary"], "张三")]
+    # the rowspan's voucher number and date belong to its second line too: quarantined for its amount
+    assert con.execute("select row_no, column_name, value from quarantine").fetchall() == [(4, "借方金额", "x")]
+    assert con.execute("select format from input_files").fetchone() == ("html",)
+
+
 @pytest.mark.parametrize("name, content, says_zh, says_en", [
     ("damaged.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504), "另存为 .xlsx 后重试",
      "the Excel 97-2003 workbook cannot be opened"),
     ("damaged.et", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504), "另存为 .xlsx 后重试",
      "the Excel 97-2003 workbook cannot be opened"),
-    ("web.xls", "\ufeff <html><table><tr><td>凭证号</td></tr></table>".encode("utf-8"), "网页",
-     "a web page (HTML / XML) export named .xls"),
+    ("web.xls", "\ufeff <html><table><tr><td>凭证号</td></tr></table>".encode("utf-8"),
+     "网页（HTML）格式的导出：缺少必需的列", "web page (HTML) export: required columns missing"),
+    ("sheet.xls", b'<?xml version="1.0"?>\n<Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet">',
+     "这是 XML 格式的导出", "an XML export (such as an Excel 2003 XML spreadsheet) named .xls"),
     ("book.xls", b"PK\x03\x04" + bytes(60), "请改名为 .xlsx", "an XLSX workbook named .xls"),
     ("exports.zip", b"PK\x03\x04" + bytes(60), "请先解压", "unpack it"),
     ("ledger.dbf", b"\x03" + bytes(60), "不支持的文件类型 .dbf", "unsupported file type .dbf"),
