@@ -23,7 +23,7 @@ from filelock import FileLock, Timeout
 from .paths import REFERENCE_DIR, SQL_DIR
 from .text import install_macros
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 VIEW_FILES = ("staging.sql", "facts.sql")
 # DuckDB settings for a store that must not exhaust a finance PC: bounded memory, spill to disk.
 DEFAULT_MEMORY_LIMIT = os.environ.get("RECON_MEMORY_LIMIT", "1GB")
@@ -158,8 +158,8 @@ def open_store(db_path: str | Path, *, read_only: bool = False) -> duckdb.DuckDB
     # DuckDB draws its own progress bar on stderr in some interpreters: never in a cron log
     con.execute("set enable_progress_bar = false")
     if not read_only:
+        install_macros(con)  # before the migrations, which may key values as the loaders do
         _migrate(con, db_path)
-        install_macros(con)
         _load_reference(con)
         for name in VIEW_FILES:
             path = SQL_DIR / name

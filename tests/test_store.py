@@ -44,7 +44,7 @@ def test_schema__version_1_store_is_migrated_keeping_its_files(tmp_path):
     con.execute("update schema_meta set value = '1' where key = 'schema_version'")
     con.close()
     con = open_store(tmp_path / "s.duckdb")
-    assert schema_version(con) == SCHEMA_VERSION == 4
+    assert schema_version(con) == SCHEMA_VERSION == 5
     assert con.execute("select name, status, mtime_ns from input_files").fetchall() == [("l.csv", "loaded", None)]
     con.close()
 
@@ -64,7 +64,7 @@ def test_schema__version_2_store_is_migrated_and_runs(tmp_path):
     again = invoke(["run", "--inputs", str(inputs), "--outputs", str(out), "--as-of", AS_OF])
     assert again.exit_code in (0, 1), again.stderr
     con = open_store(out / "recon.duckdb")
-    assert schema_version(con) == SCHEMA_VERSION == 4
+    assert schema_version(con) == SCHEMA_VERSION == 5
     runs = [r[0] for r in con.execute("select run_id from runs order by started_at").fetchall()]
     assert len(runs) == 2
     matched = dict(con.execute("select run_id, count(*) from run_purpose_matches group by run_id").fetchall())
@@ -100,7 +100,7 @@ def test_schema__version_3_findings_and_waivers_are_keyed_by_period(tmp_path):
     con.execute("update schema_meta set value = '3' where key = 'schema_version'")
     con.close()
     con = open_store(db)
-    assert schema_version(con) == SCHEMA_VERSION == 4
+    assert schema_version(con) == SCHEMA_VERSION == 5
     assert con.execute("select finding_key from waivers").fetchall() == [(key,)]
     assert con.execute("select count(*) from findings where finding_key = ?", [key]).fetchone() == (1,)
     con.close()
@@ -110,6 +110,35 @@ def test_schema__version_3_findings_and_waivers_are_keyed_by_period(tmp_path):
                        [key]).fetchone()
     con.close()
     assert last == ("persisting",)
+
+
+def test_schema__version_4_lines_keep_their_notices_number_as_now_keyed(tmp_path):
+    # a version 4 store keyed a line's 指标文号 without forgiving a leading zero or full-width
+    # digits: 克区财综〔2024〕02号 named no notice, and the line was tied by its project code
+    from builders import NOTICE_NO, add_ledger, seed_notice, set_context
+
+    db = tmp_path / "recon.duckdb"
+    con = open_store(db)
+    seed_notice(con)
+    seed_notice(con, notice_no="克区财综〔2024〕07号", project_code="X")  # as an older parse stored it
+    add_ledger(con, [dict(voucher_no="记-1", debit=480), dict(voucher_no="记-2", debit=480, payee="李四"),
+                     dict(voucher_no="记-3", debit=480, payee="王五")])
+    for voucher, stored in (("记-1", "克区财综〔2024〕02号"), ("记-2", "克区财综〔2024〕07号"),
+                            ("记-3", "克区财预〔2024〕05号")):  # as version 4's loader keyed them
+        con.execute("update ledger_lines set budget_doc_no = ? where voucher_no = ?", [stored, voucher])
+    con.execute("update schema_meta set value = '4' where key = 'schema_version'")
+    con.close()
+    con = open_store(db)
+    assert schema_version(con) == SCHEMA_VERSION == 5
+    assert con.execute("select voucher_no, budget_doc_no from ledger_lines order by voucher_no").fetchall() == [
+        ("记-1", NOTICE_NO),                       # now names its notice
+        ("记-2", "克区财综〔2024〕07号"),            # named its notice's stored number: left so
+        ("记-3", "克区财预〔2024〕05号")]            # names no notice either way: left as it was
+    set_context(con)
+    tied = dict(con.execute("select voucher_no, tied_by from fct_expenditure where notice_no = ?",
+                            [NOTICE_NO]).fetchall())
+    assert tied == {"记-1": "budget_doc_no", "记-3": "project_code"}
+    con.close()
 
 
 def test_store__files_readable_by_owner_only(tmp_path):
