@@ -1039,7 +1039,7 @@ def _refuse_unread_lines(path: Path, text_path: str, delim: str, above: int) -> 
 
 
 def _noting(cmap: ColumnMap, note: str) -> ColumnMap:
-    return dataclasses.replace(cmap, note=note if not cmap.note else f"{cmap.note}；{note}")
+    return dataclasses.replace(cmap, note=note if not cmap.note else f"{cmap.note}; {note}")  # as notes join
 
 
 def _voucher_sql(word: str, number: str) -> str:

@@ -1514,6 +1514,26 @@ def test_load_ledgers__rows_the_reader_cannot_see_reject_the_file(con, tmp_path,
     assert (out.action, out.rows_loaded) == ("loaded", 0)
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
+def test_load_ledgers__an_export_with_every_oddity_at_once(con, tmp_path, encoding):
+    # a title, an empty line, a wrapped heading, an empty line between months, a cell of two
+    # lines, a line added by hand with another line end, a footer: each handled as alone
+    header = [h.replace("借方金额", "借方\n金额") for h in CN]
+    text = "".join([_csv_line(["克拉玛依区住建局 凭证明细表"], "\r\n"), "\r\n", _csv_line(header, "\r\n"),
+                    *(_csv_line(row(voucher_no=f"记-{i}"), "\r\n") for i in (1, 2, 3)), "\r\n",
+                    _csv_line(row(voucher_no="记-4", summary="两\n行"), "\r\n"),
+                    _csv_line(row(voucher_no="记-5", debit="x"), "\n"), _csv_line(row(voucher_no="记-6"), "\r\n"),
+                    "\r\n", "制表人：张三  审核人：李四\r\n", "\r\n"])
+    path = tmp_path / "l.csv"
+    path.write_bytes(text.encode(encoding))
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 5, 1), out.message
+    assert "文件末尾 1 行只有文字" in out.message and "换行符不统一" in out.message
+    assert [(r["row_no"], r["voucher_no"]) for r in lines(con)] == [
+        (1, "记-1"), (2, "记-2"), (3, "记-3"), (5, "记-4"), (7, "记-6")]
+    assert con.execute("select row_no, value from quarantine").fetchall() == [(6, "x")]
+
+
 @pytest.mark.parametrize("chunk", [1, 2, 3, 5, 1 << 20])
 def test_empty_lines__found_across_read_chunks(tmp_path, monkeypatch, chunk):
     monkeypatch.setattr(ledgers, "CHUNK_BYTES", chunk)
