@@ -255,7 +255,7 @@ def load_notice(paths, outputs, db, wait):
 @click.option("--encoding", default=None, help="CSV 编码（默认自动识别）/ CSV encoding [default: detected]")
 @_apply(store_options)
 def load_ledger(paths, preset, encoding, outputs, db, wait):
-    """加载账簿导出文件 / load ledger exports (.csv / .txt, .xlsx, .xls, .html, .parquet).
+    """加载账簿导出文件 / load ledger exports (.csv / .txt, .xlsx, .xls, .html, .xml, .parquet).
 
     \b
     Example:

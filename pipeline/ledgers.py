@@ -28,6 +28,8 @@ How a file is read
     * XLS (Excel 97-2003, also under an .xlsx name): the same, read with xlrd (_read_xls).
     * A web page holding a table (.htm / .html, or named .xls by a web system's "export to
       Excel"): its rows read as a sheet's, colspan / rowspan as merged cells (_read_html).
+    * An Excel 2003 XML Spreadsheet (.xml, or named .xls): its worksheets read as a workbook's
+      (_read_xml_spreadsheet).
     * A workbook with the ledger on several sheets (one a month, as a unit keeps its year): each
       sheet is loaded as a file of its own, registered as `账簿.xlsx [3月]` (path `…#3月`, sha256
       `<workbook's>#<n>`), so its rows are numbered and cited by sheet and a sheet supersedes or
@@ -1200,18 +1202,23 @@ def _read_xls(con, path: Path, presets: Presets, preset: str | None, each) -> No
                          f"the Excel 97-2003 workbook cannot be opened: {exc}; save it as .xlsx in "
                          f"Excel or WPS and try again") from exc
     try:
-        sheets = _XlsBook(book, path)
-        if not sheets.worksheets:
-            raise InputError(path, "工作簿没有工作表", "the workbook has no sheet")
-        chosen = _ledger_sheets(path, sheets, presets, preset)
-        for ws in chosen:
-            _new_raw_table(con)
-            with _naming_sheet(ws.title, len(chosen)):
-                cmap = _insert_rows(con, path, ws.iter_rows(values_only=True), presets, preset,
-                                    ws.vertical_merges())
-            each(cmap, "select * from _ledger_raw", {}, ws.title if len(chosen) > 1 else None)
+        _read_sheets(con, path, _XlsBook(book, path), presets, preset, each)
     finally:
         book.release_resources()
+
+
+def _read_sheets(con, path: Path, book, presets: Presets, preset: str | None, each) -> None:
+    """Each ledger sheet of a workbook read whole (book.worksheets: each with title, iter_rows
+    and vertical_merges) into _ledger_raw in turn, as for XLSX."""
+    if not book.worksheets:
+        raise InputError(path, "工作簿没有工作表", "the workbook has no sheet")
+    chosen = _ledger_sheets(path, book, presets, preset)
+    for ws in chosen:
+        _new_raw_table(con)
+        with _naming_sheet(ws.title, len(chosen)):
+            cmap = _insert_rows(con, path, ws.iter_rows(values_only=True), presets, preset,
+                                ws.vertical_merges())
+        each(cmap, "select * from _ledger_raw", {}, ws.title if len(chosen) > 1 else None)
 
 
 # A web system's "export to Excel" is often a web page holding a table, named .xls (Excel opens
@@ -1334,6 +1341,97 @@ class _HtmlTable(HTMLParser):
         if self._row is not None:
             self.rows.append(tuple(self._row))
             self._row = None
+
+
+# Excel 2003 XML Spreadsheet (SpreadsheetML): <Worksheet ss:Name> / <Table> / <Row> / <Cell> /
+# <Data ss:Type>, a row or cell placed by ss:Index where rows or cells are left out, merged cells
+# by ss:MergeAcross / ss:MergeDown. Read whole, as a web page is, up to HTML_MAX_BYTES; expat
+# resolves no external entity and bounds entity expansion.
+SPREADSHEET_NS = "urn:schemas-microsoft-com:office:spreadsheet"
+
+
+@dataclass
+class _RowsSheet:
+    """A sheet read whole: its rows and vertical merges, as _read_sheets takes a sheet."""
+
+    title: str
+    rows: list = dataclass_field(default_factory=list)
+    merges: list = dataclass_field(default_factory=list)
+
+    def iter_rows(self, values_only: bool = True) -> Iterator[tuple]:
+        return iter(self.rows)
+
+    def vertical_merges(self) -> list[tuple[int, int, int]]:
+        return self.merges
+
+
+@dataclass
+class _RowsBook:
+    worksheets: list
+
+
+def _read_xml_spreadsheet(con, path: Path, presets: Presets, preset: str | None, each) -> None:
+    import xml.etree.ElementTree as ET
+
+    size = path.stat().st_size
+    if size > HTML_MAX_BYTES:
+        raise InputError(path, f"Excel 2003 XML 表格过大（{size >> 20} MB），请导出为 CSV 或 .xlsx",
+                         f"the Excel 2003 XML spreadsheet is too large ({size >> 20} MB); export "
+                         f"CSV or .xlsx instead")
+    ss = "{" + SPREADSHEET_NS + "}"
+    sheets: list[_RowsSheet] = []
+    try:
+        for event, element in ET.iterparse(path, events=("start", "end")):
+            if event == "start":
+                if element.tag == ss + "Worksheet":
+                    sheets.append(_RowsSheet(element.get(ss + "Name") or f"Sheet{len(sheets) + 1}"))
+            elif element.tag == ss + "Row" and sheets:
+                _xml_row(sheets[-1], element, ss)
+                element.clear()
+    except ET.ParseError as exc:
+        raise InputError(path, f"Excel 2003 XML 表格无法读取：{exc}",
+                         f"the Excel 2003 XML spreadsheet cannot be read: {exc}") from exc
+    _read_sheets(con, path, _RowsBook(sheets), presets, preset, each)
+
+
+EXCEL_MAX_ROWS, EXCEL_MAX_COLUMNS = 1_048_576, 16_384  # bounds on ss:Index and merges
+
+
+def _xml_row(sheet: _RowsSheet, row, ss: str) -> None:
+    """Add a <Row> to the sheet: rows and cells left out (ss:Index) as empty ones."""
+    at = _xml_int(row.get(ss + "Index"), EXCEL_MAX_ROWS)
+    while at and len(sheet.rows) < at - 1:
+        sheet.rows.append(())
+    r = len(sheet.rows)
+    values: list = []
+    for cell in row.iter(ss + "Cell"):
+        at = _xml_int(cell.get(ss + "Index"), EXCEL_MAX_COLUMNS)
+        if at and at - 1 > len(values):
+            values.extend([None] * (at - 1 - len(values)))
+        data = cell.find(ss + "Data")
+        col = len(values)
+        values.append(None if data is None else _xml_value(data, ss))
+        values.extend([None] * _xml_int(cell.get(ss + "MergeAcross"), EXCEL_MAX_COLUMNS))
+        down = _xml_int(cell.get(ss + "MergeDown"), EXCEL_MAX_ROWS)
+        if down:
+            sheet.merges.append((r, r + down, col))
+    sheet.rows.append(tuple(values))
+
+
+def _xml_value(data, ss: str) -> str | None:
+    """A <Data> cell's text; a DateTime at midnight as its date."""
+    text = "".join(data.itertext()).strip()
+    if data.get(ss + "Type") == "DateTime":
+        day, _, time = text.partition("T")
+        text = day if time.rstrip("0.:") == "" else f"{day} {time}"
+    return text or None
+
+
+def _xml_int(value: str | None, bound: int) -> int:
+    try:
+        return max(0, min(int(value or 0), bound))
+    except ValueError:
+        return 0
 
 
 def _span(value: str | None) -> int:
@@ -2174,13 +2272,15 @@ def _format_of(path: Path) -> str:
         return _xls_format(path, suffix)
     if suffix in (".htm", ".html"):
         return "html"
+    if suffix == ".xml":
+        return _xls_format(path, suffix)  # an Excel 2003 XML Spreadsheet, or it says what it is
     if suffix in (".zip", ".rar", ".7z", ".gz", ".tar"):
         raise InputError(path, f"这是压缩文件（{suffix}），请先解压，把其中的导出文件放入 ledgers 目录",
                          f"an archive ({suffix}): unpack it and put the export inside into the "
                          f"ledgers folder")
     shown = suffix or "（无扩展名）"
-    raise InputError(path, f"不支持的文件类型 {shown}（支持 .csv、.txt、.xlsx、.xls、.html、.parquet）",
-                     f"unsupported file type {suffix or '(none)'} (use .csv, .txt, .xlsx, .xls, .html or "
+    raise InputError(path, f"不支持的文件类型 {shown}（支持 .csv、.txt、.xlsx、.xls、.html、.xml、.parquet）",
+                     f"unsupported file type {suffix or '(none)'} (use .csv, .txt, .xlsx, .xls, .html, .xml or "
                      f".parquet)")
 
 
@@ -2216,11 +2316,13 @@ def _xls_format(path: Path, suffix: str) -> str:
                          f"an XLSX workbook named {suffix}; rename it to .xlsx")
     text = head.lstrip(b"\xef\xbb\xbf\xff\xfe \t\r\n").lower()
     if text.startswith(b"<"):
+        if SPREADSHEET_NS.encode() in text:
+            return "xml"  # Excel 2003 XML Spreadsheet, as programs write "Excel" without a library
         if b"<table" in text or b"<html" in text or b"<!doctype html" in text:
             return "html"  # a web system's "export to Excel": a page holding a table
-        raise InputError(path, f"这是 XML 格式的导出（如 Excel 2003 XML 表格），扩展名却是 {suffix}，请在 "
+        raise InputError(path, f"这是 XML 格式的导出，但不是 Excel 2003 XML 表格，扩展名却是 {suffix}，请在 "
                                f"Excel 中打开后另存为 .xlsx 或 CSV",
-                         f"an XML export (such as an Excel 2003 XML spreadsheet) named {suffix}; "
+                         f"an XML export, not an Excel 2003 XML spreadsheet, named {suffix}; "
                          f"open it in Excel and save it as .xlsx or CSV")
     return "csv"  # text: the CSV reader finds its encoding and delimiter, tab included
 
@@ -2485,7 +2587,7 @@ def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, p
             params = {}
         con.execute("begin transaction")
         try:
-            if fmt in ("xlsx", "xls", "html"):
+            if fmt in ("xlsx", "xls", "html", "xml"):
                 sheets: list[tuple[str | None, FileOutcome]] = []
 
                 def each(cmap: ColumnMap, source: str, params: dict, title: str | None) -> None:
@@ -2496,7 +2598,8 @@ def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, p
                     sheets.append((title, _type_and_insert(con, path, sha, fmt, enc, cmap, source,
                                                            params, sheet=sheet)))
 
-                read = {"xlsx": _read_xlsx, "xls": _read_xls, "html": _read_html}[fmt]
+                read = {"xlsx": _read_xlsx, "xls": _read_xls, "html": _read_html,
+                        "xml": _read_xml_spreadsheet}[fmt]
                 read(con, path, presets, preset, each)
                 outcome = sheets[0][1] if len(sheets) == 1 else _register_workbook(con, path, sha, fmt, sheets)
             else:

@@ -27,7 +27,7 @@ create table if not exists input_files (
     loaded_at        timestamp not null,
     status           varchar not null,          -- loaded | superseded | rejected
     encoding         varchar,                   -- detected or given (csv / txt)
-    format           varchar,                   -- csv | xlsx | parquet | txt | docx
+    format           varchar,                   -- csv | xlsx | xls | html | xml | parquet | txt | docx
     preset           varchar,                   -- ledger preset used
     rows_loaded      bigint not null default 0,
     rows_quarantined bigint not null default 0,

@@ -244,6 +244,36 @@ def test_load_ledgers__a_web_page_export_named_xls_is_read_as_its_table(con, tmp
     assert con.execute("select format from input_files").fetchone() == ("html",)
 
 
+def test_load_ledgers__an_excel_2003_xml_spreadsheet_is_read_as_a_workbook(con, tmp_path):
+    # SpreadsheetML, as programs write "Excel" without a library, named .xls: a notes sheet
+    # before the ledger's, a title merged across, a row placed by ss:Index after an empty one, a
+    # voucher number merged down over an entry's two lines, dates as DateTime. Before, rejected
+    def cells(values, skip=()):
+        return "".join(f'<Cell ss:Index="{i}"><Data ss:Type="String">{v}</Data></Cell>'
+                       for i, v in enumerate(values, 1) if i not in skip)
+    first = row(posted_on="2024-03-15T00:00:00.000")
+    book = ('<?xml version="1.0"?>\n<?mso-application progid="Excel.Sheet"?>\n'
+            '<Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet" '
+            'xmlns:ss="urn:schemas-microsoft-com:office:spreadsheet">'
+            '<Worksheet ss:Name="说明"><Table><Row><Cell><Data ss:Type="String">本表由系统导出</Data></Cell>'
+            '</Row></Table></Worksheet><Worksheet ss:Name="凭证"><Table>'
+            '<Row><Cell ss:MergeAcross="16"><Data ss:Type="String">凭证明细表</Data></Cell></Row>'
+            f"<Row>{cells(CN)}</Row><Row>{cells(first)}</Row>"
+            f'<Row ss:Index="5"><Cell ss:MergeDown="1"><Data ss:Type="String">记-2</Data></Cell>'
+            f'{cells(row(line_no="1"), skip={1})}</Row>'
+            f'<Row>{cells(row(line_no="2", debit="20"), skip={1})}</Row>'
+            "</Table></Worksheet></Workbook>")
+    path = tmp_path / "凭证导出.xls"
+    path.write_text(book, encoding="utf-8")
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 3, 0), out.message
+    assert [(r["row_no"], r["voucher_no"], r["line_no"], r["posted_on"], r["debit"]) for r in lines(con)] == [
+        (1, "记-0001", "1", dt.date(2024, 3, 15), Decimal("480.00")),
+        (3, "记-2", "1", dt.date(2024, 3, 15), Decimal("480.00")),
+        (4, "记-2", "2", dt.date(2024, 3, 15), Decimal("20.00"))]
+    assert con.execute("select format from input_files").fetchone() == ("xml",)
+
+
 @pytest.mark.parametrize("name, content, says_zh, says_en", [
     ("damaged.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504), "另存为 .xlsx 后重试",
      "the Excel 97-2003 workbook cannot be opened"),
@@ -251,8 +281,10 @@ def test_load_ledgers__a_web_page_export_named_xls_is_read_as_its_table(con, tmp
      "the Excel 97-2003 workbook cannot be opened"),
     ("web.xls", "\ufeff <html><table><tr><td>凭证号</td></tr></table>".encode("utf-8"),
      "网页（HTML）格式的导出：缺少必需的列", "web page (HTML) export: required columns missing"),
-    ("sheet.xls", b'<?xml version="1.0"?>\n<Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet">',
-     "这是 XML 格式的导出", "an XML export (such as an Excel 2003 XML spreadsheet) named .xls"),
+    ("report.xls", b'<?xml version="1.0"?>\n<report><line>1</line></report>',
+     "这是 XML 格式的导出，但不是 Excel 2003 XML 表格", "an XML export, not an Excel 2003 XML spreadsheet"),
+    ("cut.xls", b'<?xml version="1.0"?>\n<Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet"><Works',
+     "Excel 2003 XML 表格无法读取", "the Excel 2003 XML spreadsheet cannot be read"),
     ("book.xls", b"PK\x03\x04" + bytes(60), "请改名为 .xlsx", "an XLSX workbook named .xls"),
     ("exports.zip", b"PK\x03\x04" + bytes(60), "请先解压", "unpack it"),
     ("ledger.dbf", b"\x03" + bytes(60), "不支持的文件类型 .dbf", "unsupported file type .dbf"),
