@@ -1326,7 +1326,7 @@ class _HtmlTable(HTMLParser):
         self._skip_covered(r)
         col = len(self._row)
         across, down = self._span
-        self._row.extend([text] + [None] * (across - 1))
+        self._row.extend([text] + [None] * max(0, min(across - 1, EXCEL_MAX_COLUMNS - col - 1)))
         if down > 1:
             for c in range(col, col + across):
                 self._down[c] = r + down - 1
@@ -1411,7 +1411,8 @@ def _xml_row(sheet: _RowsSheet, row, ss: str) -> None:
         data = cell.find(ss + "Data")
         col = len(values)
         values.append(None if data is None else _xml_value(data, ss))
-        values.extend([None] * _xml_int(cell.get(ss + "MergeAcross"), EXCEL_MAX_COLUMNS))
+        across = _xml_int(cell.get(ss + "MergeAcross"), EXCEL_MAX_COLUMNS)
+        values.extend([None] * max(0, min(across, EXCEL_MAX_COLUMNS - len(values))))  # a sheet's width at most
         down = _xml_int(cell.get(ss + "MergeDown"), EXCEL_MAX_ROWS)
         if down:
             sheet.merges.append((r, r + down, col))
