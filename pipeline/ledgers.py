@@ -1022,14 +1022,9 @@ def _refuse_unread_lines(path: Path, text_path: str, delim: str, above: int) -> 
     """InputError when the reader read no row though rows under the header hold something (as
     Python's csv module reads them): a file it misread (as it did a wrapped heading,
     _one_line_header) must not load empty."""
-    held = 0
-    csv.field_size_limit(max(csv.field_size_limit(), 2 * CSV_MAX_LINE_BYTES))
     try:
-        with open(text_path, encoding="utf-8-sig", errors="replace", newline="") as fh:
-            reader = csv.reader(fh, delimiter=delim, quotechar='"')
-            for _ in range(above):
-                next(reader, None)
-            held = sum(1 for record in reader if any(c.strip() for c in record))
+        held = sum(1 for record in _records_under_header(text_path, delim, above)
+                   if any(c.strip() for c in record))
     except csv.Error:
         held = 1
     if held > 0:
@@ -1230,11 +1225,7 @@ HTML_MAX_BYTES = 256 << 20
 
 
 def _read_html(con, path: Path, presets: Presets, preset: str | None, each) -> None:
-    size = path.stat().st_size
-    if size > HTML_MAX_BYTES:
-        raise InputError(path, f"网页（HTML）格式的导出过大（{size >> 20} MB），请导出为 CSV 或 .xlsx",
-                         f"the web page (HTML) export is too large ({size >> 20} MB); export CSV "
-                         f"or .xlsx instead")
+    _refuse_beyond_read_whole_limit(path, "网页（HTML）格式的导出", "the web page (HTML) export")
     text = _html_text(path, path.read_bytes())
     table = _HtmlTable()
     table.feed(text)
@@ -1248,6 +1239,14 @@ def _read_html(con, path: Path, presets: Presets, preset: str | None, each) -> N
         raise InputError(exc.path, f"网页（HTML）格式的导出：{exc.reason_zh}",
                          f"web page (HTML) export: {exc.reason_en}", exc.row) from exc
     each(cmap, "select * from _ledger_raw", {}, None)
+
+
+def _refuse_beyond_read_whole_limit(path: Path, what_zh: str, what_en: str) -> None:
+    """A page or XML spreadsheet is read whole: beyond HTML_MAX_BYTES, ask for another format."""
+    size = path.stat().st_size
+    if size > HTML_MAX_BYTES:
+        raise InputError(path, f"{what_zh}过大（{size >> 20} MB），请导出为 CSV 或 .xlsx",
+                         f"{what_en} is too large ({size >> 20} MB); export CSV or .xlsx instead")
 
 
 def _html_text(path: Path, raw: bytes) -> str:
@@ -1373,11 +1372,7 @@ class _RowsBook:
 def _read_xml_spreadsheet(con, path: Path, presets: Presets, preset: str | None, each) -> None:
     import xml.etree.ElementTree as ET
 
-    size = path.stat().st_size
-    if size > HTML_MAX_BYTES:
-        raise InputError(path, f"Excel 2003 XML 表格过大（{size >> 20} MB），请导出为 CSV 或 .xlsx",
-                         f"the Excel 2003 XML spreadsheet is too large ({size >> 20} MB); export "
-                         f"CSV or .xlsx instead")
+    _refuse_beyond_read_whole_limit(path, "Excel 2003 XML 表格", "the Excel 2003 XML spreadsheet")
     ss = "{" + SPREADSHEET_NS + "}"
     sheets: list[_RowsSheet] = []
     try:
@@ -2469,22 +2464,28 @@ def _shifted_row_no(row: str, shift: dict[int, int]) -> str:
     return f"{row} + {tree(0, len(bounds), 0)}"
 
 
+def _records_under_header(text_path: str, delim: str, above: int) -> Iterator[list[str]]:
+    """The records of a CSV (UTF-8) under its first `above` ones, as Python's csv module reads
+    them (an empty line is an empty record); csv.Error where it cannot."""
+    csv.field_size_limit(max(csv.field_size_limit(), 2 * CSV_MAX_LINE_BYTES))
+    with open(text_path, encoding="utf-8-sig", errors="replace", newline="") as fh:
+        reader = csv.reader(fh, delimiter=delim, quotechar='"')
+        for _ in range(above):
+            next(reader, None)
+        yield from reader
+
+
 def _empty_records(utf8_path: str, delim: str, above: int, rows_read: int) -> list[int] | None:
     """For each empty line between rows, the rows before it, read by Python's csv module (None
     when it does not read the rows DuckDB did)."""
     before: list[int] = []
     read = 0
-    csv.field_size_limit(max(csv.field_size_limit(), 2 * CSV_MAX_LINE_BYTES))
     try:
-        with open(utf8_path, encoding="utf-8-sig", errors="replace", newline="") as fh:
-            reader = csv.reader(fh, delimiter=delim, quotechar='"')
-            for _ in range(above):
-                next(reader, None)
-            for record in reader:
-                if record:
-                    read += 1
-                else:
-                    before.append(read)
+        for record in _records_under_header(utf8_path, delim, above):
+            if record:
+                read += 1
+            else:
+                before.append(read)
     except csv.Error:
         return None
     if read != rows_read:

@@ -274,6 +274,20 @@ def test_load_ledgers__an_excel_2003_xml_spreadsheet_is_read_as_a_workbook(con, 
     assert con.execute("select format from input_files").fetchone() == ("xml",)
 
 
+@pytest.mark.parametrize("name, content, says_zh", [
+    ("a.html", "<table><tr><td>凭证号</td></tr></table>", "网页（HTML）格式的导出过大"),
+    ("b.xml", '<?xml version="1.0"?><Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet"/>',
+     "Excel 2003 XML 表格过大"),
+])
+def test_load_ledgers__a_page_or_xml_spreadsheet_beyond_the_limit_is_refused_unread(
+        con, tmp_path, monkeypatch, name, content, says_zh):
+    # both are read whole into memory: beyond the limit the message asks for CSV or .xlsx
+    monkeypatch.setattr(ledgers, "HTML_MAX_BYTES", 16)
+    (tmp_path / name).write_text(content, encoding="utf-8")
+    [out] = load_ledgers(con, [tmp_path / name])
+    assert out.action == "rejected" and says_zh in out.message and "export CSV or .xlsx" in out.message
+
+
 @pytest.mark.parametrize("name, content, says_zh, says_en", [
     ("damaged.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504), "另存为 .xlsx 后重试",
      "the Excel 97-2003 workbook cannot be opened"),
