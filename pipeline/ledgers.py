@@ -186,6 +186,7 @@ from .loading import (FileOutcome, InputError, canonical_path, canonicalise_regi
                       register_file, reject_file, sha256_file, unchanged_file)
 from .store import LOAD_MEMORY_LIMIT, memory_limit, out_of_disk, working_folder
 from .paths import CONFIG_DIR
+from .text import decode_text
 
 FIELDS = (
     "voucher_no", "line_no", "posted_on", "book", "account_code", "account_name", "summary",
@@ -870,31 +871,11 @@ NEWLINES_NOTE = ("换行符不统一（Windows 与 Unix 换行混用）或为旧
                  "mixed (Windows and Unix) or old Mac carriage returns: each read as a line end")
 
 
-@dataclass
-class _NewlineKinds:
-    crlf: bool = False
-    bare_lf: bool = False
-    bare_cr: bool = False
-
-    def mixed(self) -> bool:
-        return self.bare_cr or (self.crlf and self.bare_lf)
-
-
-def _newline_kinds(data: bytes, kinds: _NewlineKinds | None = None) -> _NewlineKinds:
-    """How the lines in data end (added to kinds)."""
-    kinds = kinds or _NewlineKinds()
-    crlf = data.count(b"\r\n")
-    kinds.crlf |= crlf > 0
-    kinds.bare_lf |= data.count(b"\n") > crlf
-    kinds.bare_cr |= data.count(b"\r") > crlf
-    return kinds
-
-
 def _lines_ending_in_lf(src: Path, workdir: Path) -> Path | None:
     """A copy of src in workdir whose every line end (\r\n, \r) is \n, when src mixes them; else
     None. A transcoded copy in workdir is replaced by it."""
     target = workdir / LF_COPY
-    kinds = _NewlineKinds()
+    crlf = bare_lf = bare_cr = False
     carry = b""
     with open(src, "rb") as fi, open(target, "wb") as fo:
         while True:
@@ -902,11 +883,14 @@ def _lines_ending_in_lf(src: Path, workdir: Path) -> Path | None:
             buf = carry + data
             carry = b"\r" if data and buf.endswith(b"\r") else b""  # its \n may begin the next piece
             buf = buf[: len(buf) - len(carry)]
-            _newline_kinds(buf, kinds)
+            pairs = buf.count(b"\r\n")
+            crlf |= pairs > 0
+            bare_lf |= buf.count(b"\n") > pairs
+            bare_cr |= buf.count(b"\r") > pairs
             fo.write(buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
             if not data:
                 break
-    if not kinds.mixed():
+    if not (bare_cr or (crlf and bare_lf)):
         target.unlink()
         return None
     if src == workdir / UTF8_COPY:
@@ -1222,6 +1206,7 @@ def _read_sheets(con, path: Path, book, presets: Presets, preset: str | None, ea
 # over an entry's lines belongs to each; an amount counts once). The page is read whole: beyond
 # HTML_MAX_BYTES the message asks for another format.
 HTML_MAX_BYTES = 256 << 20
+EXCEL_MAX_ROWS, EXCEL_MAX_COLUMNS = 1_048_576, 16_384  # bounds on spans, merges and ss:Index
 
 
 def _read_html(con, path: Path, presets: Presets, preset: str | None, each) -> None:
@@ -1250,24 +1235,19 @@ def _refuse_beyond_read_whole_limit(path: Path, what_zh: str, what_en: str) -> N
 
 
 def _html_text(path: Path, raw: bytes) -> str:
-    """The page's text: by its BOM, else the charset it declares, else UTF-8, else GB18030."""
-    for bom, encoding in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
-                          (codecs.BOM_UTF16_BE, "utf-16")):
-        if raw.startswith(bom):
-            return raw.decode(encoding, "replace")
+    """The page's text: by its BOM, else by the charset it declares, else UTF-8, else GB18030."""
     declared = re.search(rb"charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", raw[:HTML_SNIFF_BYTES])
-    tried = [declared.group(1).decode("ascii")] if declared else []
-    for encoding in [*tried, "utf-8", "gb18030"]:
+    if declared and not raw.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
-            name = codecs.lookup(encoding).name
-        except LookupError:
-            continue
-        try:
+            name = codecs.lookup(declared.group(1).decode("ascii")).name
             return raw.decode("gb18030" if name in ("gbk", "gb2312") else name)
-        except UnicodeDecodeError:
-            continue
-    raise InputError(path, "网页（HTML）格式的导出无法识别编码（不是 UTF-8 或 GB18030）",
-                     "the web page (HTML) export's encoding is not UTF-8 or GB18030")
+        except (LookupError, UnicodeDecodeError):
+            pass  # a charset that does not read it: as if none were declared
+    decoded = decode_text(raw)
+    if decoded is None:
+        raise InputError(path, "网页（HTML）格式的导出无法识别编码（不是 UTF-8 或 GB18030）",
+                         "the web page (HTML) export's encoding is not UTF-8 or GB18030")
+    return decoded[0]
 
 
 class _HtmlTable(HTMLParser):
@@ -1296,7 +1276,8 @@ class _HtmlTable(HTMLParser):
                 self._row = []
             found = dict(attrs)
             self._cell = []
-            self._span = (_span(found.get("colspan")), _span(found.get("rowspan")))
+            self._span = (_count_attribute(found.get("colspan"), 1, EXCEL_MAX_COLUMNS),
+                          _count_attribute(found.get("rowspan"), 1, EXCEL_MAX_ROWS))
         elif tag == "br" and self._cell is not None:
             self._cell.append(" ")
 
@@ -1389,26 +1370,25 @@ def _read_xml_spreadsheet(con, path: Path, presets: Presets, preset: str | None,
     _read_sheets(con, path, _RowsBook(sheets), presets, preset, each)
 
 
-EXCEL_MAX_ROWS, EXCEL_MAX_COLUMNS = 1_048_576, 16_384  # bounds on ss:Index and merges
 
 
 def _xml_row(sheet: _RowsSheet, row, ss: str) -> None:
     """Add a <Row> to the sheet: rows and cells left out (ss:Index) as empty ones."""
-    at = _xml_int(row.get(ss + "Index"), EXCEL_MAX_ROWS)
+    at = _count_attribute(row.get(ss + "Index"), 0, EXCEL_MAX_ROWS)
     while at and len(sheet.rows) < at - 1:
         sheet.rows.append(())
     r = len(sheet.rows)
     values: list = []
     for cell in row.iter(ss + "Cell"):
-        at = _xml_int(cell.get(ss + "Index"), EXCEL_MAX_COLUMNS)
+        at = _count_attribute(cell.get(ss + "Index"), 0, EXCEL_MAX_COLUMNS)
         if at and at - 1 > len(values):
             values.extend([None] * (at - 1 - len(values)))
         data = cell.find(ss + "Data")
         col = len(values)
         values.append(None if data is None else _xml_value(data, ss))
-        across = _xml_int(cell.get(ss + "MergeAcross"), EXCEL_MAX_COLUMNS)
+        across = _count_attribute(cell.get(ss + "MergeAcross"), 0, EXCEL_MAX_COLUMNS)
         values.extend([None] * max(0, min(across, EXCEL_MAX_COLUMNS - len(values))))  # a sheet's width at most
-        down = _xml_int(cell.get(ss + "MergeDown"), EXCEL_MAX_ROWS)
+        down = _count_attribute(cell.get(ss + "MergeDown"), 0, EXCEL_MAX_ROWS)
         if down:
             sheet.merges.append((r, r + down, col))
     sheet.rows.append(tuple(values))
@@ -1423,19 +1403,15 @@ def _xml_value(data, ss: str) -> str | None:
     return text or None
 
 
-def _xml_int(value: str | None, bound: int) -> int:
+def _count_attribute(value: str | None, least: int, most: int) -> int:
+    """A count in an attribute (colspan, rowspan, ss:Index, ss:MergeDown …) within bounds; the
+    least when absent or not a number."""
     try:
-        return max(0, min(int(value or 0), bound))
+        return max(least, min(int(value or least), most))
     except ValueError:
-        return 0
+        return least
 
 
-def _span(value: str | None) -> int:
-    """colspan / rowspan as a count of cells, 1 when absent or not a small number."""
-    try:
-        return max(1, min(int(value or 1), 1000))
-    except ValueError:
-        return 1
 
 
 # Excel saves a password-protected .xlsx inside the 97-2003 container (so it is read as one, see
@@ -2283,6 +2259,14 @@ def _format_of(path: Path) -> str:
 _OLE2_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Excel 97-2003 (and WPS .et) workbooks
 
 
+def _is_csv(path: Path) -> bool:
+    """Whether the file is read as CSV text (its load then counts its newlines, line_ends)."""
+    try:
+        return _format_of(path) == "csv"
+    except InputError:
+        return False  # the load rejects it
+
+
 def _starts_with(path: Path, signature: bytes) -> bool:
     try:
         with open(path, "rb") as fh:
@@ -2748,7 +2732,7 @@ def load_ledgers(con: duckdb.DuckDBPyConnection, paths, preset: str | None = Non
                 continue
             with working_folder(con, LOAD_FOLDER_PREFIX) as workdir:
                 hashing = hasher.submit(sha256_file, path)
-                counting = hasher.submit(line_ends, path)
+                counting = hasher.submit(line_ends, path) if _is_csv(path) else None
                 transcoded = _transcode_beside_hash(con, path, stamp[0], encoding, workdir, hashing)
                 try:
                     sha = hashing.result()
@@ -2763,7 +2747,7 @@ def load_ledgers(con: duckdb.DuckDBPyConnection, paths, preset: str | None = Non
                         message=f"与文件 {earlier} 内容相同 / same content as file {earlier}"))
                     continue
                 try:
-                    ends = counting.result() if counting.exception() is None else None
+                    ends = counting.result() if counting and counting.exception() is None else None
                     outcome = _load_one(con, path, sha, preset, encoding, presets_file,
                                         workdir, on_read, transcoded, ends)
                 except InputError as exc:
