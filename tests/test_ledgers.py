@@ -1456,6 +1456,13 @@ def _csv_line(record: list, end: str) -> str:
     return buf.getvalue()
 
 
+def _load_text(con, path: Path, text: str, encoding: str = "utf-8"):
+    """Write text (lines ending as written) to path in the encoding and load it: its outcome."""
+    path.write_bytes(text.encode(encoding))
+    [out] = load_ledgers(con, [path])
+    return out
+
+
 @pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
 @pytest.mark.parametrize("ends", [
     ("\n", "\n", "\r\n", "\n"),       # a line added by hand in Notepad to an LF export
@@ -1467,8 +1474,7 @@ def test_load_ledgers__lines_ending_in_more_than_one_way(con, tmp_path, encoding
     # state"), and the third was "empty: no header row"
     records = [CN, row(), row(voucher_no="记-2"), row(voucher_no="记-3", debit="x")]
     path = tmp_path / "l.csv"
-    path.write_bytes("".join(_csv_line(r, e) for r, e in zip(records, ends)).encode(encoding))
-    [out] = load_ledgers(con, [path])
+    out = _load_text(con, path, "".join(_csv_line(r, e) for r, e in zip(records, ends)), encoding)
     assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 2, 1), out.message
     assert "换行符不统一" in out.message
     assert [(r["row_no"], r["voucher_no"]) for r in lines(con)] == [(1, "记-0001"), (2, "记-2")]
@@ -1498,8 +1504,7 @@ def test_load_ledgers__a_bad_file_with_one_kind_of_line_end_is_refused_after_one
     monkeypatch.setattr(ledgers, "_read_or_reject",
                         lambda c, sql, *a: (reads.append(sql.startswith("copy")), real(c, sql, *a))[1])
     path = tmp_path / "l.csv"
-    path.write_bytes((_csv_line(CN, "\r\n") + _csv_line(row(), "\r\n") + '"unclosed,1\r\n').encode())
-    [out] = load_ledgers(con, [path])
+    out = _load_text(con, path, _csv_line(CN, "\r\n") + _csv_line(row(), "\r\n") + '"unclosed,1\r\n')
     assert out.action == "rejected" and "换行符" not in out.message
     assert reads == [True]
 
@@ -1514,8 +1519,7 @@ def test_load_ledgers__a_print_style_footer_under_the_rows_is_not_read(con, tmp_
                     _csv_line(row(voucher_no="记-3", summary="摘要\n两行"), "\r\n"), "\r\n",
                     "制表人：张三    审核人：李四\r\n", '"打印日期：2024年12月31日","第1页"\r\n', "\r\n"])
     path = tmp_path / "l.csv"
-    path.write_bytes(text.encode(encoding))
-    [out] = load_ledgers(con, [path])
+    out = _load_text(con, path, text, encoding)
     assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 2, 1), out.message
     assert "文件末尾 2 行只有文字" in out.message and "制表人：张三" in out.message
     assert [(r["row_no"], r["voucher_no"]) for r in lines(con)] == [(1, "记-0001"), (3, "记-3")]
@@ -1526,8 +1530,7 @@ def test_load_ledgers__a_last_row_cut_short_still_rejects_the_file(con, tmp_path
     # its cells hold data (a date, an account code): not a footer, the export was cut off
     text = _csv_line(CN, "\r\n") + _csv_line(row(), "\r\n") + "记-2,1,2024-03-15,预算会计,7201\r\n"
     path = tmp_path / "l.csv"
-    path.write_bytes(text.encode())
-    [out] = load_ledgers(con, [path])
+    out = _load_text(con, path, text)
     assert out.action == "rejected"
     assert "文件第3行有 5 列，表头有 17 列" in out.message and "line 3 of the file has 5 columns" in out.message
     assert "记-2,1,2024-03-15" in out.message
@@ -1543,8 +1546,7 @@ def test_load_ledgers__a_heading_wrapped_onto_two_lines_in_its_cell(con, tmp_pat
                     _csv_line(row(), "\r\n"), _csv_line(row(voucher_no="记-2", summary="两\n行"), "\r\n"),
                     "\r\n", _csv_line(row(voucher_no="记-3", debit="x"), "\r\n")])
     path = tmp_path / "l.csv"
-    path.write_bytes(text.encode(encoding))
-    [out] = load_ledgers(con, [path])
+    out = _load_text(con, path, text, encoding)
     assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 2, 1), out.message
     assert [(r["row_no"], r["voucher_no"], r["summary"]) for r in lines(con)] == [
         (1, "记-0001", DEFAULTS["summary"]), (2, "记-2", "两\n行")]
@@ -1558,8 +1560,7 @@ def test_load_ledgers__rows_the_reader_cannot_see_reject_the_file(con, tmp_path,
     monkeypatch.setattr(ledgers, "_one_line_header", lambda path, records, workdir: (path, 0))
     header = [h.replace("借方金额", "借方\n金额") for h in CN]
     path = tmp_path / "l.csv"
-    path.write_bytes("".join([_csv_line(header, "\r\n"), _csv_line(row(), "\r\n"), "\r\n"]).encode())
-    [out] = load_ledgers(con, [path])
+    out = _load_text(con, path, "".join([_csv_line(header, "\r\n"), _csv_line(row(), "\r\n"), "\r\n"]))
     assert out.action == "rejected" and "表头下有 1 行有内容，但读出 0 行" in out.message
     only_header = tmp_path / "h.csv"
     only_header.write_bytes((_csv_line(header, "\r\n") + "\r\n\r\n").encode())
@@ -1578,8 +1579,7 @@ def test_load_ledgers__an_export_with_every_oddity_at_once(con, tmp_path, encodi
                     _csv_line(row(voucher_no="记-5", debit="x"), "\n"), _csv_line(row(voucher_no="记-6"), "\r\n"),
                     "\r\n", "制表人：张三  审核人：李四\r\n", "\r\n"])
     path = tmp_path / "l.csv"
-    path.write_bytes(text.encode(encoding))
-    [out] = load_ledgers(con, [path])
+    out = _load_text(con, path, text, encoding)
     assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 5, 1), out.message
     assert "文件末尾 1 行只有文字" in out.message and "换行符不统一" in out.message
     assert [(r["row_no"], r["voucher_no"]) for r in lines(con)] == [
