@@ -898,6 +898,50 @@ def _lines_ending_in_lf(src: Path, workdir: Path) -> Path | None:
     return target
 
 
+# A line holding only blanks (spaces, tabs, an ideographic space: a line "emptied" by hand in an
+# editor, or an export's spacer row) is an empty row to a user, who sees nothing in it in Excel,
+# but DuckDB's reader refuses the whole file for it (one column where the header has many). Such a
+# file is read again from a copy in which those lines are empty; the empty lines are then passed
+# over and the rows under them keep their numbers (_blank_line_shift). A cell of several lines
+# one of which holds only blanks loses those blanks in the copy.
+BLANKED_COPY = "ledger-blanked.csv"
+_BLANKS_ONLY = re.compile(rb"(?m)^(?:[ \t\x0b\x0c]|\xe3\x80\x80|\xc2\xa0)+(?=\r?$)")
+
+
+def _blank_lines_emptied(src: Path, workdir: Path) -> tuple[Path, str] | None:
+    """A copy of src (UTF-8) in workdir whose lines holding only blanks are empty, with the load's
+    note of them; None when it has none. A copy of ours in workdir is replaced by it."""
+    target = workdir / BLANKED_COPY
+    emptied, first, newlines = 0, 0, 0
+    carry = b""
+    with open(src, "rb") as fi, open(target, "wb") as fo:
+        while True:
+            data = fi.read(CHUNK_BYTES)
+            buf = carry + data
+            cut = buf.rfind(b"\n") + 1 if data else len(buf)  # whole lines; the rest goes on
+            if data and cut == 0 and len(buf) > 2 * CSV_MAX_LINE_BYTES:
+                cut = len(buf)  # a line longer than any the reader takes: not one of blanks
+            piece, carry = buf[:cut], buf[cut:]
+            for m in _BLANKS_ONLY.finditer(piece):
+                if not emptied:
+                    first = newlines + piece.count(b"\n", 0, m.start()) + 1
+                emptied += 1
+            if emptied:
+                piece = _BLANKS_ONLY.sub(b"", piece)
+            newlines += piece.count(b"\n")
+            fo.write(piece)
+            if not data:
+                break
+    if not emptied:
+        target.unlink()
+        return None
+    if src.parent == workdir:
+        src.unlink()
+    note = (f"文件第{first}行等 {emptied} 行只有空白字符（空格、制表符），按空行读取 / {emptied} line(s) of the "
+            f"file hold only blanks (spaces, tabs; line {first} the first): read as empty lines")
+    return target, note
+
+
 # Lines at the end of a CSV that are not rows of the ledger: a print-style export signs off under
 # its rows (制表人：张三   审核人：李四, 打印日期：…) in one or two cells, not in the header's columns,
 # and DuckDB's reader refuses the whole file for it. Such lines, text only (no cell an amount, a
@@ -2501,6 +2545,34 @@ UTF8_COPY = "ledger-utf8.csv"  # a CSV in another encoding, transcoded, in the l
 LOAD_FOLDER_PREFIX = "recon-ledger-"  # a load's workdir in the store's spill folder
 
 
+def _read_mended(con, copy: str, reader_params: dict, cmap: ColumnMap, path: Path, fmt: str,
+                 enc: str | None, workdir: Path, refused: InputError) -> tuple[dict, ColumnMap]:
+    """Read a CSV that DuckDB refused into the scratch file again from copies mended one way and
+    then the other (see _blank_lines_emptied, _lines_ending_in_lf), each note added as it is
+    read; the last refusal when none is read."""
+    def one_line_end(src: Path) -> tuple[Path, str] | None:
+        lf = None if src == workdir / LF_COPY else _lines_ending_in_lf(src, workdir)
+        return None if lf is None else (lf, NEWLINES_NOTE)
+
+    mended = Path(reader_params["path"])
+    notes: list[str] = []
+    for step in (lambda src: _blank_lines_emptied(src, workdir), one_line_end):
+        made = step(mended)
+        if made is None:
+            continue
+        mended, notes = made[0], notes + [made[1]]
+        reader_params = {**reader_params, "path": str(mended)}
+        try:
+            _read_or_reject(con, copy, reader_params, path, fmt, enc)
+        except InputError as again:
+            refused = again
+            continue
+        for note in notes:
+            cmap = _noting(cmap, note)
+        return reader_params, cmap
+    raise refused
+
+
 def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, presets: Presets,
                          preset: str | None, workdir: Path, on_read=None,
                          transcoded: str | None = None, ends: LineEnds | None = None) -> FileOutcome:
@@ -2541,15 +2613,12 @@ def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, p
                     f"row_group_size {SCRATCH_ROW_GROUP})")
             try:
                 _read_or_reject(con, copy, reader_params, path, fmt, enc)
-            except InputError:
-                # lines ending in more than one way below the first lines: read again from a copy
-                lf = None if reader_params["path"] == str(workdir / LF_COPY) \
-                    else _lines_ending_in_lf(Path(reader_params["path"]), workdir)
-                if lf is None:
-                    raise
-                reader_params = {**reader_params, "path": str(lf)}
-                cmap = _noting(cmap, NEWLINES_NOTE)
-                _read_or_reject(con, copy, reader_params, path, fmt, enc)
+            except InputError as refused:
+                # Read again from a copy whose lines of blanks only are empty, and then from one
+                # whose lines all end in \n, when they end in more than one way below the first
+                # lines; the file is refused as DuckDB last refused it
+                reader_params, cmap = _read_mended(con, copy, reader_params, cmap, path, fmt, enc,
+                                                   workdir, refused)
             rows_read = con.execute(f"select count(*) from read_parquet('{scratch}')").fetchone()[0]
             if rows_read == 0:
                 _refuse_unread_lines(path, reader_params["path"], reader_params["delim"], cmap.header_index + 1)
