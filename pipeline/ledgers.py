@@ -1772,7 +1772,11 @@ def _read_parquet(con, path: Path, presets: Presets, preset: str | None) -> tupl
 # macros textually, so an expression argument would be re-evaluated at each use.
 _MACROS = r"""
 create or replace temp macro ledger_trim_plain(s) as
-    case when s like ' %' or s like '% ' or s like '　%' or s like '%　'
+    -- the cheap tests first: s < '!' is a first byte of ASCII blank or control (a tab put before
+    -- a code so that Excel keeps it as text, a line break); then spaces, a tab, an ideographic or
+    -- no-break space at either end, a byte-order mark at the start (two exports put together)
+    case when s < '!' or s like '% ' or s like ('%' || chr(9)) or s like '　%' or s like '%　'
+              or s like (chr(65279) || '%') or s like (chr(160) || '%') or s like ('%' || chr(160))
          then nullif(regexp_replace(s, '^[\s\x{3000}\x{feff}\x{a0}]+|[\s\x{3000}\x{feff}\x{a0}]+$', '', 'g'), '')
          else nullif(s, '') end;
 create or replace temp macro ledger_trim(s) as ledger_trim_plain(s);

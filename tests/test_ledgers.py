@@ -1313,15 +1313,24 @@ def test_load_ledgers__raw_values_kept(con, tmp_path):
     assert line["direct_flag_raw"] == "02 中央参照直达资金"
 
 
-def test_load_ledgers__padded_values_trimmed_and_typed_the_same(con, tmp_path):
-    # Padding (half- and full-width spaces) around the fields typed through the lookup of distinct
-    # spellings: the padded and bare spellings are different keys there, and must give the same
-    # line, raw text kept trimmed; a date of spaces alone is blank, not unparsable.
-    pad = dict(posted_on=" 2024-03-15　", account_code="　7201 ", function_code=" 2210107 保障性住房租金补贴 ",
-               economic_code="30305 ", direct_flag="　01 中央直达资金", purpose=f" {RENT}　",
-               budget_doc_no=" 克区财综[2024]2号")
+@pytest.mark.parametrize("left, right", [
+    (" ", "　"), ("　", " "),   # half- and full-width spaces
+    ("\t", "\t"),              # a tab put before a code so that Excel keeps it as text
+    ("\xa0", "\xa0"),          # a no-break space, copied from a web page
+    ("\ufeff", ""),             # a byte-order mark: a second export's first row, files put together
+])
+def test_load_ledgers__padded_values_trimmed_and_typed_the_same(con, tmp_path, left, right):
+    # Padding around the fields typed through the lookup of distinct spellings: the padded and
+    # bare spellings are different keys there, and must give the same line, raw text kept trimmed;
+    # a date of blanks alone is blank, not unparsable. Before, a tab, a no-break space or a
+    # byte-order mark stayed in the voucher number and the payee, and a date so padded was
+    # quarantined as unparsable.
+    pad = {f: left + value + right for f, value in dict(
+        voucher_no="记-0001", posted_on="2024-03-15", account_code="7201",
+        function_code="2210107 保障性住房租金补贴", economic_code="30305", direct_flag="01 中央直达资金",
+        purpose=RENT, budget_doc_no="克区财综[2024]2号", payee=DEFAULTS["payee"]).items()}
     path = write_csv(tmp_path / "l.csv", [row(summary="bare"), row(summary="padded", **pad),
-                                            row(summary="blank date", posted_on=" 　 ")])
+                                            row(summary="blank date", posted_on=left + right + left)])
     [out] = load_ledgers(con, [path])
     assert (out.rows_loaded, out.rows_quarantined) == (2, 1)
     bare, padded = lines(con)
