@@ -1821,11 +1821,16 @@ create or replace temp macro ledger_date_slow(t) as
             cast(try_strptime(regexp_extract(t, '^(\S+?)[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?$', 1),
                               ['%Y-%m-%d', '%Y/%m/%d', '%Y.%m.%d', '%Y%m%d', '%Y年%m月%d日']) as date))
     end;
-create or replace temp macro ledger_date(c) as
+create or replace temp macro ledger_date_any(c) as
     case when c is null then null
          else coalesce(cast(try_strptime(c, ['%Y-%m-%d', '%Y/%m/%d']) as date),
                        ledger_date_slow(ledger_ascii(c)))
     end;
+-- %Y takes a year of one to four digits: 24-03-15 would be 15 March of the year 24. A date before
+-- the year 1000 is taken for a year not written in four digits, and is no date (greatest() passes
+-- over a null, so the date is worked out once)
+create or replace temp macro ledger_date(c) as
+    nullif(greatest(ledger_date_any(c), date '0999-12-31'), date '0999-12-31');
 create or replace temp macro ledger_code(c) as
     case when c is null then null
          when regexp_full_match(c, '\d+') then c
@@ -2041,6 +2046,8 @@ checked as (
         p.*,
         case when p.voucher_no is null then '凭证号为空 / voucher number is blank' end as e_voucher_no,
         case when p.posted_on is null then '日期为空 / date is blank'
+             when p.v_posted_on is null and regexp_matches(p.posted_on, '^\d{1,3}\s*[-/.年]')
+                 then '日期的年份不是四位数，无法确定年份 / the year of the date is not written in four digits'
              when p.v_posted_on is null then '日期无法识别 / unparsable date' end as e_posted_on,
         case when p.account_code is null then '科目编码为空 / account code is blank'
              when p.v_account_code is null then '科目编码无法识别 / unparsable account code' end

@@ -1264,6 +1264,21 @@ def test_load_ledgers__value_forms(con, tmp_path, field, raw, column, expected):
     assert lines(con)[0][column] == expected
 
 
+def test_load_ledgers__a_year_of_two_digits_is_no_date(con, tmp_path):
+    # strptime's %Y takes one to four digits: before, 24-03-15 loaded as 15 March of the year 24
+    # (and such a line was out of every period, not quarantined). A date is quarantined, saying
+    # why, unless its year has four digits
+    path = write_csv(tmp_path / "l.csv", [row(posted_on="24-03-15"), row(posted_on="24/3/15"),
+                                          row(posted_on="24年3月15日"), row(posted_on="0024-03-15"),
+                                          row(posted_on="2024-03-15")])
+    [out] = load_ledgers(con, [path])
+    assert (out.rows_loaded, out.rows_quarantined) == (1, 4), out.message
+    assert [r["posted_on"] for r in lines(con)] == [dt.date(2024, 3, 15)]
+    two = "日期的年份不是四位数，无法确定年份 / the year of the date is not written in four digits"
+    assert con.execute("select row_no, reason from quarantine order by row_no").fetchall() == [
+        (1, two), (2, two), (3, two), (4, "日期无法识别 / unparsable date")]
+
+
 def test_load_ledgers__values_in_excels_text_form_read_as_the_text_inside(con, tmp_path):
     # ="0001": some systems write codes so, for Excel to keep them as text (leading zeros, long
     # digit strings); before, every such row was quarantined for its date and codes
