@@ -918,6 +918,25 @@ def test_load_ledgers__forced_preset_that_does_not_fit_rejects(con, tmp_path):
     assert out.action == "rejected" and "voucher_no" in out.message
 
 
+@pytest.mark.parametrize("renamed", [
+    {"借方金额": "借方发生额", "贷方金额": "贷方发生额"},
+    {"借方金额": "本币借方", "贷方金额": "本币贷方"},      # 用友 exports: amounts in the home currency
+    {"借方金额": "借方金额（元）", "贷方金额": "贷方金额(元)"},
+    {"凭证日期": "制单日期", "凭证号": "凭证编号", "指标文号": "预算指标文号"},
+    {"收款人": "收款人全称"}, {"收款人": "收款单位名称"}, {"收款人": "往来单位"},
+])
+def test_load_ledgers__headings_of_other_exports_name_the_same_fields(con, tmp_path, renamed):
+    # the shipped cn-grp preset's aliases: each renamed column is read as its field, not left out
+    # (a missing amount column rejects the file; a payee column not known leaves the payee blank)
+    header = [renamed.get(h, h) for h in CN]
+    path = write_csv(tmp_path / "l.csv", [row(debit="123.45")], header=header)
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded) == ("loaded", 1), out.message
+    [line] = lines(con)
+    assert (line["voucher_no"], line["posted_on"], line["debit"], line["budget_doc_no"], line["payee"]) == (
+        "记-0001", dt.date(2024, 3, 15), Decimal("123.45"), NOTICE_NO, "张三")
+
+
 def test_load_ledgers__alias_from_user_presets_file(con, tmp_path, monkeypatch):
     header = [("借方" if h == "借方金额" else "贷方发生数" if h == "贷方金额" else h) for h in CN]
     folder = tmp_path / "ledgers"
