@@ -15,20 +15,87 @@
 -- the running total never came back to the allocation or below; without reversals that is
 -- simply the first line to cross it. expected = allocation, observed = total spent,
 -- amount = the excess (spent - allocated).
-with spending as (
+--
+-- Batches of one year that both allocate a purpose under one project code (提前下达 and 第二批):
+-- a line without 指标文号 is counted under each of them (NOTICE_TIE_AMBIGUOUS), and which batch's
+-- money paid it is not known. Such a line would push each batch's allocation line over alone, so
+-- a breach is said only where it is certain:
+--   * an allocation line: the lines counted under it alone (a 指标文号, a purpose only its batch
+--     allocates, or no other batch) against its allocation;
+--   * the pool of allocation lines such shared lines are counted under: every line counted under
+--     any of them, once, against their allocations together; said on the pool's first line
+--     (first notice, first line of it), naming the notices, key_detail 'pool'.
+-- Neither breached, the shared lines can be spread over the pool without a breach. A line
+-- counted under allocation lines of two pools (three batches whose sub-accounts match apart) is
+-- put in the pool of its first one.
+with counted as not materialized (
     select e.notice_no, e.line_seq, e.allocated_purpose, e.allocated_amount, e.voucher_no,
-           e.line_no, e.posted_on, e.amount, e.source_file, e.row_no
+           e.line_no, e.posted_on, e.amount, e.source_file, e.row_no, e.file_id, e.tied_by
     from fct_expenditure as e
     where e.match_kind = 'line'
 ),
+shared as (
+    -- ledger lines counted under more than one notice, with the first of them (only a line tied
+    -- by the project code can be: most lines name their notice by 指标文号)
+    select file_id, row_no, min(notice_no) as first_notice
+    from counted
+    where tied_by = 'project_code'
+    group by file_id, row_no
+    having count(*) > 1
+),
+shared_first as (
+    select s.file_id, s.row_no, s.first_notice, min(c.line_seq) as first_seq
+    from shared as s
+    join counted as c on c.file_id = s.file_id and c.row_no = s.row_no and c.notice_no = s.first_notice
+    group by s.file_id, s.row_no, s.first_notice
+),
+touched as (
+    select distinct c.notice_no, c.line_seq, f.first_notice, f.first_seq
+    from counted as c
+    join shared_first as f on f.file_id = c.file_id and f.row_no = c.row_no
+),
+pool_of as (
+    -- each allocation line a shared line is counted under, and its pool's first allocation line
+    select t.notice_no, t.line_seq, t.first_notice as pool_notice, min(t.first_seq) as pool_seq
+    from touched as t
+    join (select notice_no, line_seq, min(first_notice) as first_notice
+          from touched
+          group by notice_no, line_seq) as m
+      on m.notice_no = t.notice_no and m.line_seq = t.line_seq and m.first_notice = t.first_notice
+    group by t.notice_no, t.line_seq, t.first_notice
+),
+pools as (
+    select p.pool_notice, p.pool_seq, sum(a.amount) as allocated,
+           string_agg(p.notice_no, '、' order by p.notice_no) as notices
+    from (select distinct pool_notice, pool_seq, notice_no, line_seq from pool_of) as p
+    join fct_allocation_lines as a on a.notice_no = p.notice_no and a.line_seq = p.line_seq
+    group by p.pool_notice, p.pool_seq
+),
+spending as (
+    -- kind 'line': an allocation line and the lines counted under it alone
+    select c.notice_no, c.line_seq, 'line' as kind, c.allocated_purpose, c.allocated_amount,
+           c.voucher_no, c.line_no, c.posted_on, c.amount, c.source_file, c.row_no
+    from counted as c
+    where not exists (select 1 from shared as s where s.file_id = c.file_id and s.row_no = c.row_no)
+    union all
+    -- kind 'pool': a pool, on its first allocation line, and every line counted under it, once
+    select u.pool_notice, u.pool_seq, 'pool', a.purpose, p.allocated,
+           u.voucher_no, u.line_no, u.posted_on, u.amount, u.source_file, u.row_no
+    from (select distinct o.pool_notice, o.pool_seq, c.file_id, c.row_no, c.voucher_no, c.line_no,
+                          c.posted_on, c.amount, c.source_file
+          from counted as c
+          join pool_of as o on o.notice_no = c.notice_no and o.line_seq = c.line_seq) as u
+    join pools as p on p.pool_notice = u.pool_notice and p.pool_seq = u.pool_seq
+    join fct_allocation_lines as a on a.notice_no = u.pool_notice and a.line_seq = u.pool_seq
+),
 totals as (
     select
-        notice_no, line_seq,
+        notice_no, line_seq, kind,
         max(allocated_purpose) as purpose,
         max(allocated_amount) as allocated,
         sum(amount) as spent
     from spending
-    group by notice_no, line_seq
+    group by notice_no, line_seq, kind
     having sum(amount) > max(allocated_amount)
 ),
 -- The crossing line is found without ordering every line of the year. Lines are in order of
@@ -37,13 +104,13 @@ totals as (
 -- days where it can be at or below the allocation after the last day that ended there are put
 -- in line order: at 10M ledger lines 0.3 s instead of 1.0 s (the window sorted 1.5M lines).
 days as (
-    select s.notice_no, s.line_seq, s.posted_on,
+    select s.notice_no, s.line_seq, s.kind, s.posted_on,
            sum(s.amount) as day_total,
            sum(case when s.amount < 0 then s.amount else 0 end) as day_credits,
            count(*) as day_lines
     from spending as s
-    join totals as t on t.notice_no = s.notice_no and t.line_seq = s.line_seq
-    group by s.notice_no, s.line_seq, s.posted_on
+    join totals as t on t.notice_no = s.notice_no and t.line_seq = s.line_seq and t.kind = s.kind
+    group by s.notice_no, s.line_seq, s.kind, s.posted_on
 ),
 running_days as (
     select
@@ -52,24 +119,24 @@ running_days as (
         coalesce(sum(d.day_total) over before, 0) as spent_before,
         coalesce(sum(d.day_lines) over before, 0) as lines_before
     from days as d
-    join totals as t on t.notice_no = d.notice_no and t.line_seq = d.line_seq
-    window before as (partition by d.notice_no, d.line_seq order by d.posted_on
+    join totals as t on t.notice_no = d.notice_no and t.line_seq = d.line_seq and t.kind = d.kind
+    window before as (partition by d.notice_no, d.line_seq, d.kind order by d.posted_on
                       rows between unbounded preceding and 1 preceding)
 ),
 within_days as (
     -- the place of the last line of the last day that ended within the allocation (0: none did)
-    select t.notice_no, t.line_seq,
+    select t.notice_no, t.line_seq, t.kind,
            coalesce(max(case when r.spent_before + r.day_total <= r.allocated
                              then r.lines_before + r.day_lines end), 0) as within_to
     from totals as t
-    join running_days as r on r.notice_no = t.notice_no and r.line_seq = t.line_seq
-    group by t.notice_no, t.line_seq
+    join running_days as r on r.notice_no = t.notice_no and r.line_seq = t.line_seq and r.kind = t.kind
+    group by t.notice_no, t.line_seq, t.kind
 ),
 later_days as (
     -- after it: the day that follows it, and the days whose credits may bring the total back
     select r.*
     from running_days as r
-    join within_days as w on w.notice_no = r.notice_no and w.line_seq = r.line_seq
+    join within_days as w on w.notice_no = r.notice_no and w.line_seq = r.line_seq and w.kind = r.kind
     where r.lines_before = w.within_to
        or (r.lines_before > w.within_to and r.spent_before + r.day_credits <= r.allocated)
 ),
@@ -82,26 +149,26 @@ purpose_lines as (
             as running_total
     from spending as s
     join later_days as d
-      on d.notice_no = s.notice_no and d.line_seq = s.line_seq
+      on d.notice_no = s.notice_no and d.line_seq = s.line_seq and d.kind = s.kind
      and d.posted_on is not distinct from s.posted_on
-    window w as (partition by s.notice_no, s.line_seq, s.posted_on
+    window w as (partition by s.notice_no, s.line_seq, s.kind, s.posted_on
                  order by s.voucher_no, length(s.line_no), s.line_no, s.source_file, s.row_no)
 ),
 last_within as (
-    select w.notice_no, w.line_seq,
+    select w.notice_no, w.line_seq, w.kind,
            case when max(case when p.running_total <= p.allocated then p.ord end) > w.within_to
                 then max(case when p.running_total <= p.allocated then p.ord end)
                 else w.within_to end as last_within
     from within_days as w
-    left join purpose_lines as p on p.notice_no = w.notice_no and p.line_seq = w.line_seq
-    group by w.notice_no, w.line_seq, w.within_to
+    left join purpose_lines as p on p.notice_no = w.notice_no and p.line_seq = w.line_seq and p.kind = w.kind
+    group by w.notice_no, w.line_seq, w.kind, w.within_to
 ),
 crossing as (
     select t.*, p.voucher_no, p.line_no, p.posted_on, p.source_file, p.row_no
     from totals as t
-    join last_within as w on w.notice_no = t.notice_no and w.line_seq = t.line_seq
+    join last_within as w on w.notice_no = t.notice_no and w.line_seq = t.line_seq and w.kind = t.kind
     join purpose_lines as p
-      on p.notice_no = t.notice_no and p.line_seq = t.line_seq and p.ord = w.last_within + 1
+      on p.notice_no = t.notice_no and p.line_seq = t.line_seq and p.kind = t.kind and p.ord = w.last_within + 1
 ),
 findings as (
     select
@@ -113,15 +180,26 @@ findings as (
         cast(c.spent - c.allocated as decimal(18,2)) as amount,
         cast(c.allocated as varchar) as expected,
         cast(c.spent as varchar) as observed,
-        '用途 ' || c.purpose || ' 累计支出 ' || cast(c.spent as varchar) || ' 元，超过分配额 '
+        '用途 ' || c.purpose
+            || case when c.kind = 'pool' then '（' || p.notices || ' 同一项目代码下均分配此用途，无指标文号的支出'
+                    || '无法分清属哪一批，按各批合计）' else '' end
+            || ' 累计支出 ' || cast(c.spent as varchar) || ' 元，超过分配额 '
+            || case when c.kind = 'pool' then '合计 ' else '' end
             || cast(c.allocated as varchar) || ' 元（超支 ' || cast(c.spent - c.allocated as varchar)
             || ' 元），自凭证 ' || coalesce(c.voucher_no, '') || ' 第' || coalesce(c.line_no, '')
-            || '行 起超出 / purpose ' || c.purpose || ': cumulative spending ' || cast(c.spent as varchar)
-            || ' exceeds the allocation ' || cast(c.allocated as varchar) || ' by '
+            || '行 起超出 / purpose ' || c.purpose
+            || case when c.kind = 'pool' then ' (allocated by each of ' || p.notices || ' under one project '
+                    || 'code; lines without 指标文号 cannot be told apart, so the batches are counted together)'
+                    else '' end
+            || ': cumulative spending ' || cast(c.spent as varchar)
+            || ' exceeds the allocation ' || case when c.kind = 'pool' then 'in all ' else '' end
+            || cast(c.allocated as varchar) || ' by '
             || cast(c.spent - c.allocated as varchar) || ', crossed by voucher '
             || coalesce(c.voucher_no, '') || ' line ' || coalesce(c.line_no, '') as message,
         c.source_file,
-        c.row_no as source_row
+        c.row_no as source_row,
+        case when c.kind = 'pool' then 'pool' end as key_detail
     from crossing as c
+    left join pools as p on c.kind = 'pool' and p.pool_notice = c.notice_no and p.pool_seq = c.line_seq
 )
 select * from findings
