@@ -2362,6 +2362,10 @@ def _xls_format(path: Path, suffix: str) -> str:
     return "csv"  # text: the CSV reader finds its encoding and delimiter, tab included
 
 
+class RaggedLineError(InputError):
+    """DuckDB's reader refused a CSV for a line of another width than the header's."""
+
+
 def _read_or_reject(con, sql: str, params: dict, path: Path, fmt: str, enc: str | None) -> None:
     """Run a statement that reads the file; a reader error rejects the file, naming its line."""
     try:
@@ -2376,7 +2380,7 @@ def _read_or_reject(con, sql: str, params: dict, path: Path, fmt: str, enc: str 
         if line and width:
             original = re.search(r"Original Line:\s*(.*)", str(exc))
             text = original.group(1).strip()[:80] if original else ""
-            raise InputError(
+            raise RaggedLineError(
                 path,
                 f"文件第{line.group(1)}行有 {width.group(2)} 列，表头有 {width.group(1)} 列（该行被截断，或多了"
                 f"分隔符）：“{text}”，整个文件未加载，请更正该行后重新导出或加载",
@@ -2464,18 +2468,23 @@ def _empty_lines(path: str) -> tuple[list[int], LineEnds]:
 
 
 def _blank_line_shift(utf8_path: str, delim: str, cmap: ColumnMap, rows_read: int,
-                      ends: LineEnds | None) -> dict[int, int]:
-    """For each count of rows read before an empty line between rows, the empty lines up to
-    there; empty when there are none (DuckDB's row numbers stand)."""
+                      ends: LineEnds | None, ragged: list[int] = ()) -> dict[int, int] | None:
+    """For each count of rows read before an empty line between rows (or a ragged line passed
+    over: its 0-based index), the lines not read up to there; empty when there are none
+    (DuckDB's row numbers stand). None when ragged lines cannot be placed among the rows: cells
+    of several lines, where DuckDB numbers records rather than lines."""
     above = cmap.header_index + 1  # the header's line and those above it (title rows)
-    if ends is not None and ends.physical_lines() == above + rows_read:
+    if ends is not None and not ragged and ends.physical_lines() == above + rows_read:
         return {}
     empty, ends = _empty_lines(utf8_path)
     empty = [i for i in empty if above <= i < ends.physical_lines()]  # under the header, rows after
-    if not empty:
+    unread = sorted({*empty, *ragged})
+    if not unread:
         return {}  # the extra lines are inside quoted cells
-    if ends.physical_lines() - above - rows_read == len(empty):
-        before = [i - above - k for k, i in enumerate(empty)]
+    if ends.physical_lines() - above - rows_read == len(unread):
+        before = [i - above - k for k, i in enumerate(unread)]
+    elif ragged:
+        return None
     else:
         before = _empty_records(utf8_path, delim, above, rows_read) or []
     return {b: k for k, b in enumerate(before, start=1)}
@@ -2557,10 +2566,13 @@ LOAD_FOLDER_PREFIX = "recon-ledger-"  # a load's workdir in the store's spill fo
 
 
 def _read_mended(con, copy: str, reader_params: dict, cmap: ColumnMap, path: Path, fmt: str,
-                 enc: str | None, workdir: Path, refused: InputError) -> tuple[dict, ColumnMap]:
+                 enc: str | None, workdir: Path, refused: InputError
+                 ) -> tuple[dict, ColumnMap, list[_Ragged], InputError | None]:
     """Read a CSV that DuckDB refused into the scratch file again from copies mended one way and
     then the other (see _blank_lines_emptied, _lines_ending_in_lf), each note added as it is
-    read; the last refusal when none is read."""
+    read, and at last without its lines of another width than the header's (returned, with the
+    refusal that passing them over answered: see _read_passing_ragged_lines); the last refusal
+    when none is read."""
     def one_line_end(src: Path) -> tuple[Path, str] | None:
         lf = None if src == workdir / LF_COPY else _lines_ending_in_lf(src, workdir)
         return None if lf is None else (lf, NEWLINES_NOTE)
@@ -2580,8 +2592,74 @@ def _read_mended(con, copy: str, reader_params: dict, cmap: ColumnMap, path: Pat
             continue
         for note in notes:
             cmap = _noting(cmap, note)
-        return reader_params, cmap
-    raise refused
+        return reader_params, cmap, [], None
+    ragged = _read_passing_ragged_lines(con, copy, reader_params, cmap.width, refused)
+    for note in notes:
+        cmap = _noting(cmap, note)
+    return reader_params, cmap, ragged, refused
+
+
+# A row of another width than the header's (a delimiter typed into a cell unquoted, as in 某公司,
+# 北京分公司; a row cut short): DuckDB's reader refuses the whole file for it. Where a few such rows
+# are all it refuses, the file is read without them, and each is quarantined whole, named by its
+# row and shown as written (INPUT_ROW_INVALID): one bad row no longer holds back a night's
+# reconciliation of the rest, and its money is reported as not counted, like that of a row whose
+# amount does not parse. Many such rows (more than RAGGED_MAX, or one row in RAGGED_SHARE) say the
+# file is not what its header says: it is refused whole, as before. So is a file with cells of
+# several lines, where DuckDB's line numbers are not the file's (_blank_line_shift).
+RAGGED_MAX = 100
+RAGGED_SHARE = 10
+RAGGED_COLUMN = "（整行）"
+_REJECTS = ("_ledger_rejects", "_ledger_reject_scans")
+_STRICT = "strict_mode = true,"
+
+
+@dataclass(frozen=True)
+class _Ragged:
+    line: int       # the line of the file (1-based), as DuckDB's reader numbers it
+    found: int      # its columns
+    expected: int   # the header's
+    text: str       # the line as written
+
+
+def _read_passing_ragged_lines(con, copy: str, reader_params: dict, width: int,
+                               refused: InputError) -> list[_Ragged]:
+    """Read the CSV into the scratch file without its lines of another width than the header's,
+    when they are all DuckDB refused and few; those lines. Else the refusal."""
+    if not isinstance(refused, RaggedLineError):
+        raise refused
+    table, scan = _REJECTS
+    # a row cut short is one error per column it lacks: room for that many of each line
+    lenient = copy.replace(_STRICT, f"{_STRICT} store_rejects = true, rejects_table = '{table}', "
+                                    f"rejects_scan = '{scan}', "
+                                    f"rejects_limit = {(RAGGED_MAX + 1) * (width + 1)},", 1)
+    try:
+        con.execute(lenient, reader_params)
+        rows = con.execute(f"select line, error_type, error_message, csv_line from {table} order by line").fetchall()
+    except duckdb.Error:
+        raise refused from None
+    finally:
+        for name in _REJECTS:
+            con.execute(f"drop table if exists {name}")
+    counted = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
+    lines: dict[int, _Ragged] = {}
+    for line, kind, message, text in rows:
+        m = counted.search(message or "")
+        if kind not in ("MISSING COLUMNS", "TOO MANY COLUMNS") or m is None:
+            raise refused
+        found = int(m.group(2))
+        if line not in lines or found < lines[line].found:  # the first of a short row's errors
+            lines[line] = _Ragged(int(line), found, int(m.group(1)), (text or "").strip("\r\n"))
+    if not lines or len(lines) > RAGGED_MAX:
+        raise refused
+    return sorted(lines.values(), key=lambda r: r.line)
+
+
+def _ragged_note(ragged: list[_Ragged]) -> str:
+    rows = "、".join(str(r.line) for r in ragged[:5]) + ("…" if len(ragged) > 5 else "")
+    return (f"文件第{rows}行共 {len(ragged)} 行的列数与表头不同，整行隔离，其余各行照常读取 / "
+            f"{len(ragged)} line(s) of the file (line {rows.replace('、', ', ')}) have another number "
+            f"of columns than the header: each quarantined whole, the other rows read")
 
 
 def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, presets: Presets,
@@ -2596,6 +2674,8 @@ def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, p
     # below are written with the file's rows as the probe side and the lookup as the build side,
     # and are kept that way.
     con.execute("set disabled_optimizers = 'join_order,build_side_probe_side'")
+    ragged: list[_Ragged] = []  # a CSV's lines of another width than the header's, passed over
+    refusal: InputError | None = None  # DuckDB's refusal of the file, when ragged lines were
     try:
         if fmt == "csv":
             cmap, reader, reader_params = _read_csv(path, enc, presets, preset, workdir, transcoded)
@@ -2628,12 +2708,19 @@ def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, p
                 # Read again from a copy whose lines of blanks only are empty, and then from one
                 # whose lines all end in \n, when they end in more than one way below the first
                 # lines; the file is refused as DuckDB last refused it
-                reader_params, cmap = _read_mended(con, copy, reader_params, cmap, path, fmt, enc,
-                                                   workdir, refused)
+                reader_params, cmap, ragged, refusal = _read_mended(con, copy, reader_params, cmap, path,
+                                                                    fmt, enc, workdir, refused)
             rows_read = con.execute(f"select count(*) from read_parquet('{scratch}')").fetchone()[0]
+            if ragged and len(ragged) * RAGGED_SHARE > rows_read + len(ragged):
+                raise refusal
             if rows_read == 0:
                 _refuse_unread_lines(path, reader_params["path"], reader_params["delim"], cmap.header_index + 1)
-            shift = _blank_line_shift(reader_params["path"], reader_params["delim"], cmap, rows_read, ends)
+            shift = _blank_line_shift(reader_params["path"], reader_params["delim"], cmap, rows_read, ends,
+                                      [r.line - 1 for r in ragged])
+            if shift is None:
+                raise refusal
+            if ragged:
+                cmap = _noting(cmap, _ragged_note(ragged))
             if len(shift) > SHIFT_CASE_LIMIT:
                 con.execute(f"create or replace temp table {BLANK_LINES_TABLE} "
                             f"(rows_before bigint, blank_lines bigint)")
@@ -2673,7 +2760,8 @@ def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, p
                     cmap, source, params = _read_parquet(con, path, presets, preset)
                     if on_read is not None:
                         on_read()
-                outcome = _type_and_insert(con, path, sha, fmt, enc, cmap, source, params)
+                outcome = _type_and_insert(con, path, sha, fmt, enc, cmap, source, params,
+                                           ragged=[(r.line - cmap.header_index - 1, r) for r in ragged])
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
@@ -2687,9 +2775,11 @@ def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, p
 
 
 def _type_and_insert(con, path: Path, sha: str, fmt: str, enc: str | None, cmap: ColumnMap,
-                     source: str, params: dict, sheet: tuple[str, int] | None = None) -> FileOutcome:
+                     source: str, params: dict, sheet: tuple[str, int] | None = None,
+                     ragged: list[tuple[int, _Ragged]] = ()) -> FileOutcome:
     """Type the rows of `source` into ledger_lines and quarantine; register the file. sheet:
-    (title, number) of one of a workbook's ledger sheets, registered as a file of its own."""
+    (title, number) of one of a workbook's ledger sheets, registered as a file of its own.
+    ragged: rows of a CSV not read for their width (row number, line), quarantined whole."""
     source = _with_aux_items(cmap, source)
     texts = _TEXTS.replace("{source}", source)
     typed = (_TYPED.replace("{texts}", texts).replace("{is_skipped}", _IS_SKIPPED)
@@ -2744,6 +2834,13 @@ def _type_and_insert(con, path: Path, sha: str, fmt: str, enc: str | None, cmap:
     if loaded < data_rows:  # only then are the rows typed again, for the bad ones
         con.execute(_INSERT_QUARANTINE.replace("{typed}", typed),
                     {**params, **skip, **heading, "file_id": file_id})
+    if ragged:
+        con.executemany("insert into quarantine values (?, ?, ?, ?, ?)", [
+            [file_id, row_no, RAGGED_COLUMN, r.text[:200],
+             f"该行有 {r.found} 列，表头有 {r.expected} 列（单元格中多了分隔符，或该行被截断），整行未读取 / the row "
+             f"has {r.found} columns where the header has {r.expected} (a delimiter inside a cell, or the "
+             f"row cut short): not read"] for row_no, r in ragged])
+    if loaded < data_rows or ragged:
         bad_rows = con.execute("select count(distinct row_no) from quarantine where file_id = ?",
                                [file_id]).fetchone()[0]
     con.execute("update input_files set rows_loaded = ?, rows_quarantined = ? where file_id = ?",

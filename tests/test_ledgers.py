@@ -1611,6 +1611,50 @@ def test_load_ledgers__a_last_row_cut_short_still_rejects_the_file(con, tmp_path
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
+def test_load_ledgers__a_row_of_another_width_is_quarantined_whole_and_the_rest_loads(con, tmp_path, encoding):
+    # a delimiter typed into a cell unquoted (某公司,北京分公司), a row cut short: before, DuckDB
+    # refused the whole file for one such row, every night until the export was mended. Now each is
+    # quarantined whole, shown as written, and the rows under it keep the number Excel shows
+    end = "\r\n"
+    comma = ",".join(row(voucher_no="记-2", payee="某公司")) + ",北京分公司" + end
+    short = ",".join(row(voucher_no="记-5")[:10]) + end
+    text = "".join([_csv_line(CN, end), _csv_line(row(), end), comma, end, _csv_line(row(voucher_no="记-4"), end),
+                    short, *(_csv_line(row(voucher_no=f"记-1{i:02d}"), end) for i in range(20))])
+    out = _load_text(con, tmp_path / "l.csv", text, encoding)
+    assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 22, 2), out.message
+    assert "文件第3、6行共 2 行的列数与表头不同，整行隔离" in out.message
+    assert "2 line(s) of the file (line 3, 6) have another number of columns" in out.message
+    got = [(r["row_no"], r["voucher_no"]) for r in lines(con)]
+    assert got[:3] == [(1, "记-0001"), (4, "记-4"), (6, "记-100")] and got[-1] == (25, "记-119")
+    [(two, column, value, reason), (five, _, cut, why)] = con.execute(
+        "select row_no, column_name, value, reason from quarantine order by row_no").fetchall()
+    assert (two, column, five) == (2, "（整行）", 5)
+    assert value.startswith("记-2,1,2024-03-15") and value.endswith("某公司,北京分公司")
+    assert reason.startswith("该行有 18 列，表头有 17 列") and "the row has 18 columns where the header has 17" in reason
+    assert cut.startswith("记-5,1,") and why.startswith("该行有 10 列，表头有 17 列")
+    [finding] = [f for f in run_rule(con, rule("INPUT_ROW_INVALID")) if f.source_row == 2]
+    assert "数据第2行" in finding.message and "北京分公司" in finding.message
+
+
+@pytest.mark.parametrize("case", ["one_in_ten", "cells_of_several_lines"])
+def test_load_ledgers__rows_of_another_width_still_reject_the_file_where_they_cannot_be_told(con, tmp_path, case):
+    # more than one row in ten of another width: the file is not what its header says. Cells of
+    # several lines: DuckDB numbers records, not lines, and the rows could not be cited by number
+    end = "\r\n"
+    comma = ",".join(row(voucher_no="记-2", payee="某公司")) + ",北京分公司" + end
+    good = [_csv_line(row(voucher_no=f"记-1{i:02d}"), end) for i in range(20)]
+    if case == "one_in_ten":
+        body = [comma, *good[:9], comma, comma]
+    else:
+        body = [_csv_line(row(summary="摘要\n两行"), end), comma, *good]
+    out = _load_text(con, tmp_path / "l.csv", _csv_line(CN, end) + "".join(body))
+    assert out.action == "rejected"
+    assert "文件第3行有 18 列，表头有 17 列" in out.message if case != "one_in_ten" else "文件第2行有 18 列" in out.message
+    assert con.execute("select count(*) from ledger_lines").fetchone()[0] == 0
+    assert con.execute("select count(*) from quarantine").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
 def test_load_ledgers__a_heading_wrapped_onto_two_lines_in_its_cell(con, tmp_path, encoding):
     # Excel writes a wrapped heading (Alt+Enter) as "借方\n金额" in a file of \r\n. DuckDB then
     # read no row at all, and said nothing: the file loaded empty
