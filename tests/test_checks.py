@@ -679,7 +679,8 @@ def test_over_allocation__batches_that_both_allocate_a_purpose_are_counted_toget
     set_context(con)
     add_ledger(con, [dict(voucher_no="记-1", budget_doc_no=None, debit=900),
                      dict(voucher_no="记-2", budget_doc_no=None, debit=400, payee="李四")], name="a.csv")
-    assert len(findings(con, "NOTICE_TIE_AMBIGUOUS")) == 2
+    ambiguous = findings(con, "NOTICE_TIE_AMBIGUOUS")
+    assert len(ambiguous) == 2 and all("超支按各通知对该用途的分配额合计判断" in f.message for f in ambiguous)
     assert findings(con, "OVER_ALLOCATION") == []          # 1,300 of 1,500: spread, no breach
 
     add_ledger(con, [dict(voucher_no="记-3", budget_doc_no=None, debit=300, payee="王五")], name="b.csv")
