@@ -275,6 +275,9 @@ _WIDTH = str.maketrans("０１２３４５６７８９．，－：（）＞＜�
 _NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
 _SPACES = re.compile(r"[\s\u3000\u00a0]+")
 _UNIT = re.compile(r"单位\s*[:：]\s*(万元|元)")
+# What stands between the parts of a table that goes on over a page, as a Word document or a
+# text taken from one has it (squashed): 续表 / （续）, the unit again, a page number (— 2 —).
+_CONTINUED = re.compile(r"[（(]?续表?[)）]?[一二三四五六七八九十0-9]*[:：]?|单位[:：](万元|元)|[-－—–]*[0-9]+[-－—–]*")
 _UNIT_IN_LABEL = re.compile(r"[（(](万元|元)[)）]")
 _YEAR_ROW = re.compile(r"[（(]\s*((?:19|20)\d{2})\s*年(?:度)?\s*[)）]")
 _CLAUSE = re.compile(r"^([一二三四五六七八九十]{1,3})\s*[、.．]")
@@ -570,12 +573,14 @@ def _allocation_table(items: list, header_at: int | None, body_text: str,
     end = len(items)
     for i in range(header_at + 1, len(items)):
         it = items[i]
+        if isinstance(it, Para) and _CONTINUED.fullmatch(_squash(it.text)):
+            continue  # between the parts of a table continued on the next page
         if isinstance(it, Para) or _is_target_start(it):
             end = i
             break
         cells = list(it.cells)
-        if not it.filled:
-            continue
+        if not it.filled or [_squash(c) for c in cells] == header:
+            continue  # an empty row; the header again, atop the part on the next page
         purpose, amount_text, code_text = (_cell(cells, col_purpose), _cell(cells, col_amount),
                                            _cell(cells, col_code))
         if _cell(cells, col_region):
@@ -671,27 +676,44 @@ def _target_tables(items: list, notice_year: int, default_unit: str, path):
             table = None
             continue
         if isinstance(it, Para):
-            table = None  # a paragraph between tables ends the current one
+            if not _CONTINUED.fullmatch(joined):  # 续表, a page number: the table goes on
+                table = None  # a paragraph between tables ends the current one
             continue
         filled = it.filled
         if not filled:
             continue
         if _squash(filled[0]).rstrip(":：") == "预算单位":
+            # straight under a table's rows (no title, year or paragraph between): perhaps its
+            # head again, atop the part of it on the next page (merged below)
             table = {"fields": {}, "budget_unit": default_unit, "columns": None, "rows": [],
-                     "fiscal_year": year or notice_year}
+                     "fiscal_year": year or notice_year, "continues": table}
             tables.append(table)
             year = None
         if table is None:
             continue
         cells = [_squash(c) for c in it.cells]
+        is_column_header = any("一级指标" in c for c in cells) and any("三级指标" in c for c in cells)
+        continued = table["continues"]
+        if (table["columns"] is None and not is_column_header and continued is not None
+                and continued["columns"] is not None and not _is_label_row(filled)):
+            table["columns"] = continued["columns"]  # indicators under a head repeated without theirs
         if table["columns"] is None:
-            if any("一级指标" in c for c in cells) and any("三级指标" in c for c in cells):
+            if is_column_header:
                 table["columns"] = {key: _find_col(cells, *words, exclude=excl)
                                     for key, (words, excl) in _IND_COLS.items()}
                 continue
             _read_labels(it.cells, table)
-        else:
+        elif not is_column_header:  # the indicators' header again, atop the next page's part
             table["rows"].append(it.cells)
+    # A table's head repeated atop the part of it on the next page: that part's rows are its own
+    merged: list[dict] = []
+    for t in tables:
+        head = t["continues"]
+        if any(head is m for m in merged) and t["fields"].get("purpose") in (None, head["fields"].get("purpose")):
+            head["rows"].extend(t["rows"])
+            continue
+        merged.append(t)
+    tables = merged
 
     result = []
     for seq, t in enumerate(tables, start=1):
@@ -712,6 +734,12 @@ def _target_tables(items: list, notice_year: int, default_unit: str, path):
             seq=seq, purpose=f["purpose"], fiscal_year=t["fiscal_year"], unit_name=f.get("unit_name"),
             manager=f.get("manager"), overall_goal=f.get("overall_goal"), indicators=indicators, **budget))
     return result
+
+
+def _is_label_row(filled: list[str]) -> bool:
+    """A row of a target table's head: it begins with one of its labels."""
+    label = _squash(filled[0]).translate(_WIDTH).rstrip(":").replace(":", "")
+    return label in _LABELS or label.startswith(("预算单位", "项目资金", "项目预算"))
 
 
 def _read_labels(cells: tuple[str, ...], table: dict) -> None:

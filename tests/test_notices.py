@@ -180,6 +180,62 @@ def test_parse_docx__titles_inside_tables_same_as_txt(tmp_path, seed):
     assert parse_notice(path) == seed
 
 
+def _split_table(path: Path, table: int, at: int, repeat: list[int], between: str | None) -> Path:
+    """The document with its table number `table` cut into two before row `at`, the rows `repeat`
+    of it copied atop the second part, and a paragraph `between` the parts: a table that goes on
+    over a page, as a document converted from PDF has it."""
+    import copy
+
+    import docx
+    from docx.oxml import parse_xml
+    from docx.oxml.ns import nsdecls, qn
+
+    document = docx.Document(str(path))
+    first = document.tables[table]._tbl
+    rows = first.findall(qn("w:tr"))
+    second = copy.deepcopy(first)
+    for tr in second.findall(qn("w:tr")):
+        second.remove(tr)
+    for i in repeat:
+        second.append(copy.deepcopy(rows[i]))
+    for tr in rows[at:]:
+        first.remove(tr)
+        second.append(tr)
+    first.addnext(second)
+    if between is not None:
+        first.addnext(parse_xml(f'<w:p {nsdecls("w")}><w:r><w:t>{between}</w:t></w:r></w:p>'))
+    document.save(str(path))
+    return path
+
+
+@pytest.mark.parametrize("table, at, repeat, between", [
+    (0, 3, [0], None),          # the allocation table, its header atop the next page's part
+    (0, 3, [0], "续表"),
+    (0, 4, [], "— 2 —"),         # a page number between the parts, no header repeated
+    (1, 6, [4], None),          # a target table: the indicators' header again
+    (1, 6, [0, 1], "续表"),      # its head again (预算单位, 项目名称), not the indicators' header
+    (2, 8, [0, 1, 2, 3, 4], "（续）"),
+])
+def test_parse_docx__a_table_going_on_over_a_page_reads_as_one(tmp_path, seed, table, at, repeat, between):
+    # before, the allocation table's header again was read as an allocation line (its amount
+    # "2024年下达数" unreadable: the notice was rejected), a 续表 paragraph ended the table, and a
+    # target table's head again began a second table without indicators
+    path = _split_table(build_notice_docx(SEED_TEXT, tmp_path / "notice.docx"), table, at, repeat, between)
+    import docx
+    assert len(docx.Document(str(path)).tables) == 6
+    assert parse_notice(path) == seed
+
+
+def test_parse_txt__the_allocation_header_again_is_not_a_line(tmp_path, seed):
+    # the text taken from such a document: the header's cells again under the first lines
+    header = "\t序号\n\t地区\n\t2024年下达数\n\t预算支出功能科目\n"
+    text = SEED_TEXT.replace("\t2024年租赁补贴（中央直达）", "续表\n单位：万元\n" + header + "\n\t\n\t2024年租赁补贴（中央直达）", 1)
+    assert text != SEED_TEXT
+    path = tmp_path / "notice.txt"
+    path.write_text(text, encoding="utf-8")
+    assert parse_notice(path) == seed
+
+
 def test_parse_docx__tracked_insertion_and_line_break(tmp_path, seed):
     import docx
     from docx.oxml import parse_xml
