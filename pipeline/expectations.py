@@ -3,7 +3,8 @@
 The suites are data: GX's own ExpectationSuite JSON, one per table they guard
 (stg_ledger_lines: the staged inputs; stg_ledger_line_repeats: the staged lines that share a
 voucher line's key, where one row per voucher line is checked; fct_recon_lines: the joined
-reconciliation lines; rpt_allocation_summary: spending per allocation line). Their `meta` says
+reconciliation lines; rpt_allocation_control: the spending each allocation line, or pool of
+batches' lines, is held to, as OVER_ALLOCATION holds it). Their `meta` says
 which table, whether to materialise it first, and which columns identify a failing row. GX
 validates them through its own validation API with every metric computed inside DuckDB; no table
 is copied into Python, only the failing rows' identifiers come back (capped, see ROW_CAP).

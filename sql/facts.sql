@@ -315,6 +315,95 @@ left join (select * from run_context limit 1) as ctx on true
 -- a run scoped to one purpose sees only the lines of that purpose's sub-account
 where ctx.purpose_key is null or a.purpose_key = ctx.purpose_key;
 
+-- The spending each allocation line is held to (OVER_ALLOCATION, and the suite that mirrors it),
+-- one row per expenditure line and unit:
+--   kind 'line': an allocation line, and the lines counted under it alone (a 指标文号, a purpose
+--     only its batch allocates, or no other batch of its year);
+--   kind 'pool': batches of one year that both allocate a purpose under one project code
+--     (提前下达 and 第二批). A line without 指标文号 is counted under each of them
+--     (NOTICE_TIE_AMBIGUOUS), and which batch's money paid it is not known: held against any one
+--     batch, it would push each over alone. The allocation lines such shared lines are counted
+--     under make a pool, on its first allocation line (first notice, first line of it), with
+--     every line counted under any of them, once, against their allocations together
+--     (pool_notices names the notices).
+-- Neither breached, the shared lines can be spread over the pool without a breach. A line counted
+-- under allocation lines of two pools (three batches whose sub-accounts match apart) is put in
+-- the pool of its first one.
+create or replace view fct_allocation_spending as
+with counted as not materialized (
+    select e.notice_no, e.line_seq, e.allocated_purpose, e.allocated_amount, e.voucher_no,
+           e.line_no, e.posted_on, e.amount, e.source_file, e.row_no, e.file_id, e.tied_by
+    from fct_expenditure as e
+    where e.match_kind = 'line'
+),
+shared as (
+    -- ledger lines counted under more than one notice, with the first of them (only a line tied
+    -- by the project code can be: most lines name their notice by 指标文号)
+    select file_id, row_no, min(notice_no) as first_notice
+    from counted
+    where tied_by = 'project_code'
+    group by file_id, row_no
+    having count(*) > 1
+),
+shared_first as (
+    select s.file_id, s.row_no, s.first_notice, min(c.line_seq) as first_seq
+    from shared as s
+    join counted as c on c.file_id = s.file_id and c.row_no = s.row_no and c.notice_no = s.first_notice
+    group by s.file_id, s.row_no, s.first_notice
+),
+touched as (
+    select distinct c.notice_no, c.line_seq, f.first_notice, f.first_seq
+    from counted as c
+    join shared_first as f on f.file_id = c.file_id and f.row_no = c.row_no
+),
+pool_of as (
+    -- each allocation line a shared line is counted under, and its pool's first allocation line
+    select t.notice_no, t.line_seq, t.first_notice as pool_notice, min(t.first_seq) as pool_seq
+    from touched as t
+    join (select notice_no, line_seq, min(first_notice) as first_notice
+          from touched
+          group by notice_no, line_seq) as m
+      on m.notice_no = t.notice_no and m.line_seq = t.line_seq and m.first_notice = t.first_notice
+    group by t.notice_no, t.line_seq, t.first_notice
+),
+pools as (
+    select p.pool_notice, p.pool_seq, sum(a.amount) as allocated,
+           string_agg(p.notice_no, '、' order by p.notice_no) as notices
+    from (select distinct pool_notice, pool_seq, notice_no, line_seq from pool_of) as p
+    join fct_allocation_lines as a on a.notice_no = p.notice_no and a.line_seq = p.line_seq
+    group by p.pool_notice, p.pool_seq
+)
+-- kind 'line': an allocation line and the lines counted under it alone
+select c.notice_no, c.line_seq, 'line' as kind, c.allocated_purpose, c.allocated_amount,
+       c.voucher_no, c.line_no, c.posted_on, c.amount, c.source_file, c.row_no,
+       cast(null as varchar) as pool_notices
+from counted as c
+where not exists (select 1 from shared as s where s.file_id = c.file_id and s.row_no = c.row_no)
+union all
+-- kind 'pool': a pool, on its first allocation line, and every line counted under it, once
+select u.pool_notice, u.pool_seq, 'pool', a.purpose, p.allocated,
+       u.voucher_no, u.line_no, u.posted_on, u.amount, u.source_file, u.row_no, p.notices
+from (select distinct o.pool_notice, o.pool_seq, c.file_id, c.row_no, c.voucher_no, c.line_no,
+                      c.posted_on, c.amount, c.source_file
+      from counted as c
+      join pool_of as o on o.notice_no = c.notice_no and o.line_seq = c.line_seq) as u
+join pools as p on p.pool_notice = u.pool_notice and p.pool_seq = u.pool_seq
+join fct_allocation_lines as a on a.notice_no = u.pool_notice and a.line_seq = u.pool_seq;
+
+-- Per unit of fct_allocation_spending: allocated and spent (the expectation suite
+-- rpt_allocation_summary judges spending within each allocation on it, as OVER_ALLOCATION does).
+create or replace view rpt_allocation_control as
+select
+    notice_no,
+    line_seq,
+    kind,
+    max(allocated_purpose) as purpose,
+    max(allocated_amount) as allocated,
+    cast(sum(amount) as decimal(18,2)) as spent,
+    max(pool_notices) as pool_notices
+from fct_allocation_spending
+group by notice_no, line_seq, kind;
+
 -- One row per allocation line: allocated, spent (net of reversals), balance, execution rate.
 create or replace view rpt_allocation_summary as
 with spent as (

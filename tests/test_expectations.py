@@ -8,12 +8,13 @@ import json
 import socket
 import threading
 import time
+from decimal import Decimal
 
 import duckdb
 import pytest
 
-from builders import (DILAPIDATED, FUND_NAME, OLD_ESTATES, RENT, RENTAL_HOUSING, add_ledger,
-                      new_store, run_findings, seed_notice, set_context)
+from builders import (DILAPIDATED, FUND_NAME, NOTICE_NO, OLD_ESTATES, RENT, RENTAL_HOUSING,
+                      add_ledger, new_store, run_findings, seed_notice, set_context)
 from pipeline import expectations
 from pipeline.checks import run_rule
 from pipeline.rules import all_rules, rule
@@ -75,7 +76,7 @@ def mistaken_store(tmp_path_factory):
 def test_suites__are_gx_suites_naming_existing_rules():
     specs = {s.name: s for s in expectations.load_suites()}
     assert set(specs) == {"stg_ledger_lines", "stg_ledger_line_keys", "fct_recon_lines",
-                          "rpt_allocation_summary"}
+                          "rpt_allocation_control"}
     rule_ids = {r.rule_id for r in all_rules()}
     assert "EXPECTATION_FAILED" in rule_ids
     assert rule("EXPECTATION_FAILED").stage == "expectation"
@@ -137,8 +138,34 @@ def test_suites_and_rules__fail_the_same_lines(mistaken_store):
     assert vouchers("fct_recon_lines", "direct_flag_carried") == ["记-0907", "记-0908"]
     assert vouchers("fct_recon_lines", "posted_year") == ["记-1228"]
     # the clean year spends every allocation to the yuan, so each mistake tips its purpose over
-    assert vouchers("rpt_allocation_summary", "allocated") == sorted(
+    assert vouchers("rpt_allocation_control", "allocated") == sorted(
         [RENT, RENTAL_HOUSING, OLD_ESTATES, DILAPIDATED])
+
+
+def test_allocation_suite__judges_batches_of_one_purpose_together_as_the_rule_does(tmp_path):
+    # two batches of one year both allocate rent; lines without 指标文号 are counted under each.
+    # The suite holds each allocation line to its own lines and the batches to their lines together,
+    # as OVER_ALLOCATION does; judged on the per-line summary (each batch counting every shared
+    # line) it failed both batches where the rule saw no breach: a disagreement every run
+    second = "克区财综〔2024〕15号"
+    con = new_store(tmp_path)
+    seed_notice(con, lines=[(RENT, Decimal("1000.00"), "2210107")])
+    seed_notice(con, notice_no=second, lines=[(RENT, Decimal("500.00"), "2210107")])
+    set_context(con)
+    [spec] = [s for s in expectations.load_suites() if s.name == "rpt_allocation_control"]
+
+    def failing():
+        [outcome] = expectations.run_suites(con, [spec], None)[spec.name]
+        return _failing(spec, outcome)
+
+    add_ledger(con, [dict(voucher_no="记-1", budget_doc_no=None, debit=900),
+                     dict(voucher_no="记-2", budget_doc_no=None, debit=400, payee="李四")], name="a.csv")
+    assert failing() == set() == _reported(con, ["OVER_ALLOCATION"], spec.identity)  # 1,300 of 1,500
+    add_ledger(con, [dict(voucher_no="记-3", budget_doc_no=None, debit=300, payee="王五"),
+                     dict(voucher_no="记-4", budget_doc_no=NOTICE_NO, debit=1100, payee="赵六")], name="b.csv")
+    # 2,700 of 1,500 together (said on 15号, the first), and 2号's own 1,100 over its 1,000
+    assert failing() == {(second, RENT), (NOTICE_NO, RENT)} == _reported(con, ["OVER_ALLOCATION"], spec.identity)
+    con.close()
 
 
 def test_materialised_suites__copy_only_the_columns_they_read_and_judge_as_on_the_view(mistaken_store):
