@@ -81,6 +81,19 @@ def seed_notice(con, lines=SEED_LINES, notice_no=NOTICE_NO, project_code=PROJECT
     return file_id
 
 
+SECOND_BATCH = "克区财综〔2024〕15号"
+
+
+def two_batches_of_rent(tmp_path, first=Decimal("1000.00"), second=Decimal("500.00")):
+    """A store with two batches of one year and one project code (提前下达 NOTICE_NO, 第二批
+    SECOND_BATCH), both allocating rent, in scope: a line without 指标文号 is counted under each."""
+    con = new_store(tmp_path)
+    seed_notice(con, lines=[(RENT, first, "2210107")])
+    seed_notice(con, notice_no=SECOND_BATCH, lines=[(RENT, second, "2210107")])
+    set_context(con)
+    return con
+
+
 LEDGER_DEFAULTS = dict(
     voucher_no="记-0001", line_no="1", posted_on=dt.date(2024, 3, 15), book="budget",
     account_code="7201", account_name="事业支出", summary="发放租赁补贴", debit=Decimal("0"),

@@ -19,7 +19,8 @@ import pytest
 from click.testing import CliRunner
 
 from builders import (DILAPIDATED, FUND_NAME, NOTICE_NO, OLD_ESTATES, PROJECT_CODE, RENT, RENTAL_HOUSING,
-                      SEED_LINES, add_ledger, new_store, run_findings, seed_notice, set_context)
+                      SECOND_BATCH, SEED_LINES, add_ledger, new_store, run_findings, seed_notice,
+                      set_context, two_batches_of_rent)
 from pipeline.checks import run_rule, run_stage
 from pipeline.rules import rule, rules_for_stage
 
@@ -672,11 +673,8 @@ def test_over_allocation__batches_that_both_allocate_a_purpose_are_counted_toget
     # without 指标文号 is counted under each (NOTICE_TIE_AMBIGUOUS). Before, such lines pushed each
     # batch over alone: 1,300 spent was a breach of 1,000 and of 500. Now a breach is said where
     # it is certain: the two allocations together, and each batch with the lines that are its own
-    second = "克区财综〔2024〕15号"
-    con = new_store(tmp_path)
-    seed_notice(con, lines=[(RENT, Decimal("1000.00"), "2210107")])
-    seed_notice(con, notice_no=second, lines=[(RENT, Decimal("500.00"), "2210107")])
-    set_context(con)
+    second = SECOND_BATCH
+    con = two_batches_of_rent(tmp_path)
     add_ledger(con, [dict(voucher_no="记-1", budget_doc_no=None, debit=900),
                      dict(voucher_no="记-2", budget_doc_no=None, debit=400, payee="李四")], name="a.csv")
     ambiguous = findings(con, "NOTICE_TIE_AMBIGUOUS")

@@ -8,13 +8,12 @@ import json
 import socket
 import threading
 import time
-from decimal import Decimal
 
 import duckdb
 import pytest
 
-from builders import (DILAPIDATED, FUND_NAME, NOTICE_NO, OLD_ESTATES, RENT, RENTAL_HOUSING,
-                      add_ledger, new_store, run_findings, seed_notice, set_context)
+from builders import (DILAPIDATED, FUND_NAME, NOTICE_NO, OLD_ESTATES, RENT, RENTAL_HOUSING, SECOND_BATCH,
+                      add_ledger, new_store, run_findings, seed_notice, set_context, two_batches_of_rent)
 from pipeline import expectations
 from pipeline.checks import run_rule
 from pipeline.rules import all_rules, rule
@@ -147,11 +146,7 @@ def test_allocation_suite__judges_batches_of_one_purpose_together_as_the_rule_do
     # The suite holds each allocation line to its own lines and the batches to their lines together,
     # as OVER_ALLOCATION does; judged on the per-line summary (each batch counting every shared
     # line) it failed both batches where the rule saw no breach: a disagreement every run
-    second = "克区财综〔2024〕15号"
-    con = new_store(tmp_path)
-    seed_notice(con, lines=[(RENT, Decimal("1000.00"), "2210107")])
-    seed_notice(con, notice_no=second, lines=[(RENT, Decimal("500.00"), "2210107")])
-    set_context(con)
+    con = two_batches_of_rent(tmp_path)
     [spec] = [s for s in expectations.load_suites() if s.name == "rpt_allocation_control"]
 
     def failing():
@@ -164,7 +159,7 @@ def test_allocation_suite__judges_batches_of_one_purpose_together_as_the_rule_do
     add_ledger(con, [dict(voucher_no="记-3", budget_doc_no=None, debit=300, payee="王五"),
                      dict(voucher_no="记-4", budget_doc_no=NOTICE_NO, debit=1100, payee="赵六")], name="b.csv")
     # 2,700 of 1,500 together (said on 15号, the first), and 2号's own 1,100 over its 1,000
-    assert failing() == {(second, RENT), (NOTICE_NO, RENT)} == _reported(con, ["OVER_ALLOCATION"], spec.identity)
+    assert failing() == {(SECOND_BATCH, RENT), (NOTICE_NO, RENT)} == _reported(con, ["OVER_ALLOCATION"], spec.identity)
     con.close()
 
 
