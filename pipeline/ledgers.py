@@ -2366,6 +2366,9 @@ class RaggedLineError(InputError):
     """DuckDB's reader refused a CSV for a line of another width than the header's."""
 
 
+_WIDTH_ERROR = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")  # DuckDB's words
+
+
 def _read_or_reject(con, sql: str, params: dict, path: Path, fmt: str, enc: str | None) -> None:
     """Run a statement that reads the file; a reader error rejects the file, naming its line."""
     try:
@@ -2376,7 +2379,7 @@ def _read_or_reject(con, sql: str, params: dict, path: Path, fmt: str, enc: str 
         if out_of_disk(exc):
             raise  # the disk the text is written to, not the file: the run stops and says so
         line = re.search(r"on Line: (\d+)", str(exc))
-        width = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", str(exc))
+        width = _WIDTH_ERROR.search(str(exc))
         if line and width:
             original = re.search(r"Original Line:\s*(.*)", str(exc))
             text = original.group(1).strip()[:80] if original else ""
@@ -2641,10 +2644,9 @@ def _read_passing_ragged_lines(con, copy: str, reader_params: dict, width: int,
     finally:
         for name in _REJECTS:
             con.execute(f"drop table if exists {name}")
-    counted = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
     lines: dict[int, _Ragged] = {}
     for line, kind, message, text in rows:
-        m = counted.search(message or "")
+        m = _WIDTH_ERROR.search(message or "")
         if kind not in ("MISSING COLUMNS", "TOO MANY COLUMNS") or m is None:
             raise refused
         found = int(m.group(2))

@@ -23,7 +23,7 @@
 -- line is held to the lines counted under it alone (kind 'line').
 with spending as (
     select s.notice_no, s.line_seq, s.kind, s.allocated_purpose, s.allocated_amount, s.voucher_no,
-           s.line_no, s.posted_on, s.amount, s.source_file, s.row_no
+           s.line_no, s.posted_on, s.amount, s.source_file, s.row_no, s.pool_notices
     from fct_allocation_spending as s
 ),
 totals as (
@@ -31,7 +31,8 @@ totals as (
         notice_no, line_seq, kind,
         max(allocated_purpose) as purpose,
         max(allocated_amount) as allocated,
-        sum(amount) as spent
+        sum(amount) as spent,
+        max(pool_notices) as notices
     from spending
     group by notice_no, line_seq, kind
     having sum(amount) > max(allocated_amount)
@@ -119,14 +120,14 @@ findings as (
         cast(c.allocated as varchar) as expected,
         cast(c.spent as varchar) as observed,
         '用途 ' || c.purpose
-            || case when c.kind = 'pool' then '（' || p.notices || ' 同一项目代码下均分配此用途，无指标文号的支出'
+            || case when c.kind = 'pool' then '（' || c.notices || ' 同一项目代码下均分配此用途，无指标文号的支出'
                     || '无法分清属哪一批，按各批合计）' else '' end
             || ' 累计支出 ' || cast(c.spent as varchar) || ' 元，超过分配额 '
             || case when c.kind = 'pool' then '合计 ' else '' end
             || cast(c.allocated as varchar) || ' 元（超支 ' || cast(c.spent - c.allocated as varchar)
             || ' 元），自凭证 ' || coalesce(c.voucher_no, '') || ' 第' || coalesce(c.line_no, '')
             || '行 起超出 / purpose ' || c.purpose
-            || case when c.kind = 'pool' then ' (allocated by each of ' || p.notices || ' under one project '
+            || case when c.kind = 'pool' then ' (allocated by each of ' || c.notices || ' under one project '
                     || 'code; lines without 指标文号 cannot be told apart, so the batches are counted together)'
                     else '' end
             || ': cumulative spending ' || cast(c.spent as varchar)
@@ -138,9 +139,5 @@ findings as (
         c.row_no as source_row,
         case when c.kind = 'pool' then 'pool' end as key_detail
     from crossing as c
-    left join (select distinct notice_no, line_seq, pool_notices as notices
-               from fct_allocation_spending
-               where kind = 'pool') as p
-      on c.kind = 'pool' and p.notice_no = c.notice_no and p.line_seq = c.line_seq
 )
 select * from findings
