@@ -2609,7 +2609,9 @@ def _read_mended(con, copy: str, reader_params: dict, cmap: ColumnMap, path: Pat
 # reconciliation of the rest, and its money is reported as not counted, like that of a row whose
 # amount does not parse. Many such rows (more than RAGGED_MAX, or one row in RAGGED_SHARE) say the
 # file is not what its header says: it is refused whole, as before. So is a file with cells of
-# several lines, where DuckDB's line numbers are not the file's (_blank_line_shift).
+# several lines, where DuckDB's line numbers are not the file's (_blank_line_shift), and a file
+# that stops inside its last row, with no line end (cut off by a full disk: the rows that should
+# follow are lost, and one quarantined row would hide that).
 RAGGED_MAX = 100
 RAGGED_SHARE = 10
 RAGGED_COLUMN = "（整行）"
@@ -2654,7 +2656,20 @@ def _read_passing_ragged_lines(con, copy: str, reader_params: dict, width: int,
             lines[line] = _Ragged(int(line), found, int(m.group(1)), (text or "").strip("\r\n"))
     if not lines or len(lines) > RAGGED_MAX:
         raise refused
-    return sorted(lines.values(), key=lambda r: r.line)
+    ragged = sorted(lines.values(), key=lambda r: r.line)
+    if ragged[-1].found < ragged[-1].expected and _cut_off_in(reader_params["path"], ragged[-1].text):
+        raise refused  # the file stops inside its last row (a full disk): the rows after it are lost
+    return ragged
+
+
+def _cut_off_in(path: str, text: str) -> bool:
+    """Whether the file stops inside the line `text`: its last line, with no line end after it."""
+    with open(path, "rb") as fh:
+        fh.seek(max(0, os.path.getsize(path) - FOOTER_TAIL_BYTES))
+        tail = fh.read()
+    if tail.endswith((b"\n", b"\r")):
+        return False
+    return tail.rsplit(b"\n", 1)[-1].decode("utf-8", "replace").strip("\r") == text
 
 
 def _ragged_note(ragged: list[_Ragged]) -> str:
