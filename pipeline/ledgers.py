@@ -922,12 +922,10 @@ def _blank_lines_emptied(src: Path, workdir: Path) -> tuple[Path, str] | None:
             if data and cut == 0 and len(buf) > 2 * CSV_MAX_LINE_BYTES:
                 cut = len(buf)  # a line longer than any the reader takes: not one of blanks
             piece, carry = buf[:cut], buf[cut:]
-            for m in _BLANKS_ONLY.finditer(piece):
-                if not emptied:
-                    first = newlines + piece.count(b"\n", 0, m.start()) + 1
-                emptied += 1
-            if emptied:
-                piece = _BLANKS_ONLY.sub(b"", piece)
+            if not emptied and (m := _BLANKS_ONLY.search(piece)):
+                first = newlines + piece.count(b"\n", 0, m.start()) + 1
+            piece, n = _BLANKS_ONLY.subn(b"", piece)
+            emptied += n
             newlines += piece.count(b"\n")
             fo.write(piece)
             if not data:
@@ -2568,6 +2566,13 @@ UTF8_COPY = "ledger-utf8.csv"  # a CSV in another encoding, transcoded, in the l
 LOAD_FOLDER_PREFIX = "recon-ledger-"  # a load's workdir in the store's spill folder
 
 
+def _one_line_end(src: Path, workdir: Path) -> tuple[Path, str] | None:
+    """_lines_ending_in_lf with the load's note, as _blank_lines_emptied answers (None for the
+    copy it made itself up front, see _read_csv)."""
+    lf = None if src == workdir / LF_COPY else _lines_ending_in_lf(src, workdir)
+    return None if lf is None else (lf, NEWLINES_NOTE)
+
+
 def _read_mended(con, copy: str, reader_params: dict, cmap: ColumnMap, path: Path, fmt: str,
                  enc: str | None, workdir: Path, refused: InputError
                  ) -> tuple[dict, ColumnMap, list[_Ragged], InputError | None]:
@@ -2576,14 +2581,10 @@ def _read_mended(con, copy: str, reader_params: dict, cmap: ColumnMap, path: Pat
     read, and at last without its lines of another width than the header's (returned, with the
     refusal that passing them over answered: see _read_passing_ragged_lines); the last refusal
     when none is read."""
-    def one_line_end(src: Path) -> tuple[Path, str] | None:
-        lf = None if src == workdir / LF_COPY else _lines_ending_in_lf(src, workdir)
-        return None if lf is None else (lf, NEWLINES_NOTE)
-
     mended = Path(reader_params["path"])
     notes: list[str] = []
-    for step in (lambda src: _blank_lines_emptied(src, workdir), one_line_end):
-        made = step(mended)
+    for step in (_blank_lines_emptied, _one_line_end):
+        made = step(mended, workdir)
         if made is None:
             continue
         mended, notes = made[0], notes + [made[1]]
@@ -2664,12 +2665,11 @@ def _read_passing_ragged_lines(con, copy: str, reader_params: dict, width: int,
 
 def _cut_off_in(path: str, text: str) -> bool:
     """Whether the file stops inside the line `text`: its last line, with no line end after it."""
+    line = text.encode("utf-8")
     with open(path, "rb") as fh:
-        fh.seek(max(0, os.path.getsize(path) - FOOTER_TAIL_BYTES))
-        tail = fh.read()
-    if tail.endswith((b"\n", b"\r")):
-        return False
-    return tail.rsplit(b"\n", 1)[-1].decode("utf-8", "replace").strip("\r") == text
+        fh.seek(max(0, os.path.getsize(path) - len(line) - 1))
+        tail = fh.read()  # the line and the byte before it
+    return tail.endswith(line) and (len(tail) == len(line) or tail[0] in b"\r\n")
 
 
 def _ragged_note(ragged: list[_Ragged]) -> str:
