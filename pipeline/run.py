@@ -193,6 +193,9 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
             _add_found(con, _timed("indicators", indicators.measure, con, run_id, scope))
             # read from the snapshot while it is there; stored with the run below
             con.execute(f"create or replace temp table {PURPOSES_TABLE} as select * from rpt_purpose_matches")
+            con.execute(f"create or replace temp table {SUMMARY_TABLE} as select notice_no, line_seq, "
+                        "purpose, function_code, allocated, spent, balance, execution_rate "
+                        "from rpt_allocation_summary")
             _timed("indicator", collect_stage, con, "indicator")
             # the suites are compared with the rules they restate: hand over what the rules found
             _add_found(con, _timed("expectations", expectations.validate, con, run_id, staging_dir,
@@ -215,9 +218,7 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
             [run_id, started, scope.as_of, fail_on, scope.key()],
         )
         _store_findings(con, run_id, scope)
-        con.execute(
-            "insert into run_summary select ?, notice_no, line_seq, purpose, function_code, allocated, "
-            "spent, balance, execution_rate from rpt_allocation_summary", [run_id])
+        con.execute(f"insert into run_summary select ?, * from {SUMMARY_TABLE}", [run_id])
         con.execute(f"insert into run_purpose_matches select ?, * from {PURPOSES_TABLE}", [run_id])
         exit_status = exit_status_for(con, run_id, fail_on, rejected)
         counts["findings"] = dict(con.execute(
@@ -226,6 +227,7 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
                     [dt.datetime.now(), exit_status, json.dumps(counts), run_id])
     con.execute(f"drop table if exists {FOUND_TABLE}")
     con.execute(f"drop table if exists {PURPOSES_TABLE}")
+    con.execute(f"drop table if exists {SUMMARY_TABLE}")
     run_dir = _timed("reports", write_reports, con, run_id, outputs, staging_dir=staging_dir)
     by_severity, quarantined, quarantined_total = _result_findings(con, run_id)
     log.info("run %s finished: exit %s, %s findings", run_id, exit_status, sum(by_severity.values()))
@@ -241,6 +243,7 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
 # of which 0.34-0.37 s was the detach writing the snapshot out (now dropped first, see below).
 SNAPSHOT_VIEWS = ("fct_expenditure",)
 PURPOSES_TABLE = "_run_purposes"  # rpt_purpose_matches, between the snapshot and the run's record
+SUMMARY_TABLE = "_run_summary"  # rpt_allocation_summary, likewise
 SNAPSHOT_DB = "recon_snapshot"
 SNAPSHOT_FOLDER_PREFIX = "recon-snapshot-"  # in the store's spill folder, removed after the run
 
