@@ -174,7 +174,8 @@ join fct_notices as n on n.notice_no = m.notice_no;
 -- money paid ahead), not to each of them. Where notices of one year share the code (batches of
 -- one fund), a line whose sub-account names an allocation line of exactly one of them goes to
 -- that one (tied_by = 'project_code_purpose', notice_purpose_match); any other line of the code
--- goes to each of them (NOTICE_TIE_AMBIGUOUS says so). Lines are tied against every loaded notice and then
+-- goes to each of them (NOTICE_TIE_AMBIGUOUS says so; batch_repeat marks it under all but the first
+-- in scope, so that the rules of single lines report it once). Lines are tied against every loaded notice and then
 -- kept when their notice is in the run's scope, so `--notice` never hands another notice's
 -- lines to the one chosen. A line of another project or fund ties to no notice and appears
 -- nowhere below: out of scope, never reconciled, never flagged. One pass over the ledger: both
@@ -201,9 +202,13 @@ code_years as (
     window w as (partition by project_code order by fiscal_year)
 ),
 by_code as (
-    select n.notice_no, n.project_code, n.fiscal_year, c.year_from, c.year_to
+    -- first_batch: the first notice of the code's year in scope (by number), as
+    -- fct_allocation_spending takes it
+    select n.notice_no, n.project_code, n.fiscal_year, c.year_from, c.year_to,
+           min(s.notice_no) over (partition by n.project_code, n.fiscal_year) as first_batch
     from notices as n
     join code_years as c on c.project_code = n.project_code and c.fiscal_year = n.fiscal_year
+    left join fct_notices as s on s.notice_no = n.notice_no
 ),
 by_purpose as (
     -- a code's batches of one year told apart: each sub-account that names an allocation line
@@ -225,7 +230,12 @@ tied as (
         coalesce(nd.notice_no, np.notice_no) as notice_no,
         case when nd.notice_no is not null then 'budget_doc_no'
              when bp.notice_no is not null then 'project_code_purpose'
-             else 'project_code' end as tied_by
+             else 'project_code' end as tied_by,
+        -- the line counted again, under a later batch of its code's year (it is under the first
+        -- too): the rules of single lines report it once, under the first (NOTICE_TIE_AMBIGUOUS
+        -- names every batch)
+        (nd.notice_no is null and bp.notice_no is null
+         and np.notice_no <> np.first_batch) as batch_repeat
     from active as a
     left join notices as nd
       on nd.notice_no = a.budget_doc_no
@@ -473,6 +483,7 @@ with lines as (
         end as direct_flag_carried
     from fct_expenditure as e
     where e.amount <> 0
+      and not e.batch_repeat  -- a line of batches of one purpose once, as the rules take it
 ),
 reversal_keys as (
     select distinct notice_no, purpose_key, payee, function_code, direct_flag, project_code,

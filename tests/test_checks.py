@@ -19,8 +19,8 @@ import pytest
 from click.testing import CliRunner
 
 from builders import (DILAPIDATED, FUND_NAME, NOTICE_NO, OLD_ESTATES, PROJECT_CODE, RENT, RENTAL_HOUSING,
-                      SECOND_BATCH, SEED_LINES, add_ledger, new_store, run_findings, seed_notice,
-                      set_context, two_batches_of_rent)
+                      SECOND_BATCH, SEED_LINES, add_ledger, add_target_table, new_store, run_findings,
+                      seed_notice, set_context, two_batches_of_rent)
 from pipeline.checks import run_rule, run_stage
 from pipeline.rules import rule, rules_for_stage
 
@@ -699,6 +699,53 @@ def test_over_allocation__batches_that_both_allocate_a_purpose_are_counted_toget
     found = sorted(findings(con, "OVER_ALLOCATION"), key=lambda f: f.voucher_no)
     assert [(f.notice_no, f.voucher_no, f.observed, f.key_detail) for f in found] == [
         (NOTICE_NO, "记-2", "1600.00", None), (second, "记-4", "600.00", None)]
+    con.close()
+
+
+def test_line_rules__a_line_counted_under_two_batches_is_reported_once(tmp_path):
+    # A line without 指标文号 of a purpose both batches allocate is counted under each of them
+    # (NOTICE_TIE_AMBIGUOUS). Before, every rule of single lines reported it under each batch: one
+    # wrong code was two findings. Now once, under the first batch in scope (as the pool of
+    # OVER_ALLOCATION is said on it)
+    second = SECOND_BATCH  # the first: notices are ordered by their number as text (15号 before 2号)
+    con = two_batches_of_rent(tmp_path)
+    for notice_no in (NOTICE_NO, second):  # each batch's target table: at most 480 元/户/月
+        add_target_table(con, notice_no=notice_no)
+    add_ledger(con, [
+        dict(voucher_no="记-1", budget_doc_no=None, debit=300, function_code="2210101"),  # CODE_MISMATCH
+        dict(voucher_no="记-2", budget_doc_no=None, debit=200, direct_flag=None, payee="李四"),
+        dict(voucher_no="记-3", budget_doc_no=None, debit=200, function_code="22101", payee="王五"),
+        dict(voucher_no="记-4", budget_doc_no=None, debit=200, posted_on=dt.date(2023, 12, 20), payee="钱七"),
+        dict(voucher_no="记-5", budget_doc_no=None, debit=100, purpose="办公费", payee="孙八"),  # neither allocates it
+        dict(voucher_no="记-6", budget_doc_no=None, debit=300, payee="周九"),
+        dict(voucher_no="记-7", budget_doc_no=None, debit=250, payee="周九"),  # 550 to one household a month
+        dict(voucher_no="记-8", budget_doc_no=None, debit=100, function_code="2219999", payee="吴十"),
+        dict(voucher_no="记-9", budget_doc_no=None, debit=100, fund_source=None, payee="郑一"),
+        dict(voucher_no="记-10", budget_doc_no=None, debit=100, purpose=FUND_NAME, payee="冯二"),  # pooled
+        dict(voucher_no="记-11", budget_doc_no=None, debit=100, payee="陈三"),
+        dict(voucher_no="记-11", budget_doc_no=None, debit=100, payee="陈三"),  # the line exported twice
+        dict(voucher_no="记-12", budget_doc_no="克区财预〔2024〕5号", debit=100, payee="褚四"),  # 文号 not loaded
+        dict(voucher_no="记-13", budget_doc_no=None, book="budget", account_code="6611", debit=0, credit=5000,
+             function_code="1100299", payee=None),  # a receipt under another revenue code
+    ])
+    expected = {"CODE_MISMATCH": ["记-1"], "DIRECT_FLAG_MISSING": ["记-2"], "CODE_NOT_ITEM_LEVEL": ["记-3"],
+                "OUT_OF_PERIOD": ["记-4"], "UNMATCHED_EXPENDITURE": ["记-5"], "CODE_UNKNOWN": ["记-8"],
+                "SOURCE_NOT_SEPARATED": ["记-9"], "COMMINGLED_ACCOUNT": ["记-10"], "DUPLICATE_ENTRY": ["记-11"],
+                "DOC_NO_MISMATCH": [None], "REVENUE_MISCODED": ["记-13"]}  # 文号: said per 文号
+    for rule_id, vouchers in expected.items():
+        found = findings(con, rule_id)
+        assert [f.voucher_no for f in found] == vouchers, rule_id
+        assert {f.notice_no for f in found} == {second}, rule_id
+    [cap] = findings(con, "SUBSIDY_CAP_EXCEEDED")
+    assert cap.notice_no == second and cap.observed == "550.00元"
+    # the tie itself is still said under each batch, every line named
+    ambiguous = findings(con, "NOTICE_TIE_AMBIGUOUS")
+    assert sorted(f.notice_no for f in ambiguous) == sorted([NOTICE_NO, second])
+    assert all("逐行问题只在其中第一个通知下报告一次" in f.message for f in ambiguous)
+    # in a run of the other batch alone (--notice), its lines are its own and reported under it
+    set_context(con, notice_no=NOTICE_NO)
+    assert [(f.notice_no, f.voucher_no) for f in findings(con, "CODE_MISMATCH")] == [(NOTICE_NO, "记-1")]
+    assert [f.voucher_no for f in findings(con, "DIRECT_FLAG_MISSING")] == ["记-2"]
     con.close()
 
 

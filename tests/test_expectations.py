@@ -163,6 +163,28 @@ def test_allocation_suite__judges_batches_of_one_purpose_together_as_the_rule_do
     con.close()
 
 
+def test_line_suite__a_line_counted_under_two_batches_fails_once_as_the_rules_report_it(tmp_path):
+    # a line without 指标文号 of a purpose both batches allocate is counted under each; the rules
+    # of single lines report it once (under the first batch), and the suite of lines checks it once
+    # too: before, GX counted it under each batch, twice what the rules reported
+    con = two_batches_of_rent(tmp_path)
+    [spec] = [s for s in expectations.load_suites() if s.name == "fct_recon_lines"]
+    add_ledger(con, [dict(voucher_no="记-1", budget_doc_no=None, debit=300, function_code="2210101"),
+                     dict(voucher_no="记-2", budget_doc_no=None, debit=200, direct_flag=None, payee="李四"),
+                     dict(voucher_no="记-3", budget_doc_no=None, debit=200, fund_source=None, payee="王五")])
+    failed = []
+    for e, outcome in zip(spec.body["expectations"], expectations.run_suites(con, [spec], None)[spec.name]):
+        mirrors = tuple(e.get("meta", {}).get("mirrors", ()))
+        if mirrors and not outcome.success:
+            rows = _failing(spec, outcome)
+            assert rows == _reported(con, mirrors, spec.identity), mirrors
+            failed.append((mirrors, outcome.result["unexpected_count"], len(rows)))
+    # 记-1's code, 记-2's flag, 记-3's blank fund source: each line failed once
+    assert sorted(failed) == [(("CODE_MISMATCH",), 1, 1), (("DIRECT_FLAG_MISSING",), 1, 1),
+                              (("SOURCE_NOT_SEPARATED",), 1, 1)]
+    con.close()
+
+
 def test_materialised_suites__copy_only_the_columns_they_read_and_judge_as_on_the_view(mistaken_store):
     con, _ = mistaken_store
     spec = {s.name: s for s in expectations.load_suites()}["fct_recon_lines"]

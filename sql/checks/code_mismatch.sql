@@ -16,6 +16,7 @@ with defects as (
     select e.*
     from fct_expenditure as e
     where e.match_kind = 'line'
+      and not e.batch_repeat
       and e.function_code_status = 'item'
       and length(e.allocated_code) = 7
       and e.function_code <> e.allocated_code

@@ -31,6 +31,7 @@ with defects as (
         end as level_en
     from fct_expenditure as e
     where e.function_code_status in ('blank', 'malformed', 'class', 'subclass')
+      and not e.batch_repeat
       and e.amount <> 0
 ),
 ranked as (

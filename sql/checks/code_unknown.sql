@@ -14,6 +14,7 @@ with defects as (
     select e.*
     from fct_expenditure as e
     where e.function_code_status = 'unknown'
+      and not e.batch_repeat
       and e.amount <> 0
 ),
 ranked as (

@@ -25,6 +25,7 @@ with account_lines as (
     select e.*
     from fct_expenditure as e
     where e.match_kind in ('pooled', 'multi')
+      and not e.batch_repeat
       and e.amount <> 0
 ),
 ranked as (
@@ -82,7 +83,7 @@ booked_codes as (
         sum(e.amount) as net_amount
     from fct_expenditure as e
     join allocation_codes as c on c.notice_no = e.notice_no and c.function_code = e.function_code
-    where e.match_kind = 'line'
+    where e.match_kind = 'line' and not e.batch_repeat
     group by e.notice_no, e.line_seq, e.allocated_purpose, e.allocated_code, e.function_code
     having sum(e.amount) <> 0
 ),
@@ -97,7 +98,7 @@ foreign_vouchers as (
         from fct_expenditure as e
         join booked_codes as b
           on b.notice_no = e.notice_no and b.line_seq = e.line_seq and b.function_code = e.function_code
-        where e.match_kind = 'line' and e.function_code <> e.allocated_code
+        where e.match_kind = 'line' and not e.batch_repeat and e.function_code <> e.allocated_code
     ) as v
 ),
 listed_vouchers as (

@@ -18,6 +18,7 @@ with defects as (
     select e.*
     from fct_expenditure as e
     where e.match_kind = 'line'
+      and not e.batch_repeat
       and e.allocated_is_direct
       and not e.is_local_money
       and e.amount <> 0

@@ -22,6 +22,7 @@ with other as (
         min(e.voucher_no) as first_voucher
     from fct_expenditure as e
     where e.tied_by in ('project_code', 'project_code_purpose')
+      and not e.batch_repeat
       and coalesce(e.budget_doc_no, '') <> ''
       and e.amount <> 0
     group by e.notice_no, e.notice_project_code, e.budget_doc_no

@@ -29,6 +29,7 @@ with lines as not materialized (
                 e.credit) as line_hash,
            hash(e.notice_no, e.purpose_key, e.payee, e.posted_on, e.amount) as payment_hash
     from fct_expenditure as e
+    where not e.batch_repeat
 ),
 repeated_lines as (
     -- aggregate first, on one narrow key: only lines that may occur twice are ranked below

@@ -15,6 +15,7 @@ with dated as (
     select e.*
     from fct_expenditure as e
     where e.posted_on is not null
+      and not e.batch_repeat
       and e.amount <> 0
       and extract(year from e.posted_on) <> e.fiscal_year
 ),

@@ -15,6 +15,7 @@ with coded as (
     select l.*
     from fct_notice_lines as l
     where not l.is_expenditure
+      and not l.batch_repeat
       and l.function_code like '1%'
       and regexp_matches(l.function_code, '^1[0-9]{2}([0-9]{2}){0,2}$')
       and l.function_code is distinct from l.notice_revenue_code

@@ -18,6 +18,7 @@ with sourced as (
         nullif(trim(coalesce(e.fund_source, '')), '') is null as source_blank
     from fct_expenditure as e
     where e.amount <> 0
+      and not e.batch_repeat
 ),
 defects as (
     select s.*

@@ -44,6 +44,7 @@ payments as materialized (
     from fct_expenditure as e
     join caps as c on c.notice_no = e.notice_no and c.line_seq = e.line_seq
     where e.match_kind = 'line'
+      and not e.batch_repeat
       and e.posted_on is not null
       and nullif(trim(e.payee), '') is not null
 ),

@@ -17,6 +17,7 @@ with defects as (
     select e.*
     from fct_expenditure as e
     where e.match_kind = 'unmatched'
+      and not e.batch_repeat
       and e.amount <> 0
 ),
 ranked as (
