@@ -6,10 +6,18 @@
 -- purpose matching) is computed once per DISTINCT value, which is a small set, and joined back
 -- to the lines by equality; no correlated subqueries, no OR-joins over the ledger.
 
--- Notices in scope.
+-- Notices in scope. issue_key orders them as issued: by the year and number of the 文号
+-- (〔2024〕2号 before 〔2024〕15号: 提前下达 before 第二批), then as text; a 文号 of another
+-- form after them. Batches of one fund are taken in this order (the first of them: where a line
+-- counted under several is reported, and where their pool is said).
 create or replace view fct_notices as
 with ctx as (select * from run_context limit 1)
-select n.*
+select
+    n.*,
+    case when regexp_matches(n.notice_no, '^.*〔[0-9]{4}〕[0-9]{1,9}号$')
+         then substr(regexp_replace(n.notice_no, '^.*〔', ''), 1, 4)
+              || lpad(replace(regexp_replace(n.notice_no, '^.*〕', ''), '号', ''), 9, '0')
+         else '9999999999999' end || n.notice_no as issue_key
 from notices as n
 left join ctx on true
 where ctx.notice_no is null or n.notice_no = ctx.notice_no;
@@ -173,9 +181,11 @@ join fct_notices as n on n.notice_no = m.notice_no;
 -- without one: the latest notice before it, money carried over; before them all: the earliest,
 -- money paid ahead), not to each of them. Where notices of one year share the code (batches of
 -- one fund), a line whose sub-account names an allocation line of exactly one of them goes to
--- that one (tied_by = 'project_code_purpose', notice_purpose_match); any other line of the code
--- goes to each of them (NOTICE_TIE_AMBIGUOUS says so; batch_repeat marks it under all but the first
--- in scope, so that the rules of single lines report it once). Lines are tied against every loaded notice and then
+-- that one (tied_by = 'project_code_purpose', notice_purpose_match); a line whose sub-account
+-- several of them allocate goes to each of those, and any other line of the code to each of
+-- them (NOTICE_TIE_AMBIGUOUS says so). batch_repeat marks such a line under all but the first of
+-- its notices in scope, as issued (fct_notices.issue_key), so that the rules of single lines
+-- report it once. Lines are tied against every loaded notice and then
 -- kept when their notice is in the run's scope, so `--notice` never hands another notice's
 -- lines to the one chosen. A line of another project or fund ties to no notice and appears
 -- nowhere below: out of scope, never reconciled, never flagged. One pass over the ledger: both
@@ -202,18 +212,20 @@ code_years as (
     window w as (partition by project_code order by fiscal_year)
 ),
 by_code as (
-    -- first_batch: the first notice of the code's year in scope (by number), as
-    -- fct_allocation_spending takes it
-    select n.notice_no, n.project_code, n.fiscal_year, c.year_from, c.year_to,
-           min(s.notice_no) over (partition by n.project_code, n.fiscal_year) as first_batch
+    -- first_key: the first notice of the code's year in scope (fct_notices.issue_key)
+    select n.notice_no, n.project_code, n.fiscal_year, c.year_from, c.year_to, s.issue_key,
+           min(s.issue_key) over (partition by n.project_code, n.fiscal_year) as first_key
     from notices as n
     join code_years as c on c.project_code = n.project_code and c.fiscal_year = n.fiscal_year
     left join fct_notices as s on s.notice_no = n.notice_no
 ),
 by_purpose as (
-    -- a code's batches of one year told apart: each sub-account that names an allocation line
-    -- of exactly one of them (none of this where no two notices of a year share a code)
-    select b.project_code, b.year_from, b.year_to, m.purpose_key, min(b.notice_no) as notice_no
+    -- a code's batches of one year told apart by sub-account (none of this where no two notices of
+    -- a year share a code): a sub-account that names an allocation line of some of them goes to
+    -- those, not to the others; batches: how many they are; first_key: the first of them in scope
+    select b.project_code, b.year_from, b.year_to, m.purpose_key, b.notice_no, b.issue_key,
+           count(*) over w as batches,
+           min(b.issue_key) over w as first_key
     from by_code as b
     join (select project_code, fiscal_year
           from by_code
@@ -221,21 +233,21 @@ by_purpose as (
           having count(*) > 1) as s
       on s.project_code = b.project_code and s.fiscal_year = b.fiscal_year
     join notice_purpose_match as m on m.notice_no = b.notice_no and m.match_kind = 'line'
-    group by b.project_code, b.fiscal_year, b.year_from, b.year_to, m.purpose_key
-    having count(*) = 1
+    window w as (partition by b.project_code, b.fiscal_year, m.purpose_key)
 ),
 tied as (
     select
         a.*,
         coalesce(nd.notice_no, np.notice_no) as notice_no,
         case when nd.notice_no is not null then 'budget_doc_no'
-             when bp.notice_no is not null then 'project_code_purpose'
+             when bp.batches = 1 then 'project_code_purpose'
              else 'project_code' end as tied_by,
-        -- the line counted again, under a later batch of its code's year (it is under the first
-        -- too): the rules of single lines report it once, under the first (NOTICE_TIE_AMBIGUOUS
+        -- the line counted again, under a later batch than the first it goes to (it is under that
+        -- one too): the rules of single lines report it once, under the first (NOTICE_TIE_AMBIGUOUS
         -- names every batch)
-        (nd.notice_no is null and bp.notice_no is null
-         and np.notice_no <> np.first_batch) as batch_repeat
+        coalesce(nd.notice_no is null
+                 and case when bp.notice_no is not null then bp.issue_key <> bp.first_key
+                          else np.issue_key <> np.first_key end, false) as batch_repeat
     from active as a
     left join notices as nd
       on nd.notice_no = a.budget_doc_no
@@ -333,36 +345,40 @@ where ctx.purpose_key is null or a.purpose_key = ctx.purpose_key;
 --     (提前下达 and 第二批). A line without 指标文号 is counted under each of them
 --     (NOTICE_TIE_AMBIGUOUS), and which batch's money paid it is not known: held against any one
 --     batch, it would push each over alone. The allocation lines such shared lines are counted
---     under make a pool, on its first allocation line (first notice, first line of it), with
---     every line counted under any of them, once, against their allocations together
---     (pool_notices names the notices).
+--     under make a pool, on its first allocation line (the first notice as issued,
+--     fct_notices.issue_key, the first line of it), with every line counted under any of them,
+--     once, against their allocations together (pool_notices names the notices).
 -- Neither breached, the shared lines can be spread over the pool without a breach. A line counted
 -- under allocation lines of two pools (three batches whose sub-accounts match apart) is put in
 -- the pool of its first one.
 create or replace view fct_allocation_spending as
 with counted as not materialized (
     select e.notice_no, e.line_seq, e.allocated_purpose, e.allocated_amount, e.voucher_no,
-           e.line_no, e.posted_on, e.amount, e.source_file, e.row_no, e.file_id, e.tied_by
+           e.line_no, e.posted_on, e.amount, e.source_file, e.row_no, e.file_id, e.tied_by,
+           e.batch_repeat
     from fct_expenditure as e
     where e.match_kind = 'line'
 ),
 shared as (
-    -- ledger lines counted under more than one notice, with the first of them (only a line tied
-    -- by the project code can be: most lines name their notice by 指标文号)
-    select file_id, row_no, min(notice_no) as first_notice
+    -- ledger lines counted under more than one notice (only a line tied by the project code can
+    -- be: most lines name their notice by 指标文号)
+    select file_id, row_no
     from counted
     where tied_by = 'project_code'
     group by file_id, row_no
     having count(*) > 1
 ),
 shared_first as (
-    select s.file_id, s.row_no, s.first_notice, min(c.line_seq) as first_seq
+    -- the first of them (fct_notice_lines: the one it is not a batch_repeat under)
+    select c.file_id, c.row_no, c.notice_no as first_notice, n.issue_key as first_key,
+           min(c.line_seq) as first_seq
     from shared as s
-    join counted as c on c.file_id = s.file_id and c.row_no = s.row_no and c.notice_no = s.first_notice
-    group by s.file_id, s.row_no, s.first_notice
+    join counted as c on c.file_id = s.file_id and c.row_no = s.row_no and not c.batch_repeat
+    join fct_notices as n on n.notice_no = c.notice_no
+    group by c.file_id, c.row_no, c.notice_no, n.issue_key
 ),
 touched as (
-    select distinct c.notice_no, c.line_seq, f.first_notice, f.first_seq
+    select distinct c.notice_no, c.line_seq, f.first_notice, f.first_key, f.first_seq
     from counted as c
     join shared_first as f on f.file_id = c.file_id and f.row_no = c.row_no
 ),
@@ -370,17 +386,18 @@ pool_of as (
     -- each allocation line a shared line is counted under, and its pool's first allocation line
     select t.notice_no, t.line_seq, t.first_notice as pool_notice, min(t.first_seq) as pool_seq
     from touched as t
-    join (select notice_no, line_seq, min(first_notice) as first_notice
+    join (select notice_no, line_seq, min(first_key) as first_key
           from touched
           group by notice_no, line_seq) as m
-      on m.notice_no = t.notice_no and m.line_seq = t.line_seq and m.first_notice = t.first_notice
+      on m.notice_no = t.notice_no and m.line_seq = t.line_seq and m.first_key = t.first_key
     group by t.notice_no, t.line_seq, t.first_notice
 ),
 pools as (
     select p.pool_notice, p.pool_seq, sum(a.amount) as allocated,
-           string_agg(p.notice_no, '、' order by p.notice_no) as notices
+           string_agg(p.notice_no, '、' order by n.issue_key) as notices
     from (select distinct pool_notice, pool_seq, notice_no, line_seq from pool_of) as p
     join fct_allocation_lines as a on a.notice_no = p.notice_no and a.line_seq = p.line_seq
+    join fct_notices as n on n.notice_no = p.notice_no
     group by p.pool_notice, p.pool_seq
 )
 -- kind 'line': an allocation line and the lines counted under it alone

@@ -668,6 +668,35 @@ def test_notice_tie__batches_of_one_year_told_apart_by_the_purpose_each_allocate
     con.close()
 
 
+def test_notice_tie__a_purpose_some_batches_allocate_goes_to_those_the_first_as_issued_reporting(tmp_path):
+    # three batches of one year and code: 2号 allocates rent, 15号 rental housing and old estates,
+    # 31号 old estates. A line of old estates without 指标文号 is theirs (15号 and 31号), not 2号's.
+    # Before, it went to all three: 2号 reported it unmatched, and the rules of single lines
+    # reported it under 15号 and 31号 each
+    second, third = SECOND_BATCH, "克区财综〔2024〕31号"
+    con = new_store(tmp_path)
+    seed_notice(con, lines=[SEED_LINES[0]])
+    seed_notice(con, notice_no=second, lines=[SEED_LINES[1], (OLD_ESTATES, Decimal("500000.00"), "2210108")])
+    seed_notice(con, notice_no=third, lines=[(OLD_ESTATES, Decimal("300000.00"), "2210108")])
+    set_context(con)
+    add_ledger(con, [
+        dict(voucher_no="记-1", budget_doc_no=None, purpose=OLD_ESTATES, function_code="2210103",
+             debit=70000, payee="某施工单位"),                                      # another code
+        dict(voucher_no="记-2", budget_doc_no=None, debit=480),                      # rent: 2号's alone
+    ])
+    tied = con.execute("select voucher_no, notice_no, tied_by, batch_repeat from fct_expenditure "
+                       "order by voucher_no, notice_no").fetchall()
+    assert tied == [("记-1", second, "project_code", False), ("记-1", third, "project_code", True),
+                    ("记-2", NOTICE_NO, "project_code_purpose", False)]
+    assert findings(con, "UNMATCHED_EXPENDITURE") == []
+    assert [(f.notice_no, f.voucher_no) for f in findings(con, "CODE_MISMATCH")] == [(second, "记-1")]
+    assert sorted(f.notice_no for f in findings(con, "NOTICE_TIE_AMBIGUOUS")) == sorted([second, third])
+    # 31号 alone in scope: the line is its own there, and reported under it
+    set_context(con, notice_no=third)
+    assert [(f.notice_no, f.voucher_no) for f in findings(con, "CODE_MISMATCH")] == [(third, "记-1")]
+    con.close()
+
+
 def test_over_allocation__batches_that_both_allocate_a_purpose_are_counted_together(tmp_path):
     # 提前下达 (2号) and 第二批 (15号) of one year, one project code, both allocating rent: a line
     # without 指标文号 is counted under each (NOTICE_TIE_AMBIGUOUS). Before, such lines pushed each
@@ -682,17 +711,19 @@ def test_over_allocation__batches_that_both_allocate_a_purpose_are_counted_toget
     assert findings(con, "OVER_ALLOCATION") == []          # 1,300 of 1,500: spread, no breach
 
     add_ledger(con, [dict(voucher_no="记-3", budget_doc_no=None, debit=300, payee="王五")], name="b.csv")
-    [pool] = findings(con, "OVER_ALLOCATION")               # 1,600 of 1,500, crossed by 记-3
+    # 1,600 of 1,500, crossed by 记-3: said on the first batch as issued (2号, not 15号 as text
+    # would sort them), the batches named in that order
+    [pool] = findings(con, "OVER_ALLOCATION")
     assert (pool.notice_no, pool.purpose, pool.voucher_no, pool.expected, pool.observed, pool.amount) == (
-        second, RENT, "记-3", "1500.00", "1600.00", Decimal("100.00"))
-    assert f"{second}、{NOTICE_NO}" in pool.message and "按各批合计" in pool.message
+        NOTICE_NO, RENT, "记-3", "1500.00", "1600.00", Decimal("100.00"))
+    assert f"{NOTICE_NO}、{second}" in pool.message and "按各批合计" in pool.message
     assert "allocation in all 1500.00" in pool.message and pool.key_detail == "pool"
 
     # 600 under 15号's 指标文号 is its own: over its 500 alone, whatever the shared lines were
     add_ledger(con, [dict(voucher_no="记-4", budget_doc_no=second, debit=600, payee="赵六")], name="c.csv")
     found = sorted(findings(con, "OVER_ALLOCATION"), key=lambda f: f.voucher_no)
     assert [(f.notice_no, f.voucher_no, f.expected, f.observed, f.key_detail) for f in found] == [
-        (second, "记-3", "1500.00", "2200.00", "pool"), (second, "记-4", "500.00", "600.00", None)]
+        (NOTICE_NO, "记-3", "1500.00", "2200.00", "pool"), (second, "记-4", "500.00", "600.00", None)]
     assert len({f.finding_key for f in found}) == 2
     # one notice of the year: its lines are its own, checked as ever
     con.execute(f"update notices set fiscal_year = 2025 where notice_no = '{second}'")
@@ -706,8 +737,8 @@ def test_line_rules__a_line_counted_under_two_batches_is_reported_once(tmp_path)
     # A line without 指标文号 of a purpose both batches allocate is counted under each of them
     # (NOTICE_TIE_AMBIGUOUS). Before, every rule of single lines reported it under each batch: one
     # wrong code was two findings. Now once, under the first batch in scope (as the pool of
-    # OVER_ALLOCATION is said on it)
-    second = SECOND_BATCH  # the first: notices are ordered by their number as text (15号 before 2号)
+    # OVER_ALLOCATION is said on it): 2号 (提前下达) before 15号, as issued
+    second = SECOND_BATCH
     con = two_batches_of_rent(tmp_path)
     for notice_no in (NOTICE_NO, second):  # each batch's target table: at most 480 元/户/月
         add_target_table(con, notice_no=notice_no)
@@ -735,16 +766,16 @@ def test_line_rules__a_line_counted_under_two_batches_is_reported_once(tmp_path)
     for rule_id, vouchers in expected.items():
         found = findings(con, rule_id)
         assert [f.voucher_no for f in found] == vouchers, rule_id
-        assert {f.notice_no for f in found} == {second}, rule_id
+        assert {f.notice_no for f in found} == {NOTICE_NO}, rule_id
     [cap] = findings(con, "SUBSIDY_CAP_EXCEEDED")
-    assert cap.notice_no == second and cap.observed == "550.00元"
+    assert cap.notice_no == NOTICE_NO and cap.observed == "550.00元"
     # the tie itself is still said under each batch, every line named
     ambiguous = findings(con, "NOTICE_TIE_AMBIGUOUS")
     assert sorted(f.notice_no for f in ambiguous) == sorted([NOTICE_NO, second])
     assert all("逐行问题只在其中第一个通知下报告一次" in f.message for f in ambiguous)
     # in a run of the other batch alone (--notice), its lines are its own and reported under it
-    set_context(con, notice_no=NOTICE_NO)
-    assert [(f.notice_no, f.voucher_no) for f in findings(con, "CODE_MISMATCH")] == [(NOTICE_NO, "记-1")]
+    set_context(con, notice_no=second)
+    assert [(f.notice_no, f.voucher_no) for f in findings(con, "CODE_MISMATCH")] == [(second, "记-1")]
     assert [f.voucher_no for f in findings(con, "DIRECT_FLAG_MISSING")] == ["记-2"]
     con.close()
 

@@ -157,8 +157,8 @@ def test_allocation_suite__judges_batches_of_one_purpose_together_as_the_rule_do
                      dict(voucher_no="记-2", budget_doc_no=None, debit=400, payee="李四")], name="a.csv")
     assert failing() == set() == _reported(con, ["OVER_ALLOCATION"], spec.identity)  # 1,300 of 1,500
     add_ledger(con, [dict(voucher_no="记-3", budget_doc_no=None, debit=300, payee="王五"),
-                     dict(voucher_no="记-4", budget_doc_no=NOTICE_NO, debit=1100, payee="赵六")], name="b.csv")
-    # 2,700 of 1,500 together (said on 15号, the first), and 2号's own 1,100 over its 1,000
+                     dict(voucher_no="记-4", budget_doc_no=SECOND_BATCH, debit=600, payee="赵六")], name="b.csv")
+    # 2,200 of 1,500 together (said on 2号, the first as issued), and 15号's own 600 over its 500
     assert failing() == {(SECOND_BATCH, RENT), (NOTICE_NO, RENT)} == _reported(con, ["OVER_ALLOCATION"], spec.identity)
     con.close()
 

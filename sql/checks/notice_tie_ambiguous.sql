@@ -10,11 +10,13 @@
 -- apart from notices of other years (fct_notice_lines ties it to its posting year's), and from
 -- another notice of its year carrying the code, such as another batch of the fund, only by its
 -- sub-account, when that names an allocation line of one of them alone (tied_by =
--- 'project_code_purpose'). Any other such line (its purpose allocated by both batches, or by
--- neither) each of those notices counts: its spending is counted twice, and each notice's
--- balance and execution rate read it (OVER_ALLOCATION counts it once, against the batches'
--- allocations of its purpose together). One finding per notice in scope, with the lines' count and net amount, naming the
--- other notices; lines tied by their 指标文号 are not counted in it.
+-- 'project_code_purpose'). Any other such line is counted by each notice that allocates its
+-- purpose (by every notice of the code's year when none does): its spending is counted twice,
+-- and each notice's balance and execution rate read it (OVER_ALLOCATION counts it once, against
+-- the batches' allocations of its purpose together; the rules of single lines report it once,
+-- under the first of the batches as issued). One finding per notice in scope, with the lines'
+-- count and net amount, naming the other notices of the code's year; lines tied by their
+-- 指标文号 are not counted in it.
 with shared as (
     select
         n.notice_no,
