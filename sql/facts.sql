@@ -348,6 +348,9 @@ where ctx.purpose_key is null or a.purpose_key = ctx.purpose_key;
 --     under make a pool, on its first allocation line (the first notice as issued,
 --     fct_notices.issue_key, the first line of it), with every line counted under any of them,
 --     once, against their allocations together (pool_notices names the notices).
+--   kind 'member': no spending (amount 0), one row per allocation line of a pool, naming its pool
+--     (pool_notice, pool_seq, also set on its 'pool' rows): rpt_allocation_summary spreads the
+--     pool's shared spending over them.
 -- Neither breached, the shared lines can be spread over the pool without a breach. A line counted
 -- under allocation lines of two pools (three batches whose sub-accounts match apart) is put in
 -- the pool of its first one.
@@ -403,19 +406,28 @@ pools as (
 -- kind 'line': an allocation line and the lines counted under it alone
 select c.notice_no, c.line_seq, 'line' as kind, c.allocated_purpose, c.allocated_amount,
        c.voucher_no, c.line_no, c.posted_on, c.amount, c.source_file, c.row_no,
-       cast(null as varchar) as pool_notices
+       cast(null as varchar) as pool_notices, cast(null as varchar) as pool_notice,
+       cast(null as integer) as pool_seq
 from counted as c
 where not exists (select 1 from shared as s where s.file_id = c.file_id and s.row_no = c.row_no)
 union all
 -- kind 'pool': a pool, on its first allocation line, and every line counted under it, once
 select u.pool_notice, u.pool_seq, 'pool', a.purpose, p.allocated,
-       u.voucher_no, u.line_no, u.posted_on, u.amount, u.source_file, u.row_no, p.notices
+       u.voucher_no, u.line_no, u.posted_on, u.amount, u.source_file, u.row_no, p.notices,
+       u.pool_notice, u.pool_seq
 from (select distinct o.pool_notice, o.pool_seq, c.file_id, c.row_no, c.voucher_no, c.line_no,
                       c.posted_on, c.amount, c.source_file
       from counted as c
       join pool_of as o on o.notice_no = c.notice_no and o.line_seq = c.line_seq) as u
 join pools as p on p.pool_notice = u.pool_notice and p.pool_seq = u.pool_seq
-join fct_allocation_lines as a on a.notice_no = u.pool_notice and a.line_seq = u.pool_seq;
+join fct_allocation_lines as a on a.notice_no = u.pool_notice and a.line_seq = u.pool_seq
+union all
+-- kind 'member': each allocation line of a pool
+select o.notice_no, o.line_seq, 'member', a.purpose, a.amount,
+       cast(null as varchar), cast(null as varchar), cast(null as date), 0, cast(null as varchar),
+       cast(null as bigint), cast(null as varchar), o.pool_notice, o.pool_seq
+from pool_of as o
+join fct_allocation_lines as a on a.notice_no = o.notice_no and a.line_seq = o.line_seq;
 
 -- Per unit of fct_allocation_spending: allocated and spent (the expectation suite
 -- rpt_allocation_summary judges spending within each allocation on it, as OVER_ALLOCATION does).
@@ -429,15 +441,71 @@ select
     cast(sum(amount) as decimal(18,2)) as spent,
     max(pool_notices) as pool_notices
 from fct_allocation_spending
+where kind <> 'member'
 group by notice_no, line_seq, kind;
 
 -- One row per allocation line: allocated, spent (net of reversals), balance, execution rate.
+-- Spent is what the lines counted under the allocation line alone spent (fct_allocation_spending,
+-- kind 'line'). An allocation line of a pool (batches of one fund that both allocate a purpose,
+-- with lines counted under each, NOTICE_TIE_AMBIGUOUS) also takes a part of what those shared lines
+-- spent, in the order the batches were issued, as money is drawn: each takes what its own lines
+-- left of its allocation, the last takes the rest, so its balance shows what the pool overspent
+-- (which OVER_ALLOCATION reports). The parts add up to the shared lines' total, counted once.
 create or replace view rpt_allocation_summary as
-with spent as (
-    select notice_no, line_seq, sum(amount) as spent
-    from fct_expenditure
-    where match_kind = 'line'
-    group by notice_no, line_seq
+with units as materialized (  -- a row per unit: planned and computed once
+    select notice_no, line_seq, kind, max(pool_notice) as pool_notice, max(pool_seq) as pool_seq,
+           sum(amount) as spent
+    from fct_allocation_spending
+    group by notice_no, line_seq, kind
+),
+own as (
+    select notice_no, line_seq, spent from units where kind = 'line'
+),
+pool_spent as (
+    select notice_no as pool_notice, line_seq as pool_seq, spent from units where kind = 'pool'
+),
+members as (
+    select p.notice_no, p.line_seq, p.pool_notice, p.pool_seq, n.issue_key,
+           coalesce(o.spent, 0) as own,
+           case when a.amount > coalesce(o.spent, 0) then a.amount - coalesce(o.spent, 0) else 0 end as room
+    from units as p
+    join fct_notices as n on n.notice_no = p.notice_no
+    join fct_allocation_lines as a on a.notice_no = p.notice_no and a.line_seq = p.line_seq
+    left join own as o on o.notice_no = p.notice_no and o.line_seq = p.line_seq
+    where p.kind = 'member'
+),
+ordered as (
+    select
+        m.notice_no,
+        m.line_seq,
+        m.room,
+        s.spent - sum(m.own) over pool as shared,
+        coalesce(sum(m.room) over earlier, 0) as room_before,
+        row_number() over (partition by m.pool_notice, m.pool_seq
+                           order by m.issue_key desc, m.line_seq desc) = 1 as is_last
+    from members as m
+    join pool_spent as s on s.pool_notice = m.pool_notice and s.pool_seq = m.pool_seq
+    window pool as (partition by m.pool_notice, m.pool_seq),
+           earlier as (partition by m.pool_notice, m.pool_seq order by m.issue_key, m.line_seq
+                       rows between unbounded preceding and 1 preceding)
+),
+shares as (
+    select
+        notice_no,
+        line_seq,
+        case when is_last  -- the rest: what the ones before it did not take
+                 then shared - case when shared <= 0 then 0
+                                    when shared < room_before then shared else room_before end
+             when shared <= room_before then 0
+             when shared - room_before < room then shared - room_before
+             else room end as share
+    from ordered
+),
+spent as (
+    select a.notice_no, a.line_seq, coalesce(o.spent, 0) + coalesce(sh.share, 0) as spent
+    from fct_allocation_lines as a
+    left join own as o on o.notice_no = a.notice_no and o.line_seq = a.line_seq
+    left join shares as sh on sh.notice_no = a.notice_no and sh.line_seq = a.line_seq
 )
 select
     a.notice_no,
@@ -445,12 +513,12 @@ select
     a.purpose,
     a.function_code,
     a.amount as allocated,
-    cast(coalesce(s.spent, 0) as decimal(18,2)) as spent,
-    cast(a.amount - coalesce(s.spent, 0) as decimal(18,2)) as balance,
+    cast(s.spent as decimal(18,2)) as spent,
+    cast(a.amount - s.spent as decimal(18,2)) as balance,
     case when a.amount = 0 then null
-         else cast(round(coalesce(s.spent, 0) / a.amount, 4) as decimal(9,4)) end as execution_rate
+         else cast(round(s.spent / a.amount, 4) as decimal(9,4)) end as execution_rate
 from fct_allocation_lines as a
-left join spent as s on s.notice_no = a.notice_no and s.line_seq = a.line_seq;
+join spent as s on s.notice_no = a.notice_no and s.line_seq = a.line_seq;
 
 -- How the sub-account names (项目名称) of the expenditure tied to each notice were matched to
 -- allocation lines (fct_purpose_match): by the line's own name, by an alias configured in

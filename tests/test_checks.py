@@ -733,6 +733,39 @@ def test_over_allocation__batches_that_both_allocate_a_purpose_are_counted_toget
     con.close()
 
 
+def test_summary__lines_counted_under_two_batches_are_spread_over_them_as_issued(tmp_path):
+    # 2号 (1,000) and 15号 (500) both allocate rent; lines without 指标文号 are counted under each.
+    # Before, the summary counted them under each: 1,300 spent read as 1,300 of 1,000 and 1,300 of
+    # 500, 2,600 in all. Now they are spent once, 2号 first (issued first), then 15号
+    con = two_batches_of_rent(tmp_path)
+
+    def summary():
+        return [tuple(r) for r in con.execute(
+            "select s.notice_no, s.spent, s.balance from rpt_allocation_summary as s "
+            "join fct_notices as n on n.notice_no = s.notice_no order by n.issue_key").fetchall()]
+
+    add_ledger(con, [dict(voucher_no="记-1", budget_doc_no=None, debit=900),
+                     dict(voucher_no="记-2", budget_doc_no=None, debit=400, payee="李四")], name="a.csv")
+    assert summary() == [(NOTICE_NO, Decimal("1000.00"), Decimal("0.00")),
+                         (SECOND_BATCH, Decimal("300.00"), Decimal("200.00"))]
+    # 1,600 of 1,500: the last batch shows what the pool overspent, as OVER_ALLOCATION says it
+    add_ledger(con, [dict(voucher_no="记-3", budget_doc_no=None, debit=300, payee="王五")], name="b.csv")
+    assert summary() == [(NOTICE_NO, Decimal("1000.00"), Decimal("0.00")),
+                         (SECOND_BATCH, Decimal("600.00"), Decimal("-100.00"))]
+    # 15号's own 200 (its 指标文号) is its own first; the shared 1,600 fill 2号, then the rest on 15号
+    add_ledger(con, [dict(voucher_no="记-4", budget_doc_no=SECOND_BATCH, debit=200, payee="赵六")], name="c.csv")
+    assert summary() == [(NOTICE_NO, Decimal("1000.00"), Decimal("0.00")),
+                         (SECOND_BATCH, Decimal("800.00"), Decimal("-300.00"))]
+    # a reversal of shared spending gives back to the last batch first
+    add_ledger(con, [dict(voucher_no="记-5", budget_doc_no=None, credit=300, payee="王五")], name="d.csv")
+    assert summary() == [(NOTICE_NO, Decimal("1000.00"), Decimal("0.00")),
+                         (SECOND_BATCH, Decimal("500.00"), Decimal("0.00"))]
+    # either batch alone in scope: its lines, shared or not, are all its own
+    set_context(con, notice_no=SECOND_BATCH)
+    assert summary() == [(SECOND_BATCH, Decimal("1500.00"), Decimal("-1000.00"))]
+    con.close()
+
+
 def test_line_rules__a_line_counted_under_two_batches_is_reported_once(tmp_path):
     # A line without 指标文号 of a purpose both batches allocate is counted under each of them
     # (NOTICE_TIE_AMBIGUOUS). Before, every rule of single lines reported it under each batch: one
@@ -772,7 +805,8 @@ def test_line_rules__a_line_counted_under_two_batches_is_reported_once(tmp_path)
     # the tie itself is still said under each batch, every line named
     ambiguous = findings(con, "NOTICE_TIE_AMBIGUOUS")
     assert sorted(f.notice_no for f in ambiguous) == sorted([NOTICE_NO, second])
-    assert all("逐行问题只在其中第一个通知下报告一次" in f.message for f in ambiguous)
+    assert all("逐行问题只在其中第一个通知下报告一次" in f.message and "执行情况按通知下达先后分摊" in f.message
+               for f in ambiguous)
     # in a run of the other batch alone (--notice), its lines are its own and reported under it
     set_context(con, notice_no=second)
     assert [(f.notice_no, f.voucher_no) for f in findings(con, "CODE_MISMATCH")] == [(second, "记-1")]

@@ -11,10 +11,11 @@
 -- another notice of its year carrying the code, such as another batch of the fund, only by its
 -- sub-account, when that names an allocation line of one of them alone (tied_by =
 -- 'project_code_purpose'). Any other such line is counted by each notice that allocates its
--- purpose (by every notice of the code's year when none does): its spending is counted twice,
--- and each notice's balance and execution rate read it (OVER_ALLOCATION counts it once, against
--- the batches' allocations of its purpose together; the rules of single lines report it once,
--- under the first of the batches as issued). One finding per notice in scope, with the lines'
+-- purpose (by every notice of the code's year when none does), and which notice's money it
+-- spent is a guess: the summary spreads it over the batches in the order they were issued
+-- (rpt_allocation_summary), OVER_ALLOCATION counts it once, against the batches' allocations of
+-- its purpose together, and the rules of single lines report it once, under the first of the
+-- batches as issued. One finding per notice in scope, with the lines'
 -- count and net amount, naming the other notices of the code's year; lines tied by their
 -- 指标文号 are not counted in it.
 with shared as (
@@ -45,13 +46,14 @@ findings as (
         cast(b.lines as varchar) || ' 行支出（净额 ' || cast(b.amount as varchar) || ' 元）无指标文号，按项目代码 '
             || s.project_code || ' 对应；该代码同属 ' || cast(s.fiscal_year as varchar) || ' 年度的通知 '
             || s.others || '，明细科目（用途）也不能区分（各通知均分配或均未分配该用途），无法确定动用哪个通知的资金，'
-            || '已分别计入各通知（支出可能重复计算；超支按各通知对该用途的分配额合计判断；逐行问题只在其中第一个通知下报告一次）：请在账簿中登记指标文号 / '
+            || '已分别计入各通知（执行情况按通知下达先后分摊，不重复计算；超支按各通知对该用途的分配额合计判断；逐行问题只在其中第一个通知下报告一次）：请在账簿中登记指标文号 / '
             || cast(b.lines as varchar) || ' expenditure lines (net ' || cast(b.amount as varchar)
             || ' yuan) carry no budget document number and are tied by project code ' || s.project_code
             || ', which notice(s) ' || s.others || ' of ' || cast(s.fiscal_year as varchar)
             || ' carry too, and their sub-accounts do not tell them apart (a purpose each or none of them '
             || 'allocates): which notice they draw on cannot be told, so each notice counts them '
-            || '(spending may be counted twice; over-allocation is judged against their allocations of the '
+            || '(the summary spreads their spending over the notices in the order issued, counted once; '
+            || 'over-allocation is judged against their allocations of the '
             || 'purpose together; a problem of a single line is reported once, under the first of them); '
             || 'record the 指标文号 on the lines' as message
     from shared as s

@@ -25,6 +25,7 @@ with spending as (
     select s.notice_no, s.line_seq, s.kind, s.allocated_purpose, s.allocated_amount, s.voucher_no,
            s.line_no, s.posted_on, s.amount, s.source_file, s.row_no, s.pool_notices
     from fct_allocation_spending as s
+    where s.kind <> 'member'
 ),
 totals as (
     select
