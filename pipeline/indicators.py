@@ -20,8 +20,10 @@ meaning (wording and unit), never by exact text. Statuses:
 * `needs_evidence`: the ledger cannot show it (satisfaction, 有效解决, works quantities and
   schedules, …). Never met.
 
-Spending is the budget-book net expenditure of the purpose's allocation line (fct_expenditure,
-match_kind = 'line'), within the run's scope and as-of date: the same figure as summary.csv.
+Spending is the budget-book net expenditure of the purpose's allocation line, within the run's
+scope and as-of date: the figure of summary.csv (rpt_allocation_summary), where lines counted under
+two batches of one purpose are spread over them. Payees, months and lines are counted from the
+lines counted under the allocation line (fct_expenditure, match_kind = 'line').
 """
 from __future__ import annotations
 
@@ -195,7 +197,7 @@ with lines as materialized (
     where e.match_kind = 'line'
 ),
 spent as (
-    select notice_no, line_seq, sum(amount) as spent, count(*) as lines,
+    select notice_no, line_seq, count(*) as lines,
            count(payee) as payee_lines
     from lines
     group by notice_no, line_seq
@@ -228,9 +230,11 @@ months as (
 )
 select
     a.notice_no, a.line_seq, a.amount,
-    coalesce(s.spent, 0), coalesce(s.lines, 0), coalesce(s.payee_lines, 0),
+    coalesce(r.spent, 0), coalesce(s.lines, 0), coalesce(s.payee_lines, 0),
     pm.max_payee_month, coalesce(p.payees, 0), coalesce(m.months, 0), m.first_month, m.last_month
 from allocation_lines as a
+-- what the summary says it spent: lines counted under batches of one purpose spread over them
+left join rpt_allocation_summary as r on r.notice_no = a.notice_no and r.line_seq = a.line_seq
 left join spent as s on s.notice_no = a.notice_no and s.line_seq = a.line_seq
 left join payee_max as pm on pm.notice_no = a.notice_no and pm.line_seq = a.line_seq
 left join payees as p on p.notice_no = a.notice_no and p.line_seq = a.line_seq

@@ -73,6 +73,24 @@ def of_rule(findings, rule_id):
     return [f for f in findings if f.rule_id == rule_id]
 
 
+def test_indicators__batches_of_one_purpose_read_the_spending_the_summary_spreads(tmp_path):
+    # 2号 (1,000) and 15号 (500) both allocate rent, each with its target table; 1,300 spent on
+    # lines without 指标文号 is counted under each. Before, each batch's rate read all of it (130 %
+    # and 260 %) where the summary spreads it (1,000 and 300): now the rate reads the summary's
+    con = builders.two_batches_of_rent(tmp_path)
+    for notice_no in (builders.NOTICE_NO, builders.SECOND_BATCH):
+        add_target_table(con, notice_no=notice_no)
+    add_ledger(con, [dict(voucher_no="记-1", budget_doc_no=None, debit=900, payee="住户01"),
+                     dict(voucher_no="记-2", budget_doc_no=None, debit=400, payee="住户02")])
+    measure(con, dt.date(2024, 12, 31))
+    rates = dict(con.execute("select notice_no, observed from run_indicators "
+                             "where indicator = '资金发放及时率'").fetchall())
+    spent = dict(con.execute("select notice_no, spent from rpt_allocation_summary").fetchall())
+    assert spent == {builders.NOTICE_NO: Decimal("1000.00"), builders.SECOND_BATCH: Decimal("300.00")}
+    assert rates == {builders.NOTICE_NO: "100.00%", builders.SECOND_BATCH: "60.00%"}
+    con.close()
+
+
 # --- a clean year ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("as_of", [dt.date(2024, 12, 31), dt.date(2025, 1, 31)])
