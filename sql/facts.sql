@@ -349,8 +349,8 @@ where ctx.purpose_key is null or a.purpose_key = ctx.purpose_key;
 --     fct_notices.issue_key, the first line of it), with every line counted under any of them,
 --     once, against their allocations together (pool_notices names the notices).
 --   kind 'member': no spending (amount 0), one row per allocation line of a pool, naming its pool
---     (pool_notice, pool_seq, also set on its 'pool' rows): rpt_allocation_summary spreads the
---     pool's shared spending over them.
+--     (pool_notice, pool_seq; null on the other rows): rpt_allocation_summary spreads the pool's
+--     shared spending over them.
 -- Neither breached, the shared lines can be spread over the pool without a breach. A line counted
 -- under allocation lines of two pools (three batches whose sub-accounts match apart) is put in
 -- the pool of its first one.
@@ -414,7 +414,7 @@ union all
 -- kind 'pool': a pool, on its first allocation line, and every line counted under it, once
 select u.pool_notice, u.pool_seq, 'pool', a.purpose, p.allocated,
        u.voucher_no, u.line_no, u.posted_on, u.amount, u.source_file, u.row_no, p.notices,
-       u.pool_notice, u.pool_seq
+       cast(null as varchar), cast(null as integer)
 from (select distinct o.pool_notice, o.pool_seq, c.file_id, c.row_no, c.voucher_no, c.line_no,
                       c.posted_on, c.amount, c.source_file
       from counted as c
