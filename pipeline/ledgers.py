@@ -1988,11 +1988,11 @@ def _with_aux_items(cmap: ColumnMap, source: str) -> str:
     return f"select src.row_no, {fields} from ({source}) as src"
 
 
-# The rows to type (all but the skipped), and how many of the skipped hold some text (the
-# outcome says so; empty, subtotal and balance rows go unmentioned). The filter reads two
-# columns, and only the rare rows without a date or a voucher number are looked at whole.
-_DATA_ROWS = r"""
-select (select count(*) from ({source}) as s) - count(*),
+# The rows passed over, and how many of them hold some text (the outcome says so; empty,
+# subtotal and balance rows go unmentioned). The filter reads two columns, and only the rare
+# rows without a date or a voucher number are looked at whole.
+_SKIPPED_ROWS = r"""
+select count(*),
        count(*) filter (where t.posted_on is null and t.account_code is null and t.debit is null
                         and t.credit is null
                         and concat_ws('', t.voucher_no, t.line_no, t.book, t.account_name, t.summary,
@@ -2837,9 +2837,10 @@ def _type_and_insert(con, path: Path, sha: str, fmt: str, enc: str | None, cmap:
     heading = {"date_heading": cmap.headings["posted_on"]}
     data_rows = loaded
     if loaded < rows:
-        data_rows, text_only = con.execute(
-            _DATA_ROWS.replace("{source}", source).replace("{texts}", texts).replace("{is_skipped}", _IS_SKIPPED),
+        skipped, text_only = con.execute(
+            _SKIPPED_ROWS.replace("{texts}", texts).replace("{is_skipped}", _IS_SKIPPED),
             {**params, **skip}).fetchone()
+        data_rows = rows - skipped
         headers = 0
         if con.execute("select count(*) from _ledger_lookup where field = 'posted_on' and raw = $date_heading",
                        heading).fetchone()[0]:  # a spelling of the date column: looked for only then
