@@ -6,19 +6,23 @@
 -- purpose matching) is computed once per DISTINCT value, which is a small set, and joined back
 -- to the lines by equality; no correlated subqueries, no OR-joins over the ledger.
 
--- Notices in scope. issue_key orders them as issued: by the year and number of the 文号
--- (〔2024〕2号 before 〔2024〕15号: 提前下达 before 第二批), then as text; a 文号 of another
+-- Every loaded notice, with issue_key: it orders them as issued, by the year and number of the
+-- 文号 (〔2024〕2号 before 〔2024〕15号: 提前下达 before 第二批), then as text; a 文号 of another
 -- form after them. Batches of one fund are taken in this order (the first of them: where a line
--- counted under several is reported, and where their pool is said).
-create or replace view fct_notices as
-with ctx as (select * from run_context limit 1)
+-- counted under several is reported, and where their pool is said). fct_notices: those in scope.
+create or replace view notices_issued as
 select
     n.*,
     case when regexp_matches(n.notice_no, '^.*〔[0-9]{4}〕[0-9]{1,9}号$')
          then substr(regexp_replace(n.notice_no, '^.*〔', ''), 1, 4)
               || lpad(replace(regexp_replace(n.notice_no, '^.*〕', ''), '号', ''), 9, '0')
          else '9999999999999' end || n.notice_no as issue_key
-from notices as n
+from notices as n;
+
+create or replace view fct_notices as
+with ctx as (select * from run_context limit 1)
+select n.*
+from notices_issued as n
 left join ctx on true
 where ctx.notice_no is null or n.notice_no = ctx.notice_no;
 

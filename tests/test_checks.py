@@ -697,6 +697,39 @@ def test_notice_tie__a_purpose_some_batches_allocate_goes_to_those_the_first_as_
     con.close()
 
 
+def test_notice_tie_ambiguous__names_the_batches_the_lines_are_counted_under_as_issued(tmp_path):
+    # three batches of one year and code: 2号 allocates rent, 15号 rental housing and old estates,
+    # 31号 old estates. A line of old estates without 指标文号 is counted under 15号 and 31号 only, so
+    # their findings name each other, not 2号. Before, each named every other notice of the year,
+    # in text order (15号 before 2号)
+    second, third = SECOND_BATCH, "克区财综〔2024〕31号"
+    con = new_store(tmp_path)
+    seed_notice(con, lines=[SEED_LINES[0]])
+    seed_notice(con, notice_no=second, lines=[SEED_LINES[1], (OLD_ESTATES, Decimal("500000.00"), "2210108")])
+    seed_notice(con, notice_no=third, lines=[(OLD_ESTATES, Decimal("300000.00"), "2210108")])
+    set_context(con)
+
+    def named():
+        return {f.notice_no: (f.observed.split(" / ")[0], f.amount)
+                for f in findings(con, "NOTICE_TIE_AMBIGUOUS")}
+
+    add_ledger(con, [dict(voucher_no="记-1", budget_doc_no=None, purpose=OLD_ESTATES,
+                          function_code="2210108", debit=700, payee="某施工单位")], name="a.csv")
+    assert named() == {second: (f"项目代码 {PROJECT_CODE}，同属 {third}", Decimal("700.00")),
+                       third: (f"项目代码 {PROJECT_CODE}，同属 {second}", Decimal("700.00"))}
+    # a purpose none of them allocates: counted under all three, each naming the other two as issued
+    add_ledger(con, [dict(voucher_no="记-2", budget_doc_no=None, purpose="2024年办公经费",
+                          debit=100, payee="某公司")], name="b.csv")
+    assert named() == {
+        NOTICE_NO: (f"项目代码 {PROJECT_CODE}，同属 {second}、{third}", Decimal("100.00")),
+        second: (f"项目代码 {PROJECT_CODE}，同属 {NOTICE_NO}、{third}", Decimal("800.00")),
+        third: (f"项目代码 {PROJECT_CODE}，同属 {NOTICE_NO}、{second}", Decimal("800.00"))}
+    # 31号 alone in scope: its lines still name the batches they would be counted under
+    set_context(con, notice_no=third)
+    assert named() == {third: (f"项目代码 {PROJECT_CODE}，同属 {NOTICE_NO}、{second}", Decimal("800.00"))}
+    con.close()
+
+
 def test_over_allocation__batches_that_both_allocate_a_purpose_are_counted_together(tmp_path):
     # 提前下达 (2号) and 第二批 (15号) of one year, one project code, both allocating rent: a line
     # without 指标文号 is counted under each (NOTICE_TIE_AMBIGUOUS). Before, such lines pushed each

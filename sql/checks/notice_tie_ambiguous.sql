@@ -15,39 +15,68 @@
 -- spent is a guess: the summary spreads it over the batches in the order they were issued
 -- (rpt_allocation_summary), OVER_ALLOCATION counts it once, against the batches' allocations of
 -- its purpose together, and the rules of single lines report it once, under the first of the
--- batches as issued. One finding per notice in scope, with the lines'
--- count and net amount, naming the other notices of the code's year; lines tied by their
--- 指标文号 are not counted in it.
-with shared as (
-    select
-        n.notice_no,
-        n.project_code,
-        n.fiscal_year,
-        string_agg(o.notice_no, '、' order by o.notice_no) as others
-    from fct_notices as n
-    join notices as o
-      on o.project_code = n.project_code and o.fiscal_year = n.fiscal_year and o.notice_no <> n.notice_no
-    group by n.notice_no, n.project_code, n.fiscal_year
+-- batches as issued. One finding per notice in scope, with the lines' count and net amount,
+-- naming the other notices its lines are counted under, as issued (a run of one notice names
+-- them too); lines tied by their 指标文号 are not counted in it.
+with code_year as (
+    -- every loaded notice with a project code, in the order issued (a run of one notice names the
+    -- others too)
+    select n.notice_no, n.project_code, n.fiscal_year, n.issue_key
+    from notices_issued as n
+    where n.project_code is not null
 ),
 tied_by_code as (
-    select e.notice_no, count(*) as lines, sum(e.amount) as amount
+    select e.notice_no, e.purpose_key, count(*) as lines, sum(e.amount) as amount
     from fct_expenditure as e
     where e.tied_by = 'project_code'
       and e.amount <> 0
-    group by e.notice_no
+    group by e.notice_no, e.purpose_key
+),
+allocating as (
+    select m.notice_no, m.purpose_key
+    from notice_purpose_match as m
+    where m.match_kind = 'line'
+),
+sharing as (
+    -- the other notices of the code's year each notice's lines are counted under, as
+    -- fct_notice_lines ties them: of a purpose the notice allocates, the others that allocate it
+    -- too; of a purpose it does not (then none does), every other
+    select distinct b.notice_no, o.notice_no as other, o.issue_key
+    from tied_by_code as b
+    join code_year as n on n.notice_no = b.notice_no
+    join code_year as o
+      on o.project_code = n.project_code and o.fiscal_year = n.fiscal_year and o.notice_no <> n.notice_no
+    left join allocating as an on an.notice_no = n.notice_no and an.purpose_key = b.purpose_key
+    left join allocating as ao on ao.notice_no = o.notice_no and ao.purpose_key = b.purpose_key
+    where an.notice_no is null or ao.notice_no is not null
+),
+shared as (
+    select
+        b.notice_no,
+        n.project_code,
+        n.fiscal_year,
+        string_agg(s.other, '、' order by s.issue_key) as others,
+        b.lines,
+        b.amount
+    from (select notice_no, sum(lines) as lines, sum(amount) as amount
+          from tied_by_code
+          group by notice_no) as b
+    join code_year as n on n.notice_no = b.notice_no
+    join sharing as s on s.notice_no = b.notice_no
+    group by b.notice_no, n.project_code, n.fiscal_year, b.lines, b.amount
 ),
 findings as (
     select
         s.notice_no,
-        b.amount,
+        s.amount,
         '指标文号 / budget document number' as expected,
         '项目代码 ' || s.project_code || '，同属 ' || s.others || ' / project code ' || s.project_code
             || ', also of ' || s.others as observed,
-        cast(b.lines as varchar) || ' 行支出（净额 ' || cast(b.amount as varchar) || ' 元）无指标文号，按项目代码 '
+        cast(s.lines as varchar) || ' 行支出（净额 ' || cast(s.amount as varchar) || ' 元）无指标文号，按项目代码 '
             || s.project_code || ' 对应；该代码同属 ' || cast(s.fiscal_year as varchar) || ' 年度的通知 '
             || s.others || '，明细科目（用途）也不能区分（各通知均分配或均未分配该用途），无法确定动用哪个通知的资金，'
             || '已分别计入各通知（执行情况按通知下达先后分摊，不重复计算；超支按各通知对该用途的分配额合计判断；逐行问题只在其中第一个通知下报告一次）：请在账簿中登记指标文号 / '
-            || cast(b.lines as varchar) || ' expenditure lines (net ' || cast(b.amount as varchar)
+            || cast(s.lines as varchar) || ' expenditure lines (net ' || cast(s.amount as varchar)
             || ' yuan) carry no budget document number and are tied by project code ' || s.project_code
             || ', which notice(s) ' || s.others || ' of ' || cast(s.fiscal_year as varchar)
             || ' carry too, and their sub-accounts do not tell them apart (a purpose each or none of them '
@@ -57,6 +86,5 @@ findings as (
             || 'purpose together; a problem of a single line is reported once, under the first of them); '
             || 'record the 指标文号 on the lines' as message
     from shared as s
-    join tied_by_code as b on b.notice_no = s.notice_no
 )
 select * from findings
