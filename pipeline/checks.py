@@ -55,7 +55,9 @@ def finding_sql(rule: Rule) -> tuple[str, list]:
     A check returns the evidence columns it has; `union all by name` with an empty row of them
     all gives the others as NULL, without binding the query a second time to learn its columns
     (DuckDB's syntax: a port to another engine names the columns here instead). That checks
-    return no other columns is tested (tests/test_checks.py)."""
+    return no other columns is tested (tests/test_checks.py). Findings on a notice out of the
+    run's scope are left out: a run of one batch counts its fund's other batches too
+    (fct_notices_counted), and reports on its own."""
     evidence = [(name, sql_type) for name, sql_type in FOUND_COLUMNS if name in FINDING_FIELDS]
     empty = ", ".join(f"cast(null as {sql_type}) as {name}" for name, sql_type in evidence)
     select = ", ".join(
@@ -64,7 +66,8 @@ def finding_sql(rule: Rule) -> tuple[str, list]:
         for name, sql_type in evidence)
     body = rule.sql.rstrip().rstrip(";")
     sql = (f"select cast(? as varchar) as rule_id, cast(? as varchar) as severity, {select}\n"
-           f"from ((\n{body}\n) union all by name (select {empty} where 1 = 0)) as r")
+           f"from ((\n{body}\n) union all by name (select {empty} where 1 = 0)) as r\n"
+           f"where r.notice_no is null or r.notice_no in (select notice_no from fct_notices)")
     return sql, [rule.rule_id, rule.severity, rule.description]
 
 

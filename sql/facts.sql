@@ -26,17 +26,31 @@ from notices_issued as n
 left join ctx on true
 where ctx.notice_no is null or n.notice_no = ctx.notice_no;
 
--- Allocation lines in scope, with the purpose they are matched under.
+-- Notices whose lines the run counts: those in scope, and the other batches of their fund (notices
+-- of the same project code and fiscal year). A line of such a code without 指标文号 is counted
+-- under each batch, and how much of it a batch spent depends on the others: the summary spreads it
+-- over them, OVER_ALLOCATION judges them together. So a run of one batch (--notice) counts the
+-- other batches' lines too, to say of its batch what a run of all of them says, and reports on
+-- the batches in scope alone (fct_notices; the lines under the others are batch_repeat).
+create or replace view fct_notices_counted as
+select n.*
+from notices_issued as n
+where exists (select 1
+              from fct_notices as s
+              where s.notice_no = n.notice_no
+                 or (s.project_code = n.project_code and s.fiscal_year = n.fiscal_year));
+
+-- Allocation lines of the notices counted, with the purpose they are matched under.
 create or replace view fct_allocation_lines as
 with ctx as (select * from run_context limit 1)
 select a.*
 from allocation_lines as a
-join fct_notices as n on n.notice_no = a.notice_no
+join fct_notices_counted as n on n.notice_no = a.notice_no
 left join ctx on true
 where ctx.purpose_key is null or a.purpose_key = ctx.purpose_key;
 
 -- How each distinct sub-account name (purpose_key) matches the allocation lines of each loaded
--- notice (fct_purpose_match: of the notices in scope):
+-- notice (fct_purpose_match: of the notices counted):
 --   line      names one allocation line: same key, a configured alias, the same key once the
 --             project code an accounting system prints before the name is left out
 --             ('[0101]2024年租赁补贴（中央直达）', '0101 2024年租赁补贴（中央直达）': match_by 'code'),
@@ -174,7 +188,7 @@ left join multi as mu on mu.notice_no = n.notice_no and mu.purpose_key is not di
 create or replace view fct_purpose_match as
 select m.*
 from notice_purpose_match as m
-join fct_notices as n on n.notice_no = m.notice_no;
+join fct_notices_counted as n on n.notice_no = m.notice_no;
 
 -- Every active ledger line (either book, any account) as it stood on the as-of date, tied to a
 -- notice: by its budget document number (tied_by = 'budget_doc_no', the loader has already
@@ -188,10 +202,11 @@ join fct_notices as n on n.notice_no = m.notice_no;
 -- that one (tied_by = 'project_code_purpose', notice_purpose_match); a line whose sub-account
 -- several of them allocate goes to each of those, and any other line of the code to each of
 -- them (NOTICE_TIE_AMBIGUOUS says so). batch_repeat marks such a line under all but the first of
--- its notices in scope, as issued (fct_notices.issue_key), so that the rules of single lines
--- report it once. Lines are tied against every loaded notice and then
--- kept when their notice is in the run's scope, so `--notice` never hands another notice's
--- lines to the one chosen. A line of another project or fund ties to no notice and appears
+-- its notices in scope, as issued (fct_notices.issue_key), and every line under a batch counted
+-- but not in scope (fct_notices_counted), so that the rules of single lines report a line once,
+-- and only under a notice in scope. Lines are tied against every loaded notice and then kept
+-- when their notice is counted, so `--notice` never hands another notice's lines to the one
+-- chosen. A line of another project or fund ties to no notice and appears
 -- nowhere below: out of scope, never reconciled, never flagged. One pass over the ledger: both
 -- ties are left joins to the few notices.
 create or replace view fct_notice_lines as
@@ -216,10 +231,12 @@ code_years as (
     window w as (partition by project_code order by fiscal_year)
 ),
 by_code as (
-    -- first_key: the first notice of the code's year in scope (fct_notices.issue_key)
-    select n.notice_no, n.project_code, n.fiscal_year, c.year_from, c.year_to, s.issue_key,
-           min(s.issue_key) over (partition by n.project_code, n.fiscal_year) as first_key
-    from notices as n
+    -- first_key: the first notice of the code's year in scope, as issued
+    select n.notice_no, n.project_code, n.fiscal_year, c.year_from, c.year_to, n.issue_key,
+           s.notice_no is not null as in_scope,
+           min(case when s.notice_no is not null then n.issue_key end)
+               over (partition by n.project_code, n.fiscal_year) as first_key
+    from notices_issued as n
     join code_years as c on c.project_code = n.project_code and c.fiscal_year = n.fiscal_year
     left join fct_notices as s on s.notice_no = n.notice_no
 ),
@@ -229,7 +246,7 @@ by_purpose as (
     -- those, not to the others; batches: how many they are; first_key: the first of them in scope
     select b.project_code, b.year_from, b.year_to, m.purpose_key, b.notice_no, b.issue_key,
            count(*) over w as batches,
-           min(b.issue_key) over w as first_key
+           min(case when b.in_scope then b.issue_key end) over w as first_key
     from by_code as b
     join (select project_code, fiscal_year
           from by_code
@@ -246,12 +263,13 @@ tied as (
         case when nd.notice_no is not null then 'budget_doc_no'
              when bp.batches = 1 then 'project_code_purpose'
              else 'project_code' end as tied_by,
-        -- the line counted again, under a later batch than the first it goes to (it is under that
-        -- one too): the rules of single lines report it once, under the first (NOTICE_TIE_AMBIGUOUS
-        -- names every batch)
-        coalesce(nd.notice_no is null
-                 and case when bp.notice_no is not null then bp.issue_key <> bp.first_key
-                          else np.issue_key <> np.first_key end, false) as batch_repeat
+        -- the line counted again, under a later batch than the first in scope it goes to (it is
+        -- under that one too), or under a batch counted but not in scope: the rules of single
+        -- lines report it once, under the first (NOTICE_TIE_AMBIGUOUS names every batch)
+        sc.notice_no is null
+        or coalesce(nd.notice_no is null
+                    and case when bp.notice_no is not null then bp.issue_key <> bp.first_key
+                             else np.issue_key <> np.first_key end, false) as batch_repeat
     from active as a
     left join notices as nd
       on nd.notice_no = a.budget_doc_no
@@ -266,6 +284,8 @@ tied as (
           or ((np.year_from is null or extract(year from a.posted_on) >= np.year_from)
               and (np.year_to is null or extract(year from a.posted_on) <= np.year_to)))
      and (bp.notice_no is null or np.notice_no = bp.notice_no)
+    left join fct_notices as sc
+      on sc.notice_no = coalesce(nd.notice_no, np.notice_no)
     where nd.notice_no is not null or np.notice_no is not null
 )
 select
@@ -277,7 +297,7 @@ select
     t.debit - t.credit as amount,
     (t.book = 'budget' and t.account_code like '7%') as is_expenditure
 from tied as t
-join fct_notices as n on n.notice_no = t.notice_no;
+join fct_notices_counted as n on n.notice_no = t.notice_no;
 
 -- Expenditure: budget-book lines on 7xxx accounts tied to a notice, amount = debit - credit (a
 -- credit, or a negative debit, is a reversal and nets). Each line carries the allocation line
@@ -291,7 +311,7 @@ with ref_years as (
     select n.notice_no,
            coalesce(max(case when r.fiscal_year <= n.fiscal_year then r.fiscal_year end),
                     min(r.fiscal_year)) as ref_year
-    from fct_notices as n
+    from fct_notices_counted as n
     left join (select distinct fiscal_year from ref_function_codes) as r on true
     group by n.notice_no
 ),
@@ -381,7 +401,7 @@ shared_first as (
            min(c.line_seq) as first_seq
     from shared as s
     join counted as c on c.file_id = s.file_id and c.row_no = s.row_no and not c.batch_repeat
-    join fct_notices as n on n.notice_no = c.notice_no
+    join notices_issued as n on n.notice_no = c.notice_no
     group by c.file_id, c.row_no, c.notice_no, n.issue_key
 ),
 touched as (
@@ -404,7 +424,7 @@ pools as (
            string_agg(p.notice_no, '、' order by n.issue_key) as notices
     from (select distinct pool_notice, pool_seq, notice_no, line_seq from pool_of) as p
     join fct_allocation_lines as a on a.notice_no = p.notice_no and a.line_seq = p.line_seq
-    join fct_notices as n on n.notice_no = p.notice_no
+    join notices_issued as n on n.notice_no = p.notice_no
     group by p.pool_notice, p.pool_seq
 )
 -- kind 'line': an allocation line and the lines counted under it alone
@@ -446,6 +466,7 @@ select
     max(pool_notices) as pool_notices
 from fct_allocation_spending
 where kind <> 'member'
+  and notice_no in (select notice_no from fct_notices)  -- a batch counted, not in scope: not judged
 group by notice_no, line_seq, kind;
 
 -- One row per allocation line: allocated, spent (net of reversals), balance, execution rate.
@@ -473,7 +494,7 @@ members as (
            coalesce(o.spent, 0) as own,
            case when a.amount > coalesce(o.spent, 0) then a.amount - coalesce(o.spent, 0) else 0 end as room
     from units as p
-    join fct_notices as n on n.notice_no = p.notice_no
+    join notices_issued as n on n.notice_no = p.notice_no
     join fct_allocation_lines as a on a.notice_no = p.notice_no and a.line_seq = p.line_seq
     left join own as o on o.notice_no = p.notice_no and o.line_seq = p.line_seq
     where p.kind = 'member'
@@ -522,7 +543,8 @@ select
     case when a.amount = 0 then null
          else cast(round(s.spent / a.amount, 4) as decimal(9,4)) end as execution_rate
 from fct_allocation_lines as a
-join spent as s on s.notice_no = a.notice_no and s.line_seq = a.line_seq;
+join spent as s on s.notice_no = a.notice_no and s.line_seq = a.line_seq
+where a.notice_no in (select notice_no from fct_notices);  -- spread over every batch counted
 
 -- How the sub-account names (项目名称) of the expenditure tied to each notice were matched to
 -- allocation lines (fct_purpose_match): by the line's own name, by an alias configured in
@@ -541,6 +563,7 @@ select
     count(*) as lines,
     cast(sum(e.amount) as decimal(18,2)) as amount
 from fct_expenditure as e
+where e.notice_no in (select notice_no from fct_notices)
 group by e.notice_no, e.purpose_key, e.match_kind, e.match_by, e.line_seq;
 
 -- The joined reconciliation table: one row per in-scope expenditure line that moves money

@@ -766,6 +766,45 @@ def test_over_allocation__batches_that_both_allocate_a_purpose_are_counted_toget
     con.close()
 
 
+def test_over_allocation__a_run_of_one_batch_judges_it_as_a_run_of_both_does(tmp_path):
+    # An auditor's run of one batch (--notice) counts the fund's other batch too, and reports on
+    # its own. Before, the shared lines were all the chosen batch's: 1,300 of 1,500 spent together
+    # was an overspend of 15号's 500 (and of 2号's 1,000) in a run of either alone, not in the
+    # nightly run of both
+    second = SECOND_BATCH
+    con = two_batches_of_rent(tmp_path)
+    add_ledger(con, [dict(voucher_no="记-1", budget_doc_no=None, debit=900),
+                     dict(voucher_no="记-2", budget_doc_no=None, debit=400, payee="李四")], name="a.csv")
+    for scope in (None, NOTICE_NO, second):
+        set_context(con, notice_no=scope)
+        assert findings(con, "OVER_ALLOCATION") == [], scope
+
+    # 15号's own line over its 500 (its 指标文号, a wrong code too), and the shared lines over 1,500
+    add_ledger(con, [dict(voucher_no="记-3", budget_doc_no=None, debit=300, payee="王五"),
+                     dict(voucher_no="记-4", budget_doc_no=second, debit=600, payee="赵六",
+                          function_code="2210101")], name="b.csv")
+
+    def said(rule_id):
+        return sorted((f.notice_no, f.voucher_no, f.observed, f.key_detail) for f in findings(con, rule_id))
+
+    set_context(con)
+    assert said("OVER_ALLOCATION") == [(second, "记-4", "600.00", None), (NOTICE_NO, "记-3", "2200.00", "pool")]
+    assert said("CODE_MISMATCH") == [(second, "记-4", "2210101", None)]
+    # 15号 alone: the pool is said on it (the first in scope), with both batches' allocations
+    set_context(con, notice_no=second)
+    assert said("OVER_ALLOCATION") == [(second, "记-3", "2200.00", "pool"), (second, "记-4", "600.00", None)]
+    [pool] = [f for f in findings(con, "OVER_ALLOCATION") if f.key_detail == "pool"]
+    assert pool.expected == "1500.00" and f"{NOTICE_NO}、{second}" in pool.message
+    assert said("CODE_MISMATCH") == [(second, "记-4", "2210101", None)]
+    # 2号 alone: its pool, and nothing of 15号's own line
+    set_context(con, notice_no=NOTICE_NO)
+    assert said("OVER_ALLOCATION") == [(NOTICE_NO, "记-3", "2200.00", "pool")]
+    assert said("CODE_MISMATCH") == []
+    assert {f.notice_no for rule_id in ("NOTICE_TIE_AMBIGUOUS", "NOTICE_TOTAL_MISMATCH")
+            for f in findings(con, rule_id)} <= {NOTICE_NO}
+    con.close()
+
+
 def test_summary__lines_counted_under_two_batches_are_spread_over_them_as_issued(tmp_path):
     # 2号 (1,000) and 15号 (500) both allocate rent; lines without 指标文号 are counted under each.
     # Before, the summary counted them under each: 1,300 spent read as 1,300 of 1,000 and 1,300 of
@@ -793,9 +832,13 @@ def test_summary__lines_counted_under_two_batches_are_spread_over_them_as_issued
     add_ledger(con, [dict(voucher_no="记-5", budget_doc_no=None, credit=300, payee="王五")], name="d.csv")
     assert summary() == [(NOTICE_NO, Decimal("1000.00"), Decimal("0.00")),
                          (SECOND_BATCH, Decimal("500.00"), Decimal("0.00"))]
-    # either batch alone in scope: its lines, shared or not, are all its own
+    # either batch alone in scope (--notice): the same part as a run of both says. The other batch
+    # is counted, not reported; before, the shared lines were all the one in scope's (15号: 1,500
+    # of 500, an overspend the run of both does not see)
     set_context(con, notice_no=SECOND_BATCH)
-    assert summary() == [(SECOND_BATCH, Decimal("1500.00"), Decimal("-1000.00"))]
+    assert summary() == [(SECOND_BATCH, Decimal("500.00"), Decimal("0.00"))]
+    set_context(con, notice_no=NOTICE_NO)
+    assert summary() == [(NOTICE_NO, Decimal("1000.00"), Decimal("0.00"))]
     con.close()
 
 

@@ -156,10 +156,17 @@ def test_allocation_suite__judges_batches_of_one_purpose_together_as_the_rule_do
     add_ledger(con, [dict(voucher_no="记-1", budget_doc_no=None, debit=900),
                      dict(voucher_no="记-2", budget_doc_no=None, debit=400, payee="李四")], name="a.csv")
     assert failing() == set() == _reported(con, ["OVER_ALLOCATION"], spec.identity)  # 1,300 of 1,500
+    # a run of either batch alone (--notice) counts the other too: before, 1,300 of 500 failed 15号
+    for scope in (SECOND_BATCH, NOTICE_NO, None):
+        set_context(con, notice_no=scope)
+        assert failing() == set() == _reported(con, ["OVER_ALLOCATION"], spec.identity), scope
     add_ledger(con, [dict(voucher_no="记-3", budget_doc_no=None, debit=300, payee="王五"),
                      dict(voucher_no="记-4", budget_doc_no=SECOND_BATCH, debit=600, payee="赵六")], name="b.csv")
     # 2,200 of 1,500 together (said on 2号, the first as issued), and 15号's own 600 over its 500
     assert failing() == {(SECOND_BATCH, RENT), (NOTICE_NO, RENT)} == _reported(con, ["OVER_ALLOCATION"], spec.identity)
+    # a run of one batch (--notice) counts the other too, and judges only its own: the pool on it
+    set_context(con, notice_no=NOTICE_NO)
+    assert failing() == {(NOTICE_NO, RENT)} == _reported(con, ["OVER_ALLOCATION"], spec.identity)
     con.close()
 
 
@@ -182,6 +189,19 @@ def test_line_suite__a_line_counted_under_two_batches_fails_once_as_the_rules_re
     # 记-1's code, 记-2's flag, 记-3's blank fund source: each line failed once
     assert sorted(failed) == [(("CODE_MISMATCH",), 1, 1), (("DIRECT_FLAG_MISSING",), 1, 1),
                               (("SOURCE_NOT_SEPARATED",), 1, 1)]
+    # a run of the second batch alone counts the first too: the lines are still checked once, under
+    # it, and a line of the first batch's own (its 指标文号) not at all
+    add_ledger(con, [dict(voucher_no="记-4", debit=100, function_code="2210101", payee="赵六")], name="b.csv")
+    set_context(con, notice_no=SECOND_BATCH)
+    outcomes = expectations.run_suites(con, [spec], None)[spec.name]
+    for e, outcome in zip(spec.body["expectations"], outcomes):
+        mirrors = tuple(e.get("meta", {}).get("mirrors", ()))
+        if mirrors and not outcome.success:
+            assert _failing(spec, outcome) == _reported(con, mirrors, spec.identity), mirrors
+    assert [(f.notice_no, f.voucher_no) for f in run_rule(con, rule("CODE_MISMATCH"))] == [(SECOND_BATCH, "记-1")]
+    code = next(o for e, o in zip(spec.body["expectations"], outcomes)
+                if "CODE_MISMATCH" in e.get("meta", {}).get("mirrors", ()))
+    assert code.result["unexpected_count"] == 1
     con.close()
 
 
