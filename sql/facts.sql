@@ -33,12 +33,13 @@ where ctx.notice_no is null or n.notice_no = ctx.notice_no;
 -- other batches' lines too, to say of its batch what a run of all of them says, and reports on
 -- the batches in scope alone (fct_notices; the lines under the others are batch_repeat).
 create or replace view fct_notices_counted as
+with ctx as (select * from run_context limit 1)
 select n.*
 from notices_issued as n
-where exists (select 1
-              from fct_notices as s
-              where s.notice_no = n.notice_no
-                 or (s.project_code = n.project_code and s.fiscal_year = n.fiscal_year));
+left join ctx on true
+left join notices as s on s.notice_no = ctx.notice_no
+where ctx.notice_no is null or n.notice_no = ctx.notice_no
+   or (n.project_code = s.project_code and n.fiscal_year = s.fiscal_year);
 
 -- Allocation lines of the notices counted, with the purpose they are matched under.
 create or replace view fct_allocation_lines as
