@@ -370,9 +370,10 @@ where ctx.purpose_key is null or a.purpose_key = ctx.purpose_key;
 --     (提前下达 and 第二批). A line without 指标文号 is counted under each of them
 --     (NOTICE_TIE_AMBIGUOUS), and which batch's money paid it is not known: held against any one
 --     batch, it would push each over alone. The allocation lines such shared lines are counted
---     under make a pool, on its first allocation line (the first notice as issued,
---     fct_notices.issue_key, the first line of it), with every line counted under any of them,
---     once, against their allocations together (pool_notices names the notices).
+--     under make a pool, on its first allocation line (the first notice in scope as issued,
+--     notices_issued.issue_key, the first line of it), with every line counted under any of them,
+--     once, against their allocations together (pool_notices names the notices). The batches
+--     counted but not in scope (fct_notices_counted) are members of the pool like the others.
 --   kind 'member': no spending (amount 0), one row per allocation line of a pool, naming its pool
 --     (pool_notice, pool_seq; null on the other rows): rpt_allocation_summary spreads the pool's
 --     shared spending over them.
