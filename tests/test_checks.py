@@ -668,17 +668,24 @@ def test_notice_tie__batches_of_one_year_told_apart_by_the_purpose_each_allocate
     con.close()
 
 
-def test_notice_tie__a_purpose_some_batches_allocate_goes_to_those_the_first_as_issued_reporting(tmp_path):
-    # three batches of one year and code: 2号 allocates rent, 15号 rental housing and old estates,
-    # 31号 old estates. A line of old estates without 指标文号 is theirs (15号 and 31号), not 2号's.
-    # Before, it went to all three: 2号 reported it unmatched, and the rules of single lines
-    # reported it under 15号 and 31号 each
+def _three_batches(tmp_path):
+    """Three batches of one year and code: 2号 allocates rent, 15号 rental housing and old
+    estates, 31号 old estates. Returns the store and the second and third notice numbers."""
     second, third = SECOND_BATCH, "克区财综〔2024〕31号"
     con = new_store(tmp_path)
     seed_notice(con, lines=[SEED_LINES[0]])
     seed_notice(con, notice_no=second, lines=[SEED_LINES[1], (OLD_ESTATES, Decimal("500000.00"), "2210108")])
     seed_notice(con, notice_no=third, lines=[(OLD_ESTATES, Decimal("300000.00"), "2210108")])
     set_context(con)
+    return con, second, third
+
+
+def test_notice_tie__a_purpose_some_batches_allocate_goes_to_those_the_first_as_issued_reporting(tmp_path):
+    # three batches of one year and code: 2号 allocates rent, 15号 rental housing and old estates,
+    # 31号 old estates. A line of old estates without 指标文号 is theirs (15号 and 31号), not 2号's.
+    # Before, it went to all three: 2号 reported it unmatched, and the rules of single lines
+    # reported it under 15号 and 31号 each
+    con, second, third = _three_batches(tmp_path)
     add_ledger(con, [
         dict(voucher_no="记-1", budget_doc_no=None, purpose=OLD_ESTATES, function_code="2210103",
              debit=70000, payee="某施工单位"),                                      # another code
@@ -702,12 +709,7 @@ def test_notice_tie_ambiguous__names_the_batches_the_lines_are_counted_under_as_
     # 31号 old estates. A line of old estates without 指标文号 is counted under 15号 and 31号 only, so
     # their findings name each other, not 2号. Before, each named every other notice of the year,
     # in text order (15号 before 2号)
-    second, third = SECOND_BATCH, "克区财综〔2024〕31号"
-    con = new_store(tmp_path)
-    seed_notice(con, lines=[SEED_LINES[0]])
-    seed_notice(con, notice_no=second, lines=[SEED_LINES[1], (OLD_ESTATES, Decimal("500000.00"), "2210108")])
-    seed_notice(con, notice_no=third, lines=[(OLD_ESTATES, Decimal("300000.00"), "2210108")])
-    set_context(con)
+    con, second, third = _three_batches(tmp_path)
 
     def named():
         return {f.notice_no: (f.observed.split(" / ")[0], f.amount)
