@@ -185,6 +185,8 @@ class Stats:
 
 NO_STATS = Stats(None, Decimal(0), 0, 0, None, 0, 0, None, None)
 
+SUMMARY = "rpt_allocation_summary"  # the view of each allocation line's spending
+
 _STATS_SQL = """
 with lines as materialized (
     select
@@ -234,7 +236,7 @@ select
     pm.max_payee_month, coalesce(p.payees, 0), coalesce(m.months, 0), m.first_month, m.last_month
 from allocation_lines as a
 -- what the summary says it spent: lines counted under batches of one purpose spread over them
-left join rpt_allocation_summary as r on r.notice_no = a.notice_no and r.line_seq = a.line_seq
+left join {summary} as r on r.notice_no = a.notice_no and r.line_seq = a.line_seq
 left join spent as s on s.notice_no = a.notice_no and s.line_seq = a.line_seq
 left join payee_max as pm on pm.notice_no = a.notice_no and pm.line_seq = a.line_seq
 left join payees as p on p.notice_no = a.notice_no and p.line_seq = a.line_seq
@@ -270,8 +272,11 @@ order by t.notice_no, t.table_seq, i.indicator_seq
 """
 
 
-def line_stats(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, int], Stats]:
-    return {(r[0], r[1]): Stats(*r[2:]) for r in con.execute(_STATS_SQL).fetchall()}
+def line_stats(con: duckdb.DuckDBPyConnection, summary: str = SUMMARY) -> dict[tuple[str, int], Stats]:
+    """Each allocation line's figures; spent from `summary`: rpt_allocation_summary, or the copy of
+    it a run has already made (a table of the same columns), so that it is computed once."""
+    sql = _STATS_SQL.replace("{summary}", summary)
+    return {(r[0], r[1]): Stats(*r[2:]) for r in con.execute(sql).fetchall()}
 
 
 # --- judging one indicator ----------------------------------------------------------------
@@ -437,10 +442,11 @@ def needs_evidence(evidence: str | None) -> Result:
 
 # --- the stage ----------------------------------------------------------------------------
 
-def evaluate(con: duckdb.DuckDBPyConnection, as_of: dt.date, config: Config | None = None) -> list[dict]:
+def evaluate(con: duckdb.DuckDBPyConnection, as_of: dt.date, config: Config | None = None,
+             summary: str = SUMMARY) -> list[dict]:
     """One row per indicator in the scope of run_context, judged as of as_of."""
     config = config or load_config()
-    stats = line_stats(con)
+    stats = line_stats(con, summary)
     cur = con.execute(_INDICATORS_SQL)
     cols = [d[0] for d in cur.description]
     rows = []
@@ -467,13 +473,14 @@ def evaluate(con: duckdb.DuckDBPyConnection, as_of: dt.date, config: Config | No
     return rows
 
 
-def measure(con: duckdb.DuckDBPyConnection, run_id: str, scope) -> list[Finding]:
+def measure(con: duckdb.DuckDBPyConnection, run_id: str, scope, summary: str = SUMMARY) -> list[Finding]:
     """Measure every indicator in scope into run_indicators; findings come from the SQL checks
-    of stage `indicator` (indicator_not_met.sql, indicator_behind.sql) that read these rows."""
+    of stage `indicator` (indicator_not_met.sql, indicator_behind.sql) that read these rows.
+    summary: where the spending of each allocation line is read (see line_stats)."""
     as_of = scope.as_of
     if getattr(scope, "date_to", None) and scope.date_to < as_of:
         as_of = scope.date_to  # the books are cut there: judge the year at that date
-    rows = evaluate(con, as_of)
+    rows = evaluate(con, as_of, summary=summary)
     with transaction(con):
         con.execute("delete from run_indicators where run_id = ?", [run_id])
         if rows:

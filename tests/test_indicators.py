@@ -88,6 +88,14 @@ def test_indicators__batches_of_one_purpose_read_the_spending_the_summary_spread
     spent = dict(con.execute("select notice_no, spent from rpt_allocation_summary").fetchall())
     assert spent == {builders.NOTICE_NO: Decimal("1000.00"), builders.SECOND_BATCH: Decimal("300.00")}
     assert rates == {builders.NOTICE_NO: "100.00%", builders.SECOND_BATCH: "60.00%"}
+    # a run reads the copy of the summary it stores with the run (computed once): the same rates
+    from pipeline.run import reconcile
+    reconcile(con, tmp_path / "out", Scope(as_of=dt.date(2024, 12, 31)))
+    run_id = con.execute("select run_id from runs order by started_at desc limit 1").fetchone()[0]
+    assert dict(con.execute("select notice_no, observed from run_indicators where run_id = ? and "
+                            "indicator = '资金发放及时率'", [run_id]).fetchall()) == rates
+    assert dict(con.execute("select notice_no, spent from run_summary where run_id = ?",
+                            [run_id]).fetchall()) == spent
     con.close()
 
 
