@@ -18,52 +18,38 @@
 -- batches as issued. One finding per notice in scope, with the lines' count and net amount,
 -- naming the other notices its lines are counted under, as issued (a run of one notice names
 -- them too); lines tied by their 指标文号 are not counted in it.
-with code_year as (
-    -- every loaded notice with a project code, in the order issued (a run of one notice names the
-    -- others too)
-    select n.notice_no, n.project_code, n.fiscal_year, n.issue_key
-    from notices_issued as n
-    where n.project_code is not null
-),
-tied_by_code as (
-    select e.notice_no, e.purpose_key, count(*) as lines, sum(e.amount) as amount
+with tied_by_code as (
+    select e.notice_no, e.notice_project_code as project_code, e.fiscal_year, e.purpose_key,
+           count(*) as lines, sum(e.amount) as amount
     from fct_expenditure as e
     where e.tied_by = 'project_code'
       and e.amount <> 0
-    group by e.notice_no, e.purpose_key
-),
-allocating as (
-    select m.notice_no, m.purpose_key
-    from notice_purpose_match as m
-    where m.match_kind = 'line'
+    group by e.notice_no, e.notice_project_code, e.fiscal_year, e.purpose_key
 ),
 sharing as (
-    -- the other notices of the code's year each notice's lines are counted under, as
-    -- fct_notice_lines ties them: of a purpose the notice allocates, the others that allocate it
-    -- too; of a purpose it does not (then none does), every other
-    select distinct b.notice_no, o.notice_no as other, o.issue_key
+    -- the other notices each notice's lines are counted under, as fct_notice_lines tied them: the
+    -- lines of one sub-account go to the same notices of their code and year (a run of one notice
+    -- counts the fund's other batches too, fct_notices_counted, so it names them as well)
+    select distinct b.notice_no, o.notice_no as other, n.issue_key
     from tied_by_code as b
-    join code_year as n on n.notice_no = b.notice_no
-    join code_year as o
-      on o.project_code = n.project_code and o.fiscal_year = n.fiscal_year and o.notice_no <> n.notice_no
-    left join allocating as an on an.notice_no = n.notice_no and an.purpose_key = b.purpose_key
-    left join allocating as ao on ao.notice_no = o.notice_no and ao.purpose_key = b.purpose_key
-    where an.notice_no is null or ao.notice_no is not null
+    join tied_by_code as o
+      on o.project_code = b.project_code and o.fiscal_year = b.fiscal_year
+     and o.purpose_key is not distinct from b.purpose_key and o.notice_no <> b.notice_no
+    join notices_issued as n on n.notice_no = o.notice_no
 ),
 shared as (
     select
         b.notice_no,
-        n.project_code,
-        n.fiscal_year,
+        b.project_code,
+        b.fiscal_year,
         string_agg(s.other, '、' order by s.issue_key) as others,
         b.lines,
         b.amount
-    from (select notice_no, sum(lines) as lines, sum(amount) as amount
+    from (select notice_no, project_code, fiscal_year, sum(lines) as lines, sum(amount) as amount
           from tied_by_code
-          group by notice_no) as b
-    join code_year as n on n.notice_no = b.notice_no
+          group by notice_no, project_code, fiscal_year) as b
     join sharing as s on s.notice_no = b.notice_no
-    group by b.notice_no, n.project_code, n.fiscal_year, b.lines, b.amount
+    group by b.notice_no, b.project_code, b.fiscal_year, b.lines, b.amount
 ),
 findings as (
     select
