@@ -23,7 +23,10 @@ meaning (wording and unit), never by exact text. Statuses:
 Spending is the budget-book net expenditure of the purpose's allocation line, within the run's
 scope and as-of date: the figure of summary.csv (rpt_allocation_summary), where lines counted under
 two batches of one purpose are spread over them. Payees, months and lines are counted from the
-lines counted under the allocation line (fct_expenditure, match_kind = 'line').
+lines counted under the allocation line (fct_expenditure, match_kind = 'line'); of those shared
+by batches, a batch counts the payees and months of the lines its part of the money paid
+(fct_pool_lines), so that 2号 taking all the shared money leaves 15号 none of their households.
+A ceiling (元/户/月) is held in the payee-months a batch paid, on all the payee received in them.
 """
 from __future__ import annotations
 
@@ -194,8 +197,17 @@ with lines as materialized (
         e.line_seq,
         e.amount,
         nullif(trim(e.payee), '') as payee,
-        (year(e.posted_on) - e.fiscal_year) * 12 + month(e.posted_on) as month_index
+        (year(e.posted_on) - e.fiscal_year) * 12 + month(e.posted_on) as month_index,
+        -- given: the line is this allocation line's to count. A line shared by a pool is given
+        -- to the members whose part of the shared spending its stretch meets (fct_pool_lines)
+        pl.file_id is null
+        or (pl.pool_notice = r.pool_notice and pl.pool_seq = r.pool_seq
+            and (r.pool_part_to is null or pl.place_from < r.pool_part_to)
+            and (r.pool_part_from is null or pl.place_to > r.pool_part_from
+                 or pl.place_from >= r.pool_part_from)) as given
     from fct_expenditure as e
+    left join fct_pool_lines as pl on pl.file_id = e.file_id and pl.row_no = e.row_no
+    left join {summary} as r on r.notice_no = e.notice_no and r.line_seq = e.line_seq
     where e.match_kind = 'line'
 ),
 spent as (
@@ -205,20 +217,24 @@ spent as (
     group by notice_no, line_seq
 ),
 payee_months as (
-    select notice_no, line_seq, payee, month_index, sum(amount) as total
+    -- a ceiling (元/户/月): what a payee received in a month, from every line counted (shared
+    -- ones too: a household paid by two batches in a month received both) ...
+    select notice_no, line_seq, payee, month_index, sum(amount) as total, bool_or(given) as paid
     from lines
     where payee is not null and month_index is not null
     group by notice_no, line_seq, payee, month_index
 ),
 payee_max as (
-    select notice_no, line_seq, max(total) as max_payee_month
+    -- ... in the months the allocation line's money paid the payee
+    select notice_no, line_seq, max(total) filter (where paid) as max_payee_month
     from payee_months
     group by notice_no, line_seq
 ),
 payees as (
+    -- the counts (户, 次, months): the lines given to it, so no batch claims another's payees
     select notice_no, line_seq, count(*) filter (where total > 0) as payees
     from (select notice_no, line_seq, payee, sum(amount) as total
-          from lines where payee is not null group by notice_no, line_seq, payee)
+          from lines where payee is not null and given group by notice_no, line_seq, payee)
     group by notice_no, line_seq
 ),
 months as (
@@ -227,7 +243,7 @@ months as (
            min(month_index) filter (where total > 0) as first_month,
            max(month_index) filter (where total > 0) as last_month
     from (select notice_no, line_seq, month_index, sum(amount) as total
-          from lines where month_index is not null group by notice_no, line_seq, month_index)
+          from lines where month_index is not null and given group by notice_no, line_seq, month_index)
     group by notice_no, line_seq
 )
 select

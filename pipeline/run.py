@@ -193,8 +193,8 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
             # read from the snapshot while it is there; stored with the run below. The indicators
             # read the summary's copy: computed once
             con.execute(f"create or replace temp table {PURPOSES_TABLE} as select * from rpt_purpose_matches")
-            con.execute(f"create or replace temp table {SUMMARY_TABLE} as select notice_no, line_seq, "
-                        "purpose, function_code, allocated, spent, balance, execution_rate "
+            con.execute(f"create or replace temp table {SUMMARY_TABLE} as select {SUMMARY_COLUMNS}, "
+                        "pool_notice, pool_seq, pool_part_from, pool_part_to "  # for the indicators
                         f"from {indicators.SUMMARY}")
             _add_found(con, _timed("indicators", indicators.measure, con, run_id, scope, SUMMARY_TABLE))
             _timed("indicator", collect_stage, con, "indicator")
@@ -219,7 +219,8 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
             [run_id, started, scope.as_of, fail_on, scope.key()],
         )
         _store_findings(con, run_id, scope)
-        con.execute(f"insert into run_summary select ?, * from {SUMMARY_TABLE}", [run_id])
+        con.execute(f"insert into run_summary (run_id, {SUMMARY_COLUMNS}) "
+                    f"select ?, {SUMMARY_COLUMNS} from {SUMMARY_TABLE}", [run_id])
         con.execute(f"insert into run_purpose_matches select ?, * from {PURPOSES_TABLE}", [run_id])
         exit_status = exit_status_for(con, run_id, fail_on, rejected)
         counts["findings"] = dict(con.execute(
@@ -245,6 +246,7 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
 SNAPSHOT_VIEWS = ("fct_expenditure",)
 PURPOSES_TABLE = "_run_purposes"  # rpt_purpose_matches, between the snapshot and the run's record
 SUMMARY_TABLE = "_run_summary"  # rpt_allocation_summary, likewise
+SUMMARY_COLUMNS = "notice_no, line_seq, purpose, function_code, allocated, spent, balance, execution_rate"
 SNAPSHOT_DB = "recon_snapshot"
 SNAPSHOT_FOLDER_PREFIX = "recon-snapshot-"  # in the store's spill folder, removed after the run
 

@@ -377,6 +377,8 @@ where ctx.purpose_key is null or a.purpose_key = ctx.purpose_key;
 --   kind 'member': no spending (amount 0), one row per allocation line of a pool, naming its pool
 --     (pool_notice, pool_seq; null on the other rows): rpt_allocation_summary spreads the pool's
 --     shared spending over them.
+-- shared: on a pool's rows, the line is counted under several of its allocation lines (a member's
+-- own lines are in the pool too, and shared is false on them); false on kind 'line'.
 -- Neither breached, the shared lines can be spread over the pool without a breach. A line counted
 -- under allocation lines of two pools (three batches whose sub-accounts match apart) is put in
 -- the pool of its first one.
@@ -384,7 +386,7 @@ create or replace view fct_allocation_spending as
 with counted as not materialized (
     select e.notice_no, e.line_seq, e.allocated_purpose, e.allocated_amount, e.voucher_no,
            e.line_no, e.posted_on, e.amount, e.source_file, e.row_no, e.file_id, e.tied_by,
-           e.batch_repeat
+           e.batch_repeat, e.payee
     from fct_expenditure as e
     where e.match_kind = 'line'
 ),
@@ -433,25 +435,28 @@ pools as (
 select c.notice_no, c.line_seq, 'line' as kind, c.allocated_purpose, c.allocated_amount,
        c.voucher_no, c.line_no, c.posted_on, c.amount, c.source_file, c.row_no,
        cast(null as varchar) as pool_notices, cast(null as varchar) as pool_notice,
-       cast(null as integer) as pool_seq
+       cast(null as integer) as pool_seq, c.file_id, c.payee, false as shared
 from counted as c
 where not exists (select 1 from shared as s where s.file_id = c.file_id and s.row_no = c.row_no)
 union all
 -- kind 'pool': a pool, on its first allocation line, and every line counted under it, once
 select u.pool_notice, u.pool_seq, 'pool', a.purpose, p.allocated,
        u.voucher_no, u.line_no, u.posted_on, u.amount, u.source_file, u.row_no, p.notices,
-       cast(null as varchar), cast(null as integer)
+       cast(null as varchar), cast(null as integer), u.file_id, u.payee, u.shared
 from (select distinct o.pool_notice, o.pool_seq, c.file_id, c.row_no, c.voucher_no, c.line_no,
-                      c.posted_on, c.amount, c.source_file
+                      c.posted_on, c.amount, c.source_file, c.payee,
+                      s.file_id is not null as shared
       from counted as c
-      join pool_of as o on o.notice_no = c.notice_no and o.line_seq = c.line_seq) as u
+      join pool_of as o on o.notice_no = c.notice_no and o.line_seq = c.line_seq
+      left join shared as s on s.file_id = c.file_id and s.row_no = c.row_no) as u
 join pools as p on p.pool_notice = u.pool_notice and p.pool_seq = u.pool_seq
 join fct_allocation_lines as a on a.notice_no = u.pool_notice and a.line_seq = u.pool_seq
 union all
 -- kind 'member': each allocation line of a pool
 select o.notice_no, o.line_seq, 'member', a.purpose, a.amount,
        cast(null as varchar), cast(null as varchar), cast(null as date), 0, cast(null as varchar),
-       cast(null as bigint), cast(null as varchar), o.pool_notice, o.pool_seq
+       cast(null as bigint), cast(null as varchar), o.pool_notice, o.pool_seq,
+       cast(null as integer), cast(null as varchar), cast(null as boolean)
 from pool_of as o
 join fct_allocation_lines as a on a.notice_no = o.notice_no and a.line_seq = o.line_seq;
 
@@ -478,6 +483,10 @@ group by notice_no, line_seq, kind;
 -- spent, in the order the batches were issued, as money is drawn: each takes what its own lines
 -- left of its allocation, the last takes the rest, so its balance shows what the pool overspent
 -- (which OVER_ALLOCATION reports). The parts add up to the shared lines' total, counted once.
+-- Such a line names its pool (pool_notice, pool_seq) and its part of the shared spending, as a
+-- range of the pool's running total, [pool_part_from, pool_part_to) (null: open; the first's part
+-- starts below zero, the last's has no end): fct_pool_lines gives a member the shared lines whose
+-- stretch of that total meets its part, for the indicators' counts.
 create or replace view rpt_allocation_summary as
 with units as materialized (  -- a row per unit: planned and computed once
     select notice_no, line_seq, kind, max(pool_notice) as pool_notice, max(pool_seq) as pool_seq,
@@ -505,9 +514,13 @@ ordered as (
     select
         m.notice_no,
         m.line_seq,
+        m.pool_notice,
+        m.pool_seq,
         m.room,
         s.spent - sum(m.own) over pool as shared,
         coalesce(sum(m.room) over earlier, 0) as room_before,
+        row_number() over (partition by m.pool_notice, m.pool_seq
+                           order by m.issue_key, m.line_seq) = 1 as is_first,
         row_number() over (partition by m.pool_notice, m.pool_seq
                            order by m.issue_key desc, m.line_seq desc) = 1 as is_last
     from members as m
@@ -525,11 +538,16 @@ shares as (
                                     when shared < room_before then shared else room_before end
              when shared <= room_before then 0
              when shared - room_before < room then shared - room_before
-             else room end as share
+             else room end as share,
+        pool_notice,
+        pool_seq,
+        case when not is_first then room_before end as part_from,
+        case when not is_last then room_before + room end as part_to
     from ordered
 ),
 spent as (
-    select a.notice_no, a.line_seq, coalesce(o.spent, 0) + coalesce(sh.share, 0) as spent
+    select a.notice_no, a.line_seq, coalesce(o.spent, 0) + coalesce(sh.share, 0) as spent,
+           sh.pool_notice, sh.pool_seq, sh.part_from, sh.part_to
     from fct_allocation_lines as a
     left join own as o on o.notice_no = a.notice_no and o.line_seq = a.line_seq
     left join shares as sh on sh.notice_no = a.notice_no and sh.line_seq = a.line_seq
@@ -543,10 +561,59 @@ select
     cast(s.spent as decimal(18,2)) as spent,
     cast(a.amount - s.spent as decimal(18,2)) as balance,
     case when a.amount = 0 then null
-         else cast(round(s.spent / a.amount, 4) as decimal(9,4)) end as execution_rate
+         else cast(round(s.spent / a.amount, 4) as decimal(9,4)) end as execution_rate,
+    s.pool_notice,
+    s.pool_seq,
+    cast(s.part_from as decimal(18,2)) as pool_part_from,
+    cast(s.part_to as decimal(18,2)) as pool_part_to
 from fct_allocation_lines as a
 join spent as s on s.notice_no = a.notice_no and s.line_seq = a.line_seq
 where a.notice_no in (select notice_no from fct_notices);  -- spread over every batch counted
+
+-- The shared lines of each pool (fct_allocation_spending, kind 'pool': counted under several of
+-- its allocation lines), once, each with the stretch of the pool's shared spending it paid,
+-- [place_from, place_to): the lines are laid end to end in posting order (date, voucher, line),
+-- a reversal (a negative line) netted into the payee's last payment among them before it (the
+-- payment it reverses, as far as the ledger shows: both take the stretch of what is left of it),
+-- other lines in their own place. The stretches add up to the shared lines' total, as the parts
+-- of rpt_allocation_summary do (pool_part_from, pool_part_to): a member of the pool is given the
+-- lines whose stretch meets its part (a line of nothing left: whose place is in it), so the lines
+-- the indicators count under a batch (payees, months) are those the summary spreads its money
+-- from, and a line across two parts was paid by both.
+create or replace view fct_pool_lines as
+with lines as (
+    select s.notice_no as pool_notice, s.line_seq as pool_seq, s.file_id, s.row_no, s.amount,
+           nullif(trim(s.payee), '') as payee,
+           row_number() over (partition by s.notice_no, s.line_seq
+                              order by s.posted_on, s.voucher_no, s.line_no, s.file_id, s.row_no) as seq
+    from fct_allocation_spending as s
+    where s.kind = 'pool' and s.shared
+),
+anchored as (
+    -- anchor: the line whose place a line takes (a reversal: the payment it reverses, if any:
+    -- the payee's latest payment before it, the greatest seq of them)
+    select l.*,
+           case when l.amount < 0 and l.payee is not null
+                then coalesce(max(case when l.amount > 0 then l.seq end) over (
+                                  partition by l.pool_notice, l.pool_seq, l.payee order by l.seq
+                                  rows between unbounded preceding and 1 preceding), l.seq)
+                else l.seq end as anchor
+    from lines as l
+),
+places as (
+    select pool_notice, pool_seq, anchor, net,
+           coalesce(sum(net) over (partition by pool_notice, pool_seq order by anchor
+                                   rows between unbounded preceding and 1 preceding), 0) as before
+    from (select pool_notice, pool_seq, anchor, sum(amount) as net
+          from anchored
+          group by pool_notice, pool_seq, anchor) as n
+)
+select
+    a.pool_notice, a.pool_seq, a.file_id, a.row_no, a.amount, a.payee,
+    case when p.net < 0 then p.before + p.net else p.before end as place_from,
+    case when p.net < 0 then p.before else p.before + p.net end as place_to
+from anchored as a
+join places as p on p.pool_notice = a.pool_notice and p.pool_seq = a.pool_seq and p.anchor = a.anchor;
 
 -- How the sub-account names (项目名称) of the expenditure tied to each notice were matched to
 -- allocation lines (fct_purpose_match): by the line's own name, by an alias configured in

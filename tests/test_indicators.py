@@ -99,6 +99,80 @@ def test_indicators__batches_of_one_purpose_read_the_spending_the_summary_spread
     con.close()
 
 
+def test_indicators__batches_of_one_purpose_count_the_payees_and_months_their_money_paid(tmp_path):
+    # 2号 (1,000) and 15号 (500), one purpose. Lines without 指标文号 are counted under each; the
+    # summary spreads their money as issued (2号 first). Laid end to end in posting order, with
+    # 记-6 netted into the payment it reverses (记-2): 记-1 [0, 600), 记-2 and 记-6 [600, 600),
+    # 记-3 [600, 800), 记-4 [800, 1,050), 记-5 [1,050, 1,200). 2号's part is below 1,000, 15号's
+    # above; 记-4 is across both, paid by both. 15号 also has a line of its own (记-7).
+    con = builders.two_batches_of_rent(tmp_path)
+    for notice_no in (builders.NOTICE_NO, builders.SECOND_BATCH):
+        add_target_table(con, notice_no=notice_no)
+    shared = dict(budget_doc_no=None)
+    add_ledger(con, [
+        dict(voucher_no="记-1", posted_on=dt.date(2024, 1, 10), debit=600, payee="住户01", **shared),
+        dict(voucher_no="记-2", posted_on=dt.date(2024, 2, 10), debit=300, payee="住户02", **shared),
+        dict(voucher_no="记-3", posted_on=dt.date(2024, 3, 10), debit=200, payee="住户03", **shared),
+        dict(voucher_no="记-4", posted_on=dt.date(2024, 4, 10), debit=250, payee="住户04", **shared),
+        dict(voucher_no="记-5", posted_on=dt.date(2024, 5, 10), debit=150, payee="住户05", **shared),
+        dict(voucher_no="记-6", posted_on=dt.date(2024, 6, 10), debit=-300, payee="住户02", **shared),
+        dict(voucher_no="记-7", posted_on=dt.date(2024, 7, 10), debit=100, payee="住户06",
+             budget_doc_no=builders.SECOND_BATCH),
+    ])
+    names = ("资金发放及时率", "发放租赁补贴户数", "补助发放次数", "补贴发放起始时间", "补贴发放完成时间",
+             "每户补贴标准")
+    expected = {
+        # 1,000 of the 1,200 shared: 住户01, 03, 04 (住户02 was paid back), Jan to Apr; 住户01's
+        # 600 in January is above the standard
+        builders.NOTICE_NO: ("100.00%", "3户", "4次", "1月", "4月", "600.00元/户/月"),
+        # the other 200 and its own 100: 住户04, 05 and 06, April, May and July; 15号's money did
+        # not pay 住户01's January
+        builders.SECOND_BATCH: ("60.00%", "3户", "3次", "4月", "7月", "250.00元/户/月"),
+    }
+
+    def observed(run_id):
+        rows = con.execute("select notice_no, indicator, observed from run_indicators where run_id = ?",
+                           [run_id]).fetchall()
+        by_notice = {}
+        for notice_no, name, value in rows:
+            by_notice.setdefault(notice_no, {})[name] = value
+        return {n: tuple(v[name] for name in names) for n, v in by_notice.items()}
+
+    measure(con, dt.date(2024, 12, 31))
+    assert observed("test-run") == expected
+    # a run, and a run of each batch alone, say the same (the run reads its copy of the summary)
+    for notice_no in (None, builders.NOTICE_NO, builders.SECOND_BATCH):
+        reconcile(con, tmp_path / "out", Scope(as_of=dt.date(2024, 12, 31), notice_no=notice_no))
+        run_id = con.execute("select run_id from runs order by started_at desc limit 1").fetchone()[0]
+        assert observed(run_id) == (expected if notice_no is None else {notice_no: expected[notice_no]})
+    con.close()
+
+
+def test_indicators__a_household_month_paid_by_two_batches_is_held_to_the_standard_in_both(tmp_path):
+    # 2号 (550) and 15号 (500). 住户02's March is paid by both batches' money: 记-2 lies in 2号's
+    # part of the shared spending ([450, 550)), 记-3 in 15号's ([550, 950)). The household
+    # received 500 that month, above 480: each batch that paid it is held to all of it, as
+    # SUBSIDY_CAP_EXCEEDED holds it (once, under 2号), not to its own 100 or 400.
+    con = builders.two_batches_of_rent(tmp_path, first=Decimal("550.00"))
+    for notice_no in (builders.NOTICE_NO, builders.SECOND_BATCH):
+        add_target_table(con, notice_no=notice_no)
+    add_ledger(con, [
+        dict(voucher_no="记-1", posted_on=dt.date(2024, 1, 10), debit=450, payee="住户01", budget_doc_no=None),
+        dict(voucher_no="记-2", posted_on=dt.date(2024, 3, 10), debit=100, payee="住户02", budget_doc_no=None),
+        dict(voucher_no="记-3", posted_on=dt.date(2024, 3, 11), debit=400, payee="住户02", budget_doc_no=None),
+    ])
+    rows, findings = measure(con, dt.date(2024, 12, 31))
+    caps = dict(con.execute("select notice_no, observed from run_indicators "
+                            "where indicator = '每户补贴标准'").fetchall())
+    assert caps == {builders.NOTICE_NO: "500.00元/户/月", builders.SECOND_BATCH: "500.00元/户/月"}
+    payees = dict(con.execute("select notice_no, observed from run_indicators "
+                              "where indicator = '发放租赁补贴户数'").fetchall())
+    assert payees == {builders.NOTICE_NO: "2户", builders.SECOND_BATCH: "1户"}
+    assert [(f.notice_no, f.amount) for f in of_rule(findings, "SUBSIDY_CAP_EXCEEDED")] == [
+        (builders.NOTICE_NO, Decimal("500.00"))]
+    con.close()
+
+
 # --- a clean year ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("as_of", [dt.date(2024, 12, 31), dt.date(2025, 1, 31)])
