@@ -276,8 +276,12 @@ _NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
 _SPACES = re.compile(r"[\s\u3000\u00a0]+")
 _UNIT = re.compile(r"单位\s*[:：]\s*(万元|元)")
 # What stands between the parts of a table that goes on over a page, as a Word document or a
-# text taken from one has it (squashed): 续表 / （续）, the unit again, a page number (— 2 —).
-_CONTINUED = re.compile(r"[（(]?续表?[)）]?[一二三四五六七八九十0-9]*[:：]?|单位[:：](万元|元)|[-－—–]*[0-9]+[-－—–]*")
+# text taken from one (a PDF's included) has it (squashed): 续表 / （续）, the unit again, a page
+# number in the forms footers print it: — 2 —, 第2页, 第2页共6页, 共6页第2页, 2/6, Page 2 of 6.
+_N = "[0-9０-９]+"
+_PAGE = (f"[-－—–]*(?:第?{_N}页?(?:[,，]?共{_N}页)?|共{_N}页[,，]?第{_N}页|{_N}[/／]{_N}"
+         f"|(?i:page){_N}(?:(?i:of){_N})?)[-－—–]*")
+_CONTINUED = re.compile(r"[（(]?续表?[)）]?[一二三四五六七八九十0-9]*[:：]?|单位[:：](万元|元)|" + _PAGE)
 _UNIT_IN_LABEL = re.compile(r"[（(](万元|元)[)）]")
 _YEAR_ROW = re.compile(r"[（(]\s*((?:19|20)\d{2})\s*年(?:度)?\s*[)）]")
 _CLAUSE = re.compile(r"^([一二三四五六七八九十]{1,3})\s*[、.．]")

@@ -236,6 +236,24 @@ def test_parse_txt__the_allocation_header_again_is_not_a_line(tmp_path, seed):
     assert parse_notice(path) == seed
 
 
+@pytest.mark.parametrize("page", ["— 2 —", "- 2 -", "2", "第 2 页", "第2页 共6页", "第 2 页，共 6 页",
+                                  "共6页 第2页", "第２页", "2/6", "2 / 6", "- 2/6 -", "Page 2 of 6"])
+def test_parse_txt__a_page_number_between_rows_is_not_the_end_of_a_table(tmp_path, seed, page):
+    # text taken from a PDF: the footer's page number between two rows of a table, the
+    # allocation table's (between its 2nd and 3rd lines) and a target table's. Before, the forms
+    # with 页 or a slash ended the tables there: two allocation lines loaded of four (the other
+    # purposes' spending then unmatched) and a target table cut to its first two indicators
+    lines = SEED_TEXT.split("\n")
+    cuts = [i + 1 for i, line in enumerate(lines) if line == "" and lines[i + 1:i + 2] == ["\t"]]
+    alloc = next(i for i in cuts if lines[i + 1] == "\t2024年老旧小区改造（中央直达）")
+    target = next(i for i in cuts if lines[i + 1] == "\t时效指标")
+    for at in sorted((alloc, target), reverse=True):
+        lines[at:at] = [page, ""]
+    path = tmp_path / "notice.txt"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    assert parse_notice(path) == seed
+
+
 def test_parse_docx__tracked_insertion_and_line_break(tmp_path, seed):
     import docx
     from docx.oxml import parse_xml
