@@ -191,23 +191,32 @@ NO_STATS = Stats(None, Decimal(0), 0, 0, None, 0, 0, None, None)
 SUMMARY = "rpt_allocation_summary"  # the view of each allocation line's spending
 
 _STATS_SQL = """
-with lines as materialized (
+with given as (
+    -- the allocation lines each line shared by a pool is given to count: those of its pool whose
+    -- part of the shared spending its stretch meets (fct_pool_lines)
+    select e.file_id, e.row_no, e.notice_no, e.line_seq,
+           coalesce(bool_or(pl.pool_notice = r.pool_notice and pl.pool_seq = r.pool_seq
+                            and (r.pool_part_to is null or pl.place_from < r.pool_part_to)
+                            and (r.pool_part_from is null or pl.place_to > r.pool_part_from
+                                 or pl.place_from >= r.pool_part_from)), false) as given
+    from fct_pool_lines as pl
+    join fct_expenditure as e on e.file_id = pl.file_id and e.row_no = pl.row_no
+    left join {summary} as r on r.notice_no = e.notice_no and r.line_seq = e.line_seq
+    where e.match_kind = 'line'
+    group by e.file_id, e.row_no, e.notice_no, e.line_seq
+),
+lines as materialized (
     select
         e.notice_no,
         e.line_seq,
         e.amount,
         nullif(trim(e.payee), '') as payee,
         (year(e.posted_on) - e.fiscal_year) * 12 + month(e.posted_on) as month_index,
-        -- given: the line is this allocation line's to count. A line shared by a pool is given
-        -- to the members whose part of the shared spending its stretch meets (fct_pool_lines)
-        pl.file_id is null
-        or (pl.pool_notice = r.pool_notice and pl.pool_seq = r.pool_seq
-            and (r.pool_part_to is null or pl.place_from < r.pool_part_to)
-            and (r.pool_part_from is null or pl.place_to > r.pool_part_from
-                 or pl.place_from >= r.pool_part_from)) as given
+        coalesce(g.given, true) as given  -- a line no pool shares: its allocation line's
     from fct_expenditure as e
-    left join fct_pool_lines as pl on pl.file_id = e.file_id and pl.row_no = e.row_no
-    left join {summary} as r on r.notice_no = e.notice_no and r.line_seq = e.line_seq
+    left join given as g
+      on g.file_id = e.file_id and g.row_no = e.row_no and g.notice_no = e.notice_no
+     and g.line_seq = e.line_seq
     where e.match_kind = 'line'
 ),
 spent as (
