@@ -177,6 +177,7 @@ class Stats:
     months: int
     first_month: int | None
     last_month: int | None
+    shared: bool = False  # lines without 指标文号 shared with other batches of the fund (a pool)
 
     @property
     def rate(self) -> Decimal | None:
@@ -187,6 +188,9 @@ class Stats:
 
 
 NO_STATS = Stats(None, Decimal(0), 0, 0, None, 0, 0, None, None)
+SHARED_ZH = "与同一资金其他批次共用的无指标文号账行，按下达顺序分摊计入（先下达者先用）"
+SHARED_EN = ("lines without 指标文号 shared with the fund's other batches are counted where their "
+             "money is spread, in the order issued (the first issued draws first)")
 
 SUMMARY = "rpt_allocation_summary"  # the view of each allocation line's spending
 
@@ -258,7 +262,8 @@ months as (
 select
     a.notice_no, a.line_seq, a.amount,
     coalesce(r.spent, 0), coalesce(s.lines, 0), coalesce(s.payee_lines, 0),
-    pm.max_payee_month, coalesce(p.payees, 0), coalesce(m.months, 0), m.first_month, m.last_month
+    pm.max_payee_month, coalesce(p.payees, 0), coalesce(m.months, 0), m.first_month, m.last_month,
+    r.pool_notice is not null
 from allocation_lines as a
 -- what the summary says it spent: lines counted under batches of one purpose spread over them
 left join {summary} as r on r.notice_no = a.notice_no and r.line_seq = a.line_seq
@@ -371,7 +376,13 @@ class _Judge:
         return f"{measure.zh}；{zh} / {measure.en}; {en}"
 
     def judge(self, measure: Measure, target: Target, stats: Stats) -> Result:
-        return getattr(self, measure.id)(measure, target, stats)
+        result = getattr(self, measure.id)(measure, target, stats)
+        if stats.shared and result.status != "needs_evidence":
+            # say where the figure's shared lines came from, so 0户 beside spending on the
+            # purpose in the ledger reads right: the batch issued before took them
+            zh, _, en = result.method.partition(" / ")
+            result = Result(result.observed, result.status, f"{zh}；{SHARED_ZH} / {en}; {SHARED_EN}")
+        return result
 
     # Each measure returns observed, status and method.
 

@@ -140,6 +140,10 @@ def test_indicators__batches_of_one_purpose_count_the_payees_and_months_their_mo
 
     measure(con, dt.date(2024, 12, 31))
     assert observed("test-run") == expected
+    # the method says so, where a reader of 15号's counts would otherwise look for the lines
+    methods = con.execute("select notice_no, indicator, method from run_indicators "
+                          "where status <> 'needs_evidence'").fetchall()
+    assert methods and all(indicators.SHARED_ZH in m and indicators.SHARED_EN in m for _, _, m in methods)
     # a run, and a run of each batch alone, say the same (the run reads its copy of the summary)
     for notice_no in (None, builders.NOTICE_NO, builders.SECOND_BATCH):
         reconcile(con, tmp_path / "out", Scope(as_of=dt.date(2024, 12, 31), notice_no=notice_no))
@@ -193,6 +197,7 @@ def test_indicators__clean_year_meets_every_measurable_rent_indicator(con, as_of
     assert {rows[n]["status"] for n in UNMEASURABLE_RENT} == {"needs_evidence"}
     assert all(r["purpose"] == RENT and r["method"] for r in rows.values())
     assert "单户单月最大发放额" in rows["每户补贴标准"]["method"]
+    assert not any(indicators.SHARED_ZH in (r["method"] or "") for r in rows.values())  # one batch
     assert not of_rule(findings, "INDICATOR_NOT_MET")
     assert not of_rule(findings, "SUBSIDY_CAP_EXCEEDED")
     assert not of_rule(findings, "TARGET_WEIGHTS_UNBALANCED")
