@@ -9,6 +9,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 import builders
 from builders import (RENT, RENT_TARGETS, RENTAL_HOUSING, add_target_table, new_store, run_findings,
@@ -175,6 +177,62 @@ def test_indicators__a_household_month_paid_by_two_batches_is_held_to_the_standa
     assert [(f.notice_no, f.amount) for f in of_rule(findings, "SUBSIDY_CAP_EXCEEDED")] == [
         (builders.NOTICE_NO, Decimal("500.00"))]
     con.close()
+
+
+@pytest.fixture(scope="module")
+def two_batches(tmp_path_factory):
+    con = builders.two_batches_of_rent(tmp_path_factory.mktemp("pool"))
+    yield con
+    con.close()
+
+
+# A pool's shared lines: payments (one payee each), some reversed later, fully or in part.
+_payment = st.tuples(st.integers(1, 900),                                   # amount
+                     st.sampled_from([None, "full", "part"]),               # reversed?
+                     st.integers(0, 12))                                    # lines later
+_pool = st.tuples(st.integers(0, 3000), st.integers(0, 3000), st.lists(_payment, min_size=1, max_size=10))
+
+
+@settings(max_examples=12, deadline=None, derandomize=True, database=None,
+          phases=(Phase.explicit, Phase.generate),
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(pool=_pool)
+def test_pool_lines__the_stretches_a_batch_is_given_hold_the_money_the_summary_spreads_to_it(two_batches, pool):
+    # The indicators count under a batch the shared lines whose stretch meets its part of the
+    # shared spending. Those stretches, laid end to end, must hold exactly the money the summary
+    # gives each batch, whatever the allocations, amounts and reversals: else a batch's counts
+    # and its spending would again describe different lines.
+    con = two_batches
+    first, second, payments = pool
+    con.execute("delete from ledger_lines")
+    con.execute("delete from input_files where kind = 'ledger'")
+    for notice_no, amount in ((builders.NOTICE_NO, first), (builders.SECOND_BATCH, second)):
+        con.execute("update allocation_lines set amount = ? where notice_no = ?", [amount, notice_no])
+    events = [(i, Decimal(amount), f"住户{i:02d}") for i, (amount, _, _) in enumerate(payments)]
+    for i, (amount, reversed_, later) in enumerate(payments):
+        if reversed_:
+            back = Decimal(amount) if reversed_ == "full" else (Decimal(amount) / 3).quantize(Decimal("0.01"))
+            at = min(next(k for k, e in enumerate(events) if e[0] == i) + 1 + later, len(events))
+            events.insert(at, (i, -back, f"住户{i:02d}"))
+    day = dt.date(2024, 1, 1)
+    builders.add_ledger(con, [dict(voucher_no=f"记-{k:04d}", posted_on=day + dt.timedelta(days=k),
+                                   debit=amount, payee=payee, budget_doc_no=None)
+                              for k, (_, amount, payee) in enumerate(events)])
+    lines = con.execute("select place_from, place_to from fct_pool_lines").fetchall()
+    assert len(lines) == len(events)  # every shared line once
+    stretches = {(a, b) for a, b in lines if b > a}  # a payment and its reversals share theirs
+    parts = con.execute("select notice_no, spent, pool_part_from, pool_part_to "
+                        "from rpt_allocation_summary").fetchall()
+    total = sum(amount for _, amount, _ in events)
+
+    def overlap(a, b, lo, hi):
+        lo = a if lo is None else max(a, lo)
+        hi = b if hi is None else min(b, hi)
+        return max(hi - lo, Decimal(0))
+
+    assert sum(b - a for a, b in stretches) == total
+    assert {n: sum(overlap(a, b, lo, hi) for a, b in stretches) for n, _, lo, hi in parts} == \
+        {n: spent for n, spent, _, _ in parts}
 
 
 # --- a clean year ------------------------------------------------------------------------
