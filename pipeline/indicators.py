@@ -27,6 +27,14 @@ lines counted under the allocation line (fct_expenditure, match_kind = 'line'); 
 by batches, a batch counts the payees and months of the lines its part of the money paid
 (fct_pool_lines), so that 2号 taking all the shared money leaves 15号 none of their households.
 A ceiling (元/户/月) is held in the payee-months a batch paid, on all the payee received in them.
+
+Months (次, the first and the last month) count where the money stayed paid: a reversal (红字冲销)
+naming a payee nets into the month of the payment it reverses, the payee's latest payment on or
+before its day, so a month whose payments were all paid back later is not a batch paid, and the
+month of the reversal keeps its own batch. (fct_pool_lines orders a day's lines by voucher too;
+here a payment of the reversal's own day counts as before it, and no line is ordered.) A ceiling
+is held by the month of posting, as SUBSIDY_CAP_EXCEEDED holds it: a household paid twice in
+February received 960 then, whatever March paid back.
 """
 from __future__ import annotations
 
@@ -216,7 +224,8 @@ lines as materialized (
         e.amount,
         nullif(trim(e.payee), '') as payee,
         (year(e.posted_on) - e.fiscal_year) * 12 + month(e.posted_on) as month_index,
-        coalesce(g.given, true) as given  -- a line no pool shares: its allocation line's
+        coalesce(g.given, true) as given,  -- a line no pool shares: its allocation line's
+        e.posted_on  -- a reversal's day: paid_months
     from fct_expenditure as e
     left join given as g
       on g.file_id = e.file_id and g.row_no = e.row_no and g.notice_no = e.notice_no
@@ -232,10 +241,37 @@ spent as (
 payee_months as (
     -- a ceiling (元/户/月): what a payee received in a month, from every line counted (shared
     -- ones too: a household paid by two batches in a month received both) ...
-    select notice_no, line_seq, payee, month_index, sum(amount) as total, bool_or(given) as paid
+    select notice_no, line_seq, payee, month_index, sum(amount) as total, bool_or(given) as paid,
+           min(posted_on) filter (where amount > 0 and given) as first_paid_on  -- for paid_months
     from lines
     where payee is not null and month_index is not null
     group by notice_no, line_seq, payee, month_index
+),
+month_lines as (
+    -- what each month paid, less the reversals (红字冲销) naming a payee, counted below ...
+    select notice_no, line_seq, month_index, sum(amount) as amount
+    from lines
+    where month_index is not null and given and not (amount < 0 and payee is not null)
+    group by notice_no, line_seq, month_index
+),
+reversal_days as (
+    select notice_no, line_seq, payee, posted_on, month_index, sum(amount) as amount
+    from lines
+    where month_index is not null and given and amount < 0 and payee is not null
+    group by notice_no, line_seq, payee, posted_on, month_index
+),
+paid_months as (
+    -- ... in the month of the payment they reverse: the payee's latest payment on or before the
+    -- reversal's day (one of the same day counts as before it); with none, in their own month.
+    -- Aggregates only, so the lines above are read once, by every aggregate side by side.
+    select notice_no, line_seq, month_index, amount from month_lines
+    union all
+    select r.notice_no, r.line_seq, coalesce(max(pm.month_index), r.month_index), r.amount
+    from reversal_days as r
+    left join payee_months as pm
+      on pm.notice_no = r.notice_no and pm.line_seq = r.line_seq and pm.payee = r.payee
+     and pm.first_paid_on <= r.posted_on
+    group by r.notice_no, r.line_seq, r.payee, r.posted_on, r.month_index, r.amount
 ),
 payee_max as (
     -- ... in the months the allocation line's money paid the payee
@@ -256,7 +292,7 @@ months as (
            min(month_index) filter (where total > 0) as first_month,
            max(month_index) filter (where total > 0) as last_month
     from (select notice_no, line_seq, month_index, sum(amount) as total
-          from lines where month_index is not null and given group by notice_no, line_seq, month_index)
+          from paid_months group by notice_no, line_seq, month_index)
     group by notice_no, line_seq
 )
 select

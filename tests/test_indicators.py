@@ -124,9 +124,9 @@ def test_indicators__batches_of_one_purpose_count_the_payees_and_months_their_mo
     names = ("资金发放及时率", "发放租赁补贴户数", "补助发放次数", "补贴发放起始时间", "补贴发放完成时间",
              "每户补贴标准")
     expected = {
-        # 1,000 of the 1,200 shared: 住户01, 03, 04 (住户02 was paid back), Jan to Apr; 住户01's
-        # 600 in January is above the standard
-        builders.NOTICE_NO: ("100.00%", "3户", "4次", "1月", "4月", "600.00元/户/月"),
+        # 1,000 of the 1,200 shared: 住户01, 03, 04 (住户02 was paid back, and with it February),
+        # Jan, Mar and Apr; 住户01's 600 in January is above the standard
+        builders.NOTICE_NO: ("100.00%", "3户", "3次", "1月", "4月", "600.00元/户/月"),
         # the other 200 and its own 100: 住户04, 05 and 06, April, May and July; 15号's money did
         # not pay 住户01's January
         builders.SECOND_BATCH: ("60.00%", "3户", "3次", "4月", "7月", "250.00元/户/月"),
@@ -177,6 +177,38 @@ def test_indicators__a_household_month_paid_by_two_batches_is_held_to_the_standa
     assert [(f.notice_no, f.amount) for f in of_rule(findings, "SUBSIDY_CAP_EXCEEDED")] == [
         (builders.NOTICE_NO, Decimal("500.00"))]
     con.close()
+
+
+def _paid_back(month_back, day):
+    """Each household's last payment (480) paid back (a credit, 红字冲销) on the day of month_back."""
+    return [dict(voucher_no=f"记-{month_back:02d}-R", line_no=str(i), posted_on=dt.date(2024, month_back, day),
+                 credit=480, payee=payee) for i, payee in enumerate(HOUSEHOLDS, start=1)]
+
+
+@pytest.mark.parametrize("case", ["february_paid_twice", "january_paid_back"])
+def test_indicators__a_payment_paid_back_in_a_later_month_is_taken_out_of_its_own_month(con, case):
+    # A reversal counts in the month of the payment it reverses (the payee's latest payment on
+    # or before its day), not in the month it is posted: months (次), the first and the last
+    # month count the batches whose money stayed paid. Before, the reversal emptied the month it
+    # was posted in and left the month it undid standing.
+    if case == "february_paid_twice":
+        # February paid twice, the second paid back on 5 March, before March's batch: twelve
+        # batches were paid, March's among them; each household received 960 in February (the
+        # standard was broken then, as SUBSIDY_CAP_EXCEEDED says)
+        extra = [dict(voucher_no="记-02-2", line_no=str(i), posted_on=dt.date(2024, 2, 16), debit=480,
+                      payee=payee) for i, payee in enumerate(HOUSEHOLDS, start=1)]
+        add_ledger(con, CLEAN_YEAR + extra + _paid_back(3, 5))
+        expected = {"补助发放次数": ("12次", "met"), "补贴发放起始时间": ("1月", "met"),
+                    "补贴发放完成时间": ("12月", "met"), "每户补贴标准": ("960.00元/户/月", "not_met")}
+    else:
+        # January's batch paid back on 5 February, before February's own batch (the 15th): the
+        # first money that stayed paid is February's, and eleven batches were paid
+        add_ledger(con, CLEAN_YEAR + _paid_back(2, 5))
+        expected = {"补助发放次数": ("11次", "not_met"), "补贴发放起始时间": ("2月", "not_met"),
+                    "补贴发放完成时间": ("12月", "met"), "每户补贴标准": ("480.00元/户/月", "met")}
+    rows, _ = measure(con, dt.date(2024, 12, 31))
+    assert {name: (rows[name]["observed"], rows[name]["status"]) for name in expected} == expected
+    assert rows["发放租赁补贴户数"]["observed"] == "30户"
 
 
 @pytest.fixture(scope="module")
