@@ -30,11 +30,10 @@ A ceiling (元/户/月) is held in the payee-months a batch paid, on all the pay
 
 Months (次, the first and the last month) count where the money stayed paid: a reversal (红字冲销)
 naming a payee nets into the month of the payment it reverses, the payee's latest payment on or
-before its day, so a month whose payments were all paid back later is not a batch paid, and the
-month of the reversal keeps its own batch. (fct_pool_lines orders a day's lines by voucher too;
-here a payment of the reversal's own day counts as before it, and no line is ordered.) A ceiling
-is held by the month of posting, as SUBSIDY_CAP_EXCEEDED holds it: a household paid twice in
-February received 960 then, whatever March paid back.
+before its day (the payment fct_pool_lines nets it into too), so a month whose payments were all
+paid back later is not a batch paid, and the month of the reversal keeps its own batch. A
+ceiling is held by the month of posting, as SUBSIDY_CAP_EXCEEDED holds it: a household paid
+twice in February received 960 then, whatever March paid back.
 """
 from __future__ import annotations
 
@@ -262,8 +261,9 @@ reversal_days as (
 ),
 paid_months as (
     -- ... in the month of the payment they reverse: the payee's latest payment on or before the
-    -- reversal's day (one of the same day counts as before it); with none, in their own month.
-    -- Aggregates only, so the lines above are read once, by every aggregate side by side.
+    -- reversal's day (one of the same day counts as before it, as in fct_pool_lines); with none,
+    -- in their own month. Aggregates only, so the lines above are read once, by every aggregate
+    -- side by side.
     select notice_no, line_seq, month_index, amount from month_lines
     union all
     select r.notice_no, r.line_seq, coalesce(max(pm.month_index), r.month_index), r.amount

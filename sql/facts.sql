@@ -573,9 +573,10 @@ where a.notice_no in (select notice_no from fct_notices);  -- spread over every 
 -- The shared lines of each pool (fct_allocation_spending, kind 'pool': counted under several of
 -- its allocation lines), once, each with the stretch of the pool's shared spending it paid,
 -- [place_from, place_to): the lines are laid end to end in posting order (date, voucher, line),
--- a reversal (a negative line) netted into the payee's last payment among them before it (the
--- payment it reverses, as far as the ledger shows: both take the stretch of what is left of it),
--- other lines in their own place. The stretches add up to the shared lines' total, as the parts
+-- a reversal (a negative line) netted into the payee's latest payment among them on or before its
+-- day (the payment it reverses, as far as the ledger shows: both take the stretch of what is left
+-- of it; of one day's lines the ledger cannot say which came first, and the indicators' months
+-- take the same payment), other lines in their own place. The stretches add up to the shared lines' total, as the parts
 -- of rpt_allocation_summary do (pool_part_from, pool_part_to): a member of the pool is given the
 -- lines whose stretch meets its part (a line of nothing left: whose place is in it), so the lines
 -- the indicators count under a batch (payees, months) are those the summary spreads its money
@@ -583,7 +584,7 @@ where a.notice_no in (select notice_no from fct_notices);  -- spread over every 
 create or replace view fct_pool_lines as
 with lines as (
     select s.notice_no as pool_notice, s.line_seq as pool_seq, s.file_id, s.row_no, s.amount,
-           nullif(trim(s.payee), '') as payee,
+           nullif(trim(s.payee), '') as payee, s.posted_on,
            row_number() over (partition by s.notice_no, s.line_seq
                               order by s.posted_on, s.voucher_no, s.line_no, s.file_id, s.row_no) as seq
     from fct_allocation_spending as s
@@ -591,12 +592,12 @@ with lines as (
 ),
 anchored as (
     -- anchor: the line whose place a line takes (a reversal: the payment it reverses, if any:
-    -- the payee's latest payment before it, the greatest seq of them)
+    -- the payee's latest payment on or before its day, the greatest seq of them)
     select l.*,
            case when l.amount < 0 and l.payee is not null
                 then coalesce(max(case when l.amount > 0 then l.seq end) over (
-                                  partition by l.pool_notice, l.pool_seq, l.payee order by l.seq
-                                  rows between unbounded preceding and 1 preceding), l.seq)
+                                  partition by l.pool_notice, l.pool_seq, l.payee order by l.posted_on
+                                  range between unbounded preceding and current row), l.seq)
                 else l.seq end as anchor
     from lines as l
 ),

@@ -211,6 +211,42 @@ def test_indicators__a_payment_paid_back_in_a_later_month_is_taken_out_of_its_ow
     assert rows["发放租赁补贴户数"]["observed"] == "30户"
 
 
+
+def test_indicators__a_pools_lines_and_its_months_take_a_reversal_to_the_same_payment(tmp_path):
+    # 2号 (500) and 15号 (1,000), lines without 指标文号. 住户01 is paid 500 in January; on
+    # 10 February 200 of a payment is reversed (记-2) and 500 paid again (记-3), the reversal's
+    # voucher first. The ledger cannot say which payment the 200 came off; the pool's stretches
+    # and the months must say the same one: the payee's latest payment on or before the
+    # reversal's day (记-3). So 2号's 500 paid January, 15号's February's 300 and March.
+    # Before, the stretches took January's payment (by voucher order) and the months
+    # February's, and 2号 counted February too.
+    con = builders.two_batches_of_rent(tmp_path, first=Decimal("500.00"), second=Decimal("1000.00"))
+    for notice_no in (builders.NOTICE_NO, builders.SECOND_BATCH):
+        add_target_table(con, notice_no=notice_no)
+    shared = dict(budget_doc_no=None)
+    add_ledger(con, [
+        dict(voucher_no="记-1", posted_on=dt.date(2024, 1, 10), debit=500, payee="住户01", **shared),
+        dict(voucher_no="记-2", posted_on=dt.date(2024, 2, 10), debit=-200, payee="住户01", **shared),
+        dict(voucher_no="记-3", posted_on=dt.date(2024, 2, 10), debit=500, payee="住户01", **shared),
+        dict(voucher_no="记-4", posted_on=dt.date(2024, 3, 10), debit=300, payee="住户02", **shared),
+    ])
+    places = con.execute("select e.voucher_no, p.place_from, p.place_to from fct_pool_lines as p "
+                         "join ledger_lines as e on e.file_id = p.file_id and e.row_no = p.row_no "
+                         "order by e.voucher_no").fetchall()
+    assert places == [("记-1", 0, 500), ("记-2", 500, 800), ("记-3", 500, 800), ("记-4", 800, 1100)]
+    measure(con, dt.date(2024, 12, 31))
+    rows = con.execute("select notice_no, indicator, observed from run_indicators "
+                       "where indicator in ('补助发放次数', '补贴发放起始时间', '补贴发放完成时间')").fetchall()
+    got = {}
+    for notice_no, name, value in rows:
+        got.setdefault(notice_no, {})[name] = value
+    assert got == {
+        builders.NOTICE_NO: {"补助发放次数": "1次", "补贴发放起始时间": "1月", "补贴发放完成时间": "1月"},
+        builders.SECOND_BATCH: {"补助发放次数": "2次", "补贴发放起始时间": "2月", "补贴发放完成时间": "3月"},
+    }
+    con.close()
+
+
 @pytest.fixture(scope="module")
 def two_batches(tmp_path_factory):
     con = builders.two_batches_of_rent(tmp_path_factory.mktemp("pool"))
