@@ -206,9 +206,17 @@ def test_indicators__a_payment_paid_back_in_a_later_month_is_taken_out_of_its_ow
         add_ledger(con, CLEAN_YEAR + _paid_back(2, 5))
         expected = {"补助发放次数": ("11次", "not_met"), "补贴发放起始时间": ("2月", "not_met"),
                     "补贴发放完成时间": ("12月", "met"), "每户补贴标准": ("480.00元/户/月", "met")}
-    rows, _ = measure(con, dt.date(2024, 12, 31))
+    rows, findings = measure(con, dt.date(2024, 12, 31))
     assert {name: (rows[name]["observed"], rows[name]["status"]) for name in expected} == expected
     assert rows["发放租赁补贴户数"]["observed"] == "30户"
+    caps = of_rule(findings, "SUBSIDY_CAP_EXCEEDED")
+    if case == "february_paid_twice":
+        # each household's February is over the standard, and its finding says what March paid back
+        assert sorted((f.posted_on, f.amount) for f in caps) == [(dt.date(2024, 2, 16), Decimal("960.00"))] * 30
+        assert all("其后已冲回 480.00 元" in f.message and "480.00 yuan of it paid back later" in f.message
+                   for f in caps)
+    else:
+        assert not caps
 
 
 
@@ -399,6 +407,7 @@ def test_subsidy_cap_exceeded__top_up_voucher_is_the_one_named(con):
     _, findings = measure(con, dt.date(2024, 12, 31))
     caps = of_rule(findings, "SUBSIDY_CAP_EXCEEDED")
     assert [(f.voucher_no, f.amount) for f in caps] == [("记-0150", Decimal("600.00"))]
+    assert "冲回" not in caps[0].message and "paid back" not in caps[0].message  # nothing came back
 
 
 def test_subsidy_cap_exceeded__reversed_double_payment_nets_out(con):

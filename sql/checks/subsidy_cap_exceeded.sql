@@ -10,7 +10,8 @@
 -- the purpose's own target table, never a constant: the indicator whose unit is 元 per 户 per 月
 -- (每户补贴标准 <=480元/户/月 in the seed), recognised the same way as in config/indicators.toml.
 -- One finding per payee-month over the cap, naming the line at which the month's running total
--- last went over it; amount = the payee's total for that month.
+-- last went over it; amount = the payee's total for that month. What a later month paid back of
+-- it is said in the message; the month stays over the cap (the household received it then).
 -- The cap of a line is its lowest such target; of two equal ones the strict '<' wins, and the
 -- cap's value, text and operator all come from that one indicator.
 with cap_candidates as (
@@ -56,6 +57,23 @@ over_cap as (
     having case when any_value(op) = '<' then sum(amount) >= any_value(cap)
                 else sum(amount) > any_value(cap) end
 ),
+paid_back as (
+    -- what of an over-cap month was paid back (红字冲销) in a later month: the payee's reversals
+    -- whose latest payment on or before their day was in it (as fct_pool_lines and the
+    -- indicators' months take them). The month stays over the cap, as the household received
+    -- it then; the message says what came back.
+    select o.notice_no, o.line_seq, o.payee, o.month, sum(r.amount) as amount
+    from over_cap as o
+    join payments as r
+      on r.notice_no = o.notice_no and r.line_seq = o.line_seq and r.payee = o.payee
+     and r.month > o.month and r.amount < 0
+    where not exists (select 1
+                      from payments as p
+                      where p.notice_no = r.notice_no and p.line_seq = r.line_seq
+                        and p.payee = r.payee and p.amount > 0 and p.month > o.month
+                        and p.posted_on <= r.posted_on)
+    group by o.notice_no, o.line_seq, o.payee, o.month
+),
 running as (
     select
         p.*,
@@ -94,13 +112,20 @@ findings as (
         '收款人 ' || c.payee || ' ' || substr(c.month_text, 1, 4) || '年' || substr(c.month_text, 6, 2)
             || '月 共收 '
             || cast(cast(c.month_total as decimal(18,2)) as varchar) || ' 元，超过每户补贴标准 '
-            || c.cap_text || '（凭证 ' || coalesce(c.voucher_no, '') || ' 使其超标） / payee '
+            || c.cap_text || '（凭证 ' || coalesce(c.voucher_no, '') || ' 使其超标）'
+            || coalesce('，其后已冲回 ' || cast(cast(-pb.amount as decimal(18,2)) as varchar) || ' 元', '')
+            || ' / payee '
             || c.payee || ' received ' || cast(cast(c.month_total as decimal(18,2)) as varchar)
             || ' yuan in ' || substr(c.month_text, 1, 7) || ', above the per-household standard '
-            || c.cap_text || ' (voucher ' || coalesce(c.voucher_no, '') || ' crossed it)' as message,
+            || c.cap_text || ' (voucher ' || coalesce(c.voucher_no, '') || ' crossed it)'
+            || coalesce('; ' || cast(cast(-pb.amount as decimal(18,2)) as varchar)
+                        || ' yuan of it paid back later', '') as message,
         c.source_file,
         c.row_no as source_row
     from crossings as c
+    left join paid_back as pb
+      on pb.notice_no = c.notice_no and pb.line_seq = c.line_seq and pb.payee = c.payee
+     and pb.month = c.month
     where c.latest = 1
 )
 select * from findings
