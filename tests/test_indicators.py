@@ -219,7 +219,6 @@ def test_indicators__a_payment_paid_back_in_a_later_month_is_taken_out_of_its_ow
         assert not caps
 
 
-
 def test_indicators__a_pools_lines_and_its_months_take_a_reversal_to_the_same_payment(tmp_path):
     # 2号 (500) and 15号 (1,000), lines without 指标文号. 住户01 is paid 500 in January; on
     # 10 February 200 of a payment is reversed (记-2) and 500 paid again (记-3), the reversal's
