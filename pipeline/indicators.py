@@ -261,9 +261,9 @@ reversal_days as (
 ),
 paid_months as (
     -- ... in the month of the payment they reverse: the payee's latest payment on or before the
-    -- reversal's day (one of the same day counts as before it, as in fct_pool_lines); with none,
-    -- in their own month. Aggregates only, so the lines above are read once, by every aggregate
-    -- side by side.
+    -- reversal's day (one of the same day counts as before it, as in fct_pool_lines and in
+    -- SUBSIDY_CAP_EXCEEDED's paid_back); with none, in their own month. Aggregates only, so the
+    -- lines above are read once, by every aggregate side by side.
     select notice_no, line_seq, month_index, amount from month_lines
     union all
     select r.notice_no, r.line_seq, coalesce(max(pm.month_index), r.month_index), r.amount
