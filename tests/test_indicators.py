@@ -179,44 +179,43 @@ def test_indicators__a_household_month_paid_by_two_batches_is_held_to_the_standa
     con.close()
 
 
-def _paid_back(month_back, day):
-    """Each household's last payment (480) paid back (a credit, 红字冲销) on the day of month_back."""
-    return [dict(voucher_no=f"记-{month_back:02d}-R", line_no=str(i), posted_on=dt.date(2024, month_back, day),
-                 credit=480, payee=payee) for i, payee in enumerate(HOUSEHOLDS, start=1)]
+def _each_household(voucher_no, posted_on, **money):
+    """One line per household of one voucher and day, each of the same money (debit= or credit=)."""
+    return [dict(voucher_no=voucher_no, line_no=str(i), posted_on=posted_on, payee=payee, **money)
+            for i, payee in enumerate(HOUSEHOLDS, start=1)]
 
 
-@pytest.mark.parametrize("case", ["february_paid_twice", "january_paid_back"])
-def test_indicators__a_payment_paid_back_in_a_later_month_is_taken_out_of_its_own_month(con, case):
+@pytest.mark.parametrize("extra, expected, caps", [
+    # February paid twice, the second paid back (a credit, 红字冲销) on 5 March, before March's
+    # batch: twelve batches were paid, March's among them; each household received 960 in
+    # February (the standard was broken then, as SUBSIDY_CAP_EXCEEDED says, and its finding says
+    # what March paid back)
+    pytest.param(_each_household("记-02-2", dt.date(2024, 2, 16), debit=480)
+                 + _each_household("记-03-R", dt.date(2024, 3, 5), credit=480),
+                 {"补助发放次数": ("12次", "met"), "补贴发放起始时间": ("1月", "met"),
+                  "补贴发放完成时间": ("12月", "met"), "每户补贴标准": ("960.00元/户/月", "not_met")},
+                 [(dt.date(2024, 2, 16), Decimal("960.00"))] * 30, id="february_paid_twice"),
+    # January's batch paid back on 5 February, before February's own batch (the 15th): the first
+    # money that stayed paid is February's, and eleven batches were paid
+    pytest.param(_each_household("记-02-R", dt.date(2024, 2, 5), credit=480),
+                 {"补助发放次数": ("11次", "not_met"), "补贴发放起始时间": ("2月", "not_met"),
+                  "补贴发放完成时间": ("12月", "met"), "每户补贴标准": ("480.00元/户/月", "met")},
+                 [], id="january_paid_back"),
+])
+def test_indicators__a_payment_paid_back_in_a_later_month_is_taken_out_of_its_own_month(con, extra, expected,
+                                                                                         caps):
     # A reversal counts in the month of the payment it reverses (the payee's latest payment on
     # or before its day), not in the month it is posted: months (次), the first and the last
     # month count the batches whose money stayed paid. Before, the reversal emptied the month it
     # was posted in and left the month it undid standing.
-    if case == "february_paid_twice":
-        # February paid twice, the second paid back on 5 March, before March's batch: twelve
-        # batches were paid, March's among them; each household received 960 in February (the
-        # standard was broken then, as SUBSIDY_CAP_EXCEEDED says)
-        extra = [dict(voucher_no="记-02-2", line_no=str(i), posted_on=dt.date(2024, 2, 16), debit=480,
-                      payee=payee) for i, payee in enumerate(HOUSEHOLDS, start=1)]
-        add_ledger(con, CLEAN_YEAR + extra + _paid_back(3, 5))
-        expected = {"补助发放次数": ("12次", "met"), "补贴发放起始时间": ("1月", "met"),
-                    "补贴发放完成时间": ("12月", "met"), "每户补贴标准": ("960.00元/户/月", "not_met")}
-    else:
-        # January's batch paid back on 5 February, before February's own batch (the 15th): the
-        # first money that stayed paid is February's, and eleven batches were paid
-        add_ledger(con, CLEAN_YEAR + _paid_back(2, 5))
-        expected = {"补助发放次数": ("11次", "not_met"), "补贴发放起始时间": ("2月", "not_met"),
-                    "补贴发放完成时间": ("12月", "met"), "每户补贴标准": ("480.00元/户/月", "met")}
+    add_ledger(con, CLEAN_YEAR + extra)
     rows, findings = measure(con, dt.date(2024, 12, 31))
     assert {name: (rows[name]["observed"], rows[name]["status"]) for name in expected} == expected
     assert rows["发放租赁补贴户数"]["observed"] == "30户"
-    caps = of_rule(findings, "SUBSIDY_CAP_EXCEEDED")
-    if case == "february_paid_twice":
-        # each household's February is over the standard, and its finding says what March paid back
-        assert sorted((f.posted_on, f.amount) for f in caps) == [(dt.date(2024, 2, 16), Decimal("960.00"))] * 30
-        assert all("其后已冲回 480.00 元" in f.message and "480.00 yuan of it paid back later" in f.message
-                   for f in caps)
-    else:
-        assert not caps
+    found = of_rule(findings, "SUBSIDY_CAP_EXCEEDED")
+    assert sorted((f.posted_on, f.amount) for f in found) == caps
+    assert all("其后已冲回 480.00 元" in f.message and "480.00 yuan of it paid back later" in f.message
+               for f in found)
 
 
 def test_indicators__a_pools_lines_and_its_months_take_a_reversal_to_the_same_payment(tmp_path):
