@@ -33,7 +33,9 @@ naming a payee nets into the month of the payment it reverses, the payee's lates
 before its day (the payment fct_pool_lines nets it into too), so a month whose payments were all
 paid back later is not a batch paid, and the month of the reversal keeps its own batch. A
 ceiling is held by the month of posting, as SUBSIDY_CAP_EXCEEDED holds it: a household paid
-twice in February received 960 then, whatever March paid back.
+twice in February received 960 then, whatever March paid back. Where a later month did pay some
+of it back, the method says the most a payee kept of one month less what came back (480), as the
+finding's message says what came back.
 """
 from __future__ import annotations
 
@@ -185,6 +187,8 @@ class Stats:
     first_month: int | None
     last_month: int | None
     shared: bool = False  # lines without 指标文号 shared with other batches of the fund (a pool)
+    # max_payee_month less what later months paid back of each payee-month (红字冲销)
+    max_payee_month_kept: Decimal | None = None
 
     @property
     def rate(self) -> Decimal | None:
@@ -241,7 +245,8 @@ payee_months as (
     -- a ceiling (元/户/月): what a payee received in a month, from every line counted (shared
     -- ones too: a household paid by two batches in a month received both) ...
     select notice_no, line_seq, payee, month_index, sum(amount) as total, bool_or(given) as paid,
-           min(posted_on) filter (where amount > 0 and given) as first_paid_on  -- for paid_months
+           min(posted_on) filter (where amount > 0 and given) as first_paid_on,  -- for paid_months
+           min(posted_on) filter (where amount > 0) as first_received_on  -- for paid_back
     from lines
     where payee is not null and month_index is not null
     group by notice_no, line_seq, payee, month_index
@@ -254,9 +259,12 @@ month_lines as (
     group by notice_no, line_seq, month_index
 ),
 reversal_days as (
-    select notice_no, line_seq, payee, posted_on, month_index, sum(amount) as amount
+    -- amount: the reversals of lines given to it (for the months); received: of every line (for
+    -- the ceiling, which is held on every line counted)
+    select notice_no, line_seq, payee, posted_on, month_index,
+           sum(amount) filter (where given) as amount, sum(amount) as received
     from lines
-    where month_index is not null and given and amount < 0 and payee is not null
+    where month_index is not null and amount < 0 and payee is not null
     group by notice_no, line_seq, payee, posted_on, month_index
 ),
 paid_months as (
@@ -271,13 +279,34 @@ paid_months as (
     left join payee_months as pm
       on pm.notice_no = r.notice_no and pm.line_seq = r.line_seq and pm.payee = r.payee
      and pm.first_paid_on <= r.posted_on
+    where r.amount is not null
     group by r.notice_no, r.line_seq, r.payee, r.posted_on, r.month_index, r.amount
 ),
+paid_back as (
+    -- what later months paid back of a payee-month: the reversals whose latest payment on or
+    -- before their day was in it, read on every line as SUBSIDY_CAP_EXCEEDED's paid_back reads
+    -- them. The ceiling stays held by the month of posting; this only says what came back.
+    select notice_no, line_seq, payee, month_index, sum(received) as amount
+    from (select r.notice_no, r.line_seq, r.payee, r.month_index as posted_month, r.received,
+                 max(pm.month_index) as month_index
+          from reversal_days as r
+          join payee_months as pm
+            on pm.notice_no = r.notice_no and pm.line_seq = r.line_seq and pm.payee = r.payee
+           and pm.first_received_on <= r.posted_on
+          group by r.notice_no, r.line_seq, r.payee, r.posted_on, r.month_index, r.received)
+    where month_index < posted_month
+    group by notice_no, line_seq, payee, month_index
+),
 payee_max as (
-    -- ... in the months the allocation line's money paid the payee
-    select notice_no, line_seq, max(total) filter (where paid) as max_payee_month
-    from payee_months
-    group by notice_no, line_seq
+    -- ... in the months the allocation line's money paid the payee; and the same less what later
+    -- months paid back of each (paid_back)
+    select pm.notice_no, pm.line_seq, max(pm.total) filter (where pm.paid) as max_payee_month,
+           max(pm.total + coalesce(b.amount, 0)) filter (where pm.paid) as max_payee_month_kept
+    from payee_months as pm
+    left join paid_back as b
+      on b.notice_no = pm.notice_no and b.line_seq = pm.line_seq and b.payee = pm.payee
+     and b.month_index = pm.month_index
+    group by pm.notice_no, pm.line_seq
 ),
 payees as (
     -- the counts (户, 次, months): the lines given to it, so no batch claims another's payees
@@ -299,7 +328,7 @@ select
     a.notice_no, a.line_seq, a.amount,
     coalesce(r.spent, 0), coalesce(s.lines, 0), coalesce(s.payee_lines, 0),
     pm.max_payee_month, coalesce(p.payees, 0), coalesce(m.months, 0), m.first_month, m.last_month,
-    r.pool_notice is not null
+    r.pool_notice is not null, pm.max_payee_month_kept
 from allocation_lines as a
 -- what the summary says it spent: lines counted under batches of one purpose spread over them
 left join {summary} as r on r.notice_no = a.notice_no and r.line_seq = a.line_seq
@@ -456,11 +485,20 @@ class _Judge:
                 return Result("无发放记录", "needs_evidence", "无发放记录，无法计量 / no payments to measure")
             return Result("无发放记录", "on_track", measure.method)
         value = stats.max_payee_month
-        observed = f"{value.quantize(Decimal('0.01'))}{target.unit or '元'}"
+        unit = target.unit or '元'
+        observed = f"{value.quantize(Decimal('0.01'))}{unit}"
         holds = _holds(value, target.op, target.value)
+        method = measure.method
+        kept = stats.max_payee_month_kept
+        if not holds and kept is not None and kept < value:
+            # the ceiling is held by the month of posting (the household received it then), but
+            # say what later months paid back, as SUBSIDY_CAP_EXCEEDED's message does
+            kept_text = f"{kept.quantize(Decimal('0.01'))}{unit}"
+            method = (f"{measure.zh}；其后有冲回，扣除后单户单月最多{kept_text} / {measure.en}; "
+                      f"less what later months paid back, the most was {kept_text}")
         if self.clock.closed:
-            return Result(observed, "met" if holds else "not_met", measure.method)
-        return Result(observed, "on_track" if holds else "behind", measure.method)
+            return Result(observed, "met" if holds else "not_met", method)
+        return Result(observed, "on_track" if holds else "behind", method)
 
     def distinct_payees(self, measure, target, stats) -> Result:
         if stats.lines and not stats.payee_lines:

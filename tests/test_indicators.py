@@ -185,25 +185,33 @@ def _each_household(voucher_no, posted_on, **money):
             for i, payee in enumerate(HOUSEHOLDS, start=1)]
 
 
-@pytest.mark.parametrize("extra, expected, caps", [
+@pytest.mark.parametrize("extra, expected, caps, back", [
     # February paid twice, the second paid back (a credit, 红字冲销) on 5 March, before March's
     # batch: twelve batches were paid, March's among them; each household received 960 in
-    # February (the standard was broken then, as SUBSIDY_CAP_EXCEEDED says, and its finding says
-    # what March paid back)
+    # February (the standard was broken then, as SUBSIDY_CAP_EXCEEDED says, and its finding and
+    # the indicator's method say what March paid back)
     pytest.param(_each_household("记-02-2", dt.date(2024, 2, 16), debit=480)
                  + _each_household("记-03-R", dt.date(2024, 3, 5), credit=480),
                  {"补助发放次数": ("12次", "met"), "补贴发放起始时间": ("1月", "met"),
                   "补贴发放完成时间": ("12月", "met"), "每户补贴标准": ("960.00元/户/月", "not_met")},
-                 [(dt.date(2024, 2, 16), Decimal("960.00"))] * 30, id="february_paid_twice"),
+                 [(dt.date(2024, 2, 16), Decimal("960.00"))] * 30, "480.00", id="february_paid_twice"),
+    # The same, but the credit posted on 20 March, after March's batch (the 15th): it reverses
+    # March's payment, the latest before it, so March is not a batch paid and nothing of
+    # February came back
+    pytest.param(_each_household("记-02-2", dt.date(2024, 2, 16), debit=480)
+                 + _each_household("记-03-R", dt.date(2024, 3, 20), credit=480),
+                 {"补助发放次数": ("11次", "not_met"), "补贴发放起始时间": ("1月", "met"),
+                  "补贴发放完成时间": ("12月", "met"), "每户补贴标准": ("960.00元/户/月", "not_met")},
+                 [(dt.date(2024, 2, 16), Decimal("960.00"))] * 30, None, id="march_paid_back"),
     # January's batch paid back on 5 February, before February's own batch (the 15th): the first
     # money that stayed paid is February's, and eleven batches were paid
     pytest.param(_each_household("记-02-R", dt.date(2024, 2, 5), credit=480),
                  {"补助发放次数": ("11次", "not_met"), "补贴发放起始时间": ("2月", "not_met"),
                   "补贴发放完成时间": ("12月", "met"), "每户补贴标准": ("480.00元/户/月", "met")},
-                 [], id="january_paid_back"),
+                 [], None, id="january_paid_back"),
 ])
 def test_indicators__a_payment_paid_back_in_a_later_month_is_taken_out_of_its_own_month(con, extra, expected,
-                                                                                         caps):
+                                                                                         caps, back):
     # A reversal counts in the month of the payment it reverses (the payee's latest payment on
     # or before its day), not in the month it is posted: months (次), the first and the last
     # month count the batches whose money stayed paid. Before, the reversal emptied the month it
@@ -214,8 +222,17 @@ def test_indicators__a_payment_paid_back_in_a_later_month_is_taken_out_of_its_ow
     assert rows["发放租赁补贴户数"]["observed"] == "30户"
     found = of_rule(findings, "SUBSIDY_CAP_EXCEEDED")
     assert sorted((f.posted_on, f.amount) for f in found) == caps
-    assert all("其后已冲回 480.00 元" in f.message and "480.00 yuan of it paid back later" in f.message
-               for f in found)
+    # What a later month paid back of the month over the standard: in each finding's message and
+    # in the indicator's method, which still judges the month by what was posted in it
+    method = rows["每户补贴标准"]["method"]
+    if back:
+        assert all(f"其后已冲回 {back} 元" in f.message and f"{back} yuan of it paid back later" in f.message
+                   for f in found)
+        kept = f"{Decimal('960.00') - Decimal(back)}元/户/月"
+        assert f"扣除后单户单月最多{kept}" in method and f"paid back, the most was {kept}" in method
+    else:
+        assert not any("冲回" in f.message for f in found)
+        assert "冲回" not in method and "paid back" not in method
 
 
 def test_indicators__a_pools_lines_and_its_months_take_a_reversal_to_the_same_payment(tmp_path):
