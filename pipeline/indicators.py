@@ -267,35 +267,37 @@ reversal_days as (
     where month_index is not null and amount < 0 and payee is not null
     group by notice_no, line_seq, payee, posted_on, month_index
 ),
-paid_months as (
-    -- ... in the month of the payment they reverse: the payee's latest payment on or before the
-    -- reversal's day (one of the same day counts as before it, as in fct_pool_lines and in
-    -- SUBSIDY_CAP_EXCEEDED's paid_back); with none, in their own month. Aggregates only, so the
-    -- lines above are read once, by every aggregate side by side.
-    select notice_no, line_seq, month_index, amount from month_lines
-    union all
-    select r.notice_no, r.line_seq, coalesce(max(pm.month_index), r.month_index), r.amount
+reversals as (
+    -- each reversal day and the month of the payee's latest payment on or before it (one of the
+    -- same day counts as before it, as in fct_pool_lines and in SUBSIDY_CAP_EXCEEDED's
+    -- paid_back): among the lines given to it (paid_month, for the months) and among every line
+    -- (received_month, for the ceiling); null with none. One join: a given payment is a line too.
+    select r.notice_no, r.line_seq, r.payee, r.month_index, r.amount, r.received,
+           max(pm.month_index) filter (where pm.first_paid_on <= r.posted_on) as paid_month,
+           max(pm.month_index) as received_month
     from reversal_days as r
     left join payee_months as pm
       on pm.notice_no = r.notice_no and pm.line_seq = r.line_seq and pm.payee = r.payee
-     and pm.first_paid_on <= r.posted_on
-    where r.amount is not null
-    group by r.notice_no, r.line_seq, r.payee, r.posted_on, r.month_index, r.amount
+     and pm.first_received_on <= r.posted_on
+    group by r.notice_no, r.line_seq, r.payee, r.posted_on, r.month_index, r.amount, r.received
+),
+paid_months as (
+    -- ... in the month of the payment they reverse; with none, in their own month. Aggregates
+    -- only, so the lines above are read once, by every aggregate side by side.
+    select notice_no, line_seq, month_index, amount from month_lines
+    union all
+    select notice_no, line_seq, coalesce(paid_month, month_index), amount
+    from reversals
+    where amount is not null
 ),
 paid_back as (
     -- what later months paid back of a payee-month: the reversals whose latest payment on or
     -- before their day was in it, read on every line as SUBSIDY_CAP_EXCEEDED's paid_back reads
     -- them. The ceiling stays held by the month of posting; this only says what came back.
-    select notice_no, line_seq, payee, month_index, sum(received) as amount
-    from (select r.notice_no, r.line_seq, r.payee, r.month_index as posted_month, r.received,
-                 max(pm.month_index) as month_index
-          from reversal_days as r
-          join payee_months as pm
-            on pm.notice_no = r.notice_no and pm.line_seq = r.line_seq and pm.payee = r.payee
-           and pm.first_received_on <= r.posted_on
-          group by r.notice_no, r.line_seq, r.payee, r.posted_on, r.month_index, r.received)
-    where month_index < posted_month
-    group by notice_no, line_seq, payee, month_index
+    select notice_no, line_seq, payee, received_month as month_index, sum(received) as amount
+    from reversals
+    where received_month < month_index
+    group by notice_no, line_seq, payee, received_month
 ),
 payee_max as (
     -- ... in the months the allocation line's money paid the payee; and the same less what later

@@ -60,8 +60,8 @@ over_cap as (
 paid_back as (
     -- what of an over-cap month was paid back (红字冲销) in a later month: the payee's reversals
     -- whose latest payment on or before their day was in it (as fct_pool_lines and the
-    -- indicators' months and paid_back take them). The month stays over the cap, as the household received
-    -- it then; the message says what came back.
+    -- indicators' months and paid_back take them). The month stays over the cap, as the
+    -- household received it then; the message says what came back.
     select o.notice_no, o.line_seq, o.payee, o.month, sum(r.amount) as amount
     from over_cap as o
     join payments as r
