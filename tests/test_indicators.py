@@ -5,6 +5,7 @@ The seed's rent subsidy ties out: 30 households × 480 元 × 12 months = 172,80
 import csv
 import dataclasses
 import datetime as dt
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -176,6 +177,35 @@ def test_indicators__a_household_month_paid_by_two_batches_is_held_to_the_standa
     assert payees == {builders.NOTICE_NO: "2户", builders.SECOND_BATCH: "1户"}
     assert [(f.notice_no, f.amount) for f in of_rule(findings, "SUBSIDY_CAP_EXCEEDED")] == [
         (builders.NOTICE_NO, Decimal("500.00"))]
+    con.close()
+
+
+def test_indicators__what_a_later_month_paid_back_of_a_month_two_batches_paid_is_read_on_every_line(tmp_path):
+    # As above, and on 2 April 住户02's 400 of 记-3 is paid back (记-4). 记-3's money is 15号's
+    # part, not 2号's; but 2号 is held to all 500 the household received in March, so what came
+    # back of that month counts for 2号 too, as the finding (once, under 2号) says 400 was paid
+    # back. Less what came back, the most a household kept of a month is then 住户01's January
+    # 450 under 2号, and 住户02's March 100 under 15号 (住户01 is 2号's alone). Read on the lines
+    # given to 2号 only, its method would say nothing came back.
+    con = builders.two_batches_of_rent(tmp_path, first=Decimal("550.00"))
+    for notice_no in (builders.NOTICE_NO, builders.SECOND_BATCH):
+        add_target_table(con, notice_no=notice_no)
+    add_ledger(con, [
+        dict(voucher_no="记-1", posted_on=dt.date(2024, 1, 10), debit=450, payee="住户01", budget_doc_no=None),
+        dict(voucher_no="记-2", posted_on=dt.date(2024, 3, 10), debit=100, payee="住户02", budget_doc_no=None),
+        dict(voucher_no="记-3", posted_on=dt.date(2024, 3, 11), debit=400, payee="住户02", budget_doc_no=None),
+        dict(voucher_no="记-4", posted_on=dt.date(2024, 4, 2), debit=-400, payee="住户02", budget_doc_no=None),
+    ])
+    rows, findings = measure(con, dt.date(2024, 12, 31))
+    caps = {notice_no: (observed, re.findall(r"扣除后单户单月最多(\S+?)元/户/月", method))
+            for notice_no, observed, method in con.execute(
+                "select notice_no, observed, method from run_indicators "
+                "where indicator = '每户补贴标准'").fetchall()}
+    assert caps == {builders.NOTICE_NO: ("500.00元/户/月", ["450.00"]),
+                    builders.SECOND_BATCH: ("500.00元/户/月", ["100.00"])}
+    [cap] = of_rule(findings, "SUBSIDY_CAP_EXCEEDED")
+    assert (cap.notice_no, cap.amount) == (builders.NOTICE_NO, Decimal("500.00"))
+    assert "其后已冲回 400.00 元" in cap.message
     con.close()
 
 
