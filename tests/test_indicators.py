@@ -155,11 +155,9 @@ def test_indicators__batches_of_one_purpose_count_the_payees_and_months_their_mo
     con.close()
 
 
-def test_indicators__a_household_month_paid_by_two_batches_is_held_to_the_standard_in_both(tmp_path):
-    # 2号 (550) and 15号 (500). 住户02's March is paid by both batches' money: 记-2 lies in 2号's
-    # part of the shared spending ([450, 550)), 记-3 in 15号's ([550, 950)). The household
-    # received 500 that month, above 480: each batch that paid it is held to all of it, as
-    # SUBSIDY_CAP_EXCEEDED holds it (once, under 2号), not to its own 100 or 400.
+def _march_paid_by_two_batches(tmp_path, *later):
+    """2号 (550) and 15号 (500), lines without 指标文号: 住户01 paid 450 in January, 住户02 100 and
+    400 in March (记-2, 记-3), then the `later` lines; measured at year end: (con, findings)."""
     con = builders.two_batches_of_rent(tmp_path, first=Decimal("550.00"))
     for notice_no in (builders.NOTICE_NO, builders.SECOND_BATCH):
         add_target_table(con, notice_no=notice_no)
@@ -167,8 +165,18 @@ def test_indicators__a_household_month_paid_by_two_batches_is_held_to_the_standa
         dict(voucher_no="记-1", posted_on=dt.date(2024, 1, 10), debit=450, payee="住户01", budget_doc_no=None),
         dict(voucher_no="记-2", posted_on=dt.date(2024, 3, 10), debit=100, payee="住户02", budget_doc_no=None),
         dict(voucher_no="记-3", posted_on=dt.date(2024, 3, 11), debit=400, payee="住户02", budget_doc_no=None),
+        *[dict(budget_doc_no=None, **line) for line in later],
     ])
-    rows, findings = measure(con, dt.date(2024, 12, 31))
+    _, findings = measure(con, dt.date(2024, 12, 31))
+    return con, findings
+
+
+def test_indicators__a_household_month_paid_by_two_batches_is_held_to_the_standard_in_both(tmp_path):
+    # 2号 (550) and 15号 (500). 住户02's March is paid by both batches' money: 记-2 lies in 2号's
+    # part of the shared spending ([450, 550)), 记-3 in 15号's ([550, 950)). The household
+    # received 500 that month, above 480: each batch that paid it is held to all of it, as
+    # SUBSIDY_CAP_EXCEEDED holds it (once, under 2号), not to its own 100 or 400.
+    con, findings = _march_paid_by_two_batches(tmp_path)
     caps = dict(con.execute("select notice_no, observed from run_indicators "
                             "where indicator = '每户补贴标准'").fetchall())
     assert caps == {builders.NOTICE_NO: "500.00元/户/月", builders.SECOND_BATCH: "500.00元/户/月"}
@@ -187,16 +195,8 @@ def test_indicators__what_a_later_month_paid_back_of_a_month_two_batches_paid_is
     # back. Less what came back, the most a household kept of a month is then 住户01's January
     # 450 under 2号, and 住户02's March 100 under 15号 (住户01 is 2号's alone). Read on the lines
     # given to 2号 only, its method would say nothing came back.
-    con = builders.two_batches_of_rent(tmp_path, first=Decimal("550.00"))
-    for notice_no in (builders.NOTICE_NO, builders.SECOND_BATCH):
-        add_target_table(con, notice_no=notice_no)
-    add_ledger(con, [
-        dict(voucher_no="记-1", posted_on=dt.date(2024, 1, 10), debit=450, payee="住户01", budget_doc_no=None),
-        dict(voucher_no="记-2", posted_on=dt.date(2024, 3, 10), debit=100, payee="住户02", budget_doc_no=None),
-        dict(voucher_no="记-3", posted_on=dt.date(2024, 3, 11), debit=400, payee="住户02", budget_doc_no=None),
-        dict(voucher_no="记-4", posted_on=dt.date(2024, 4, 2), debit=-400, payee="住户02", budget_doc_no=None),
-    ])
-    rows, findings = measure(con, dt.date(2024, 12, 31))
+    con, findings = _march_paid_by_two_batches(
+        tmp_path, dict(voucher_no="记-4", posted_on=dt.date(2024, 4, 2), debit=-400, payee="住户02"))
     caps = {notice_no: (observed, re.findall(r"扣除后单户单月最多(\S+?)元/户/月", method))
             for notice_no, observed, method in con.execute(
                 "select notice_no, observed, method from run_indicators "
