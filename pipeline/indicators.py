@@ -228,7 +228,7 @@ lines as materialized (
         nullif(trim(e.payee), '') as payee,
         (year(e.posted_on) - e.fiscal_year) * 12 + month(e.posted_on) as month_index,
         coalesce(g.given, true) as given,  -- a line no pool shares: its allocation line's
-        e.posted_on  -- a reversal's day: paid_months
+        e.posted_on  -- for a reversal's payment: payee_months, reversal_days
     from fct_expenditure as e
     left join given as g
       on g.file_id = e.file_id and g.row_no = e.row_no and g.notice_no = e.notice_no
@@ -245,8 +245,9 @@ payee_months as (
     -- a ceiling (元/户/月): what a payee received in a month, from every line counted (shared
     -- ones too: a household paid by two batches in a month received both) ...
     select notice_no, line_seq, payee, month_index, sum(amount) as total, bool_or(given) as paid,
-           min(posted_on) filter (where amount > 0 and given) as first_paid_on,  -- for paid_months
-           min(posted_on) filter (where amount > 0) as first_received_on  -- for paid_back
+           -- the first day of a payment, given to it / of any: for reversals
+           min(posted_on) filter (where amount > 0 and given) as first_paid_on,
+           min(posted_on) filter (where amount > 0) as first_received_on
     from lines
     where payee is not null and month_index is not null
     group by notice_no, line_seq, payee, month_index
@@ -417,6 +418,12 @@ def _count(n: int, unit: str) -> str:
     return f"{n}{unit}"
 
 
+def _noted(method: str, zh: str, en: str) -> str:
+    """A method ("中文 / English") with a note added to each half."""
+    method_zh, _, method_en = method.partition(" / ")
+    return f"{method_zh}；{zh} / {method_en}; {en}"
+
+
 class _Judge:
     def __init__(self, config: Config, clock: Clock):
         self.config = config
@@ -432,7 +439,7 @@ class _Judge:
     def with_progress(self, measure: Measure, progress: Decimal) -> str:
         """The method, with the double-monitoring comparison that decided the status."""
         p, tp = _pct(progress * HUNDRED), _pct(self.clock.time_progress * HUNDRED)
-        return f"{measure.zh}；进度{p}，时间进度{tp} / {measure.en}; progress {p} vs time {tp}"
+        return _noted(measure.method, f"进度{p}，时间进度{tp}", f"progress {p} vs time {tp}")
 
     @staticmethod
     def deadline_passed(measure: Measure) -> str:
@@ -440,15 +447,14 @@ class _Judge:
             zh, en = "目标月份已过仍未开始发放", "the target month has passed with no payment"
         else:
             zh, en = "目标月份已过仍未发放完毕", "the target month has passed with payments outstanding"
-        return f"{measure.zh}；{zh} / {measure.en}; {en}"
+        return _noted(measure.method, zh, en)
 
     def judge(self, measure: Measure, target: Target, stats: Stats) -> Result:
         result = getattr(self, measure.id)(measure, target, stats)
         if stats.shared and result.status != "needs_evidence":
             # say where the figure's shared lines came from, so 0户 beside spending on the
             # purpose in the ledger reads right: the batch issued before took them
-            zh, _, en = result.method.partition(" / ")
-            result = Result(result.observed, result.status, f"{zh}；{SHARED_ZH} / {en}; {SHARED_EN}")
+            result = Result(result.observed, result.status, _noted(result.method, SHARED_ZH, SHARED_EN))
         return result
 
     # Each measure returns observed, status and method.
@@ -487,7 +493,7 @@ class _Judge:
                 return Result("无发放记录", "needs_evidence", "无发放记录，无法计量 / no payments to measure")
             return Result("无发放记录", "on_track", measure.method)
         value = stats.max_payee_month
-        unit = target.unit or '元'
+        unit = target.unit or "元"
         observed = f"{value.quantize(Decimal('0.01'))}{unit}"
         holds = _holds(value, target.op, target.value)
         method = measure.method
@@ -496,8 +502,8 @@ class _Judge:
             # the ceiling is held by the month of posting (the household received it then), but
             # say what later months paid back, as SUBSIDY_CAP_EXCEEDED's message does
             kept_text = f"{kept.quantize(Decimal('0.01'))}{unit}"
-            method = (f"{measure.zh}；其后有冲回，扣除后单户单月最多{kept_text} / {measure.en}; "
-                      f"less what later months paid back, the most was {kept_text}")
+            method = _noted(method, f"其后有冲回，扣除后单户单月最多{kept_text}",
+                            f"less what later months paid back, the most was {kept_text}")
         if self.clock.closed:
             return Result(observed, "met" if holds else "not_met", method)
         return Result(observed, "on_track" if holds else "behind", method)

@@ -576,7 +576,8 @@ where a.notice_no in (select notice_no from fct_notices);  -- spread over every 
 -- a reversal (a negative line) netted into the payee's latest payment among them on or before its
 -- day (the payment it reverses, as far as the ledger shows: both take the stretch of what is left
 -- of it; of one day's lines the ledger cannot say which came first, and the indicators' months
--- and SUBSIDY_CAP_EXCEEDED's paid_back take the same payment), other lines in their own place.
+-- and paid_back and SUBSIDY_CAP_EXCEEDED's paid_back take the same payment), other lines in their
+-- own place.
 -- The stretches add up to the shared lines' total, as the parts of rpt_allocation_summary do
 -- (pool_part_from, pool_part_to): a member of the pool is given the lines whose stretch meets
 -- its part (a line of nothing left: whose place is in it), so the lines the indicators count
