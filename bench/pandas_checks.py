@@ -104,19 +104,26 @@ ORDER = ["posted_on", "voucher_no", "line_len", "line_no", "row_no"]  # date, vo
 def _unreversed(d: pd.DataFrame, keys: list[str], both_ways: bool) -> pd.DataFrame:
     """Drop payments netted out by reversals of the same amount under the same keys.
 
-    Within each group of equal keys and absolute amount, the k-th payment (by date, voucher,
-    line) survives only if there are fewer than k reversals; with both_ways, unmatched
-    reversals are reported too.
+    Within each group of equal keys and absolute amount, payments and reversals are laid end to
+    end (by date, a day's payments before its reversals, then voucher and line), and each
+    reversal cancels the latest payment still pending before it. `pending` counts those: a
+    payment survives unless the count later falls below its own; with both_ways, a reversal with
+    no payment pending (the count at a new low) is reported too.
     """
-    d = d.assign(abs_c=d["amount_c"].abs(), sign=(d["amount_c"] > 0).astype("int8"))
-    d = d.sort_values(ORDER, kind="stable")
+    d = d.assign(abs_c=d["amount_c"].abs(), sign=(d["amount_c"] > 0).astype("int8"),
+                 reversal=d["amount_c"] < 0)
+    d = d.sort_values([ORDER[0], "reversal", *ORDER[1:]], kind="stable")
     grp = keys + ["abs_c"]
-    d["nth"] = d.groupby(grp + ["sign"], dropna=False).cumcount() + 1
-    d["payments"] = d.groupby(grp, dropna=False)["sign"].transform("sum")
-    d["reversals"] = d.groupby(grp, dropna=False)["sign"].transform("count") - d["payments"]
-    keep = (d["sign"] == 1) & (d["nth"] > d["reversals"])
+    d["pending"] = (2 * d["sign"] - 1).groupby([d[k] for k in grp], dropna=False).cumsum()
+    before = d.assign(low=d.groupby(grp, dropna=False)["pending"].cummin())
+    d["pending_before"] = before.groupby(grp, dropna=False)["low"].shift(1)
+    after = d.iloc[::-1]
+    after = after.assign(low=after.groupby(grp, dropna=False)["pending"].cummin())
+    d["pending_later"] = after.groupby(grp, dropna=False)["low"].shift(1)
+    keep = (d["sign"] == 1) & ~(d["pending_later"] < d["pending"])
     if both_ways:
-        keep |= (d["sign"] == 0) & (d["nth"] > d["payments"])
+        keep |= ((d["sign"] == 0) & (d["pending"] < 0)
+                 & ~(d["pending_before"] <= d["pending"]))
     return d[keep]
 
 

@@ -645,8 +645,13 @@ group by e.notice_no, e.purpose_key, e.match_kind, e.match_by, e.line_seq;
 --
 -- reversed: the line is cancelled by its mirror, a reversal (红字冲销) with the same sub-account,
 -- payee, function code, direct flag, project code, fund source and amount of opposite sign.
--- Reversals cancel the earliest such payments (by date, voucher, line); a payment left over, or
--- a reversal with nothing to cancel, is not reversed. The SQL checks net the same way. Only
+-- A key's payments and reversals are laid end to end in posting order (by date, a day's payments
+-- before its reversals, then voucher and line), and each reversal cancels the latest payment
+-- still pending on or before its day, as the indicators and SUBSIDY_CAP_EXCEEDED take a reversal
+-- to the payee's latest payment: a month's duplicate paid back in that month cancels that
+-- month's payment, not January's. `pending` counts the payments not cancelled yet; a payment is
+-- reversed when the count later falls below its own, and a reversal with no payment pending (the
+-- count at a new low) cancels nothing and is not reversed. The SQL checks net the same way. Only
 -- lines whose key has a reversal at all are ranked, so a ledger with few reversals costs one
 -- extra hash join, not a sort of every line.
 create or replace view fct_recon_lines as
@@ -675,21 +680,12 @@ reversal_keys as (
     from lines
     where amount < 0
 ),
-candidates as (
+stacked as (
     select
-        l.notice_no, l.file_id, l.row_no,
-        row_number() over (
-            partition by l.notice_no, l.purpose_key, l.payee, l.function_code, l.direct_flag,
-                         l.project_code, l.fund_source, abs(l.amount),
-                         case when l.amount > 0 then 1 else -1 end
-            order by l.posted_on, l.voucher_no, length(l.line_no), l.line_no, l.source_file, l.row_no
-        ) as nth,
-        count(case when l.amount > 0 then 1 end) over (
-            partition by l.notice_no, l.purpose_key, l.payee, l.function_code, l.direct_flag,
-                         l.project_code, l.fund_source, abs(l.amount)) as payments,
-        count(case when l.amount < 0 then 1 end) over (
-            partition by l.notice_no, l.purpose_key, l.payee, l.function_code, l.direct_flag,
-                         l.project_code, l.fund_source, abs(l.amount)) as reversals
+        l.notice_no, l.file_id, l.row_no, l.purpose_key, l.payee, l.function_code, l.direct_flag,
+        l.project_code, l.fund_source, l.amount, l.posted_on, l.voucher_no, l.line_no, l.source_file,
+        sum(case when l.amount > 0 then 1 else -1 end)
+            over (mirror rows between unbounded preceding and current row) as pending
     from lines as l
     join reversal_keys as k
       on k.notice_no = l.notice_no
@@ -700,10 +696,30 @@ candidates as (
      and k.project_code is not distinct from l.project_code
      and k.fund_source is not distinct from l.fund_source
      and k.amount = abs(l.amount)
+    window mirror as (
+        partition by l.notice_no, l.purpose_key, l.payee, l.function_code, l.direct_flag,
+                     l.project_code, l.fund_source, abs(l.amount)
+        order by l.posted_on, case when l.amount > 0 then 0 else 1 end, l.voucher_no,
+                 length(l.line_no), l.line_no, l.source_file, l.row_no)
+),
+candidates as (
+    select
+        s.notice_no, s.file_id, s.row_no,
+        case when s.amount > 0
+             then min(s.pending) over (mirror rows between 1 following and unbounded following) < s.pending
+             else s.pending >= 0
+                  or s.pending >= min(s.pending) over (mirror rows between unbounded preceding and 1 preceding)
+        end as reversed
+    from stacked as s
+    window mirror as (
+        partition by s.notice_no, s.purpose_key, s.payee, s.function_code, s.direct_flag,
+                     s.project_code, s.fund_source, abs(s.amount)
+        order by s.posted_on, case when s.amount > 0 then 0 else 1 end, s.voucher_no,
+                 length(s.line_no), s.line_no, s.source_file, s.row_no)
 )
 select
     l.*,
-    coalesce(c.nth <= c.payments and c.nth <= c.reversals, false) as reversed
+    coalesce(c.reversed, false) as reversed
 from lines as l
 left join candidates as c
   on c.notice_no = l.notice_no and c.file_id = l.file_id and c.row_no = l.row_no;

@@ -68,6 +68,38 @@ def test_pandas_checks__find_what_the_sql_checks_find(ledger, tmp_path):
     assert ours == sql
 
 
+def test_pandas_checks__a_reversal_cancels_the_latest_payment_before_it_as_the_sql_does(tmp_path):
+    # a household's rent booked to the old-estates code without the flag, every month; March paid
+    # twice and paid back on 20 March, and a red-ink line on 10 January before any payment. The
+    # generated ledger has no such case (its reversals follow their payments one to one), so the
+    # two implementations are compared on it here
+    def line(voucher, day, debit, credit):
+        return [voucher, "1", day, "预算会计", "7201", "事业支出", "发放租赁补贴", debit, credit,
+                "2210108 老旧小区改造", "30309", generate.PROJECT_CODE, "2024年租赁补贴（中央直达）",
+                "中央直达资金", "", generate.NOTICE_NO, "住户01"]
+    ledger = tmp_path / "ledger.csv"
+    with open(ledger, "w", encoding="gb18030", newline="") as f:
+        csv.writer(f).writerows([generate.HEADER,
+                                 line("记-0110", "2024-01-10", "", "480.00"),
+                                 line("记-0115", "2024-01-15", "480.00", ""),
+                                 line("记-0315", "2024-03-15", "480.00", ""),
+                                 line("记-0316", "2024-03-16", "480.00", ""),
+                                 line("记-0320", "2024-03-20", "", "480.00")])
+    con = open_store(tmp_path / "recon.duckdb")
+    notices.load_notices(con, [SEED])
+    ledgers.load_ledgers(con, [ledger])
+    set_context(con, as_of=dt.date(2024, 12, 31))
+    rules = ("CODE_MISMATCH", "DIRECT_FLAG_MISSING")
+    sql = {(f.rule_id, f.voucher_no, f.line_no) for r in rules for f in run_rule(con, rule(r))}
+    con.close()
+    found = {tuple(x) for x in pandas_checks.run_checks(ledger, "gb18030")["findings"] if x[0] in rules}
+    # the reversal on 20 March cancels 16 March's payment; the one of 10 January cancels nothing
+    # (CODE_MISMATCH reports it, a wrong credit; DIRECT_FLAG_MISSING judges payments only)
+    assert found == sql == {("CODE_MISMATCH", "记-0110", "1"), ("CODE_MISMATCH", "记-0115", "1"),
+                            ("CODE_MISMATCH", "记-0315", "1"), ("DIRECT_FLAG_MISSING", "记-0115", "1"),
+                            ("DIRECT_FLAG_MISSING", "记-0315", "1")}
+
+
 def test_run__facts_snapshot_gives_the_same_findings_as_the_views(ledger, tmp_path, monkeypatch):
     # A run computes fct_expenditure once into a temporary table that shadows the view; every
     # rule, indicator and suite must find exactly what it finds on the view itself. The bench's

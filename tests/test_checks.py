@@ -500,6 +500,51 @@ def test_source_not_separated__other_funds_and_financial_book_ignored(con):
     assert findings(con, "SOURCE_NOT_SEPARATED") == []
 
 
+# --- which payment a mirror reversal cancels, in every rule of single lines --------------------
+
+# one mistake for each rule of single lines, as an accountant repeats it month after month
+SAME_MISTAKE = {
+    "CODE_MISMATCH": dict(function_code="2210108"),
+    "CODE_NOT_ITEM_LEVEL": dict(function_code="22101"),
+    "CODE_UNKNOWN": dict(function_code="2210111"),
+    "UNMATCHED_EXPENDITURE": dict(purpose="2024年公租房维修"),
+    "COMMINGLED_ACCOUNT": dict(purpose=FUND_NAME),
+    "DIRECT_FLAG_MISSING": dict(direct_flag=None, direct_flag_raw=None),
+    "SOURCE_NOT_SEPARATED": dict(fund_source=""),
+}
+# the rules that judge spending only; the others report a wrong credit too
+PAYMENTS_ONLY = {"DIRECT_FLAG_MISSING", "SOURCE_NOT_SEPARATED"}
+
+
+@pytest.mark.parametrize("rule_id", sorted(SAME_MISTAKE))
+def test_single_line_rules__a_reversal_cancels_the_latest_payment_before_it(con, rule_id):
+    # one household's 480 a month with the same mistake; March paid twice and the second paid back
+    # (红字) on 20 March: the March duplicate is cancelled, not January's payment, which stands
+    # and is reported (before, the reversal cancelled the earliest payment of the amount)
+    mistake = SAME_MISTAKE[rule_id]
+    add_ledger(con, [dict(voucher_no=f"记-{day:%m%d}", posted_on=day, debit=480, **mistake)
+                     for day in (dt.date(2024, 1, 15), dt.date(2024, 2, 15), dt.date(2024, 3, 15),
+                                 dt.date(2024, 3, 16))]
+               + [dict(voucher_no="记-0320", posted_on=dt.date(2024, 3, 20), credit=480, **mistake)])
+    assert vouchers(con, rule_id) == [("记-0115", "1"), ("记-0215", "1"), ("记-0315", "1")]
+
+
+@pytest.mark.parametrize("rule_id", sorted(SAME_MISTAKE))
+def test_single_line_rules__a_reversal_cancels_no_payment_after_its_day(con, rule_id):
+    # a red-ink line on 10 January, before any payment of its amount (it reverses one this ledger
+    # does not hold), cancels nothing: February's payment stands. A reversal on a payment's own
+    # day cancels it, though its voucher is numbered first (记-0301 before 记-0302)
+    mistake = SAME_MISTAKE[rule_id]
+    add_ledger(con, [
+        dict(voucher_no="记-0110", posted_on=dt.date(2024, 1, 10), credit=480, **mistake),
+        dict(voucher_no="记-0215", posted_on=dt.date(2024, 2, 15), debit=480, **mistake),
+        dict(voucher_no="记-0301", posted_on=dt.date(2024, 3, 15), credit=480, **mistake),
+        dict(voucher_no="记-0302", posted_on=dt.date(2024, 3, 15), debit=480, **mistake),
+    ])
+    expected = [("记-0215", "1")] if rule_id in PAYMENTS_ONLY else [("记-0110", "1"), ("记-0215", "1")]
+    assert vouchers(con, rule_id) == expected
+
+
 # --- REVENUE_MISCODED --------------------------------------------------------------------------
 
 RECEIPT = dict(summary="收到中央财政城镇保障性安居工程补助资金", account_code="6001",

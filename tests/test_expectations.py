@@ -58,6 +58,19 @@ MISTAKES = [
     # a reversal of nothing, miscoded: both report it
     dict(voucher_no="记-0930", posted_on=dt.date(2024, 9, 30), purpose=OLD_ESTATES,
          function_code="221", credit=50, payee="监理"),
+    # a red-ink line before any payment it could reverse, then the payment, both miscoded: it
+    # cancels nothing after its day, so both report both
+    dict(voucher_no="记-0601", posted_on=dt.date(2024, 6, 1), purpose=OLD_ESTATES,
+         function_code="221", credit=70, payee="监理"),
+    dict(voucher_no="记-0605", posted_on=dt.date(2024, 6, 5), purpose=OLD_ESTATES,
+         function_code="221", debit=70, payee="监理"),
+    # one household's rent without the flag every month; August paid twice and the second paid
+    # back in August: the reversal cancels August's duplicate, not July's payment
+    *[dict(voucher_no=f"记-{day:%m%d}", posted_on=day, direct_flag=None, direct_flag_raw=None,
+           debit=480, payee="住户97")
+      for day in (dt.date(2024, 7, 15), dt.date(2024, 8, 15), dt.date(2024, 8, 16))],
+    dict(voucher_no="记-0820", posted_on=dt.date(2024, 8, 20), direct_flag=None, direct_flag_raw=None,
+         credit=480, payee="住户97"),
 ]
 
 
@@ -132,9 +145,10 @@ def test_suites_and_rules__fail_the_same_lines(mistaken_store):
                 return sorted(r.get("voucher_no") or r.get("purpose")
                               for r in outcome.result["partial_unexpected_index_list"])
     assert vouchers("fct_recon_lines", "booked_item_code") == ["记-0912"]
-    assert vouchers("fct_recon_lines", "function_code_status") == ["记-0902", "记-0903", "记-0930"]
+    assert vouchers("fct_recon_lines", "function_code_status") == [
+        "记-0601", "记-0605", "记-0902", "记-0903", "记-0930"]
     assert vouchers("fct_recon_lines", "match_kind") == ["记-0904", "记-0905", "记-0906"]
-    assert vouchers("fct_recon_lines", "direct_flag_carried") == ["记-0907", "记-0908"]
+    assert vouchers("fct_recon_lines", "direct_flag_carried") == ["记-0715", "记-0815", "记-0907", "记-0908"]
     assert vouchers("fct_recon_lines", "posted_year") == ["记-1228"]
     # the clean year spends every allocation to the yuan, so each mistake tips its purpose over
     assert vouchers("rpt_allocation_control", "allocated") == sorted(

@@ -17,27 +17,40 @@ with defects as (
       and not e.batch_repeat
       and e.amount <> 0
 ),
-ranked as (
+-- A mirror key's payments and reversals laid end to end in posting order (a day's payments
+-- before its reversals): `pending` counts the payments not yet reversed. Each reversal cancels
+-- the latest payment still pending on or before its day (as in fct_recon_lines).
+stacked as (
     select
         d.*,
-        row_number() over (
-            partition by d.notice_no, d.purpose_key, d.payee, d.function_code, d.direct_flag, d.project_code,
-                         d.fund_source, abs(d.amount),
-                         case when d.amount > 0 then 1 else -1 end
-            order by d.posted_on, d.voucher_no, length(d.line_no), d.line_no, d.source_file, d.row_no
-        ) as nth,
-        count(case when d.amount > 0 then 1 end) over (
-            partition by d.notice_no, d.purpose_key, d.payee, d.function_code, d.direct_flag, d.project_code,
-                         d.fund_source, abs(d.amount)) as payments,
-        count(case when d.amount < 0 then 1 end) over (
-            partition by d.notice_no, d.purpose_key, d.payee, d.function_code, d.direct_flag, d.project_code,
-                         d.fund_source, abs(d.amount)) as reversals
+        sum(case when d.amount > 0 then 1 else -1 end)
+            over (mirror rows between unbounded preceding and current row) as pending
     from defects as d
+    window mirror as (
+        partition by d.notice_no, d.purpose_key, d.payee, d.function_code, d.direct_flag, d.project_code,
+                     d.fund_source, abs(d.amount)
+        order by d.posted_on, case when d.amount > 0 then 0 else 1 end, d.voucher_no,
+                 length(d.line_no), d.line_no, d.source_file, d.row_no)
+),
+ranked as (
+    select
+        s.*,
+        min(s.pending) over (mirror rows between 1 following and unbounded following) as pending_later,
+        min(s.pending) over (mirror rows between unbounded preceding and 1 preceding) as pending_before
+    from stacked as s
+    window mirror as (
+        partition by s.notice_no, s.purpose_key, s.payee, s.function_code, s.direct_flag, s.project_code,
+                     s.fund_source, abs(s.amount)
+        order by s.posted_on, case when s.amount > 0 then 0 else 1 end, s.voucher_no,
+                 length(s.line_no), s.line_no, s.source_file, s.row_no)
 ),
 unreversed as (
     select *
     from ranked
-    where (amount > 0 and nth > reversals) or (amount < 0 and nth > payments)
+    -- a payment stands unless the count later falls below its own (a later reversal took it);
+    -- a reversal stands when no payment was pending (the count at a new low)
+    where (amount > 0 and coalesce(pending_later >= pending, true))
+       or (amount < 0 and pending < 0 and coalesce(pending < pending_before, true))
 ),
 findings as (
     select
