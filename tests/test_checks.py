@@ -1257,8 +1257,8 @@ def _snapshot(con, tmp_path) -> list:
     """What a run's snapshot leaves on the connection and on disk: temporary views, attached
     scratch databases, working folders in the store's spill folder."""
     return [
-        [r[0] for r in con.execute("select view_name from duckdb_views() "
-                                   "where temporary and not internal").fetchall()],
+        sorted(r[0] for r in con.execute("select view_name from duckdb_views() "
+                                         "where temporary and not internal").fetchall()),
         [r[0] for r in con.execute("select database_name from duckdb_databases() "
                                    "where database_name = 'recon_snapshot'").fetchall()],
         sorted(p.name.split("-")[1] for p in (tmp_path / "recon.duckdb.tmp").glob("recon-snapshot-*")),
@@ -1294,7 +1294,7 @@ def test_run__facts_snapshot_only_during_the_stages(con, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         reconcile(con, tmp_path / "out", as_of)
     assert _snapshot(con, tmp_path) == [[], [], []]
-    assert during == [[["fct_expenditure"], ["recon_snapshot"], ["snapshot"]]] * 2
+    assert during == [[["fct_expenditure", "fct_reversed_lines"], ["recon_snapshot"], ["snapshot"]]] * 2
     # a killed run's folder is removed by the next run
     stale = tmp_path / "recon.duckdb.tmp" / "recon-snapshot-killed"
     stale.mkdir()

@@ -11,7 +11,7 @@
 -- length: none of them is an item code, and the accountant's fix is the same (book the line to
 -- its item). observed is the code (digits), the code as written when it has none, or empty.
 -- A 7-digit code missing from the classification is CODE_UNKNOWN instead. A wrong line cancelled by its mirror reversal
--- (fct_recon_lines: same sub-account, payee, function code, direct flag, project code, fund
+-- (fct_reversed_lines: same sub-account, payee, function code, direct flag, project code, fund
 -- source and amount, opposite sign) is corrected and not reported: each reversal cancels the latest
 -- such line posted on or before its day and not cancelled already; a reversal with no such line
 -- before it to cancel is reported itself.
@@ -35,40 +35,13 @@ with defects as (
       and not e.batch_repeat
       and e.amount <> 0
 ),
--- A mirror key's payments and reversals laid end to end in posting order (a day's payments
--- before its reversals): `pending` counts the payments not yet reversed. Each reversal cancels
--- the latest payment still pending on or before its day (as in fct_recon_lines).
-stacked as (
-    select
-        d.*,
-        sum(case when d.amount > 0 then 1 else -1 end)
-            over (mirror rows between unbounded preceding and current row) as pending
-    from defects as d
-    window mirror as (
-        partition by d.notice_no, d.purpose_key, d.payee, d.function_code, d.direct_flag, d.project_code,
-                     d.fund_source, abs(d.amount)
-        order by d.posted_on, case when d.amount > 0 then 0 else 1 end, d.voucher_no,
-                 length(d.line_no), d.line_no, d.source_file, d.row_no)
-),
-ranked as (
-    select
-        s.*,
-        min(s.pending) over (mirror rows between 1 following and unbounded following) as pending_later,
-        min(s.pending) over (mirror rows between unbounded preceding and 1 preceding) as pending_before
-    from stacked as s
-    window mirror as (
-        partition by s.notice_no, s.purpose_key, s.payee, s.function_code, s.direct_flag, s.project_code,
-                     s.fund_source, abs(s.amount)
-        order by s.posted_on, case when s.amount > 0 then 0 else 1 end, s.voucher_no,
-                 length(s.line_no), s.line_no, s.source_file, s.row_no)
-),
 unreversed as (
-    select *
-    from ranked
-    -- a payment stands unless the count later falls below its own (a later reversal took it);
-    -- a reversal stands when no payment was pending (the count at a new low)
-    where (amount > 0 and coalesce(pending_later >= pending, true))
-       or (amount < 0 and pending < 0 and coalesce(pending < pending_before, true))
+    -- a wrong line that its mirror reversal cancels is corrected (fct_reversed_lines); a
+    -- reversal that cancels nothing is reported too
+    select d.*
+    from defects as d
+    where not exists (select 1 from fct_reversed_lines as c
+                      where c.notice_no = d.notice_no and c.file_id = d.file_id and c.row_no = d.row_no)
 ),
 findings as (
     select

@@ -18,7 +18,7 @@
 --           booked to the wrong codes would otherwise make one message of megabytes). Each such
 --           line is also CODE_MISMATCH: that finding says the line is miscoded, this one says the
 --           account is not kept separately.
--- Pooled / multi lines cancelled by their mirror reversal (fct_recon_lines: same sub-account,
+-- Pooled / multi lines cancelled by their mirror reversal (fct_reversed_lines: same sub-account,
 -- payee, function code, direct flag, project code, fund source and amount, opposite sign) are not
 -- reported.
 with account_lines as (
@@ -27,33 +27,6 @@ with account_lines as (
     where e.match_kind in ('pooled', 'multi')
       and not e.batch_repeat
       and e.amount <> 0
-),
--- A mirror key's payments and reversals laid end to end in posting order (a day's payments
--- before its reversals): `pending` counts the payments not yet reversed. Each reversal cancels
--- the latest payment still pending on or before its day (as in fct_recon_lines).
-stacked as (
-    select
-        d.*,
-        sum(case when d.amount > 0 then 1 else -1 end)
-            over (mirror rows between unbounded preceding and current row) as pending
-    from account_lines as d
-    window mirror as (
-        partition by d.notice_no, d.purpose_key, d.payee, d.function_code, d.direct_flag, d.project_code,
-                     d.fund_source, abs(d.amount)
-        order by d.posted_on, case when d.amount > 0 then 0 else 1 end, d.voucher_no,
-                 length(d.line_no), d.line_no, d.source_file, d.row_no)
-),
-ranked as (
-    select
-        s.*,
-        min(s.pending) over (mirror rows between 1 following and unbounded following) as pending_later,
-        min(s.pending) over (mirror rows between unbounded preceding and 1 preceding) as pending_before
-    from stacked as s
-    window mirror as (
-        partition by s.notice_no, s.purpose_key, s.payee, s.function_code, s.direct_flag, s.project_code,
-                     s.fund_source, abs(s.amount)
-        order by s.posted_on, case when s.amount > 0 then 0 else 1 end, s.voucher_no,
-                 length(s.line_no), s.line_no, s.source_file, s.row_no)
 ),
 pooled_or_multi as (
     select
@@ -79,11 +52,9 @@ pooled_or_multi as (
         end as message,
         u.source_file,
         u.row_no as source_row
-    from ranked as u
-    -- a payment stands unless the count later falls below its own (a later reversal took it);
-    -- a reversal stands when no payment was pending (the count at a new low)
-    where (u.amount > 0 and coalesce(u.pending_later >= u.pending, true))
-       or (u.amount < 0 and u.pending < 0 and coalesce(u.pending < u.pending_before, true))
+    from account_lines as u
+    where not exists (select 1 from fct_reversed_lines as c
+                      where c.notice_no = u.notice_no and c.file_id = u.file_id and c.row_no = u.row_no)
 ),
 allocation_codes as (
     select distinct notice_no, function_code

@@ -28,32 +28,6 @@ defects as (
            and (s.fund_source like '%地方%' or s.fund_source like '%配套%'
                 or s.fund_source like '%本级%' or s.fund_source like '%自有%'))
 ),
--- A mirror key's payments and reversals laid end to end in posting order (a day's payments
--- before its reversals): `pending` counts the payments not yet reversed. Each reversal cancels
--- the latest payment still pending on or before its day (as in fct_recon_lines).
-stacked as (
-    select
-        d.*,
-        sum(case when d.amount > 0 then 1 else -1 end)
-            over (mirror rows between unbounded preceding and current row) as pending
-    from defects as d
-    window mirror as (
-        partition by d.notice_no, d.purpose_key, d.payee, d.function_code, d.direct_flag, d.project_code,
-                     d.fund_source, abs(d.amount)
-        order by d.posted_on, case when d.amount > 0 then 0 else 1 end, d.voucher_no,
-                 length(d.line_no), d.line_no, d.source_file, d.row_no)
-),
-ranked as (
-    select
-        s.*,
-        min(s.pending) over (mirror rows between 1 following and unbounded following) as pending_later
-    from stacked as s
-    window mirror as (
-        partition by s.notice_no, s.purpose_key, s.payee, s.function_code, s.direct_flag, s.project_code,
-                     s.fund_source, abs(s.amount)
-        order by s.posted_on, case when s.amount > 0 then 0 else 1 end, s.voucher_no,
-                 length(s.line_no), s.line_no, s.source_file, s.row_no)
-),
 findings as (
     select
         r.notice_no,
@@ -75,8 +49,10 @@ findings as (
             || '; book each source separately' as message,
         r.source_file,
         r.row_no as source_row
-    from ranked as r
-    -- a payment stands unless the count later falls below its own (a later reversal took it)
-    where r.amount > 0 and coalesce(r.pending_later >= r.pending, true)
+    from defects as r
+    -- spending only: a payment that its mirror reversal cancels is corrected
+    where r.amount > 0
+      and not exists (select 1 from fct_reversed_lines as c
+                        where c.notice_no = r.notice_no and c.file_id = r.file_id and c.row_no = r.row_no)
 )
 select * from findings
