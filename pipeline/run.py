@@ -243,8 +243,8 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
 # (bench files): at 10M ledger lines 15.3-15.5 s with the views, 14.5-15.1 s with an in-memory
 # temporary table, 11.4-13.2 s with the scratch database; at 2M 3.4-3.6 s, 3.0 s and 3.4-3.5 s,
 # of which 0.34-0.37 s was the detach writing the snapshot out (now dropped first, see below).
-# fct_reversed_lines (the lines mirror reversals cancel) is read by seven rules and the suite of
-# lines; it is small, and computed from the snapshot before it, once.
+# fct_reversed_lines (the lines mirror reversals cancel) is read by seven rules and by
+# fct_recon_lines, which a suite validates; it is small, and computed from the snapshot before it.
 SNAPSHOT_VIEWS = ("fct_expenditure", "fct_reversed_lines")
 PURPOSES_TABLE = "_run_purposes"  # rpt_purpose_matches, between the snapshot and the run's record
 SUMMARY_TABLE = "_run_summary"  # rpt_allocation_summary, likewise

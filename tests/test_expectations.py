@@ -59,7 +59,7 @@ MISTAKES = [
     dict(voucher_no="记-0930", posted_on=dt.date(2024, 9, 30), purpose=OLD_ESTATES,
          function_code="221", credit=50, payee="监理"),
     # a red-ink line before any payment it could reverse, then the payment, both miscoded: it
-    # cancels nothing after its day, so both report both
+    # cancels nothing after its day, so the rules and the suite report both lines
     dict(voucher_no="记-0601", posted_on=dt.date(2024, 6, 1), purpose=OLD_ESTATES,
          function_code="221", credit=70, payee="监理"),
     dict(voucher_no="记-0605", posted_on=dt.date(2024, 6, 5), purpose=OLD_ESTATES,
