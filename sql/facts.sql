@@ -667,14 +667,17 @@ with lines as not materialized (
       and not e.batch_repeat
 ),
 reversal_keys as (
-    select distinct notice_no, purpose_key, payee, function_code, direct_flag, project_code,
-           fund_source, -amount as amount
-    from lines
-    where amount < 0
+    select row_number() over () as key_id, k.*
+    from (select distinct notice_no, purpose_key, payee, function_code, direct_flag, project_code,
+                 fund_source, -amount as amount
+          from lines
+          where amount < 0) as k
 ),
 stacked as (
+    -- each line of a key, numbered in posting order (seq), and the payments pending after it
     select
-        l.*,
+        l.notice_no, l.file_id, l.row_no, l.amount, k.key_id,
+        row_number() over mirror as seq,
         sum(case when l.amount > 0 then 1 else -1 end)
             over (mirror rows between unbounded preceding and current row) as pending
     from lines as l
@@ -688,22 +691,17 @@ stacked as (
      and k.fund_source is not distinct from l.fund_source
      and k.amount = abs(l.amount)
     window mirror as (
-        partition by l.notice_no, l.purpose_key, l.payee, l.function_code, l.direct_flag,
-                     l.project_code, l.fund_source, abs(l.amount)
+        partition by k.key_id
         order by l.posted_on, case when l.amount > 0 then 0 else 1 end, l.voucher_no,
                  length(l.line_no), l.line_no, l.source_file, l.row_no)
 ),
 judged as (
     select
         s.notice_no, s.file_id, s.row_no, s.amount, s.pending,
-        min(s.pending) over (mirror rows between 1 following and unbounded following) as pending_later,
-        min(s.pending) over (mirror rows between unbounded preceding and 1 preceding) as pending_before
+        min(s.pending) over (stack rows between 1 following and unbounded following) as pending_later,
+        min(s.pending) over (stack rows between unbounded preceding and 1 preceding) as pending_before
     from stacked as s
-    window mirror as (
-        partition by s.notice_no, s.purpose_key, s.payee, s.function_code, s.direct_flag,
-                     s.project_code, s.fund_source, abs(s.amount)
-        order by s.posted_on, case when s.amount > 0 then 0 else 1 end, s.voucher_no,
-                 length(s.line_no), s.line_no, s.source_file, s.row_no)
+    window stack as (partition by s.key_id order by s.seq)
 )
 select j.notice_no, j.file_id, j.row_no
 from judged as j

@@ -22,8 +22,8 @@ where f.status = 'loaded';
 -- hash repeats are found first (one grouping of a number, not of five columns), then the exact
 -- keys among their lines decide, so a collision of hashes adds nothing (10M lines, copied into a
 -- table as the suite takes it: 0.96-1.08 s, against 1.36-1.62 s grouping the five columns of
--- every line). Keys are compared with `=`, as
--- GX compares them: a line without line number or book matches no other.
+-- every line). Keys are compared with `=`, as GX compares them: a line without line number or
+-- book matches no other.
 create or replace view stg_ledger_line_repeats as
 with repeated_hash as (
     select hash(file_id, period, voucher_no, line_no, book) as key_hash
