@@ -231,22 +231,70 @@ def _docx_block_items(parent):
                 if line.strip():
                     yield Para(line.strip())
         elif child.tag == qn("w:tbl"):
-            for tr in child.findall(qn("w:tr")):
-                yield Row(tuple(_cell_text(tc) for tc in tr.findall(qn("w:tc"))))
+            for tr in _within_controls(child, qn("w:tr")):
+                yield Row(_row_cells(tr))
         elif child.tag == qn("w:sdt"):
             content = child.find(qn("w:sdtContent"))
             if content is not None:
                 yield from _docx_block_items(content)
 
 
+def _within_controls(parent, tag: str):
+    """The children of `parent` with `tag`, also those inside content controls (w:sdt, as a
+    template's repeating row or a form field in a cell holds them) and custom XML."""
+    from docx.oxml.ns import qn
+
+    wrappers = (qn("w:sdt"), qn("w:sdtContent"), qn("w:customXml"))
+    for child in parent.iterchildren():
+        if child.tag == tag:
+            yield child
+        elif child.tag in wrappers:
+            yield from _within_controls(child, tag)
+
+
+def _row_cells(tr) -> tuple[str, ...]:
+    """A table row's cells, one per grid column: a cell merged across columns (w:gridSpan, as a
+    合计 written across 序号 and 项目) is followed by blanks for the columns it covers, and the
+    columns a row leaves out before or after its cells (w:gridBefore / w:gridAfter) read blank,
+    so that every cell stays under its heading."""
+    from docx.oxml.ns import qn
+
+    def grid(el, name: str) -> int:
+        found = el.find(qn(name)) if el is not None else None
+        try:
+            return max(int(found.get(qn("w:val"))), 1) if found is not None else 0
+        except (TypeError, ValueError):
+            return 0
+
+    tr_pr = tr.find(qn("w:trPr"))
+    cells = [""] * grid(tr_pr, "w:gridBefore")
+    for tc in _within_controls(tr, qn("w:tc")):
+        cells.append(_cell_text(tc))
+        cells.extend([""] * (grid(tc.find(qn("w:tcPr")), "w:gridSpan") - 1))
+    cells.extend([""] * grid(tr_pr, "w:gridAfter"))
+    return tuple(cells)
+
+
 def _paragraph_text(p) -> str:
-    """Text of a w:p, tracked insertions, hyperlinks and fields included, deletions left out."""
+    """Text of a w:p, tracked insertions, hyperlinks, fields and text boxes included, deletions
+    left out. A text box is saved twice (mc:Choice for new Word, mc:Fallback for old): read once."""
     from docx.oxml.ns import qn
 
     text_tag, run_tag = qn("w:t"), qn("w:r")
+    fallback = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"
     breaks = {qn("w:tab"): "\t", qn("w:br"): "\n", qn("w:cr"): "\n"}
     parts = []
+    def in_fallback(el) -> bool:
+        for a in el.iterancestors():
+            if a is p:
+                return False
+            if a.tag == fallback:
+                return True
+        return False
+
     for el in p.iter(text_tag, *breaks):
+        if in_fallback(el):
+            continue
         if el.tag == text_tag:
             parts.append(el.text or "")
         elif el.getparent() is not None and el.getparent().tag == run_tag:  # not a tab stop in w:pPr
@@ -263,7 +311,7 @@ def _cell_text(tc) -> str:
         v_merge = tc_pr.find(qn("w:vMerge"))
         if v_merge is not None and v_merge.get(qn("w:val")) in (None, "continue"):
             return ""
-    lines = [_paragraph_text(p).strip() for p in tc.findall(qn("w:p"))]
+    lines = [_paragraph_text(p).strip() for p in _within_controls(tc, qn("w:p"))]
     return "\n".join(line for line in lines if line)
 
 
@@ -271,6 +319,9 @@ def _cell_text(tc) -> str:
 # Small parsers
 
 
+_ALNUM = str.maketrans({chr(0xFF10 + i): chr(0x30 + i) for i in range(10)}
+                       | {chr(0xFF21 + i): chr(0x41 + i) for i in range(26)}
+                       | {chr(0xFF41 + i): chr(0x61 + i) for i in range(26)})
 _WIDTH = str.maketrans("０１２３４５６７８９．，－：（）＞＜＝％", "0123456789.,-:()><=%")
 _NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
 _SPACES = re.compile(r"[\s\u3000\u00a0]+")
@@ -318,16 +369,31 @@ def to_yuan(value: Decimal, unit: str) -> Decimal:
     return cents
 
 
-_OP_WORDS = (("≥", ">="), ("≤", "<="), ("=>", ">="), ("=<", "<="), ("＞＝", ">="), ("＜＝", "<="))
+# Operators as targets write them: signs (≥ ≧ >= ＞＝ …) anywhere, words before the number
+# (不少于 90%; longer words first where one begins another), or words after it (90%以上).
+_OP_SIGNS = (("≥", ">="), ("≧", ">="), ("≤", "<="), ("≦", "<="), ("=>", ">="), ("=<", "<="),
+             ("＞＝", ">="), ("＜＝", "<="))
+_OP_WORDS = (("大于或等于", ">="), ("大于等于", ">="), ("不少于", ">="), ("不低于", ">="),
+             ("不小于", ">="), ("至少", ">="), ("达到", ">="), ("小于或等于", "<="), ("小于等于", "<="),
+             ("不超过", "<="), ("不高于", "<="), ("不多于", "<="), ("不大于", "<="), ("最多", "<="),
+             ("大于", ">"), ("高于", ">"), ("超过", ">"), ("小于", "<"), ("低于", "<"), ("等于", "="))
+_OP_SUFFIXES = (("及以上", ">="), ("以上", ">="), ("及以下", "<="), ("以下", "<="), ("以内", "<="))
 _TARGET = re.compile(r"^(>=|<=|=|>|<)?\s*([+-]?\d+(?:\.\d+)?)\s*(\D*)$")
 
 
 def parse_target(text: str) -> tuple[str | None, Decimal | None, str | None, bool]:
-    """'>=97套' -> ('>=', 97, '套', False); '有效解决' -> (None, None, None, True)."""
-    s = text.strip()
-    for word, op in _OP_WORDS:
-        s = s.replace(word, op)
-    s = _squash(s.translate(_WIDTH))
+    """'>=97套' -> ('>=', 97, '套', False); '不低于90%' and '90%以上' -> ('>=', 90, '%', False);
+    '有效解决' -> (None, None, None, True)."""
+    s = _squash(text)
+    for sign, op in _OP_SIGNS:
+        s = s.replace(sign, op)
+    s = s.translate(_WIDTH)
+    word = next(((w, op) for w, op in _OP_WORDS if s.startswith(w)), None)
+    if word:
+        s = word[1] + s[len(word[0]):]
+    after = next(((w, op) for w, op in _OP_SUFFIXES if s.endswith(w)), None)
+    if after and not s.startswith(("<", ">", "=")):
+        s = after[1] + s[:-len(after[0])]
     m = _TARGET.match(s)
     if not m:
         return None, None, None, True
@@ -425,9 +491,10 @@ def parse_document(doc: SourceDocument, path: Path | str) -> Notice:
             break
         title_at += 1
         title += following
-    year_m = re.search(r"((?:19|20)\d{2})\s*年", title)
+    title_n = title.translate(_ALNUM)  # ２０２４年 as 2024年
+    year_m = re.search(r"((?:19|20)\d{2})\s*年", title_n)
     fiscal_year = int(year_m.group(1)) if year_m else int(re.search(r"〔(\d{4})〕", notice_no).group(1))
-    fund_m = re.search(r"((?:19|20)\d{2}年.*?资金)", title)
+    fund_m = re.search(r"((?:19|20)\d{2}年.*?资金)", title_n)
     fund_name = fund_m.group(1) if fund_m else None
 
     salute_at = next((i for i in range(title_at + 1, len(paragraphs))
@@ -437,14 +504,15 @@ def parse_document(doc: SourceDocument, path: Path | str) -> Notice:
     body_from = (salute_at if salute_at is not None else title_at) + 1
     body_to = next((i for i in range(body_from, len(paragraphs)) if paragraphs[i].startswith("附件")),
                    len(paragraphs))
-    body = paragraphs[body_from:body_to]
+    # full-width digits and letters as ASCII, where codes and years are looked for
+    body = [t.translate(_ALNUM) for t in paragraphs[body_from:body_to]]
     issuer = _issuer(paragraphs[:no_at], paragraphs[body_to:])
 
     # Clauses: upstream documents, codes, the rules of clause 三, the deadline.
     _preamble, clauses = _clauses(body)
     body_text = "".join(body)
     upstream = tuple(d for d in find_doc_nos(title + body_text) if d != notice_no)
-    project_m = re.search(r"项目代码\s*[:：]?\s*([0-9A-Za-z]{6,32})", body_text)
+    project_m = re.search(r"项目代码\s*(?:为|是)?\s*[:：]?\s*[“\"「]?\s*([0-9A-Za-z]{6,32})", body_text)
     revenue_code, revenue_name = _revenue(body_text)
     # Clause 三 in the seed; found by content (expenditure item codes named as 科目) so that a
     # notice numbering its clauses differently still yields its rules.
@@ -549,6 +617,7 @@ def _allocation_table(items: list, header_at: int | None, body_text: str,
     col_amount = _find_col(header, "下达", "金额", "分配", "预算数", "资金", exclude=("科目", "名称"))
     col_purpose = _find_col(header, "项目", "用途", "资金名称", "名称", exclude=("科目", "代码"))
     col_region = _find_col(header, "地区", "单位")
+    col_direct = _find_col(header, "直达")  # 是否直达资金: the flag in a column of its own
     if col_purpose is None:
         col_purpose, col_region = col_region, None
     if col_purpose is None or col_amount is None:
@@ -595,13 +664,17 @@ def _allocation_table(items: list, header_at: int | None, body_text: str,
         except ValueError:
             raise InputError(path, f"分配表“{purpose or amount_text}”一行的金额“{amount_text}”无法识别",
                              f"allocation table: cannot read the amount {amount_text!r} of {purpose!r}")
-        total_word = next((w for w in _TOTAL_WORDS if w in purpose), None)
+        label, total_word = _total_label(cells, col_amount, col_code, purpose)
         if total_word:
+            if amount is None and len(cells) < len(header):
+                # a total cell merged across columns, in a text that keeps no empty cell for them:
+                # its amount is the number after it
+                amount = _amount_after(cells, cells.index(label), unit)
             if amount is None:
-                raise InputError(path, f"分配表合计行“{purpose}”没有金额",
-                                 f"allocation table: the total row {purpose!r} has no amount")
-            totals[purpose] = amount
-            place = purpose.replace(total_word, "").strip()
+                raise InputError(path, f"分配表合计行“{label}”没有金额",
+                                 f"allocation table: the total row {label!r} has no amount")
+            totals[label] = amount
+            place = _squash(label).replace(total_word, "").strip()
             if place:
                 region = region if col_region is not None else place
                 regions.append(place)
@@ -621,7 +694,8 @@ def _allocation_table(items: list, header_at: int | None, body_text: str,
             region=region,
             amount=amount,
             function_code=code_m.group(1) if code_m else _squash(code_text),
-            is_direct="中央直达" in _squash(purpose) and "参照" not in purpose,
+            is_direct=(_is_yes(_cell(cells, col_direct)) if col_direct is not None
+                       else "中央直达" in _squash(purpose) and "参照" not in purpose),
         ))
     if not lines:
         raise InputError(path, "分配表中没有分配行", "the allocation table has no allocation lines")
@@ -636,15 +710,51 @@ def _allocation_table(items: list, header_at: int | None, body_text: str,
             stated_total = found[0] if word == "总计" else sum(found, Decimal("0.00"))
             break
     else:
-        stated_total = _total_in_text(body_text, path)
+        stated_total = _total_in_text(body_text)
+        if stated_total is None and len(lines) == 1:
+            stated_total = lines[0].amount  # one line is its own total
+        if stated_total is None:
+            raise InputError(path, "分配表未找到合计行，正文也未写明合计金额",
+                             "no total row in the allocation table and no total stated in the text")
     return unit, lines, stated_total, end
 
 
-def _total_in_text(body_text: str, path) -> Decimal:
-    m = re.search(r"(?:共计|合计|总计)\s*([\d,，.]+)\s*(万元|元)", body_text.translate(_WIDTH))
+def _total_label(cells: list[str], col_amount: int, col_code: int | None,
+                 purpose: str) -> tuple[str, str | None]:
+    """The cell that makes a row the table's total, and its word (合计 …): the purpose's, or
+    another short cell's (合计 under 序号 or 地区, or across both)."""
+    for cell in [purpose] + [c for i, c in enumerate(cells) if i not in (col_amount, col_code)]:
+        word = next((w for w in _TOTAL_WORDS if w in cell), None)
+        if word and (cell == purpose or len(_squash(cell)) <= 20):
+            return cell, word
+    return purpose, None
+
+
+def _amount_after(cells: list[str], at: int, unit: str) -> Decimal | None:
+    for cell in cells[at + 1:]:
+        try:
+            value = parse_decimal(cell)
+        except ValueError:
+            continue
+        if value is not None:
+            return to_yuan(value, unit)
+    return None
+
+
+def _is_yes(text: str) -> bool:
+    return _squash(text).translate(_WIDTH).upper() in ("是", "Y", "YES", "√", "✓", "1", "直达", "中央直达")
+
+
+def _total_in_text(body_text: str) -> Decimal | None:
+    """The total the body states: 共计 / 合计 / 总计 N 万元, else the amount of 下达 … N 万元 in one
+    sentence (现下达你单位…资金6276万元)."""
+    text = body_text.translate(_WIDTH)
+    amount = r"[^。；;：:]*?(?<![\d.])(\d[\d,，]*(?:\.\d+)?)\s*(万元|元)"
+    m = (re.search(r"(?:共计|合计|总计)\s*([\d,，.]+)\s*(万元|元)", text)
+         or re.search(r"[现特][^。；;，,]{0,4}下达" + amount, text)  # not 上级下达我区 … 万元
+         or re.search(r"下达" + amount, text))
     if not m:
-        raise InputError(path, "分配表未找到合计行，正文也未写明合计金额",
-                         "no total row in the allocation table and no total stated in the text")
+        return None
     return to_yuan(parse_decimal(m.group(1)), m.group(2))
 
 
@@ -771,7 +881,8 @@ def _indicators(columns: dict, rows: list) -> tuple[Indicator, ...]:
             return _cell(cells, columns.get(key))
 
         if cell("level1"):
-            level1, level2 = cell("level1"), ""
+            # a 一级 label with no 二级 beside it is written across both (满意度指标)
+            level1, level2 = cell("level1"), cell("level1")
         if cell("level2"):
             level2 = cell("level2")
         name, target = cell("name"), cell("target")
@@ -779,7 +890,7 @@ def _indicators(columns: dict, rows: list) -> tuple[Indicator, ...]:
             continue
         op, value, unit, qualitative = parse_target(target)
         try:
-            weight = parse_decimal(cell("weight"))
+            weight = parse_decimal(cell("weight").rstrip("%％ "))  # 10, 10分, 10%
         except ValueError:
             weight = None
         result.append(Indicator(

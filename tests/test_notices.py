@@ -156,6 +156,19 @@ def test_parse_seed__indicator_fields(seed):
     ("100%", ("=", Decimal("100"), "%", False)),
     ("有效解决", (None, None, None, True)),
     ("是", (None, None, None, True)),
+    # the other ways target tables write an operator: signs, and words before or after the number
+    ("≧97套", (">=", Decimal("97"), "套", False)),
+    ("≦5%", ("<=", Decimal("5"), "%", False)),
+    ("不少于24个", (">=", Decimal("24"), "个", False)),
+    ("大于等于12次", (">=", Decimal("12"), "次", False)),
+    ("不低于 90%", (">=", Decimal("90"), "%", False)),
+    ("不超过480元/户/月", ("<=", Decimal("480"), "元/户/月", False)),
+    ("小于或等于5%", ("<=", Decimal("5"), "%", False)),
+    ("低于5%", ("<", Decimal("5"), "%", False)),
+    ("90%以上", (">=", Decimal("90"), "%", False)),
+    ("95%及以上", (">=", Decimal("95"), "%", False)),
+    ("5%以内", ("<=", Decimal("5"), "%", False)),
+    ("达到预期", (None, None, None, True)),
 ])
 def test_parse_target__forms(text, expected):
     assert parse_target(text) == expected
@@ -585,3 +598,159 @@ def test_parse_allocation_table_with_region_and_purpose_columns(tmp_path, seed):
           f"\t\n\t\n\t{purpose}\n\t{amount}\n\t{code}\n") for purpose, amount, code in rows]
     n = parse_notice(variant(tmp_path, "columns.txt", *replacements))
     assert (n.amount_unit, n.stated_total, n.lines) == ("万元", seed.stated_total, seed.lines)
+
+
+# --- what Word and the bureaus' templates do besides ---------------------------------------------
+
+
+def _docx_table(path: Path, index: int):
+    import docx
+
+    document = docx.Document(str(path))
+    return document, document.tables[index]
+
+
+def test_parse_docx__a_total_merged_across_columns_keeps_the_columns_in_place(tmp_path, seed):
+    # 克拉玛依区合计 written across 序号 and 地区 (one w:tc with gridSpan 2): before, every cell
+    # after it moved one column left, and 6276 was read as a purpose with no amount (refused)
+    path = build_notice_docx(SEED_TEXT, tmp_path / "notice.docx")
+    document, table = _docx_table(path, 0)
+    merged = table.cell(1, 0).merge(table.cell(1, 1))
+    merged.text = "克拉玛依区合计"
+    document.save(str(path))
+    assert len(table.rows[1]._tr.tc_lst) == 3
+    assert parse_notice(path) == seed
+
+
+def test_parse_docx__an_indicator_level_merged_across_both_levels(tmp_path, seed):
+    # 满意度指标 written once across 一级 and 二级 指标: before, the indicator's name was read as
+    # its 二级, its target as its name, and its weight was lost (weights then did not add up)
+    path = build_notice_docx(SEED_TEXT, tmp_path / "notice.docx")
+    document, table = _docx_table(path, 1)
+    row = next(i for i, r in enumerate(table.rows) if r.cells[0].text == "满意度指标")
+    merged = table.cell(row, 0).merge(table.cell(row, 1))
+    merged.text = "满意度指标"
+    document.save(str(path))
+    assert parse_notice(path) == seed
+
+
+_MC = "http://schemas.openxmlformats.org/markup-compatibility/2006"
+
+
+def test_parse_docx__a_text_box_is_read_once(tmp_path, seed):
+    # the red-headed 克拉玛依区财政局文件 in a text box, which Word saves twice (for new and old
+    # versions): before, the issuer read 克拉玛依区财政局文件克拉玛依区财政局
+    from docx.oxml import parse_xml
+    from docx.oxml.ns import nsdecls
+
+    path = build_notice_docx(SEED_TEXT, tmp_path / "notice.docx")
+    import docx
+
+    document = docx.Document(str(path))
+    header = [p for p in document.paragraphs[:4]]
+    assert [p.text for p in header] == ["(", "克拉玛依", "区财政局", ")"]
+    box = "<w:txbxContent><w:p><w:r><w:t>克拉玛依区财政局文件</w:t></w:r></w:p></w:txbxContent>"
+    header[0]._p.addprevious(parse_xml(
+        f'<w:p {nsdecls("w")} xmlns:mc="{_MC}"><w:r><mc:AlternateContent>'
+        f'<mc:Choice Requires="wps"><w:drawing>{box}</w:drawing></mc:Choice>'
+        f'<mc:Fallback><w:pict>{box}</w:pict></mc:Fallback></mc:AlternateContent></w:r></w:p>'))
+    for p in header:
+        p._p.getparent().remove(p._p)
+    document.save(str(path))
+    assert parse_notice(path).issuer == seed.issuer == "克拉玛依区财政局"
+
+
+def test_parse_docx__rows_and_cells_inside_content_controls(tmp_path, seed):
+    # a template's repeating row (w:sdt around a w:tr) and a form field in a cell (w:sdt around
+    # its paragraph): before, the row was left out (a line lost, the total then "wrong") and the
+    # cell read blank (the notice refused)
+    from docx.oxml import parse_xml
+    from docx.oxml.ns import nsdecls, qn
+
+    path = build_notice_docx(SEED_TEXT, tmp_path / "notice.docx")
+    document, table = _docx_table(path, 0)
+
+    def wrap(el):
+        sdt = parse_xml(f'<w:sdt {nsdecls("w")}><w:sdtPr/><w:sdtContent/></w:sdt>')
+        el.addprevious(sdt)
+        sdt.find(qn("w:sdtContent")).append(el)
+
+    wrap(table.rows[5]._tr)                       # 2024年危旧房改造（中央直达）
+    wrap(table.rows[4].cells[2]._tc.find(qn("w:p")))  # 6111, 老旧小区改造's amount
+    document.save(str(path))
+    assert parse_notice(path) == seed
+
+
+@pytest.mark.parametrize("total_row", [
+    "\t合计\n\t\n\t6276\n\t\n",           # 合计 under 序号
+    "\t\n\t\n\t6276\n\t\n".replace("\t\n\t6276", "\t合计\n\t6276"),  # under 地区, as the seed
+    "\t合计\n\t6276\n\t\n",                 # a cell merged across 序号 and 地区, as text keeps it
+])
+def test_parse_txt__the_total_row_wherever_合计_is_written(tmp_path, seed, total_row):
+    path = variant(tmp_path, "total.txt", ("\t1\n\t克拉玛依区合计\n\t6276\n\t\n", total_row))
+    n = parse_notice(path)
+    assert (n.stated_total, [ln.amount for ln in n.lines]) == (seed.stated_total, [ln.amount for ln in seed.lines])
+
+
+def test_parse_txt__fullwidth_digits_in_the_body(tmp_path, seed):
+    # text taken from a PDF or typed in a full-width font: before, the project code, the revenue
+    # code and clause 三's codes and rules were lost without a word (the notice loaded, and its
+    # code checks said nothing)
+    head, tail = SEED_TEXT.split("\n附件", 1)
+    start = head.index("按照《")
+    wide = head[start:].translate(str.maketrans("0123456789Z", "０１２３４５６７８９Ｚ"))
+    assert "项目代码１００００" in wide and "“１１００２５８" in wide and "“２２１０１０３" in wide
+    path = tmp_path / "wide.txt"
+    path.write_text(head[:start] + wide + "\n附件" + tail, encoding="utf-8")
+    n = parse_notice(path)
+    assert n.project_code == seed.project_code == "10000013Z135080000028"
+    assert (n.revenue_code, n.allowed_codes, n.code_rules, n.reporting_deadline) == (
+        seed.revenue_code, seed.allowed_codes, seed.code_rules, seed.reporting_deadline)
+    assert n.code_rules
+
+
+def test_parse_txt__project_code_written_with_为(tmp_path, seed):
+    path = variant(tmp_path, "wei.txt", ("项目代码10000013Z", "项目代码为10000013Z"))
+    assert parse_notice(path).project_code == seed.project_code
+
+
+def test_parse_txt__a_weight_written_as_a_percentage(tmp_path, seed):
+    path = variant(tmp_path, "weight.txt", ("\t>=90%\n\t计划标准\n\t-\n\t10\n\t满意度赋分\n\t工作资料\n\n\t项",
+                                            "\t>=90%\n\t计划标准\n\t-\n\t10%\n\t满意度赋分\n\t工作资料\n\n\t项"))
+    assert parse_notice(path) == seed
+
+
+def test_parse_txt__one_allocation_line_needs_no_total(tmp_path):
+    text = SEED_TEXT.replace("\t1\n\t克拉玛依区合计\n\t6276\n\t\n", "")
+    for purpose, amount, code in [("2024年租赁补贴（中央直达）", "17.28", "2210107"),
+                                  ("2024年保障性租赁住房（中央直达）", "103.72", "2210110"),
+                                  ("2024年危旧房改造（中央直达）", "44", "2210103")]:
+        text = text.replace(f"\t\n\t{purpose}\n\t{amount}\n\t{code}\n", "", 1)
+    path = tmp_path / "one.txt"
+    path.write_text(text, encoding="utf-8")
+    n = parse_notice(path)
+    assert [(ln.purpose, ln.amount) for ln in n.lines] == [("2024年老旧小区改造（中央直达）", Decimal("61110000.00"))]
+    assert n.stated_total == Decimal("61110000.00")
+
+
+def test_parse_txt__the_total_stated_as_what_is_allocated(tmp_path):
+    # no 合计 row and no 共计 in the text: 现下达…6276万元 states the total, not 上级下达的
+    path = variant(tmp_path, "stated.txt", ("\t1\n\t克拉玛依区合计\n\t6276\n\t\n", ""),
+                   ("一、现下达2024年补助资金预算（", "一、自治区下达我区资金8000万元，现下达2024年补助资金预算6276万元（"))
+    assert parse_notice(path).stated_total == Decimal("62760000.00")
+    multi = variant(tmp_path, "none.txt", ("\t1\n\t克拉玛依区合计\n\t6276\n\t\n", ""))
+    with pytest.raises(InputError, match="未找到合计行"):
+        parse_notice(multi)
+
+
+def test_parse_txt__the_direct_flag_in_a_column_of_its_own(tmp_path):
+    replacements = [("\t预算支出功能科目\n", "\t预算支出功能科目\n\t是否直达资金\n"),
+                    ("\t6276\n\t\n", "\t6276\n\t\n\t\n")]
+    for purpose, amount, code, flag in [("2024年租赁补贴（中央直达）", "17.28", "2210107", "是"),
+                                        ("2024年保障性租赁住房（中央直达）", "103.72", "2210110", "是"),
+                                        ("2024年老旧小区改造（中央直达）", "6111", "2210108", "否"),
+                                        ("2024年危旧房改造（中央直达）", "44", "2210103", "是")]:
+        replacements.append((f"\t{purpose}\n\t{amount}\n\t{code}\n",
+                             f"\t{purpose.replace('（中央直达）', '')}\n\t{amount}\n\t{code}\n\t{flag}\n"))
+    n = parse_notice(variant(tmp_path, "flag.txt", *replacements))
+    assert [ln.is_direct for ln in n.lines] == [True, True, False, True]
