@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import atexit
 import datetime as dt
+import errno
 import logging
 import os
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -97,6 +99,68 @@ def _short_of_resources(exc: BaseException) -> str | None:
     return None
 
 
+# Statuses beside the contract's 0 / 1 / 2 (README, "Exit status"): a shell's for a command
+# stopped by SIGINT, SIGTERM or SIGPIPE (128 + the signal's number)
+EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_BROKEN_PIPE = 130, 143, 141
+INTERRUPTED = ("已中断：命令未完成；已载入的文件保留，未载完的文件已回滚，请重新运行 / interrupted: the "
+               "command did not finish; files already loaded are kept, a load not finished was rolled "
+               "back; run it again")
+# What the system refuses about a file or folder the user named (--outputs, --db, --inputs): a
+# usage error, not a bug
+_REFUSED_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR, errno.EEXIST,
+                   errno.ENAMETOOLONG}
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_signalled: list[int] = []  # the stop signals received; DuckDB may turn one into its own error
+
+
+def _stop_on_signals() -> dict:
+    """Ctrl-C and SIGTERM (a timeout's, `systemctl stop`) stop a command the same way: the main
+    thread raises KeyboardInterrupt where it is. Returns the handlers to put back."""
+    def stop(signum, frame):
+        _signalled.append(signum)
+        raise KeyboardInterrupt()
+
+    old = {}
+    for sig in _STOP_SIGNALS:
+        try:
+            old[sig] = signal.signal(sig, stop)
+        except ValueError:  # not the main thread (a test's runner): leave the signals as they are
+            pass
+    return old
+
+
+def _interrupted() -> NoReturn:
+    status = EXIT_TERMINATED if signal.SIGTERM in _signalled else EXIT_INTERRUPTED
+    log = logging.getLogger("recon")
+    if log.handlers:
+        log.warning("interrupted (exit %d)", status)
+    click.echo(INTERRUPTED, err=True)
+    sys.exit(status)
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit fails no more."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _not_permitted(exc: BaseException) -> str | None:
+    """The bilingual message for a file or folder the system refuses (no permission, a file where
+    a folder is needed, a read-only disk), or None for anything else."""
+    if not isinstance(exc, OSError) or exc.errno not in _REFUSED_ERRNOS:
+        return None
+    name = printable(str(exc.filename)) if exc.filename else ""
+    reason = printable(exc.strerror or str(exc))
+    return (f"无法读写 {name}：{reason}（请检查 --outputs、--db、--inputs 所指的路径及其权限）/ cannot "
+            f"read or write {name}: {reason} (check the paths given to --outputs, --db and --inputs, and "
+            f"their permissions)")
+
+
 class ReconGroup(click.Group):
     """Click group that never shows a traceback: an unexpected error (a bug) is logged with its
     traceback to <outputs>/logs/recon.log when logging is set up, and exits 70 (EX_SOFTWARE).
@@ -106,25 +170,39 @@ class ReconGroup(click.Group):
 
     def invoke(self, ctx):
         old_umask = os.umask(0o077)
+        handlers = _stop_on_signals()
+        log = logging.getLogger("recon")
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
+        except KeyboardInterrupt:
+            _interrupted()
+        except BrokenPipeError:
+            # the reader of stdout has gone (`recon runs | head -1`): nothing more to say, and no
+            # more to write; the status a shell gives a command stopped by SIGPIPE
+            _drop_stdout()
+            sys.exit(EXIT_BROKEN_PIPE)
         except Exception as exc:  # noqa: BLE001 - the last line of defence
-            log = logging.getLogger("recon")
-            short_of = _short_of_resources(exc)
+            if _signalled:  # DuckDB's "Query interrupted", raised for the signal
+                _interrupted()
+            short_of = _short_of_resources(exc) or _not_permitted(exc)
             if short_of is not None:  # the machine's limits, not a bug: say which and what to do
                 if log.handlers:
                     log.error("%s", short_of)
                 click.echo(short_of, err=True)
                 sys.exit(ReconError.exit_code)
-            if log.handlers:  # only to the log file: without one, logging would print the traceback
+            log_file = next((h.baseFilename for h in log.handlers if hasattr(h, "baseFilename")), None)
+            if log_file:  # only to the log file: without one, logging would print the traceback
                 log.exception("internal error")
+            see = f"; see {printable(log_file)}" if log_file else ""
             click.echo(f"内部错误 / internal error: {type(exc).__name__}: {printable(exc)} "
-                       "(请报告此问题 / please report this bug; see outputs/logs/recon.log)", err=True)
+                       f"(请报告此问题 / please report this bug{see})", err=True)
             sys.exit(70)
         finally:
             os.umask(old_umask)
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
 
 
 @click.group(cls=ReconGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -217,9 +295,10 @@ def _print_result(result, quiet: bool = False) -> None:
         click.echo(f"未读取子文件夹 / subfolder not read: {printable(str(folder))} "
                    f"（{files} 个文件 / {files} file{'' if files == 1 else 's'}）")
     sev = result.by_severity
+    waived = f"（其中已豁免 {result.waived} / {result.waived} waived）" if result.waived else ""
     click.echo(
         f"run {result.run_id}: 错误 {sev['error']} errors, 警告 {sev['warning']} warnings, "
-        f"提示 {sev['info']} info -> {result.run_dir} (exit {result.exit_status})"
+        f"提示 {sev['info']} info{waived} -> {result.run_dir} (exit {result.exit_status})"
     )
 
 
@@ -265,7 +344,10 @@ def load_ledger(paths, preset, encoding, outputs, db, wait):
 
     with _store(outputs, db, wait) as con:
         outcomes = load_ledgers(con, [Path(p) for p in paths], preset=preset, encoding=encoding)
+        quarantined = _quarantined(con, [o.file_id for o in outcomes if o.action == "loaded" and o.rows_quarantined])
     _exit_for_outcomes(outcomes)
+    for line in quarantined:
+        click.echo(line, err=True)
 
 
 @main.command()
@@ -483,6 +565,33 @@ class _store:
     def __exit__(self, *exc):
         self._session.__exit__(*exc)
         return self._errors.__exit__(*exc)
+
+
+def _quarantined(con, file_ids: list[int]) -> list[str]:
+    """The first quarantined cells of the files just loaded, as `recon run` prints its
+    INPUT_ROW_INVALID findings on stderr (run.QUARANTINED_SHOWN of them), then how many more."""
+    from .run import QUARANTINED_SHOWN
+
+    if not file_ids:
+        return []
+    rows = con.execute(
+        """
+        select f.name, q.row_no, q.column_name, q.value, q.reason, count(*) over () as total
+        from quarantine as q join input_files as f on f.file_id = q.file_id
+        where list_contains(?, q.file_id)
+        order by f.name, q.file_id, q.row_no, q.column_name
+        limit ?
+        """, [file_ids, QUARANTINED_SHOWN]).fetchall()
+    lines = []
+    for name, row, column, value, reason, _ in rows:
+        zh, _, en = reason.partition(" / ")
+        lines.append(printable(f"隔离 / quarantined: 文件 {name} 数据第{row}行 {column} 的值“{value or ''}”：{zh} / "
+                               f"file {name} data row {row}, column {column} value {value or ''!r}: {en or zh}"))
+    more = rows[0][-1] - len(rows) if rows else 0
+    if more > 0:
+        lines.append(f"隔离 / quarantined: 另有 {more} 处，见 `recon run` 的 exceptions.csv / {more} more, "
+                     f"see exceptions.csv of `recon run`")
+    return lines
 
 
 def _exit_for_outcomes(outcomes) -> None:

@@ -33,7 +33,8 @@ from .aliases import ALIASES_FILE, apply_purpose_aliases
 from .checks import FINDING_KEY_SQL, FOUND_COLUMNS, FOUND_TABLE, collect_stage, create_found, last_seq
 from .findings import Finding
 from .loading import FileOutcome
-from .store import session, transaction, working_folder
+from .logs import printable
+from .store import StoreError, session, transaction, working_folder
 
 log = logging.getLogger("recon")
 
@@ -76,6 +77,7 @@ class RunResult:
     outcomes: list[FileOutcome] = field(default_factory=list)
     counts: dict = field(default_factory=dict)
     unread_folders: list[tuple[Path, int]] = field(default_factory=list)  # see unread_subfolders
+    waived: int = 0                       # of by_severity's findings, those a waiver accepts
 
 
 def discover_inputs(inputs_dir: Path) -> tuple[list[Path], list[Path]]:
@@ -155,11 +157,40 @@ def load_files(con: duckdb.DuckDBPyConnection, notice_paths: list[Path], ledger_
     return outcomes
 
 
+class ScopeError(StoreError):
+    """--notice or --purpose names nothing loaded: a typing mistake, not a clean slice (exit 2)."""
+
+
+def _check_scope(con: duckdb.DuckDBPyConnection, scope: Scope) -> None:
+    """Refuse a scope that selects nothing, rather than reporting "0 errors" on it: a notice not
+    loaded, or a purpose that no allocation line (of that notice) names. Each message lists what
+    there is to choose from."""
+    if scope.notice_no is not None:
+        known = [r[0] for r in con.execute("select notice_no from notices order by notice_no").fetchall()]
+        if scope.notice_no not in known:
+            listed = printable("、".join(known) or "无 / none")
+            raise ScopeError(f"--notice：通知 {scope.notice_no} 未加载（已加载：{listed}）/ notice "
+                             f"{scope.notice_no} is not loaded (loaded: {listed})")
+    if scope.purpose is not None:
+        lines = con.execute(
+            "select distinct purpose, purpose_key = purpose_key(?) from allocation_lines "
+            "where ? is null or notice_no = ? order by purpose",
+            [scope.purpose, scope.notice_no, scope.notice_no]).fetchall()
+        if not any(matches for _, matches in lines):
+            listed = printable("、".join(p for p, _ in lines) or "无 / none")  # from the notices
+            where = f"通知 {scope.notice_no} 的" if scope.notice_no else "已加载通知的"
+            where_en = f"notice {scope.notice_no}'s" if scope.notice_no else "the loaded notices'"
+            purpose = printable(scope.purpose)
+            raise ScopeError(f"--purpose：“{purpose}”不是{where}分配用途（可选：{listed}）/ "
+                             f"{purpose!r} is none of {where_en} allocation lines (choose from: {listed})")
+
+
 def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_on: str = "error",
               outcomes: list[FileOutcome] | None = None, started: dt.datetime | None = None) -> RunResult:
     """Check what is loaded within `scope`, record the run and write its reports."""
     from .reports import write_reports  # reports import the rule registry; keep start-up light
 
+    _check_scope(con, scope)
     outputs = Path(outputs).absolute()  # later stages (GX Data Docs) need absolute paths
     _clear_stale_staging(outputs)
     _clear_orphans(con)
@@ -233,8 +264,11 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
     run_dir = _timed("reports", write_reports, con, run_id, outputs, staging_dir=staging_dir)
     by_severity, quarantined, quarantined_total = _result_findings(con, run_id)
     log.info("run %s finished: exit %s, %s findings", run_id, exit_status, sum(by_severity.values()))
+    waived = con.execute("select count(*) from findings as f where f.run_id = ? and f.change <> 'resolved' "
+                         "and f.finding_key in (select finding_key from run_waivers where run_id = ?)",
+                         [run_id, run_id]).fetchone()[0]
     return RunResult(run_id, run_dir, exit_status, by_severity, quarantined, quarantined_total,
-                     outcomes, counts)
+                     outcomes, counts, waived=waived)
 
 
 # Views that a dozen rules, the indicators and the suites each read whole: computed once per run

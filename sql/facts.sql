@@ -736,3 +736,11 @@ left join fct_reversed_lines as r
   on r.notice_no = e.notice_no and r.file_id = e.file_id and r.row_no = e.row_no
 where e.amount <> 0
   and not e.batch_repeat;  -- a line of batches of one purpose once, as the rules take it
+
+-- The waivers each run went by: those made before it finished. A waiver made afterwards counts
+-- from the next run on, so `recon report RUN_ID` writes a past run's reports as it wrote them
+-- (its exit status was decided without the later waiver).
+create or replace view run_waivers as
+select r.run_id, w.finding_key, w.reason, w.waived_by, w.waived_at
+from waivers as w
+join runs as r on w.waived_at <= r.finished_at;

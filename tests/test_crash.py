@@ -87,6 +87,30 @@ def test_crash__sigkill_part_way_then_next_run_completes(big_inputs, tmp_path, k
     assert not list((outputs / "runs").glob(".*.tmp"))  # a killed run's half-written reports are cleared
 
 
+@pytest.mark.parametrize("sig, status, after", [(signal.SIGINT, 130, 0.8), (signal.SIGINT, 130, 2.5),
+                                                (signal.SIGTERM, 143, 1.5)])
+def test_crash__ctrl_c_or_sigterm_stops_the_run_with_its_own_status_and_a_message(big_inputs, tmp_path, sig,
+                                                                                 status, after):
+    # before, Ctrl-C left with "Aborted!" and exit 1, the status of a run that finished with
+    # findings (a nightly job's success), and SIGTERM ended the process without a word
+    outputs = tmp_path / "out"
+    proc = _run(big_inputs, outputs)
+    time.sleep(after)
+    assert proc.poll() is None, "the run finished before it could be stopped"
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == status, err
+    assert "已中断" in err and "interrupted" in err and "Traceback" not in err and "internal error" not in err
+    log = (outputs / "logs" / "recon.log").read_text(encoding="utf-8")
+    assert f"interrupted (exit {status})" in log
+    state = _assert_consistent(outputs / "recon.duckdb")
+    assert state["lines"] in (0, LINES)
+    done = _run(big_inputs, outputs)
+    _, err = done.communicate(timeout=300)
+    assert done.returncode in (0, 1), err
+    assert _assert_consistent(outputs / "recon.duckdb") == {"ledger_files": 1, "lines": LINES}
+
+
 def test_crash__out_of_memory_stops_the_run_with_a_message_and_loads_nothing_half(big_inputs, tmp_path):
     """A memory limit too low for the ledger: DuckDB runs out while loading it. The run stops
     with exit 2 and says which limit and what to do (not "internal error, please report this

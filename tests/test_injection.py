@@ -240,9 +240,9 @@ def test_injection__sql_in_scope_options(hostile, tmp_path):
     out = tmp_path / "out"
     ran = invoke(["check", "--db", str(db), "--outputs", str(out), "--as-of", AS_OF,
                   "--purpose", "'); drop table ledger_lines; --"])
-    assert ran.exit_code in (0, 1)
-    # the scope matched nothing: no allocation line is summarised under that purpose
-    assert hc.read_csv_rows((out / "latest").resolve() / "summary.csv") == []
+    # the scope matches no allocation line: refused, naming it as text
+    assert ran.exit_code == 2 and "'); drop table ledger_lines; --" in ran.stderr
+    assert "\x1b" not in ran.stderr  # the purposes it lists come from the notice: printable
     ran = invoke(["check", "--db", str(db), "--outputs", str(out), "--as-of", AS_OF,
                   "--notice", "克区财综〔2024〕2号%' or 1=1 --"])
     assert ran.exit_code in (0, 1)

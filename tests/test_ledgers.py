@@ -2526,3 +2526,21 @@ def test_run__quarantined_rows_on_stderr_the_first_twenty_then_a_count(tmp_path,
     rows_named = [int(re.search(r"第 ?(\d+) ?行", line).group(1)) for line in shown[:20]]
     assert rows_named == list(range(1, 40, 2))  # the bad rows, 1, 3, 5 …, in the file's order
     assert "另有 7 处" in shown[20] and "7 more" in shown[20]
+
+
+def test_load_ledger_command__quarantined_rows_on_stderr_as_recon_run_names_them(tmp_path):
+    # before, `recon load ledger` said only "(27 rows, 27 quarantined)": which rows, it did not say
+    path = tmp_path / "ledger.csv"
+    write_csv(path, [row(voucher_no=f"记-{i:04d}", debit=("十二元" if i % 2 else "12.00")) for i in range(1, 55)])
+    result = CliRunner().invoke(main, ["load", "ledger", str(path), "--outputs", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "(27 rows, 27 quarantined)" in result.output
+    shown = [line for line in result.stderr.splitlines() if line.startswith("隔离 / quarantined:")]
+    assert len(shown) == 21, result.stderr
+    assert [int(re.search(r"数据第(\d+)行", line).group(1)) for line in shown[:20]] == list(range(1, 40, 2))
+    assert all("“十二元”" in line and "ledger.csv" in line for line in shown[:20])
+    assert "另有 7 处" in shown[20] and "7 more" in shown[20]
+    clean = tmp_path / "clean.csv"
+    write_csv(clean, [row(voucher_no="记-0001")])
+    quiet = CliRunner().invoke(main, ["load", "ledger", str(clean), "--outputs", str(tmp_path / "out")])
+    assert quiet.exit_code == 0 and quiet.stderr == ""

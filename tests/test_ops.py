@@ -97,6 +97,48 @@ def test_waive__finding_stays_marked_and_stops_counting(tmp_path):
     assert key in listing.output and "李会计" in listing.output and "财政局同意" in listing.output
 
 
+def test_waive__a_past_run_is_reported_again_as_it_was_and_the_next_run_goes_by_the_waiver(tmp_path):
+    # before, `recon report RUN_ID` marked a finding waived by a waiver made after the run: the
+    # past run's exceptions.csv, workbook and page changed, though its exit status had not
+    db = _store_with_mistakes(tmp_path)
+    assert _check(db, tmp_path).exit_code == 1
+    run_dir = _latest(tmp_path)
+    run_id = run_dir.name
+    before = {name: (run_dir / name).read_bytes() for name in ("exceptions.csv", "report.html")}
+    key = next(r["finding_key"] for r in _exceptions(run_dir) if r["rule_id"] == "CODE_MISMATCH")
+    runner = CliRunner()
+    assert runner.invoke(main, ["waive", key, "--reason", "事后核准", "--by", "李会计", "--db", str(db)]).exit_code == 0
+    again = runner.invoke(main, ["report", run_id, "--db", str(db), "--outputs", str(tmp_path / "out")])
+    assert again.exit_code == 0, again.output
+    assert (run_dir / "exceptions.csv").read_bytes() == before["exceptions.csv"]
+    assert b"\xe5\xb7\xb2\xe8\xb1\x81\xe5\x85\x8d" not in (run_dir / "report.html").read_bytes()  # 已豁免
+    # the next run goes by it, and says so on its summary line
+    result = _check(db, tmp_path)
+    waived = [r for r in _exceptions(_latest(tmp_path)) if r["finding_key"] == key]
+    assert [(r["waived"], r["waiver"].split(" (")[0]) for r in waived] == [("true", "事后核准")]
+    assert "（其中已豁免 1 / 1 waived）" in result.output.splitlines()[-1]
+
+
+@pytest.mark.parametrize("option, value, says_zh, says", [
+    ("--notice", "克区财综〔2099〕9号", "通知 克区财综〔2099〕9号 未加载",
+     "notice 克区财综〔2099〕9号 is not loaded (loaded: 克区财综〔2024〕2号)"),
+    ("--purpose", "2024年租赁补助", "不是已加载通知的分配用途",
+     "'2024年租赁补助' is none of the loaded notices' allocation lines (choose from: "),
+])
+def test_scope__a_notice_or_purpose_that_selects_nothing_is_refused(tmp_path, option, value, says_zh, says):
+    # before, a mistyped --notice or --purpose reconciled nothing and said "0 errors", exit 0
+    db = _store_with_mistakes(tmp_path)
+    result = _check(db, tmp_path, option, value)
+    assert result.exit_code == 2, result.output
+    assert says_zh in result.stderr and says in result.stderr
+    if option == "--purpose":
+        assert RENT in result.stderr  # what there is to choose from
+    import duckdb
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("select count(*) from runs").fetchone()[0] == 0  # no run recorded
+    assert not (tmp_path / "out" / "latest").exists()
+
+
 def test_findings__the_same_voucher_number_in_two_months_is_two_findings_waived_apart(tmp_path):
     # vouchers are numbered afresh each month: 记-1 line 1 of January and of February are two
     # lines, each booked to the wrong code. Before, they shared a key and February's was dropped
@@ -389,6 +431,29 @@ def test_recon_command__usage_error_keeps_click_status_2(tmp_path):
     assert done.returncode == 2
     assert "not-a-date" in done.stderr
     assert marker.read_text() == "exit handlers ran"
+
+
+def test_recon_command__output_piped_into_a_reader_that_stops_early(tmp_path):
+    # `recon rules | head -1`: before, the closed pipe was reported as an internal error (70)
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen([sys.executable, "-c", _ENTRY, str(tmp_path / "marker.txt"), "rules"], cwd=root,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err  # as a shell reports a command stopped by SIGPIPE
+    assert "internal error" not in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("where", ["a_file/sub", "outputs_with_a_file_for_logs"])
+def test_recon_command__an_outputs_folder_that_cannot_be_written_is_a_usage_error(tmp_path, where):
+    # before: "internal error … please report this bug", exit 70
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "outputs_with_a_file_for_logs").mkdir()
+    (tmp_path / "outputs_with_a_file_for_logs" / "logs").write_text("x")
+    done, _ = _entry(tmp_path, "run", "--outputs", str(tmp_path / where))
+    assert done.returncode == 2, done.stderr
+    assert "无法读写" in done.stderr and "cannot read or write" in done.stderr
+    assert str(tmp_path / where.split("/")[0]) in done.stderr and "internal error" not in done.stderr
 
 
 def test_recon_command__installed_script_is_the_entry_point():

@@ -22,8 +22,9 @@ from ..findings import SEVERITY_ZH
 
 # A cell that starts with one of these is read as a formula by Excel / LibreOffice (CSV included).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-# A plain number ("-12.50", "+3", "-1,234.00", "-5%") is not a formula: leave it readable.
-_PLAIN_NUMBER = re.compile(r"[-+]?\d[\d,]*(\.\d+)?%?")
+# A plain number ("-12.50", "+3", "-1,234.00", "-5%") is not a formula: leave it readable. ASCII
+# digits only: Excel reads no other digits as a number ("-١٢" would be a formula there).
+_PLAIN_NUMBER = re.compile(r"[-+]?[0-9][0-9,]*(\.[0-9]+)?%?")
 
 SEVERITIES = ("error", "warning", "info")
 SEVERITY_LABEL = {s: f"{SEVERITY_ZH[s]} {s}" for s in SEVERITIES}
@@ -111,21 +112,24 @@ def iter_dicts(con: duckdb.DuckDBPyConnection, sql: str, params=(), batch: int =
 # A finding row is open unless it records one the previous run had and this run no longer has.
 OPEN = "f.change is distinct from 'resolved'"
 
+# A finding of the run (f) that a waiver made before the run finished accepts (run_waivers).
+WAIVED = "f.finding_key in (select w.finding_key from run_waivers as w where w.run_id = f.run_id)"
+
 # Findings of a run with their waiver: open ones worst first, then those resolved since the
 # previous run; shared by exceptions.csv and report.xlsx.
 FINDINGS_SQL = """
 with waived as (
-    select finding_key,
+    select run_id, finding_key,
            string_agg(reason || ' (' || waived_by || ', ' || strftime(waived_at, '%Y-%m-%d') || ')', '; '
                       order by waived_at) as waiver
-    from waivers
-    group by finding_key
+    from run_waivers
+    group by run_id, finding_key
 )
 select f.rule_id, f.severity, f.notice_no, f.purpose, f.voucher_no, f.line_no, f.posted_on,
        f.amount, f.expected, f.observed, f.message, f.source_file, f.source_row, f.finding_key,
        f.change, f.first_seen, w.waiver is not null as waived, w.waiver
 from findings as f
-left join waived as w on w.finding_key = f.finding_key
+left join waived as w on w.run_id = f.run_id and w.finding_key = f.finding_key
 where f.run_id = ?
 order by f.change is not distinct from 'resolved',
          case f.severity when 'error' then 0 when 'warning' then 1 else 2 end,
@@ -275,7 +279,7 @@ def run_overview(con: duckdb.DuckDBPyConnection, run_id: str) -> RunOverview:
         "group by rule_id order by rule_id", [run_id]).fetchall())
     ov.waived = con.execute(
         f"select count(*) from findings as f where f.run_id = ? and {OPEN} "
-        "and f.finding_key in (select finding_key from waivers)", [run_id]).fetchone()[0]
+        f"and {WAIVED}", [run_id]).fetchone()[0]
     totals = con.execute(
         "select coalesce(sum(allocated), 0), coalesce(sum(spent), 0), coalesce(sum(balance), 0) "
         "from run_summary where run_id = ?", [run_id]).fetchone()

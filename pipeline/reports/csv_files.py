@@ -59,12 +59,12 @@ def write_csv(path: Path, columns: list[str], rows: Iterable[dict]) -> int:
     return n
 
 
-# _cell in SQL, for each type exceptions.csv has. spreadsheet_text: Python's \d is any Unicode
-# decimal digit, RE2's \p{Nd}. Empty text becomes NULL, which COPY writes as an empty field, as
-# the csv module writes "" (COPY would quote an empty string).
+# _cell in SQL, for each type exceptions.csv has, spreadsheet_text's test written for RE2. Empty
+# text becomes NULL, which COPY writes as an empty field, as the csv module writes "" (COPY would
+# quote an empty string).
 _FORMULA_START = ", ".join(f"chr({ord(c)})" for c in FORMULA_PREFIXES)
 _SQL_TEXT = ("nullif(case when substr({c}, 1, 1) in (" + _FORMULA_START + ") "
-             r"and not regexp_full_match({c}, '[-+]?\p{{Nd}}[\p{{Nd}},]*(\.\p{{Nd}}+)?%?') "
+             r"and not regexp_full_match({c}, '[-+]?[0-9][0-9,]*(\.[0-9]+)?%?') "
              "then chr(39) || {c} else {c} end, '')")
 _SQL_CELL = {
     "VARCHAR": _SQL_TEXT,

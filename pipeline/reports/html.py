@@ -22,8 +22,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from ..findings import SEVERITY_RANK, SEVERITY_ZH
 from ..rules import all_rules
 from .common import (BLANK_PURPOSE, INDICATORS_SQL, PURPOSES_SQL, SEVERITY_LABEL, STATUS_ZH,
-                     SUMMARY_SQL, atomic_write, change_label, data_docs_link, fetch_dicts, iter_dicts,
-                     match_label, run_overview)
+                     SUMMARY_SQL, WAIVED, atomic_write, change_label, data_docs_link, fetch_dicts,
+                     iter_dicts, match_label, run_overview)
 
 FINDINGS_PER_RULE = 200
 MAX_PURPOSE_ROWS = 200  # sub-account names listed on the page; the workbook lists them all
@@ -118,11 +118,11 @@ def finding_groups(con: duckdb.DuckDBPyConnection, run_id: str, by_rule: dict[st
     for rule_id, count in by_rule.items():
         # one top-N query per rule: DuckDB keeps only N rows in a heap, so a million findings
         # cost no more memory than a hundred
-        rows = fetch_dicts(con, """
+        rows = fetch_dicts(con, f"""
             select f.rule_id, f.severity, f.notice_no, f.purpose, f.voucher_no, f.line_no, f.posted_on,
                    f.amount, f.expected, f.observed, f.message, f.source_file, f.source_row, f.change,
                    f.first_seen, f.finding_key,
-                   f.finding_key in (select finding_key from waivers) as waived
+                   {WAIVED} as waived
             from findings as f
             where f.run_id = ? and f.rule_id = ? and f.change is distinct from 'resolved'
             order by f.notice_no, f.posted_on, f.voucher_no, f.line_no, f.source_file, f.source_row,

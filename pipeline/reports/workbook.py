@@ -38,7 +38,7 @@ from xlsxwriter.utility import xl_col_to_name
 from ..findings import SEVERITY_ZH
 from ..rules import all_rules
 from .common import (CHANGE_ZH, FINDINGS_ORDER, FINDINGS_UNORDERED, FORMULA_PREFIXES, INDICATORS_SQL,
-                     PURPOSES_SQL, SEVERITY_LABEL, STATUS_ZH, SUMMARY_SQL, BLANK_PURPOSE, RunOverview,
+                     PURPOSES_SQL, SEVERITY_LABEL, STATUS_ZH, SUMMARY_SQL, BLANK_PURPOSE, WAIVED, RunOverview,
                      atomic_write, change_label, finding_types, iter_dicts, match_label, run_overview)
 
 # Excel's sheet holds 1,048,576 rows; row 1 is the header, so this many findings fit.
@@ -450,9 +450,9 @@ def _purposes_sheet(con, wb, fmt: _Formats, run_id: str) -> None:
 
 def _finding_columns(con, run_id: str) -> list[tuple]:
     present = con.execute(
-        """
+        f"""
         select count(f.change), count(f.first_seen),
-               count(*) filter (where f.finding_key in (select finding_key from waivers))
+               count(*) filter (where {WAIVED})
         from findings as f where f.run_id = ?
         """, [run_id]).fetchone()
     cols = list(FINDING_COLUMNS)
