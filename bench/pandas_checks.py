@@ -86,6 +86,7 @@ def expenditure(df: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     exp["debit_c"], exp["credit_c"] = cents(exp["debit"]), cents(exp["credit"])
     exp["amount_c"] = exp["debit_c"] - exp["credit_c"]
     exp["line_len"] = exp["line_no"].str.len()
+    exp["voucher_len"] = exp["voucher_no"].str.len()  # 记-9 before 记-10
     exp["code"] = exp["function_code"].str.extract(r"(\d+)", expand=False)
     flag = exp["direct_flag"].str.strip().str.split(" ").str[0].str.lower()
     exp["flag"] = flag.map({**{v: True for v in FLAG_TRUE}, **{v: False for v in FLAG_FALSE}})
@@ -98,7 +99,10 @@ def expenditure(df: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     return exp
 
 
-ORDER = ["posted_on", "voucher_no", "line_len", "line_no", "row_no"]  # date, voucher, line, file row
+ORDER = ["posted_on", "voucher_len", "voucher_no", "line_len", "line_no", "row_no"]  # date, voucher, line, row
+# what makes a reversal the mirror of a payment (as fct_reversed_lines): sub-account, payee,
+# code, flag, project code and fund source, with the amount
+MIRROR = ["purpose_key", "payee", "code", "flag", "project_code", "fund_source"]
 
 
 def _unreversed(d: pd.DataFrame, keys: list[str], both_ways: bool) -> pd.DataFrame:
@@ -166,15 +170,15 @@ def duplicate_entry(exp: pd.DataFrame) -> pd.DataFrame:
     line_key = ["voucher_no", "line_no", "book", "account_code", "debit_c", "credit_c"]
     first = ~exp.duplicated(line_key, keep="first")
     same_line = exp[~first]
-    pay = exp[first & (exp["amount_c"] > 0) & exp["payee"].str.strip().ne("")]
+    # payments a mirror reversal cancels are not compared (a reversed and re-booked payment)
+    standing = _unreversed(exp[exp["amount_c"] != 0], MIRROR, both_ways=False)
+    pay = standing[first.loc[standing.index] & standing["payee"].str.strip().ne("")]
     pay_key = ["purpose_key", "payee", "posted_on", "amount_c"]
-    pay = (pay.groupby(pay_key + ["voucher_no"], dropna=False, as_index=False)
-           .agg(line_no=("line_no", "min")).sort_values(pay_key + ["voucher_no"], kind="stable"))
+    pay = (pay.groupby(pay_key + ["voucher_len", "voucher_no"], dropna=False, as_index=False)
+           .agg(line_no=("line_no", "min"))
+           .sort_values(pay_key + ["voucher_len", "voucher_no"], kind="stable"))
     pay["nth"] = pay.groupby(pay_key, dropna=False).cumcount() + 1
-    rev = exp[exp["amount_c"] < 0].assign(amount_c=lambda d: -d["amount_c"])
-    rev = rev.groupby(["purpose_key", "payee", "amount_c"], dropna=False).size().rename("reversals")
-    pay = pay.join(rev, on=["purpose_key", "payee", "amount_c"])
-    copies = pay[pay["nth"] > 1 + pay["reversals"].fillna(0)]
+    copies = pay[pay["nth"] > 1]
     return pd.concat([same_line, copies]).assign(rule_id="DUPLICATE_ENTRY")
 
 

@@ -588,7 +588,8 @@ with lines as (
     select s.notice_no as pool_notice, s.line_seq as pool_seq, s.file_id, s.row_no, s.amount,
            nullif(trim(s.payee), '') as payee, s.posted_on,
            row_number() over (partition by s.notice_no, s.line_seq
-                              order by s.posted_on, s.voucher_no, s.line_no, s.file_id, s.row_no) as seq
+                              order by s.posted_on, length(s.voucher_no), s.voucher_no,
+                                       length(s.line_no), s.line_no, s.file_id, s.row_no) as seq
     from fct_allocation_spending as s
     where s.kind = 'pool' and s.shared
 ),
@@ -692,7 +693,7 @@ stacked as (
      and k.amount = abs(l.amount)
     window mirror as (
         partition by k.key_id
-        order by l.posted_on, case when l.amount > 0 then 0 else 1 end, l.voucher_no,
+        order by l.posted_on, case when l.amount > 0 then 0 else 1 end, length(l.voucher_no), l.voucher_no,
                  length(l.line_no), l.line_no, l.source_file, l.row_no)
 ),
 judged as (

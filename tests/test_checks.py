@@ -432,6 +432,15 @@ def test_over_allocation__line_numbers_order_numerically(con):
     assert vouchers(con, "OVER_ALLOCATION") == [("记-0300", "9")]
 
 
+def test_over_allocation__voucher_numbers_without_zeros_order_as_numbered(con):
+    # 记-9 then 记-10 on one day: 记-9 leaves the purpose within its allocation, 记-10 crosses it.
+    # Before, the numbers were ordered as text (记-10 first) and 记-9 was named
+    add_ledger(con, [dict(voucher_no="记-9", purpose=RENTAL_HOUSING, function_code="2210110", debit=1000000),
+                     dict(voucher_no="记-10", purpose=RENTAL_HOUSING, function_code="2210110", debit=37200.01)])
+    f = only(con, "OVER_ALLOCATION")
+    assert (f.voucher_no, f.amount) == ("记-10", Decimal("0.01"))
+
+
 # --- DIRECT_FLAG_MISSING -----------------------------------------------------------------------
 
 def test_direct_flag_missing__flag_dropped_at_disbursement(con):
@@ -1048,6 +1057,39 @@ def test_duplicate_entry__monthly_rent_reversal_and_other_payees_are_not_duplica
         # works payments without payee are not compared
         dict(voucher_no="记-0600", purpose=OLD_ESTATES, function_code="2210108", debit=10000, payee=None),
         dict(voucher_no="记-0601", purpose=OLD_ESTATES, function_code="2210108", debit=10000, payee=None),
+    ])
+    assert findings(con, "DUPLICATE_ENTRY") == []
+
+
+def test_duplicate_entry__a_reversal_of_another_month_accounts_for_no_repeat(con):
+    # 张三 paid in January, reversed, paid again; in August two vouchers pay him the same 480 on
+    # one day. Before, the January reversal (same payee and amount, "any date") was taken to
+    # account for August's second voucher, and the double payment went unreported
+    add_ledger(con, [
+        dict(voucher_no="记-01-0001", posted_on=dt.date(2024, 1, 10), debit=480, payee="张三"),
+        dict(voucher_no="记-01-0002", posted_on=dt.date(2024, 1, 12), credit=480, payee="张三"),
+        dict(voucher_no="记-01-0003", posted_on=dt.date(2024, 1, 15), debit=480, payee="张三"),
+        dict(voucher_no="记-08-0001", posted_on=dt.date(2024, 8, 10), debit=480, payee="张三"),
+        dict(voucher_no="记-08-0002", posted_on=dt.date(2024, 8, 10), debit=480, payee="张三"),
+    ])
+    f = only(con, "DUPLICATE_ENTRY")
+    assert (f.voucher_no, f.expected) == ("记-08-0002", "记-08-0001 第1行")
+
+
+def test_duplicate_entry__the_second_voucher_by_number_is_the_repeat(con):
+    # 记-9 and 记-10 pay 李四 the same day: 记-10 repeats 记-9 (before: 记-9 was named the repeat)
+    add_ledger(con, [dict(voucher_no="记-9", debit=480, payee="李四"),
+                     dict(voucher_no="记-10", debit=480, payee="李四")])
+    f = only(con, "DUPLICATE_ENTRY")
+    assert (f.voucher_no, f.expected) == ("记-10", "记-9 第1行")
+
+
+def test_duplicate_entry__a_double_payment_reversed_later_is_not_reported(con):
+    # the second of two same-day payments is reversed a week later: what stands is paid once
+    add_ledger(con, [
+        dict(voucher_no="记-08-0001", posted_on=dt.date(2024, 8, 10), debit=480, payee="张三"),
+        dict(voucher_no="记-08-0002", posted_on=dt.date(2024, 8, 10), debit=480, payee="张三"),
+        dict(voucher_no="记-08-0009", posted_on=dt.date(2024, 8, 17), credit=480, payee="张三"),
     ])
     assert findings(con, "DUPLICATE_ENTRY") == []
 

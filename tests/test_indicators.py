@@ -455,6 +455,18 @@ def test_subsidy_cap_exceeded__top_up_voucher_is_the_one_named(con):
     assert "冲回" not in caps[0].message and "paid back" not in caps[0].message  # nothing came back
 
 
+def test_subsidy_cap_exceeded__the_voucher_and_line_that_cross_as_numbered(con):
+    # one day: 记-9 pays 住户01 480 (within), 记-10 lines 9 and 10 pay 住户02 480 each; line 10
+    # takes 住户02 over. Before, numbers were ordered as text: 记-10 before 记-9, line 10 before 9
+    add_ledger(con, [dict(voucher_no="记-10", line_no="9", payee="住户02", debit=480),
+                     dict(voucher_no="记-10", line_no="10", payee="住户02", debit=480),
+                     dict(voucher_no="记-9", payee="住户03", debit=480),
+                     dict(voucher_no="记-11", payee="住户03", debit=480)])
+    _, findings = measure(con, dt.date(2024, 12, 31))
+    caps = sorted((f.voucher_no, f.line_no, f.message.split()[1]) for f in of_rule(findings, "SUBSIDY_CAP_EXCEEDED"))
+    assert caps == [("记-10", "10", "住户02"), ("记-11", "1", "住户03")]  # 收款人 <payee> …
+
+
 def test_subsidy_cap_exceeded__reversed_double_payment_nets_out(con):
     add_ledger(con, [dict(voucher_no="记-0101", payee="住户01", debit=480, posted_on=dt.date(2024, 5, 10)),
                      dict(voucher_no="记-0102", payee="住户01", debit=480, posted_on=dt.date(2024, 5, 11)),

@@ -75,7 +75,7 @@ foreign_vouchers as (
     -- the vouchers on the codes of other lines (net of reversals, as above), each once, numbered
     select
         v.notice_no, v.line_seq, v.voucher_no,
-        row_number() over (partition by v.notice_no, v.line_seq order by v.voucher_no) as nth,
+        row_number() over (partition by v.notice_no, v.line_seq order by length(v.voucher_no), v.voucher_no) as nth,
         count(*) over (partition by v.notice_no, v.line_seq) as vouchers
     from (
         select distinct e.notice_no, e.line_seq, e.voucher_no
@@ -88,7 +88,7 @@ foreign_vouchers as (
 listed_vouchers as (
     select
         f.notice_no, f.line_seq,
-        string_agg(f.voucher_no, '、' order by f.voucher_no) as listed,
+        string_agg(f.voucher_no, '、' order by length(f.voucher_no), f.voucher_no) as listed,
         max(f.vouchers) as vouchers
     from foreign_vouchers as f
     where f.nth <= 10

@@ -13,10 +13,12 @@
 --               line 1 of March is not 记-1 line 1 of February, though it pays the same;
 --   same payment the same payee, amount, date and sub-account in two different vouchers (a
 --               double import into the accounting system); every voucher after the first (by
---               voucher number) is reported, naming the first. A reversal of that payment
---               (same sub-account, payee and amount, any date) accounts for one repeat: a
---               reversed and re-booked payment is not a duplicate. Lines without a payee are
---               not compared (works payments often carry none).
+--               voucher number) is reported, naming the first. A payment a mirror reversal
+--               cancels (fct_reversed_lines: the latest pending payment on or before the
+--               reversal's day) is not compared: a reversed and re-booked payment is not a
+--               duplicate, and a reversal of January's payment accounts for no repeat in August.
+--               Lines without a payee are not compared (works payments often carry none).
+-- Vouchers are ordered as numbered (记-9 before 记-10: shorter numbers first), lines likewise.
 -- A warning: two households may share a name; the finding asks a person to look.
 with lines as not materialized (
     -- hash() has no standard form; it only narrows the candidates, the exact columns decide below.
@@ -24,7 +26,7 @@ with lines as not materialized (
     -- which at 10M ledger lines is cheaper than keeping every column of every line (0.7 -> 0.45 s)
     select e.notice_no, e.voucher_no, e.line_no, e.book, e.account_code, e.debit, e.credit,
            e.purpose, e.purpose_key, e.allocated_purpose, e.payee, e.posted_on, e.amount,
-           e.source_file, e.row_no, e.period,
+           e.source_file, e.file_id, e.row_no, e.period,
            hash(e.notice_no, e.period, e.voucher_no, e.line_no, e.book, e.account_code, e.debit,
                 e.credit) as line_hash,
            hash(e.notice_no, e.purpose_key, e.payee, e.posted_on, e.amount) as payment_hash
@@ -78,6 +80,8 @@ paid as (
     from lines as l
     where l.amount > 0
       and nullif(trim(coalesce(l.payee, '')), '') is not null
+      and not exists (select 1 from fct_reversed_lines as c
+                      where c.notice_no = l.notice_no and c.file_id = l.file_id and c.row_no = l.row_no)
 ),
 repeated_payments as (
     select payment_hash
@@ -97,30 +101,15 @@ payments as (
     where l.payment_hash in (select k.payment_hash from repeated_payments as k)
     group by l.notice_no, l.purpose_key, l.payee, l.posted_on, l.amount, l.voucher_no
 ),
-reversals as (
-    select l.notice_no, l.purpose_key, l.payee, -l.amount as amount, count(*) as reversals
-    from lines as l
-    where l.amount < 0
-      and nullif(trim(coalesce(l.payee, '')), '') is not null
-    group by l.notice_no, l.purpose_key, l.payee, -l.amount
-),
 ranked_payments as (
     select
         p.*,
-        row_number() over (
-            partition by p.notice_no, p.purpose_key, p.payee, p.posted_on, p.amount
-            order by p.voucher_no) as nth,
-        first_value(p.voucher_no) over (
-            partition by p.notice_no, p.purpose_key, p.payee, p.posted_on, p.amount
-            order by p.voucher_no) as first_voucher,
-        first_value(p.line_no) over (
-            partition by p.notice_no, p.purpose_key, p.payee, p.posted_on, p.amount
-            order by p.voucher_no) as first_line,
-        coalesce(r.reversals, 0) as reversals
+        row_number() over payment as nth,
+        first_value(p.voucher_no) over payment as first_voucher,
+        first_value(p.line_no) over payment as first_line
     from payments as p
-    left join reversals as r
-      on r.notice_no = p.notice_no and r.purpose_key is not distinct from p.purpose_key
-     and r.payee = p.payee and r.amount = p.amount
+    window payment as (partition by p.notice_no, p.purpose_key, p.payee, p.posted_on, p.amount
+                       order by length(p.voucher_no), p.voucher_no)
 ),
 payment_copies as (
     select
@@ -143,7 +132,7 @@ payment_copies as (
         p.row_no as source_row,
         cast(null as varchar) as key_detail
     from ranked_payments as p
-    where p.nth > 1 + p.reversals
+    where p.nth > 1
 ),
 findings as (
     select * from line_copies

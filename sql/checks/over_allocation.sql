@@ -92,7 +92,8 @@ purpose_lines as (
       on d.notice_no = s.notice_no and d.line_seq = s.line_seq and d.kind = s.kind
      and d.posted_on is not distinct from s.posted_on
     window w as (partition by s.notice_no, s.line_seq, s.kind, s.posted_on
-                 order by s.voucher_no, length(s.line_no), s.line_no, s.source_file, s.row_no)
+                 order by length(s.voucher_no), s.voucher_no, length(s.line_no), s.line_no,
+                          s.source_file, s.row_no)
 ),
 last_within as (
     select w.notice_no, w.line_seq, w.kind,

@@ -80,7 +80,8 @@ running as (
         o.month_total,
         sum(p.amount) over (
             partition by p.notice_no, p.line_seq, p.payee, p.month
-            order by p.posted_on, p.voucher_no, p.line_no, p.file_id, p.row_no
+            order by p.posted_on, length(p.voucher_no), p.voucher_no, length(p.line_no), p.line_no, p.file_id,
+                     p.row_no
             rows between unbounded preceding and current row) as running_total
     from payments as p
     join over_cap as o
@@ -93,7 +94,8 @@ crossings as (
         cast(r.month as varchar) as month_text,  -- 'YYYY-MM-01[ 00:00:00]': ISO on every engine
         row_number() over (
             partition by r.notice_no, r.line_seq, r.payee, r.month
-            order by r.posted_on desc, r.voucher_no desc, r.line_no desc, r.file_id desc, r.row_no desc
+            order by r.posted_on desc, length(r.voucher_no) desc, r.voucher_no desc, length(r.line_no) desc,
+                     r.line_no desc, r.file_id desc, r.row_no desc
         ) as latest
     from running as r
     where case when r.op = '<' then r.running_total >= r.cap and r.running_total - r.amount < r.cap
