@@ -619,6 +619,7 @@ def entry() -> None:
     handlers run as usual (logging's flush among them), the output streams are flushed, threads
     that are not daemons are waited for, and the process ends with os._exit.
     """
+    _stop_on_signals()  # from the start: a signal while click reads the arguments is one too
     try:
         main()
         code = 0
@@ -629,6 +630,9 @@ def entry() -> None:
     elif not isinstance(code, int):  # what sys.exit("message") does
         print(code, file=sys.stderr)
         code = 1
+    if _signalled and code not in (EXIT_INTERRUPTED, EXIT_TERMINATED):  # click's "Aborted!" (1)
+        click.echo(INTERRUPTED, err=True)
+        code = EXIT_TERMINATED if signal.SIGTERM in _signalled else EXIT_INTERRUPTED
     _exit_now(code)
 
 

@@ -44,7 +44,7 @@ import datetime as dt
 import re
 import tomllib
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import duckdb
@@ -399,11 +399,11 @@ def _holds(value: Decimal, op: str, target: Decimal, tol: Decimal = Decimal(0)) 
 def _pct(value: Decimal, target: Decimal | None = None) -> str:
     """Percent with two decimals, or with as many as it takes (up to six) to show that a rate
     differs from its target when two would hide it (100.0006% over a ceiling of 100%)."""
-    shown = value.quantize(Decimal("0.01"))
+    shown = value.quantize(Decimal("0.01"), ROUND_HALF_UP)  # 12.345% -> 12.35%, as the summary rounds
     places = 2
     while target is not None and value != target and shown == target and places < 6:
         places += 1
-        shown = value.quantize(Decimal(1).scaleb(-places))
+        shown = value.quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP)
     return f"{shown}%"
 
 

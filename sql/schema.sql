@@ -221,7 +221,7 @@ create table if not exists run_summary (
     allocated       decimal(18,2) not null,
     spent           decimal(18,2) not null,
     balance         decimal(18,2) not null,
-    execution_rate  decimal(9,4)
+    execution_rate  decimal(18,4)                -- spent / allocated; decimal(9,4) before version 6
 );
 
 -- Per-run snapshot of rpt_purpose_matches: how each sub-account name was matched to an allocation

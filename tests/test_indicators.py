@@ -739,3 +739,17 @@ def test_indicators__one_fen_over_the_allocation_is_not_hidden_by_rounding(tmp_p
     rows, _ = measure(con, dt.date(2024, 12, 31))
     assert (rows["项目预算控制率"]["observed"], rows["项目预算控制率"]["status"]) == ("100.000001%", "not_met")
     assert rows["资金支付及时率"]["status"] == "not_met"  # "=100%": exact, no more
+
+
+def test_execution_rate__a_half_rounds_up_in_the_summary_and_the_indicators_alike(con):
+    # 21,332.16 of 172,800.00 is exactly 12.345%; 363.02 of 1,037,200.00 exactly 0.035%. Before,
+    # the summary divided in floating point (0.0003 for the second) and the indicators rounded
+    # halves to even (12.34%): summary.csv and indicators.csv disagreed on one rate
+    add_target_table(con, purpose=RENTAL_HOUSING, indicators=RENTAL_HOUSING_TARGETS)
+    add_ledger(con, [dict(debit=Decimal("21332.16"), payee="住户01"),
+                     dict(purpose=RENTAL_HOUSING, function_code="2210110", debit=Decimal("363.02"))])
+    rows, _ = measure(con, dt.date(2024, 12, 31))
+    assert rows["资金发放及时率"]["observed"] == "12.35%"
+    assert rows["资金支付及时率"]["observed"] == "0.04%"
+    rates = dict(con.execute("select purpose, execution_rate from rpt_allocation_summary").fetchall())
+    assert (rates[RENT], rates[RENTAL_HOUSING]) == (Decimal("0.1235"), Decimal("0.0004"))

@@ -1,5 +1,6 @@
 """The store: schema versioning, one writer at a time, permissions."""
 import datetime as dt
+from decimal import Decimal
 import os
 import stat
 import subprocess
@@ -44,7 +45,7 @@ def test_schema__version_1_store_is_migrated_keeping_its_files(tmp_path):
     con.execute("update schema_meta set value = '1' where key = 'schema_version'")
     con.close()
     con = open_store(tmp_path / "s.duckdb")
-    assert schema_version(con) == SCHEMA_VERSION == 5
+    assert schema_version(con) == SCHEMA_VERSION == 6
     assert con.execute("select name, status, mtime_ns from input_files").fetchall() == [("l.csv", "loaded", None)]
     con.close()
 
@@ -64,7 +65,7 @@ def test_schema__version_2_store_is_migrated_and_runs(tmp_path):
     again = invoke(["run", "--inputs", str(inputs), "--outputs", str(out), "--as-of", AS_OF])
     assert again.exit_code in (0, 1), again.stderr
     con = open_store(out / "recon.duckdb")
-    assert schema_version(con) == SCHEMA_VERSION == 5
+    assert schema_version(con) == SCHEMA_VERSION == 6
     runs = [r[0] for r in con.execute("select run_id from runs order by started_at").fetchall()]
     assert len(runs) == 2
     matched = dict(con.execute("select run_id, count(*) from run_purpose_matches group by run_id").fetchall())
@@ -100,7 +101,7 @@ def test_schema__version_3_findings_and_waivers_are_keyed_by_period(tmp_path):
     con.execute("update schema_meta set value = '3' where key = 'schema_version'")
     con.close()
     con = open_store(db)
-    assert schema_version(con) == SCHEMA_VERSION == 5
+    assert schema_version(con) == SCHEMA_VERSION == 6
     assert con.execute("select finding_key from waivers").fetchall() == [(key,)]
     assert con.execute("select count(*) from findings where finding_key = ?", [key]).fetchone() == (1,)
     con.close()
@@ -129,7 +130,7 @@ def test_schema__version_4_lines_keep_their_notices_number_as_now_keyed(tmp_path
     con.execute("update schema_meta set value = '4' where key = 'schema_version'")
     con.close()
     con = open_store(db)
-    assert schema_version(con) == SCHEMA_VERSION == 5
+    assert schema_version(con) == SCHEMA_VERSION == 6
     assert con.execute("select voucher_no, budget_doc_no from ledger_lines order by voucher_no").fetchall() == [
         ("记-1", NOTICE_NO),                       # now names its notice
         ("记-2", "克区财综〔2024〕07号"),            # named its notice's stored number: left so
@@ -282,3 +283,34 @@ def test_sha256_file__whole_file_in_chunks(tmp_path, monkeypatch):
     assert loading.sha256_file(path) == hashlib.sha256(data).hexdigest()
     (tmp_path / "empty").write_bytes(b"")
     assert loading.sha256_file(tmp_path / "empty") == hashlib.sha256(b"").hexdigest()
+
+
+def test_schema__version_5_run_summary_takes_rates_of_any_size(tmp_path):
+    # version 5 kept execution_rate as decimal(9,4): a line that spent 100,000 times its
+    # allocation (a slip of a few zeros) stopped the run with a conversion error, exit 70, and
+    # every run after it, since the ledger stayed loaded
+    from builders import RENT, add_ledger, seed_notice
+    from click.testing import CliRunner
+    from pipeline.cli import main
+
+    db = tmp_path / "recon.duckdb"
+    con = open_store(db)
+    seed_notice(con)
+    con.execute("insert into runs (run_id, started_at, finished_at, as_of, fail_on, scope, exit_status, counts) "
+                "values ('old', now(), now(), current_date, 'error', '{}', 0, '{}')")
+    con.execute("insert into run_summary values ('old', ?, 1, ?, '2210107', 172800, 86400, 86400, 0.5)",
+                ["克区财综〔2024〕2号", RENT])
+    con.execute("alter table run_summary alter column execution_rate type decimal(9,4)")
+    con.execute("update schema_meta set value = '5' where key = 'schema_version'")
+    add_ledger(con, [dict(voucher_no="记-1", debit=17_280_000_000)])  # 100,000 times the allocation
+    con.close()
+    con = open_store(db)
+    assert schema_version(con) == SCHEMA_VERSION == 6
+    assert con.execute("select typeof(execution_rate), execution_rate from run_summary").fetchall() == [
+        ("DECIMAL(18,4)", Decimal("0.5000"))]
+    con.close()
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["check", "--db", str(db), "--outputs", str(out), "--as-of", "2024-12-31"])
+    assert result.exit_code == 1, result.stderr
+    summary = (out / "latest" / "summary.csv").read_text(encoding="utf-8-sig")
+    assert f"{RENT},2210107,172800.00,17280000000.00,-17279827200.00,100000.0000" in summary

@@ -12,7 +12,7 @@ import os
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Iterator
 
@@ -216,7 +216,7 @@ class RunOverview:
     def execution_rate(self) -> Decimal | None:
         if not self.allocated:
             return None
-        return (self.spent / self.allocated).quantize(Decimal("0.0001"))
+        return (self.spent / self.allocated).quantize(Decimal("0.0001"), ROUND_HALF_UP)  # as the summary
 
     @property
     def findings_total(self) -> int:
