@@ -36,7 +36,8 @@ How a file is read
       is superseded as an export does (a 全年 sheet repeating the months supersedes them). The
       workbook's own registry row holds no lines and lists its sheets; it makes the same workbook
       skipped when offered again (_register_workbook). All sheets load in one transaction.
-    * Parquet: DuckDB's read_parquet, columns cast to text (amount doubles rounded to the cent).
+    * Parquet: DuckDB's read_parquet, columns cast to text (amount doubles to the cent as XLSX
+      numbers are; date-times with a time zone dated in that zone).
     The header is the first of the first 20 rows that names every required field of a preset;
     rows above it (a report title, the unit name) are ignored. A header printed on two rows (科目
     over 编码 | 名称, 金额 over 借方 | 贷方) is read as one (_stacked_heading); data starts under
@@ -1724,6 +1725,24 @@ def _formula_text(cell) -> str | None:
     return text if isinstance(text, str) and text.startswith("=") else None
 
 
+def _parquet_time_zones(path: Path) -> dict[str, str]:
+    """The time zone of each column of date-times with one (pandas writes Asia/Shanghai into the
+    file's Arrow schema); DuckDB reads such a column as instants, and dates them in the session's
+    zone. Only zone names of letters, digits, / + - _ are taken (they go into the SQL)."""
+    try:
+        import pyarrow.parquet as pq
+
+        schema = pq.read_schema(path)
+    except Exception:  # noqa: BLE001 - DuckDB's own read says what is wrong with the file
+        return {}
+    zones = {}
+    for f in schema:
+        tz = getattr(f.type, "tz", None)
+        if tz and re.fullmatch(r"[A-Za-z0-9/+\-_]{1,64}", tz):
+            zones[f.name] = tz
+    return zones
+
+
 def _read_parquet(con, path: Path, presets: Presets, preset: str | None) -> tuple[ColumnMap, str, dict]:
     try:
         described = con.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()
@@ -1747,10 +1766,19 @@ def _read_parquet(con, path: Path, presets: Presets, preset: str | None) -> tupl
             word = f"cast(#{cmap.columns['voucher_word'] + 1} as varchar)"
             return f"{_voucher_sql(word, f'cast(#{pos} as varchar)')} as {field}"
         if field in AMOUNT_FIELDS and typ in ("DOUBLE", "FLOAT", "REAL"):
-            return f"cast(round(#{pos}, 2) as varchar) as {field}"  # too large: quarantined
+            # to the cent when within 1e-6 of one (binary noise), as an XLSX number; else as
+            # written (1234.567, nan, 1e+30), which typing quarantines
+            exact = f"try_cast(#{pos} as decimal(38,10))"
+            return (f"case when abs({exact} - round({exact}, 2)) < 0.000001 "
+                    f"then cast(round({exact}, 2) as varchar) else cast(#{pos} as varchar) end as {field}")
         if typ.startswith("TIMESTAMP") and field == "posted_on":
+            zone = zones.get(names[pos - 1])
+            if zone:  # the day in the file's own zone, not the machine's (a server kept in UTC)
+                return f"cast(cast(timezone('{zone}', #{pos}) as date) as varchar) as {field}"
             return f"cast(cast(#{pos} as date) as varchar) as {field}"
         return f"cast(#{pos} as varchar) as {field}"
+
+    zones = _parquet_time_zones(path)
 
     # #n refers to the n-th column of the file; file_row_number is appended after them.
     row_col = len(names) + 1
@@ -1919,7 +1947,11 @@ from ({source}) as src
 # the header repeated, which the date's lookup finds (_type_and_insert): a test here would cost
 # every dated row a comparison.
 _IS_SKIPPED = r"""
-    case when t.posted_on is not null and t.voucher_no is not null then false
+    -- a total row labelled in the voucher number's or the date's column (合计, 本月合计, 本年累计:
+    -- a voucher list prints it in its first column); no voucher number or date begins so
+    case when regexp_matches(coalesce(t.voucher_no, ''), '{balance_rows}')
+              or regexp_matches(coalesce(t.posted_on, ''), '{balance_rows}') then true
+         when t.posted_on is not null and t.voucher_no is not null then false
          -- a balance or total row of a detail ledger (明细账), dated but of no voucher: named at
          -- the start of its summary (BALANCE_ROWS)
          when t.posted_on is not null then regexp_matches(coalesce(t.summary, ''), '{balance_rows}')
@@ -1930,6 +1962,14 @@ _IS_SKIPPED = r"""
          -- nothing to book: an empty row, or one of text only (a signature line under the
          -- ledger, 制表人：… 审核：…, a note, a section heading)
          when t.account_code is null and t.debit is null and t.credit is null then true
+         -- ... also when its labels run across the columns (制表人：张三 | 审核：李四 under 科目编码 |
+         -- 记账：王五 under 借方): no date, no voucher number (or a label without digits where it
+         -- would be), and no code or amount but text with a label's colon
+         when t.posted_on is null
+              and (t.voucher_no is null or (regexp_matches(t.voucher_no, '^[^0-9]{1,8}[:：]')
+                                            and not regexp_matches(t.voucher_no, '[0-9]')))
+              and coalesce(t.account_code, t.debit, t.credit) is not null
+              and {no_code_or_amount} then true
          -- a subtotal or balance row
          when t.voucher_no is null
              then regexp_matches(concat_ws(' ', t.summary, t.account_code, t.account_name),
@@ -1941,7 +1981,11 @@ _IS_SKIPPED = r"""
 # ("支付3月补贴合计") is still quarantined, not passed over.
 BALANCE_ROWS = (r"^[\s（(【\[]*(期初余额|年初余额|期末余额|上年结转|承前页|过次页|本月合计|本月累计|本年累计|"
                 r"本期合计|本期累计|本期发生额?|合\s*计|累\s*计|小\s*计|总\s*计)")
-_IS_SKIPPED = _IS_SKIPPED.replace("{balance_rows}", BALANCE_ROWS)
+# No code or amount in a row: each of those cells blank, or a label's text (审核：李四)
+_NO_CODE_OR_AMOUNT = " and ".join(f"(t.{c} is null or regexp_matches(t.{c}, '^[^0-9]{{1,8}}[:：]'))"
+                                  for c in ("account_code", "debit", "credit"))
+_IS_SKIPPED = (_IS_SKIPPED.replace("{balance_rows}", BALANCE_ROWS)
+               .replace("{no_code_or_amount}", _NO_CODE_OR_AMOUNT))
 
 # The fields whose spellings repeat (a year has 366 days, a ledger a few hundred codes, purposes
 # and document numbers): each distinct spelling is parsed once and joined back. One scan per
@@ -1993,14 +2037,14 @@ def _with_aux_items(cmap: ColumnMap, source: str) -> str:
 # rows without a date or a voucher number are looked at whole.
 _SKIPPED_ROWS = r"""
 select count(*),
-       count(*) filter (where t.posted_on is null and t.account_code is null and t.debit is null
-                        and t.credit is null
-                        and concat_ws('', t.voucher_no, t.line_no, t.book, t.account_name, t.summary,
+       count(*) filter (where t.posted_on is null and {no_code_or_amount}
+                        and concat_ws('', t.voucher_no, t.line_no, t.book, t.account_code, t.account_name,
+                                      t.summary, t.debit, t.credit,
                                       t.function_code, t.economic_code, t.project_code, t.purpose,
                                       t.fund_source, t.direct_flag, t.budget_doc_no, t.payee) <> '')
 from ({texts}) as t
 where (t.posted_on is null or t.voucher_no is null) and {is_skipped}
-"""
+""".replace("{no_code_or_amount}", _NO_CODE_OR_AMOUNT)
 
 # The header again, on every page of an export laid out for printing: rows whose date column
 # holds the header's date heading. They fail to type (no date), so the insert leaves them out;
@@ -2044,6 +2088,10 @@ checked as (
         p.*,
         case when p.voucher_no is null then '凭证号为空 / voucher number is blank' end as e_voucher_no,
         case when p.posted_on is null then '日期为空 / date is blank'
+             -- 3/5/2024: day and month first, read neither way (March or May?)
+             when p.v_posted_on is null and regexp_matches(p.posted_on, '^\d{1,2}\s*[-/.]\s*\d{1,2}\s*[-/.]\s*\d{4}$')
+                 then '日期应为年在前（如 2024-03-05），日、月在前无法确定月份 / a date must put the year first '
+                      || '(2024-03-05): with the day and month first, the month is not certain'
              when p.v_posted_on is null and regexp_matches(p.posted_on, '^\d{1,3}\s*[-/.年]')
                  then '日期的年份不是四位数，无法确定年份 / the year of the date is not written in four digits'
              when p.v_posted_on is null then '日期无法识别 / unparsable date' end as e_posted_on,

@@ -178,9 +178,18 @@ def register_file(
         returning file_id
         """,
         [sha256, kind, str(path) if sheet is None else f"{path}#{sheet}",
-         Path(path).name if sheet is None else f"{Path(path).name} [{sheet}]", Path(path).stat().st_size,
+         Path(path).name if sheet is None else f"{Path(path).name} [{sheet}]", _size(path),
          dt.datetime.now(), status, encoding, fmt, preset, message],
     ).fetchone()[0]
+
+
+def _size(path: Path) -> int:
+    """The file's size; 0 for one that is gone (a link to a share not mounted), which is
+    registered only to be rejected by name."""
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0
 
 
 def reject_file(con: duckdb.DuckDBPyConnection, path: Path, sha256: str, kind: str,

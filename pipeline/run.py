@@ -87,13 +87,16 @@ def discover_inputs(inputs_dir: Path) -> tuple[list[Path], list[Path]]:
     saying why (a web page saved as `.xls`, a `.pdf` notice), and the run reports the rejection.
     Left out: hidden files, the desktop's own (NOT_INPUTS), files still being written
     (UNFINISHED_SUFFIXES), the site's presets.toml beside the ledgers, and subfolders (an
-    archive of old exports may live there)."""
+    archive of old exports may live there). A link whose target is gone is offered: rejected as
+    unreadable, it is named, where leaving it out would pass it over in silence."""
     def pick(sub: str) -> list[Path]:
         folder = inputs_dir / sub
         if not folder.is_dir():
             return []
+        # a link to nothing (a share not mounted) is offered too: its loader rejects it as unreadable
         return sorted(p for p in folder.iterdir()
-                      if p.is_file() and not p.name.startswith((".", "~$"))
+                      if (p.is_file() or (p.is_symlink() and not p.exists()))
+                      and not p.name.startswith((".", "~$"))
                       and p.name.lower() not in NOT_INPUTS
                       and p.suffix.lower() not in UNFINISHED_SUFFIXES
                       and not (sub == "ledgers" and p.name == ledgers.SITE_PRESETS_NAME))

@@ -902,6 +902,42 @@ def test_load_ledgers__parquet_typed_columns(con, tmp_path):
     assert con.execute("select preset, format from input_files").fetchone() == ("standard", "parquet")
 
 
+def test_load_ledgers__parquet_float_amounts_off_the_cent_are_quarantined_as_in_xlsx(con, tmp_path):
+    # before, 1234.567 loaded as 1234.57 and 0.004 as 0.00 in silence (the same values in a CSV,
+    # an XLSX or a DECIMAL(18,3) column are quarantined); binary noise (0.1 + 0.2) is still a cent
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "l.parquet"
+    pq.write_table(pa.table({"voucher_no": ["V1", "V2", "V3", "V4"], "line_no": ["1"] * 4,
+                             "posted_on": ["2024-03-15"] * 4, "book": ["budget"] * 4,
+                             "account_code": ["7201"] * 4, "debit": [0.1 + 0.2, 1234.567, 0.004, 480.0],
+                             "credit": [None] * 4}), path)
+    [out] = load_ledgers(con, [path])
+    assert (out.rows_loaded, out.rows_quarantined) == (2, 2)
+    assert [(r["voucher_no"], r["debit"]) for r in lines(con)] == [("V1", Decimal("0.30")), ("V4", Decimal("480.00"))]
+    assert con.execute("select row_no, value from quarantine order by row_no").fetchall() == [
+        (2, "1234.567"), (3, "0.004")]
+
+
+def test_load_ledgers__parquet_date_times_dated_in_their_own_time_zone(con, tmp_path, monkeypatch):
+    # 00:30 on 1 January in Beijing is 16:30 on 31 December in UTC: on a server kept in UTC the
+    # line was dated 2023-12-31 (OUT_OF_PERIOD, and the wrong month)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "l.parquet"
+    times = pa.array([dt.datetime(2023, 12, 31, 16, 30), dt.datetime(2024, 3, 31, 17, 0)],
+                     type=pa.timestamp("us", tz="Asia/Shanghai"))
+    pq.write_table(pa.table({"voucher_no": ["V1", "V2"], "line_no": ["1", "1"], "posted_on": times,
+                             "book": ["budget"] * 2, "account_code": ["7201"] * 2, "debit": ["480.00"] * 2,
+                             "credit": [None, None]}), path)
+    con.execute("set TimeZone = 'UTC'")
+    [out] = load_ledgers(con, [path])
+    assert out.rows_loaded == 2
+    assert [r["posted_on"] for r in lines(con)] == [dt.date(2024, 1, 1), dt.date(2024, 4, 1)]
+
+
 # --- presets -----------------------------------------------------------------------------------
 
 def test_load_ledgers__standard_preset_detected(con, tmp_path):
@@ -1296,6 +1332,17 @@ def test_load_ledgers__a_year_of_two_digits_is_no_date(con, tmp_path):
     two = "日期的年份不是四位数，无法确定年份 / the year of the date is not written in four digits"
     assert con.execute("select row_no, reason from quarantine order by row_no").fetchall() == [
         (1, two), (2, two), (3, two), (4, "日期无法识别 / unparsable date")]
+
+
+def test_load_ledgers__a_date_with_the_day_and_month_first_says_so(con, tmp_path):
+    # 3/5/2024 is March or May: quarantined. Before, the reason said its year was not in four
+    # digits, which it is
+    path = write_csv(tmp_path / "l.csv", [row(posted_on="3/5/2024"), row(posted_on="05.03.2024")])
+    [out] = load_ledgers(con, [path])
+    assert out.rows_quarantined == 2
+    reasons = {r for (r,) in con.execute("select reason from quarantine").fetchall()}
+    assert reasons == {"日期应为年在前（如 2024-03-05），日、月在前无法确定月份 / a date must put the year first "
+                       "(2024-03-05): with the day and month first, the month is not certain"}
 
 
 def test_load_ledgers__values_in_excels_text_form_read_as_the_text_inside(con, tmp_path):
@@ -1797,6 +1844,40 @@ def test_load_ledgers__signature_and_note_rows_under_the_ledger_are_not_voucher_
     assert con.execute("select row_no, column_name from quarantine").fetchall() == [(3, "凭证日期")]
     assert "2 rows hold only text, no date, account or amount" in out.message
     assert "2 行只有文字" in out.message
+
+
+def test_load_ledgers__sign_off_labels_across_the_code_and_amount_columns_are_text(con, tmp_path):
+    # 制表人：张三 | 审核：李四 under 科目编码 | 记账：王五 under 借方金额, as a voucher list prints its
+    # sign-off row across the page. Before, the row was quarantined three times (date blank, the
+    # code and the amount unreadable). A line with an unreadable amount is still quarantined
+    def text_row(**cells):
+        r = [""] * len(CN)
+        for heading, text in cells.items():
+            r[CN.index(heading)] = text
+        return r
+
+    path = write_csv(tmp_path / "signed.csv", [
+        row(), row(voucher_no="记-2", debit="四百八"),
+        text_row(凭证号="制表人：张三", 科目编码="审核：李四", 借方金额="记账：王五", 贷方金额="出纳：赵六"),
+    ], encoding="gb18030")
+    [out] = load_ledgers(con, [path])
+    assert (out.rows_loaded, out.rows_quarantined) == (1, 1), out.message
+    assert con.execute("select row_no, column_name from quarantine").fetchall() == [(2, "借方金额")]
+    assert "1 rows hold only text" in out.message
+
+
+@pytest.mark.parametrize("where, label", [("凭证号", "合计"), ("凭证号", "合  计"), ("凭证号", "本年累计"),
+                                          ("凭证日期", "合计"), ("凭证日期", "本月合计")])
+def test_load_ledgers__a_total_labelled_in_the_voucher_or_date_column_is_no_line(con, tmp_path, where, label):
+    # a voucher list's total row: the label in its first column, the sums under the amounts. Before,
+    # it was quarantined (date blank, account blank, or the label an unreadable date)
+    total = row(voucher_no="", posted_on="", account_code="", account_name="", summary="", debit="960.00",
+                credit="960.00")
+    total[CN.index(where)] = label
+    path = write_csv(tmp_path / "total.csv", [row(), row(voucher_no="记-2"), total], encoding="gb18030")
+    [out] = load_ledgers(con, [path])
+    assert (out.rows_loaded, out.rows_quarantined) == (2, 0), out.message
+    assert con.execute("select sum(debit) from ledger_lines").fetchone()[0] == Decimal("960.00")
 
 
 # --- expenditure semantics ---------------------------------------------------------------------

@@ -456,6 +456,21 @@ def test_recon_command__an_outputs_folder_that_cannot_be_written_is_a_usage_erro
     assert str(tmp_path / where.split("/")[0]) in done.stderr and "internal error" not in done.stderr
 
 
+def test_run__a_link_to_a_file_that_is_gone_is_rejected_by_name(tmp_path):
+    # inputs/ledgers/ytd.csv -> a share not mounted tonight: before, the link was passed over in
+    # silence and the run reported yesterday's numbers, exit 1, as if nothing were missing
+    root = Path(__file__).resolve().parent.parent
+    inputs = tmp_path / "inputs"
+    shutil.copytree(root / "inputs", inputs)
+    (inputs / "ledgers" / "ytd_20241130.csv").symlink_to(tmp_path / "share" / "ytd_20241130.csv")
+    result = CliRunner().invoke(main, ["run", "--inputs", str(inputs), "--outputs", str(tmp_path / "out"),
+                                       "--as-of", "2024-12-31"])
+    assert result.exit_code == 2, result.output
+    assert "ytd_20241130.csv" in result.stderr and "cannot be read" in result.stderr
+    rejected = [r for r in _exceptions(_latest(tmp_path)) if r["rule_id"] == "INPUT_REJECTED"]
+    assert [r["source_file"] for r in rejected] == ["ytd_20241130.csv"]
+
+
 def test_recon_command__installed_script_is_the_entry_point():
     pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
     scripts = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["scripts"]
