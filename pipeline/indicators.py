@@ -233,7 +233,9 @@ lines as materialized (
     left join given as g
       on g.file_id = e.file_id and g.row_no = e.row_no and g.notice_no = e.notice_no
      and g.line_seq = e.line_seq
-    where e.match_kind = 'line'
+    -- the year's targets count the year's payments: one posted in another year (OUT_OF_PERIOD)
+    -- is no household, batch or month of it
+    where e.match_kind = 'line' and year(e.posted_on) = e.fiscal_year
 ),
 spent as (
     select notice_no, line_seq, count(*) as lines,

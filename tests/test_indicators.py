@@ -753,3 +753,35 @@ def test_execution_rate__a_half_rounds_up_in_the_summary_and_the_indicators_alik
     assert rows["资金支付及时率"]["observed"] == "0.04%"
     rates = dict(con.execute("select purpose, execution_rate from rpt_allocation_summary").fetchall())
     assert (rates[RENT], rates[RENTAL_HOUSING]) == (Decimal("0.1235"), Decimal("0.0004"))
+
+
+def test_indicators__payments_posted_in_another_year_count_for_no_target_of_this_one(con):
+    # 住户01 paid on 28 December 2023, monthly from March to December 2024, and on 5 January 2025;
+    # 住户02 only on 6 January 2025 (both out of period, which OUT_OF_PERIOD reports). Before, the
+    # year's counts took them in: 12 batches "met" (2024 paid 10), payments "began" in December
+    # 2023, and 2 households
+    rows = [dict(voucher_no="记-12-0001", posted_on=dt.date(2023, 12, 28), debit=480, payee="住户01")]
+    rows += [dict(voucher_no=f"记-{m:02d}-0001", posted_on=dt.date(2024, m, 10), debit=480, payee="住户01")
+             for m in range(3, 13)]
+    rows += [dict(voucher_no="记-01-0009", posted_on=dt.date(2025, 1, 5), debit=480, payee="住户01"),
+             dict(voucher_no="记-01-0010", posted_on=dt.date(2025, 1, 6), debit=480, payee="住户02")]
+    add_ledger(con, rows)
+    got, _ = measure(con, dt.date(2025, 1, 31))
+    assert (got["补助发放次数"]["observed"], got["补助发放次数"]["status"]) == ("10次", "not_met")
+    assert (got["补贴发放起始时间"]["observed"], got["补贴发放起始时间"]["status"]) == ("3月", "not_met")
+    assert (got["补贴发放完成时间"]["observed"], got["补贴发放完成时间"]["status"]) == ("12月", "met")
+    assert got["发放租赁补贴户数"]["observed"] == "1户"
+
+
+def test_indicator_behind__a_ceiling_broken_during_the_year_is_over_it_not_late(con):
+    # 960 paid to one household in May, as of 30 June: the status stays "behind" (the year is not
+    # over), but the finding said "进度滞后" (late) of a standard already exceeded
+    add_ledger(con, [dict(voucher_no="记-1", payee="住户01", debit=480, posted_on=dt.date(2024, 5, 10)),
+                     dict(voucher_no="记-2", payee="住户01", debit=480, posted_on=dt.date(2024, 5, 20))])
+    rows, findings = measure(con, dt.date(2024, 6, 30))
+    assert rows["每户补贴标准"]["status"] == "behind"
+    [cap] = [f for f in of_rule(findings, "INDICATOR_BEHIND") if f.key_detail == "每户补贴标准"]
+    assert "”年度中已超出上限：目标 <=480元/户/月，截至目前 960.00元/户/月" in cap.message
+    assert "is already over its ceiling during the year" in cap.message and "进度滞后" not in cap.message
+    late = [f for f in of_rule(findings, "INDICATOR_BEHIND") if f.key_detail == "补助发放次数"]
+    assert late and "”进度滞后：" in late[0].message

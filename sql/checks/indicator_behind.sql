@@ -25,9 +25,14 @@ select
     b.purpose,
     b.target as expected,
     b.observed,
-    '绩效指标“' || b.indicator || '”进度滞后：目标 ' || b.target || '，截至目前 '
+    -- a ceiling (<=480元/户/月, <=100%) broken before year end is over it, not late
+    '绩效指标“' || b.indicator || case when b.target like '<%' then '”年度中已超出上限：目标 '
+                                       else '”进度滞后：目标 ' end
+        || b.target || '，截至目前 '
         || coalesce(b.observed, '无') || '（' || b.method_zh || '） / indicator ' || b.indicator
-        || ' is behind: target ' || b.target || ', so far ' || coalesce(b.observed, 'none')
+        || case when b.target like '<%' then ' is already over its ceiling during the year: target '
+                else ' is behind: target ' end
+        || b.target || ', so far ' || coalesce(b.observed, 'none')
         || ' (' || b.method_en || ')' as message,
     b.indicator as key_detail
 from behind as b
