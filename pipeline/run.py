@@ -416,10 +416,14 @@ ONE_PER_KEY_SQL = f"""
 def _store_findings(con: duckdb.DuckDBPyConnection, run_id: str, scope: Scope) -> None:
     """Insert this run's findings (one per key, from the run's table of findings), each marked
     new or persisting against the previous run on the same slice (with the date it was first
-    seen), plus that run's findings now resolved."""
+    seen), plus that run's findings now resolved. The previous run is the latest of those as of
+    this run's date or before: an audit's run back-dated with --as-of is compared with the runs
+    of its date, not with last night's (whose later findings it would call resolved), and the
+    next nightly run is compared with the night before, not with the back-dated run."""
     previous = con.execute(
         "select run_id from runs where scope = ? and run_id <> ? and finished_at is not null "
-        "order by started_at desc limit 1", [scope.key(), run_id]).fetchone()
+        "and as_of <= ? order by as_of desc, started_at desc limit 1",
+        [scope.key(), run_id, scope.as_of]).fetchone()
     prev_id = previous[0] if previous else None
     run_day = dt.date.today()
     con.execute(

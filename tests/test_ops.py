@@ -75,6 +75,25 @@ def test_runs__resolved_after_correction_and_first_seen_kept(tmp_path):
     assert result.exit_code == 0  # a resolved finding is nothing to act on
 
 
+def test_runs__a_back_dated_audit_run_leaves_the_nightly_series_as_it_was(tmp_path):
+    # the nightly run (as of year end) finds 记-0002 and 记-0900; an auditor then runs the same
+    # store as of 30 June. Before, the audit run called 记-0900 resolved (it is dated after June),
+    # and the next night called it new again, with a new first-seen date
+    db = _store_with_mistakes(tmp_path, extra=[
+        dict(voucher_no="记-0900", debit=480, payee="赵六", function_code="2210110", posted_on=dt.date(2024, 9, 1))])
+
+    def changes():
+        return sorted((r["voucher_no"], r["change"]) for r in _exceptions(_latest(tmp_path))
+                      if r["rule_id"] == "CODE_MISMATCH")
+
+    _check(db, tmp_path)
+    assert changes() == [("记-0002", "new"), ("记-0900", "new")]
+    CliRunner().invoke(main, ["check", "--db", str(db), "--outputs", str(tmp_path / "out"), "--as-of", "2024-06-30"])
+    assert changes() == [("记-0002", "new")]  # no run as of June or before: nothing resolved
+    _check(db, tmp_path)
+    assert changes() == [("记-0002", "persisting"), ("记-0900", "persisting")]
+
+
 def test_waive__finding_stays_marked_and_stops_counting(tmp_path):
     db = _store_with_mistakes(tmp_path)
     assert _check(db, tmp_path).exit_code == 1
