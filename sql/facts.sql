@@ -745,6 +745,9 @@ select
          then (e.direct_flag is not distinct from true
                and e.project_code is not distinct from e.notice_project_code)
     end as direct_flag_carried,
+    -- false where local money sits in the sub-account of central direct money; null elsewhere
+    case when e.match_kind = 'line' and e.allocated_is_direct then not e.is_local_money end
+        as local_money_apart,
     r.row_no is not null as reversed
 from fct_expenditure as e
 left join fct_reversed_lines as r

@@ -496,9 +496,20 @@ def test_source_not_separated__mixed_and_blank_sources(con):
         dict(voucher_no="记-0144", fund_source="地方配套资金", direct_flag=False, debit=480, payee="钱七"),
     ])
     found = {f.voucher_no: f for f in findings(con, "SOURCE_NOT_SEPARATED")}
-    assert sorted(found) == ["记-0140", "记-0141", "记-0142"]
+    assert sorted(found) == ["记-0140", "记-0141", "记-0142", "记-0144"]
     assert found["记-0140"].observed == "中央直达资金+地方配套资金"
     assert found["记-0142"].observed is None and "资金来源为空" in found["记-0142"].message
+    # local matching money in the sub-account of central direct rent: before, no rule said so
+    # (DIRECT_FLAG_MISSING rightly asks local money for no flag), while OVER_ALLOCATION counted it
+    assert "记入中央直达资金的用途账户，资金来源却为 地方配套资金" in found["记-0144"].message
+    assert findings(con, "DIRECT_FLAG_MISSING") == []
+
+
+def test_source_not_separated__local_money_in_a_line_that_is_not_central_direct_is_in_place(con):
+    add_ledger(con, [dict(voucher_no="记-0145", purpose=OLD_ESTATES, function_code="2210108",
+                          fund_source="地方配套资金", direct_flag=False, debit=480)])
+    con.execute("update allocation_lines set is_direct = false where purpose = ?", [OLD_ESTATES])
+    assert findings(con, "SOURCE_NOT_SEPARATED") == []
 
 
 def test_source_not_separated__other_funds_and_financial_book_ignored(con):

@@ -47,6 +47,9 @@ MISTAKES = [
          function_code="2210103", fund_source=None, debit=1200, payee="独山子建安"),
     dict(voucher_no="记-0911", posted_on=dt.date(2024, 9, 11), purpose=DILAPIDATED,
          function_code="2210103", fund_source="中央直达资金+地方配套资金", debit=1300, payee="独山子建安"),
+    # local matching money booked in the central direct sub-account: SOURCE_NOT_SEPARATED
+    dict(voucher_no="记-0913", posted_on=dt.date(2024, 9, 13), purpose=DILAPIDATED, function_code="2210103",
+         fund_source="地方配套资金", direct_flag=False, direct_flag_raw="09", debit=1600, payee="独山子建安"),
     # December 2023 prepayment: OUT_OF_PERIOD
     dict(voucher_no="记-1228", posted_on=dt.date(2023, 12, 28), purpose=RENTAL_HOUSING,
          function_code="2210110", debit=1400, payee="恒信"),
@@ -150,6 +153,7 @@ def test_suites_and_rules__fail_the_same_lines(mistaken_store):
     assert vouchers("fct_recon_lines", "match_kind") == ["记-0904", "记-0905", "记-0906"]
     assert vouchers("fct_recon_lines", "direct_flag_carried") == ["记-0715", "记-0815", "记-0907", "记-0908"]
     assert vouchers("fct_recon_lines", "posted_year") == ["记-1228"]
+    assert vouchers("fct_recon_lines", "local_money_apart") == ["记-0913"]
     # the clean year spends every allocation to the yuan, so each mistake tips its purpose over
     assert vouchers("rpt_allocation_control", "allocated") == sorted(
         [RENT, RENTAL_HOUSING, OLD_ESTATES, DILAPIDATED])

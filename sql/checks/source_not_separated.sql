@@ -1,21 +1,25 @@
 -- rule: SOURCE_NOT_SEPARATED
 -- severity: error
 -- cites: 二
--- zh: 资金来源为空，或一笔分录混合了中央资金与地方资金
--- en: Fund source blank, or central and local money mixed in one line
+-- zh: 资金来源为空，一笔分录混合了中央资金与地方资金，或地方资金记入中央直达资金的用途账户
+-- en: Fund source blank, central and local money mixed in one line, or local money booked in the sub-account of a central direct allocation line
 -- stage: ledger
 --
 -- Invariant (clause 二: 按资金明细来源分别列示和登录): every expenditure line tied to a notice
 -- names one source of money. Reported: a blank fund source, and a source that names central
 -- money (中央) together with local money (地方 / 配套 / 本级 / 自有), e.g. 中央直达资金+地方配套资金,
--- 中央及地方. Applies to every in-scope expenditure line, whichever sub-account it sits in. Only
+-- 中央及地方. Applies to every in-scope expenditure line, whichever sub-account it sits in. Also
+-- reported: local money (地方配套 / 本级财力 / 自有, no 中央: fct_expenditure.is_local_money) booked
+-- in the sub-account of a 中央直达 allocation line, which keeps central money apart; the line then
+-- counts toward that line's spending as booked (OVER_ALLOCATION), and needs no direct flag. Only
 -- spending is judged; a payment cancelled by its mirror reversal (fct_recon_lines: same
 -- sub-account, payee, function code, direct flag, project code, fund source and amount,
 -- opposite sign) is not reported.
 with sourced as (
     select
         e.*,
-        nullif(trim(coalesce(e.fund_source, '')), '') is null as source_blank
+        nullif(trim(coalesce(e.fund_source, '')), '') is null as source_blank,
+        e.match_kind = 'line' and e.allocated_is_direct and e.is_local_money as local_in_central
     from fct_expenditure as e
     where e.amount <> 0
       and not e.batch_repeat
@@ -24,6 +28,7 @@ defects as (
     select s.*
     from sourced as s
     where s.source_blank
+       or s.local_in_central
        or (s.fund_source like '%中央%'
            and (s.fund_source like '%地方%' or s.fund_source like '%配套%'
                 or s.fund_source like '%本级%' or s.fund_source like '%自有%'))
@@ -41,10 +46,13 @@ findings as (
         '凭证 ' || coalesce(r.voucher_no, '') || ' 第' || coalesce(r.line_no, '') || '行 用途 '
             || coalesce(r.purpose, '(空)')
             || case when r.source_blank then ' 资金来源为空'
+                    when r.local_in_central then ' 记入中央直达资金的用途账户，资金来源却为 ' || r.fund_source
                     else ' 资金来源 ' || r.fund_source || ' 混合了中央资金与地方资金' end
             || '，应按来源分别记账 / voucher ' || coalesce(r.voucher_no, '') || ' line '
             || coalesce(r.line_no, '') || ': purpose ' || coalesce(r.purpose, '(blank)')
             || case when r.source_blank then ' has no fund source'
+                    when r.local_in_central then ' is the sub-account of central direct money, but the line '
+                                                 || 'is local money (' || r.fund_source || ')'
                     else ' mixes central and local money in one line (' || r.fund_source || ')' end
             || '; book each source separately' as message,
         r.source_file,
