@@ -147,6 +147,8 @@ def validate(con: duckdb.DuckDBPyConnection, run_id: str, run_dir: Path,
         return []
     results = run_suites(con, specs, Path(run_dir) / "data_docs") if suites is None else suites.results()
     findings: list[Finding] = []
+    # a repeated voucher line is listed by its key, file_id among it: named by its file
+    files = dict(con.execute("select file_id, name from input_files").fetchall())
     for spec in specs:
         mirrored: dict[tuple, list] = {}
         for expectation, outcome in zip(spec.body["expectations"], results[spec.name]):
@@ -155,7 +157,7 @@ def validate(con: duckdb.DuckDBPyConnection, run_id: str, run_dir: Path,
                 # expectations restating the same rules are compared with them together
                 mirrored.setdefault(mirrors, []).append((expectation, outcome))
             else:
-                findings.extend(_findings_for(spec, expectation, outcome))
+                findings.extend(_findings_for(spec, expectation, outcome, files))
         for mirrors, group in mirrored.items():
             findings.extend(_disagreements(con, spec, group, list(mirrors), found))
     return findings
@@ -492,8 +494,9 @@ def _unexpected(outcome) -> tuple[list[dict], int]:
     return list(distinct.values()), count if values else 0
 
 
-def _findings_for(spec: SuiteSpec, expectation: dict, outcome) -> list[Finding]:
-    """Each failing row of an expectation that restates no rule (capped), or why it could not run."""
+def _findings_for(spec: SuiteSpec, expectation: dict, outcome, files: dict | None = None) -> list[Finding]:
+    """Each failing row of an expectation that restates no rule (capped), or why it could not run.
+    files: file_id -> name, for rows that name their file by id (a compound key's values)."""
     if outcome.success:
         return []
     meta = expectation.get("meta", {})
@@ -514,6 +517,8 @@ def _findings_for(spec: SuiteSpec, expectation: dict, outcome) -> list[Finding]:
     detail = expectation["type"] + ":" + _column(expectation)
     findings = []
     for row in rows:
+        if row.get("source_file") is None and files and _i(row.get("file_id")) in files:
+            row = {**row, "source_file": files[_i(row.get("file_id"))]}
         observed = _observed(row, spec)
         findings.append(Finding(
             rule_id=RULE_ID, severity=severity, notice_no=_s(row.get("notice_no")),
@@ -652,8 +657,12 @@ def _where(row: dict, lang: str) -> str:
     else:
         where = ""
     if row.get("source_file") is not None:
-        where += place.format(**{**values, "row_no": row.get("row_no")})
+        where += (place.format(**{**values, "row_no": row.get("row_no")}) if row.get("row_no") is not None
+                  else _IN_FILE[lang].format(source_file=values["source_file"]))
     return where + " " if where else ""
+
+
+_IN_FILE = {"zh": "（{source_file}）", "en": " (in {source_file})"}
 
 
 def _exception_text(info: dict) -> str:

@@ -178,7 +178,17 @@ def _decode_text(path: Path) -> tuple[str, str]:
     if decoded is None:
         raise InputError(path, "无法识别文本编码（应为 UTF-8 或 GB18030 文本）",
                          "cannot decode the text (expected UTF-8 or GB18030 text)")
+    text, encoding = decoded
+    if encoding == "gb18030" and not any(w in text for w in _NOTICE_WORDS):
+        # GB18030 decodes almost any bytes: a Big5 or Shift-JIS text reads as rare characters
+        raise InputError(path, f"按 {encoding} 读出的文字不像一份通知（没有“通知”“财政”“资金”等字样）：文件可能是其他编码"
+                               f"（如繁体 Big5），请另存为 UTF-8 或 GB18030",
+                         f"read as {encoding}, the text holds none of the words a notice has (通知, 财政, 资金): "
+                         f"it is probably in another encoding (such as Big5); save it as UTF-8 or GB18030")
     return decoded
+
+
+_NOTICE_WORDS = ("通知", "财政", "资金", "预算", "文件")
 
 
 def _txt_items(text: str):

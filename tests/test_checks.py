@@ -1051,6 +1051,9 @@ def test_duplicate_entry__vouchers_numbered_afresh_each_month_are_not_one_line_t
     found = expectations.validate(con, "test-run", tmp_path / "run")
     keys = [x for x in found if "compound" in x.expected]
     assert len(keys) == 1 and "times=2" in keys[0].observed and keys[0].voucher_no == "记-1"
+    # named by its file, not only by the store's file_id (before: "file_id=1" and no file)
+    assert keys[0].source_file == "ledger.csv"
+    assert "凭证 记-1 第1行（ledger.csv） " in keys[0].message and "line 1 (in ledger.csv) " in keys[0].message
 
 
 def test_duplicate_entry__monthly_rent_reversal_and_other_payees_are_not_duplicates(con):

@@ -754,3 +754,14 @@ def test_parse_txt__the_direct_flag_in_a_column_of_its_own(tmp_path):
                              f"\t{purpose.replace('（中央直达）', '')}\n\t{amount}\n\t{code}\n\t{flag}\n"))
     n = parse_notice(variant(tmp_path, "flag.txt", *replacements))
     assert [ln.is_direct for ln in n.lines] == [True, True, False, True]
+
+
+def test_parse_txt__a_notice_in_another_encoding_is_named_as_such(tmp_path, seed):
+    # the seed saved as Big5 (Traditional): GB18030 reads its bytes as rare characters, and the
+    # notice was refused for "no notice number", which sent the user looking in the wrong place
+    path = tmp_path / "big5.txt"
+    path.write_bytes(SEED_TEXT.encode("big5", errors="replace"))
+    with pytest.raises(InputError) as err:
+        parse_notice(path)
+    assert "文件可能是其他编码" in str(err.value) and "probably in another encoding" in str(err.value)
+    assert parse_notice(variant(tmp_path, "gb.txt", encoding="gb18030")) == seed  # GB18030 reads as ever
