@@ -1824,15 +1824,17 @@ def test_load_ledgers__header_on_two_rows_repeated_on_every_page_is_not_a_vouche
             assert "the header appears 2 more times" in out.message
 
 
+def text_row(**cells):
+    """A cn-grp row holding only the given cells, by heading."""
+    r = [""] * len(CN)
+    for heading, text in cells.items():
+        r[CN.index(heading)] = text
+    return r
+
+
 def test_load_ledgers__signature_and_note_rows_under_the_ledger_are_not_voucher_lines(con, tmp_path):
     # what many exports print under the ledger: no date, account or amount, nothing to book. Before,
     # each was quarantined, and every night's run warned (exit 1) about them
-    def text_row(**cells):
-        r = [""] * len(CN)
-        for heading, text in cells.items():
-            r[CN.index(heading)] = text
-        return r
-
     undated = row(voucher_no="记-3", posted_on="")  # a voucher line without its date: still bad
     path = write_csv(tmp_path / "signed.csv", [
         row(), row(voucher_no="记-2"), undated,
@@ -1850,12 +1852,6 @@ def test_load_ledgers__sign_off_labels_across_the_code_and_amount_columns_are_te
     # 制表人：张三 | 审核：李四 under 科目编码 | 记账：王五 under 借方金额, as a voucher list prints its
     # sign-off row across the page. Before, the row was quarantined three times (date blank, the
     # code and the amount unreadable). A line with an unreadable amount is still quarantined
-    def text_row(**cells):
-        r = [""] * len(CN)
-        for heading, text in cells.items():
-            r[CN.index(heading)] = text
-        return r
-
     path = write_csv(tmp_path / "signed.csv", [
         row(), row(voucher_no="记-2", debit="四百八"),
         text_row(凭证号="制表人：张三", 科目编码="审核：李四", 借方金额="记账：王五", 贷方金额="出纳：赵六"),
