@@ -170,6 +170,7 @@ class ReconGroup(click.Group):
 
     def invoke(self, ctx):
         old_umask = os.umask(0o077)
+        _signalled.clear()  # a process that runs several commands (a test's): this one's signals
         handlers = _stop_on_signals()
         log = logging.getLogger("recon")
         try:
@@ -344,7 +345,8 @@ def load_ledger(paths, preset, encoding, outputs, db, wait):
 
     with _store(outputs, db, wait) as con:
         outcomes = load_ledgers(con, [Path(p) for p in paths], preset=preset, encoding=encoding)
-        quarantined = _quarantined(con, [o.file_id for o in outcomes if o.action == "loaded" and o.rows_quarantined])
+        quarantined = _quarantined(con, [o.file_id for o in outcomes
+                                         if o.action == "loaded" and o.rows_quarantined])
     _exit_for_outcomes(outcomes)
     for line in quarantined:
         click.echo(line, err=True)

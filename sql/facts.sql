@@ -546,7 +546,8 @@ shares as (
     from ordered
 ),
 spent as (
-    select a.notice_no, a.line_seq, coalesce(o.spent, 0) + coalesce(sh.share, 0) as spent,
+    select a.notice_no, a.line_seq, a.purpose, a.function_code, a.amount as allocated,
+           coalesce(o.spent, 0) + coalesce(sh.share, 0) as spent,
            sh.pool_notice, sh.pool_seq, sh.part_from, sh.part_to
     from fct_allocation_lines as a
     left join own as o on o.notice_no = a.notice_no and o.line_seq = a.line_seq
@@ -556,19 +557,18 @@ rates as (
     -- spent / allocated to four places, halves away from zero (0.00035 -> 0.0004), as the
     -- indicators round. Dividing two decimals gives a double, a hair off at a half (0.00035 is
     -- 0.000349999…): its rounding, r0, is put right by the exact remainder spent - r0 × allocated
-    select s.*, a.amount as allocated,
-           case when a.amount > 0 then cast(round(s.spent / a.amount, 4) as decimal(18,4)) end as r0
+    select s.*,
+           case when s.allocated > 0 then cast(round(s.spent / s.allocated, 4) as decimal(18,4)) end as r0
     from spent as s
-    join fct_allocation_lines as a on a.notice_no = s.notice_no and a.line_seq = s.line_seq
 )
 select
-    a.notice_no,
-    a.line_seq,
-    a.purpose,
-    a.function_code,
-    a.amount as allocated,
+    s.notice_no,
+    s.line_seq,
+    s.purpose,
+    s.function_code,
+    s.allocated,
     cast(s.spent as decimal(18,2)) as spent,
-    cast(a.amount - s.spent as decimal(18,2)) as balance,
+    cast(s.allocated - s.spent as decimal(18,2)) as balance,
     -- no rate of a line that allocates nothing or takes money back (a batch's 调减)
     cast(case when s.r0 is null then null
               when s.spent >= 0 and s.spent - s.r0 * s.allocated >= 0.00005 * s.allocated then s.r0 + 0.0001
@@ -580,9 +580,8 @@ select
     s.pool_seq,
     cast(s.part_from as decimal(18,2)) as pool_part_from,
     cast(s.part_to as decimal(18,2)) as pool_part_to
-from fct_allocation_lines as a
-join rates as s on s.notice_no = a.notice_no and s.line_seq = a.line_seq
-where a.notice_no in (select notice_no from fct_notices);  -- spread over every batch counted
+from rates as s
+where s.notice_no in (select notice_no from fct_notices);  -- spread over every batch counted
 
 -- The shared lines of each pool (fct_allocation_spending, kind 'pool': counted under several of
 -- its allocation lines), once, each with the stretch of the pool's shared spending it paid,
