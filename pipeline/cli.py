@@ -131,13 +131,18 @@ def _stop_on_signals() -> dict:
     return old
 
 
-def _interrupted() -> NoReturn:
+def _interrupted_status() -> int:
+    """Say that the command was stopped (stderr, and the log when there is one); its status."""
     status = EXIT_TERMINATED if signal.SIGTERM in _signalled else EXIT_INTERRUPTED
     log = logging.getLogger("recon")
     if log.handlers:
         log.warning("interrupted (exit %d)", status)
     click.echo(INTERRUPTED, err=True)
-    sys.exit(status)
+    return status
+
+
+def _interrupted() -> NoReturn:
+    sys.exit(_interrupted_status())
 
 
 def _drop_stdout() -> None:
@@ -632,13 +637,19 @@ def entry() -> None:
     elif not isinstance(code, int):  # what sys.exit("message") does
         print(code, file=sys.stderr)
         code = 1
-    if _signalled and code not in (EXIT_INTERRUPTED, EXIT_TERMINATED):  # click's "Aborted!" (1)
-        click.echo(INTERRUPTED, err=True)
-        code = EXIT_TERMINATED if signal.SIGTERM in _signalled else EXIT_INTERRUPTED
+    if _signalled and code not in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+        # after the command's own handling: while click read the arguments ("Aborted!", 1), or
+        # as the command returned (a signal held back until a long DuckDB call ended)
+        code = _interrupted_status()
     _exit_now(code)
 
 
 def _exit_now(code: int) -> NoReturn:
+    for sig in _STOP_SIGNALS:  # leaving already: a late signal is noted, not raised mid-exit
+        try:
+            signal.signal(sig, lambda signum, frame: _signalled.append(signum))
+        except ValueError:
+            pass
     for thread in threading.enumerate():
         if thread is not threading.main_thread() and not thread.daemon:
             thread.join()

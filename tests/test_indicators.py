@@ -783,5 +783,6 @@ def test_indicator_behind__a_ceiling_broken_during_the_year_is_over_it_not_late(
     [cap] = [f for f in of_rule(findings, "INDICATOR_BEHIND") if f.key_detail == "每户补贴标准"]
     assert "”年度中已超出上限：目标 <=480元/户/月，截至目前 960.00元/户/月" in cap.message
     assert "is already over its ceiling during the year" in cap.message and "进度滞后" not in cap.message
-    late = [f for f in of_rule(findings, "INDICATOR_BEHIND") if f.key_detail == "补助发放次数"]
-    assert late and "”进度滞后：" in late[0].message
+    late = {f.key_detail: f.message for f in of_rule(findings, "INDICATOR_BEHIND")}
+    assert "”进度滞后：" in late["补助发放次数"]
+    assert "”进度滞后：目标 <=1月" in late["补贴发放起始时间"]  # a deadline passed (January) is late
