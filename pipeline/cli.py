@@ -349,9 +349,9 @@ def load_ledger(paths, preset, encoding, outputs, db, wait):
     from .ledgers import load_ledgers
 
     with _store(outputs, db, wait) as con:
+        before = con.execute("select coalesce(max(file_id), 0) from input_files").fetchone()[0]
         outcomes = load_ledgers(con, [Path(p) for p in paths], preset=preset, encoding=encoding)
-        quarantined = _quarantined(con, [o.file_id for o in outcomes
-                                         if o.action == "loaded" and o.rows_quarantined])
+        quarantined = _quarantined(con, before)
     _exit_for_outcomes(outcomes)
     for line in quarantined:
         click.echo(line, err=True)
@@ -574,26 +574,22 @@ class _store:
         return self._errors.__exit__(*exc)
 
 
-def _quarantined(con, file_ids: list[int]) -> list[str]:
-    """The first quarantined cells of the files just loaded, as `recon run` prints its
-    INPUT_ROW_INVALID findings on stderr (run.QUARANTINED_SHOWN of them), then how many more."""
+def _quarantined(con, before: int) -> list[str]:
+    """The first quarantined cells of the files this command loaded (registered after file_id
+    `before`: a workbook's sheets too), as INPUT_ROW_INVALID words them in `recon run` (the first
+    run.QUARANTINED_SHOWN), then how many more."""
+    from .rules import rule
     from .run import QUARANTINED_SHOWN
 
-    if not file_ids:
-        return []
     rows = con.execute(
-        """
-        select f.name, q.row_no, q.column_name, q.value, q.reason, count(*) over () as total
-        from quarantine as q join input_files as f on f.file_id = q.file_id
-        where list_contains(?, q.file_id)
-        order by f.name, q.file_id, q.row_no, q.column_name
+        f"""
+        select r.message, count(*) over () as total
+        from ({rule("INPUT_ROW_INVALID").sql}) as r
+        where r.source_file in (select name from input_files where file_id > ?)
+        order by r.source_file, r.source_row, r.key_detail
         limit ?
-        """, [file_ids, QUARANTINED_SHOWN]).fetchall()
-    lines = []
-    for name, row, column, value, reason, _ in rows:
-        zh, _, en = reason.partition(" / ")
-        lines.append(printable(f"隔离 / quarantined: 文件 {name} 数据第{row}行 {column} 的值“{value or ''}”：{zh} / "
-                               f"file {name} data row {row}, column {column} value {value or ''!r}: {en or zh}"))
+        """, [before, QUARANTINED_SHOWN]).fetchall()
+    lines = [f"隔离 / quarantined: {printable(message)}" for message, _ in rows]
     more = rows[0][-1] - len(rows) if rows else 0
     if more > 0:
         lines.append(f"隔离 / quarantined: 另有 {more} 处，见 `recon run` 的 exceptions.csv / {more} more, "

@@ -1966,7 +1966,7 @@ _IS_SKIPPED = r"""
          -- 记账：王五 under 借方): no date, no voucher number (or a label without digits where it
          -- would be), and no code or amount but text with a label's colon
          when t.posted_on is null
-              and (t.voucher_no is null or (regexp_matches(t.voucher_no, '^[^0-9]{1,8}[:：]')
+              and (t.voucher_no is null or (regexp_matches(t.voucher_no, {label})
                                             and not regexp_matches(t.voucher_no, '[0-9]')))
               and coalesce(t.account_code, t.debit, t.credit) is not null
               and {no_code_or_amount} then true
@@ -1982,10 +1982,11 @@ _IS_SKIPPED = r"""
 BALANCE_ROWS = (r"^[\s（(【\[]*(期初余额|年初余额|期末余额|上年结转|承前页|过次页|本月合计|本月累计|本年累计|"
                 r"本期合计|本期累计|本期发生额?|合\s*计|累\s*计|小\s*计|总\s*计)")
 # No code or amount in a row: each of those cells blank, or a label's text (审核：李四)
-_NO_CODE_OR_AMOUNT = " and ".join(f"(t.{c} is null or regexp_matches(t.{c}, '^[^0-9]{{1,8}}[:：]'))"
+_LABEL = "'^[^0-9]{1,8}[:：]'"  # a label's text: a few characters, no digit, then a colon
+_NO_CODE_OR_AMOUNT = " and ".join(f"(t.{c} is null or regexp_matches(t.{c}, {_LABEL}))"
                                   for c in ("account_code", "debit", "credit"))
 _IS_SKIPPED = (_IS_SKIPPED.replace("{balance_rows}", BALANCE_ROWS)
-               .replace("{no_code_or_amount}", _NO_CODE_OR_AMOUNT))
+               .replace("{no_code_or_amount}", _NO_CODE_OR_AMOUNT).replace("{label}", _LABEL))
 
 # The fields whose spellings repeat (a year has 366 days, a ledger a few hundred codes, purposes
 # and document numbers): each distinct spelling is parsed once and joined back. One scan per

@@ -267,9 +267,10 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
     run_dir = _timed("reports", write_reports, con, run_id, outputs, staging_dir=staging_dir)
     by_severity, quarantined, quarantined_total = _result_findings(con, run_id)
     log.info("run %s finished: exit %s, %s findings", run_id, exit_status, sum(by_severity.values()))
-    waived = con.execute("select count(*) from findings as f where f.run_id = ? and f.change <> 'resolved' "
-                         "and f.finding_key in (select finding_key from run_waivers where run_id = ?)",
-                         [run_id, run_id]).fetchone()[0]
+    from .reports.common import WAIVED
+
+    waived = con.execute(f"select count(*) from findings as f where f.run_id = ? and f.change <> 'resolved' "
+                         f"and {WAIVED}", [run_id]).fetchone()[0]
     return RunResult(run_id, run_dir, exit_status, by_severity, quarantined, quarantined_total,
                      outcomes, counts, waived=waived)
 

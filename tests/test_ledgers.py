@@ -2617,6 +2617,13 @@ def test_load_ledger_command__quarantined_rows_on_stderr_as_recon_run_names_them
     assert [int(re.search(r"数据第(\d+)行", line).group(1)) for line in shown[:20]] == list(range(1, 40, 2))
     assert all("“十二元”" in line and "ledger.csv" in line for line in shown[:20])
     assert "另有 7 处" in shown[20] and "7 more" in shown[20]
+    # a ledger kept one sheet a month: its bad row is under its sheet's own registry row
+    sheets = CliRunner().invoke(main, ["load", "ledger", str(_monthly_workbook(tmp_path / "wb")),
+                                       "--outputs", str(tmp_path / "out")])
+    assert [line for line in sheets.stderr.splitlines() if line.startswith("隔离 / quarantined:")] == [
+        "隔离 / quarantined: 文件 账簿.xlsx [3月] 数据第2行 借方金额 的值“4８0.0.0”：金额无法识别，该行未计入 / "
+        "file 账簿.xlsx [3月] data row 2, column 借方金额 value \"4８0.0.0\": unparsable amount; "
+        "the row is not counted"]
     clean = tmp_path / "clean.csv"
     write_csv(clean, [row(voucher_no="记-0001")])
     quiet = CliRunner().invoke(main, ["load", "ledger", str(clean), "--outputs", str(tmp_path / "out")])

@@ -683,7 +683,7 @@ def test_parse_docx__rows_and_cells_inside_content_controls(tmp_path, seed):
 
 @pytest.mark.parametrize("total_row", [
     "\t合计\n\t\n\t6276\n\t\n",           # 合计 under 序号
-    "\t\n\t\n\t6276\n\t\n".replace("\t\n\t6276", "\t合计\n\t6276"),  # under 地区, as the seed
+    "\t\n\t合计\n\t6276\n\t\n",            # under 地区, as the seed
     "\t合计\n\t6276\n\t\n",                 # a cell merged across 序号 and 地区, as text keeps it
 ])
 def test_parse_txt__the_total_row_wherever_合计_is_written(tmp_path, seed, total_row):
