@@ -16,7 +16,9 @@ meaning (wording and unit), never by exact text. Statuses:
   (支出进度 vs 时间进度, the double monitoring of 财预〔2019〕136号; thresholds in the config).
   A ceiling already broken during the year (a payee above the monthly standard, spending above
   the allocation) is `behind`, not `not_met`: the year is not over, and the breach itself is
-  reported at once as an error by its own rule (SUBSIDY_CAP_EXCEEDED, OVER_ALLOCATION);
+  reported at once as an error by its own rule (SUBSIDY_CAP_EXCEEDED, OVER_ALLOCATION). Such a
+  row is marked `over_ceiling`, so that INDICATOR_BEHIND and the reports say 已超上限 (over), not
+  进度滞后 (late);
 * `needs_evidence`: the ledger cannot show it (satisfaction, 有效解决, works quantities and
   schedules, …). Never met.
 
@@ -43,7 +45,7 @@ import calendar
 import datetime as dt
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -386,6 +388,9 @@ class Result:
     observed: str | None
     status: str
     method: str
+    # during the year, `behind` because a ceiling is already broken (a payee above the monthly
+    # standard, spending above the allocation), not because progress lags the calendar
+    over_ceiling: bool = False
 
 
 def _holds(value: Decimal, op: str, target: Decimal, tol: Decimal = Decimal(0)) -> bool:
@@ -456,7 +461,7 @@ class _Judge:
         if stats.shared and result.status != "needs_evidence":
             # say where the figure's shared lines came from, so 0户 beside spending on the
             # purpose in the ledger reads right: the batch issued before took them
-            result = Result(result.observed, result.status, _noted(result.method, SHARED_ZH, SHARED_EN))
+            result = replace(result, method=_noted(result.method, SHARED_ZH, SHARED_EN))
         return result
 
     # Each measure returns observed, status and method.
@@ -470,7 +475,8 @@ class _Judge:
         overshoot = target.op in CEILINGS or (target.op == "=" and value > target.value + tol)
         if overshoot:
             # A ceiling already broken stays broken; the breach is reported by its own rule.
-            return Result(observed, "on_track" if holds else "behind", measure.method)
+            return Result(observed, "on_track" if holds else "behind", measure.method,
+                          over_ceiling=not holds)
         if target.value <= 0:
             return Result(observed, "on_track", measure.method)
         progress = value / target.value
@@ -508,7 +514,7 @@ class _Judge:
                             f"less what later months paid back, the most was {kept_text}")
         if self.clock.closed:
             return Result(observed, "met" if holds else "not_met", method)
-        return Result(observed, "on_track" if holds else "behind", method)
+        return Result(observed, "on_track" if holds else "behind", method, over_ceiling=not holds)
 
     def distinct_payees(self, measure, target, stats) -> Result:
         if stats.lines and not stats.payee_lines:
@@ -587,7 +593,8 @@ def evaluate(con: duckdb.DuckDBPyConnection, as_of: dt.date, config: Config | No
         rows.append({
             "notice_no": rec["notice_no"], "purpose": rec["purpose"], "indicator": rec["name"],
             "target": rec["target_text"], "observed": result.observed, "status": result.status,
-            "method": result.method, "measure": kind.id if kind else None,
+            "method": result.method, "over_ceiling": result.over_ceiling,
+            "measure": kind.id if kind else None,
             "table_seq": rec["table_seq"], "indicator_seq": rec["indicator_seq"],
         })
     return rows
@@ -606,8 +613,10 @@ def measure(con: duckdb.DuckDBPyConnection, run_id: str, scope, summary: str = S
         if rows:
             con.executemany(
                 "insert into run_indicators (run_id, notice_no, purpose, indicator, target, observed, "
-                "status, method, table_seq, indicator_seq) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "status, method, over_ceiling, table_seq, indicator_seq) "
+                "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(run_id, r["notice_no"], r["purpose"], r["indicator"], r["target"], r["observed"],
-                  r["status"], r["method"], r["table_seq"], r["indicator_seq"]) for r in rows],
+                  r["status"], r["method"], r["over_ceiling"], r["table_seq"], r["indicator_seq"])
+                 for r in rows],
             )
     return []

@@ -207,6 +207,7 @@ create table if not exists run_indicators (
     observed      varchar,
     status        varchar not null,             -- met | not_met | on_track | behind | needs_evidence
     method        varchar,
+    over_ceiling  boolean,                      -- behind because a ceiling is already broken
     table_seq     integer,                      -- the target table and row it comes from,
     indicator_seq integer                       -- so reports keep the notice's order
 );

@@ -780,6 +780,7 @@ def test_indicator_behind__a_ceiling_broken_during_the_year_is_over_it_not_late(
                      dict(voucher_no="记-2", payee="住户01", debit=480, posted_on=dt.date(2024, 5, 20))])
     rows, findings = measure(con, dt.date(2024, 6, 30))
     assert rows["每户补贴标准"]["status"] == "behind"
+    assert rows["每户补贴标准"]["over_ceiling"] and not rows["补助发放次数"]["over_ceiling"]
     [cap] = [f for f in of_rule(findings, "INDICATOR_BEHIND") if f.key_detail == "每户补贴标准"]
     assert "”年度中已超出上限：目标 <=480元/户/月，截至目前 960.00元/户/月" in cap.message
     assert "is already over its ceiling during the year" in cap.message and "进度滞后" not in cap.message

@@ -259,6 +259,26 @@ def test_workbook__indicators_and_rules(run_dir, rules):
     assert over[7] == 1
 
 
+def test_reports__a_ceiling_broken_during_the_year_reads_over_it_not_late(store, tmp_path):
+    # 960 paid to one household in May, as of June: the status stays "behind" (the contract: never
+    # failed before year end), but the workbook and the page said 进度滞后 (late) of a standard
+    # already exceeded, while the finding said it was over
+    store.execute("insert into run_indicators (run_id, notice_no, purpose, indicator, target, observed, "
+                  "status, method, over_ceiling) values (?, ?, ?, '每户补贴标准', '<=480元/户/月', "
+                  "'960.00元/户/月', 'behind', 'max per payee-month', true)",
+                  [RUN_ID, NOTICE, LINES[0][1]])
+    run_dir = write_reports(store, RUN_ID, tmp_path / "outputs")
+    rows = {r[2]: r for r in _sheet_rows(openpyxl.load_workbook(run_dir / "report.xlsx")["绩效指标"])}
+    assert rows["每户补贴标准"][5:7] == ["已超上限", "behind"]
+    assert rows["发放租赁补贴户数"][5:7] == ["进度滞后", "behind"]  # lagging the calendar is late
+    assert ["已超上限", "behind"] in [r[:2] for r in rows.values()]  # the sheet's legend
+    page = (run_dir / "report.html").read_text(encoding="utf-8")
+    cap = page[page.index("<td>每户补贴标准</td>"):]
+    assert cap[:cap.index("</tr>")].count("已超上限") == 1 and "进度滞后" not in cap[:cap.index("</tr>")]
+    with (run_dir / "indicators.csv").open(encoding="utf-8-sig") as fh:
+        assert {r["indicator"]: r["status"] for r in csv.DictReader(fh)}["每户补贴标准"] == "behind"
+
+
 def test_workbook__truncates_at_the_row_limit(store, tmp_path, monkeypatch):
     monkeypatch.setattr(workbook, "MAX_FINDING_ROWS", 4)
     out = tmp_path / "trunc"

@@ -1,4 +1,5 @@
 """The store: schema versioning, one writer at a time, permissions."""
+import csv
 import datetime as dt
 from decimal import Decimal
 import os
@@ -45,7 +46,7 @@ def test_schema__version_1_store_is_migrated_keeping_its_files(tmp_path):
     con.execute("update schema_meta set value = '1' where key = 'schema_version'")
     con.close()
     con = open_store(tmp_path / "s.duckdb")
-    assert schema_version(con) == SCHEMA_VERSION == 6
+    assert schema_version(con) == SCHEMA_VERSION == 7
     assert con.execute("select name, status, mtime_ns from input_files").fetchall() == [("l.csv", "loaded", None)]
     con.close()
 
@@ -65,7 +66,7 @@ def test_schema__version_2_store_is_migrated_and_runs(tmp_path):
     again = invoke(["run", "--inputs", str(inputs), "--outputs", str(out), "--as-of", AS_OF])
     assert again.exit_code in (0, 1), again.stderr
     con = open_store(out / "recon.duckdb")
-    assert schema_version(con) == SCHEMA_VERSION == 6
+    assert schema_version(con) == SCHEMA_VERSION == 7
     runs = [r[0] for r in con.execute("select run_id from runs order by started_at").fetchall()]
     assert len(runs) == 2
     matched = dict(con.execute("select run_id, count(*) from run_purpose_matches group by run_id").fetchall())
@@ -101,7 +102,7 @@ def test_schema__version_3_findings_and_waivers_are_keyed_by_period(tmp_path):
     con.execute("update schema_meta set value = '3' where key = 'schema_version'")
     con.close()
     con = open_store(db)
-    assert schema_version(con) == SCHEMA_VERSION == 6
+    assert schema_version(con) == SCHEMA_VERSION == 7
     assert con.execute("select finding_key from waivers").fetchall() == [(key,)]
     assert con.execute("select count(*) from findings where finding_key = ?", [key]).fetchone() == (1,)
     con.close()
@@ -130,7 +131,7 @@ def test_schema__version_4_lines_keep_their_notices_number_as_now_keyed(tmp_path
     con.execute("update schema_meta set value = '4' where key = 'schema_version'")
     con.close()
     con = open_store(db)
-    assert schema_version(con) == SCHEMA_VERSION == 6
+    assert schema_version(con) == SCHEMA_VERSION == 7
     assert con.execute("select voucher_no, budget_doc_no from ledger_lines order by voucher_no").fetchall() == [
         ("记-1", NOTICE_NO),                       # now names its notice
         ("记-2", "克区财综〔2024〕07号"),            # named its notice's stored number: left so
@@ -305,7 +306,7 @@ def test_schema__version_5_run_summary_takes_rates_of_any_size(tmp_path):
     add_ledger(con, [dict(voucher_no="记-1", debit=17_280_000_000)])  # 100,000 times the allocation
     con.close()
     con = open_store(db)
-    assert schema_version(con) == SCHEMA_VERSION == 6
+    assert schema_version(con) == SCHEMA_VERSION == 7
     assert con.execute("select typeof(execution_rate), execution_rate from run_summary").fetchall() == [
         ("DECIMAL(18,4)", Decimal("0.5000"))]
     con.close()
@@ -314,3 +315,26 @@ def test_schema__version_5_run_summary_takes_rates_of_any_size(tmp_path):
     assert result.exit_code == 1, result.stderr
     summary = (out / "latest" / "summary.csv").read_text(encoding="utf-8-sig")
     assert f"{RENT},2210107,172800.00,17280000000.00,-17279827200.00,100000.0000" in summary
+
+
+def test_schema__version_6_indicators_keep_their_rows_and_old_reports_still_write(tmp_path):
+    # version 7 added run_indicators.over_ceiling; a run made before it reads as lagging
+    db = tmp_path / "recon.duckdb"
+    con = open_store(db)
+    con.execute("insert into runs (run_id, started_at, finished_at, as_of, fail_on, scope, exit_status, counts) "
+                "values ('old', now(), now(), current_date, 'error', '{}', 0, '{}')")
+    con.execute("alter table run_indicators drop column over_ceiling")
+    con.execute("insert into run_indicators (run_id, notice_no, purpose, indicator, target, observed, status) "
+                "values ('old', 'N', 'P', '每户补贴标准', '<=480元/户/月', '960.00元/户/月', 'behind')")
+    con.execute("update schema_meta set value = '6' where key = 'schema_version'")
+    con.close()
+    con = open_store(db)
+    assert schema_version(con) == SCHEMA_VERSION == 7
+    assert con.execute("select indicator, status, over_ceiling from run_indicators").fetchall() == [
+        ("每户补贴标准", "behind", None)]
+    con.close()
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["report", "old", "--db", str(db), "--outputs", str(out)])
+    assert result.exit_code == 0, result.stderr
+    with (out / "runs" / "old" / "indicators.csv").open(encoding="utf-8-sig") as fh:
+        assert [r["status"] for r in csv.DictReader(fh)] == ["behind"]

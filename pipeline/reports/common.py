@@ -37,6 +37,18 @@ STATUS_ZH = {
     "behind": "进度滞后",
     "needs_evidence": "需佐证材料",
 }
+# A `behind` indicator whose ceiling is already broken during the year (run_indicators.over_ceiling:
+# 480元/户/月 exceeded) is not late: it is over. Its status stays `behind` (the contract: never
+# failed before year end), its label says what happened.
+OVER_CEILING_ZH = "已超上限"
+
+
+def status_zh(status: str, over_ceiling: bool | None = False) -> str:
+    if status == "behind" and over_ceiling:
+        return OVER_CEILING_ZH
+    return STATUS_ZH.get(status, status)
+
+
 # findings.change -> Chinese label (compared with the previous run of the same scope)
 CHANGE_ZH = {"new": "新增", "persisting": "持续", "resolved": "已解决"}
 EXIT_ZH = {
@@ -181,7 +193,8 @@ def match_label(kind: str, by: str | None) -> str:
 
 
 INDICATORS_SQL = """
-select notice_no, purpose, indicator, target, observed, status, method
+select notice_no, purpose, indicator, target, observed, status, method,
+       coalesce(over_ceiling, false) as over_ceiling
 from run_indicators
 where run_id = ?
 order by notice_no, table_seq, indicator_seq, purpose, indicator

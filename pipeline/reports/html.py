@@ -23,7 +23,7 @@ from ..findings import SEVERITY_RANK, SEVERITY_ZH
 from ..rules import all_rules
 from .common import (BLANK_PURPOSE, INDICATORS_SQL, PURPOSES_SQL, SEVERITY_LABEL, STATUS_ZH,
                      SUMMARY_SQL, WAIVED, atomic_write, change_label, data_docs_link, fetch_dicts,
-                     iter_dicts, match_label, run_overview)
+                     iter_dicts, match_label, run_overview, status_zh)
 
 FINDINGS_PER_RULE = 200
 MAX_PURPOSE_ROWS = 200  # sub-account names listed on the page; the workbook lists them all
@@ -58,7 +58,7 @@ def _environment() -> Environment:
     env.filters["money"] = _money
     env.filters["percent"] = _percent
     env.filters["severity_zh"] = lambda s: SEVERITY_ZH.get(s, s)
-    env.filters["status_zh"] = lambda s: STATUS_ZH.get(s, s)
+    env.globals["indicator_status_zh"] = status_zh
     env.filters["change"] = change_label
     return env
 

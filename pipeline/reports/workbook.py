@@ -38,8 +38,9 @@ from xlsxwriter.utility import xl_col_to_name
 from ..findings import SEVERITY_ZH
 from ..rules import all_rules
 from .common import (CHANGE_ZH, FINDINGS_ORDER, FINDINGS_UNORDERED, FORMULA_PREFIXES, INDICATORS_SQL,
-                     PURPOSES_SQL, SEVERITY_LABEL, STATUS_ZH, SUMMARY_SQL, BLANK_PURPOSE, WAIVED, RunOverview,
-                     atomic_write, change_label, finding_types, iter_dicts, match_label, run_overview)
+                     OVER_CEILING_ZH, PURPOSES_SQL, SEVERITY_LABEL, STATUS_ZH, SUMMARY_SQL, BLANK_PURPOSE,
+                     WAIVED, RunOverview, atomic_write, change_label, finding_types, iter_dicts, match_label,
+                     run_overview, status_zh)
 
 # Excel's sheet holds 1,048,576 rows; row 1 is the header, so this many findings fit.
 MAX_FINDING_ROWS = 1_048_575
@@ -709,7 +710,7 @@ def _indicators_sheet(con, wb, fmt: _Formats, run_id: str) -> None:
         w.text(r, 3, row["target"])
         w.text(r, 4, row["observed"])
         status = row["status"]
-        ws.write_string(r, 5, STATUS_ZH.get(status, status), fmt.status.get(status, fmt.text))
+        ws.write_string(r, 5, status_zh(status, row["over_ceiling"]), fmt.status.get(status, fmt.text))
         w.text(r, 6, status)
         w.text(r, 7, row["method"], wrap=True)
         r += 1
@@ -720,6 +721,10 @@ def _indicators_sheet(con, wb, fmt: _Formats, run_id: str) -> None:
         r += 1
         ws.write_string(r, 0, zh, fmt.status[status])
         ws.write_string(r, 1, status, fmt.text)
+    r += 1
+    ws.write_string(r, 0, OVER_CEILING_ZH, fmt.status["behind"])
+    ws.write_string(r, 1, "behind", fmt.text)
+    ws.write_string(r, 2, "年度中已超出上限（如单户单月超标准） / over its ceiling during the year", fmt.text)
 
 
 def _rules_sheet(wb, fmt: _Formats, ov: RunOverview) -> None:
