@@ -13,6 +13,7 @@ import datetime as dt
 import errno
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -166,6 +167,40 @@ def _not_permitted(exc: BaseException) -> str | None:
             f"their permissions)")
 
 
+# click's own usage errors are in English; each gets its Chinese first, the English kept (it
+# names the option, and click's "Did you mean …?"). Patterns of click 8.2 to 8.x.
+_USAGE_ZH = (
+    (re.compile(r"No such option:? '?([^'\s]+)'?"), "没有选项 {0}"),
+    (re.compile(r"No such command:? '?([^'\s]+)'?"), "没有命令 {0}（可用命令见 recon --help）"),
+    (re.compile(r"Missing argument:? '?([^'\s]+)'?"), "缺少参数 {0}"),
+    (re.compile(r"Missing option:? '?([^'\s]+)'?"), "缺少选项 {0}"),
+    (re.compile(r"Option '?([^'\s]+)'? requires an argument"), "选项 {0} 需要一个值"),
+    (re.compile(r"Option '?([^'\s]+)'? does not take a value"), "选项 {0} 不带值"),
+    (re.compile(r"Got unexpected extra arguments? \((.*)\)"), "多余的参数：{0}"),
+    (re.compile(r"Invalid value for '?([^':]+)'?: .* is not one of (.*)\.$"), "{0} 的值应为 {1} 之一"),
+    (re.compile(r"Invalid value for '?([^':]+)'?"), "{0} 的值无效"),
+)
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _usage_in_chinese(exc: click.UsageError) -> click.UsageError:
+    """The same usage error, its message in Chinese then English; ours (BadParameter's) are
+    already bilingual after click's English prefix, which gets its Chinese too."""
+    english = exc.format_message()
+    for pattern, zh in _USAGE_ZH:
+        m = pattern.match(english)
+        if m:
+            chinese = zh.format(*m.groups())
+            break
+    else:
+        chinese = "命令用法有误"
+    if isinstance(exc, click.BadParameter) and _CJK.search(exc.message):
+        text = f"{chinese}：{exc.message}"
+    else:
+        text = f"{chinese} / {english}"
+    return click.UsageError(text, ctx=exc.ctx)
+
+
 class ReconGroup(click.Group):
     """Click group that never shows a traceback: an unexpected error (a bug) is logged with its
     traceback to <outputs>/logs/recon.log when logging is set up, and exits 70 (EX_SOFTWARE).
@@ -173,7 +208,19 @@ class ReconGroup(click.Group):
     Every command runs under umask 077: whatever writes a file (the store, logs, CSV, workbook,
     HTML, the GX Data Docs) leaves it readable by the running user only (financial data)."""
 
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:  # recon's own options, before a command is chosen
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            raise _usage_in_chinese(exc) from None
+
     def invoke(self, ctx):
+        try:  # a command's name, arguments and options are read in here
+            return self._invoke(ctx)
+        except click.UsageError as exc:
+            raise _usage_in_chinese(exc) from None
+
+    def _invoke(self, ctx):
         old_umask = os.umask(0o077)
         _signalled.clear()  # a process that runs several commands (a test's): this one's signals
         handlers = _stop_on_signals()

@@ -452,6 +452,26 @@ def test_recon_command__usage_error_keeps_click_status_2(tmp_path):
     assert marker.read_text() == "exit handlers ran"
 
 
+@pytest.mark.parametrize("args, chinese, english", [
+    (["--bogus"], "没有选项 --bogus", "No such option"),
+    (["rnu"], "没有命令 rnu（可用命令见 recon --help）", "Did you mean 'run'?"),
+    (["waive"], "缺少参数 FINDING_KEY", "Missing argument 'FINDING_KEY'"),
+    (["waive", "K", "--by", "x"], "缺少选项 --reason", "Missing option '--reason'"),
+    (["run", "--as-of"], "选项 --as-of 需要一个值", "requires an argument"),
+    (["runs", "extra"], "多余的参数：extra", "unexpected extra argument"),
+    (["run", "--fail-on", "bad"], "--fail-on 的值应为 'error', 'warning', 'never' 之一", "is not one of"),
+    (["run", "--as-of", "2024-13-01"], "--as-of 的值无效：日期格式应为 YYYY-MM-DD", "expected YYYY-MM-DD"),
+])
+def test_recon_command__click_usage_errors_are_in_chinese_and_english(tmp_path, args, chinese, english):
+    # before, click's own errors were English only: "Error: No such option '--bogus'."
+    if args[0] in ("run", "runs"):  # nothing written outside tmp_path if it were to run
+        args = [args[0], "--outputs", str(tmp_path), *args[1:]]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith(f"Error: {chinese}") and english in error, error
+
+
 def test_recon_command__output_piped_into_a_reader_that_stops_early(tmp_path):
     # `recon rules | head -1`: before, the closed pipe was reported as an internal error (70)
     root = Path(__file__).resolve().parent.parent
