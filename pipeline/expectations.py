@@ -525,9 +525,7 @@ def _findings_for(spec: SuiteSpec, expectation: dict, outcome, files: dict | Non
             voucher_no=_s(row.get("voucher_no")), line_no=_s(row.get("line_no")),
             source_file=_s(row.get("source_file")), source_row=_i(row.get("row_no")),
             purpose=_s(row.get("purpose")) or spec.name, expected=label, observed=observed,
-            # copies of one voucher line differ only by file and row
-            key_detail=detail + (f"@{row.get('source_file')}:{row.get('row_no')}"
-                                 if row.get("row_no") is not None else ""),
+            key_detail=detail + _where_key(row),
             message=(f"{spec.name} {_where(row, 'zh')}{zh}（{observed}） / "
                      f"{spec.name} {_where(row, 'en')}{en} ({observed})"),
         ))
@@ -540,6 +538,17 @@ def _findings_for(spec: SuiteSpec, expectation: dict, outcome, files: dict | Non
             message=(f"{spec.name}：另有 {rest} 行{zh}（共 {count} 行） / "
                      f"{spec.name}: {rest} more rows where {en} ({count} in all)")))
     return findings
+
+
+def _where_key(row: dict) -> str:
+    """What tells one failing row's finding from another's beyond its voucher line: copies of
+    one voucher line differ only by file and row; a key repeated in a file (the key suite's
+    rows carry no row) by its file."""
+    if row.get("row_no") is not None:
+        return f"@{row.get('source_file')}:{row.get('row_no')}"
+    if row.get("source_file") is not None:
+        return f"@{row.get('source_file')}"
+    return ""
 
 
 def _disagreements(con, spec: SuiteSpec, group: list, mirrors: list[str],

@@ -1056,6 +1056,20 @@ def test_duplicate_entry__vouchers_numbered_afresh_each_month_are_not_one_line_t
     assert "凭证 记-1 第1行（ledger.csv） " in keys[0].message and "line 1 (in ledger.csv) " in keys[0].message
 
 
+def test_key_suite__the_same_repeated_line_in_two_files_is_two_findings(con, tmp_path):
+    # 记-1 line 1 of February twice in each of two exports (other payees): two findings, each
+    # keyed by its own file; before, both had one finding key, so a waiver of one waived both
+    from pipeline import expectations
+
+    for name, payee in (("a.csv", "李四"), ("b.csv", "王五")):
+        add_ledger(con, [dict(voucher_no="记-1", line_no="1", posted_on=dt.date(2024, 2, 8), debit=480,
+                              payee=payee)] * 2, name=name)
+    found = expectations.validate(con, "test-run", tmp_path / "run")
+    keys = [x for x in found if "compound" in x.expected]
+    assert sorted(k.source_file for k in keys) == ["a.csv", "b.csv"]
+    assert len({k.finding_key for k in keys}) == 2
+
+
 def test_duplicate_entry__monthly_rent_reversal_and_other_payees_are_not_duplicates(con):
     add_ledger(con, [
         dict(voucher_no="记-0300", posted_on=dt.date(2024, 1, 10), debit=480),
