@@ -201,6 +201,15 @@ def _usage_in_chinese(exc: click.UsageError) -> click.UsageError:
     return click.UsageError(text, ctx=exc.ctx)
 
 
+def _check_home() -> None:
+    """RECON_HOME must hold the rules: elsewhere `recon rules` listed none, and a run found nothing."""
+    from .paths import CHECKS_DIR, ROOT
+
+    if not CHECKS_DIR.is_dir():
+        raise ReconError(f"{printable(ROOT)} 下没有 sql/checks（规则目录），请检查 RECON_HOME / {printable(ROOT)} "
+                         f"has no sql/checks (the rules): check RECON_HOME")
+
+
 class ReconGroup(click.Group):
     """Click group that never shows a traceback: an unexpected error (a bug) is logged with its
     traceback to <outputs>/logs/recon.log when logging is set up, and exits 70 (EX_SOFTWARE).
@@ -221,6 +230,7 @@ class ReconGroup(click.Group):
             raise _usage_in_chinese(exc) from None
 
     def _invoke(self, ctx):
+        _check_home()
         old_umask = os.umask(0o077)
         _signalled.clear()  # a process that runs several commands (a test's): this one's signals
         handlers = _stop_on_signals()

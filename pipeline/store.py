@@ -9,6 +9,7 @@ re-created on every writable open, so changing them needs no migration.
 from __future__ import annotations
 
 import errno
+import math
 import os
 import re
 import shutil
@@ -43,7 +44,18 @@ class StoreBusy(StoreError):
     """Another recon process holds the store and did not let go in time (exit status 3)."""
 
 
-DEFAULT_WAIT_SECONDS = float(os.environ.get("RECON_LOCK_TIMEOUT", "60"))
+def default_wait() -> float:
+    """Seconds to wait for another run to release the store: RECON_LOCK_TIMEOUT, or 60. Read when
+    a store is opened, so that a mistyped value is a usage error there, not a traceback at import."""
+    text = os.environ.get("RECON_LOCK_TIMEOUT", "60")
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 <= seconds < math.inf:
+        raise StoreError(f"RECON_LOCK_TIMEOUT 应为等待的秒数（如 600）/ RECON_LOCK_TIMEOUT must be a "
+                         f"number of seconds (e.g. 600): {text!r}")
+    return seconds
 
 
 @contextmanager
@@ -90,13 +102,15 @@ def out_of_disk(exc: BaseException) -> bool:
 
 
 def _checked_limit(limit: str) -> str:
-    if not re.fullmatch(r"\s*\d+(\.\d+)?\s*([KMGT]i?)?B?\s*", limit, flags=re.IGNORECASE):
-        raise StoreError(f"内存上限格式不对 / not a memory limit (e.g. 1GB, 512MB): {limit!r}")
+    # a unit is needed: DuckDB refuses a bare number ("512"), which stopped the run as a bug
+    if not re.fullmatch(r"\s*\d+(\.\d+)?\s*[KMGT]i?B?\s*", limit, flags=re.IGNORECASE):
+        raise StoreError(f"内存上限格式不对，须带单位（如 1GB、512MB）/ not a memory limit, which needs its "
+                         f"unit (e.g. 1GB, 512MB): {limit!r} (RECON_MEMORY_LIMIT, RECON_LOAD_MEMORY_LIMIT)")
     return limit.strip()
 
 
 @contextmanager
-def session(db_path: str | Path, *, wait: float = DEFAULT_WAIT_SECONDS,
+def session(db_path: str | Path, *, wait: float | None = None,
             read_only: bool = False, create: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
     """The store, held by this process alone for the block: one writer at a time. create=False
     (and read_only) refuse a store that does not exist yet rather than make an empty one.
@@ -106,6 +120,7 @@ def session(db_path: str | Path, *, wait: float = DEFAULT_WAIT_SECONDS,
     operating system even when the holder is killed, so a crashed run never blocks the next one.
     """
     db_path = Path(db_path)
+    wait = default_wait() if wait is None else wait
     if not read_only and create:
         db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     elif not db_path.exists():

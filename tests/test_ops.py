@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from builders import (NOTICE_NO, OLD_ESTATES, RENT, SECOND_BATCH, add_ledger, new_store, seed_notice,
                       two_batches_of_rent)
 from pipeline.cli import main
+from pipeline.store import open_store
 
 
 def _store_with_mistakes(tmp_path, extra=()):
@@ -450,6 +451,27 @@ def test_recon_command__usage_error_keeps_click_status_2(tmp_path):
     assert done.returncode == 2
     assert "not-a-date" in done.stderr
     assert marker.read_text() == "exit handlers ran"
+
+
+@pytest.mark.parametrize("name, value, said", [
+    # before: a traceback at import and exit 1 (read by cron as "findings")
+    ("RECON_LOCK_TIMEOUT", "xyz", "RECON_LOCK_TIMEOUT 应为等待的秒数"),
+    # before: DuckDB refused the bare number as a bug, exit 70
+    ("RECON_MEMORY_LIMIT", "512", "内存上限格式不对，须带单位"),
+    # before: an empty catalogue and exit 0 (and a run that checked nothing)
+    ("RECON_HOME", "/nonexistent", "/nonexistent 下没有 sql/checks"),
+])
+def test_recon_command__a_mistyped_setting_is_a_usage_error(tmp_path, monkeypatch, name, value, said):
+    monkeypatch.setenv(name, value)
+    db = tmp_path / "recon.duckdb"
+    open_store(db).close()
+    for args in (["rules"], ["runs", "--db", str(db)]):
+        done, _ = _entry(tmp_path, *args)
+        if name != "RECON_HOME" and args == ["rules"]:
+            assert done.returncode == 0, done.stderr  # the catalogue needs no store
+            continue
+        assert done.returncode == 2, done.stderr
+        assert said in done.stderr and "Traceback" not in done.stderr and name in done.stderr
 
 
 @pytest.mark.parametrize("args, chinese, english", [
