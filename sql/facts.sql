@@ -288,6 +288,14 @@ tied as (
     left join fct_notices as sc
       on sc.notice_no = coalesce(nd.notice_no, np.notice_no)
     where nd.notice_no is not null or np.notice_no is not null
+),
+closing as (
+    -- year-end closing vouchers (年末结转): the year's 7xxx spending credited against
+    -- 财政拨款结转 / 结余 and the other balances (8101 … 8701), not against 8001 资金结存, the
+    -- other side of every payment. Their credits close the books; they do not pay anything back.
+    select distinct file_id, period, voucher_no
+    from active
+    where book = 'budget' and account_code like '8%' and account_code not like '80%'
 )
 select
     t.*,
@@ -296,12 +304,15 @@ select
     n.project_code as notice_project_code,
     n.revenue_code as notice_revenue_code,
     t.debit - t.credit as amount,
-    (t.book = 'budget' and t.account_code like '7%') as is_expenditure
+    (t.book = 'budget' and t.account_code like '7%' and c.voucher_no is null) as is_expenditure
 from tied as t
-join fct_notices_counted as n on n.notice_no = t.notice_no;
+join fct_notices_counted as n on n.notice_no = t.notice_no
+left join closing as c
+  on c.file_id = t.file_id and c.period = t.period and c.voucher_no = t.voucher_no;
 
 -- Expenditure: budget-book lines on 7xxx accounts tied to a notice, amount = debit - credit (a
--- credit, or a negative debit, is a reversal and nets). Each line carries the allocation line
+-- credit, or a negative debit, is a reversal and nets), but for the year-end closing voucher's
+-- (7xxx credited against 8101 财政拨款结转 …: fct_notice_lines.is_expenditure). Each line carries the allocation line
 -- its sub-account names (match_kind, see fct_purpose_match) and the class of its function code:
 --   blank | malformed (not digits, or a length other than 3/5/7) | class (3 digits, 221) |
 --   subclass (5 digits, 22101) | item (7 digits in the classification of the notice's year) |

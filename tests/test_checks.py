@@ -235,6 +235,25 @@ def test_unmatched_expenditure__the_project_code_before_a_sub_account_name_is_le
         Decimal("1440.00"),)
 
 
+def test_over_allocation__the_year_end_closing_voucher_is_no_reversal(con):
+    # 年末结转: 借 8101 财政拨款结转 / 贷 7201 事业支出 for the year's spending. Before, its credit
+    # netted the year to 0.00: the overspending vanished from the reconciliation on 31 December,
+    # the day auditors look. A true reversal (贷 7201 / 借 8001 资金结存) still nets.
+    allocated = dict(con.execute("select purpose, amount from allocation_lines").fetchall())[RENT]
+    add_ledger(con, [
+        dict(voucher_no="记-0100", posted_on=dt.date(2024, 6, 10), debit=allocated + 100, payee=None),
+        dict(voucher_no="记-0200", posted_on=dt.date(2024, 7, 10), debit=50, payee=None),
+        dict(voucher_no="记-0201", posted_on=dt.date(2024, 7, 20), credit=50, payee=None),  # paid back
+        dict(voucher_no="记-1299", line_no="1", posted_on=dt.date(2024, 12, 31), credit=allocated + 100,
+             summary="年末结转本年财政拨款支出", payee=None),
+        dict(voucher_no="记-1299", line_no="2", posted_on=dt.date(2024, 12, 31), debit=allocated + 100,
+             account_code="8101", account_name="财政拨款结转", summary="年末结转本年财政拨款支出", payee=None),
+    ])
+    assert con.execute("select spent from rpt_allocation_summary where purpose = ?", [RENT]).fetchone() == (
+        allocated + 100,)
+    assert only(con, "OVER_ALLOCATION").voucher_no == "记-0100"
+
+
 # --- COMMINGLED_ACCOUNT ------------------------------------------------------------------------
 
 def test_commingled_account__pooled_fund_account(con):
