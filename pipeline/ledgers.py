@@ -136,7 +136,10 @@ Year-to-date exports (supersession)
     posting-date range covers F's, or is covered by it, is compared with F line by line: the
     file whose range is covered must have more than half of its lines repeated whole in the other
     (voucher line key, date, account, amounts, payee). If so, the older of the two exports is
-    marked `superseded` (superseded_by = the newer). The newer is the one whose file name carries
+    marked `superseded` (superseded_by = the newer). Where the covered file begins in a later
+    month than the other (a month's export beside the year to date), it is the part, and the
+    other stays counted, whatever the names or paths say. Between two that begin in one month
+    (two year-to-date exports), the newer is the one whose file name carries
     the later date, when both names carry one (ytd_20241130.csv, 账簿_2024-11-30.xlsx); else F,
     when E was read from the same path (the export overwrites one file every night: what is at
     the path now replaced what was read from it before); else the one whose range covers the
@@ -2240,7 +2243,12 @@ select
     (n.first_on <= r.first_on and n.last_on >= r.last_on) as new_covers_old,
     r.name as old_name,
     n.name as new_name,
-    r.path = n.path as same_path
+    r.path = n.path as same_path,
+    -- both begin in one month (the year's start): two year-to-date exports, one perhaps with its
+    -- last vouchers voided; otherwise the covered one is a part (a month's export) of the other
+    date_trunc('month', r.first_on) = date_trunc('month', n.first_on) as same_start,
+    case when n.first_on <= r.first_on and n.last_on >= r.last_on then r.first_on else n.first_on end
+        as covered_from
 from ranges as r
 cross join new_file as n
 where r.file_id <> n.file_id
@@ -2294,22 +2302,29 @@ def _supersede(con, file_id: int) -> str | None:
     """Apply the year-to-date rule of the module docstring; return a note for the outcome."""
     notes = []
     candidates = con.execute(_SUPERSEDE_CANDIDATES, {"file_id": file_id}).fetchall()
-    for old_id, new_covers_old, old_name, new_name, same_path in candidates:
+    for old_id, new_covers_old, old_name, new_name, same_path, same_start, covered_from in candidates:
+        old_file = f"{old_name}（#{old_id}）"
         covered, covering = (old_id, file_id) if new_covers_old else (file_id, old_id)
         lines, repeated = con.execute(_LINES_REPEATED, {"covered": covered, "covering": covering}).fetchone()
         if 2 * repeated <= lines:
             if repeated:
                 notes.append(
-                    f"与文件 {old_id} 日期范围相互覆盖，但只有 {repeated}/{lines} 行相同：视为另一本账"
-                    f"（另一单位？），两者都计入 / dates nest with file {old_id}'s but only {repeated} "
+                    f"与文件 {old_file} 日期范围相互覆盖，但只有 {repeated}/{lines} 行相同：视为另一本账"
+                    f"（另一单位？），两者都计入 / dates nest with file {old_file}'s but only {repeated} "
                     f"of {lines} lines are the same: kept as another ledger (another unit?), both counted")
             continue
         # The newer export wins (its last vouchers may have been voided, so that its dates are the
         # covered ones): the one whose name carries the later date when both names carry one; else
         # the one read later from the same path (the nightly export overwrites one file: what is
         # there now replaced what was read before); else the one whose dates cover the other's.
+        # A part that begins later (a month's export beside the year to date) is never the newer
+        # export, whatever its name or path: its lines are in the other, which stays counted.
         new_date, old_date = export_date(new_name), export_date(old_name)
-        if new_date and old_date and new_date != old_date:
+        if not same_start:
+            new_is_newer = bool(new_covers_old)
+            zh_why = f"本文件只是其中自 {covered_from} 起的一段，所含的行该文件都有"
+            en_why = f"this file is only its part from {covered_from}, whose lines it holds"
+        elif new_date and old_date and new_date != old_date:
             new_is_newer = new_date > old_date
             zh_why = f"文件名日期 {max(new_date, old_date)} 晚于本文件的 {min(new_date, old_date)}"
             en_why = f"its name's date {max(new_date, old_date)} is later than this file's {min(new_date, old_date)}"
@@ -2320,14 +2335,16 @@ def _supersede(con, file_id: int) -> str | None:
             new_is_newer = bool(new_covers_old)
             zh_why, en_why = "日期范围覆盖本文件", "its dates cover this file's"
         newer, older = (file_id, old_id) if new_is_newer else (old_id, file_id)
+        newer_file = f"{new_name}（#{file_id}）" if new_is_newer else old_file
         con.execute(
             "update input_files set status = 'superseded', superseded_by = ?, message = ? where file_id = ?",
-            [newer, f"被较新的年初至今导出文件 {newer} 取代（{zh_why}），未计入 / superseded by file "
-                    f"{newer}, a newer year-to-date export ({en_why}); not counted", older])
+            [newer, f"被{'较新的' if same_start else ''}年初至今导出文件 {newer_file} 取代（{zh_why}），未计入 / "
+                    f"superseded by file {newer_file}, {'a newer' if same_start else 'the'} year-to-date "
+                    f"export ({en_why}); not counted", older])
         if new_is_newer:
-            notes.append(f"取代文件 {old_id} / supersedes file {old_id}")
+            notes.append(f"取代文件 {old_file} / supersedes file {old_file}")
         else:
-            notes.append(f"已被文件 {old_id} 取代 / superseded by file {old_id}")
+            notes.append(f"已被文件 {old_file} 取代（{zh_why}）/ superseded by file {old_file} ({en_why})")
             break
     return "; ".join(notes) or None
 

@@ -2084,8 +2084,9 @@ def test_load_ledgers__a_file_repeating_under_half_of_anothers_lines_is_kept_and
     ])
     [f, s] = load_ledgers(con, [first, second])
     assert (f.action, s.action) == ("loaded", "loaded")
-    assert s.message == (f"与文件 {f.file_id} 日期范围相互覆盖，但只有 1/3 行相同：视为另一本账（另一单位？），两者都计入 / "
-                      f"dates nest with file {f.file_id}'s but only 1 of 3 lines are the same: kept as another "
+    assert s.message == (f"与文件 first.csv（#{f.file_id}） 日期范围相互覆盖，但只有 1/3 行相同：视为另一本账（另一单位？），"
+                      f"两者都计入 / dates nest with file first.csv（#{f.file_id}）'s but only 1 of 3 lines are the "
+                      f"same: kept as another "
                       f"ledger (another unit?), both counted")
     assert con.execute("select message from input_files where file_id = ?", [s.file_id]).fetchone() == (s.message,)
     assert spent(con) == Decimal("2520.00")  # 3 × 480 + 480 + 2 × 300: both counted
@@ -2114,12 +2115,14 @@ def test_load_ledgers__the_later_name_date_wins_though_its_dates_are_covered(con
     by_name = {Path(o.path).name: o for o in load_ledgers(con, [today, yesterday] if today_first else [yesterday, today])}
     y, t = by_name["ytd_20241129.csv"], by_name["ytd_20241130.csv"]
     assert (_status(con, y), _status(con, t)) == (("superseded", t.file_id), ("loaded", None))
-    why = (f"被较新的年初至今导出文件 {t.file_id} 取代（文件名日期 2024-11-30 晚于本文件的 2024-11-29），未计入 / "
-           f"superseded by file {t.file_id}, a newer year-to-date export (its name's date 2024-11-30 is later "
+    why = (f"被较新的年初至今导出文件 ytd_20241130.csv（#{t.file_id}） 取代（文件名日期 2024-11-30 晚于本文件的 "
+           f"2024-11-29），未计入 / superseded by file ytd_20241130.csv（#{t.file_id}）, a newer year-to-date "
+           f"export (its name's date 2024-11-30 is later "
            f"than this file's 2024-11-29); not counted")
     assert con.execute("select message from input_files where file_id = ?", [y.file_id]).fetchone() == (why,)
     # the file loaded second says what happened: it superseded the first, or was superseded at once
-    second, says = (y, why) if today_first else (t, f"取代文件 {y.file_id} / supersedes file {y.file_id}")
+    second, says = (y, why) if today_first else (
+        t, f"取代文件 ytd_20241129.csv（#{y.file_id}） / supersedes file ytd_20241129.csv（#{y.file_id}）")
     assert second.message == says
     assert spent(con) == Decimal("480.00")  # the voided 记-3 is no longer counted
 
@@ -2133,7 +2136,7 @@ def test_recon_load_ledger__says_when_the_file_loaded_is_superseded_at_once(tmp_
     late = CliRunner().invoke(main, ["load", "ledger", str(yesterday), "--db", db])
     assert (first.exit_code, late.exit_code) == (0, 0), late.output
     assert first.output.strip().endswith("(1 rows, 0 quarantined)")
-    assert "ytd_20241129.csv (2 rows, 0 quarantined): 被较新的年初至今导出文件 1 取代" in late.output
+    assert "ytd_20241129.csv (2 rows, 0 quarantined): 被较新的年初至今导出文件 ytd_20241130.csv（#1） 取代" in late.output
     assert "not counted" in late.output
 
 
@@ -2143,7 +2146,7 @@ def test_load_ledgers__without_dates_in_the_names_the_covering_export_is_taken_f
     [y] = load_ledgers(con, [write_csv(tmp_path / "yesterday.csv", YESTERDAY)])
     [t] = load_ledgers(con, [write_csv(tmp_path / "today.csv", TODAY_LAST_VOIDED)])
     assert (_status(con, y), _status(con, t)) == (("loaded", None), ("superseded", y.file_id))
-    assert t.message.startswith(f"被较新的年初至今导出文件 {y.file_id} 取代（日期范围覆盖本文件）")
+    assert t.message.startswith(f"被较新的年初至今导出文件 yesterday.csv（#{y.file_id}） 取代（日期范围覆盖本文件）")
     assert spent(con) == Decimal("960.00")
 
 
@@ -2156,10 +2159,10 @@ def test_load_ledgers__an_export_overwriting_the_same_file_is_the_newer_though_i
     write_csv(path, TODAY_LAST_VOIDED)
     [t] = load_ledgers(con, [path])
     assert (_status(con, y), _status(con, t)) == (("superseded", t.file_id), ("loaded", None))
-    assert t.message == f"取代文件 {y.file_id} / supersedes file {y.file_id}"
+    assert t.message == f"取代文件 ledger.csv（#{y.file_id}） / supersedes file ledger.csv（#{y.file_id}）"
     assert con.execute("select message from input_files where file_id = ?", [y.file_id]).fetchone() == (
-        f"被较新的年初至今导出文件 {t.file_id} 取代（同一路径的文件，读入晚于本文件），未计入 / "
-        f"superseded by file {t.file_id}, a newer year-to-date export (read later from the same path); "
+        f"被较新的年初至今导出文件 ledger.csv（#{t.file_id}） 取代（同一路径的文件，读入晚于本文件），未计入 / "
+        f"superseded by file ledger.csv（#{t.file_id}）, a newer year-to-date export (read later from the same path); "
         f"not counted",)
     assert spent(con) == Decimal("480.00")
 
@@ -2249,6 +2252,24 @@ def test_load_ledgers__monthly_exports_do_not_supersede(con, tmp_path):
     load_ledgers(con, [jan, feb])
     assert con.execute("select count(*) from input_files where kind = 'ledger' and status = 'loaded'").fetchone() == (2,)
     assert spent(con) == Decimal("960.00")
+
+
+@pytest.mark.parametrize("ytd_at, part_at", [("ytd_20241129.csv", "11月凭证_2024-11-30.csv"),
+                                             ("ytd.csv", "ytd.csv")])
+def test_load_ledgers__a_months_export_never_replaces_the_year_to_date(con, tmp_path, ytd_at, part_at):
+    # November's export beside the year to date (a later date in its name), or written over the
+    # year-to-date file's path: before, it superseded the year, and January to October's spending
+    # vanished from the reconciliation (findings "resolved" though nothing was fixed)
+    seed_notice(con)
+    year = [row(voucher_no=f"记-{m}", posted_on=f"2024-{m:02d}-15", debit="480") for m in range(1, 12)]
+    ytd = write_csv(tmp_path / ytd_at, year)
+    [y] = load_ledgers(con, [ytd])
+    part = write_csv(tmp_path / part_at, year[-1:])
+    [p] = load_ledgers(con, [part])
+    assert spent(con) == Decimal("5280.00")  # 11 months of 480, November once
+    status = dict(con.execute("select file_id, status from input_files where kind = 'ledger'").fetchall())
+    assert (status[y.file_id], status[p.file_id]) == ("loaded", "superseded")
+    assert "本文件只是其中自 2024-11-15 起的一段" in p.message and f"{ytd_at}（#" in p.message
 
 
 def test_load_ledgers__failure_mid_file_leaves_store_unchanged(con, tmp_path, monkeypatch):
