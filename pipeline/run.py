@@ -21,7 +21,7 @@ import secrets
 import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -164,10 +164,11 @@ class ScopeError(StoreError):
     """--notice or --purpose names nothing loaded: a typing mistake, not a clean slice (exit 2)."""
 
 
-def _check_scope(con: duckdb.DuckDBPyConnection, scope: Scope) -> None:
+def _check_scope(con: duckdb.DuckDBPyConnection, scope: Scope) -> Scope:
     """Refuse a scope that selects nothing, rather than reporting "0 errors" on it: a notice not
     loaded, or a purpose that no allocation line (of that notice) names. Each message lists what
-    there is to choose from."""
+    there is to choose from. The scope returned names the purpose as the notice writes it, so
+    that runs on one purpose, however it was typed (（中央直达） or (中央直达)), are one slice."""
     if scope.notice_no is not None:
         known = [r[0] for r in con.execute("select notice_no from notices order by notice_no").fetchall()]
         if scope.notice_no not in known:
@@ -186,6 +187,8 @@ def _check_scope(con: duckdb.DuckDBPyConnection, scope: Scope) -> None:
             purpose = printable(scope.purpose)
             raise ScopeError(f"--purpose：“{purpose}”不是{where}分配用途（可选：{listed}）/ "
                              f"{purpose!r} is none of {where_en} allocation lines (choose from: {listed})")
+        scope = replace(scope, purpose=min(p for p, matches in lines if matches))
+    return scope
 
 
 def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_on: str = "error",
@@ -193,7 +196,7 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
     """Check what is loaded within `scope`, record the run and write its reports."""
     from .reports import write_reports  # reports import the rule registry; keep start-up light
 
-    _check_scope(con, scope)
+    scope = _check_scope(con, scope)
     outputs = Path(outputs).absolute()  # later stages (GX Data Docs) need absolute paths
     _clear_stale_staging(outputs)
     _clear_orphans(con)

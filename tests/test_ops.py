@@ -248,6 +248,21 @@ def test_scope__purpose_and_period_slice(tmp_path):
     assert manifest["scope"] == {"date_from": "2024-06-01", "date_to": "2024-06-30"}
 
 
+def test_scope__one_purpose_typed_two_ways_is_one_slice(tmp_path):
+    # （中央直达） then (中央直达): both select the same allocation line, so the second run is
+    # compared with the first. Before, its findings were all "new", their first-seen dates reset
+    db = _store_with_mistakes(tmp_path)
+    assert _check(db, tmp_path, "--purpose", RENT).exit_code == 1
+    first = _exceptions(_latest(tmp_path))
+    half_width = RENT.replace("（", "(").replace("）", ")")
+    assert half_width != RENT and _check(db, tmp_path, "--purpose", half_width).exit_code == 1
+    second = _exceptions(_latest(tmp_path))
+    assert first and {r["change"] for r in first} == {"new"}
+    assert {r["change"] for r in second} == {"persisting"}
+    manifest = json.loads((_latest(tmp_path) / "run.json").read_text(encoding="utf-8"))
+    assert manifest["scope"] == {"purpose": RENT}  # as the notice writes it
+
+
 def test_scope__a_run_of_one_batch_says_of_it_what_the_run_of_both_says(tmp_path):
     # 提前下达 (2号, 1,000) and 第二批 (15号, 500) of one fund both allocate rent; lines without
     # 指标文号 are counted under each. An auditor's `recon check --notice` of either batch must say
