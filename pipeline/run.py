@@ -191,6 +191,29 @@ def _check_scope(con: duckdb.DuckDBPyConnection, scope: Scope) -> Scope:
     return scope
 
 
+# A file offered to this run, as the run saw it: where it was offered (a copy of a loaded file,
+# skipped, is named by its own path and says whose content it has), the registry's status and
+# message now (a later export may supersede it tomorrow; this run counted it).
+_RECORD_INPUT = """
+insert into run_inputs (run_id, file_id, action, path, status, message)
+select $1, f.file_id, $2, $3, f.status,
+       case when $2 = 'skipped' and $3 <> f.path
+            then '与已加载的 ' || f.name || ' 内容相同，未重复读入 / same content as ' || f.name
+                 || ', loaded before; not read again' || coalesce('；' || f.message, '')
+            else f.message end
+from input_files as f
+where f.file_id = $4
+"""
+# The files loaded before and counted now: with those offered, every file whose lines it read.
+_RECORD_EARLIER = """
+insert into run_inputs (run_id, file_id, action, path, status, message)
+select ?, f.file_id, 'earlier', null, f.status, f.message
+from input_files as f
+where f.status = 'loaded'
+  and f.file_id not in (select i.file_id from run_inputs as i where i.run_id = ?)
+"""
+
+
 def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_on: str = "error",
               outcomes: list[FileOutcome] | None = None, started: dt.datetime | None = None) -> RunResult:
     """Check what is loaded within `scope`, record the run and write its reports."""
@@ -212,7 +235,8 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
         # before the checks: INPUT_REJECTED reports the files this run rejected (run_inputs)
         for o in outcomes:
             if o.file_id is not None:
-                con.execute("insert into run_inputs values (?, ?, ?)", [run_id, o.file_id, o.action])
+                con.execute(_RECORD_INPUT, [run_id, o.action, o.path, o.file_id])
+        con.execute(_RECORD_EARLIER, [run_id, run_id])
 
     # GX's import (Python) overlaps the snapshot (DuckDB's work); `recon run` started it already
     # when DuckDB began reading a ledger (load_files), unless it loaded none
@@ -242,10 +266,11 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
             suites.cancel()  # before the snapshot goes; nothing left to stop once validated
 
     rejected = any(o.action == "rejected" for o in outcomes)
-    from .reports.manifest import rule_versions
+    from .reports.manifest import purpose_aliases, rule_versions
 
     counts = {
         "rules": rule_versions(),  # the versions this run checked with, for run.json ever after
+        "purpose_aliases": purpose_aliases(con),  # the aliases it matched by, likewise
         "files": {a: sum(1 for o in outcomes if o.action == a) for a in ("loaded", "skipped", "rejected")},
         "rows_loaded": sum(o.rows_loaded for o in outcomes),
         "rows_quarantined": sum(o.rows_quarantined for o in outcomes),

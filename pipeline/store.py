@@ -24,7 +24,7 @@ from filelock import FileLock, Timeout
 from .paths import REFERENCE_DIR, SQL_DIR
 from .text import install_macros
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 VIEW_FILES = ("staging.sql", "facts.sql")
 # DuckDB settings for a store that must not exhaust a finance PC: bounded memory, spill to disk.
 DEFAULT_MEMORY_LIMIT = os.environ.get("RECON_MEMORY_LIMIT", "1GB")

@@ -243,7 +243,11 @@ create table if not exists run_purpose_matches (
 create table if not exists run_inputs (
     run_id        varchar not null,
     file_id       integer not null,
-    action        varchar not null              -- loaded | skipped | rejected
+    action        varchar not null,             -- loaded | skipped | rejected (offered to this
+                                                -- run) | earlier (loaded before, counted)
+    path          varchar,                      -- where it was offered (null: earlier)
+    status        varchar,                      -- input_files.status and .message as the run
+    message       varchar                       -- saw them
 );
 
 create table if not exists waivers (

@@ -58,9 +58,15 @@ def test_aliases__a_file_taken_away_takes_its_aliases_with_it(tmp_path):
     inputs = _inputs(tmp_path, f"文号,账簿项目名称,分配用途\n{NOTICE_NO},{OWN_NAME},{RENT}\n", "utf-8-sig")
     _, out = _run(tmp_path, inputs)
     assert _unmatched(out) == []
+    first = (out / "latest").resolve()
     (inputs / "purpose_aliases.csv").unlink()
     _, out = _run(tmp_path, inputs)
     assert _unmatched(out) == ["记-1"]
+    # the first run's run.json, written again, still lists the aliases that run went by (before,
+    # `recon report` read those in the store now: none)
+    assert invoke(["report", first.name, "--outputs", str(out)]).exit_code == 0
+    manifest = json.loads((first / "run.json").read_text("utf-8"))
+    assert manifest["purpose_aliases"] == [{"notice_no": NOTICE_NO, "alias_key": OWN_NAME, "purpose": RENT}]
 
 
 def test_aliases__a_row_that_cannot_be_used_stops_the_run_naming_file_and_row(tmp_path):

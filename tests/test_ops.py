@@ -9,6 +9,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import duckdb
 import pytest
 from click.testing import CliRunner
 
@@ -545,6 +546,48 @@ def test_run__a_link_to_a_file_that_is_gone_is_rejected_by_name(tmp_path):
     assert "ytd_20241130.csv" in result.stderr and "cannot be read" in result.stderr
     rejected = [r for r in _exceptions(_latest(tmp_path)) if r["rule_id"] == "INPUT_REJECTED"]
     assert [r["source_file"] for r in rejected] == ["ytd_20241130.csv"]
+
+
+NOTICE_FILE = "000_a45419bc3fccfd31.txt"
+
+
+def test_run__run_json_names_every_file_it_read_as_it_saw_it(tmp_path):
+    # a copy of the ledger beside it, then `recon check`, then the export superseded later.
+    # Before: both rows named the copy (the file loaded first), `recon check` listed no file at
+    # all, and `recon report` of a past run showed today's status of its files
+    root = Path(__file__).resolve().parent.parent
+    inputs = tmp_path / "inputs"
+    shutil.copytree(root / "inputs", inputs)
+    [ledger] = (inputs / "ledgers").glob("*.csv")
+    shutil.copy(ledger, inputs / "ledgers" / "a_copy.csv")  # read first: loaded; the export skipped
+    out = tmp_path / "out"
+    args = ["--outputs", str(out), "--as-of", "2024-12-31"]
+    assert CliRunner().invoke(main, ["run", "--inputs", str(inputs), *args]).exit_code == 1
+
+    def inputs_of(run_dir):
+        manifest = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+        return {(i["name"], i["action"]): i for i in manifest["inputs"]}
+
+    first_dir = _latest(tmp_path)
+    read = inputs_of(first_dir)
+    assert set(read) == {("a_copy.csv", "loaded"), (ledger.name, "skipped"), (NOTICE_FILE, "loaded")}
+    skipped = read[(ledger.name, "skipped")]
+    assert skipped["path"] == str(ledger) and skipped["registered_path"].endswith("a_copy.csv")
+    assert skipped["message"].startswith("与已加载的 a_copy.csv 内容相同")
+    assert read[("a_copy.csv", "loaded")]["sha256"] == skipped["sha256"]
+
+    assert CliRunner().invoke(main, ["check", *args]).exit_code == 1
+    checked = inputs_of(_latest(tmp_path))
+    assert set(checked) == {("a_copy.csv", "earlier"), (NOTICE_FILE, "earlier")}
+    assert checked[("a_copy.csv", "earlier")]["status"] == "loaded"
+
+    con = duckdb.connect(str(out / "recon.duckdb"))
+    con.execute("update input_files set status = 'superseded', message = 'later' where kind = 'ledger'")
+    con.close()
+    assert CliRunner().invoke(main, ["report", first_dir.name, "--outputs", str(out)]).exit_code == 0
+    again = inputs_of(first_dir)
+    assert again[("a_copy.csv", "loaded")]["status"] == "loaded"  # as the first run counted it
+    assert again[("a_copy.csv", "loaded")]["message"] is None
 
 
 def test_recon_command__installed_script_is_the_entry_point():

@@ -46,7 +46,7 @@ def test_schema__version_1_store_is_migrated_keeping_its_files(tmp_path):
     con.execute("update schema_meta set value = '1' where key = 'schema_version'")
     con.close()
     con = open_store(tmp_path / "s.duckdb")
-    assert schema_version(con) == SCHEMA_VERSION == 7
+    assert schema_version(con) == SCHEMA_VERSION == 8
     assert con.execute("select name, status, mtime_ns from input_files").fetchall() == [("l.csv", "loaded", None)]
     con.close()
 
@@ -66,7 +66,7 @@ def test_schema__version_2_store_is_migrated_and_runs(tmp_path):
     again = invoke(["run", "--inputs", str(inputs), "--outputs", str(out), "--as-of", AS_OF])
     assert again.exit_code in (0, 1), again.stderr
     con = open_store(out / "recon.duckdb")
-    assert schema_version(con) == SCHEMA_VERSION == 7
+    assert schema_version(con) == SCHEMA_VERSION == 8
     runs = [r[0] for r in con.execute("select run_id from runs order by started_at").fetchall()]
     assert len(runs) == 2
     matched = dict(con.execute("select run_id, count(*) from run_purpose_matches group by run_id").fetchall())
@@ -102,7 +102,7 @@ def test_schema__version_3_findings_and_waivers_are_keyed_by_period(tmp_path):
     con.execute("update schema_meta set value = '3' where key = 'schema_version'")
     con.close()
     con = open_store(db)
-    assert schema_version(con) == SCHEMA_VERSION == 7
+    assert schema_version(con) == SCHEMA_VERSION == 8
     assert con.execute("select finding_key from waivers").fetchall() == [(key,)]
     assert con.execute("select count(*) from findings where finding_key = ?", [key]).fetchone() == (1,)
     con.close()
@@ -131,7 +131,7 @@ def test_schema__version_4_lines_keep_their_notices_number_as_now_keyed(tmp_path
     con.execute("update schema_meta set value = '4' where key = 'schema_version'")
     con.close()
     con = open_store(db)
-    assert schema_version(con) == SCHEMA_VERSION == 7
+    assert schema_version(con) == SCHEMA_VERSION == 8
     assert con.execute("select voucher_no, budget_doc_no from ledger_lines order by voucher_no").fetchall() == [
         ("记-1", NOTICE_NO),                       # now names its notice
         ("记-2", "克区财综〔2024〕07号"),            # named its notice's stored number: left so
@@ -306,7 +306,7 @@ def test_schema__version_5_run_summary_takes_rates_of_any_size(tmp_path):
     add_ledger(con, [dict(voucher_no="记-1", debit=17_280_000_000)])  # 100,000 times the allocation
     con.close()
     con = open_store(db)
-    assert schema_version(con) == SCHEMA_VERSION == 7
+    assert schema_version(con) == SCHEMA_VERSION == 8
     assert con.execute("select typeof(execution_rate), execution_rate from run_summary").fetchall() == [
         ("DECIMAL(18,4)", Decimal("0.5000"))]
     con.close()
@@ -329,7 +329,7 @@ def test_schema__version_6_indicators_keep_their_rows_and_old_reports_still_writ
     con.execute("update schema_meta set value = '6' where key = 'schema_version'")
     con.close()
     con = open_store(db)
-    assert schema_version(con) == SCHEMA_VERSION == 7
+    assert schema_version(con) == SCHEMA_VERSION == 8
     assert con.execute("select indicator, status, over_ceiling from run_indicators").fetchall() == [
         ("每户补贴标准", "behind", None)]
     con.close()

@@ -192,6 +192,29 @@ def match_label(kind: str, by: str | None) -> str:
     return MATCH_LABEL.get((kind, by if kind == "line" else None), f"{kind} {by or ''}".strip())
 
 
+# The files a run read: those offered to it (loaded, skipped as loaded before, rejected), then
+# those loaded before and counted (earlier), as the run saw them (run_inputs' path, status and
+# message; a run recorded before they were kept reads the registry).
+INPUTS_SQL = """
+select case when ri.path is null or ri.path = f.path then f.name
+            else regexp_extract(ri.path, '[^/\\\\]+$') end as name,
+       coalesce(ri.path, f.path) as path, f.path as registered_path,
+       f.kind, f.format, f.encoding, f.preset, f.sha256, f.size_bytes,
+       coalesce(ri.status, f.status) as status, ri.action, f.rows_loaded, f.rows_quarantined,
+       case when ri.status is null then f.message else ri.message end as message
+from run_inputs as ri
+join input_files as f on f.file_id = ri.file_id
+where ri.run_id = ?
+order by f.kind, ri.action = 'earlier', name, f.sha256
+"""
+ACTION_ZH = {
+    "loaded": "本次加载 loaded",
+    "skipped": "已加载过，跳过 skipped",
+    "rejected": "拒收 rejected",
+    "earlier": "先前加载，本次计入 earlier",
+}
+
+
 INDICATORS_SQL = """
 select notice_no, purpose, indicator, target, observed, status, method,
        coalesce(over_ceiling, false) as over_ceiling
@@ -269,14 +292,8 @@ def run_overview(con: duckdb.DuckDBPyConnection, run_id: str) -> RunOverview:
         left join notices as n on n.notice_no = r.notice_no
         order by r.notice_no
         """, [run_id, run_id])
-    ov.inputs = fetch_dicts(con, """
-        select f.name, f.path, f.kind, f.format, f.encoding, f.preset, f.sha256, f.size_bytes,
-               f.status, ri.action, f.rows_loaded, f.rows_quarantined, f.message
-        from run_inputs as ri
-        join input_files as f on f.file_id = ri.file_id
-        where ri.run_id = ?
-        order by f.kind, f.name, f.sha256
-        """, [run_id])
+    ov.inputs = [{**f, "action_label": ACTION_ZH.get(f["action"], f["action"])}
+                 for f in fetch_dicts(con, INPUTS_SQL, [run_id])]
     by_sev = dict(con.execute(
         f"select severity, count(*) from findings as f where f.run_id = ? and {OPEN} group by severity",
         [run_id]).fetchall())

@@ -9,7 +9,7 @@ import duckdb
 
 from .. import __version__
 from ..rules import all_rules
-from .common import atomic_write
+from .common import INPUTS_SQL, atomic_write, fetch_dicts
 
 
 def build_manifest(con: duckdb.DuckDBPyConnection, run_id: str) -> dict:
@@ -19,16 +19,7 @@ def build_manifest(con: duckdb.DuckDBPyConnection, run_id: str) -> dict:
     ).fetchone()
     if run is None:
         raise KeyError(run_id)
-    inputs = con.execute(
-        """
-        select f.name, f.path, f.kind, f.format, f.encoding, f.preset, f.sha256, f.size_bytes,
-               f.status, ri.action, f.rows_loaded, f.rows_quarantined, f.message
-        from run_inputs as ri join input_files as f on f.file_id = ri.file_id
-        where ri.run_id = ? order by f.kind, f.name
-        """, [run_id]
-    ).fetchall()
-    input_cols = ["name", "path", "kind", "format", "encoding", "preset", "sha256", "size_bytes",
-                  "status", "action", "rows_loaded", "rows_quarantined", "message"]
+    inputs = fetch_dicts(con, INPUTS_SQL, [run_id])
     # Counts are of open findings; those resolved since the previous run are counted apart.
     by_sev = dict(con.execute(
         "select severity, count(*) from findings where run_id = ? "
@@ -41,15 +32,12 @@ def build_manifest(con: duckdb.DuckDBPyConnection, run_id: str) -> dict:
     by_change = dict(con.execute(
         "select change, count(*) from findings where run_id = ? and change is not null "
         "group by change order by change", [run_id]).fetchall())
-    # the aliases the run matched sub-accounts by (inputs/purpose_aliases.csv, pipeline/aliases.py)
-    aliases = con.execute(
-        """
-        select al.notice_no, al.alias_key, a.purpose
-        from purpose_aliases as al
-        join allocation_lines as a on a.notice_no = al.notice_no and a.line_seq = al.line_seq
-        order by al.notice_no, a.line_seq, al.alias_key
-        """).fetchall()
     counts = json.loads(run[7]) if run[7] else {}
+    # the aliases the run matched sub-accounts by, as recorded with it (a run recorded before
+    # they were kept: those in the store now)
+    aliases = counts.get("purpose_aliases")
+    if aliases is None:
+        aliases = purpose_aliases(con)
     return {
         "run_id": run[0],
         "tool": {"name": "budget-recon", "version": __version__},
@@ -59,13 +47,24 @@ def build_manifest(con: duckdb.DuckDBPyConnection, run_id: str) -> dict:
         "fail_on": run[4],
         "scope": json.loads(run[5]) if run[5] else {},
         "exit_status": run[6],
-        "counts": {k: v for k, v in counts.items() if k != "rules"},
+        "counts": {k: v for k, v in counts.items() if k not in ("rules", "purpose_aliases")},
         "findings": {"by_severity": {s: by_sev.get(s, 0) for s in ("error", "warning", "info")},
                      "by_rule": by_rule, "by_change": by_change},
-        "inputs": [dict(zip(input_cols, r)) for r in inputs],
-        "purpose_aliases": [dict(zip(["notice_no", "alias_key", "purpose"], r)) for r in aliases],
+        "inputs": inputs,
+        "purpose_aliases": aliases,
         "rules": _rule_versions(counts),
     }
+
+
+def purpose_aliases(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """The aliases sub-accounts are matched by now (inputs/purpose_aliases.csv, pipeline/aliases.py);
+    pipeline/run.py records them with each run."""
+    return fetch_dicts(con, """
+        select al.notice_no, al.alias_key, a.purpose
+        from purpose_aliases as al
+        join allocation_lines as a on a.notice_no = al.notice_no and a.line_seq = al.line_seq
+        order by al.notice_no, a.line_seq, al.alias_key
+        """)
 
 
 def rule_versions() -> dict:

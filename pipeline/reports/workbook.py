@@ -385,7 +385,7 @@ def _overview_sheet(wb, fmt: _Formats, ov: RunOverview, truncated: int) -> None:
         w.text(r, 0, f["name"])
         w.text(r, 1, f["path"])
         w.text(r, 2, f["kind"])
-        w.text(r, 3, f["action"])
+        w.text(r, 3, f["action_label"])
         w.text(r, 4, f["format"])
         w.text(r, 5, f["encoding"])
         w.number(r, 6, f["rows_loaded"])
@@ -395,7 +395,7 @@ def _overview_sheet(wb, fmt: _Formats, ov: RunOverview, truncated: int) -> None:
         w.text(r, 10, f["message"])
         r += 1
     if not ov.inputs:
-        w.text(r, 0, "（本次运行没有读取新文件 / no input files recorded for this run）")
+        w.text(r, 0, "（本次运行没有记录输入文件 / no input files recorded for this run）")
 
 
 def _summary_sheet(con, wb, fmt: _Formats, run_id: str) -> None:
