@@ -229,7 +229,38 @@ def _docx_items(path: Path):
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise InputError(path, "无法打开 Word 文档（文件损坏或不是 .docx）",
                          f"cannot open the Word document (damaged or not a .docx): {exc}")
-    yield from _docx_block_items(document.element.body)
+    body = document.element.body
+    _drop_moved_from(body)
+    yield from _docx_block_items(body)
+
+
+def _drop_moved_from(body) -> None:
+    """Take the text a tracked move took away out of the document before it is read.
+
+    Word keeps a deletion's text as w:delText, which is never read, but the text a move took
+    away as w:t inside w:moveFrom: read as live, a "44" moved out of the cell of 103.72 made it
+    44103.72 (441,037,200.00 元). Moved-away text is w:moveFrom around runs, and whatever lies
+    between a w:moveFromRangeStart and the w:moveFromRangeEnd of the same id, which may span
+    paragraphs and cells. w:moveTo, where the text went, is live text and stays. The tree is
+    this read's own copy of the document, so nothing is written back."""
+    from docx.oxml.ns import qn
+
+    move_from, run = qn("w:moveFrom"), qn("w:r")
+    range_start, range_end = qn("w:moveFromRangeStart"), qn("w:moveFromRangeEnd")
+    run_content = {qn("w:t"), qn("w:tab"), qn("w:br"), qn("w:cr")}
+    open_ranges: set[str | None] = set()
+    moved = []
+    for el in body.iter():
+        if el.tag == range_start:
+            open_ranges.add(el.get(qn("w:id")))
+        elif el.tag == range_end:
+            open_ranges.discard(el.get(qn("w:id")))
+        elif el.tag == move_from:
+            moved.append(el)
+        elif open_ranges and el.tag in run_content and el.getparent().tag == run:
+            moved.append(el)
+    for el in moved:
+        el.getparent().remove(el)
 
 
 def _docx_block_items(parent):
@@ -287,7 +318,8 @@ def _row_cells(tr) -> tuple[str, ...]:
 
 def _paragraph_text(p) -> str:
     """Text of a w:p, tracked insertions, hyperlinks, fields and text boxes included, deletions
-    left out. A text box is saved twice (mc:Choice for new Word, mc:Fallback for old): read once."""
+    left out (text moved away is taken out before, by _drop_moved_from). A text box is saved
+    twice (mc:Choice for new Word, mc:Fallback for old): read once."""
     from docx.oxml.ns import qn
 
     text_tag, run_tag = qn("w:t"), qn("w:r")

@@ -288,6 +288,43 @@ def test_parse_docx__tracked_insertion_and_line_break(tmp_path, seed):
     assert (n.recipient, n.issuer) == (seed.recipient, seed.issuer)
 
 
+def test_parse_docx__text_moved_away_is_not_read(tmp_path, seed):
+    # tracked changes as a reviewer leaves them: "44" moved out of 保障性租赁住房's 103.72 into
+    # 危旧房改造's cell (w:moveFrom keeps it as w:t, not w:delText), a 单位：元 paragraph moved
+    # away between range markers only, 17.28 typed over a deleted 15.00. Before, the moved-away
+    # "44" was read: 保障性租赁住房 441,037,200.00 元 (the notice loaded, its total "wrong")
+    import docx
+    from docx.oxml import parse_xml
+    from docx.oxml.ns import nsdecls, qn
+
+    w = nsdecls("w")
+    path = build_notice_docx(SEED_TEXT, tmp_path / "notice.docx")
+    document, table = _docx_table(path, 0)
+
+    def cell_runs(row: int, runs: str) -> None:
+        p = table.cell(row, 2)._tc.find(qn("w:p"))
+        for child in list(p):
+            if child.tag != qn("w:pPr"):
+                p.remove(child)
+        for run in parse_xml(f"<w:p {w}>{runs}</w:p>"):
+            p.append(run)
+
+    cell_runs(3, '<w:moveFrom w:id="1" w:author="x"><w:r><w:t>44</w:t></w:r></w:moveFrom>'
+                 "<w:r><w:t>103.72</w:t></w:r>")
+    cell_runs(5, '<w:moveTo w:id="2" w:author="x"><w:r><w:t>44</w:t></w:r></w:moveTo>')
+    cell_runs(2, '<w:del w:id="3" w:author="x"><w:r><w:delText>15.00</w:delText></w:r></w:del>'
+                 '<w:ins w:id="4" w:author="x"><w:r><w:t>17.28</w:t></w:r></w:ins>')
+    # nearer the table than 单位：万元, it would have made every amount 元
+    table._tbl.addprevious(parse_xml(f'<w:moveFromRangeStart {w} w:id="5" w:name="move1" w:author="x"/>'))
+    table._tbl.addprevious(parse_xml(f"<w:p {w}><w:r><w:t>单位：元</w:t></w:r></w:p>"))
+    table._tbl.addprevious(parse_xml(f'<w:moveFromRangeEnd {w} w:id="5"/>'))
+    document.save(str(path))
+    n = parse_notice(path)
+    assert [(ln.purpose, ln.amount) for ln in n.lines] == [(ln.purpose, ln.amount) for ln in seed.lines]
+    assert n.lines[1].amount == Decimal("1037200.00") and n.lines[3].amount == Decimal("440000.00")
+    assert n == seed
+
+
 @pytest.mark.parametrize("encoding", ["gb18030", "utf-8-sig"])
 def test_parse_encodings__same_as_utf8(tmp_path, seed, encoding):
     path = variant(tmp_path, f"seed-{encoding}.txt", encoding=encoding)
