@@ -272,12 +272,28 @@ def _docx_block_items(parent):
                 if line.strip():
                     yield Para(line.strip())
         elif child.tag == qn("w:tbl"):
-            for tr in _within_controls(child, qn("w:tr")):
-                yield Row(_row_cells(tr))
+            rows = list(_within_controls(child, qn("w:tr")))
+            if _is_wrapper(rows):
+                for tc in (tc for tr in rows for tc in _within_controls(tr, qn("w:tc"))):
+                    yield from _docx_block_items(tc)
+            else:
+                for tr in rows:
+                    yield Row(_row_cells(tr))
         elif child.tag == qn("w:sdt"):
             content = child.find(qn("w:sdtContent"))
             if content is not None:
                 yield from _docx_block_items(content)
+
+
+def _is_wrapper(rows: list) -> bool:
+    """Is this table a frame around another: one row (mostly of one cell) holding a table, as an
+    Excel range pasted into a Word or WPS cell, or a PDF converted to Word, leaves it? A frame's
+    cells are read as the body is, paragraphs and tables in order; read as a row, it was one
+    cell of its own paragraphs' text, and the table inside was lost."""
+    from docx.oxml.ns import qn
+
+    return len(rows) == 1 and any(next(_within_controls(tc, qn("w:tbl")), None) is not None
+                                  for tc in _within_controls(rows[0], qn("w:tc")))
 
 
 def _within_controls(parent, tag: str):

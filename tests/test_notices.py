@@ -718,6 +718,50 @@ def test_parse_docx__rows_and_cells_inside_content_controls(tmp_path, seed):
     assert parse_notice(path) == seed
 
 
+def _wrap_in_table(table, cells_beside: int, paragraphs_inside) -> None:
+    """Put a Word table in a frame: a table of one row whose last cell holds it, after the
+    `paragraphs_inside` (moved into that cell) and `cells_beside` blank cells before it."""
+    from docx.oxml import parse_xml
+    from docx.oxml.ns import nsdecls, qn
+
+    inner = table._tbl
+    cell = '<w:tc><w:tcPr><w:tcW w:w="{}" w:type="dxa"/></w:tcPr><w:p/></w:tc>'
+    wrapper = parse_xml(
+        f'<w:tbl {nsdecls("w")}><w:tblPr><w:tblW w:w="0" w:type="auto"/></w:tblPr><w:tblGrid>'
+        + '<w:gridCol w:w="400"/>' * cells_beside + '<w:gridCol w:w="8640"/></w:tblGrid><w:tr>'
+        + cell.format(400) * cells_beside + cell.format(8640) + "</w:tr></w:tbl>")
+    inner.addprevious(wrapper)
+    end = wrapper.findall(f".//{qn('w:tc')}")[-1].find(qn("w:p"))  # a cell ends with a paragraph
+    for p in paragraphs_inside:
+        end.addprevious(p._p)
+    end.addprevious(inner)
+
+
+@pytest.mark.parametrize("table, cells_beside, unit_inside, merge_total", [
+    (0, 0, False, False),   # the allocation table in a one-cell frame
+    (0, 0, True, False),    # its unit line in the frame above it
+    (0, 1, False, True),    # a frame of one row, a blank cell beside; 合计 across 序号 and 地区
+    (1, 0, False, False),   # a target table
+])
+def test_parse_docx__a_table_inside_a_one_cell_table(tmp_path, seed, table, cells_beside, unit_inside,
+                                                      merge_total):
+    # an Excel range pasted into a Word / WPS cell, or a PDF converted to Word: before, the frame
+    # was read as one row of one blank cell, and the notice refused: 未找到分配表
+    path = build_notice_docx(SEED_TEXT, tmp_path / "notice.docx")
+    document, inner = _docx_table(path, table)
+    if merge_total:
+        inner.cell(1, 0).merge(inner.cell(1, 1)).text = "克拉玛依区合计"
+    unit = [p for p in document.paragraphs if p.text == "单位：万元"][:1] if unit_inside else []
+    assert len(unit) == int(unit_inside)
+    _wrap_in_table(inner, cells_beside, unit)
+    document.save(str(path))
+    import docx
+    assert len(docx.Document(str(path)).tables) == 5  # the frame is a table of the body
+    n = parse_notice(path)
+    assert [(ln.purpose, ln.amount) for ln in n.lines] == [(ln.purpose, ln.amount) for ln in seed.lines]
+    assert n == seed
+
+
 @pytest.mark.parametrize("total_row", [
     "\t合计\n\t\n\t6276\n\t\n",           # 合计 under 序号
     "\t\n\t合计\n\t6276\n\t\n",            # under 地区, as the seed
