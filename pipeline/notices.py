@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 
 import duckdb
@@ -967,8 +967,11 @@ def _indicators(columns: dict, rows: list) -> tuple[Indicator, ...]:
 def load_notices(con: duckdb.DuckDBPyConnection, paths) -> list[FileOutcome]:
     """Parse and store each notice file; one outcome per file (loaded | skipped | rejected).
 
-    A file already loaded (same sha256) is skipped; a notice number already stored from another
-    file is stored once (skipped, with a message); a file that cannot be parsed is rejected whole.
+    A file already loaded (same sha256) is skipped; so is another file of a notice already
+    stored (its 文号) that says the same (the .docx beside the .txt, another encoding), with a
+    message. Another file of a stored 文号 that says something else (a revised notice, a draft)
+    is rejected, naming both files: a notice is stored once, and the one stored is not replaced
+    behind the user's back. A file that cannot be parsed is rejected whole.
     """
     outcomes = []
     for path in map(canonical_path, paths):
@@ -1000,56 +1003,110 @@ def load_notices(con: duckdb.DuckDBPyConnection, paths) -> list[FileOutcome]:
         stored = con.execute(
             "select n.file_id, f.path from notices as n join input_files as f on f.file_id = n.file_id "
             "where n.notice_no = ?", [notice.notice_no]).fetchone()
-        if stored:
+        if stored is None:
+            outcomes.append(_store_notice(con, path, sha, doc, notice))
+            continue
+        differs = _differs_from_stored(con, notice)
+        if differs is None:
             outcomes.append(FileOutcome(
                 str(path), KIND, "skipped", stored[0], sha,
                 message=f"通知 {notice.notice_no} 已由 {stored[1]} 加载，跳过 / "
                         f"notice {notice.notice_no} is already loaded from {stored[1]}; skipped"))
             continue
-        outcomes.append(_store_notice(con, path, sha, doc, notice))
+        part_zh, part_en = differs
+        outcomes.append(reject_file(con, path, sha, KIND, InputError(
+            path,
+            f"文号 {notice.notice_no} 已由 {stored[1]} 载入，本文件内容不同（{part_zh}），未替换"
+            f"（如为更正文件，请用新的数据库（--db 新路径）重新载入全部文件；如为误放的旧稿，请将其移出通知文件夹）",
+            f"notice {notice.notice_no} is already loaded from {stored[1]}; this file differs ({part_en}) "
+            f"and was not loaded (if it is a correction, load all files again into a new store, "
+            f"--db NEW_PATH; if it is a stray draft, move it out of the notices folder)")))
     return outcomes
+
+
+# What a notice stores, table by table: its columns (the notices row's file_id aside: that is
+# the file's, not the notice's), the columns its rows are ordered by, and what the part is
+# called in a message saying that a file of the same 文号 differs from the notice stored.
+_STORED = {
+    "notices": (("notice_no", "title", "fund_name", "issuer", "recipient", "fiscal_year",
+                 "project_code", "revenue_code", "revenue_name", "upstream_docs", "stated_total",
+                 "amount_unit", "reporting_deadline", "allowed_codes"),
+                ("notice_no",), "通知要素", "the notice's particulars"),
+    "allocation_lines": (("notice_no", "line_seq", "purpose", "purpose_key", "region", "amount",
+                          "function_code", "is_direct"),
+                         ("line_seq",), "分配表", "allocation table"),
+    "code_rules": (("notice_no", "keyword", "function_code", "clause"),
+                   ("keyword", "function_code", "clause"), "科目规则", "code rules"),
+    "target_tables": (("notice_no", "table_seq", "purpose", "purpose_key", "fiscal_year", "unit_name",
+                       "manager", "budget_total", "budget_fiscal", "budget_other", "overall_goal"),
+                      ("table_seq",), "绩效目标表", "performance target tables"),
+    "target_indicators": (("notice_no", "table_seq", "indicator_seq", "level1", "level2", "name",
+                           "target_text", "op", "target_value", "target_unit", "qualitative", "basis",
+                           "last_year", "weight", "scoring_rule", "evidence"),
+                          ("table_seq", "indicator_seq"), "绩效指标", "performance indicators"),
+}
+
+
+def _notice_rows(n: Notice) -> dict[str, list[list]]:
+    """The rows a notice is stored as, in the columns of _STORED."""
+    return {
+        "notices": [[n.notice_no, n.title, n.fund_name, n.issuer, n.recipient, n.fiscal_year,
+                     n.project_code, n.revenue_code, n.revenue_name, list(n.upstream_docs),
+                     n.stated_total, n.amount_unit, n.reporting_deadline, list(n.allowed_codes)]],
+        "allocation_lines": [[n.notice_no, ln.seq, ln.purpose, purpose_key(ln.purpose), ln.region,
+                              ln.amount, ln.function_code, ln.is_direct] for ln in n.lines],
+        "code_rules": [[n.notice_no, r.keyword, r.function_code, r.clause] for r in n.code_rules],
+        "target_tables": [[n.notice_no, t.seq, t.purpose, purpose_key(t.purpose), t.fiscal_year,
+                           t.unit_name, t.manager, t.budget_total, t.budget_fiscal, t.budget_other,
+                           t.overall_goal] for t in n.target_tables],
+        "target_indicators": [[n.notice_no, t.seq, i.seq, i.level1, i.level2, i.name, i.target_text,
+                               i.op, i.target_value, i.target_unit, i.qualitative, i.basis,
+                               i.last_year, i.weight, i.scoring_rule, i.evidence]
+                              for t in n.target_tables for i in t.indicators],
+    }
+
+
+def _insert_sql(table: str, *leading: str) -> str:
+    columns = (*leading, *_STORED[table][0])  # names from _STORED only; values are parameters
+    return f"insert into {table} ({', '.join(columns)}) values ({', '.join('?' * len(columns))})"
+
+
+def _differs_from_stored(con: duckdb.DuckDBPyConnection, notice: Notice) -> tuple[str, str] | None:
+    """The first part (zh, en) in which `notice` differs from the notice of its 文号 stored, or
+    None when it says the same. Amounts are compared as stored (to the column's places)."""
+    def same(new, old) -> bool:
+        if isinstance(new, Decimal) and isinstance(old, Decimal):
+            try:
+                return new.quantize(old, rounding=ROUND_HALF_UP) == old
+            except InvalidOperation:  # more digits than the column holds
+                return False
+        return new == old
+
+    new_rows = _notice_rows(notice)
+    for table, (columns, order, part_zh, part_en) in _STORED.items():
+        stored = con.execute(f"select {', '.join(columns)} from {table} where notice_no = ?",
+                             [notice.notice_no]).fetchall()
+
+        def key(row, columns=columns, order=order):
+            return [row[columns.index(c)] for c in order]
+
+        new, old = sorted(new_rows[table], key=key), sorted(stored, key=key)
+        if len(new) != len(old) or not all(same(value, stored_value) for row, stored_row in zip(new, old)
+                                           for value, stored_value in zip(row, stored_row)):
+            return part_zh, part_en
+    return None
 
 
 def _store_notice(con, path: Path, sha: str, doc: SourceDocument, notice: Notice) -> FileOutcome:
     con.execute("begin transaction")
     try:
         file_id = register_file(con, path, sha, KIND, "loaded", fmt=doc.format, encoding=doc.encoding)
-        n = notice
-        con.execute(
-            "insert into notices (notice_no, file_id, title, fund_name, issuer, recipient, fiscal_year, "
-            "project_code, revenue_code, revenue_name, upstream_docs, stated_total, amount_unit, "
-            "reporting_deadline, allowed_codes) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [n.notice_no, file_id, n.title, n.fund_name, n.issuer, n.recipient, n.fiscal_year,
-             n.project_code, n.revenue_code, n.revenue_name, list(n.upstream_docs), n.stated_total,
-             n.amount_unit, n.reporting_deadline, list(n.allowed_codes)])
-        con.executemany(
-            "insert into allocation_lines (notice_no, line_seq, purpose, purpose_key, region, amount, "
-            "function_code, is_direct) values (?, ?, ?, ?, ?, ?, ?, ?)",
-            [[n.notice_no, ln.seq, ln.purpose, purpose_key(ln.purpose), ln.region, ln.amount,
-              ln.function_code, ln.is_direct] for ln in n.lines])
-        if n.code_rules:
-            con.executemany(
-                "insert into code_rules (notice_no, keyword, function_code, clause) values (?, ?, ?, ?)",
-                [[n.notice_no, r.keyword, r.function_code, r.clause] for r in n.code_rules])
-        if n.target_tables:
-            con.executemany(
-                "insert into target_tables (notice_no, table_seq, purpose, purpose_key, fiscal_year, "
-                "unit_name, manager, budget_total, budget_fiscal, budget_other, overall_goal) "
-                "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [[n.notice_no, t.seq, t.purpose, purpose_key(t.purpose), t.fiscal_year, t.unit_name,
-                  t.manager, t.budget_total, t.budget_fiscal, t.budget_other, t.overall_goal]
-                 for t in n.target_tables])
-        indicators = [[n.notice_no, t.seq, i.seq, i.level1, i.level2, i.name, i.target_text, i.op,
-                       i.target_value, i.target_unit, i.qualitative, i.basis, i.last_year, i.weight,
-                       i.scoring_rule, i.evidence]
-                      for t in n.target_tables for i in t.indicators]
-        if indicators:
-            con.executemany(
-                "insert into target_indicators (notice_no, table_seq, indicator_seq, level1, level2, "
-                "name, target_text, op, target_value, target_unit, qualitative, basis, last_year, "
-                "weight, scoring_rule, evidence) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                indicators)
-        con.execute("update input_files set rows_loaded = ? where file_id = ?", [len(n.lines), file_id])
+        rows = _notice_rows(notice)
+        con.execute(_insert_sql("notices", "file_id"), [file_id, *rows["notices"][0]])
+        for table in ("allocation_lines", "code_rules", "target_tables", "target_indicators"):
+            if rows[table]:
+                con.executemany(_insert_sql(table), rows[table])
+        con.execute("update input_files set rows_loaded = ? where file_id = ?", [len(notice.lines), file_id])
         con.execute("commit")
     except duckdb.Error as exc:
         con.execute("rollback")

@@ -445,6 +445,48 @@ def test_load__same_notice_from_another_file_stored_once(tmp_path, con):
     assert count(con, "target_tables") == 4
 
 
+@pytest.mark.parametrize("replacement, part_zh, part_en", [
+    ((">=30户", ">=32户"), "绩效指标", "performance indicators"),           # sed 's/30户/32户/'
+    (("\t44\n\t2210103", "\t44\n\t2210108"), "分配表", "allocation table"),  # a line's code
+])
+def test_load__revised_notice_of_the_same_number_rejected_naming_both(tmp_path, con, replacement,
+                                                                       part_zh, part_en):
+    # before, the revised file was "skipped" under the stored file's id: never registered, the
+    # run listing the old file twice and exiting 0, the revision nowhere
+    revised = variant(tmp_path, "revised.txt", replacement)
+    first, second = load_notices(con, [SEED, revised])
+    assert (first.action, second.action) == ("loaded", "rejected")
+    assert second.file_id not in (None, first.file_id)
+    assert second.message.index("文号 克区财综〔2024〕2号 已由") < second.message.index("notice 克区财综〔2024〕2号")
+    assert f"已由 {SEED} 载入，本文件内容不同（{part_zh}），未替换（如为更正文件" in second.message
+    assert f"is already loaded from {SEED}; this file differs ({part_en}) and was not loaded" in second.message
+    assert str(revised) in second.message
+    assert con.execute("select name, status from input_files order by file_id").fetchall() == [
+        (SEED.name, "loaded"), ("revised.txt", "rejected")]
+    assert con.execute("select target_text from target_indicators where name = '发放租赁补贴户数'").fetchall() == [
+        (">=30户",)]  # the notice stored is the first, untouched
+    assert con.execute("select function_code from allocation_lines where line_seq = 4").fetchone() == ("2210103",)
+    (again,) = load_notices(con, [revised])  # offered again (the next night): rejected again
+    assert again.action == "rejected" and "本文件内容不同" in again.message
+
+
+def test_cli_run__revised_notice_of_the_same_number_is_input_rejected_exit_2(tmp_path):
+    import json
+
+    notices = tmp_path / "inputs" / "notices"
+    notices.mkdir(parents=True)
+    (notices / SEED.name).write_bytes(SEED.read_bytes())
+    revised = variant(notices, "001_revised.txt", (">=30户", ">=32户"))
+    result = CliRunner().invoke(main, ["run", "--inputs", str(tmp_path / "inputs"), "--outputs",
+                                       str(tmp_path / "out"), "--as-of", "2024-06-30"])
+    assert result.exit_code == 2, result.output
+    assert f"拒收 / rejected: {revised}: 文号 {NOTICE_NO} 已由 {notices / SEED.name} 载入" in result.output
+    manifest = json.loads((tmp_path / "out" / "latest" / "run.json").read_text(encoding="utf-8"))
+    assert sorted((i["name"], i["status"]) for i in manifest["inputs"]) == [
+        ("000_a45419bc3fccfd31.txt", "loaded"), ("001_revised.txt", "rejected")]
+    assert manifest["findings"]["by_rule"]["INPUT_REJECTED"] == 1
+
+
 def test_load_garbage__rejected_nothing_stored(tmp_path, con):
     garbage = tmp_path / "garbage.txt"
     garbage.write_bytes(os.urandom(4096) + b"\xff\xfe\x00")
