@@ -395,6 +395,9 @@ _UNIT_IN_LABEL = re.compile(r"[（(](万元|元)[)）]")
 _YEAR_ROW = re.compile(r"[（(]\s*((?:19|20)\d{2})\s*年(?:度)?\s*[)）]")
 _CLAUSE = re.compile(r"^([一二三四五六七八九十]{1,3})\s*[、.．]")
 _TOTAL_WORDS = ("总计", "合计", "小计")
+# The allocation table's amount column, by its heading: 2024年下达数, 分配金额, 下达数（调减）, and a
+# reduction or increase notice's 2024年调减数 / 调增数.
+_AMOUNT_HEADINGS = ("下达", "金额", "分配", "预算数", "资金", "调减数", "调增数")
 _TITLE_ENDS = ("通知", "通报", "决定", "批复", "函")
 
 
@@ -659,7 +662,7 @@ def _allocation_header(items: list) -> int | None:
         if isinstance(it, Row) and not _is_target_start(it):
             cells = [_squash(c) if len(_squash(c)) <= 20 else "" for c in it.cells]  # labels are short
             if (_find_col(cells, "科目", "功能分类") is not None
-                    and _find_col(cells, "下达", "金额", "分配", "预算数", "资金", exclude=("科目",)) is not None):
+                    and _find_col(cells, *_AMOUNT_HEADINGS, exclude=("科目",)) is not None):
                 return i
     return None
 
@@ -672,7 +675,7 @@ def _allocation_table(items: list, header_at: int | None, body_text: str,
                          "no allocation table found (a table with amount and function-code columns)")
     header = [_squash(c) for c in items[header_at].cells]
     col_code = _find_col(header, "科目", "功能分类")
-    col_amount = _find_col(header, "下达", "金额", "分配", "预算数", "资金", exclude=("科目", "名称"))
+    col_amount = _find_col(header, *_AMOUNT_HEADINGS, exclude=("科目", "名称"))
     col_purpose = _find_col(header, "项目", "用途", "资金名称", "名称", exclude=("科目", "代码"))
     col_region = _find_col(header, "地区", "单位")
     col_direct = _find_col(header, "直达")  # 是否直达资金: the flag in a column of its own
@@ -696,6 +699,13 @@ def _allocation_table(items: list, header_at: int | None, body_text: str,
     if unit is None:
         raise InputError(path, "分配表未注明金额单位（单位：万元 或 单位：元）",
                          "the allocation table does not state its unit (单位：万元 or 单位：元)")
+    # A reduction (2024年调减数, 下达数（调减）) takes money back: its amounts, the total's too, are
+    # negative allocations, whether written with a minus or not. A column of increases and
+    # reductions both (调增调减数) is read as written.
+    reduction = "调减" in header[col_amount] and "调增" not in header[col_amount]
+
+    def signed(amount: Decimal | None) -> Decimal | None:
+        return -abs(amount) if reduction and amount else amount  # 0.00, not -0.00
 
     lines: list[AllocationLine] = []
     totals: dict[str, Decimal] = {}
@@ -718,7 +728,7 @@ def _allocation_table(items: list, header_at: int | None, body_text: str,
             region = _cell(cells, col_region)
         try:
             value = parse_decimal(amount_text)
-            amount = to_yuan(value, unit) if value is not None else None
+            amount = signed(to_yuan(value, unit) if value is not None else None)
         except ValueError:
             raise InputError(path, f"分配表“{purpose or amount_text}”一行的金额“{amount_text}”无法识别",
                              f"allocation table: cannot read the amount {amount_text!r} of {purpose!r}")
@@ -727,7 +737,7 @@ def _allocation_table(items: list, header_at: int | None, body_text: str,
             if amount is None and len(cells) < len(header):
                 # a total cell merged across columns, in a text that keeps no empty cell for them:
                 # its amount is the number after it
-                amount = _amount_after(cells, cells.index(label), unit)
+                amount = signed(_amount_after(cells, cells.index(label), unit))
             if amount is None:
                 raise InputError(path, f"分配表合计行“{label}”没有金额",
                                  f"allocation table: the total row {label!r} has no amount")
@@ -768,7 +778,7 @@ def _allocation_table(items: list, header_at: int | None, body_text: str,
             stated_total = found[0] if word == "总计" else sum(found, Decimal("0.00"))
             break
     else:
-        stated_total = _total_in_text(body_text)
+        stated_total = signed(_total_in_text(body_text))
         if stated_total is None and len(lines) == 1:
             stated_total = lines[0].amount  # one line is its own total
         if stated_total is None:

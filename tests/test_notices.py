@@ -888,3 +888,27 @@ def test_parse_txt__a_notice_in_another_encoding_is_named_as_such(tmp_path, seed
         parse_notice(path)
     assert "文件可能是其他编码" in str(err.value) and "probably in another encoding" in str(err.value)
     assert parse_notice(variant(tmp_path, "gb.txt", encoding="gb18030")) == seed  # GB18030 reads as ever
+
+
+@pytest.mark.parametrize("heading, minus, sign", [
+    ("2024年调减数", "", -1),      # a reduction notice: the amounts written as what is taken back
+    ("2024年调减数", "-", -1),     # or with a minus
+    ("下达数（调减）", "-", -1),    # read so before
+    ("下达数（调减）", "", -1),
+    ("2024年调增数", "", 1),
+])
+def test_parse_txt__a_reduction_s_amounts_are_negative_allocations(tmp_path, con, seed, heading, minus, sign):
+    # before, 2024年调减数 and 2024年调增数 were no amount column: the notice was refused, 未找到分配表
+    replacements = [("\t2024年下达数\n", f"\t{heading}\n"), ("\t6276\n", f"\t{minus}6276\n")]
+    for purpose, amount in [("2024年租赁补贴（中央直达）", "17.28"), ("2024年保障性租赁住房（中央直达）", "103.72"),
+                            ("2024年老旧小区改造（中央直达）", "6111"), ("2024年危旧房改造（中央直达）", "44")]:
+        replacements.append((f"\t{purpose}\n\t{amount}\n", f"\t{purpose}\n\t{minus}{amount}\n"))
+    path = variant(tmp_path, "reduction.txt", *replacements)
+    n = parse_notice(path)
+    assert [ln.amount for ln in n.lines] == [sign * ln.amount for ln in seed.lines]
+    assert [ln.amount for ln in n.lines][:2] == [sign * Decimal("172800.00"), sign * Decimal("1037200.00")]
+    assert n.stated_total == sign * Decimal("62760000.00") == sum(ln.amount for ln in n.lines)
+    (outcome,) = load_notices(con, [path])
+    assert outcome.action == "loaded"
+    assert notice_findings(con, [outcome.file_id]) == []  # the total agrees with the lines
+    assert con.execute("select sum(amount) from allocation_lines").fetchone() == (sign * Decimal("62760000.00"),)
