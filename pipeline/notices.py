@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 
 import duckdb
@@ -229,7 +229,38 @@ def _docx_items(path: Path):
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise InputError(path, "无法打开 Word 文档（文件损坏或不是 .docx）",
                          f"cannot open the Word document (damaged or not a .docx): {exc}")
-    yield from _docx_block_items(document.element.body)
+    body = document.element.body
+    _drop_moved_from(body)
+    yield from _docx_block_items(body)
+
+
+def _drop_moved_from(body) -> None:
+    """Take the text a tracked move took away out of the document before it is read.
+
+    Word keeps a deletion's text as w:delText, which is never read, but the text a move took
+    away as w:t inside w:moveFrom: read as live, a "44" moved out of the cell of 103.72 made it
+    44103.72 (441,037,200.00 元). Moved-away text is w:moveFrom around runs, and whatever lies
+    between a w:moveFromRangeStart and the w:moveFromRangeEnd of the same id, which may span
+    paragraphs and cells. w:moveTo, where the text went, is live text and stays. The tree is
+    this read's own copy of the document, so nothing is written back."""
+    from docx.oxml.ns import qn
+
+    move_from, run = qn("w:moveFrom"), qn("w:r")
+    range_start, range_end = qn("w:moveFromRangeStart"), qn("w:moveFromRangeEnd")
+    run_content = {qn("w:t"), qn("w:tab"), qn("w:br"), qn("w:cr")}
+    open_ranges: set[str | None] = set()
+    moved = []
+    for el in body.iter():
+        if el.tag == range_start:
+            open_ranges.add(el.get(qn("w:id")))
+        elif el.tag == range_end:
+            open_ranges.discard(el.get(qn("w:id")))
+        elif el.tag == move_from:
+            moved.append(el)
+        elif open_ranges and el.tag in run_content and el.getparent().tag == run:
+            moved.append(el)
+    for el in moved:
+        el.getparent().remove(el)
 
 
 def _docx_block_items(parent):
@@ -241,12 +272,28 @@ def _docx_block_items(parent):
                 if line.strip():
                     yield Para(line.strip())
         elif child.tag == qn("w:tbl"):
-            for tr in _within_controls(child, qn("w:tr")):
-                yield Row(_row_cells(tr))
+            rows = list(_within_controls(child, qn("w:tr")))
+            if _is_wrapper(rows):
+                for tc in (tc for tr in rows for tc in _within_controls(tr, qn("w:tc"))):
+                    yield from _docx_block_items(tc)
+            else:
+                for tr in rows:
+                    yield Row(_row_cells(tr))
         elif child.tag == qn("w:sdt"):
             content = child.find(qn("w:sdtContent"))
             if content is not None:
                 yield from _docx_block_items(content)
+
+
+def _is_wrapper(rows: list) -> bool:
+    """Is this table a frame around another: one row (mostly of one cell) holding a table, as an
+    Excel range pasted into a Word or WPS cell, or a PDF converted to Word, leaves it? A frame's
+    cells are read as the body is, paragraphs and tables in order; read as a row, it was one
+    cell of its own paragraphs' text, and the table inside was lost."""
+    from docx.oxml.ns import qn
+
+    return len(rows) == 1 and any(next(_within_controls(tc, qn("w:tbl")), None) is not None
+                                  for tc in _within_controls(rows[0], qn("w:tc")))
 
 
 def _within_controls(parent, tag: str):
@@ -287,7 +334,8 @@ def _row_cells(tr) -> tuple[str, ...]:
 
 def _paragraph_text(p) -> str:
     """Text of a w:p, tracked insertions, hyperlinks, fields and text boxes included, deletions
-    left out. A text box is saved twice (mc:Choice for new Word, mc:Fallback for old): read once."""
+    left out (text moved away is taken out before, by _drop_moved_from). A text box is saved
+    twice (mc:Choice for new Word, mc:Fallback for old): read once."""
     from docx.oxml.ns import qn
 
     text_tag, run_tag = qn("w:t"), qn("w:r")
@@ -347,6 +395,9 @@ _UNIT_IN_LABEL = re.compile(r"[（(](万元|元)[)）]")
 _YEAR_ROW = re.compile(r"[（(]\s*((?:19|20)\d{2})\s*年(?:度)?\s*[)）]")
 _CLAUSE = re.compile(r"^([一二三四五六七八九十]{1,3})\s*[、.．]")
 _TOTAL_WORDS = ("总计", "合计", "小计")
+# The allocation table's amount column, by its heading: 2024年下达数, 分配金额, 下达数（调减）, and a
+# reduction or increase notice's 2024年调减数 / 调增数.
+_AMOUNT_HEADINGS = ("下达", "金额", "分配", "预算数", "资金", "调减数", "调增数")
 _TITLE_ENDS = ("通知", "通报", "决定", "批复", "函")
 
 
@@ -611,7 +662,7 @@ def _allocation_header(items: list) -> int | None:
         if isinstance(it, Row) and not _is_target_start(it):
             cells = [_squash(c) if len(_squash(c)) <= 20 else "" for c in it.cells]  # labels are short
             if (_find_col(cells, "科目", "功能分类") is not None
-                    and _find_col(cells, "下达", "金额", "分配", "预算数", "资金", exclude=("科目",)) is not None):
+                    and _find_col(cells, *_AMOUNT_HEADINGS, exclude=("科目",)) is not None):
                 return i
     return None
 
@@ -624,7 +675,7 @@ def _allocation_table(items: list, header_at: int | None, body_text: str,
                          "no allocation table found (a table with amount and function-code columns)")
     header = [_squash(c) for c in items[header_at].cells]
     col_code = _find_col(header, "科目", "功能分类")
-    col_amount = _find_col(header, "下达", "金额", "分配", "预算数", "资金", exclude=("科目", "名称"))
+    col_amount = _find_col(header, *_AMOUNT_HEADINGS, exclude=("科目", "名称"))
     col_purpose = _find_col(header, "项目", "用途", "资金名称", "名称", exclude=("科目", "代码"))
     col_region = _find_col(header, "地区", "单位")
     col_direct = _find_col(header, "直达")  # 是否直达资金: the flag in a column of its own
@@ -648,6 +699,13 @@ def _allocation_table(items: list, header_at: int | None, body_text: str,
     if unit is None:
         raise InputError(path, "分配表未注明金额单位（单位：万元 或 单位：元）",
                          "the allocation table does not state its unit (单位：万元 or 单位：元)")
+    # A reduction (2024年调减数, 下达数（调减）) takes money back: its amounts, the total's too, are
+    # negative allocations, whether written with a minus or not. A column of increases and
+    # reductions both (调增调减数) is read as written.
+    reduction = "调减" in header[col_amount] and "调增" not in header[col_amount]
+
+    def signed(amount: Decimal | None) -> Decimal | None:
+        return -abs(amount) if reduction and amount else amount  # 0.00, not -0.00
 
     lines: list[AllocationLine] = []
     totals: dict[str, Decimal] = {}
@@ -670,7 +728,7 @@ def _allocation_table(items: list, header_at: int | None, body_text: str,
             region = _cell(cells, col_region)
         try:
             value = parse_decimal(amount_text)
-            amount = to_yuan(value, unit) if value is not None else None
+            amount = signed(to_yuan(value, unit) if value is not None else None)
         except ValueError:
             raise InputError(path, f"分配表“{purpose or amount_text}”一行的金额“{amount_text}”无法识别",
                              f"allocation table: cannot read the amount {amount_text!r} of {purpose!r}")
@@ -679,7 +737,7 @@ def _allocation_table(items: list, header_at: int | None, body_text: str,
             if amount is None and len(cells) < len(header):
                 # a total cell merged across columns, in a text that keeps no empty cell for them:
                 # its amount is the number after it
-                amount = _amount_after(cells, cells.index(label), unit)
+                amount = signed(_amount_after(cells, cells.index(label), unit))
             if amount is None:
                 raise InputError(path, f"分配表合计行“{label}”没有金额",
                                  f"allocation table: the total row {label!r} has no amount")
@@ -720,7 +778,7 @@ def _allocation_table(items: list, header_at: int | None, body_text: str,
             stated_total = found[0] if word == "总计" else sum(found, Decimal("0.00"))
             break
     else:
-        stated_total = _total_in_text(body_text)
+        stated_total = signed(_total_in_text(body_text))
         if stated_total is None and len(lines) == 1:
             stated_total = lines[0].amount  # one line is its own total
         if stated_total is None:
@@ -919,8 +977,11 @@ def _indicators(columns: dict, rows: list) -> tuple[Indicator, ...]:
 def load_notices(con: duckdb.DuckDBPyConnection, paths) -> list[FileOutcome]:
     """Parse and store each notice file; one outcome per file (loaded | skipped | rejected).
 
-    A file already loaded (same sha256) is skipped; a notice number already stored from another
-    file is stored once (skipped, with a message); a file that cannot be parsed is rejected whole.
+    A file already loaded (same sha256) is skipped; so is another file of a notice already
+    stored (its 文号) that says the same (the .docx beside the .txt, another encoding), with a
+    message. Another file of a stored 文号 that says something else (a revised notice, a draft)
+    is rejected, naming both files: a notice is stored once, and the one stored is not replaced
+    behind the user's back. A file that cannot be parsed is rejected whole.
     """
     outcomes = []
     for path in map(canonical_path, paths):
@@ -952,56 +1013,110 @@ def load_notices(con: duckdb.DuckDBPyConnection, paths) -> list[FileOutcome]:
         stored = con.execute(
             "select n.file_id, f.path from notices as n join input_files as f on f.file_id = n.file_id "
             "where n.notice_no = ?", [notice.notice_no]).fetchone()
-        if stored:
+        if stored is None:
+            outcomes.append(_store_notice(con, path, sha, doc, notice))
+            continue
+        differs = _differs_from_stored(con, notice)
+        if differs is None:
             outcomes.append(FileOutcome(
                 str(path), KIND, "skipped", stored[0], sha,
                 message=f"通知 {notice.notice_no} 已由 {stored[1]} 加载，跳过 / "
                         f"notice {notice.notice_no} is already loaded from {stored[1]}; skipped"))
             continue
-        outcomes.append(_store_notice(con, path, sha, doc, notice))
+        part_zh, part_en = differs
+        outcomes.append(reject_file(con, path, sha, KIND, InputError(
+            path,
+            f"文号 {notice.notice_no} 已由 {stored[1]} 载入，本文件内容不同（{part_zh}），未替换"
+            f"（如为更正文件，请用新的数据库（--db 新路径）重新载入全部文件；如为误放的旧稿，请将其移出通知文件夹）",
+            f"notice {notice.notice_no} is already loaded from {stored[1]}; this file differs ({part_en}) "
+            f"and was not loaded (if it is a correction, load all files again into a new store, "
+            f"--db NEW_PATH; if it is a stray draft, move it out of the notices folder)")))
     return outcomes
+
+
+# What a notice stores, table by table: its columns (the notices row's file_id aside: that is
+# the file's, not the notice's), the columns its rows are ordered by, and what the part is
+# called in a message saying that a file of the same 文号 differs from the notice stored.
+_STORED = {
+    "notices": (("notice_no", "title", "fund_name", "issuer", "recipient", "fiscal_year",
+                 "project_code", "revenue_code", "revenue_name", "upstream_docs", "stated_total",
+                 "amount_unit", "reporting_deadline", "allowed_codes"),
+                ("notice_no",), "通知要素", "the notice's particulars"),
+    "allocation_lines": (("notice_no", "line_seq", "purpose", "purpose_key", "region", "amount",
+                          "function_code", "is_direct"),
+                         ("line_seq",), "分配表", "allocation table"),
+    "code_rules": (("notice_no", "keyword", "function_code", "clause"),
+                   ("keyword", "function_code", "clause"), "科目规则", "code rules"),
+    "target_tables": (("notice_no", "table_seq", "purpose", "purpose_key", "fiscal_year", "unit_name",
+                       "manager", "budget_total", "budget_fiscal", "budget_other", "overall_goal"),
+                      ("table_seq",), "绩效目标表", "performance target tables"),
+    "target_indicators": (("notice_no", "table_seq", "indicator_seq", "level1", "level2", "name",
+                           "target_text", "op", "target_value", "target_unit", "qualitative", "basis",
+                           "last_year", "weight", "scoring_rule", "evidence"),
+                          ("table_seq", "indicator_seq"), "绩效指标", "performance indicators"),
+}
+
+
+def _notice_rows(n: Notice) -> dict[str, list[list]]:
+    """The rows a notice is stored as, in the columns of _STORED."""
+    return {
+        "notices": [[n.notice_no, n.title, n.fund_name, n.issuer, n.recipient, n.fiscal_year,
+                     n.project_code, n.revenue_code, n.revenue_name, list(n.upstream_docs),
+                     n.stated_total, n.amount_unit, n.reporting_deadline, list(n.allowed_codes)]],
+        "allocation_lines": [[n.notice_no, ln.seq, ln.purpose, purpose_key(ln.purpose), ln.region,
+                              ln.amount, ln.function_code, ln.is_direct] for ln in n.lines],
+        "code_rules": [[n.notice_no, r.keyword, r.function_code, r.clause] for r in n.code_rules],
+        "target_tables": [[n.notice_no, t.seq, t.purpose, purpose_key(t.purpose), t.fiscal_year,
+                           t.unit_name, t.manager, t.budget_total, t.budget_fiscal, t.budget_other,
+                           t.overall_goal] for t in n.target_tables],
+        "target_indicators": [[n.notice_no, t.seq, i.seq, i.level1, i.level2, i.name, i.target_text,
+                               i.op, i.target_value, i.target_unit, i.qualitative, i.basis,
+                               i.last_year, i.weight, i.scoring_rule, i.evidence]
+                              for t in n.target_tables for i in t.indicators],
+    }
+
+
+def _insert_sql(table: str, *leading: str) -> str:
+    columns = (*leading, *_STORED[table][0])  # names from _STORED only; values are parameters
+    return f"insert into {table} ({', '.join(columns)}) values ({', '.join('?' * len(columns))})"
+
+
+def _differs_from_stored(con: duckdb.DuckDBPyConnection, notice: Notice) -> tuple[str, str] | None:
+    """The first part (zh, en) in which `notice` differs from the notice of its 文号 stored, or
+    None when it says the same. Amounts are compared as stored (to the column's places)."""
+    def same(new, old) -> bool:
+        if isinstance(new, Decimal) and isinstance(old, Decimal):
+            try:
+                return new.quantize(old, rounding=ROUND_HALF_UP) == old
+            except InvalidOperation:  # more digits than the column holds
+                return False
+        return new == old
+
+    new_rows = _notice_rows(notice)
+    for table, (columns, order, part_zh, part_en) in _STORED.items():
+        stored = con.execute(f"select {', '.join(columns)} from {table} where notice_no = ?",
+                             [notice.notice_no]).fetchall()
+
+        def key(row, columns=columns, order=order):
+            return [row[columns.index(c)] for c in order]
+
+        new, old = sorted(new_rows[table], key=key), sorted(stored, key=key)
+        if len(new) != len(old) or not all(same(value, stored_value) for row, stored_row in zip(new, old)
+                                           for value, stored_value in zip(row, stored_row)):
+            return part_zh, part_en
+    return None
 
 
 def _store_notice(con, path: Path, sha: str, doc: SourceDocument, notice: Notice) -> FileOutcome:
     con.execute("begin transaction")
     try:
         file_id = register_file(con, path, sha, KIND, "loaded", fmt=doc.format, encoding=doc.encoding)
-        n = notice
-        con.execute(
-            "insert into notices (notice_no, file_id, title, fund_name, issuer, recipient, fiscal_year, "
-            "project_code, revenue_code, revenue_name, upstream_docs, stated_total, amount_unit, "
-            "reporting_deadline, allowed_codes) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [n.notice_no, file_id, n.title, n.fund_name, n.issuer, n.recipient, n.fiscal_year,
-             n.project_code, n.revenue_code, n.revenue_name, list(n.upstream_docs), n.stated_total,
-             n.amount_unit, n.reporting_deadline, list(n.allowed_codes)])
-        con.executemany(
-            "insert into allocation_lines (notice_no, line_seq, purpose, purpose_key, region, amount, "
-            "function_code, is_direct) values (?, ?, ?, ?, ?, ?, ?, ?)",
-            [[n.notice_no, ln.seq, ln.purpose, purpose_key(ln.purpose), ln.region, ln.amount,
-              ln.function_code, ln.is_direct] for ln in n.lines])
-        if n.code_rules:
-            con.executemany(
-                "insert into code_rules (notice_no, keyword, function_code, clause) values (?, ?, ?, ?)",
-                [[n.notice_no, r.keyword, r.function_code, r.clause] for r in n.code_rules])
-        if n.target_tables:
-            con.executemany(
-                "insert into target_tables (notice_no, table_seq, purpose, purpose_key, fiscal_year, "
-                "unit_name, manager, budget_total, budget_fiscal, budget_other, overall_goal) "
-                "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [[n.notice_no, t.seq, t.purpose, purpose_key(t.purpose), t.fiscal_year, t.unit_name,
-                  t.manager, t.budget_total, t.budget_fiscal, t.budget_other, t.overall_goal]
-                 for t in n.target_tables])
-        indicators = [[n.notice_no, t.seq, i.seq, i.level1, i.level2, i.name, i.target_text, i.op,
-                       i.target_value, i.target_unit, i.qualitative, i.basis, i.last_year, i.weight,
-                       i.scoring_rule, i.evidence]
-                      for t in n.target_tables for i in t.indicators]
-        if indicators:
-            con.executemany(
-                "insert into target_indicators (notice_no, table_seq, indicator_seq, level1, level2, "
-                "name, target_text, op, target_value, target_unit, qualitative, basis, last_year, "
-                "weight, scoring_rule, evidence) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                indicators)
-        con.execute("update input_files set rows_loaded = ? where file_id = ?", [len(n.lines), file_id])
+        rows = _notice_rows(notice)
+        con.execute(_insert_sql("notices", "file_id"), [file_id, *rows["notices"][0]])
+        for table in ("allocation_lines", "code_rules", "target_tables", "target_indicators"):
+            if rows[table]:
+                con.executemany(_insert_sql(table), rows[table])
+        con.execute("update input_files set rows_loaded = ? where file_id = ?", [len(notice.lines), file_id])
         con.execute("commit")
     except duckdb.Error as exc:
         con.execute("rollback")

@@ -288,6 +288,43 @@ def test_parse_docx__tracked_insertion_and_line_break(tmp_path, seed):
     assert (n.recipient, n.issuer) == (seed.recipient, seed.issuer)
 
 
+def test_parse_docx__text_moved_away_is_not_read(tmp_path, seed):
+    # tracked changes as a reviewer leaves them: "44" moved out of 保障性租赁住房's 103.72 into
+    # 危旧房改造's cell (w:moveFrom keeps it as w:t, not w:delText), a 单位：元 paragraph moved
+    # away between range markers only, 17.28 typed over a deleted 15.00. Before, the moved-away
+    # "44" was read: 保障性租赁住房 441,037,200.00 元 (the notice loaded, its total "wrong")
+    import docx
+    from docx.oxml import parse_xml
+    from docx.oxml.ns import nsdecls, qn
+
+    w = nsdecls("w")
+    path = build_notice_docx(SEED_TEXT, tmp_path / "notice.docx")
+    document, table = _docx_table(path, 0)
+
+    def cell_runs(row: int, runs: str) -> None:
+        p = table.cell(row, 2)._tc.find(qn("w:p"))
+        for child in list(p):
+            if child.tag != qn("w:pPr"):
+                p.remove(child)
+        for run in parse_xml(f"<w:p {w}>{runs}</w:p>"):
+            p.append(run)
+
+    cell_runs(3, '<w:moveFrom w:id="1" w:author="x"><w:r><w:t>44</w:t></w:r></w:moveFrom>'
+                 "<w:r><w:t>103.72</w:t></w:r>")
+    cell_runs(5, '<w:moveTo w:id="2" w:author="x"><w:r><w:t>44</w:t></w:r></w:moveTo>')
+    cell_runs(2, '<w:del w:id="3" w:author="x"><w:r><w:delText>15.00</w:delText></w:r></w:del>'
+                 '<w:ins w:id="4" w:author="x"><w:r><w:t>17.28</w:t></w:r></w:ins>')
+    # nearer the table than 单位：万元, it would have made every amount 元
+    table._tbl.addprevious(parse_xml(f'<w:moveFromRangeStart {w} w:id="5" w:name="move1" w:author="x"/>'))
+    table._tbl.addprevious(parse_xml(f"<w:p {w}><w:r><w:t>单位：元</w:t></w:r></w:p>"))
+    table._tbl.addprevious(parse_xml(f'<w:moveFromRangeEnd {w} w:id="5"/>'))
+    document.save(str(path))
+    n = parse_notice(path)
+    assert [(ln.purpose, ln.amount) for ln in n.lines] == [(ln.purpose, ln.amount) for ln in seed.lines]
+    assert n.lines[1].amount == Decimal("1037200.00") and n.lines[3].amount == Decimal("440000.00")
+    assert n == seed
+
+
 @pytest.mark.parametrize("encoding", ["gb18030", "utf-8-sig"])
 def test_parse_encodings__same_as_utf8(tmp_path, seed, encoding):
     path = variant(tmp_path, f"seed-{encoding}.txt", encoding=encoding)
@@ -406,6 +443,48 @@ def test_load__same_notice_from_another_file_stored_once(tmp_path, con):
     assert NOTICE_NO in outcomes[1].message and str(SEED) in outcomes[1].message
     assert count(con, "notices") == 1 and count(con, "allocation_lines") == 4
     assert count(con, "target_tables") == 4
+
+
+@pytest.mark.parametrize("replacement, part_zh, part_en", [
+    ((">=30户", ">=32户"), "绩效指标", "performance indicators"),           # sed 's/30户/32户/'
+    (("\t44\n\t2210103", "\t44\n\t2210108"), "分配表", "allocation table"),  # a line's code
+])
+def test_load__revised_notice_of_the_same_number_rejected_naming_both(tmp_path, con, replacement,
+                                                                       part_zh, part_en):
+    # before, the revised file was "skipped" under the stored file's id: never registered, the
+    # run listing the old file twice and exiting 0, the revision nowhere
+    revised = variant(tmp_path, "revised.txt", replacement)
+    first, second = load_notices(con, [SEED, revised])
+    assert (first.action, second.action) == ("loaded", "rejected")
+    assert second.file_id not in (None, first.file_id)
+    assert second.message.index("文号 克区财综〔2024〕2号 已由") < second.message.index("notice 克区财综〔2024〕2号")
+    assert f"已由 {SEED} 载入，本文件内容不同（{part_zh}），未替换（如为更正文件" in second.message
+    assert f"is already loaded from {SEED}; this file differs ({part_en}) and was not loaded" in second.message
+    assert str(revised) in second.message
+    assert con.execute("select name, status from input_files order by file_id").fetchall() == [
+        (SEED.name, "loaded"), ("revised.txt", "rejected")]
+    assert con.execute("select target_text from target_indicators where name = '发放租赁补贴户数'").fetchall() == [
+        (">=30户",)]  # the notice stored is the first, untouched
+    assert con.execute("select function_code from allocation_lines where line_seq = 4").fetchone() == ("2210103",)
+    (again,) = load_notices(con, [revised])  # offered again (the next night): rejected again
+    assert again.action == "rejected" and "本文件内容不同" in again.message
+
+
+def test_cli_run__revised_notice_of_the_same_number_is_input_rejected_exit_2(tmp_path):
+    import json
+
+    notices = tmp_path / "inputs" / "notices"
+    notices.mkdir(parents=True)
+    (notices / SEED.name).write_bytes(SEED.read_bytes())
+    revised = variant(notices, "001_revised.txt", (">=30户", ">=32户"))
+    result = CliRunner().invoke(main, ["run", "--inputs", str(tmp_path / "inputs"), "--outputs",
+                                       str(tmp_path / "out"), "--as-of", "2024-06-30"])
+    assert result.exit_code == 2, result.output
+    assert f"拒收 / rejected: {revised}: 文号 {NOTICE_NO} 已由 {notices / SEED.name} 载入" in result.output
+    manifest = json.loads((tmp_path / "out" / "latest" / "run.json").read_text(encoding="utf-8"))
+    assert sorted((i["name"], i["status"]) for i in manifest["inputs"]) == [
+        ("000_a45419bc3fccfd31.txt", "loaded"), ("001_revised.txt", "rejected")]
+    assert manifest["findings"]["by_rule"]["INPUT_REJECTED"] == 1
 
 
 def test_load_garbage__rejected_nothing_stored(tmp_path, con):
@@ -681,6 +760,50 @@ def test_parse_docx__rows_and_cells_inside_content_controls(tmp_path, seed):
     assert parse_notice(path) == seed
 
 
+def _wrap_in_table(table, cells_beside: int, paragraphs_inside) -> None:
+    """Put a Word table in a frame: a table of one row whose last cell holds it, after the
+    `paragraphs_inside` (moved into that cell) and `cells_beside` blank cells before it."""
+    from docx.oxml import parse_xml
+    from docx.oxml.ns import nsdecls, qn
+
+    inner = table._tbl
+    cell = '<w:tc><w:tcPr><w:tcW w:w="{}" w:type="dxa"/></w:tcPr><w:p/></w:tc>'
+    wrapper = parse_xml(
+        f'<w:tbl {nsdecls("w")}><w:tblPr><w:tblW w:w="0" w:type="auto"/></w:tblPr><w:tblGrid>'
+        + '<w:gridCol w:w="400"/>' * cells_beside + '<w:gridCol w:w="8640"/></w:tblGrid><w:tr>'
+        + cell.format(400) * cells_beside + cell.format(8640) + "</w:tr></w:tbl>")
+    inner.addprevious(wrapper)
+    end = wrapper.findall(f".//{qn('w:tc')}")[-1].find(qn("w:p"))  # a cell ends with a paragraph
+    for p in paragraphs_inside:
+        end.addprevious(p._p)
+    end.addprevious(inner)
+
+
+@pytest.mark.parametrize("table, cells_beside, unit_inside, merge_total", [
+    (0, 0, False, False),   # the allocation table in a one-cell frame
+    (0, 0, True, False),    # its unit line in the frame above it
+    (0, 1, False, True),    # a frame of one row, a blank cell beside; 合计 across 序号 and 地区
+    (1, 0, False, False),   # a target table
+])
+def test_parse_docx__a_table_inside_a_one_cell_table(tmp_path, seed, table, cells_beside, unit_inside,
+                                                      merge_total):
+    # an Excel range pasted into a Word / WPS cell, or a PDF converted to Word: before, the frame
+    # was read as one row of one blank cell, and the notice refused: 未找到分配表
+    path = build_notice_docx(SEED_TEXT, tmp_path / "notice.docx")
+    document, inner = _docx_table(path, table)
+    if merge_total:
+        inner.cell(1, 0).merge(inner.cell(1, 1)).text = "克拉玛依区合计"
+    unit = [p for p in document.paragraphs if p.text == "单位：万元"][:1] if unit_inside else []
+    assert len(unit) == int(unit_inside)
+    _wrap_in_table(inner, cells_beside, unit)
+    document.save(str(path))
+    import docx
+    assert len(docx.Document(str(path)).tables) == 5  # the frame is a table of the body
+    n = parse_notice(path)
+    assert [(ln.purpose, ln.amount) for ln in n.lines] == [(ln.purpose, ln.amount) for ln in seed.lines]
+    assert n == seed
+
+
 @pytest.mark.parametrize("total_row", [
     "\t合计\n\t\n\t6276\n\t\n",           # 合计 under 序号
     "\t\n\t合计\n\t6276\n\t\n",            # under 地区, as the seed
@@ -765,3 +888,27 @@ def test_parse_txt__a_notice_in_another_encoding_is_named_as_such(tmp_path, seed
         parse_notice(path)
     assert "文件可能是其他编码" in str(err.value) and "probably in another encoding" in str(err.value)
     assert parse_notice(variant(tmp_path, "gb.txt", encoding="gb18030")) == seed  # GB18030 reads as ever
+
+
+@pytest.mark.parametrize("heading, minus, sign", [
+    ("2024年调减数", "", -1),      # a reduction notice: the amounts written as what is taken back
+    ("2024年调减数", "-", -1),     # or with a minus
+    ("下达数（调减）", "-", -1),    # read so before
+    ("下达数（调减）", "", -1),
+    ("2024年调增数", "", 1),
+])
+def test_parse_txt__a_reduction_s_amounts_are_negative_allocations(tmp_path, con, seed, heading, minus, sign):
+    # before, 2024年调减数 and 2024年调增数 were no amount column: the notice was refused, 未找到分配表
+    replacements = [("\t2024年下达数\n", f"\t{heading}\n"), ("\t6276\n", f"\t{minus}6276\n")]
+    for purpose, amount in [("2024年租赁补贴（中央直达）", "17.28"), ("2024年保障性租赁住房（中央直达）", "103.72"),
+                            ("2024年老旧小区改造（中央直达）", "6111"), ("2024年危旧房改造（中央直达）", "44")]:
+        replacements.append((f"\t{purpose}\n\t{amount}\n", f"\t{purpose}\n\t{minus}{amount}\n"))
+    path = variant(tmp_path, "reduction.txt", *replacements)
+    n = parse_notice(path)
+    assert [ln.amount for ln in n.lines] == [sign * ln.amount for ln in seed.lines]
+    assert [ln.amount for ln in n.lines][:2] == [sign * Decimal("172800.00"), sign * Decimal("1037200.00")]
+    assert n.stated_total == sign * Decimal("62760000.00") == sum(ln.amount for ln in n.lines)
+    (outcome,) = load_notices(con, [path])
+    assert outcome.action == "loaded"
+    assert notice_findings(con, [outcome.file_id]) == []  # the total agrees with the lines
+    assert con.execute("select sum(amount) from allocation_lines").fetchone() == (sign * Decimal("62760000.00"),)
