@@ -204,6 +204,26 @@ select $1, f.file_id, $2, $3, f.status,
 from input_files as f
 where f.file_id = $4
 """
+# A run that reads no inputs (`recon check`) still has the files the latest run that did read
+# them rejected, unless one loaded since from the same path: their rejection stands, and
+# INPUT_REJECTED keeps reporting them. Before, `recon check` between two nightly runs called them
+# resolved, and the next night called them new again.
+_STILL_REJECTED = """
+insert into run_inputs (run_id, file_id, action, path, status, message)
+select $1, i.file_id, 'rejected', i.path, f.status, coalesce(i.message, f.message)
+from run_inputs as i
+join input_files as f on f.file_id = i.file_id
+where i.run_id = (select r.run_id from runs as r
+                  where r.finished_at is not null
+                    and exists (select 1 from run_inputs as o
+                                where o.run_id = r.run_id and o.action <> 'earlier')
+                  order by r.started_at desc
+                  limit 1)
+  and i.action = 'rejected'
+  and f.status = 'rejected'
+  and not exists (select 1 from input_files as g
+                  where g.path = f.path and g.file_id > f.file_id and g.status <> 'rejected')
+"""
 # The files loaded before and counted now: with those offered, every file whose lines it read.
 _RECORD_EARLIER = """
 insert into run_inputs (run_id, file_id, action, path, status, message)
@@ -223,6 +243,7 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
     outputs = Path(outputs).absolute()  # later stages (GX Data Docs) need absolute paths
     _clear_stale_staging(outputs)
     _clear_orphans(con)
+    offered = outcomes is not None  # `recon check` offers no files
     outcomes = outcomes or []
     started = started or dt.datetime.now()
     run_id = new_run_id(started)
@@ -236,6 +257,8 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
         for o in outcomes:
             if o.file_id is not None:
                 con.execute(_RECORD_INPUT, [run_id, o.action, o.path, o.file_id])
+        if not offered:
+            con.execute(_STILL_REJECTED, [run_id])
         con.execute(_RECORD_EARLIER, [run_id, run_id])
 
     # GX's import (Python) overlaps the snapshot (DuckDB's work); `recon run` started it already

@@ -590,6 +590,24 @@ def test_run__run_json_names_every_file_it_read_as_it_saw_it(tmp_path):
     assert again[("a_copy.csv", "loaded")]["message"] is None
 
 
+def test_check__a_file_the_nightly_run_rejected_stays_reported_between_runs(tmp_path):
+    # run (rejects broken.csv), an auditor's check, the next night's run. Before, the check
+    # called INPUT_REJECTED resolved, and the next night called it new, its first-seen reset
+    root = Path(__file__).resolve().parent.parent
+    inputs = tmp_path / "inputs"
+    shutil.copytree(root / "inputs", inputs)
+    (inputs / "ledgers" / "broken.csv").write_text("no,columns,here\n1,2,3\n", encoding="utf-8")
+    out = ["--outputs", str(tmp_path / "out"), "--as-of", "2024-12-31"]
+    changes = []
+    for command, status in ((["run", "--inputs", str(inputs)], 2), (["check"], 1),
+                            (["run", "--inputs", str(inputs)], 2)):
+        result = CliRunner().invoke(main, [*command, *out])
+        assert result.exit_code == status, result.output
+        changes.append([(r["source_file"], r["change"]) for r in _exceptions(_latest(tmp_path))
+                        if r["rule_id"] == "INPUT_REJECTED"])
+    assert changes == [[("broken.csv", "new")], [("broken.csv", "persisting")], [("broken.csv", "persisting")]]
+
+
 def test_recon_command__installed_script_is_the_entry_point():
     pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
     scripts = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["scripts"]

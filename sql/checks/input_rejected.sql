@@ -8,7 +8,8 @@
 -- Invariant: every file offered to this run was read. A rejected file leaves only its
 -- input_files row (status 'rejected', message naming the file and what is wrong); the run
 -- records it in run_inputs with action 'rejected'. Files rejected in earlier runs are not
--- reported again unless offered again.
+-- reported again unless offered again; `recon check`, which reads no inputs, carries the
+-- rejections of the latest run that did (pipeline/run.py, _STILL_REJECTED).
 with ctx as (
     select run_id from run_context limit 1
 ),
