@@ -1618,14 +1618,16 @@ def _merged_down(rows: Iterator[tuple], first: int, merges: list[tuple[int, int,
 
 def _ledger_sheets(path: Path, wb, presets: Presets, preset: str | None) -> list:
     """The sheets holding the ledger: those whose first rows hold a complete header. Sheets
-    beside them (a cover, notes, a code list) are passed over, and so is a sheet that holds the
-    header and nothing under it (a blank template) beside one that holds rows. Several sheets
-    with rows (one per month) are each loaded as a file of their own (_load_in_transaction). With
-    none, the sheet that came closest, whose header then fails with the columns it lacks (the
-    first sheet when all are empty). A sheet with rows whose header lacks one required column
-    only, beside ledger sheets, is a month whose column was lost, not notes: the workbook is
-    refused naming it, rather than loaded without that month."""
-    complete, header_only, near, closest = [], [], [], (None, wb.worksheets[0])
+    beside them (a cover, notes, a code list, a balance sheet) are passed over, and so is a sheet
+    that holds the header and nothing under it (a blank template) beside one that holds rows.
+    Several sheets with rows (one per month) are each loaded as a file of their own
+    (_load_in_transaction). With none, the sheet that came closest, whose header then fails with
+    the columns it lacks (the first sheet when all are empty). A sheet beside ledger sheets whose
+    header is not recognised but which is part of the ledger all the same (_unread_ledger_sheet:
+    a month whose columns were renamed or lost, or whose header is below the rows scanned for
+    one) refuses the workbook, naming it and what it lacks, rather than loading the workbook
+    without that month."""
+    complete, header_only, unread, closest = [], [], [], (None, wb.worksheets[0])
     for ws in wb.worksheets:
         rows = ws.iter_rows(values_only=True)
         head = [list(r) for r in _take(rows, HEADER_SCAN_ROWS)]
@@ -1635,21 +1637,102 @@ def _ledger_sheets(path: Path, wb, presets: Presets, preset: str | None) -> list
         if best[0][0]:
             (complete if _holds_rows(head[best[1] + 1:], rows) else header_only).append(ws)
             continue
-        missing = [f for f in presets.required if f not in best[3]]
-        if len(missing) == 1 and _holds_rows(head[best[1] + 1:], rows):
-            near.append((ws.title, missing[0]))
         if closest[0] is None or best[0] > closest[0]:
             closest = (best[0], ws)
-    if complete and near:
-        zh = "；".join(f"{t} 缺少 {FIELD_ZH[f]}({f})" for t, f in near)
-        en = "; ".join(f"{t} lacks {f}" for t, f in near)
+        why = _unread_ledger_sheet(path, ws.title, head, best, rows, presets, preset)
+        if why is not None:
+            unread.append(why)
+    if (complete or header_only) and unread:
+        hints_zh, hints_en = [], []
+        if not all(low for _, _, low in unread):
+            hints_zh.append("列名与预设不同的，在 presets.toml 中添加列名别名（或补齐、改回列名）")
+            hints_en.append("add an alias in presets.toml for a column named otherwise (or add the "
+                            "column, or restore its heading)")
+        if any(low for _, _, low in unread):
+            hints_zh.append(f"表头不在前{HEADER_SCAN_ROWS}行内的，删去表头上方的行")
+            hints_en.append(f"delete the rows above a header that is not within the first {HEADER_SCAN_ROWS} rows")
         raise InputError(
-            path, f"工作簿中的账簿工作表有的缺少必需的列：{zh}；补齐后重新导出，以免漏掉这些工作表的凭证",
-            f"some of the workbook's ledger sheets lack a required column: {en}; add it and export "
-            f"again, so that their vouchers are not left out")
+            path,
+            f"工作簿中的账簿工作表有的表头未能识别，未读取：{'；'.join(zh for zh, _, _ in unread)}；"
+            f"{'；'.join(hints_zh)}；不属于账簿的工作表，移出工作簿；然后重新加载，以免漏掉这些工作表的凭证",
+            f"some of the workbook's ledger sheets have a header that was not recognised, and were not "
+            f"read: {'; '.join(en for _, en, _ in unread)}; {'; '.join(hints_en)}; move a sheet that is "
+            f"not part of the ledger out of the workbook; then load it again, so that their vouchers "
+            f"are not left out")
     if not complete:
         complete = header_only[:1]  # the export holds no rows: loaded, and warned about as empty
     return complete or [closest[1]]
+
+
+# A sheet without a recognised header is taken for part of the ledger (_unread_ledger_sheet) when
+# a complete header stands below the rows scanned for one, within LOW_HEADER_SCAN_ROWS more rows
+# (a block of notes above it), or when its rows read like voucher lines, a date and an amount in
+# each: LEDGER_LIKE_ROWS of them, or one in a sheet named as a month, 明细 or 凭证 is.
+LOW_HEADER_SCAN_ROWS = 200
+LEDGER_LIKE_ROWS = 3
+LEDGER_SHEET_NAME = re.compile(
+    r"^\s*(?:(?:19|20)\d{2}\s*[年.\-_]?\s*)?(?:0?[1-9]|1[0-2]|[一二三四五六七八九十]|十[一二])\s*月份?\s*$"
+    r"|^\s*(?:19|20)\d{2}\s*[.\-_]?\s*(?:0[1-9]|1[0-2])\s*$|明细|凭证|日记账|序时账")
+_DATE_TEXT = re.compile(r"(?:19|20)\d{2}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}\s*日?"
+                        r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?")
+_NUMBER_TEXT = re.compile(r"[-+(（]?[¥￥]?\d[\d,]*(?:\.\d+)?[)）]?")
+
+
+def _unread_ledger_sheet(path: Path, title: str, head: list[list], best, rest: Iterator[tuple],
+                         presets: Presets, preset: str | None) -> tuple[str, str, bool] | None:
+    """For a sheet whose first rows (`head`; `rest` the rows after them) hold no complete header
+    (`best`, as _best_header gives it): None when it is no part of the ledger (a cover, notes, a
+    code list, a balance sheet: no voucher lines); else what is wrong with it, as (zh, en, whether
+    its header is below the rows scanned). It is part of the ledger when it holds rows and its
+    header lacks one required column only (a month whose column was lost), when a complete header
+    stands below the rows scanned for one, or when its rows read like voucher lines (a month
+    whose headings were renamed: LEDGER_LIKE_ROWS)."""
+    more = list(_take(rest, LOW_HEADER_SCAN_ROWS)) if len(head) == HEADER_SCAN_ROWS else []
+    low = _low_header(path, head[-1:] + more, presets, preset)
+    if low is not None:
+        at = len(head) + low  # the sheet's row (1-based) of the header found below
+        if _holds_rows(more[low:], rest):
+            return (f"{title} 的表头在第{at}行，不在查找表头的前{HEADER_SCAN_ROWS}行内",
+                    f"{title} has its header on row {at}, not within the first {HEADER_SCAN_ROWS} "
+                    f"rows where a header is looked for", True)
+        return None
+    below = head[best[1] + 1:] + more
+    if not _holds_rows(below, rest):
+        return None
+    missing = [f for f in presets.required if f not in best[3]]
+    lines = sum(1 for r in below if _dated_amount(r))
+    if len(missing) == 1:
+        why_zh = why_en = ""
+    elif lines >= LEDGER_LIKE_ROWS or lines and LEDGER_SHEET_NAME.search(title):
+        why_zh = f"（{lines} 行有日期和金额，像凭证行）"
+        why_en = f" ({lines} rows with a date and an amount, as voucher lines have)"
+    else:
+        return None
+    return (f"{title} 缺少 {'、'.join(f'{FIELD_ZH[f]}({f})' for f in missing)}{why_zh}",
+            f"{title} lacks {', '.join(missing)}{why_en}", False)
+
+
+def _low_header(path: Path, rows: list[list], presets: Presets, preset: str | None) -> int | None:
+    """The index among `rows` of the first complete header (its lower row, for a header on two
+    rows), looked for HEADER_SCAN_ROWS rows at a time, each stretch beginning with the last row
+    of the one before (the upper row of a header on two); None when there is none."""
+    for start in range(0, max(len(rows) - 1, 0), HEADER_SCAN_ROWS - 1):
+        best = _best_header(path, rows[start:start + HEADER_SCAN_ROWS], presets, preset)
+        if best is not None and best[0][0]:
+            return start + best[1]
+    return None
+
+
+def _dated_amount(values) -> bool:
+    """Does a row hold a date and, in another cell, a number, as a voucher line does?"""
+    dated = numbered = False
+    for v in values:
+        if isinstance(v, dt.date) or isinstance(v, str) and _DATE_TEXT.fullmatch(v.strip()):
+            dated = True
+        elif isinstance(v, (int, float, Decimal)) and not isinstance(v, bool) \
+                or isinstance(v, str) and _NUMBER_TEXT.fullmatch(v.strip()):
+            numbered = True
+    return dated and numbered
 
 
 TEMPLATE_SCAN_ROWS = 1_000  # blank rows read past a header before taking the sheet to hold rows

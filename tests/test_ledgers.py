@@ -808,6 +808,40 @@ def test_load_ledgers__a_month_sheet_that_lost_a_column_refuses_the_workbook_nam
     assert (out.action, out.rows_loaded) == ("loaded", 1), out.message
 
 
+# 3月's export renamed two headings (凭证日期 -> 业务日期, 借方金额 -> 借方本位币金额), or put a block
+# of notes above its header (row 23)
+RENAMED = [{"凭证日期": "业务日期", "借方金额": "借方本位币金额"}.get(h, h) for h in CN]
+MARCH = [row(voucher_no=f"记-{i}", posted_on=f"2024-03-{i:02d}") for i in range(1, 5)]
+NOTES = [["本月凭证已审核"] if i % 3 == 0 else [] for i in range(22)]
+
+
+@pytest.mark.parametrize("march, says_zh, says_en", [
+    ([RENAMED, *MARCH], "3月 缺少 凭证日期(posted_on)、借方金额(debit)（4 行有日期和金额",
+     "3月 lacks posted_on, debit (4 rows with a date and an amount"),
+    ([RENAMED, MARCH[0]], "3月 缺少 凭证日期(posted_on)、借方金额(debit)（1 行有日期和金额",  # named as a month
+     "3月 lacks posted_on, debit (1 rows with a date and an amount"),
+    ([*NOTES, CN, *MARCH], "3月 的表头在第23行，不在查找表头的前20行内",
+     "3月 has its header on row 23, not within the first 20 rows"),
+], ids=["renamed", "renamed_one_line", "header_at_row_23"])
+def test_load_ledgers__a_month_sheet_whose_header_is_not_recognised_refuses_the_workbook(
+        tmp_path, march, says_zh, says_en):
+    # before, the sheet was passed over as a cover is: the workbook loaded without March, exit 0.
+    # The notes sheet beside the months still is passed over.
+    path = _workbook(tmp_path, {"说明": [["各月明细账"], ["金额单位：元"]],
+                                "1月": [CN, row(voucher_no="记-1", posted_on="2024-01-10")],
+                                "2月": [CN, row(voucher_no="记-1", posted_on="2024-02-10")], "3月": march})
+    db = tmp_path / "recon.duckdb"
+    result = CliRunner().invoke(main, ["load", "ledger", str(path), "--db", str(db)])
+    assert result.exit_code == 2, result.output
+    assert "账簿.xlsx" in result.output and says_zh in result.output and says_en in result.output, result.output
+    c = duckdb.connect(str(db))
+    try:
+        assert c.execute("select status from input_files").fetchall() == [("rejected",)]
+        assert c.execute("select count(*) from ledger_lines").fetchone() == (0,)
+    finally:
+        c.close()
+
+
 def test_load_ledgers__a_year_sheet_beside_the_months_is_not_counted_twice(tmp_path):
     # a 全年 sheet repeating every month's lines: the months it covers are superseded by it
     path = _monthly_workbook(tmp_path, year_sheet=True)
