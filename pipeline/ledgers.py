@@ -1150,9 +1150,10 @@ def _read_xlsx(con, path: Path, presets: Presets, preset: str | None, each) -> N
             if has_formulas:
                 # a formula's value is what Excel last computed; a file written by a program and
                 # never opened in Excel has none, and the formula's text stands in for it
-                # (quarantined)
+                # (quarantined); one computed to an empty string is a blank cell
                 formulas_wb = formulas_wb or _open_read_only(path, data_only=False)
-                rows = _with_uncomputed_formulas(rows, formulas_wb[ws.title].iter_rows(values_only=True))
+                rows = _with_uncomputed_formulas(ws.iter_rows(values_only=False),
+                                                 formulas_wb[ws.title].iter_rows(values_only=True))
             _new_raw_table(con)
             with _naming_sheet(ws.title, len(sheets)):
                 cmap = _insert_rows(con, path, rows, presets, preset, merges)
@@ -1792,13 +1793,18 @@ def _overlapping_pieces(src, overlap: int) -> Iterator[bytes]:
         tail = chunk[-overlap:]
 
 
-def _with_uncomputed_formulas(values: Iterator[tuple], formulas: Iterator[tuple]) -> Iterator[tuple]:
-    """Rows of cached values, with the formula's text where a formula cell has no cached value."""
-    for row, frow in zip(values, formulas):
-        if any(v is None and _formula_text(f) for v, f in zip(row, frow)):
-            row = tuple(_formula_text(frow[i]) if v is None and i < len(frow) else v
-                        for i, v in enumerate(row))
-        yield row
+def _with_uncomputed_formulas(cells: Iterator[tuple], formulas: Iterator[tuple]) -> Iterator[tuple]:
+    """Rows of cached values (`cells`: the rows of cells, with their types), with the formula's
+    text where a formula cell has no cached value. A formula whose cached value is an empty string
+    (`=IF(A2=0,"",A2)`: Excel saves it as text, t="str", with an empty value) was computed, and is
+    a blank cell. openpyxl gives None for both: the type tells them apart (openpyxl itself writes a
+    formula it cannot compute with an empty value of no type; other programs write no value)."""
+    for row, frow in zip(cells, formulas):
+        values = tuple(c.value for c in row)
+        if any(v is None and _formula_text(f) for v, f in zip(values, frow)):
+            values = tuple(_formula_text(frow[i]) if v is None and i < len(frow) and row[i].data_type != "str"
+                           else v for i, v in enumerate(values))
+        yield values
 
 
 def _formula_text(cell) -> str | None:

@@ -916,6 +916,40 @@ def test_load_ledgers__xlsx_formula_uses_excel_value_or_is_quarantined(con, tmp_
         (2, "借方金额", "=500+500")]
 
 
+def test_load_ledgers__xlsx_formula_computed_to_an_empty_string_is_a_blank_cell(con, tmp_path):
+    """=IF(A2=0,"",A2), as a hand-kept ledger fills its amount columns: Excel saves the empty text
+    it computed as a value of type text (t="str") holding nothing. Before, openpyxl's None for it
+    was taken for a formula never computed, and every such row was quarantined. A formula never
+    computed, as openpyxl writes one (an empty value of no type), still is."""
+    from xml.sax.saxutils import escape
+
+    import hostile_corpus as hc
+
+    def cell(value: str) -> str:
+        if value.startswith("="):  # formula|type of the value Excel saved|the value
+            formula, kind, cached = value[1:].split("|")
+            typed = f' t="{kind}"' if kind else ""
+            return f"<c{typed}><f>{escape(formula)}</f><v>{cached}</v></c>"
+        return f'<c t="inlineStr"><is><t>{escape(value)}</t></is></c>'
+
+    rows = [CN, row(voucher_no="记-1", debit='=IF(480=0,"",480)||480', credit='=IF(0=0,"",0)|str|'),
+            row(voucher_no="记-1", line_no="2", account_code="8001", debit='=IF(0=0,"",0)|str|',
+                credit='=IF(480=0,"",480)||480'),
+            row(voucher_no="记-2", debit="=500+500||")]
+    sheet = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+             '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+             + "".join("<row>" + "".join(cell(v or "") for v in r) + "</row>" for r in rows)
+             + "</sheetData></worksheet>")
+    path = tmp_path / "if_blank.xlsx"
+    hc.sheet_xlsx(path, sheet)
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 2, 1), out.message
+    assert [(r["voucher_no"], r["account_code"], r["debit"], r["credit"]) for r in lines(con)] == [
+        ("记-1", "7201", Decimal("480.00"), Decimal("0")), ("记-1", "8001", Decimal("0"), Decimal("480.00"))]
+    assert con.execute("select row_no, column_name, value from quarantine").fetchall() == [
+        (3, "借方金额", "=500+500")]
+
+
 def test_load_ledgers__parquet_typed_columns(con, tmp_path):
     path = tmp_path / "l.parquet"
     src = duckdb.connect()
