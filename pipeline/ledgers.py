@@ -761,15 +761,35 @@ def _raw_columns_sql() -> str:
 
 
 @contextmanager
-def _naming_sheet(title: str, sheets: int) -> Iterator[None]:
-    """A sheet's InputError (its header) names the sheet, where the workbook has several."""
+def _naming_sheet(title: str, sheets: int, hidden: tuple[str, str] | None = None) -> Iterator[None]:
+    """A sheet's InputError (its header) names the sheet, where the workbook has several, and
+    says which hidden sheets were not read (`hidden`: _hidden_note), where it has such."""
     try:
         yield
     except InputError as exc:
-        if sheets < 2:
+        if sheets < 2 and hidden is None:
             raise
-        raise InputError(exc.path, f"工作表 {title}：{exc.reason_zh}", f"sheet {title}: {exc.reason_en}",
-                         exc.row) from exc
+        zh, en = exc.reason_zh, exc.reason_en
+        if sheets >= 2:
+            zh, en = f"工作表 {title}：{zh}", f"sheet {title}: {en}"
+        if hidden is not None:
+            zh, en = f"{zh}；{hidden[0]}", f"{en}; {hidden[1]}"
+        raise InputError(exc.path, zh, en, exc.row) from exc
+
+
+def _hidden(ws) -> bool:
+    """Is the sheet hidden (a draft, a stale copy, a lookup the workbook's formulas read)?"""
+    return getattr(ws, "sheet_state", "visible") != "visible"
+
+
+def _hidden_note(book) -> tuple[str, str] | None:
+    """What the load says of the workbook's hidden sheets, which are not read (zh, en)."""
+    titles = [ws.title for ws in book.worksheets if _hidden(ws)]
+    if not titles:
+        return None
+    return (f"隐藏的工作表未读取：{'、'.join(titles)}（其中如有要对账的凭证，请取消隐藏后重新加载）",
+            f"hidden sheet{'s' if len(titles) > 1 else ''} not read: {', '.join(titles)} (if one holds "
+            f"vouchers to reconcile, unhide it and load the workbook again)")
 
 
 def _new_raw_table(con) -> None:
@@ -1144,6 +1164,7 @@ def _read_xlsx(con, path: Path, presets: Presets, preset: str | None, each) -> N
         if not wb.worksheets:
             raise InputError(path, "工作簿没有工作表", "the workbook has no sheet")
         sheets = _ledger_sheets(path, wb, presets, preset)
+        hidden = _hidden_note(wb)
         for ws in sheets:
             rows = ws.iter_rows(values_only=True)
             has_formulas, merges = _scan_sheet_xml(wb, ws)
@@ -1155,8 +1176,10 @@ def _read_xlsx(con, path: Path, presets: Presets, preset: str | None, each) -> N
                 rows = _with_uncomputed_formulas(ws.iter_rows(values_only=False),
                                                  formulas_wb[ws.title].iter_rows(values_only=True))
             _new_raw_table(con)
-            with _naming_sheet(ws.title, len(sheets)):
+            with _naming_sheet(ws.title, len(sheets), hidden):
                 cmap = _insert_rows(con, path, rows, presets, preset, merges)
+            if hidden is not None and ws is sheets[0]:
+                cmap = _noting(cmap, " / ".join(hidden))
             each(cmap, "select * from _ledger_raw", {}, ws.title if len(sheets) > 1 else None)
     except _DAMAGED_XLSX as exc:  # found only when the rows get there: the sheet is read as it streams
         raise _damaged(path, exc) from exc
@@ -1236,11 +1259,14 @@ def _read_sheets(con, path: Path, book, presets: Presets, preset: str | None, ea
     if not book.worksheets:
         raise InputError(path, "工作簿没有工作表", "the workbook has no sheet")
     chosen = _ledger_sheets(path, book, presets, preset)
+    hidden = _hidden_note(book)
     for ws in chosen:
         _new_raw_table(con)
-        with _naming_sheet(ws.title, len(chosen)):
+        with _naming_sheet(ws.title, len(chosen), hidden):
             cmap = _insert_rows(con, path, ws.iter_rows(values_only=True), presets, preset,
                                 ws.vertical_merges())
+        if hidden is not None and ws is chosen[0]:
+            cmap = _noting(cmap, " / ".join(hidden))
         each(cmap, "select * from _ledger_raw", {}, ws.title if len(chosen) > 1 else None)
 
 
@@ -1483,6 +1509,10 @@ class _XlsBook:
 class _XlsSheet:
     def __init__(self, book, index: int, title: str, path: Path):
         self._book, self._index, self.title, self._path = book, index, title, path
+        # as openpyxl names it; xlrd keeps each sheet's (0, 1, 2) as the workbook lists its sheets
+        visibility = getattr(book, "_sheet_visibility", ())
+        self.sheet_state = {1: "hidden", 2: "veryHidden"}.get(
+            visibility[index] if index < len(visibility) else 0, "visible")
 
     def iter_rows(self, values_only: bool = True) -> Iterator[tuple]:
         import xlrd
@@ -1627,9 +1657,14 @@ def _ledger_sheets(path: Path, wb, presets: Presets, preset: str | None) -> list
     header is not recognised but which is part of the ledger all the same (_unread_ledger_sheet:
     a month whose columns were renamed or lost, or whose header is below the rows scanned for
     one) refuses the workbook, naming it and what it lacks, rather than loading the workbook
-    without that month."""
-    complete, header_only, unread, closest = [], [], [], (None, wb.worksheets[0])
-    for ws in wb.worksheets:
+    without that month. Hidden sheets (a draft not yet posted, a stale copy) are not read: the
+    load says so (_hidden_note)."""
+    visible = [ws for ws in wb.worksheets if not _hidden(ws)]
+    if not visible:
+        raise InputError(path, "工作簿的工作表都是隐藏的：请取消隐藏账簿所在的工作表后重新加载",
+                         "every sheet of the workbook is hidden: unhide the ledger's sheet and load it again")
+    complete, header_only, unread, closest = [], [], [], (None, visible[0])
+    for ws in visible:
         rows = ws.iter_rows(values_only=True)
         head = [list(r) for r in _take(rows, HEADER_SCAN_ROWS)]
         best = _best_header(path, head, presets, preset)

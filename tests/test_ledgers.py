@@ -858,6 +858,48 @@ def test_load_ledgers__a_year_sheet_beside_the_months_is_not_counted_twice(tmp_p
         store.close()
 
 
+@pytest.mark.parametrize("state", ["hidden", "veryHidden"])
+def test_load_ledgers__a_hidden_sheet_is_not_read_and_the_load_says_so(con, tmp_path, state):
+    # a draft of vouchers not yet posted, kept hidden beside the ledger: before, it was loaded as
+    # a month of its own and its payments counted
+    openpyxl = pytest.importorskip("openpyxl")
+    draft = [row(voucher_no=f"草-{i}", payee="王五") for i in range(1, 4)]
+    path = _workbook(tmp_path, {"明细账": [CN, row(), row(voucher_no="记-2")], "草稿（未记账）": [CN, *draft]})
+    wb = openpyxl.load_workbook(path)
+    wb["草稿（未记账）"].sheet_state = state
+    wb.save(path)
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded) == ("loaded", 2), out.message
+    assert [r["voucher_no"] for r in lines(con)] == ["记-0001", "记-2"]
+    says = ("隐藏的工作表未读取：草稿（未记账）", "hidden sheet not read: 草稿（未记账）")
+    assert all(s in out.message for s in says), out.message
+    assert con.execute("select name, message from input_files").fetchall() == [("账簿.xlsx", out.message)]
+    # the ledger itself hidden, a cover shown: rejected, saying the hidden sheet was not read
+    wb = openpyxl.load_workbook(path)
+    del wb["草稿（未记账）"]
+    wb["明细账"].sheet_state = state
+    wb.create_sheet("封面", 0).append(["2024年凭证明细账"])
+    wb.active = 0
+    wb.save(path)
+    [out] = load_ledgers(con, [path])
+    assert out.action == "rejected" and "隐藏的工作表未读取：明细账" in out.message, out.message
+
+
+def test_load_ledgers__a_hidden_sheet_of_an_excel_97_2003_workbook_is_not_read(con, tmp_path):
+    # make_fixtures.py: 1月 holds 记-1 and 记-2, 2月 记-1 again; 2月 hidden here (the visibility
+    # byte of its BOUNDSHEET record, two bytes before its name's length)
+    data = bytearray((FIXTURES / "xls" / "ledger_monthly_sheets.xls").read_bytes())
+    at = data.find(bytes([2, 1]) + "2月".encode("utf-16-le"))
+    assert data[at - 10:at - 8] == b"\x85\x00"  # the record's id
+    data[at - 2] = 1
+    path = tmp_path / "各月明细.xls"
+    path.write_bytes(bytes(data))
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded) == ("loaded", 2), out.message
+    assert "hidden sheet not read: 2月" in out.message and "隐藏的工作表未读取：2月" in out.message, out.message
+    assert {r["posted_on"].month for r in lines(con)} == {1}
+
+
 def test_load_ledgers__xlsx_blank_template_sheet_beside_the_ledger_is_passed_over(con, tmp_path):
     # a sheet holding the header and nothing under it (a template kept in the workbook) is not a
     # second ledger, before or after the ledger's sheet; a workbook of templates only loads empty
