@@ -83,8 +83,11 @@ Presets and aliases (`config/presets.toml`)
     A file lacking a required column, or with two columns for the same field, is rejected whole.
 
 Normalisation (once, at load; SQL below)
-    codes      `2210107 保障性住房租金补贴`, `[2210107]…`, `【2210107】…`, `2210107.0`, and by level
-               `221-01-07`, `221.01.07`, `221 01 07` -> `2210107` (`303-05` -> `30305`);
+    codes      `2210107 保障性住房租金补贴`, `[2210107]…`, `【2210107】…`, `2210107.0`, by level
+               `221-01-07`, `221.01.07`, `221 01 07`, `22101-07` -> `2210107` (`303-05` ->
+               `30305`), and as a path `221 住房保障支出/22101 …/2210107 …` -> `2210107` (the
+               deepest); pieces that are not levels (`2210-107`) and a path whose codes do not nest
+               are quarantined, saying so (ledger_code_doubt), rather than read as a wrong code;
                the raw function code is kept in function_code_raw. Account codes may carry
                sub-account separators (`7201.01` -> `720101`).
     amounts    `1,234.56`, `-1,234.56`, `(1,234.56)` (accounting negative), full-width digits,
@@ -1981,18 +1984,62 @@ create or replace temp macro ledger_date_any(c) as
 -- over a null, so the date is worked out once)
 create or replace temp macro ledger_date(c) as
     nullif(greatest(ledger_date_any(c), date '0999-12-31'), date '0999-12-31');
-create or replace temp macro ledger_code(c) as
+-- A function or economic classification code (功能分类 / 经济分类), `deepest` the digits of its
+-- deepest level (7 for a function's 项, 5 for an economic 款). Read from the text with full-width
+-- digits folded and Excel's 2210107.0 taken as 2210107:
+--   * a path of codes, each level's under the one above (221 住房保障支出/22101 …/2210107 …,
+--     [208]…\[20802]…\[2080201]…): the deepest, when each code begins with the one before;
+--   * a code written by level, 类 款 项 apart (221-01-07, 221.01.07, 221 01 07, 22101-07,
+--     221|01|07, 303-05): the pieces joined, when each ends a level (3, 5 or 7 digits so far; a
+--     piece after the deepest level is not one: 2210107-01 is 2210107);
+--   * else the leading code (2210107 保障性住房租金补贴, [2210107]…, 2210107-保障性住房租金补贴).
+-- Null when there is none, or when which code is meant is not certain (ledger_code_doubt says
+-- why: a path whose codes do not nest, pieces that do not end levels, 2210-107), rather than a
+-- wrong code.
+create or replace temp macro ledger_code_text(c) as
+    regexp_replace(ledger_ascii(c), '^(\d+)\.0+$', '\1');
+create or replace temp macro ledger_code_path(t) as
+    regexp_extract_all(t, '(?:^|[/\\＼>＞→])\s*[\[(【［〔]?\s*(\d{3}(?:\d{2}){0,2})\b', 1);
+create or replace temp macro ledger_code_nests(path) as
+    list_bool_and(list_transform(range(1, len(path)), lambda i: starts_with(path[i + 1], path[i])
+                                                                and length(path[i + 1]) > length(path[i])));
+-- the leading code's pieces: digits, then more apart by . - | (spaces allowed around), or by spaces
+-- when two digits (22101 07; not the 2024 of 221 2024年…, a name)
+create or replace temp macro ledger_code_pieces(t) as
+    string_split_regex(regexp_extract(t,
+        '^(?:[\[(【［〔]\s*)?(\d+(?:\s*[.\-|]\s*\d+|\s+\d{2}\b)*)(?:\s*[\])】］〕])?(?:$|[\s:_|/\\、\-—]|[^\x00-\x7f])', 1),
+        '\s*[.\-|]\s*|\s+');
+-- how many digits the pieces make, piece by piece
+create or replace temp macro ledger_code_sums(pieces) as
+    list_transform(range(1, len(pieces) + 1), lambda i: length(array_to_string(pieces[1:i], '')));
+-- the pieces up to the deepest level, or all of them
+create or replace temp macro ledger_code_depth(sums, deepest) as
+    coalesce(list_position(sums, deepest), len(sums));
+create or replace temp macro ledger_code_levels(sums, deepest) as
+    list_bool_and(list_transform(sums[1:ledger_code_depth(sums, deepest)],
+                                 lambda n: n in (3, 5, 7) and n <= deepest));
+create or replace temp macro ledger_code_read(path, pieces, deepest) as
+    case when len(path) >= 2 then case when ledger_code_nests(path) then path[-1] end
+         when len(pieces) = 1 then nullif(pieces[1], '')
+         when ledger_code_levels(ledger_code_sums(pieces), deepest)
+             then array_to_string(pieces[1:ledger_code_depth(ledger_code_sums(pieces), deepest)], '')
+    end;
+create or replace temp macro ledger_code(c, deepest) as
     case when c is null then null
          when regexp_full_match(c, '\d+') then c
-         else coalesce(
-             -- written by level, 类 款 项 apart (221-01-07, 221.01.07, 303 05): the levels joined
-             nullif(regexp_replace(regexp_extract(c,
-                 '^(?:[\[(（【［〔]\s*)?(\d{3}[.\- ]\d{2}(?:[.\- ]\d{2})?)(?:\s*[\])）】］〕])?(?:$|[\s:_|/、\-—]|[^\x00-\x7f０-９])', 1),
-                 '[.\- ]', '', 'g'), ''),
-             nullif(regexp_extract(c,
-                 '^(?:[\[(（【［〔]\s*)?(\d+)(?:\s*[\])）】］〕])?(?:$|[\s:_|/、\-—]|[^\x00-\x7f０-９])', 1), ''),
-             nullif(regexp_extract(regexp_replace(ledger_ascii(c), '^(\d+)\.0+$', '\1'),
-                 '^(?:[\[(【［〔]\s*)?(\d+)(?:\s*[\])】］〕])?(?:$|[\s:_|/、\-—]|[^\x00-\x7f])', 1), ''))
+         else ledger_code_read(ledger_code_path(ledger_code_text(c)), ledger_code_pieces(ledger_code_text(c)),
+                               deepest)
+    end;
+-- why ledger_code is null though the text begins with a code: 'path' (codes that do not nest) or
+-- 'levels' (pieces that do not end levels); null otherwise
+create or replace temp macro ledger_code_doubt_of(path, pieces, deepest) as
+    case when len(path) >= 2 then case when not ledger_code_nests(path) then 'path' end
+         when len(pieces) > 1 and not ledger_code_levels(ledger_code_sums(pieces), deepest) then 'levels'
+    end;
+create or replace temp macro ledger_code_doubt(c, deepest) as
+    case when c is null or regexp_full_match(c, '\d+') then null
+         else ledger_code_doubt_of(ledger_code_path(ledger_code_text(c)), ledger_code_pieces(ledger_code_text(c)),
+                                   deepest)
     end;
 create or replace temp macro ledger_account(c) as
     case when c is null then null
@@ -2128,11 +2175,13 @@ select
     v.raw,
     case when v.field = 'posted_on' then ledger_date(v.raw) end as v_date,
     case v.field when 'account_code' then ledger_account(v.raw)
-                 when 'function_code' then ledger_code(v.raw)
-                 when 'economic_code' then ledger_code(v.raw)
+                 when 'function_code' then ledger_code(v.raw, 7)
+                 when 'economic_code' then ledger_code(v.raw, 5)
                  when 'purpose' then purpose_key(v.raw)
                  when 'budget_doc_no' then doc_no_key(v.raw) end as v_code,
-    case when v.field = 'direct_flag' then ledger_direct_flag(v.raw) end as v_flag
+    case when v.field = 'direct_flag' then ledger_direct_flag(v.raw) end as v_flag,
+    case v.field when 'function_code' then ledger_code_doubt(v.raw, 7)
+                 when 'economic_code' then ledger_code_doubt(v.raw, 5) end as v_doubt
 from vals as v
 where v.raw is not null
 """
@@ -2195,7 +2244,9 @@ joined as (
         d.v_date as v_posted_on,
         a.v_code as v_account_code,
         fc.v_code as v_function_code,
+        fc.v_doubt as d_function_code,
         ec.v_code as v_economic_code,
+        ec.v_doubt as d_economic_code,
         df.v_flag as v_direct_flag,
         pk.v_code as v_purpose_key,
         dk.v_code as v_budget_doc_no
@@ -2224,10 +2275,26 @@ checked as (
              when p.v_account_code is null then '科目编码无法识别 / unparsable account code' end
             as e_account_code,
         {amount_errors},
+        -- a path whose codes do not nest, or pieces that are not levels (ledger_code_doubt): which
+        -- code is meant is not certain, and the reason says so
         case when p.function_code is not null and p.v_function_code is null
-             then '功能分类科目无法识别 / unparsable function code' end as e_function_code,
+             then case p.d_function_code
+                 when 'path' then '功能分类科目写成多级路径，但各级编码不是逐级细分（下一级应以上一级开头），无法确定是哪一个 / '
+                                  || 'unparsable function code: a path of codes that do not nest (each should begin with '
+                                  || 'the one before), so which is meant is not certain'
+                 when 'levels' then '功能分类科目分段书写，但各段不是逐级的类、款、项（合起来依次为 3、5、7 位，如 221-01-07），'
+                                    || '无法确定编码 / unparsable function code: written in pieces that are not its levels '
+                                    || '(3, 5 and 7 digits as they add up, as in 221-01-07), so the code is not certain'
+                 else '功能分类科目无法识别 / unparsable function code' end end as e_function_code,
         case when p.economic_code is not null and p.v_economic_code is null
-             then '经济分类科目无法识别 / unparsable economic code' end as e_economic_code
+             then case p.d_economic_code
+                 when 'path' then '经济分类科目写成多级路径，但各级编码不是逐级细分（下一级应以上一级开头），无法确定是哪一个 / '
+                                  || 'unparsable economic code: a path of codes that do not nest (each should begin with '
+                                  || 'the one before), so which is meant is not certain'
+                 when 'levels' then '经济分类科目分段书写，但各段不是逐级的类、款（合起来依次为 3、5 位，如 303-05），'
+                                    || '无法确定编码 / unparsable economic code: written in pieces that are not its levels '
+                                    || '(3 and 5 digits as they add up, as in 303-05), so the code is not certain'
+                 else '经济分类科目无法识别 / unparsable economic code' end end as e_economic_code
     from joined as p
 )
 select

@@ -1371,7 +1371,19 @@ def test_load_ledgers__duplicate_columns_rejected(con, tmp_path):
     ("function_code", "[221 01 07]保障性住房租金补贴", "function_code", "2210107"),
     ("function_code", "221-01 住房改革支出", "function_code", "22101"),
     ("function_code", "221 住房保障支出", "function_code", "221"),
+    ("function_code", "22101 07", "function_code", "2210107"),  # before, 22101
+    ("function_code", "221-0107", "function_code", "2210107"),  # before, 221
+    ("function_code", "221|01|07", "function_code", "2210107"),  # before, 221
+    ("function_code", "2210107-01 保障性住房租金补贴", "function_code", "2210107"),  # nothing below 项
+    ("function_code", "2210107 2024年租赁补贴", "function_code", "2210107"),  # a name of digits
+    ("function_code", "2210107.0", "function_code", "2210107"),
+    # a path of codes, each level under the one above: the deepest (before, the 类 code 221 / 208)
+    ("function_code", "221 住房保障支出/22101 保障性安居工程支出/2210107 保障性住房租金补贴", "function_code", "2210107"),
+    ("function_code", "[208]社会保障和就业支出\\[20802]民政管理事务\\[2080201]行政运行", "function_code", "2080201"),
+    ("function_code", "221>22101>2210107", "function_code", "2210107"),
     ("economic_code", "303-05", "economic_code", "30305"),
+    ("economic_code", "30201-01 办公用品", "economic_code", "30201"),  # nothing below 款
+    ("economic_code", "302 商品和服务支出/30201 办公费", "economic_code", "30201"),
     ("function_code", "", "function_code", None),
     ("economic_code", "30305 生活补助", "economic_code", "30305"),
     ("account_code", "7201 事业支出", "account_code", "7201"),
@@ -1427,6 +1439,43 @@ def test_load_ledgers__value_forms(con, tmp_path, field, raw, column, expected):
     [out] = load_ledgers(con, [path])
     assert out.rows_loaded == 1 and out.rows_quarantined == 0, out
     assert lines(con)[0][column] == expected
+
+
+def test_load_ledgers__a_function_code_written_as_a_path_is_its_item_code_and_not_class_level(tmp_path):
+    # an export writing each line's function code as its path: before, the 类 code 221 was stored,
+    # and every line was reported as CODE_NOT_ITEM_LEVEL
+    path_form = "221 住房保障支出/22101 保障性安居工程支出/2210107 保障性住房租金补贴"
+    path = write_csv(tmp_path / "l.csv", [row(voucher_no=f"记-{i}", function_code=path_form) for i in range(1, 4)])
+    store = new_store(tmp_path)
+    try:
+        seed_notice(store)
+        [out] = load_ledgers(store, [path])
+        assert (out.rows_loaded, out.rows_quarantined) == (3, 0), out.message
+        assert store.execute("select distinct function_code, function_code_raw from ledger_lines").fetchall() == [
+            ("2210107", path_form)]
+        set_context(store)
+        assert run_rule(store, rule("CODE_NOT_ITEM_LEVEL")) == []
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("field, raw, says", [
+    # pieces that are not its levels (3, 5, 7 digits as they add up): 2210107? 2210 and 107?
+    ("function_code", "2210-107", "功能分类科目分段书写，但各段不是逐级的类、款、项"),
+    ("function_code", "2024-03", "功能分类科目分段书写，但各段不是逐级的类、款、项"),
+    ("economic_code", "302-011", "经济分类科目分段书写，但各段不是逐级的类、款"),
+    # a path whose codes do not nest: 2210108 or 2210107?
+    ("function_code", "221 住房保障支出/2210108 老旧小区改造/2210107", "功能分类科目写成多级路径，但各级编码不是逐级细分"),
+])
+def test_load_ledgers__a_code_not_certain_from_its_pieces_or_path_is_quarantined_saying_why(
+        con, tmp_path, field, raw, says):
+    # before, 2210-107 was stored as 2210, 2024-03 as 2024, 302-011 as 302 and the path as 221
+    path = write_csv(tmp_path / "l.csv", [row(summary="one"), row(summary="two", **{field: raw})])
+    [out] = load_ledgers(con, [path])
+    assert (out.rows_loaded, out.rows_quarantined) == (1, 1), out.message
+    [(row_no, value, reason)] = con.execute("select row_no, value, reason from quarantine").fetchall()
+    assert (row_no, value) == (2, raw) and reason.startswith(says), reason
+    assert f"unparsable {field.replace('_', ' ')}:" in reason and "is not certain" in reason, reason
 
 
 def test_load_ledgers__a_year_of_two_digits_is_no_date(con, tmp_path):
