@@ -106,7 +106,8 @@ Normalisation (once, at load; SQL below)
                the outcome says so.
     doc no     budget_doc_no = doc_no_key(指标文号): brackets normalised to 〔〕.
     Rows that are skipped: rows without a date that hold nothing to book (no account code, debit
-    or credit: blank rows, a signature line 制表人：… 审核：… under the ledger, a note); subtotal
+    or credit: blank rows, a signature line 制表人：… 审核：… under the ledger, a note; a label or
+    a page number, 第2页 共5页, where a code or amount would be: a printed page's heading); subtotal
     rows (no voucher number and no date, with 合计 / 累计 / 小计 / 总计 / 期初余额 … in them); a
     detail ledger's (明细账) balance and total rows, dated but of no voucher, whose summary begins
     with 期初余额, 本月合计, 本年累计, 承前页 … (BALANCE_ROWS); the header again
@@ -2134,8 +2135,9 @@ _IS_SKIPPED = r"""
          -- ledger, 制表人：… 审核：…, a note, a section heading)
          when t.account_code is null and t.debit is null and t.credit is null then true
          -- ... also when its labels run across the columns (制表人：张三 | 审核：李四 under 科目编码 |
-         -- 记账：王五 under 借方): no date, no voucher number (or a label without digits where it
-         -- would be), and no code or amount but text with a label's colon
+         -- 记账：王五 under 借方), or a page's heading does (单位名称：… | 第2页 under 贷方): no date,
+         -- no voucher number (or a label without digits where it would be), and no code or amount
+         -- but text with a label's colon, or a page number
          when t.posted_on is null
               and (t.voucher_no is null or (regexp_matches(t.voucher_no, {label})
                                             and not regexp_matches(t.voucher_no, '[0-9]')))
@@ -2152,10 +2154,16 @@ _IS_SKIPPED = r"""
 # ("支付3月补贴合计") is still quarantined, not passed over.
 BALANCE_ROWS = (r"^[\s（(【\[]*(期初余额|年初余额|期末余额|上年结转|承前页|过次页|本月合计|本月累计|本年累计|"
                 r"本期合计|本期累计|本期发生额?|合\s*计|累\s*计|小\s*计|总\s*计)")
-# No code or amount in a row: each of those cells blank, or a label's text (审核：李四)
+# No code or amount in a row: each of those cells blank, a label's text (审核：李四), or a page
+# number as an export laid out for printing heads each page with it (第2页, 第2页 共5页, 共5页 第2页,
+# Page 2 of 5). Unlike notices.py's _PAGE, a number alone is not one: here it is an amount.
 _LABEL = "'^[^0-9]{1,8}[:：]'"  # a label's text: a few characters, no digit, then a colon
-_NO_CODE_OR_AMOUNT = " and ".join(f"(t.{c} is null or regexp_matches(t.{c}, {_LABEL}))"
-                                  for c in ("account_code", "debit", "credit"))
+_PAGE_NO = r"\s*[0-9０-９]+\s*"
+_PAGE = (rf"'^[-－—–\s]*(?:第{_PAGE_NO}页(?:[,，/／]?\s*共{_PAGE_NO}页)?|共{_PAGE_NO}页[,，/／]?\s*第{_PAGE_NO}页"
+         rf"|(?i:page){_PAGE_NO}(?:(?i:of){_PAGE_NO})?)[-－—–\s]*$'")
+_NO_CODE_OR_AMOUNT = " and ".join(
+    f"(t.{c} is null or regexp_matches(t.{c}, {_LABEL}) or regexp_matches(t.{c}, {_PAGE}))"
+    for c in ("account_code", "debit", "credit"))
 _IS_SKIPPED = (_IS_SKIPPED.replace("{balance_rows}", BALANCE_ROWS)
                .replace("{no_code_or_amount}", _NO_CODE_OR_AMOUNT).replace("{label}", _LABEL))
 

@@ -1970,6 +1970,23 @@ def test_load_ledgers__header_repeated_on_every_page_is_not_a_voucher_line(con, 
     assert "the header appears 2 more times" in out.message and "2 rows hold only text" in out.message
 
 
+@pytest.mark.parametrize("where, number", [("贷方金额", "第2页"), ("借方金额", "第2页 共5页"),
+                                           ("贷方金额", "共5页，第2页"), ("科目编码", "Page 2 of 5")])
+def test_load_ledgers__a_page_heading_with_its_number_in_an_amount_column_is_text(con, tmp_path, where, number):
+    # each printed page headed by the unit's name, its page number under an amount or the account
+    # column (单位名称：… | … | 第2页): before, it was quarantined on every page as an unparsable amount
+    heading = text_row(凭证号="单位名称：克拉玛依区住房和城乡建设局", **{where: number})
+    pages = [text_row(凭证号="明细账"), heading, CN]
+    path = write_csv(tmp_path / "pages.csv", [row(), *pages, row(voucher_no="记-2"), *pages,
+                                              row(voucher_no="记-3", debit="第3页")], encoding="gbk")
+    [out] = load_ledgers(con, [path])
+    assert (out.rows_loaded, out.rows_quarantined) == (2, 1), out.message
+    assert [r["row_no"] for r in lines(con)] == [1, 5]
+    # a voucher line (it has a voucher number and a date) with a page number for its amount is bad
+    assert con.execute("select row_no, value from quarantine").fetchall() == [(9, "第3页")]
+    assert "4 rows hold only text" in out.message and "the header appears 2 more times" in out.message
+
+
 def test_load_ledgers__header_on_two_rows_repeated_on_every_page_is_not_a_voucher_line(con, tmp_path):
     # both rows of a two-row header again on each page: the lower (编码 | 名称 | 借方 | 贷方) has no
     # date and was quarantined for it, so every printed export warned (exit 1)
