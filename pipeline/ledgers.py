@@ -83,8 +83,11 @@ Presets and aliases (`config/presets.toml`)
     A file lacking a required column, or with two columns for the same field, is rejected whole.
 
 Normalisation (once, at load; SQL below)
-    codes      `2210107 保障性住房租金补贴`, `[2210107]…`, `【2210107】…`, `2210107.0`, and by level
-               `221-01-07`, `221.01.07`, `221 01 07` -> `2210107` (`303-05` -> `30305`);
+    codes      `2210107 保障性住房租金补贴`, `[2210107]…`, `【2210107】…`, `2210107.0`, by level
+               `221-01-07`, `221.01.07`, `221 01 07`, `22101-07` -> `2210107` (`303-05` ->
+               `30305`), and as a path `221 住房保障支出/22101 …/2210107 …` -> `2210107` (the
+               deepest); pieces that are not levels (`2210-107`) and a path whose codes do not nest
+               are quarantined, saying so (ledger_code_doubt), rather than read as a wrong code;
                the raw function code is kept in function_code_raw. Account codes may carry
                sub-account separators (`7201.01` -> `720101`).
     amounts    `1,234.56`, `-1,234.56`, `(1,234.56)` (accounting negative), full-width digits,
@@ -103,7 +106,8 @@ Normalisation (once, at load; SQL below)
                the outcome says so.
     doc no     budget_doc_no = doc_no_key(指标文号): brackets normalised to 〔〕.
     Rows that are skipped: rows without a date that hold nothing to book (no account code, debit
-    or credit: blank rows, a signature line 制表人：… 审核：… under the ledger, a note); subtotal
+    or credit: blank rows, a signature line 制表人：… 审核：… under the ledger, a note; a label or
+    a page number, 第2页 共5页, where a code or amount would be: a printed page's heading); subtotal
     rows (no voucher number and no date, with 合计 / 累计 / 小计 / 总计 / 期初余额 … in them); a
     detail ledger's (明细账) balance and total rows, dated but of no voucher, whose summary begins
     with 期初余额, 本月合计, 本年累计, 承前页 … (BALANCE_ROWS); the header again
@@ -764,15 +768,35 @@ def _raw_columns_sql() -> str:
 
 
 @contextmanager
-def _naming_sheet(title: str, sheets: int) -> Iterator[None]:
-    """A sheet's InputError (its header) names the sheet, where the workbook has several."""
+def _naming_sheet(title: str, sheets: int, hidden: tuple[str, str] | None = None) -> Iterator[None]:
+    """A sheet's InputError (its header) names the sheet, where the workbook has several, and
+    says which hidden sheets were not read (`hidden`: _hidden_note), where it has such."""
     try:
         yield
     except InputError as exc:
-        if sheets < 2:
+        if sheets < 2 and hidden is None:
             raise
-        raise InputError(exc.path, f"工作表 {title}：{exc.reason_zh}", f"sheet {title}: {exc.reason_en}",
-                         exc.row) from exc
+        zh, en = exc.reason_zh, exc.reason_en
+        if sheets >= 2:
+            zh, en = f"工作表 {title}：{zh}", f"sheet {title}: {en}"
+        if hidden is not None:
+            zh, en = f"{zh}；{hidden[0]}", f"{en}; {hidden[1]}"
+        raise InputError(exc.path, zh, en, exc.row) from exc
+
+
+def _hidden(ws) -> bool:
+    """Is the sheet hidden (a draft, a stale copy, a lookup the workbook's formulas read)?"""
+    return getattr(ws, "sheet_state", "visible") != "visible"
+
+
+def _hidden_note(book) -> tuple[str, str] | None:
+    """What the load says of the workbook's hidden sheets, which are not read (zh, en)."""
+    titles = [ws.title for ws in book.worksheets if _hidden(ws)]
+    if not titles:
+        return None
+    return (f"隐藏的工作表未读取：{'、'.join(titles)}（其中如有要对账的凭证，请取消隐藏后重新加载）",
+            f"hidden sheet{'s' if len(titles) > 1 else ''} not read: {', '.join(titles)} (if one holds "
+            f"vouchers to reconcile, unhide it and load the workbook again)")
 
 
 def _new_raw_table(con) -> None:
@@ -1147,18 +1171,22 @@ def _read_xlsx(con, path: Path, presets: Presets, preset: str | None, each) -> N
         if not wb.worksheets:
             raise InputError(path, "工作簿没有工作表", "the workbook has no sheet")
         sheets = _ledger_sheets(path, wb, presets, preset)
+        hidden = _hidden_note(wb)
         for ws in sheets:
             rows = ws.iter_rows(values_only=True)
             has_formulas, merges = _scan_sheet_xml(wb, ws)
             if has_formulas:
                 # a formula's value is what Excel last computed; a file written by a program and
                 # never opened in Excel has none, and the formula's text stands in for it
-                # (quarantined)
+                # (quarantined); one computed to an empty string is a blank cell
                 formulas_wb = formulas_wb or _open_read_only(path, data_only=False)
-                rows = _with_uncomputed_formulas(rows, formulas_wb[ws.title].iter_rows(values_only=True))
+                rows = _with_uncomputed_formulas(ws.iter_rows(values_only=False),
+                                                 formulas_wb[ws.title].iter_rows(values_only=True))
             _new_raw_table(con)
-            with _naming_sheet(ws.title, len(sheets)):
+            with _naming_sheet(ws.title, len(sheets), hidden):
                 cmap = _insert_rows(con, path, rows, presets, preset, merges)
+            if hidden is not None and ws is sheets[0]:
+                cmap = _noting(cmap, " / ".join(hidden))
             each(cmap, "select * from _ledger_raw", {}, ws.title if len(sheets) > 1 else None)
     except _DAMAGED_XLSX as exc:  # found only when the rows get there: the sheet is read as it streams
         raise _damaged(path, exc) from exc
@@ -1238,11 +1266,14 @@ def _read_sheets(con, path: Path, book, presets: Presets, preset: str | None, ea
     if not book.worksheets:
         raise InputError(path, "工作簿没有工作表", "the workbook has no sheet")
     chosen = _ledger_sheets(path, book, presets, preset)
+    hidden = _hidden_note(book)
     for ws in chosen:
         _new_raw_table(con)
-        with _naming_sheet(ws.title, len(chosen)):
+        with _naming_sheet(ws.title, len(chosen), hidden):
             cmap = _insert_rows(con, path, ws.iter_rows(values_only=True), presets, preset,
                                 ws.vertical_merges())
+        if hidden is not None and ws is chosen[0]:
+            cmap = _noting(cmap, " / ".join(hidden))
         each(cmap, "select * from _ledger_raw", {}, ws.title if len(chosen) > 1 else None)
 
 
@@ -1485,6 +1516,10 @@ class _XlsBook:
 class _XlsSheet:
     def __init__(self, book, index: int, title: str, path: Path):
         self._book, self._index, self.title, self._path = book, index, title, path
+        # as openpyxl names it; xlrd keeps each sheet's (0, 1, 2) as the workbook lists its sheets
+        visibility = getattr(book, "_sheet_visibility", ())
+        self.sheet_state = {1: "hidden", 2: "veryHidden"}.get(
+            visibility[index] if index < len(visibility) else 0, "visible")
 
     def iter_rows(self, values_only: bool = True) -> Iterator[tuple]:
         import xlrd
@@ -1621,15 +1656,22 @@ def _merged_down(rows: Iterator[tuple], first: int, merges: list[tuple[int, int,
 
 def _ledger_sheets(path: Path, wb, presets: Presets, preset: str | None) -> list:
     """The sheets holding the ledger: those whose first rows hold a complete header. Sheets
-    beside them (a cover, notes, a code list) are passed over, and so is a sheet that holds the
-    header and nothing under it (a blank template) beside one that holds rows. Several sheets
-    with rows (one per month) are each loaded as a file of their own (_load_in_transaction). With
-    none, the sheet that came closest, whose header then fails with the columns it lacks (the
-    first sheet when all are empty). A sheet with rows whose header lacks one required column
-    only, beside ledger sheets, is a month whose column was lost, not notes: the workbook is
-    refused naming it, rather than loaded without that month."""
-    complete, header_only, near, closest = [], [], [], (None, wb.worksheets[0])
-    for ws in wb.worksheets:
+    beside them (a cover, notes, a code list, a balance sheet) are passed over, and so is a sheet
+    that holds the header and nothing under it (a blank template) beside one that holds rows.
+    Several sheets with rows (one per month) are each loaded as a file of their own
+    (_load_in_transaction). With none, the sheet that came closest, whose header then fails with
+    the columns it lacks (the first sheet when all are empty). A sheet beside ledger sheets whose
+    header is not recognised but which is part of the ledger all the same (_unread_ledger_sheet:
+    a month whose columns were renamed or lost, or whose header is below the rows scanned for
+    one) refuses the workbook, naming it and what it lacks, rather than loading the workbook
+    without that month. Hidden sheets (a draft not yet posted, a stale copy) are not read: the
+    load says so (_hidden_note)."""
+    visible = [ws for ws in wb.worksheets if not _hidden(ws)]
+    if not visible:
+        raise InputError(path, "工作簿的工作表都是隐藏的：请取消隐藏账簿所在的工作表后重新加载",
+                         "every sheet of the workbook is hidden: unhide the ledger's sheet and load it again")
+    complete, header_only, unread, closest = [], [], [], (None, visible[0])
+    for ws in visible:
         rows = ws.iter_rows(values_only=True)
         head = [list(r) for r in _take(rows, HEADER_SCAN_ROWS)]
         best = _best_header(path, head, presets, preset)
@@ -1638,21 +1680,102 @@ def _ledger_sheets(path: Path, wb, presets: Presets, preset: str | None) -> list
         if best[0][0]:
             (complete if _holds_rows(head[best[1] + 1:], rows) else header_only).append(ws)
             continue
-        missing = [f for f in presets.required if f not in best[3]]
-        if len(missing) == 1 and _holds_rows(head[best[1] + 1:], rows):
-            near.append((ws.title, missing[0]))
         if closest[0] is None or best[0] > closest[0]:
             closest = (best[0], ws)
-    if complete and near:
-        zh = "；".join(f"{t} 缺少 {FIELD_ZH[f]}({f})" for t, f in near)
-        en = "; ".join(f"{t} lacks {f}" for t, f in near)
+        why = _unread_ledger_sheet(path, ws.title, head, best, rows, presets, preset)
+        if why is not None:
+            unread.append(why)
+    if (complete or header_only) and unread:
+        hints_zh, hints_en = [], []
+        if not all(low for _, _, low in unread):
+            hints_zh.append("列名与预设不同的，在 presets.toml 中添加列名别名（或补齐、改回列名）")
+            hints_en.append("add an alias in presets.toml for a column named otherwise (or add the "
+                            "column, or restore its heading)")
+        if any(low for _, _, low in unread):
+            hints_zh.append(f"表头不在前{HEADER_SCAN_ROWS}行内的，删去表头上方的行")
+            hints_en.append(f"delete the rows above a header that is not within the first {HEADER_SCAN_ROWS} rows")
         raise InputError(
-            path, f"工作簿中的账簿工作表有的缺少必需的列：{zh}；补齐后重新导出，以免漏掉这些工作表的凭证",
-            f"some of the workbook's ledger sheets lack a required column: {en}; add it and export "
-            f"again, so that their vouchers are not left out")
+            path,
+            f"工作簿中的账簿工作表有的表头未能识别，未读取：{'；'.join(zh for zh, _, _ in unread)}；"
+            f"{'；'.join(hints_zh)}；不属于账簿的工作表，移出工作簿；然后重新加载，以免漏掉这些工作表的凭证",
+            f"some of the workbook's ledger sheets have a header that was not recognised, and were not "
+            f"read: {'; '.join(en for _, en, _ in unread)}; {'; '.join(hints_en)}; move a sheet that is "
+            f"not part of the ledger out of the workbook; then load it again, so that their vouchers "
+            f"are not left out")
     if not complete:
         complete = header_only[:1]  # the export holds no rows: loaded, and warned about as empty
     return complete or [closest[1]]
+
+
+# A sheet without a recognised header is taken for part of the ledger (_unread_ledger_sheet) when
+# a complete header stands below the rows scanned for one, within LOW_HEADER_SCAN_ROWS more rows
+# (a block of notes above it), or when its rows read like voucher lines, a date and an amount in
+# each: LEDGER_LIKE_ROWS of them, or one in a sheet named as a month, 明细 or 凭证 is.
+LOW_HEADER_SCAN_ROWS = 200
+LEDGER_LIKE_ROWS = 3
+LEDGER_SHEET_NAME = re.compile(
+    r"^\s*(?:(?:19|20)\d{2}\s*[年.\-_]?\s*)?(?:0?[1-9]|1[0-2]|[一二三四五六七八九十]|十[一二])\s*月份?\s*$"
+    r"|^\s*(?:19|20)\d{2}\s*[.\-_]?\s*(?:0[1-9]|1[0-2])\s*$|明细|凭证|日记账|序时账")
+_DATE_TEXT = re.compile(r"(?:19|20)\d{2}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}\s*日?"
+                        r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?")
+_NUMBER_TEXT = re.compile(r"[-+(（]?[¥￥]?\d[\d,]*(?:\.\d+)?[)）]?")
+
+
+def _unread_ledger_sheet(path: Path, title: str, head: list[list], best, rest: Iterator[tuple],
+                         presets: Presets, preset: str | None) -> tuple[str, str, bool] | None:
+    """For a sheet whose first rows (`head`; `rest` the rows after them) hold no complete header
+    (`best`, as _best_header gives it): None when it is no part of the ledger (a cover, notes, a
+    code list, a balance sheet: no voucher lines); else what is wrong with it, as (zh, en, whether
+    its header is below the rows scanned). It is part of the ledger when it holds rows and its
+    header lacks one required column only (a month whose column was lost), when a complete header
+    stands below the rows scanned for one, or when its rows read like voucher lines (a month
+    whose headings were renamed: LEDGER_LIKE_ROWS)."""
+    more = list(_take(rest, LOW_HEADER_SCAN_ROWS)) if len(head) == HEADER_SCAN_ROWS else []
+    low = _low_header(path, head[-1:] + more, presets, preset)
+    if low is not None:
+        at = len(head) + low  # the sheet's row (1-based) of the header found below
+        if _holds_rows(more[low:], rest):
+            return (f"{title} 的表头在第{at}行，不在查找表头的前{HEADER_SCAN_ROWS}行内",
+                    f"{title} has its header on row {at}, not within the first {HEADER_SCAN_ROWS} "
+                    f"rows where a header is looked for", True)
+        return None
+    below = head[best[1] + 1:] + more
+    if not _holds_rows(below, rest):
+        return None
+    missing = [f for f in presets.required if f not in best[3]]
+    lines = sum(1 for r in below if _dated_amount(r))
+    if len(missing) == 1:
+        why_zh = why_en = ""
+    elif lines >= LEDGER_LIKE_ROWS or lines and LEDGER_SHEET_NAME.search(title):
+        why_zh = f"（{lines} 行有日期和金额，像凭证行）"
+        why_en = f" ({lines} rows with a date and an amount, as voucher lines have)"
+    else:
+        return None
+    return (f"{title} 缺少 {'、'.join(f'{FIELD_ZH[f]}({f})' for f in missing)}{why_zh}",
+            f"{title} lacks {', '.join(missing)}{why_en}", False)
+
+
+def _low_header(path: Path, rows: list[list], presets: Presets, preset: str | None) -> int | None:
+    """The index among `rows` of the first complete header (its lower row, for a header on two
+    rows), looked for HEADER_SCAN_ROWS rows at a time, each stretch beginning with the last row
+    of the one before (the upper row of a header on two); None when there is none."""
+    for start in range(0, max(len(rows) - 1, 0), HEADER_SCAN_ROWS - 1):
+        best = _best_header(path, rows[start:start + HEADER_SCAN_ROWS], presets, preset)
+        if best is not None and best[0][0]:
+            return start + best[1]
+    return None
+
+
+def _dated_amount(values) -> bool:
+    """Does a row hold a date and, in another cell, a number, as a voucher line does?"""
+    dated = numbered = False
+    for v in values:
+        if isinstance(v, dt.date) or isinstance(v, str) and _DATE_TEXT.fullmatch(v.strip()):
+            dated = True
+        elif isinstance(v, (int, float, Decimal)) and not isinstance(v, bool) \
+                or isinstance(v, str) and _NUMBER_TEXT.fullmatch(v.strip()):
+            numbered = True
+    return dated and numbered
 
 
 TEMPLATE_SCAN_ROWS = 1_000  # blank rows read past a header before taking the sheet to hold rows
@@ -1712,13 +1835,18 @@ def _overlapping_pieces(src, overlap: int) -> Iterator[bytes]:
         tail = chunk[-overlap:]
 
 
-def _with_uncomputed_formulas(values: Iterator[tuple], formulas: Iterator[tuple]) -> Iterator[tuple]:
-    """Rows of cached values, with the formula's text where a formula cell has no cached value."""
-    for row, frow in zip(values, formulas):
-        if any(v is None and _formula_text(f) for v, f in zip(row, frow)):
-            row = tuple(_formula_text(frow[i]) if v is None and i < len(frow) else v
-                        for i, v in enumerate(row))
-        yield row
+def _with_uncomputed_formulas(cells: Iterator[tuple], formulas: Iterator[tuple]) -> Iterator[tuple]:
+    """Rows of cached values (`cells`: the rows of cells, with their types), with the formula's
+    text where a formula cell has no cached value. A formula whose cached value is an empty string
+    (`=IF(A2=0,"",A2)`: Excel saves it as text, t="str", with an empty value) was computed, and is
+    a blank cell. openpyxl gives None for both: the type tells them apart (openpyxl itself writes a
+    formula it cannot compute with an empty value of no type; other programs write no value)."""
+    for row, frow in zip(cells, formulas):
+        values = tuple(c.value for c in row)
+        if any(v is None and _formula_text(f) for v, f in zip(values, frow)):
+            values = tuple(_formula_text(frow[i]) if v is None and i < len(frow) and row[i].data_type != "str"
+                           else v for i, v in enumerate(values))
+        yield values
 
 
 def _formula_text(cell) -> str | None:
@@ -1860,18 +1988,62 @@ create or replace temp macro ledger_date_any(c) as
 -- over a null, so the date is worked out once)
 create or replace temp macro ledger_date(c) as
     nullif(greatest(ledger_date_any(c), date '0999-12-31'), date '0999-12-31');
-create or replace temp macro ledger_code(c) as
+-- A function or economic classification code (功能分类 / 经济分类), `deepest` the digits of its
+-- deepest level (7 for a function's 项, 5 for an economic 款). Read from the text with full-width
+-- digits folded and Excel's 2210107.0 taken as 2210107:
+--   * a path of codes, each level's under the one above (221 住房保障支出/22101 …/2210107 …,
+--     [208]…\[20802]…\[2080201]…): the deepest, when each code begins with the one before;
+--   * a code written by level, 类 款 项 apart (221-01-07, 221.01.07, 221 01 07, 22101-07,
+--     221|01|07, 303-05): the pieces joined, when each ends a level (3, 5 or 7 digits so far; a
+--     piece after the deepest level is not one: 2210107-01 is 2210107);
+--   * else the leading code (2210107 保障性住房租金补贴, [2210107]…, 2210107-保障性住房租金补贴).
+-- Null when there is none, or when which code is meant is not certain (ledger_code_doubt says
+-- why: a path whose codes do not nest, pieces that do not end levels, 2210-107), rather than a
+-- wrong code.
+create or replace temp macro ledger_code_text(c) as
+    regexp_replace(ledger_ascii(c), '^(\d+)\.0+$', '\1');
+create or replace temp macro ledger_code_path(t) as
+    regexp_extract_all(t, '(?:^|[/\\＼>＞→])\s*[\[(【［〔]?\s*(\d{3}(?:\d{2}){0,2})\b', 1);
+create or replace temp macro ledger_code_nests(path) as
+    list_bool_and(list_transform(range(1, len(path)), lambda i: starts_with(path[i + 1], path[i])
+                                                                and length(path[i + 1]) > length(path[i])));
+-- the leading code's pieces: digits, then more apart by . - | (spaces allowed around), or by spaces
+-- when two digits (22101 07; not the 2024 of 221 2024年…, a name)
+create or replace temp macro ledger_code_pieces(t) as
+    string_split_regex(regexp_extract(t,
+        '^(?:[\[(【［〔]\s*)?(\d+(?:\s*[.\-|]\s*\d+|\s+\d{2}\b)*)(?:\s*[\])】］〕])?(?:$|[\s:_|/\\、\-—]|[^\x00-\x7f])', 1),
+        '\s*[.\-|]\s*|\s+');
+-- how many digits the pieces make, piece by piece
+create or replace temp macro ledger_code_sums(pieces) as
+    list_transform(range(1, len(pieces) + 1), lambda i: length(array_to_string(pieces[1:i], '')));
+-- the pieces up to the deepest level, or all of them
+create or replace temp macro ledger_code_depth(sums, deepest) as
+    coalesce(list_position(sums, deepest), len(sums));
+create or replace temp macro ledger_code_levels(sums, deepest) as
+    list_bool_and(list_transform(sums[1:ledger_code_depth(sums, deepest)],
+                                 lambda n: n in (3, 5, 7) and n <= deepest));
+create or replace temp macro ledger_code_read(path, pieces, deepest) as
+    case when len(path) >= 2 then case when ledger_code_nests(path) then path[-1] end
+         when len(pieces) = 1 then nullif(pieces[1], '')
+         when ledger_code_levels(ledger_code_sums(pieces), deepest)
+             then array_to_string(pieces[1:ledger_code_depth(ledger_code_sums(pieces), deepest)], '')
+    end;
+create or replace temp macro ledger_code(c, deepest) as
     case when c is null then null
          when regexp_full_match(c, '\d+') then c
-         else coalesce(
-             -- written by level, 类 款 项 apart (221-01-07, 221.01.07, 303 05): the levels joined
-             nullif(regexp_replace(regexp_extract(c,
-                 '^(?:[\[(（【［〔]\s*)?(\d{3}[.\- ]\d{2}(?:[.\- ]\d{2})?)(?:\s*[\])）】］〕])?(?:$|[\s:_|/、\-—]|[^\x00-\x7f０-９])', 1),
-                 '[.\- ]', '', 'g'), ''),
-             nullif(regexp_extract(c,
-                 '^(?:[\[(（【［〔]\s*)?(\d+)(?:\s*[\])）】］〕])?(?:$|[\s:_|/、\-—]|[^\x00-\x7f０-９])', 1), ''),
-             nullif(regexp_extract(regexp_replace(ledger_ascii(c), '^(\d+)\.0+$', '\1'),
-                 '^(?:[\[(【［〔]\s*)?(\d+)(?:\s*[\])】］〕])?(?:$|[\s:_|/、\-—]|[^\x00-\x7f])', 1), ''))
+         else ledger_code_read(ledger_code_path(ledger_code_text(c)), ledger_code_pieces(ledger_code_text(c)),
+                               deepest)
+    end;
+-- why ledger_code is null though the text begins with a code: 'path' (codes that do not nest) or
+-- 'levels' (pieces that do not end levels); null otherwise
+create or replace temp macro ledger_code_doubt_of(path, pieces, deepest) as
+    case when len(path) >= 2 then case when not ledger_code_nests(path) then 'path' end
+         when len(pieces) > 1 and not ledger_code_levels(ledger_code_sums(pieces), deepest) then 'levels'
+    end;
+create or replace temp macro ledger_code_doubt(c, deepest) as
+    case when c is null or regexp_full_match(c, '\d+') then null
+         else ledger_code_doubt_of(ledger_code_path(ledger_code_text(c)), ledger_code_pieces(ledger_code_text(c)),
+                                   deepest)
     end;
 create or replace temp macro ledger_account(c) as
     case when c is null then null
@@ -1966,8 +2138,9 @@ _IS_SKIPPED = r"""
          -- ledger, 制表人：… 审核：…, a note, a section heading)
          when t.account_code is null and t.debit is null and t.credit is null then true
          -- ... also when its labels run across the columns (制表人：张三 | 审核：李四 under 科目编码 |
-         -- 记账：王五 under 借方): no date, no voucher number (or a label without digits where it
-         -- would be), and no code or amount but text with a label's colon
+         -- 记账：王五 under 借方), or a page's heading does (单位名称：… | 第2页 under 贷方): no date,
+         -- no voucher number (or a label without digits where it would be), and no code or amount
+         -- but text with a label's colon, or a page number
          when t.posted_on is null
               and (t.voucher_no is null or (regexp_matches(t.voucher_no, {label})
                                             and not regexp_matches(t.voucher_no, '[0-9]')))
@@ -1984,10 +2157,16 @@ _IS_SKIPPED = r"""
 # ("支付3月补贴合计") is still quarantined, not passed over.
 BALANCE_ROWS = (r"^[\s（(【\[]*(期初余额|年初余额|期末余额|上年结转|承前页|过次页|本月合计|本月累计|本年累计|"
                 r"本期合计|本期累计|本期发生额?|合\s*计|累\s*计|小\s*计|总\s*计)")
-# No code or amount in a row: each of those cells blank, or a label's text (审核：李四)
+# No code or amount in a row: each of those cells blank, a label's text (审核：李四), or a page
+# number as an export laid out for printing heads each page with it (第2页, 第2页 共5页, 共5页 第2页,
+# Page 2 of 5). Unlike notices.py's _PAGE, a number alone is not one: here it is an amount.
 _LABEL = "'^[^0-9]{1,8}[:：]'"  # a label's text: a few characters, no digit, then a colon
-_NO_CODE_OR_AMOUNT = " and ".join(f"(t.{c} is null or regexp_matches(t.{c}, {_LABEL}))"
-                                  for c in ("account_code", "debit", "credit"))
+_PAGE_NO = r"\s*[0-9０-９]+\s*"
+_PAGE = (rf"'^[-－—–\s]*(?:第{_PAGE_NO}页(?:[,，/／]?\s*共{_PAGE_NO}页)?|共{_PAGE_NO}页[,，/／]?\s*第{_PAGE_NO}页"
+         rf"|(?i:page){_PAGE_NO}(?:(?i:of){_PAGE_NO})?)[-－—–\s]*$'")
+_NO_CODE_OR_AMOUNT = " and ".join(
+    f"(t.{c} is null or regexp_matches(t.{c}, {_LABEL}) or regexp_matches(t.{c}, {_PAGE}))"
+    for c in ("account_code", "debit", "credit"))
 _IS_SKIPPED = (_IS_SKIPPED.replace("{balance_rows}", BALANCE_ROWS)
                .replace("{no_code_or_amount}", _NO_CODE_OR_AMOUNT).replace("{label}", _LABEL))
 
@@ -2007,11 +2186,13 @@ select
     v.raw,
     case when v.field = 'posted_on' then ledger_date(v.raw) end as v_date,
     case v.field when 'account_code' then ledger_account(v.raw)
-                 when 'function_code' then ledger_code(v.raw)
-                 when 'economic_code' then ledger_code(v.raw)
+                 when 'function_code' then ledger_code(v.raw, 7)
+                 when 'economic_code' then ledger_code(v.raw, 5)
                  when 'purpose' then purpose_key(v.raw)
                  when 'budget_doc_no' then doc_no_key(v.raw) end as v_code,
-    case when v.field = 'direct_flag' then ledger_direct_flag(v.raw) end as v_flag
+    case when v.field = 'direct_flag' then ledger_direct_flag(v.raw) end as v_flag,
+    case v.field when 'function_code' then ledger_code_doubt(v.raw, 7)
+                 when 'economic_code' then ledger_code_doubt(v.raw, 5) end as v_doubt
 from vals as v
 where v.raw is not null
 """
@@ -2074,7 +2255,9 @@ joined as (
         d.v_date as v_posted_on,
         a.v_code as v_account_code,
         fc.v_code as v_function_code,
+        fc.v_doubt as d_function_code,
         ec.v_code as v_economic_code,
+        ec.v_doubt as d_economic_code,
         df.v_flag as v_direct_flag,
         pk.v_code as v_purpose_key,
         dk.v_code as v_budget_doc_no
@@ -2103,10 +2286,26 @@ checked as (
              when p.v_account_code is null then '科目编码无法识别 / unparsable account code' end
             as e_account_code,
         {amount_errors},
+        -- a path whose codes do not nest, or pieces that are not levels (ledger_code_doubt): which
+        -- code is meant is not certain, and the reason says so
         case when p.function_code is not null and p.v_function_code is null
-             then '功能分类科目无法识别 / unparsable function code' end as e_function_code,
+             then case p.d_function_code
+                 when 'path' then '功能分类科目写成多级路径，但各级编码不是逐级细分（下一级应以上一级开头），无法确定是哪一个 / '
+                                  || 'unparsable function code: a path of codes that do not nest (each should begin with '
+                                  || 'the one before), so which is meant is not certain'
+                 when 'levels' then '功能分类科目分段书写，但各段不是逐级的类、款、项（合起来依次为 3、5、7 位，如 221-01-07），'
+                                    || '无法确定编码 / unparsable function code: written in pieces that are not its levels '
+                                    || '(3, 5 and 7 digits as they add up, as in 221-01-07), so the code is not certain'
+                 else '功能分类科目无法识别 / unparsable function code' end end as e_function_code,
         case when p.economic_code is not null and p.v_economic_code is null
-             then '经济分类科目无法识别 / unparsable economic code' end as e_economic_code
+             then case p.d_economic_code
+                 when 'path' then '经济分类科目写成多级路径，但各级编码不是逐级细分（下一级应以上一级开头），无法确定是哪一个 / '
+                                  || 'unparsable economic code: a path of codes that do not nest (each should begin with '
+                                  || 'the one before), so which is meant is not certain'
+                 when 'levels' then '经济分类科目分段书写，但各段不是逐级的类、款（合起来依次为 3、5 位，如 303-05），'
+                                    || '无法确定编码 / unparsable economic code: written in pieces that are not its levels '
+                                    || '(3 and 5 digits as they add up, as in 303-05), so the code is not certain'
+                 else '经济分类科目无法识别 / unparsable economic code' end end as e_economic_code
     from joined as p
 )
 select

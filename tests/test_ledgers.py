@@ -808,6 +808,40 @@ def test_load_ledgers__a_month_sheet_that_lost_a_column_refuses_the_workbook_nam
     assert (out.action, out.rows_loaded) == ("loaded", 1), out.message
 
 
+# 3月's export renamed two headings (凭证日期 -> 业务日期, 借方金额 -> 借方本位币金额), or put a block
+# of notes above its header (row 23)
+RENAMED = [{"凭证日期": "业务日期", "借方金额": "借方本位币金额"}.get(h, h) for h in CN]
+MARCH = [row(voucher_no=f"记-{i}", posted_on=f"2024-03-{i:02d}") for i in range(1, 5)]
+NOTES = [["本月凭证已审核"] if i % 3 == 0 else [] for i in range(22)]
+
+
+@pytest.mark.parametrize("march, says_zh, says_en", [
+    ([RENAMED, *MARCH], "3月 缺少 凭证日期(posted_on)、借方金额(debit)（4 行有日期和金额",
+     "3月 lacks posted_on, debit (4 rows with a date and an amount"),
+    ([RENAMED, MARCH[0]], "3月 缺少 凭证日期(posted_on)、借方金额(debit)（1 行有日期和金额",  # named as a month
+     "3月 lacks posted_on, debit (1 rows with a date and an amount"),
+    ([*NOTES, CN, *MARCH], "3月 的表头在第23行，不在查找表头的前20行内",
+     "3月 has its header on row 23, not within the first 20 rows"),
+], ids=["renamed", "renamed_one_line", "header_at_row_23"])
+def test_load_ledgers__a_month_sheet_whose_header_is_not_recognised_refuses_the_workbook(
+        tmp_path, march, says_zh, says_en):
+    # before, the sheet was passed over as a cover is: the workbook loaded without March, exit 0.
+    # The notes sheet beside the months still is passed over.
+    path = _workbook(tmp_path, {"说明": [["各月明细账"], ["金额单位：元"]],
+                                "1月": [CN, row(voucher_no="记-1", posted_on="2024-01-10")],
+                                "2月": [CN, row(voucher_no="记-1", posted_on="2024-02-10")], "3月": march})
+    db = tmp_path / "recon.duckdb"
+    result = CliRunner().invoke(main, ["load", "ledger", str(path), "--db", str(db)])
+    assert result.exit_code == 2, result.output
+    assert "账簿.xlsx" in result.output and says_zh in result.output and says_en in result.output, result.output
+    c = duckdb.connect(str(db))
+    try:
+        assert c.execute("select status from input_files").fetchall() == [("rejected",)]
+        assert c.execute("select count(*) from ledger_lines").fetchone() == (0,)
+    finally:
+        c.close()
+
+
 def test_load_ledgers__a_year_sheet_beside_the_months_is_not_counted_twice(tmp_path):
     # a 全年 sheet repeating every month's lines: the months it covers are superseded by it
     path = _monthly_workbook(tmp_path, year_sheet=True)
@@ -822,6 +856,48 @@ def test_load_ledgers__a_year_sheet_beside_the_months_is_not_counted_twice(tmp_p
         assert spent(store) == Decimal("1920.00")
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("state", ["hidden", "veryHidden"])
+def test_load_ledgers__a_hidden_sheet_is_not_read_and_the_load_says_so(con, tmp_path, state):
+    # a draft of vouchers not yet posted, kept hidden beside the ledger: before, it was loaded as
+    # a month of its own and its payments counted
+    openpyxl = pytest.importorskip("openpyxl")
+    draft = [row(voucher_no=f"草-{i}", payee="王五") for i in range(1, 4)]
+    path = _workbook(tmp_path, {"明细账": [CN, row(), row(voucher_no="记-2")], "草稿（未记账）": [CN, *draft]})
+    wb = openpyxl.load_workbook(path)
+    wb["草稿（未记账）"].sheet_state = state
+    wb.save(path)
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded) == ("loaded", 2), out.message
+    assert [r["voucher_no"] for r in lines(con)] == ["记-0001", "记-2"]
+    says = ("隐藏的工作表未读取：草稿（未记账）", "hidden sheet not read: 草稿（未记账）")
+    assert all(s in out.message for s in says), out.message
+    assert con.execute("select name, message from input_files").fetchall() == [("账簿.xlsx", out.message)]
+    # the ledger itself hidden, a cover shown: rejected, saying the hidden sheet was not read
+    wb = openpyxl.load_workbook(path)
+    del wb["草稿（未记账）"]
+    wb["明细账"].sheet_state = state
+    wb.create_sheet("封面", 0).append(["2024年凭证明细账"])
+    wb.active = 0
+    wb.save(path)
+    [out] = load_ledgers(con, [path])
+    assert out.action == "rejected" and "隐藏的工作表未读取：明细账" in out.message, out.message
+
+
+def test_load_ledgers__a_hidden_sheet_of_an_excel_97_2003_workbook_is_not_read(con, tmp_path):
+    # make_fixtures.py: 1月 holds 记-1 and 记-2, 2月 记-1 again; 2月 hidden here (the visibility
+    # byte of its BOUNDSHEET record, two bytes before its name's length)
+    data = bytearray((FIXTURES / "xls" / "ledger_monthly_sheets.xls").read_bytes())
+    at = data.find(bytes([2, 1]) + "2月".encode("utf-16-le"))
+    assert data[at - 10:at - 8] == b"\x85\x00"  # the record's id
+    data[at - 2] = 1
+    path = tmp_path / "各月明细.xls"
+    path.write_bytes(bytes(data))
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded) == ("loaded", 2), out.message
+    assert "hidden sheet not read: 2月" in out.message and "隐藏的工作表未读取：2月" in out.message, out.message
+    assert {r["posted_on"].month for r in lines(con)} == {1}
 
 
 def test_load_ledgers__xlsx_blank_template_sheet_beside_the_ledger_is_passed_over(con, tmp_path):
@@ -880,6 +956,40 @@ def test_load_ledgers__xlsx_formula_uses_excel_value_or_is_quarantined(con, tmp_
         ("记-1", Decimal("480.00")), ("记-3", Decimal("480.00"))]
     assert con.execute("select row_no, column_name, value from quarantine").fetchall() == [
         (2, "借方金额", "=500+500")]
+
+
+def test_load_ledgers__xlsx_formula_computed_to_an_empty_string_is_a_blank_cell(con, tmp_path):
+    """=IF(A2=0,"",A2), as a hand-kept ledger fills its amount columns: Excel saves the empty text
+    it computed as a value of type text (t="str") holding nothing. Before, openpyxl's None for it
+    was taken for a formula never computed, and every such row was quarantined. A formula never
+    computed, as openpyxl writes one (an empty value of no type), still is."""
+    from xml.sax.saxutils import escape
+
+    import hostile_corpus as hc
+
+    def cell(value: str) -> str:
+        if value.startswith("="):  # formula|type of the value Excel saved|the value
+            formula, kind, cached = value[1:].split("|")
+            typed = f' t="{kind}"' if kind else ""
+            return f"<c{typed}><f>{escape(formula)}</f><v>{cached}</v></c>"
+        return f'<c t="inlineStr"><is><t>{escape(value)}</t></is></c>'
+
+    rows = [CN, row(voucher_no="记-1", debit='=IF(480=0,"",480)||480', credit='=IF(0=0,"",0)|str|'),
+            row(voucher_no="记-1", line_no="2", account_code="8001", debit='=IF(0=0,"",0)|str|',
+                credit='=IF(480=0,"",480)||480'),
+            row(voucher_no="记-2", debit="=500+500||")]
+    sheet = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+             '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+             + "".join("<row>" + "".join(cell(v or "") for v in r) + "</row>" for r in rows)
+             + "</sheetData></worksheet>")
+    path = tmp_path / "if_blank.xlsx"
+    hc.sheet_xlsx(path, sheet)
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 2, 1), out.message
+    assert [(r["voucher_no"], r["account_code"], r["debit"], r["credit"]) for r in lines(con)] == [
+        ("记-1", "7201", Decimal("480.00"), Decimal("0")), ("记-1", "8001", Decimal("0"), Decimal("480.00"))]
+    assert con.execute("select row_no, column_name, value from quarantine").fetchall() == [
+        (3, "借方金额", "=500+500")]
 
 
 def test_load_ledgers__parquet_typed_columns(con, tmp_path):
@@ -1261,7 +1371,19 @@ def test_load_ledgers__duplicate_columns_rejected(con, tmp_path):
     ("function_code", "[221 01 07]保障性住房租金补贴", "function_code", "2210107"),
     ("function_code", "221-01 住房改革支出", "function_code", "22101"),
     ("function_code", "221 住房保障支出", "function_code", "221"),
+    ("function_code", "22101 07", "function_code", "2210107"),  # before, 22101
+    ("function_code", "221-0107", "function_code", "2210107"),  # before, 221
+    ("function_code", "221|01|07", "function_code", "2210107"),  # before, 221
+    ("function_code", "2210107-01 保障性住房租金补贴", "function_code", "2210107"),  # nothing below 项
+    ("function_code", "2210107 2024年租赁补贴", "function_code", "2210107"),  # a name of digits
+    ("function_code", "2210107.0", "function_code", "2210107"),
+    # a path of codes, each level under the one above: the deepest (before, the 类 code 221 / 208)
+    ("function_code", "221 住房保障支出/22101 保障性安居工程支出/2210107 保障性住房租金补贴", "function_code", "2210107"),
+    ("function_code", "[208]社会保障和就业支出\\[20802]民政管理事务\\[2080201]行政运行", "function_code", "2080201"),
+    ("function_code", "221>22101>2210107", "function_code", "2210107"),
     ("economic_code", "303-05", "economic_code", "30305"),
+    ("economic_code", "30201-01 办公用品", "economic_code", "30201"),  # nothing below 款
+    ("economic_code", "302 商品和服务支出/30201 办公费", "economic_code", "30201"),
     ("function_code", "", "function_code", None),
     ("economic_code", "30305 生活补助", "economic_code", "30305"),
     ("account_code", "7201 事业支出", "account_code", "7201"),
@@ -1317,6 +1439,43 @@ def test_load_ledgers__value_forms(con, tmp_path, field, raw, column, expected):
     [out] = load_ledgers(con, [path])
     assert out.rows_loaded == 1 and out.rows_quarantined == 0, out
     assert lines(con)[0][column] == expected
+
+
+def test_load_ledgers__a_function_code_written_as_a_path_is_its_item_code_and_not_class_level(tmp_path):
+    # an export writing each line's function code as its path: before, the 类 code 221 was stored,
+    # and every line was reported as CODE_NOT_ITEM_LEVEL
+    path_form = "221 住房保障支出/22101 保障性安居工程支出/2210107 保障性住房租金补贴"
+    path = write_csv(tmp_path / "l.csv", [row(voucher_no=f"记-{i}", function_code=path_form) for i in range(1, 4)])
+    store = new_store(tmp_path)
+    try:
+        seed_notice(store)
+        [out] = load_ledgers(store, [path])
+        assert (out.rows_loaded, out.rows_quarantined) == (3, 0), out.message
+        assert store.execute("select distinct function_code, function_code_raw from ledger_lines").fetchall() == [
+            ("2210107", path_form)]
+        set_context(store)
+        assert run_rule(store, rule("CODE_NOT_ITEM_LEVEL")) == []
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("field, raw, says", [
+    # pieces that are not its levels (3, 5, 7 digits as they add up): 2210107? 2210 and 107?
+    ("function_code", "2210-107", "功能分类科目分段书写，但各段不是逐级的类、款、项"),
+    ("function_code", "2024-03", "功能分类科目分段书写，但各段不是逐级的类、款、项"),
+    ("economic_code", "302-011", "经济分类科目分段书写，但各段不是逐级的类、款"),
+    # a path whose codes do not nest: 2210108 or 2210107?
+    ("function_code", "221 住房保障支出/2210108 老旧小区改造/2210107", "功能分类科目写成多级路径，但各级编码不是逐级细分"),
+])
+def test_load_ledgers__a_code_not_certain_from_its_pieces_or_path_is_quarantined_saying_why(
+        con, tmp_path, field, raw, says):
+    # before, 2210-107 was stored as 2210, 2024-03 as 2024, 302-011 as 302 and the path as 221
+    path = write_csv(tmp_path / "l.csv", [row(summary="one"), row(summary="two", **{field: raw})])
+    [out] = load_ledgers(con, [path])
+    assert (out.rows_loaded, out.rows_quarantined) == (1, 1), out.message
+    [(row_no, value, reason)] = con.execute("select row_no, value, reason from quarantine").fetchall()
+    assert (row_no, value) == (2, raw) and reason.startswith(says), reason
+    assert f"unparsable {field.replace('_', ' ')}:" in reason and "is not certain" in reason, reason
 
 
 def test_load_ledgers__a_year_of_two_digits_is_no_date(con, tmp_path):
@@ -1809,6 +1968,23 @@ def test_load_ledgers__header_repeated_on_every_page_is_not_a_voucher_line(con, 
     assert [r["row_no"] for r in lines(con)] == [1, 4]
     assert con.execute("select row_no, value from quarantine").fetchall() == [(7, "bad")]
     assert "the header appears 2 more times" in out.message and "2 rows hold only text" in out.message
+
+
+@pytest.mark.parametrize("where, number", [("贷方金额", "第2页"), ("借方金额", "第2页 共5页"),
+                                           ("贷方金额", "共5页，第2页"), ("科目编码", "Page 2 of 5")])
+def test_load_ledgers__a_page_heading_with_its_number_in_an_amount_column_is_text(con, tmp_path, where, number):
+    # each printed page headed by the unit's name, its page number under an amount or the account
+    # column (单位名称：… | … | 第2页): before, it was quarantined on every page as an unparsable amount
+    heading = text_row(凭证号="单位名称：克拉玛依区住房和城乡建设局", **{where: number})
+    pages = [text_row(凭证号="明细账"), heading, CN]
+    path = write_csv(tmp_path / "pages.csv", [row(), *pages, row(voucher_no="记-2"), *pages,
+                                              row(voucher_no="记-3", debit="第3页")], encoding="gbk")
+    [out] = load_ledgers(con, [path])
+    assert (out.rows_loaded, out.rows_quarantined) == (2, 1), out.message
+    assert [r["row_no"] for r in lines(con)] == [1, 5]
+    # a voucher line (it has a voucher number and a date) with a page number for its amount is bad
+    assert con.execute("select row_no, value from quarantine").fetchall() == [(9, "第3页")]
+    assert "4 rows hold only text" in out.message and "the header appears 2 more times" in out.message
 
 
 def test_load_ledgers__header_on_two_rows_repeated_on_every_page_is_not_a_voucher_line(con, tmp_path):
