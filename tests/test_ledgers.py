@@ -2524,7 +2524,7 @@ def test_input_rejected__reported_for_this_run_only(con, tmp_path):
     [out] = load_ledgers(con, [path])
     assert out.action == "rejected"
     set_context(con, run_id="r1")
-    con.execute("insert into run_inputs values ('r1', ?, 'rejected')", [out.file_id])
+    con.execute("insert into run_inputs (run_id, file_id, action) values ('r1', ?, 'rejected')", [out.file_id])
     [f] = run_rule(con, rule("INPUT_REJECTED"))
     assert f.source_file == "bad.csv" and "凭证日期" in f.message and "posted_on" in f.message
     set_context(con, run_id="r2")
@@ -2555,7 +2555,7 @@ def test_input_empty__header_only_export_warned_once(con, tmp_path):
     assert [(o.action, o.rows_loaded) for o in outs] == [("loaded", 0)] * 3 + [("loaded", 1)]
     set_context(con, run_id="r1")
     for o in outs:
-        con.execute("insert into run_inputs values ('r1', ?, 'loaded')", [o.file_id])
+        con.execute("insert into run_inputs (run_id, file_id, action) values ('r1', ?, 'loaded')", [o.file_id])
     found = run_rule(con, rule("INPUT_EMPTY"))
     # a file of quarantined rows is not empty: INPUT_ROW_INVALID speaks for it
     assert [f.source_file for f in found] == ["empty.csv", "blank.csv"]
@@ -2563,7 +2563,7 @@ def test_input_empty__header_only_export_warned_once(con, tmp_path):
     assert "没有数据行" in found[0].message and "no data rows" in found[0].message
     set_context(con, run_id="r2")  # offered again the next night: skipped, not repeated
     [again] = load_ledgers(con, [empty])
-    con.execute("insert into run_inputs values ('r2', ?, ?)", [again.file_id, again.action])
+    con.execute("insert into run_inputs (run_id, file_id, action) values ('r2', ?, ?)", [again.file_id, again.action])
     assert again.action == "skipped" and run_rule(con, rule("INPUT_EMPTY")) == []
 
 
