@@ -142,6 +142,22 @@ def _interrupted_status() -> int:
     return status
 
 
+def _quiet_when_out_of_disk(previous):
+    """sys.unraisablehook for the command: an error raised where Python cannot raise it (in an
+    object's finaliser) is printed on stderr with a traceback. On a full disk one follows the
+    command's own line about it: xlsxwriter leaves its zip file open when a write fails, and the
+    file, collected, fails again to close. That one goes to the log (if it can), not to stderr;
+    any other goes to `previous`."""
+    def hook(unraisable) -> None:
+        if unraisable.exc_value is not None and out_of_disk(unraisable.exc_value):
+            log = logging.getLogger("recon")
+            if log.handlers:
+                log.warning("ignored on a full disk, in %r: %s", unraisable.object, unraisable.exc_value)
+            return
+        previous(unraisable)
+    return hook
+
+
 def _interrupted() -> NoReturn:
     sys.exit(_interrupted_status())
 
@@ -680,6 +696,7 @@ def entry() -> None:
     that are not daemons are waited for, and the process ends with os._exit.
     """
     _stop_on_signals()  # from the start: a signal while click reads the arguments is one too
+    sys.unraisablehook = _quiet_when_out_of_disk(sys.unraisablehook)
     try:
         main()
         code = 0

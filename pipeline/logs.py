@@ -39,6 +39,21 @@ class _OneLineFormatter(logging.Formatter):
         return super().formatMessage(record)
 
 
+class _LogFile(RotatingFileHandler):
+    """The log file, which says nothing on stderr when it cannot be written.
+
+    logging reports a handler's failed write (a full disk) as "--- Logging error ---" and a
+    traceback on stderr, into cron's mail, and the command carries on. The disk is the outputs'
+    own, which the command's reports then stop on, saying so in one line
+    (cli._short_of_resources); the record that could not be written is dropped. A record that
+    cannot be formatted (a mistake in a log call) is still reported as logging does."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handleError(record)
+
+
 def setup_logging(outputs: Path) -> Path:
     log_dir = outputs / "logs"
     outputs.mkdir(parents=True, exist_ok=True, mode=0o700)  # a new outputs folder is private too
@@ -52,7 +67,7 @@ def setup_logging(outputs: Path) -> Path:
             h.close()
     old_umask = os.umask(0o077)
     try:
-        handler = RotatingFileHandler(path, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8")
+        handler = _LogFile(path, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8")
     finally:
         os.umask(old_umask)
     handler.setFormatter(_OneLineFormatter("%(asctime)s pid=%(process)d %(levelname)s %(message)s"))

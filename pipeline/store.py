@@ -93,12 +93,29 @@ def working_folder(con: duckdb.DuckDBPyConnection, prefix: str) -> Iterator[Path
         shutil.rmtree(folder, ignore_errors=True)
 
 
+# How a full disk is worded where no errno is kept: the C library's strerror (in DuckDB's
+# messages: its IOException, and TransactionException on a commit the WAL could not take),
+# Windows' and SQLite's words, or the errno's name
+_DISK_FULL = re.compile(r"no space left on device|disk quota exceeded|disk (is )?full|not enough space on the disk"
+                        r"|\bENOSPC\b|\bEDQUOT\b", re.IGNORECASE)
+
+
 def out_of_disk(exc: BaseException) -> bool:
     """Did this error come from a full disk (the store's, its spill folder's, the outputs')?
-    DuckDB says so only in its message."""
-    if isinstance(exc, OSError):
-        return exc.errno == errno.ENOSPC
-    return isinstance(exc, duckdb.IOException) and "no space left on device" in str(exc).lower()
+
+    Read from the error and the errors it was raised from or while handling (__cause__,
+    __context__): a library wraps the OSError (xlsxwriter's FileCreateError), or keeps only its
+    text (DuckDB: an IOException, a TransactionException when a commit cannot write the WAL)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno is not None:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                return True  # else its text is the errno's and a file name: nothing to read there
+        elif _DISK_FULL.search(str(exc)):
+            return True
+        exc = exc.__cause__ if exc.__cause__ is not None else exc.__context__
+    return False
 
 
 def _checked_limit(limit: str) -> str:
