@@ -5,6 +5,13 @@ else has to be running. Tables are defined in `sql/schema.sql` and versioned in 
 an older store is migrated by the numbered scripts in `sql/migrations/`, a newer one is refused
 (a downgrade would lose data). Views (`sql/staging.sql`, `sql/facts.sql`) hold no data and are
 re-created on every writable open, so changing them needs no migration.
+
+A DuckDB file with tables of its own and no `schema_meta` of budget-recon's is another
+program's: it is refused before anything is written to it (only an empty file becomes a store).
+The commands that only read (`recon runs`, `waivers`, `prune`) open a store read-only, so they
+cannot migrate it: they read an older store as it is (the columns they read, of runs,
+run_inputs, findings and waivers, are the same from version 1 on; a migration that changes them
+must make them refuse older stores), and refuse a newer one as the others do.
 """
 from __future__ import annotations
 
@@ -14,7 +21,7 @@ import os
 import re
 import shutil
 import tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Iterator
 
@@ -38,6 +45,10 @@ LOAD_MEMORY_LIMIT = os.environ.get("RECON_LOAD_MEMORY_LIMIT") or DEFAULT_MEMORY_
 
 class StoreError(Exception):
     """The store cannot be opened or is not one this version understands (exit status 2)."""
+
+
+class NotAStore(StoreError):
+    """A DuckDB file that is not a budget-recon store (exit status 2); it is left as it was."""
 
 
 class StoreBusy(StoreError):
@@ -142,7 +153,9 @@ def session(db_path: str | Path, *, wait: float | None = None,
         db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     elif not db_path.exists():
         raise StoreError(f"数据库不存在 / store not found: {db_path} (run `recon run` first)")
-    lock = FileLock(str(db_path) + ".lock", mode=0o600)
+    lock_path = Path(str(db_path) + ".lock")
+    lock_existed = os.path.lexists(lock_path)
+    lock = FileLock(str(lock_path), mode=0o600)
     try:
         lock.acquire(timeout=wait)
     except Timeout:
@@ -150,14 +163,22 @@ def session(db_path: str | Path, *, wait: float | None = None,
             f"数据库正被另一个 recon 进程使用，等待 {wait:g} 秒后放弃，请稍后重试 / "
             f"store {db_path} is in use by another recon process; gave up after {wait:g}s, try again later"
         ) from None
+    foreign = False
     try:
-        con = open_store(db_path, read_only=read_only)
+        try:
+            con = open_store(db_path, read_only=read_only)
+        except NotAStore:
+            foreign = True
+            raise
         try:
             yield con
         finally:
             con.close()
     finally:
         lock.release()
+        if foreign and not lock_existed:  # nothing of ours is left beside another program's file
+            with suppress(OSError):
+                lock_path.unlink()
 
 
 def open_store(db_path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -175,6 +196,11 @@ def open_store(db_path: str | Path, *, read_only: bool = False) -> duckdb.DuckDB
         raise StoreError(f"无法打开数据库 / cannot open store {db_path}: {exc}") from exc
     finally:
         os.umask(old_umask)
+    try:
+        _check_store(con, db_path, read_only)  # before anything is written to it
+    except BaseException:
+        con.close()
+        raise
     # Work beyond the memory limit spills to <store>.tmp: ledger text, so the folder is the
     # running user's only (DuckDB would create it 0755 with files readable under the umask).
     spill = db_path.with_name(db_path.name + ".tmp")
@@ -219,22 +245,49 @@ def _load_reference(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
-    exists = con.execute(
-        "select count(*) from information_schema.tables where table_name = 'schema_meta'"
-    ).fetchone()[0]
-    if not exists:
+    """The store's schema version; 0 for a database without budget-recon's schema_meta (a new,
+    empty file, or another program's, whose own table of that name may hold anything)."""
+    columns = {name for (name,) in con.execute(
+        "select column_name from information_schema.columns where table_catalog = current_database() "
+        "and table_schema = 'main' and table_name = 'schema_meta'").fetchall()}
+    if not {"key", "value"} <= columns:
         return 0
-    row = con.execute("select value from schema_meta where key = 'schema_version'").fetchone()
-    return int(row[0]) if row else 0
+    row = con.execute("select cast(value as varchar) from schema_meta "
+                      "where cast(key as varchar) = 'schema_version'").fetchone()
+    try:
+        return int(row[0]) if row else 0
+    except (TypeError, ValueError):
+        return 0
 
 
-def _migrate(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
+def _check_store(con: duckdb.DuckDBPyConnection, db_path: Path, read_only: bool) -> None:
+    """Refuse what this release must not write to (or, read-only, cannot read): another program's
+    database, or a store of a newer schema. An empty file is a new store, except to a reader."""
     version = schema_version(con)
     if version > SCHEMA_VERSION:
         raise StoreError(
             f"数据库版本 {version} 高于本程序支持的 {SCHEMA_VERSION}，请升级 budget-recon / "
             f"store {db_path} has schema {version}, newer than this release ({SCHEMA_VERSION}); upgrade budget-recon"
         )
+    if version == 0 and (read_only or _has_tables(con)):
+        raise NotAStore(
+            f"不是 budget-recon 的数据库 / not a budget-recon store: {db_path} (其中没有 budget-recon 的 "
+            f"schema_meta，未作任何改动，请检查 --db / it has no budget-recon schema_meta and was left as "
+            f"it was; check --db)")
+
+
+def _has_tables(con: duckdb.DuckDBPyConnection) -> bool:
+    """Does the database hold tables or views (macros aside: a store's first open installs them
+    before its schema, and a run killed between the two left a file that is still a new store)?"""
+    return con.execute(
+        "select (select count(*) from duckdb_tables() where database_name = current_database()"
+        "        and not temporary)"
+        "     + (select count(*) from duckdb_views() where database_name = current_database()"
+        "        and not internal and not temporary)").fetchone()[0] > 0
+
+
+def _migrate(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
+    version = schema_version(con)  # not newer: _check_store refused that
     if version == SCHEMA_VERSION:
         return
     with transaction(con):

@@ -338,3 +338,88 @@ def test_schema__version_6_indicators_keep_their_rows_and_old_reports_still_writ
     assert result.exit_code == 0, result.stderr
     with (out / "runs" / "old" / "indicators.csv").open(encoding="utf-8-sig") as fh:
         assert [r["status"] for r in csv.DictReader(fh)] == ["behind"]
+
+
+def _another_programs_database(folder):
+    import duckdb
+
+    folder.mkdir()
+    path = folder / "other.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("create table schema_meta (key integer, value integer)")  # a name others use too
+    con.execute("create table budget (account varchar, amount decimal(18, 2))")
+    con.execute("insert into budget values ('2210107', 480)")
+    con.close()
+    return path
+
+
+@pytest.mark.parametrize("command", [
+    ["runs"], ["waivers"], ["prune", "--keep", "1"],
+    ["check", "--as-of", "2024-12-31"], ["run", "--as-of", "2024-12-31"], ["report"],
+    ["waive", "K", "--reason", "r", "--by", "b"], ["load", "ledger", "LEDGER"],
+], ids=["runs", "waivers", "prune", "check", "run", "report", "waive", "load"])
+def test_store__a_duckdb_file_of_another_program_is_refused_and_left_as_it_was(tmp_path, command):
+    # before: `recon runs` exit 70 (a DuckDB error), `recon check` wrote its ~35 tables and views
+    # into the file and exit 1
+    import hashlib
+
+    other = _another_programs_database(tmp_path / "other")
+    before = hashlib.sha256(other.read_bytes()).hexdigest()
+    (tmp_path / "in").mkdir()
+    ledger = tmp_path / "in" / "l.csv"
+    ledger.write_text("凭证号,分录号\n记-1,1\n", encoding="utf-8")
+    args = [str(ledger) if a == "LEDGER" else a for a in command]
+    if command[0] == "run":
+        args += ["--inputs", str(tmp_path / "in")]
+    result = CliRunner().invoke(main, [*args, "--db", str(other), "--outputs", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert f"不是 budget-recon 的数据库 / not a budget-recon store: {other}" in result.stderr
+    assert "Traceback" not in result.output
+    assert hashlib.sha256(other.read_bytes()).hexdigest() == before
+    assert [p.name for p in (tmp_path / "other").iterdir()] == ["other.duckdb"]  # no lock, wal, .tmp
+
+
+def test_store__an_empty_duckdb_file_becomes_a_store_but_is_not_read_as_one(tmp_path):
+    import duckdb
+
+    empty = tmp_path / "new.duckdb"
+    duckdb.connect(str(empty)).close()
+    refused = CliRunner().invoke(main, ["runs", "--db", str(empty)])
+    assert refused.exit_code == 2 and "not a budget-recon store" in refused.stderr
+    con = open_store(empty)  # what `recon run --db new.duckdb` does with it
+    assert schema_version(con) == SCHEMA_VERSION
+    con.close()
+
+
+@pytest.mark.parametrize("command", [["runs"], ["waivers"], ["prune", "--keep", "1"]],
+                         ids=["runs", "waivers", "prune"])
+def test_schema__a_newer_store_is_refused_by_the_commands_that_only_read(tmp_path, command):
+    # before, they read it as if it were this release's (`check` and `run` refused it)
+    db = tmp_path / "recon.duckdb"
+    con = open_store(db)
+    con.execute("update schema_meta set value = ? where key = 'schema_version'", [str(SCHEMA_VERSION + 1)])
+    con.close()
+    result = CliRunner().invoke(main, [*command, "--db", str(db), "--outputs", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert f"数据库版本 {SCHEMA_VERSION + 1} 高于本程序支持的 {SCHEMA_VERSION}" in result.stderr
+    assert "newer than this release" in result.stderr and "upgrade budget-recon" in result.stderr
+
+
+def test_schema__an_older_store_is_read_as_it_is_by_the_commands_that_only_read(tmp_path):
+    # they open the store read-only, so they cannot migrate it: they read it, and leave it as it was
+    db = tmp_path / "recon.duckdb"
+    con = open_store(db)
+    con.execute("insert into runs (run_id, started_at, finished_at, as_of, fail_on, scope, exit_status, counts) "
+                "values ('old', now(), now(), date '2024-06-30', 'error', '{}', 1, '{}')")
+    con.execute("insert into waivers values ('CODE_MISMATCH|N|记-1:1', '核实', '李会计', now())")
+    con.execute("alter table run_indicators drop column over_ceiling")
+    con.execute("update schema_meta set value = '6' where key = 'schema_version'")
+    con.close()
+    runs = CliRunner().invoke(main, ["runs", "--db", str(db)])
+    assert runs.exit_code == 0, runs.output
+    assert runs.output.splitlines()[1].startswith("old ")
+    waivers = CliRunner().invoke(main, ["waivers", "--db", str(db)])
+    assert waivers.exit_code == 0 and "CODE_MISMATCH|N|记-1:1" in waivers.output
+    con = open_store(db, read_only=True)
+    assert schema_version(con) == 6
+    con.close()
