@@ -505,7 +505,8 @@ def rules(fmt):
 
 
 @main.command()
-@click.option("--limit", default=20, show_default=True, help="显示最近几次 / how many runs to show")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1),
+              help="显示最近几次 / how many runs to show")
 @_apply(store_options)
 def runs(limit, outputs, db, wait):
     """运行历史 / run history: id, time, as-of, inputs, findings by severity, exit status.

@@ -310,6 +310,16 @@ def test_runs_listing__shows_history(tmp_path):
     assert lines[1].split()[-1] == "0" and lines[2].split()[-1] == "1"
 
 
+@pytest.mark.parametrize("limit", ["-1", "0"])
+def test_runs_listing__limit_must_be_at_least_one(tmp_path, limit):
+    # before: -1 reached DuckDB's LIMIT and exit 70, "internal error"
+    db = _store_with_mistakes(tmp_path)
+    refused = CliRunner().invoke(main, ["runs", "--db", str(db), "--limit", limit])
+    assert refused.exit_code == 2, refused.output
+    assert "--limit 的值无效" in refused.stderr and f"{limit} is not in the range x>=1" in refused.stderr
+    assert "internal error" not in refused.stderr
+
+
 def _run_ids(db) -> list[str]:
     out = CliRunner().invoke(main, ["runs", "--db", str(db)])
     return [line.split()[0] for line in out.output.strip().splitlines()[1:]]  # newest first
