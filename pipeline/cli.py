@@ -64,7 +64,9 @@ scope_options = [
     click.option("--purpose", default=None, help="只核对该用途 / only this purpose (allocation line)"),
     click.option("--from", "date_from", callback=_date, help="期间起 / period start YYYY-MM-DD"),
     click.option("--to", "date_to", callback=_date, help="期间止 / period end YYYY-MM-DD"),
-    click.option("--quiet", "-q", is_flag=True, help="标准输出不打印 / print nothing on stdout (cron)"),
+    click.option("--quiet", "-q", is_flag=True,
+                 help="退出状态为0时不打印，否则只打印一行摘要（cron 只在有输出时发邮件）/ print nothing "
+                      "when the exit status is 0, else only the summary line (cron mails what a job prints)"),
 ]
 
 
@@ -357,7 +359,11 @@ class _errors:
 
 def _print_result(result, quiet: bool = False) -> None:
     """Rejected files and the first quarantined rows (RunResult carries a few, run.QUARANTINED_SHOWN)
-    on stderr, for cron's mail, before pointing at exceptions.csv for the rest; then one line."""
+    on stderr, for cron's mail, before pointing at exceptions.csv for the rest; then one line.
+
+    --quiet leaves out the line on a clean run (exit 0) only: cron mails what a job prints, not
+    its exit status, so a run with findings to act on (1) or a rejected file (2) that printed
+    nothing would go unheard of. Notes on stdout (subfolders not read) are left out."""
     for o in result.outcomes:
         if o.action == "rejected":
             click.echo(f"拒收 / rejected: {printable(o.message)}", err=True)
@@ -368,11 +374,12 @@ def _print_result(result, quiet: bool = False) -> None:
     if more > 0:
         click.echo(f"隔离 / quarantined: 另有 {more} 处，见 exceptions.csv / "
                    f"{more} more, see exceptions.csv", err=True)
-    if quiet:
+    if quiet and result.exit_status == 0:
         return
-    for folder, files in result.unread_folders:  # by design (old exports are kept in one): stdout
-        click.echo(f"未读取子文件夹 / subfolder not read: {printable(str(folder))} "
-                   f"（{files} 个文件 / {files} file{'' if files == 1 else 's'}）")
+    if not quiet:
+        for folder, files in result.unread_folders:  # by design (old exports are kept in one): stdout
+            click.echo(f"未读取子文件夹 / subfolder not read: {printable(str(folder))} "
+                       f"（{files} 个文件 / {files} file{'' if files == 1 else 's'}）")
     sev = result.by_severity
     waived = f"（其中已豁免 {result.waived} / {result.waived} waived）" if result.waived else ""
     click.echo(

@@ -2,8 +2,9 @@
 
 Cron runs at 02:00 with nobody watching: every run appends to `<outputs>/logs/recon.log`
 (rotated at 5 MB, 10 files kept) with per-file and per-stage timings; stdout gets one summary
-line (none with --quiet); errors go to stderr. A progress display appears only when stderr is a
-terminal, so cron mail stays clean.
+line (with --quiet, only when the exit status is not 0: cron mails what a job prints); errors
+go to stderr. A progress display appears only when stderr is a terminal, so cron mail stays
+clean.
 """
 from __future__ import annotations
 

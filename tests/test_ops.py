@@ -287,16 +287,33 @@ def test_scope__a_run_of_one_batch_says_of_it_what_the_run_of_both_says(tmp_path
             if notice_no == SECOND_BATCH else {("OVER_ALLOCATION", notice_no, "记-3", "1500.00")})
 
 
-def test_quiet__nothing_on_stdout_and_log_written(tmp_path):
+def test_quiet__nothing_on_a_clean_run_the_summary_line_when_there_is_something_to_act_on(tmp_path):
+    # cron mails what a job prints: before, `--quiet` printed nothing at exit 1 either, and the
+    # nightly run's findings reached nobody
     db = _store_with_mistakes(tmp_path)
-    res = CliRunner().invoke(main, ["check", "--db", str(db), "--outputs", str(tmp_path / "out"),
-                                    "--as-of", "2024-12-31", "--quiet"])
-    assert res.exit_code == 1
-    assert res.stdout == ""
+    found = _check(db, tmp_path, "--quiet")
+    assert found.exit_code == 1
+    [line] = found.stdout.splitlines()
+    assert line.startswith("run ") and "错误 2 errors" in line and line.endswith("(exit 1)")
     log = (tmp_path / "out" / "logs" / "recon.log").read_text(encoding="utf-8")
     assert "finished: exit 1" in log
+    clean = _check(db, tmp_path, "--quiet", "--fail-on", "never")
+    assert clean.exit_code == 0 and clean.stdout == "" and clean.stderr == ""
     loud = _check(db, tmp_path)
     assert loud.stdout.count("\n") == 1 and "exit 1" in loud.stdout
+
+
+def test_quiet__a_rejected_file_is_named_on_stderr_and_the_summary_line_printed(tmp_path):
+    root = Path(__file__).resolve().parent.parent
+    inputs = tmp_path / "inputs"
+    shutil.copytree(root / "inputs", inputs)
+    (inputs / "ledgers" / "notes.csv").write_text("甲,乙\n1,2\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["run", "--inputs", str(inputs), "--outputs", str(tmp_path / "out"),
+                                       "--as-of", "2024-12-31", "--quiet", "--fail-on", "never"])
+    assert result.exit_code == 2, result.output
+    assert "拒收 / rejected" in result.stderr and "notes.csv" in result.stderr
+    [line] = result.stdout.splitlines()
+    assert line.startswith("run ") and line.endswith("(exit 2)")
 
 
 def test_runs_listing__shows_history(tmp_path):
