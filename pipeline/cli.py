@@ -555,9 +555,13 @@ def waive(finding_key, reason, waived_by, outputs, db, wait):
     """豁免一条异常（保留记录，不再计入退出状态）/ accept a finding: it stays in reports, marked,
     and stops counting toward the exit status. Nothing is deleted.
 
+    The key is the finding_key column of exceptions.csv: rule | notice | voucher:line@yyyymm
+    (the month it was posted: vouchers are numbered afresh each month), or rule | notice |
+    purpose.
+
     \b
     Example:
-      recon waive "DUPLICATE_ENTRY|克区财综〔2024〕2号|记-0101:1" --reason "经核实为两笔独立发放" --by 李会计
+      recon waive "DUPLICATE_ENTRY|克区财综〔2024〕2号|记-08-0003:1@202408" --reason "经核实为两笔独立发放" --by 李会计
     """
     if not reason.strip() or not waived_by.strip():
         raise click.BadParameter("理由和豁免人不能为空 / --reason and --by must not be blank")
@@ -565,10 +569,35 @@ def waive(finding_key, reason, waived_by, outputs, db, wait):
         known = con.execute("select count(*) from findings where finding_key = ?", [finding_key]).fetchone()[0]
         if not known:
             raise ReconError(f"找不到该异常编号 / no finding with key {finding_key!r} "
-                             "(keys are in exceptions.csv, column finding_key)")
+                             "(keys are in exceptions.csv, column finding_key)" + _keys_meant(con, finding_key))
         con.execute("insert into waivers values (?, ?, ?, ?)",
                     [finding_key, reason.strip(), waived_by.strip(), dt.datetime.now()])
     click.echo(f"已豁免 / waived: {finding_key}")
+
+
+KEYS_SUGGESTED = 10  # of the keys a key without its @yyyymm may mean, the first shown
+
+
+def _keys_meant(con, given: str) -> str:
+    """The findings' keys that `given` names but for the @yyyymm its voucher:line lacks (a key
+    written as keys were before the period was in them, or copied short), as lines to add to the
+    message; "" when there is none."""
+    parts = given.split("|")
+    if len(parts) < 3 or "@" in parts[2] or ":" not in parts[2]:
+        return ""
+    head, tail = "|".join(parts[:3]), "|".join(parts[3:])
+    # the voucher's month, then the date and amount by which two ledgers' lines of one key differ
+    meant = re.compile(re.escape(head) + r"@\d{6}(~[^|]*)?" + (re.escape("|" + tail) if tail else ""))
+    keys = [k for (k,) in con.execute("select distinct finding_key from findings "
+                                      "where starts_with(finding_key, ?) order by 1", [head + "@"]).fetchall()
+            if meant.fullmatch(k)]
+    if not keys:
+        return ""
+    lines = [f"\n  {printable(k)}" for k in keys[:KEYS_SUGGESTED]]
+    if len(keys) > KEYS_SUGGESTED:
+        more = len(keys) - KEYS_SUGGESTED
+        lines.append(f"\n  …另有 {more} 个 / {more} more")
+    return "\n是否指以下编号（带凭证月份 @yyyymm）/ did you mean (with the voucher's month, @yyyymm):" + "".join(lines)
 
 
 @main.command()

@@ -218,6 +218,43 @@ def test_waive__unknown_key_is_refused(tmp_path):
     assert "no finding with key" in out.output
 
 
+def test_waive__a_key_without_its_month_is_refused_naming_the_keys_it_may_mean(tmp_path):
+    # keys end @yyyymm since vouchers are numbered afresh each month; `recon waive --help` showed
+    # one without, and a key written so was refused without a word of what it lacked
+    db = _store_with_mistakes(tmp_path, extra=[
+        dict(voucher_no="记-1", posted_on=dt.date(2024, 1, 10), debit=480, payee="王芳", function_code="2210108"),
+        dict(voucher_no="记-1", posted_on=dt.date(2024, 2, 10), debit=480, payee="李强", function_code="2210108"),
+    ])
+    _check(db, tmp_path)
+    runner = CliRunner()
+    one = runner.invoke(main, ["waive", f"CODE_MISMATCH|{NOTICE_NO}|记-0002:1", "--reason", "r", "--by", "b",
+                               "--db", str(db)])
+    assert one.exit_code == 2
+    assert "no finding with key" in one.stderr and "是否指以下编号" in one.stderr and "did you mean" in one.stderr
+    assert one.stderr.splitlines()[-1].strip() == f"CODE_MISMATCH|{NOTICE_NO}|记-0002:1@202403"
+    two = runner.invoke(main, ["waive", f"CODE_MISMATCH|{NOTICE_NO}|记-1:1", "--reason", "r", "--by", "b",
+                               "--db", str(db)])
+    assert two.exit_code == 2
+    assert [line.strip() for line in two.stderr.splitlines()[-2:]] == [
+        f"CODE_MISMATCH|{NOTICE_NO}|记-1:1@202401", f"CODE_MISMATCH|{NOTICE_NO}|记-1:1@202402"]
+    none = runner.invoke(main, ["waive", f"CODE_MISMATCH|{NOTICE_NO}|记-9:1", "--reason", "r", "--by", "b",
+                                "--db", str(db)])
+    assert none.exit_code == 2 and "no finding with key" in none.stderr and "did you mean" not in none.stderr
+    con = open_store(db)
+    assert con.execute("select count(*) from waivers").fetchone()[0] == 0
+    con.close()
+
+
+def test_waive__the_example_in_its_help_is_a_key_as_keys_are_now(tmp_path):
+    from pipeline.findings import Finding
+
+    help_text = CliRunner().invoke(main, ["waive", "--help"]).output
+    [example] = [line.split('"')[1] for line in help_text.splitlines() if line.strip().startswith("recon waive ")]
+    made = Finding("DUPLICATE_ENTRY", "warning", "", notice_no=NOTICE_NO, voucher_no="记-08-0003", line_no="1",
+                   posted_on=dt.date(2024, 8, 12)).finding_key
+    assert example == made
+
+
 def test_scope__as_of_leaves_out_later_lines(tmp_path):
     db = _store_with_mistakes(tmp_path, extra=[
         dict(voucher_no="记-0900", debit=480, payee="赵六", function_code="2210110",
