@@ -522,7 +522,7 @@ def runs(limit, outputs, db, wait):
     Example:
       recon runs --limit 5
     """
-    with _store(outputs, db, wait, read_only=True) as con:
+    with _store(outputs, db, wait, read_only=True, writes_nothing=True) as con:
         rows = con.execute(
             """
             select r.run_id, r.started_at, r.as_of, r.exit_status,
@@ -609,7 +609,7 @@ def waivers(outputs, db, wait):
     Example:
       recon waivers
     """
-    with _store(outputs, db, wait, read_only=True) as con:
+    with _store(outputs, db, wait, read_only=True, writes_nothing=True) as con:
         rows = con.execute("select finding_key, waived_by, waived_at, reason from waivers "
                            "order by waived_at").fetchall()
     if not rows:
@@ -663,10 +663,10 @@ class _store:
     """Hold the store for a command (one writer at a time); a busy store exits 3, other store
     errors exit 2, each with a clear message."""
 
-    def __init__(self, outputs, db, wait=None, read_only=False, create=True):
+    def __init__(self, outputs, db, wait=None, read_only=False, create=True, writes_nothing=False):
         from .store import session
 
-        kwargs = {"read_only": read_only, "create": create}
+        kwargs = {"read_only": read_only, "create": create, "writes_nothing": writes_nothing}
         if wait is not None:
             kwargs["wait"] = wait
         self._session = session(_db_path(outputs, db), **kwargs)

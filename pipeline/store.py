@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Iterator
@@ -138,14 +139,17 @@ def _checked_limit(limit: str) -> str:
 
 
 @contextmanager
-def session(db_path: str | Path, *, wait: float | None = None,
-            read_only: bool = False, create: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+def session(db_path: str | Path, *, wait: float | None = None, read_only: bool = False,
+            create: bool = True, writes_nothing: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """The store, held by this process alone for the block: one writer at a time. create=False
     (and read_only) refuse a store that does not exist yet rather than make an empty one.
 
     A second recon on the same store waits up to `wait` seconds for the first to finish, then
     gives up with StoreBusy. The lock is a file beside the store (`<db>.lock`), released by the
     operating system even when the holder is killed, so a crashed run never blocks the next one.
+
+    writes_nothing (read_only, for a command that changes nothing anywhere: `recon runs`,
+    `recon waivers`) may read a store whose lock file cannot be written: see _read_hold.
     """
     db_path = Path(db_path)
     wait = default_wait() if wait is None else wait
@@ -156,13 +160,23 @@ def session(db_path: str | Path, *, wait: float | None = None,
     lock_path = Path(str(db_path) + ".lock")
     lock_existed = os.path.lexists(lock_path)
     lock = FileLock(str(lock_path), mode=0o600)
+    unwritable = None
     try:
         lock.acquire(timeout=wait)
     except Timeout:
-        raise StoreBusy(
-            f"数据库正被另一个 recon 进程使用，等待 {wait:g} 秒后放弃，请稍后重试 / "
-            f"store {db_path} is in use by another recon process; gave up after {wait:g}s, try again later"
-        ) from None
+        raise _busy(db_path, wait) from None
+    except OSError as exc:
+        if not (read_only and writes_nothing and exc.errno in _READ_ONLY_ERRNOS):
+            raise
+        unwritable = exc
+    if unwritable is not None:
+        with _read_hold(lock_path, db_path, wait, unwritable):
+            con = open_store(db_path, read_only=True)
+            try:
+                yield con
+            finally:
+                con.close()
+        return
     foreign = False
     try:
         try:
@@ -179,6 +193,57 @@ def session(db_path: str | Path, *, wait: float | None = None,
         if foreign and not lock_existed:  # nothing of ours is left beside another program's file
             with suppress(OSError):
                 lock_path.unlink()
+
+
+# The lock file cannot be made or opened to write: read-only media, or a folder (or lock file)
+# this user may not write
+_READ_ONLY_ERRNOS = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def _busy(db_path: Path, wait: float) -> StoreBusy:
+    return StoreBusy(
+        f"数据库正被另一个 recon 进程使用，等待 {wait:g} 秒后放弃，请稍后重试 / "
+        f"store {db_path} is in use by another recon process; gave up after {wait:g}s, try again later")
+
+
+@contextmanager
+def _read_hold(lock_path: Path, db_path: Path, wait: float, unwritable: OSError) -> Iterator[None]:
+    """Hold the store's lock for a reader that cannot write the lock file (a store on read-only
+    media, an auditor's copy in a folder of someone else's).
+
+    A lock file that is there is opened to read and locked shared (flock needs no right to
+    write): a recon that writes locks it exclusively (filelock), so each waits for the other as
+    usual, and readers do not wait for one another. With no lock file, and none to be made, no
+    recon can hold the store's lock either (a writer needs to make that file first, and the WAL
+    and spill folder beside the store): the store is read without one. Even so DuckDB's own lock
+    on the store's file keeps a writer and a reader from having it open at once. A lock file
+    that is there but cannot be read either leaves the reader nothing to wait on: it is refused
+    as before (`unwritable`, exit 2), rather than read while a writer may hold it."""
+    try:
+        fd = os.open(lock_path, os.O_RDONLY)
+    except FileNotFoundError:
+        yield
+        return
+    except OSError:
+        raise unwritable from None
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no shared lock to take, refused as before
+        os.close(fd)
+        raise unwritable from None
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise _busy(db_path, wait) from None
+                time.sleep(0.1)
+        yield
+    finally:
+        os.close(fd)  # and with it the lock
 
 
 def open_store(db_path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
