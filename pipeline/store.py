@@ -110,6 +110,9 @@ def working_folder(con: duckdb.DuckDBPyConnection, prefix: str) -> Iterator[Path
 # Windows' and SQLite's words, or the errno's name
 _DISK_FULL = re.compile(r"no space left on device|disk quota exceeded|disk (is )?full|not enough space on the disk"
                         r"|\bENOSPC\b|\bEDQUOT\b", re.IGNORECASE)
+# DuckDB's errors about what it read quote it ("Original Line: …", a cell): their words are the
+# input's, and a ledger's line that says "disk full" must still reject the file, not stop the run
+_QUOTES_INPUT = (duckdb.InvalidInputException, duckdb.ConversionException)
 
 
 def out_of_disk(exc: BaseException) -> bool:
@@ -124,7 +127,7 @@ def out_of_disk(exc: BaseException) -> bool:
         if isinstance(exc, OSError) and exc.errno is not None:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 return True  # else its text is the errno's and a file name: nothing to read there
-        elif _DISK_FULL.search(str(exc)):
+        elif not isinstance(exc, _QUOTES_INPUT) and _DISK_FULL.search(str(exc)):
             return True
         exc = exc.__cause__ if exc.__cause__ is not None else exc.__context__
     return False

@@ -184,6 +184,24 @@ def test_crash__disk_full_is_named_not_reported_as_a_bug(tmp_path, monkeypatch, 
     assert "磁盘空间不足" in result.stderr and "no space left" in result.stderr, result.stderr
 
 
+def test_crash__a_ledger_line_that_says_disk_full_rejects_its_file_and_stops_nothing(tmp_path):
+    # the text of any error is read for a full disk's words, but not the input's own text that
+    # DuckDB's reader quotes: the file is rejected, the run goes on (exit 2, not "no space left")
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    ledger = tmp_path / "l.csv"
+    ledger.write_text("凭证号,分录号,凭证日期,会计体系,科目编码,科目名称,摘要,借方金额,贷方金额\n"
+                      "记-1,1,2024-03-10,预算会计,7201,支出,租赁补贴,480,0\n"
+                      "记-2,1,2024-03-10,预算会计,7201,支出,No space left on device,480,0,Disk full\n",
+                      encoding="utf-8")
+    result = CliRunner().invoke(main, ["load", "ledger", str(ledger), "--db", str(tmp_path / "s.duckdb")])
+    assert result.exit_code == 2, result.output
+    assert "拒收 / rejected" in result.stderr and "文件第3行有 10 列" in result.stderr, result.stderr
+    assert "磁盘空间不足" not in result.stderr and "internal error" not in result.stderr
+
+
 _REPORTS_ON_A_FULL_DISK = """
 import sys
 from xlsxwriter import workbook
