@@ -55,6 +55,12 @@ class _LogFile(RotatingFileHandler):
         super().handleError(record)
 
 
+# Loggers of libraries whose records go to the log file too. Great Expectations logs a Data Docs
+# page it could not write (a full disk) at ERROR, traceback included; with no handler of its own
+# that went to stderr through logging's last resort, into cron's mail, once per page.
+LIBRARY_LOGGERS = ("great_expectations",)
+
+
 def setup_logging(outputs: Path) -> Path:
     log_dir = outputs / "logs"
     outputs.mkdir(parents=True, exist_ok=True, mode=0o700)  # a new outputs folder is private too
@@ -62,10 +68,11 @@ def setup_logging(outputs: Path) -> Path:
     path = log_dir / "recon.log"
     logger = logging.getLogger("recon")
     logger.setLevel(logging.INFO)
-    for h in list(logger.handlers):
-        if isinstance(h, RotatingFileHandler):
-            logger.removeHandler(h)
-            h.close()
+    for name in ("recon", *LIBRARY_LOGGERS):
+        for h in list(logging.getLogger(name).handlers):
+            if isinstance(h, RotatingFileHandler):
+                logging.getLogger(name).removeHandler(h)
+                h.close()
     old_umask = os.umask(0o077)
     try:
         handler = _LogFile(path, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8")
@@ -74,6 +81,10 @@ def setup_logging(outputs: Path) -> Path:
     handler.setFormatter(_OneLineFormatter("%(asctime)s pid=%(process)d %(levelname)s %(message)s"))
     logger.addHandler(handler)
     logger.propagate = False
+    for name in LIBRARY_LOGGERS:  # at the level the library is set to (expectations.py: ERROR)
+        library = logging.getLogger(name)
+        library.addHandler(handler)
+        library.propagate = False
     return path
 
 

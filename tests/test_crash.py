@@ -257,3 +257,25 @@ def test_crash__a_log_that_cannot_be_written_says_nothing_on_stderr(tmp_path, ca
         with contextlib.suppress(OSError):
             stream.close()
     assert capsys.readouterr().err == ""
+
+
+def test_crash__a_library_s_error_goes_to_the_log_not_to_stderr(tmp_path, capsys):
+    # Great Expectations logs each Data Docs page it cannot write on a full disk at ERROR with its
+    # traceback: before, logging's last resort printed it on stderr, into cron's mail
+    import logging
+
+    from pipeline.logs import setup_logging
+
+    path = setup_logging(tmp_path / "out")
+    gx = logging.getLogger("great_expectations.render.renderer.site_builder")
+    try:
+        gx.error('An unexpected Exception occurred during data docs rendering.  OSError: "[Errno 28] No '
+                 'space left on device".  Traceback: "Traceback (most recent call last):\n  File …"')
+    finally:
+        for name in ("recon", "great_expectations"):
+            for handler in logging.getLogger(name).handlers[:]:
+                logging.getLogger(name).removeHandler(handler)
+                handler.close()
+    assert capsys.readouterr().err == ""
+    [line] = path.read_text(encoding="utf-8").splitlines()
+    assert "ERROR An unexpected Exception occurred during data docs rendering" in line
