@@ -64,7 +64,9 @@ scope_options = [
     click.option("--purpose", default=None, help="只核对该用途 / only this purpose (allocation line)"),
     click.option("--from", "date_from", callback=_date, help="期间起 / period start YYYY-MM-DD"),
     click.option("--to", "date_to", callback=_date, help="期间止 / period end YYYY-MM-DD"),
-    click.option("--quiet", "-q", is_flag=True, help="标准输出不打印 / print nothing on stdout (cron)"),
+    click.option("--quiet", "-q", is_flag=True,
+                 help="退出状态为0时不打印，否则只打印一行摘要（cron 只在有输出时发邮件）/ print nothing "
+                      "when the exit status is 0, else only the summary line (cron mails what a job prints)"),
 ]
 
 
@@ -140,6 +142,22 @@ def _interrupted_status() -> int:
         log.warning("interrupted (exit %d)", status)
     click.echo(INTERRUPTED, err=True)
     return status
+
+
+def _quiet_when_out_of_disk(previous):
+    """sys.unraisablehook for the command: an error raised where Python cannot raise it (in an
+    object's finaliser) is printed on stderr with a traceback. On a full disk one follows the
+    command's own line about it: xlsxwriter leaves its zip file open when a write fails, and the
+    file, collected, fails again to close. That one goes to the log (if it can), not to stderr;
+    any other goes to `previous`."""
+    def hook(unraisable) -> None:
+        if unraisable.exc_value is not None and out_of_disk(unraisable.exc_value):
+            log = logging.getLogger("recon")
+            if log.handlers:
+                log.warning("ignored on a full disk, in %r: %s", unraisable.object, unraisable.exc_value)
+            return
+        previous(unraisable)
+    return hook
 
 
 def _interrupted() -> NoReturn:
@@ -341,7 +359,11 @@ class _errors:
 
 def _print_result(result, quiet: bool = False) -> None:
     """Rejected files and the first quarantined rows (RunResult carries a few, run.QUARANTINED_SHOWN)
-    on stderr, for cron's mail, before pointing at exceptions.csv for the rest; then one line."""
+    on stderr, for cron's mail, before pointing at exceptions.csv for the rest; then one line.
+
+    --quiet leaves out the line on a clean run (exit 0) only: cron mails what a job prints, not
+    its exit status, so a run with findings to act on (1) or a rejected file (2) that printed
+    nothing would go unheard of. Notes on stdout (subfolders not read) are left out."""
     for o in result.outcomes:
         if o.action == "rejected":
             click.echo(f"拒收 / rejected: {printable(o.message)}", err=True)
@@ -352,11 +374,12 @@ def _print_result(result, quiet: bool = False) -> None:
     if more > 0:
         click.echo(f"隔离 / quarantined: 另有 {more} 处，见 exceptions.csv / "
                    f"{more} more, see exceptions.csv", err=True)
-    if quiet:
+    if quiet and result.exit_status == 0:
         return
-    for folder, files in result.unread_folders:  # by design (old exports are kept in one): stdout
-        click.echo(f"未读取子文件夹 / subfolder not read: {printable(str(folder))} "
-                   f"（{files} 个文件 / {files} file{'' if files == 1 else 's'}）")
+    if not quiet:
+        for folder, files in result.unread_folders:  # by design (old exports are kept in one): stdout
+            click.echo(f"未读取子文件夹 / subfolder not read: {printable(str(folder))} "
+                       f"（{files} 个文件 / {files} file{'' if files == 1 else 's'}）")
     sev = result.by_severity
     waived = f"（其中已豁免 {result.waived} / {result.waived} waived）" if result.waived else ""
     click.echo(
@@ -489,7 +512,8 @@ def rules(fmt):
 
 
 @main.command()
-@click.option("--limit", default=20, show_default=True, help="显示最近几次 / how many runs to show")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1),
+              help="显示最近几次 / how many runs to show")
 @_apply(store_options)
 def runs(limit, outputs, db, wait):
     """运行历史 / run history: id, time, as-of, inputs, findings by severity, exit status.
@@ -498,7 +522,7 @@ def runs(limit, outputs, db, wait):
     Example:
       recon runs --limit 5
     """
-    with _store(outputs, db, wait, read_only=True) as con:
+    with _store(outputs, db, wait, read_only=True, writes_nothing=True) as con:
         rows = con.execute(
             """
             select r.run_id, r.started_at, r.as_of, r.exit_status,
@@ -531,9 +555,13 @@ def waive(finding_key, reason, waived_by, outputs, db, wait):
     """豁免一条异常（保留记录，不再计入退出状态）/ accept a finding: it stays in reports, marked,
     and stops counting toward the exit status. Nothing is deleted.
 
+    The key is the finding_key column of exceptions.csv: rule | notice | voucher:line@yyyymm
+    (the month it was posted: vouchers are numbered afresh each month), or rule | notice |
+    purpose.
+
     \b
     Example:
-      recon waive "DUPLICATE_ENTRY|克区财综〔2024〕2号|记-0101:1" --reason "经核实为两笔独立发放" --by 李会计
+      recon waive "DUPLICATE_ENTRY|克区财综〔2024〕2号|记-08-0003:1@202408" --reason "经核实为两笔独立发放" --by 李会计
     """
     if not reason.strip() or not waived_by.strip():
         raise click.BadParameter("理由和豁免人不能为空 / --reason and --by must not be blank")
@@ -541,10 +569,35 @@ def waive(finding_key, reason, waived_by, outputs, db, wait):
         known = con.execute("select count(*) from findings where finding_key = ?", [finding_key]).fetchone()[0]
         if not known:
             raise ReconError(f"找不到该异常编号 / no finding with key {finding_key!r} "
-                             "(keys are in exceptions.csv, column finding_key)")
+                             "(keys are in exceptions.csv, column finding_key)" + _keys_meant(con, finding_key))
         con.execute("insert into waivers values (?, ?, ?, ?)",
                     [finding_key, reason.strip(), waived_by.strip(), dt.datetime.now()])
     click.echo(f"已豁免 / waived: {finding_key}")
+
+
+KEYS_SUGGESTED = 10  # of the keys a key without its @yyyymm may mean, the first shown
+
+
+def _keys_meant(con, given: str) -> str:
+    """The findings' keys that `given` names but for the @yyyymm its voucher:line lacks (a key
+    written as keys were before the period was in them, or copied short), as lines to add to the
+    message; "" when there is none."""
+    parts = given.split("|")
+    if len(parts) < 3 or "@" in parts[2] or ":" not in parts[2]:
+        return ""
+    head, tail = "|".join(parts[:3]), "|".join(parts[3:])
+    # the voucher's month, then the date and amount by which two ledgers' lines of one key differ
+    meant = re.compile(re.escape(head) + r"@\d{6}(~[^|]*)?" + (re.escape("|" + tail) if tail else ""))
+    keys = [k for (k,) in con.execute("select distinct finding_key from findings "
+                                      "where starts_with(finding_key, ?) order by 1", [head + "@"]).fetchall()
+            if meant.fullmatch(k)]
+    if not keys:
+        return ""
+    lines = [f"\n  {printable(k)}" for k in keys[:KEYS_SUGGESTED]]
+    if len(keys) > KEYS_SUGGESTED:
+        more = len(keys) - KEYS_SUGGESTED
+        lines.append(f"\n  …另有 {more} 个 / {more} more")
+    return "\n是否指以下编号（带凭证月份 @yyyymm）/ did you mean (with the voucher's month, @yyyymm):" + "".join(lines)
 
 
 @main.command()
@@ -556,7 +609,7 @@ def waivers(outputs, db, wait):
     Example:
       recon waivers
     """
-    with _store(outputs, db, wait, read_only=True) as con:
+    with _store(outputs, db, wait, read_only=True, writes_nothing=True) as con:
         rows = con.execute("select finding_key, waived_by, waived_at, reason from waivers "
                            "order by waived_at").fetchall()
     if not rows:
@@ -610,10 +663,10 @@ class _store:
     """Hold the store for a command (one writer at a time); a busy store exits 3, other store
     errors exit 2, each with a clear message."""
 
-    def __init__(self, outputs, db, wait=None, read_only=False, create=True):
+    def __init__(self, outputs, db, wait=None, read_only=False, create=True, writes_nothing=False):
         from .store import session
 
-        kwargs = {"read_only": read_only, "create": create}
+        kwargs = {"read_only": read_only, "create": create, "writes_nothing": writes_nothing}
         if wait is not None:
             kwargs["wait"] = wait
         self._session = session(_db_path(outputs, db), **kwargs)
@@ -680,6 +733,7 @@ def entry() -> None:
     that are not daemons are waited for, and the process ends with os._exit.
     """
     _stop_on_signals()  # from the start: a signal while click reads the arguments is one too
+    sys.unraisablehook = _quiet_when_out_of_disk(sys.unraisablehook)
     try:
         main()
         code = 0

@@ -2,8 +2,9 @@
 
 Cron runs at 02:00 with nobody watching: every run appends to `<outputs>/logs/recon.log`
 (rotated at 5 MB, 10 files kept) with per-file and per-stage timings; stdout gets one summary
-line (none with --quiet); errors go to stderr. A progress display appears only when stderr is a
-terminal, so cron mail stays clean.
+line (with --quiet, only when the exit status is not 0: cron mails what a job prints); errors
+go to stderr. A progress display appears only when stderr is a terminal, so cron mail stays
+clean.
 """
 from __future__ import annotations
 
@@ -39,6 +40,27 @@ class _OneLineFormatter(logging.Formatter):
         return super().formatMessage(record)
 
 
+class _LogFile(RotatingFileHandler):
+    """The log file, which says nothing on stderr when it cannot be written.
+
+    logging reports a handler's failed write (a full disk) as "--- Logging error ---" and a
+    traceback on stderr, into cron's mail, and the command carries on. The disk is the outputs'
+    own, which the command's reports then stop on, saying so in one line
+    (cli._short_of_resources); the record that could not be written is dropped. A record that
+    cannot be formatted (a mistake in a log call) is still reported as logging does."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handleError(record)
+
+
+# Loggers of libraries whose records go to the log file too. Great Expectations logs a Data Docs
+# page it could not write (a full disk) at ERROR, traceback included; with no handler of its own
+# that went to stderr through logging's last resort, into cron's mail, once per page.
+LIBRARY_LOGGERS = ("great_expectations",)
+
+
 def setup_logging(outputs: Path) -> Path:
     log_dir = outputs / "logs"
     outputs.mkdir(parents=True, exist_ok=True, mode=0o700)  # a new outputs folder is private too
@@ -46,18 +68,23 @@ def setup_logging(outputs: Path) -> Path:
     path = log_dir / "recon.log"
     logger = logging.getLogger("recon")
     logger.setLevel(logging.INFO)
-    for h in list(logger.handlers):
-        if isinstance(h, RotatingFileHandler):
-            logger.removeHandler(h)
-            h.close()
+    for name in ("recon", *LIBRARY_LOGGERS):
+        for h in list(logging.getLogger(name).handlers):
+            if isinstance(h, RotatingFileHandler):
+                logging.getLogger(name).removeHandler(h)
+                h.close()
     old_umask = os.umask(0o077)
     try:
-        handler = RotatingFileHandler(path, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8")
+        handler = _LogFile(path, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8")
     finally:
         os.umask(old_umask)
     handler.setFormatter(_OneLineFormatter("%(asctime)s pid=%(process)d %(levelname)s %(message)s"))
     logger.addHandler(handler)
     logger.propagate = False
+    for name in LIBRARY_LOGGERS:  # at the level the library is set to (expectations.py: ERROR)
+        library = logging.getLogger(name)
+        library.addHandler(handler)
+        library.propagate = False
     return path
 
 

@@ -5,6 +5,13 @@ else has to be running. Tables are defined in `sql/schema.sql` and versioned in 
 an older store is migrated by the numbered scripts in `sql/migrations/`, a newer one is refused
 (a downgrade would lose data). Views (`sql/staging.sql`, `sql/facts.sql`) hold no data and are
 re-created on every writable open, so changing them needs no migration.
+
+A DuckDB file with tables of its own and no `schema_meta` of budget-recon's is another
+program's: it is refused before anything is written to it (only an empty file becomes a store).
+The commands that only read (`recon runs`, `waivers`, `prune`) open a store read-only, so they
+cannot migrate it: they read an older store as it is (the columns they read, of runs,
+run_inputs, findings and waivers, are the same from version 1 on; a migration that changes them
+must make them refuse older stores), and refuse a newer one as the others do.
 """
 from __future__ import annotations
 
@@ -14,7 +21,8 @@ import os
 import re
 import shutil
 import tempfile
-from contextlib import contextmanager
+import time
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Iterator
 
@@ -38,6 +46,10 @@ LOAD_MEMORY_LIMIT = os.environ.get("RECON_LOAD_MEMORY_LIMIT") or DEFAULT_MEMORY_
 
 class StoreError(Exception):
     """The store cannot be opened or is not one this version understands (exit status 2)."""
+
+
+class NotAStore(StoreError):
+    """A DuckDB file that is not a budget-recon store (exit status 2); it is left as it was."""
 
 
 class StoreBusy(StoreError):
@@ -93,12 +105,32 @@ def working_folder(con: duckdb.DuckDBPyConnection, prefix: str) -> Iterator[Path
         shutil.rmtree(folder, ignore_errors=True)
 
 
+# How a full disk is worded where no errno is kept: the C library's strerror (in DuckDB's
+# messages: its IOException, and TransactionException on a commit the WAL could not take),
+# Windows' and SQLite's words, or the errno's name
+_DISK_FULL = re.compile(r"no space left on device|disk quota exceeded|disk (is )?full|not enough space on the disk"
+                        r"|\bENOSPC\b|\bEDQUOT\b", re.IGNORECASE)
+# DuckDB's errors about what it read quote it ("Original Line: …", a cell): their words are the
+# input's, and a ledger's line that says "disk full" must still reject the file, not stop the run
+_QUOTES_INPUT = (duckdb.InvalidInputException, duckdb.ConversionException)
+
+
 def out_of_disk(exc: BaseException) -> bool:
     """Did this error come from a full disk (the store's, its spill folder's, the outputs')?
-    DuckDB says so only in its message."""
-    if isinstance(exc, OSError):
-        return exc.errno == errno.ENOSPC
-    return isinstance(exc, duckdb.IOException) and "no space left on device" in str(exc).lower()
+
+    Read from the error and the errors it was raised from or while handling (__cause__,
+    __context__): a library wraps the OSError (xlsxwriter's FileCreateError), or keeps only its
+    text (DuckDB: an IOException, a TransactionException when a commit cannot write the WAL)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno is not None:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                return True  # else its text is the errno's and a file name: nothing to read there
+        elif not isinstance(exc, _QUOTES_INPUT) and _DISK_FULL.search(str(exc)):
+            return True
+        exc = exc.__cause__ if exc.__cause__ is not None else exc.__context__
+    return False
 
 
 def _checked_limit(limit: str) -> str:
@@ -110,14 +142,17 @@ def _checked_limit(limit: str) -> str:
 
 
 @contextmanager
-def session(db_path: str | Path, *, wait: float | None = None,
-            read_only: bool = False, create: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+def session(db_path: str | Path, *, wait: float | None = None, read_only: bool = False,
+            create: bool = True, writes_nothing: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """The store, held by this process alone for the block: one writer at a time. create=False
     (and read_only) refuse a store that does not exist yet rather than make an empty one.
 
     A second recon on the same store waits up to `wait` seconds for the first to finish, then
     gives up with StoreBusy. The lock is a file beside the store (`<db>.lock`), released by the
     operating system even when the holder is killed, so a crashed run never blocks the next one.
+
+    writes_nothing (read_only, for a command that changes nothing anywhere: `recon runs`,
+    `recon waivers`) may read a store whose lock file cannot be written: see _read_hold.
     """
     db_path = Path(db_path)
     wait = default_wait() if wait is None else wait
@@ -125,22 +160,93 @@ def session(db_path: str | Path, *, wait: float | None = None,
         db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     elif not db_path.exists():
         raise StoreError(f"数据库不存在 / store not found: {db_path} (run `recon run` first)")
-    lock = FileLock(str(db_path) + ".lock", mode=0o600)
+    lock_path = Path(str(db_path) + ".lock")
+    lock_existed = os.path.lexists(lock_path)
+    lock = FileLock(str(lock_path), mode=0o600)
+    unwritable = None
     try:
         lock.acquire(timeout=wait)
     except Timeout:
-        raise StoreBusy(
-            f"数据库正被另一个 recon 进程使用，等待 {wait:g} 秒后放弃，请稍后重试 / "
-            f"store {db_path} is in use by another recon process; gave up after {wait:g}s, try again later"
-        ) from None
+        raise _busy(db_path, wait) from None
+    except OSError as exc:
+        if not (read_only and writes_nothing and exc.errno in _READ_ONLY_ERRNOS):
+            raise
+        unwritable = exc
+    if unwritable is not None:
+        with _read_hold(lock_path, db_path, wait, unwritable):
+            con = open_store(db_path, read_only=True)
+            try:
+                yield con
+            finally:
+                con.close()
+        return
+    foreign = False
     try:
-        con = open_store(db_path, read_only=read_only)
+        try:
+            con = open_store(db_path, read_only=read_only)
+        except NotAStore:
+            foreign = True
+            raise
         try:
             yield con
         finally:
             con.close()
     finally:
         lock.release()
+        if foreign and not lock_existed:  # nothing of ours is left beside another program's file
+            with suppress(OSError):
+                lock_path.unlink()
+
+
+# The lock file cannot be made or opened to write: read-only media, or a folder (or lock file)
+# this user may not write
+_READ_ONLY_ERRNOS = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def _busy(db_path: Path, wait: float) -> StoreBusy:
+    return StoreBusy(
+        f"数据库正被另一个 recon 进程使用，等待 {wait:g} 秒后放弃，请稍后重试 / "
+        f"store {db_path} is in use by another recon process; gave up after {wait:g}s, try again later")
+
+
+@contextmanager
+def _read_hold(lock_path: Path, db_path: Path, wait: float, unwritable: OSError) -> Iterator[None]:
+    """Hold the store's lock for a reader that cannot write the lock file (a store on read-only
+    media, an auditor's copy in a folder of someone else's).
+
+    A lock file that is there is opened to read and locked shared (flock needs no right to
+    write): a recon that writes locks it exclusively (filelock), so each waits for the other as
+    usual, and readers do not wait for one another. With no lock file, and none to be made, no
+    recon can hold the store's lock either (a writer needs to make that file first, and the WAL
+    and spill folder beside the store): the store is read without one. Even so DuckDB's own lock
+    on the store's file keeps a writer and a reader from having it open at once. A lock file
+    that is there but cannot be read either leaves the reader nothing to wait on: it is refused
+    as before (`unwritable`, exit 2), rather than read while a writer may hold it."""
+    try:
+        fd = os.open(lock_path, os.O_RDONLY)
+    except FileNotFoundError:
+        yield
+        return
+    except OSError:
+        raise unwritable from None
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no shared lock to take, refused as before
+        os.close(fd)
+        raise unwritable from None
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise _busy(db_path, wait) from None
+                time.sleep(0.1)
+        yield
+    finally:
+        os.close(fd)  # and with it the lock
 
 
 def open_store(db_path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -158,6 +264,11 @@ def open_store(db_path: str | Path, *, read_only: bool = False) -> duckdb.DuckDB
         raise StoreError(f"无法打开数据库 / cannot open store {db_path}: {exc}") from exc
     finally:
         os.umask(old_umask)
+    try:
+        _check_store(con, db_path, read_only)  # before anything is written to it
+    except BaseException:
+        con.close()
+        raise
     # Work beyond the memory limit spills to <store>.tmp: ledger text, so the folder is the
     # running user's only (DuckDB would create it 0755 with files readable under the umask).
     spill = db_path.with_name(db_path.name + ".tmp")
@@ -202,22 +313,49 @@ def _load_reference(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
-    exists = con.execute(
-        "select count(*) from information_schema.tables where table_name = 'schema_meta'"
-    ).fetchone()[0]
-    if not exists:
+    """The store's schema version; 0 for a database without budget-recon's schema_meta (a new,
+    empty file, or another program's, whose own table of that name may hold anything)."""
+    columns = {name for (name,) in con.execute(
+        "select column_name from information_schema.columns where table_catalog = current_database() "
+        "and table_schema = 'main' and table_name = 'schema_meta'").fetchall()}
+    if not {"key", "value"} <= columns:
         return 0
-    row = con.execute("select value from schema_meta where key = 'schema_version'").fetchone()
-    return int(row[0]) if row else 0
+    row = con.execute("select cast(value as varchar) from schema_meta "
+                      "where cast(key as varchar) = 'schema_version'").fetchone()
+    try:
+        return int(row[0]) if row else 0
+    except (TypeError, ValueError):
+        return 0
 
 
-def _migrate(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
+def _check_store(con: duckdb.DuckDBPyConnection, db_path: Path, read_only: bool) -> None:
+    """Refuse what this release must not write to (or, read-only, cannot read): another program's
+    database, or a store of a newer schema. An empty file is a new store, except to a reader."""
     version = schema_version(con)
     if version > SCHEMA_VERSION:
         raise StoreError(
             f"数据库版本 {version} 高于本程序支持的 {SCHEMA_VERSION}，请升级 budget-recon / "
             f"store {db_path} has schema {version}, newer than this release ({SCHEMA_VERSION}); upgrade budget-recon"
         )
+    if version == 0 and (read_only or _has_tables(con)):
+        raise NotAStore(
+            f"不是 budget-recon 的数据库 / not a budget-recon store: {db_path} (其中没有 budget-recon 的 "
+            f"schema_meta，未作任何改动，请检查 --db / it has no budget-recon schema_meta and was left as "
+            f"it was; check --db)")
+
+
+def _has_tables(con: duckdb.DuckDBPyConnection) -> bool:
+    """Does the database hold tables or views (macros aside: a store's first open installs them
+    before its schema, and a run killed between the two left a file that is still a new store)?"""
+    return con.execute(
+        "select (select count(*) from duckdb_tables() where database_name = current_database()"
+        "        and not temporary)"
+        "     + (select count(*) from duckdb_views() where database_name = current_database()"
+        "        and not internal and not temporary)").fetchone()[0] > 0
+
+
+def _migrate(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
+    version = schema_version(con)  # not newer: _check_store refused that
     if version == SCHEMA_VERSION:
         return
     with transaction(con):

@@ -219,6 +219,43 @@ def test_waive__unknown_key_is_refused(tmp_path):
     assert "no finding with key" in out.output
 
 
+def test_waive__a_key_without_its_month_is_refused_naming_the_keys_it_may_mean(tmp_path):
+    # keys end @yyyymm since vouchers are numbered afresh each month; `recon waive --help` showed
+    # one without, and a key written so was refused without a word of what it lacked
+    db = _store_with_mistakes(tmp_path, extra=[
+        dict(voucher_no="记-1", posted_on=dt.date(2024, 1, 10), debit=480, payee="王芳", function_code="2210108"),
+        dict(voucher_no="记-1", posted_on=dt.date(2024, 2, 10), debit=480, payee="李强", function_code="2210108"),
+    ])
+    _check(db, tmp_path)
+    runner = CliRunner()
+    one = runner.invoke(main, ["waive", f"CODE_MISMATCH|{NOTICE_NO}|记-0002:1", "--reason", "r", "--by", "b",
+                               "--db", str(db)])
+    assert one.exit_code == 2
+    assert "no finding with key" in one.stderr and "是否指以下编号" in one.stderr and "did you mean" in one.stderr
+    assert one.stderr.splitlines()[-1].strip() == f"CODE_MISMATCH|{NOTICE_NO}|记-0002:1@202403"
+    two = runner.invoke(main, ["waive", f"CODE_MISMATCH|{NOTICE_NO}|记-1:1", "--reason", "r", "--by", "b",
+                               "--db", str(db)])
+    assert two.exit_code == 2
+    assert [line.strip() for line in two.stderr.splitlines()[-2:]] == [
+        f"CODE_MISMATCH|{NOTICE_NO}|记-1:1@202401", f"CODE_MISMATCH|{NOTICE_NO}|记-1:1@202402"]
+    none = runner.invoke(main, ["waive", f"CODE_MISMATCH|{NOTICE_NO}|记-9:1", "--reason", "r", "--by", "b",
+                                "--db", str(db)])
+    assert none.exit_code == 2 and "no finding with key" in none.stderr and "did you mean" not in none.stderr
+    con = open_store(db)
+    assert con.execute("select count(*) from waivers").fetchone()[0] == 0
+    con.close()
+
+
+def test_waive__the_example_in_its_help_is_a_key_as_keys_are_now(tmp_path):
+    from pipeline.findings import Finding
+
+    help_text = CliRunner().invoke(main, ["waive", "--help"]).output
+    [example] = [line.split('"')[1] for line in help_text.splitlines() if line.strip().startswith("recon waive ")]
+    made = Finding("DUPLICATE_ENTRY", "warning", "", notice_no=NOTICE_NO, voucher_no="记-08-0003", line_no="1",
+                   posted_on=dt.date(2024, 8, 12)).finding_key
+    assert example == made
+
+
 def test_scope__as_of_leaves_out_later_lines(tmp_path):
     db = _store_with_mistakes(tmp_path, extra=[
         dict(voucher_no="记-0900", debit=480, payee="赵六", function_code="2210110",
@@ -303,16 +340,33 @@ def test_scope__a_run_of_one_batch_says_of_it_what_the_run_of_both_says(tmp_path
             if notice_no == SECOND_BATCH else {("OVER_ALLOCATION", notice_no, "记-3", "1500.00")})
 
 
-def test_quiet__nothing_on_stdout_and_log_written(tmp_path):
+def test_quiet__nothing_on_a_clean_run_the_summary_line_when_there_is_something_to_act_on(tmp_path):
+    # cron mails what a job prints: before, `--quiet` printed nothing at exit 1 either, and the
+    # nightly run's findings reached nobody
     db = _store_with_mistakes(tmp_path)
-    res = CliRunner().invoke(main, ["check", "--db", str(db), "--outputs", str(tmp_path / "out"),
-                                    "--as-of", "2024-12-31", "--quiet"])
-    assert res.exit_code == 1
-    assert res.stdout == ""
+    found = _check(db, tmp_path, "--quiet")
+    assert found.exit_code == 1
+    [line] = found.stdout.splitlines()
+    assert line.startswith("run ") and "错误 2 errors" in line and line.endswith("(exit 1)")
     log = (tmp_path / "out" / "logs" / "recon.log").read_text(encoding="utf-8")
     assert "finished: exit 1" in log
+    clean = _check(db, tmp_path, "--quiet", "--fail-on", "never")
+    assert clean.exit_code == 0 and clean.stdout == "" and clean.stderr == ""
     loud = _check(db, tmp_path)
     assert loud.stdout.count("\n") == 1 and "exit 1" in loud.stdout
+
+
+def test_quiet__a_rejected_file_is_named_on_stderr_and_the_summary_line_printed(tmp_path):
+    root = Path(__file__).resolve().parent.parent
+    inputs = tmp_path / "inputs"
+    shutil.copytree(root / "inputs", inputs)
+    (inputs / "ledgers" / "notes.csv").write_text("甲,乙\n1,2\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["run", "--inputs", str(inputs), "--outputs", str(tmp_path / "out"),
+                                       "--as-of", "2024-12-31", "--quiet", "--fail-on", "never"])
+    assert result.exit_code == 2, result.output
+    assert "拒收 / rejected" in result.stderr and "notes.csv" in result.stderr
+    [line] = result.stdout.splitlines()
+    assert line.startswith("run ") and line.endswith("(exit 2)")
 
 
 def test_runs_listing__shows_history(tmp_path):
@@ -324,6 +378,16 @@ def test_runs_listing__shows_history(tmp_path):
     lines = out.output.strip().splitlines()
     assert len(lines) == 3  # header + two runs
     assert lines[1].split()[-1] == "0" and lines[2].split()[-1] == "1"
+
+
+@pytest.mark.parametrize("limit", ["-1", "0"])
+def test_runs_listing__limit_must_be_at_least_one(tmp_path, limit):
+    # before: -1 reached DuckDB's LIMIT and exit 70, "internal error"
+    db = _store_with_mistakes(tmp_path)
+    refused = CliRunner().invoke(main, ["runs", "--db", str(db), "--limit", limit])
+    assert refused.exit_code == 2, refused.output
+    assert "--limit 的值无效" in refused.stderr and f"{limit} is not in the range x>=1" in refused.stderr
+    assert "internal error" not in refused.stderr
 
 
 def _run_ids(db) -> list[str]:

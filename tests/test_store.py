@@ -7,6 +7,7 @@ import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -338,3 +339,186 @@ def test_schema__version_6_indicators_keep_their_rows_and_old_reports_still_writ
     assert result.exit_code == 0, result.stderr
     with (out / "runs" / "old" / "indicators.csv").open(encoding="utf-8-sig") as fh:
         assert [r["status"] for r in csv.DictReader(fh)] == ["behind"]
+
+
+def _another_programs_database(folder):
+    import duckdb
+
+    folder.mkdir()
+    path = folder / "other.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("create table schema_meta (key integer, value integer)")  # a name others use too
+    con.execute("create table budget (account varchar, amount decimal(18, 2))")
+    con.execute("insert into budget values ('2210107', 480)")
+    con.close()
+    return path
+
+
+@pytest.mark.parametrize("command", [
+    ["runs"], ["waivers"], ["prune", "--keep", "1"],
+    ["check", "--as-of", "2024-12-31"], ["run", "--as-of", "2024-12-31"], ["report"],
+    ["waive", "K", "--reason", "r", "--by", "b"], ["load", "ledger", "LEDGER"],
+], ids=["runs", "waivers", "prune", "check", "run", "report", "waive", "load"])
+def test_store__a_duckdb_file_of_another_program_is_refused_and_left_as_it_was(tmp_path, command):
+    # before: `recon runs` exit 70 (a DuckDB error), `recon check` wrote its ~35 tables and views
+    # into the file and exit 1
+    import hashlib
+
+    other = _another_programs_database(tmp_path / "other")
+    before = hashlib.sha256(other.read_bytes()).hexdigest()
+    (tmp_path / "in").mkdir()
+    ledger = tmp_path / "in" / "l.csv"
+    ledger.write_text("凭证号,分录号\n记-1,1\n", encoding="utf-8")
+    args = [str(ledger) if a == "LEDGER" else a for a in command]
+    if command[0] == "run":
+        args += ["--inputs", str(tmp_path / "in")]
+    result = CliRunner().invoke(main, [*args, "--db", str(other), "--outputs", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert f"不是 budget-recon 的数据库 / not a budget-recon store: {other}" in result.stderr
+    assert "Traceback" not in result.output
+    assert hashlib.sha256(other.read_bytes()).hexdigest() == before
+    assert [p.name for p in (tmp_path / "other").iterdir()] == ["other.duckdb"]  # no lock, wal, .tmp
+
+
+def test_store__an_empty_duckdb_file_becomes_a_store_but_is_not_read_as_one(tmp_path):
+    import duckdb
+
+    empty = tmp_path / "new.duckdb"
+    duckdb.connect(str(empty)).close()
+    refused = CliRunner().invoke(main, ["runs", "--db", str(empty)])
+    assert refused.exit_code == 2 and "not a budget-recon store" in refused.stderr
+    con = open_store(empty)  # what `recon run --db new.duckdb` does with it
+    assert schema_version(con) == SCHEMA_VERSION
+    con.close()
+
+
+@pytest.mark.parametrize("command", [["runs"], ["waivers"], ["prune", "--keep", "1"]],
+                         ids=["runs", "waivers", "prune"])
+def test_schema__a_newer_store_is_refused_by_the_commands_that_only_read(tmp_path, command):
+    # before, they read it as if it were this release's (`check` and `run` refused it)
+    db = tmp_path / "recon.duckdb"
+    con = open_store(db)
+    con.execute("update schema_meta set value = ? where key = 'schema_version'", [str(SCHEMA_VERSION + 1)])
+    con.close()
+    result = CliRunner().invoke(main, [*command, "--db", str(db), "--outputs", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert f"数据库版本 {SCHEMA_VERSION + 1} 高于本程序支持的 {SCHEMA_VERSION}" in result.stderr
+    assert "newer than this release" in result.stderr and "upgrade budget-recon" in result.stderr
+
+
+def test_schema__an_older_store_is_read_as_it_is_by_the_commands_that_only_read(tmp_path):
+    # they open the store read-only, so they cannot migrate it: they read it, and leave it as it was
+    db = tmp_path / "recon.duckdb"
+    con = open_store(db)
+    con.execute("insert into runs (run_id, started_at, finished_at, as_of, fail_on, scope, exit_status, counts) "
+                "values ('old', now(), now(), date '2024-06-30', 'error', '{}', 1, '{}')")
+    con.execute("insert into waivers values ('CODE_MISMATCH|N|记-1:1', '核实', '李会计', now())")
+    con.execute("alter table run_indicators drop column over_ceiling")
+    con.execute("update schema_meta set value = '6' where key = 'schema_version'")
+    con.close()
+    runs = CliRunner().invoke(main, ["runs", "--db", str(db)])
+    assert runs.exit_code == 0, runs.output
+    assert runs.output.splitlines()[1].startswith("old ")
+    waivers = CliRunner().invoke(main, ["waivers", "--db", str(db)])
+    assert waivers.exit_code == 0 and "CODE_MISMATCH|N|记-1:1" in waivers.output
+    con = open_store(db, read_only=True)
+    assert schema_version(con) == 6
+    con.close()
+
+
+class _LockFileNotWritable:
+    """FileLock where `<db>.lock` cannot be made or opened to write (read-only media, a folder
+    of someone else's): it raises as filelock does there, at once."""
+
+    errno = None
+
+    def __init__(self, path, **kwargs):
+        self.path = path
+
+    def acquire(self, timeout=None):
+        raise OSError(self.errno, os.strerror(self.errno), self.path)
+
+    def release(self):
+        pass
+
+
+def _store_with_a_run_and_a_waiver(db):
+    con = open_store(db)
+    con.execute("insert into runs (run_id, started_at, finished_at, as_of, fail_on, scope, exit_status, counts) "
+                "values ('night', now(), now(), date '2024-12-31', 'error', '{}', 1, '{}')")
+    con.execute("insert into waivers values ('CODE_MISMATCH|N|记-1:1@202403', '核实', '李会计', now())")
+    con.close()
+
+
+@pytest.mark.parametrize("refused", ["EROFS", "EACCES"])
+def test_store__runs_and_waivers_read_a_store_whose_lock_file_cannot_be_made(tmp_path, monkeypatch, refused):
+    # a store on read-only media, or an auditor's copy in a folder of someone else's: before,
+    # `recon runs` and `recon waivers` exited 2 ("cannot read or write <db>.lock")
+    import errno
+    import hashlib
+
+    from pipeline import store
+
+    db = tmp_path / "media" / "recon.duckdb"
+    db.parent.mkdir()
+    _store_with_a_run_and_a_waiver(db)
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    files = sorted(p.name for p in db.parent.iterdir())
+    monkeypatch.setattr(_LockFileNotWritable, "errno", getattr(errno, refused))
+    monkeypatch.setattr(store, "FileLock", _LockFileNotWritable)
+    runs = CliRunner().invoke(main, ["runs", "--db", str(db)])
+    assert runs.exit_code == 0, runs.output
+    assert runs.output.splitlines()[1].startswith("night ")
+    waivers = CliRunner().invoke(main, ["waivers", "--db", str(db)])
+    assert waivers.exit_code == 0, waivers.output
+    assert "CODE_MISMATCH|N|记-1:1@202403" in waivers.output
+    # prune removes report folders and check writes the store: they still need the lock
+    for command in (["prune", "--keep", "1", "--outputs", str(tmp_path / "out")],
+                    ["check", "--outputs", str(tmp_path / "out")]):
+        refused_too = CliRunner().invoke(main, [*command, "--db", str(db)])
+        assert refused_too.exit_code == 2 and "cannot read or write" in refused_too.stderr, refused_too.output
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+    assert sorted(p.name for p in db.parent.iterdir()) == files  # no lock file, nor anything else
+
+
+def test_lock__a_reader_that_cannot_write_the_lock_file_waits_for_the_writer_holding_it(tmp_path, monkeypatch):
+    from pipeline import store
+
+    db = tmp_path / "s.duckdb"
+    _store_with_a_run_and_a_waiver(db)
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(db), "30"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        monkeypatch.setattr(_LockFileNotWritable, "errno", 30)  # EROFS
+        monkeypatch.setattr(store, "FileLock", _LockFileNotWritable)
+        busy = CliRunner().invoke(main, ["runs", "--db", str(db), "--wait", "1"])
+        assert busy.exit_code == 3, busy.output
+        assert "in use by another recon process" in busy.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    done = CliRunner().invoke(main, ["runs", "--db", str(db), "--wait", "1"])
+    assert done.exit_code == 0, done.output
+
+
+def test_lock__a_reader_that_can_neither_write_nor_read_the_lock_file_is_refused(tmp_path, monkeypatch):
+    # someone else's lock file: nothing to wait on, so not read while its owner may be writing
+    from pipeline import store
+
+    db = tmp_path / "s.duckdb"
+    _store_with_a_run_and_a_waiver(db)
+    lock = f"{db}.lock"
+    Path(lock).touch()
+    real_open = os.open
+
+    def no_read(path, flags, *args):
+        if str(path) == lock:
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(_LockFileNotWritable, "errno", 13)  # EACCES
+    monkeypatch.setattr(store, "FileLock", _LockFileNotWritable)
+    monkeypatch.setattr(store.os, "open", no_read)
+    refused = CliRunner().invoke(main, ["runs", "--db", str(db)])
+    assert refused.exit_code == 2, refused.output
+    assert f"cannot read or write {lock}" in refused.stderr
