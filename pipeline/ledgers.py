@@ -2400,6 +2400,21 @@ from typed as v
 where v.is_valid
 """
 
+# An export without a line-number column (分录号): each voucher's lines are numbered in the
+# file's order, as the voucher prints them. Without it every line of a voucher had one key: the
+# key suite and DUPLICATE_ENTRY read thirty households paid in one voucher as one line repeated.
+# A voucher is its number within its month (vouchers are numbered afresh each month).
+_NUMBER_LINES = r"""
+update ledger_lines as l
+set line_no = n.line_no
+from (select row_no,
+             cast(row_number() over (partition by voucher_no, year(posted_on), month(posted_on)
+                                     order by row_no) as varchar) as line_no
+      from ledger_lines
+      where file_id = $file_id) as n
+where l.file_id = $file_id and l.row_no = n.row_no
+"""
+
 _INSERT_QUARANTINE = r"""
 insert into quarantine
 with typed as ({typed}),
@@ -3096,6 +3111,10 @@ def _type_and_insert(con, path: Path, sha: str, fmt: str, enc: str | None, cmap:
                             sheet=None if sheet is None else sheet[0])
     loaded = con.execute(_INSERT_LINES.replace("{typed}", typed),
                          {**params, **skip, "file_id": file_id}).fetchone()[0]
+    if "line_no" not in cmap.columns and loaded:
+        con.execute(_NUMBER_LINES, {"file_id": file_id})
+        notes.append("文件没有分录号列，按每张凭证内的行序编号 / no line-number column: lines numbered "
+                     "within each voucher in the file's order")
     # Every row a voucher line (every export seen): none skipped, none bad. Only otherwise are
     # the skipped rows counted (a scan of the rows' dates and voucher numbers: 0.2-0.5 s a 2M
     # file), and the rows typed again for the bad ones.

@@ -2825,3 +2825,21 @@ def test_load_ledger_command__quarantined_rows_on_stderr_as_recon_run_names_them
     write_csv(clean, [row(voucher_no="记-0001")])
     quiet = CliRunner().invoke(main, ["load", "ledger", str(clean), "--outputs", str(tmp_path / "out")])
     assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
+def test_load_ledgers__an_export_without_line_numbers_numbers_each_vouchers_lines(con, tmp_path):
+    # no 分录号 column: before, every line of a voucher had one key, and thirty households paid in
+    # one voucher read as one line repeated (DUPLICATE_ENTRY, and the key suite, on every line)
+    seed_notice(con)
+    without = [i for i, h in enumerate(CN) if h != "分录号"]
+    rows = [row(voucher_no="记-1", payee=f"户{i}") for i in range(1, 4)]
+    rows += [row(voucher_no="记-1", posted_on="2024-04-15", payee="户1"),  # April's 记-1: another voucher
+             row(voucher_no="记-2", payee="户4")]
+    path = write_csv(tmp_path / "no_line_no.csv", [[r[i] for i in without] for r in rows],
+                     header=[CN[i] for i in without])
+    [out] = load_ledgers(con, [path])
+    assert out.rows_loaded == 5 and "文件没有分录号列，按每张凭证内的行序编号" in out.message
+    assert [(ln["voucher_no"], ln["line_no"]) for ln in lines(con)] == [
+        ("记-1", "1"), ("记-1", "2"), ("记-1", "3"), ("记-1", "1"), ("记-2", "1")]
+    set_context(con)
+    assert run_rule(con, rule("DUPLICATE_ENTRY")) == []
