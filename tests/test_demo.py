@@ -4,6 +4,7 @@ import json
 import shutil
 from pathlib import Path
 
+import openpyxl
 from click.testing import CliRunner
 
 from pipeline.cli import main
@@ -26,6 +27,14 @@ def test_demo__recon_run_with_contract_defaults(tmp_path, monkeypatch):
         summary = list(csv.DictReader(fh))
     assert [r["allocated"] for r in summary] == ["172800.00", "1037200.00", "61110000.00", "440000.00"]
     assert all(0 < float(r["execution_rate"]) <= 1 for r in summary)
+    # the demo's pooled account (记-09-0005): in no allocation line's spent, so the totals say so
+    # beside them; before, only the page did, and an auditor read the workbook's balance as left
+    book = openpyxl.load_workbook(latest / "report.xlsx")
+    for sheet in ("概览", "分配执行"):
+        [said] = [[c for c in r if c is not None] for r in book[sheet].iter_rows(values_only=True)
+                  if any(isinstance(c, str) and c.startswith("另有未对应分配行的支出") for c in r)]
+        assert said[1] == 196237.80 and said[0].endswith("：1 行 lines"), (sheet, said)
+    assert "另有未对应分配行的支出" in (latest / "report.html").read_text(encoding="utf-8")
     manifest = json.loads((latest / "run.json").read_text(encoding="utf-8"))
     assert manifest["exit_status"] == 1
     assert {i["kind"] for i in manifest["inputs"]} == {"notice", "ledger"}

@@ -247,6 +247,10 @@ class RunOverview:
     allocated: Decimal = Decimal("0.00")
     spent: Decimal = Decimal("0.00")
     balance: Decimal = Decimal("0.00")
+    # spending tied to the run's notices under a sub-account matched to no allocation line (a
+    # pooled account, several purposes, unmatched): not in `spent`, among the exceptions
+    unallocated: Decimal = Decimal("0.00")
+    unallocated_lines: int = 0
 
     @property
     def execution_rate(self) -> Decimal | None:
@@ -314,7 +318,16 @@ def run_overview(con: duckdb.DuckDBPyConnection, run_id: str) -> RunOverview:
         "select coalesce(sum(allocated), 0), coalesce(sum(spent), 0), coalesce(sum(balance), 0) "
         "from run_summary where run_id = ?", [run_id]).fetchone()
     ov.allocated, ov.spent, ov.balance = (Decimal(t).quantize(Decimal("0.01")) for t in totals)
+    amount, lines = con.execute(
+        "select coalesce(sum(amount), 0), coalesce(sum(lines), 0) from run_purpose_matches "
+        "where run_id = ? and match_kind <> 'line'", [run_id]).fetchone()
+    ov.unallocated, ov.unallocated_lines = Decimal(amount).quantize(Decimal("0.01")), int(lines)
     return ov
+
+
+UNALLOCATED_LABEL = ("另有未对应分配行的支出（汇总户、多用途或未对应的项目名称，不计入已支出，见“项目对应”和异常明细） / "
+                     "besides, spending under sub-accounts matched to no allocation line (pooled, several "
+                     "purposes, unmatched): not in Spent; see the sub-account matches and the exceptions")
 
 
 def data_docs_link(run_dir: Path) -> str | None:

@@ -22,8 +22,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from ..findings import SEVERITY_RANK, SEVERITY_ZH
 from ..rules import all_rules
 from .common import (BLANK_PURPOSE, INDICATORS_SQL, PURPOSES_SQL, SEVERITY_LABEL, STATUS_ZH,
-                     SUMMARY_SQL, WAIVED, atomic_write, change_label, data_docs_link, fetch_dicts,
-                     iter_dicts, match_label, run_overview, status_zh)
+                     SUMMARY_SQL, UNALLOCATED_LABEL, WAIVED, atomic_write, change_label, data_docs_link,
+                     fetch_dicts, iter_dicts, match_label, run_overview, status_zh)
 
 FINDINGS_PER_RULE = 200
 MAX_PURPOSE_ROWS = 200  # sub-account names listed on the page; the workbook lists them all
@@ -187,6 +187,7 @@ def render(con: duckdb.DuckDBPyConnection, run_id: str, run_dir: Path) -> str:
         status_counts={s: n for s, n in status_counts.items() if n},
         status_zh=STATUS_ZH,
         severity_label=SEVERITY_LABEL,
+        unallocated_label=UNALLOCATED_LABEL,
         rules=rules,
         unknown_rules={k: v for k, v in ov.by_rule.items() if k not in known},
         data_docs=data_docs_link(run_dir),

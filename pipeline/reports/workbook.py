@@ -37,10 +37,10 @@ from xlsxwriter.utility import xl_col_to_name
 
 from ..findings import SEVERITY_ZH
 from ..rules import all_rules
-from .common import (CHANGE_ZH, FINDINGS_ORDER, FINDINGS_UNORDERED, FORMULA_PREFIXES, INDICATORS_SQL,
-                     OVER_CEILING_ZH, PURPOSES_SQL, SEVERITY_LABEL, STATUS_ZH, SUMMARY_SQL, BLANK_PURPOSE,
-                     WAIVED, RunOverview, atomic_write, change_label, finding_types, iter_dicts, match_label,
-                     run_overview, status_zh)
+from .common import (BLANK_PURPOSE, CHANGE_ZH, FINDINGS_ORDER, FINDINGS_UNORDERED, FORMULA_PREFIXES,
+                     INDICATORS_SQL, OVER_CEILING_ZH, PURPOSES_SQL, SEVERITY_LABEL, STATUS_ZH, SUMMARY_SQL,
+                     UNALLOCATED_LABEL, WAIVED, RunOverview, atomic_write, change_label, finding_types,
+                     iter_dicts, match_label, run_overview, status_zh)
 
 # Excel's sheet holds 1,048,576 rows; row 1 is the header, so this many findings fit.
 MAX_FINDING_ROWS = 1_048_575
@@ -332,7 +332,12 @@ def _overview_sheet(wb, fmt: _Formats, ov: RunOverview, truncated: int) -> None:
     w.money(r, 1, ov.spent)
     w.money(r, 2, ov.balance)
     w.percent(r, 3, ov.execution_rate)
-    r += 2
+    r += 1
+    if ov.unallocated_lines:
+        w.text(r, 0, f"{UNALLOCATED_LABEL}：{ov.unallocated_lines} 行 lines")
+        w.money(r, 1, ov.unallocated)
+        r += 1
+    r += 1
 
     ws.write_string(r, 0, "异常数量 Findings", fmt.section)
     r += 1
@@ -425,6 +430,12 @@ def _summary_sheet(con, wb, fmt: _Formats, run_id: str) -> None:
         ws.write_blank(r, 7, None, fmt.percent_bold)
     else:
         w.percent(r, 7, rate, fmt.percent_bold)
+    amount, lines = con.execute(
+        "select sum(amount), sum(lines) from run_purpose_matches where run_id = ? and match_kind <> 'line'",
+        [run_id]).fetchone()
+    if lines:  # what the total leaves out, so that the balance is not read as what is left
+        w.text(r + 1, 2, f"{UNALLOCATED_LABEL}：{lines} 行 lines")
+        w.money(r + 1, 5, amount)
 
 
 def _purposes_sheet(con, wb, fmt: _Formats, run_id: str) -> None:

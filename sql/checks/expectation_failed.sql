@@ -1,8 +1,8 @@
 -- rule: EXPECTATION_FAILED
 -- severity: error
 -- cites: —
--- zh: 数据期望套件（expectations/*.json）发现不符的行，或套件与对应规则的判定不一致
--- en: An expectation suite (expectations/*.json) found rows breaking an expectation, or judged differently from the rule it mirrors
+-- zh: 数据期望套件（expectations/*.json）发现不符的行，或套件与对应规则的判定不一致（期望可在其 meta 中降为警告）
+-- en: An expectation suite (expectations/*.json) found rows breaking an expectation, or judged differently from the rule it mirrors (an expectation may lower it to a warning in its meta)
 -- stage: expectation
 --
 -- Catalogue entry for the findings of pipeline/expectations.py, which runs the Great
