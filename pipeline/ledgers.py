@@ -2569,8 +2569,17 @@ def _format_of(path: Path) -> str:
         return "csv"
     if suffix in (".xlsx", ".xlsm"):
         # an Excel 97-2003 workbook named .xlsx, or a password-protected .xlsx (which Excel keeps
-        # in the 97-2003 container): _read_xls reads the one and names the other
-        return "xls" if _starts_with(path, _OLE2_SIGNATURE) else "xlsx"
+        # in the 97-2003 container): _read_xls reads the one and names the other. A text or web
+        # page saved under the name (no zip inside) is read as what it is, as an `.xls` is
+        if _starts_with(path, _OLE2_SIGNATURE):
+            return "xls"
+        try:
+            empty = path.stat().st_size == 0
+        except OSError:
+            return "xlsx"  # the XLSX reader names the error
+        if empty or _starts_with(path, b"PK"):
+            return "xlsx"  # a zip, damaged or not, or nothing at all: the XLSX reader says why
+        return _xls_format(path, suffix)
     if suffix in (".parquet", ".pq"):
         return "parquet"
     if suffix in (".xls", ".et"):

@@ -216,6 +216,25 @@ def test_load_ledgers__an_xls_export_of_tab_separated_text_loads_as_csv(con, tmp
     assert [line["debit"] for line in lines(con)] == [Decimal("480.00"), Decimal("120.00")]
 
 
+def test_load_ledgers__text_or_a_web_page_saved_as_xlsx_is_read_as_what_it_is(con, tmp_path):
+    # an export saved under an .xlsx name, as a .xls is: before, "not a valid XLSX file (File is
+    # not a zip file)", every night. An empty .xlsx and a damaged zip are still refused
+    text = write_csv(tmp_path / "账簿导出.xlsx", [row(), row(voucher_no="记-2", debit="120")],
+                     encoding="gbk", delimiter="\t")
+    page = tmp_path / "网页导出.xlsx"
+    page.write_bytes(("<html><body><table><tr>" + "".join(f"<th>{h}</th>" for h in CN) + "</tr><tr>"
+                      + "".join(f"<td>{v}</td>" for v in row(voucher_no="记-3")) + "</tr></table></body></html>")
+                     .encode("utf-8"))
+    empty = tmp_path / "空.xlsx"
+    empty.write_bytes(b"")
+    outs = {Path(o.path).name: o for o in load_ledgers(con, [text, page, empty])}
+    assert (outs["账簿导出.xlsx"].action, outs["账簿导出.xlsx"].rows_loaded) == ("loaded", 2)
+    assert (outs["网页导出.xlsx"].action, outs["网页导出.xlsx"].rows_loaded) == ("loaded", 1)
+    assert outs["空.xlsx"].action == "rejected" and "不是有效的 XLSX 文件" in outs["空.xlsx"].message
+    assert dict(con.execute("select name, format from input_files where status = 'loaded'").fetchall()) == {
+        "账簿导出.xlsx": "csv", "网页导出.xlsx": "html"}
+
+
 def test_load_ledgers__a_web_page_export_named_xls_is_read_as_its_table(con, tmp_path):
     # a web system's "export to Excel": a page (GBK, as it declares) holding a table, named .xls.
     # Before, it was rejected ("open it in Excel and save it as .xlsx"), every night
