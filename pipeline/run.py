@@ -442,23 +442,36 @@ def _add_found(con: duckdb.DuckDBPyConnection, findings: list[Finding], table: s
 # so 记-1 line 1 of March in each breaks a rule under one key while saying something different
 # (another amount, date or code). Those are different lines: each keeps its finding, under the
 # key followed by ~date:amount (`…|记-1:1@202403~2024-03-12:960.00`). Only such keys change:
-# a key no other line shares stays as it is, and so do the waivers on it.
+# a key no other line shares stays as it is, and so do the waivers on it. A key that the previous
+# run gave one line alone stays that line's (the line of its date and amount), when another line
+# comes to share it (the second account set loaded later): its waiver still holds; the newcomer
+# takes the ~date:amount key. The previous run's keys are read from `findings` of run `?`.
 _SAYS = ("coalesce(cast(posted_on as varchar), '') || '|' || coalesce(cast(amount as varchar), '') "
          "|| '|' || coalesce(message, '')")
 ONE_PER_KEY_SQL = f"""
     with keyed as (
         select {FINDING_KEY_SQL} as line_key, {_SAYS} as says, * from {FOUND_TABLE}
     ),
+    known as (
+        select finding_key, posted_on, amount from findings where run_id = ? and change <> 'resolved'
+    ),
     told as (
-        select *, min(says) over (partition by line_key) <> max(says) over (partition by line_key) as shared
-        from keyed
+        select k.*,
+               min(k.says) over w <> max(k.says) over w as shared,
+               -- what the line the previous run keyed so says (one of them, should two)
+               min(case when p.finding_key is not null then k.says end) over w as plain_says
+        from keyed as k
+        left join known as p
+          on p.finding_key = k.line_key and p.posted_on is not distinct from k.posted_on
+         and p.amount is not distinct from k.amount
+        window w as (partition by k.line_key)
     )
     select
-        case when shared and coalesce(voucher_no, '') <> ''
+        case when shared and coalesce(voucher_no, '') <> '' and says is distinct from plain_says
              then line_key || '~' || coalesce(cast(posted_on as varchar), '') || ':'
                   || coalesce(cast(amount as varchar), '')
              else line_key end as finding_key,
-        * exclude (line_key, says, shared)
+        * exclude (line_key, says, shared, plain_says)
     from told
     qualify row_number() over (partition by finding_key
                                order by source_file nulls last, source_row nulls last, seq) = 1
@@ -493,7 +506,7 @@ def _store_findings(con: duckdb.DuckDBPyConnection, run_id: str, scope: Scope) -
         from this_run as c
         left join prev as p on p.finding_key = c.finding_key
         """,
-        [prev_id, run_id, run_day],
+        [prev_id, prev_id, run_id, run_day],
     )
     if prev_id:
         con.execute(

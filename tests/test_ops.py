@@ -211,6 +211,29 @@ def test_findings__two_ledgers_numbering_vouchers_alike_keep_a_finding_each(tmp_
     assert (waived[keys[0]], waived[keys[1]]) == (("false", "persisting"), ("true", "persisting"))
 
 
+def test_findings__a_second_ledger_coming_to_share_a_key_leaves_the_waived_finding_its_key(tmp_path):
+    # 记-1 line 1 of March miscoded and waived; then the unit's 基建账, numbering vouchers alike,
+    # is loaded with its own 记-1 line 1 of March miscoded. Before, both took ~date:amount keys:
+    # the waived key was "resolved", the same unchanged line came back "new" and unwaived (exit 1)
+    db = _store_with_mistakes(tmp_path, extra=[
+        dict(voucher_no="记-1", posted_on=dt.date(2024, 3, 10), debit=480, payee="王芳", function_code="2210108"),
+    ])
+    assert _check(db, tmp_path).exit_code == 1
+    plain = "CODE_MISMATCH|克区财综〔2024〕2号|记-1:1@202403"
+    assert plain in {r["finding_key"] for r in _exceptions(_latest(tmp_path))}
+    assert CliRunner().invoke(main, ["waive", plain, "--reason", "核实", "--by", "李会计",
+                                     "--db", str(db)]).exit_code == 0
+    con = new_store(tmp_path)
+    add_ledger(con, [dict(voucher_no="记-1", posted_on=dt.date(2024, 3, 12), debit=960, payee="李强",
+                          function_code="2210108")], name="基建账.csv")
+    con.close()
+    _check(db, tmp_path)
+    rows = {r["finding_key"]: (r["source_file"], r["waived"], r["change"])
+            for r in _exceptions(_latest(tmp_path)) if r["voucher_no"] == "记-1"}
+    assert rows == {plain: ("ledger.csv", "true", "persisting"),
+                    plain + "~2024-03-12:960.00": ("基建账.csv", "false", "new")}
+
+
 def test_waive__unknown_key_is_refused(tmp_path):
     db = _store_with_mistakes(tmp_path)
     _check(db, tmp_path)
