@@ -342,6 +342,14 @@ def match_header(path: Path, rows: list[list], presets: Presets, preset: str | N
     if complete and _split(found) and sides is None:
         complete = False  # a 方向 that is not the line's side: debit and credit are missing
         found = {f: i for f, i in found.items() if f not in SPLIT_BY}
+    if not complete and any(isinstance(c, str) and "\ufffd" in c for r in rows[:idx + 2] for c in r):
+        # bytes the encoding read could not decode (a GBK file read as UTF-8 under --encoding):
+        # no heading could match, and "columns missing" would send the user to presets.toml
+        raise InputError(path, "表头含有无法按所读编码解码的字节：文件的编码不是所用的编码（请去掉 --encoding 让程序检测，"
+                               "或指定正确的编码，如 gb18030）",
+                         "the header holds bytes the encoding read could not decode: the file is in "
+                         "another encoding (leave out --encoding to have it detected, or give the right "
+                         "one, such as gb18030)")
     if not complete:
         missing = [f for f in presets.required if f not in found]
         zh = "、".join(f"{FIELD_ZH[f]}({f})" for f in missing)

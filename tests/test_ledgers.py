@@ -2862,3 +2862,14 @@ def test_load_ledgers__an_export_without_line_numbers_numbers_each_vouchers_line
         ("记-1", "1"), ("记-1", "2"), ("记-1", "3"), ("记-1", "1"), ("记-2", "1")]
     set_context(con)
     assert run_rule(con, rule("DUPLICATE_ENTRY")) == []
+
+
+def test_load_ledgers__a_file_read_in_the_wrong_encoding_says_so(con, tmp_path):
+    # a GBK export loaded with --encoding utf-8: before, "required columns missing … add an alias
+    # in presets.toml", which no alias could mend
+    path = write_csv(tmp_path / "gbk.csv", [row()], encoding="gbk")
+    [out] = load_ledgers(con, [path], encoding="utf-8")
+    assert out.action == "rejected" and "表头含有无法按所读编码解码的字节" in out.message
+    assert "presets.toml" not in out.message
+    [again] = load_ledgers(con, [path])  # detected, it loads
+    assert (again.action, again.rows_loaded) == ("loaded", 1)
