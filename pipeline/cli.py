@@ -195,6 +195,8 @@ _USAGE_ZH = (
     (re.compile(r"Option '?([^'\s]+)'? requires an argument"), "选项 {0} 需要一个值"),
     (re.compile(r"Option '?([^'\s]+)'? does not take a value"), "选项 {0} 不带值"),
     (re.compile(r"Got unexpected extra arguments? \((.*)\)"), "多余的参数：{0}"),
+    (re.compile(r"Invalid value for '?([^':]+)'?: (?:File|Path|Directory) '(.*)' does not exist"),
+     "{0}：{1} 不存在"),
     (re.compile(r"Invalid value for '?([^':]+)'?: .* is not one of (.*)\.$"), "{0} 的值应为 {1} 之一"),
     (re.compile(r"Invalid value for '?([^':]+)'?"), "{0} 的值无效"),
 )

@@ -586,6 +586,7 @@ def test_recon_command__a_mistyped_setting_is_a_usage_error(tmp_path, monkeypatc
     (["runs", "extra"], "多余的参数：extra", "unexpected extra argument"),
     (["run", "--fail-on", "bad"], "--fail-on 的值应为 'error', 'warning', 'never' 之一", "is not one of"),
     (["run", "--as-of", "2024-13-01"], "--as-of 的值无效：日期格式应为 YYYY-MM-DD", "expected YYYY-MM-DD"),
+    (["load", "ledger", "/nonexistent/账簿.csv"], "PATHS...：/nonexistent/账簿.csv 不存在", "does not exist"),
 ])
 def test_recon_command__click_usage_errors_are_in_chinese_and_english(tmp_path, args, chinese, english):
     # before, click's own errors were English only: "Error: No such option '--bogus'."
