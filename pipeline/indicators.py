@@ -608,6 +608,15 @@ def measure(con: duckdb.DuckDBPyConnection, run_id: str, scope, summary: str = S
     if getattr(scope, "date_to", None) and scope.date_to < as_of:
         as_of = scope.date_to  # the books are cut there: judge the year at that date
     rows = evaluate(con, as_of, summary=summary)
+    date_from = getattr(scope, "date_from", None)
+    if date_from is not None:
+        # a period slice (--from) counts that period's postings only: a start month of 8月 or
+        # "3户" are the slice's, not the year's, and the method says so beside each figure
+        to = as_of.isoformat()
+        for r in rows:
+            if r["measure"] is not None and r["status"] != "needs_evidence":
+                r["method"] = _noted(r["method"], f"仅计 {date_from.isoformat()} 至 {to} 期间的记账",
+                                     f"counting only postings from {date_from.isoformat()} to {to}")
     with transaction(con):
         con.execute("delete from run_indicators where run_id = ?", [run_id])
         if rows:

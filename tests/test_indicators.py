@@ -787,3 +787,19 @@ def test_indicator_behind__a_ceiling_broken_during_the_year_is_over_it_not_late(
     late = {f.key_detail: f.message for f in of_rule(findings, "INDICATOR_BEHIND")}
     assert "”进度滞后：" in late["补助发放次数"]
     assert "”进度滞后：目标 <=1月" in late["补贴发放起始时间"]  # a deadline passed (January) is late
+
+
+def test_indicators__a_period_slice_says_its_figures_are_the_slices(con):
+    # `recon check --from 2024-08-01 --to 2024-08-31`: the start month reads 8月 and the
+    # households August's. Before, nothing said these were the slice's figures, not the year's
+    add_ledger(con, [dict(voucher_no="记-1", payee="住户01", debit=480, posted_on=dt.date(2024, 3, 10)),
+                     dict(voucher_no="记-2", payee="住户02", debit=480, posted_on=dt.date(2024, 8, 10))])
+    aug = dict(as_of=dt.date(2024, 12, 31), date_from=dt.date(2024, 8, 1), date_to=dt.date(2024, 8, 31))
+    builders.set_context(con, run_id="slice", **aug)
+    indicators.measure(con, "slice", Scope(**aug))
+    rows = {r[0]: r[1:] for r in con.execute(
+        "select indicator, observed, status, method from run_indicators where run_id = 'slice'").fetchall()}
+    assert rows["补贴发放起始时间"][0] == "8月" and rows["发放租赁补贴户数"][0] == "1户"
+    note = "仅计 2024-08-01 至 2024-08-31 期间的记账"
+    assert note in rows["补贴发放起始时间"][2] and note in rows["发放租赁补贴户数"][2]
+    assert note not in (rows["城镇最低收入住房困难家庭满意度"][2] or "")  # measured from no ledger
