@@ -419,10 +419,40 @@ shared_first as (
     join notices_issued as n on n.notice_no = c.notice_no
     group by c.file_id, c.row_no, c.notice_no, n.issue_key
 ),
+reduced as (
+    -- a reduction (调减: a negative allocation line) and the lines of other notices of its project
+    -- code and year that allocate its purpose: it takes money back from them, though the
+    -- spending goes on citing their 文号 (the payment system keeps the first 指标文号)
+    select r.notice_no as r_notice, r.line_seq as r_seq, t.notice_no, t.line_seq, nt.issue_key
+    from fct_allocation_lines as r
+    join notices as nr on nr.notice_no = r.notice_no
+    join fct_allocation_lines as t on t.purpose_key = r.purpose_key and t.notice_no <> r.notice_no
+                                 and t.amount > 0
+    join notices as n2 on n2.notice_no = t.notice_no and n2.project_code = nr.project_code
+                      and n2.fiscal_year = nr.fiscal_year
+    join notices_issued as nt on nt.notice_no = t.notice_no
+    where r.amount < 0 and nr.project_code is not null
+),
+reduced_first as (
+    -- the first issued of the lines it reduces: the pool's, as for batches sharing lines
+    select r_notice, r_seq, notice_no as first_notice, issue_key as first_key, line_seq as first_seq
+    from (select r.*, row_number() over (partition by r.r_notice, r.r_seq
+                                         order by r.issue_key, r.line_seq) as nth
+          from reduced as r) as ordered
+    where nth = 1
+),
 touched as (
     select distinct c.notice_no, c.line_seq, f.first_notice, f.first_key, f.first_seq
     from counted as c
     join shared_first as f on f.file_id = c.file_id and f.row_no = c.row_no
+    union
+    -- a reduction and the lines it reduces are held together, as batches sharing lines are
+    select r.notice_no, r.line_seq, f.first_notice, f.first_key, f.first_seq
+    from reduced as r
+    join reduced_first as f on f.r_notice = r.r_notice and f.r_seq = r.r_seq
+    union
+    select f.r_notice, f.r_seq, f.first_notice, f.first_key, f.first_seq
+    from reduced_first as f
 ),
 pool_of as (
     -- each allocation line a shared line is counted under, and its pool's first allocation line

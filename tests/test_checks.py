@@ -254,6 +254,24 @@ def test_over_allocation__the_year_end_closing_voucher_is_no_reversal(con):
     assert only(con, "OVER_ALLOCATION").voucher_no == "记-0100"
 
 
+def test_over_allocation__a_reduction_notice_takes_back_though_the_spending_cites_the_first(tmp_path):
+    # 2号 allocates 1,000 to rent; 15号 (调减) takes 300 back; every payment cites 2号 (the payment
+    # system keeps the first 指标文号). Before, 2号's lines were held to 1,000 alone: 800 spent,
+    # no finding, though the purpose had 700 left to spend
+    con = new_store(tmp_path)
+    seed_notice(con, lines=[(RENT, Decimal("1000.00"), "2210107")])
+    seed_notice(con, notice_no=SECOND_BATCH, lines=[(RENT, Decimal("-300.00"), "2210107")])
+    set_context(con)
+    add_ledger(con, [dict(voucher_no="记-1", debit=500, posted_on=dt.date(2024, 3, 1)),
+                     dict(voucher_no="记-2", debit=300, payee="李四", posted_on=dt.date(2024, 4, 1))])
+    f = only(con, "OVER_ALLOCATION")
+    assert (f.notice_no, f.voucher_no, f.expected, f.observed) == (NOTICE_NO, "记-2", "700.00", "800.00")
+    assert f"{NOTICE_NO}、{SECOND_BATCH} 分配并调减此用途，按各通知合计" in f.message
+    # within the net allocation: nothing to say
+    con.execute("update ledger_lines set debit = 200 where voucher_no = '记-2'")
+    assert findings(con, "OVER_ALLOCATION") == []
+
+
 # --- COMMINGLED_ACCOUNT ------------------------------------------------------------------------
 
 def test_commingled_account__pooled_fund_account(con):

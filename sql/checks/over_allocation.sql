@@ -20,7 +20,9 @@
 -- a line without 指标文号 counted under each of them (NOTICE_TIE_AMBIGUOUS) is held against the
 -- batches' allocations of its purpose together, once (fct_allocation_spending, kind 'pool'): said
 -- on the pool's first allocation line, naming the notices, key_detail 'pool'. Each allocation
--- line is held to the lines counted under it alone (kind 'line').
+-- line is held to the lines counted under it alone (kind 'line'). A reduction (调减, a negative
+-- allocation line of a later notice of the code and year) is held with the lines it reduces the
+-- same way, though their spending cites the first notice's 文号.
 with spending as (
     select s.notice_no, s.line_seq, s.kind, s.allocated_purpose, s.allocated_amount, s.voucher_no,
            s.line_no, s.posted_on, s.amount, s.source_file, s.row_no, s.pool_notices
@@ -111,6 +113,13 @@ crossing as (
     join purpose_lines as p
       on p.notice_no = t.notice_no and p.line_seq = t.line_seq and p.kind = t.kind and p.ord = w.last_within + 1
 ),
+reduced_pools as (
+    -- pools holding a reduction (调减): fct_allocation_spending holds it with the lines it reduces
+    select pool_notice, pool_seq, bool_or(allocated_amount < 0) as reduced
+    from fct_allocation_spending
+    where kind = 'member'
+    group by pool_notice, pool_seq
+),
 findings as (
     select
         c.notice_no,
@@ -122,14 +131,18 @@ findings as (
         cast(c.allocated as varchar) as expected,
         cast(c.spent as varchar) as observed,
         '用途 ' || c.purpose
-            || case when c.kind = 'pool' then '（' || c.notices || ' 同一项目代码下均分配此用途，无指标文号的支出'
+            || case when c.kind = 'pool' and coalesce(r.reduced, false)
+                    then '（' || c.notices || ' 分配并调减此用途，按各通知合计）'
+                    when c.kind = 'pool' then '（' || c.notices || ' 同一项目代码下均分配此用途，无指标文号的支出'
                     || '无法分清属哪一批，按各批合计）' else '' end
             || ' 累计支出 ' || cast(c.spent as varchar) || ' 元，超过分配额 '
             || case when c.kind = 'pool' then '合计 ' else '' end
             || cast(c.allocated as varchar) || ' 元（超支 ' || cast(c.spent - c.allocated as varchar)
             || ' 元），自凭证 ' || coalesce(c.voucher_no, '') || ' 第' || coalesce(c.line_no, '')
             || '行 起超出 / purpose ' || c.purpose
-            || case when c.kind = 'pool' then ' (allocated by each of ' || c.notices || ' under one project '
+            || case when c.kind = 'pool' and coalesce(r.reduced, false)
+                    then ' (allocated and reduced by ' || c.notices || ', counted together)'
+                    when c.kind = 'pool' then ' (allocated by each of ' || c.notices || ' under one project '
                     || 'code; lines without 指标文号 cannot be told apart, so the batches are counted together)'
                     else '' end
             || ': cumulative spending ' || cast(c.spent as varchar)
@@ -141,5 +154,6 @@ findings as (
         c.row_no as source_row,
         case when c.kind = 'pool' then 'pool' end as key_detail
     from crossing as c
+    left join reduced_pools as r on c.kind = 'pool' and r.pool_notice = c.notice_no and r.pool_seq = c.line_seq
 )
 select * from findings
