@@ -16,6 +16,13 @@ from pipeline.cli import main
 from pipeline.store import SCHEMA_VERSION, StoreError, memory_limit, open_store, schema_version, session
 
 
+def _record_run(con, run_id, as_of=None, exit_status=0):
+    """A finished run in the store's record, as any version kept it."""
+    con.execute("insert into runs (run_id, started_at, finished_at, as_of, fail_on, scope, exit_status, counts) "
+                "values (?, now(), now(), ?, 'error', '{}', ?, '{}')",
+                [run_id, as_of or dt.date.today(), exit_status])
+
+
 def test_schema__created_on_first_use_and_versioned(tmp_path):
     con = open_store(tmp_path / "s.duckdb")
     assert schema_version(con) == SCHEMA_VERSION
@@ -298,8 +305,7 @@ def test_schema__version_5_run_summary_takes_rates_of_any_size(tmp_path):
     db = tmp_path / "recon.duckdb"
     con = open_store(db)
     seed_notice(con)
-    con.execute("insert into runs (run_id, started_at, finished_at, as_of, fail_on, scope, exit_status, counts) "
-                "values ('old', now(), now(), current_date, 'error', '{}', 0, '{}')")
+    _record_run(con, "old")
     con.execute("insert into run_summary values ('old', ?, 1, ?, '2210107', 172800, 86400, 86400, 0.5)",
                 ["克区财综〔2024〕2号", RENT])
     con.execute("alter table run_summary alter column execution_rate type decimal(9,4)")
@@ -322,8 +328,7 @@ def test_schema__version_6_indicators_keep_their_rows_and_old_reports_still_writ
     # version 7 added run_indicators.over_ceiling; a run made before it reads as lagging
     db = tmp_path / "recon.duckdb"
     con = open_store(db)
-    con.execute("insert into runs (run_id, started_at, finished_at, as_of, fail_on, scope, exit_status, counts) "
-                "values ('old', now(), now(), current_date, 'error', '{}', 0, '{}')")
+    _record_run(con, "old")
     con.execute("alter table run_indicators drop column over_ceiling")
     con.execute("insert into run_indicators (run_id, notice_no, purpose, indicator, target, observed, status) "
                 "values ('old', 'N', 'P', '每户补贴标准', '<=480元/户/月', '960.00元/户/月', 'behind')")
@@ -410,8 +415,7 @@ def test_schema__an_older_store_is_read_as_it_is_by_the_commands_that_only_read(
     # they open the store read-only, so they cannot migrate it: they read it, and leave it as it was
     db = tmp_path / "recon.duckdb"
     con = open_store(db)
-    con.execute("insert into runs (run_id, started_at, finished_at, as_of, fail_on, scope, exit_status, counts) "
-                "values ('old', now(), now(), date '2024-06-30', 'error', '{}', 1, '{}')")
+    _record_run(con, "old", dt.date(2024, 6, 30), exit_status=1)
     con.execute("insert into waivers values ('CODE_MISMATCH|N|记-1:1', '核实', '李会计', now())")
     con.execute("alter table run_indicators drop column over_ceiling")
     con.execute("update schema_meta set value = '6' where key = 'schema_version'")
@@ -444,8 +448,7 @@ class _LockFileNotWritable:
 
 def _store_with_a_run_and_a_waiver(db):
     con = open_store(db)
-    con.execute("insert into runs (run_id, started_at, finished_at, as_of, fail_on, scope, exit_status, counts) "
-                "values ('night', now(), now(), date '2024-12-31', 'error', '{}', 1, '{}')")
+    _record_run(con, "night", dt.date(2024, 12, 31), exit_status=1)
     con.execute("insert into waivers values ('CODE_MISMATCH|N|记-1:1@202403', '核实', '李会计', now())")
     con.close()
 
