@@ -246,7 +246,7 @@ def write(con: duckdb.DuckDBPyConnection, run_id: str, run_dir: Path) -> Path:
         fmt = _Formats(wb)
         truncated = max(0, ov.rows_total - MAX_FINDING_ROWS)
         _overview_sheet(wb, fmt, ov, truncated)
-        _summary_sheet(con, wb, fmt, run_id)
+        _summary_sheet(con, wb, fmt, ov)
         _purposes_sheet(con, wb, fmt, run_id)
         _findings_sheet(con, wb, fmt, run_id, ov)
         _indicators_sheet(con, wb, fmt, run_id)
@@ -403,13 +403,13 @@ def _overview_sheet(wb, fmt: _Formats, ov: RunOverview, truncated: int) -> None:
         w.text(r, 0, "（本次运行没有记录输入文件 / no input files recorded for this run）")
 
 
-def _summary_sheet(con, wb, fmt: _Formats, run_id: str) -> None:
+def _summary_sheet(con, wb, fmt: _Formats, ov: RunOverview) -> None:
     headers = ["文号 notice_no", "序号 line_seq", "用途 purpose", "功能科目 function_code",
                "分配金额（元） allocated", "已支出（元） spent", "余额（元） balance", "执行率 execution_rate"]
     ws, w = _table_sheet(wb, fmt, SHEET_SUMMARY, headers, [18, 8, 36, 14, 18, 18, 18, 12])
     r = 1
     total = {"allocated": Decimal(0), "spent": Decimal(0), "balance": Decimal(0)}
-    for row in iter_dicts(con, SUMMARY_SQL, [run_id]):
+    for row in iter_dicts(con, SUMMARY_SQL, [ov.run_id]):
         w.text(r, 0, row["notice_no"])
         w.number(r, 1, row["line_seq"])
         w.text(r, 2, row["purpose"])
@@ -430,12 +430,9 @@ def _summary_sheet(con, wb, fmt: _Formats, run_id: str) -> None:
         ws.write_blank(r, 7, None, fmt.percent_bold)
     else:
         w.percent(r, 7, rate, fmt.percent_bold)
-    amount, lines = con.execute(
-        "select sum(amount), sum(lines) from run_purpose_matches where run_id = ? and match_kind <> 'line'",
-        [run_id]).fetchone()
-    if lines:  # what the total leaves out, so that the balance is not read as what is left
-        w.text(r + 1, 2, f"{UNALLOCATED_LABEL}：{lines} 行 lines")
-        w.money(r + 1, 5, amount)
+    if ov.unallocated_lines:  # what the total leaves out: the balance is not all that is left
+        w.text(r + 1, 2, f"{UNALLOCATED_LABEL}：{ov.unallocated_lines} 行 lines")
+        w.money(r + 1, 5, ov.unallocated)
 
 
 def _purposes_sheet(con, wb, fmt: _Formats, run_id: str) -> None:
