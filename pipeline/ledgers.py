@@ -191,7 +191,8 @@ import numpy as np
 
 from .loading import (FileOutcome, InputError, canonical_path, canonicalise_registered_paths,
                       file_stamp, loaded_by_name_and_size, loaded_file_id, record_stamp,
-                      register_file, reject_file, sha256_file, unchanged_file)
+                      register_file, reject_file, sha256_file, skipped_as_loaded,
+                      unchanged_file)
 from .store import LOAD_MEMORY_LIMIT, memory_limit, out_of_disk, working_folder
 from .paths import CONFIG_DIR
 from .text import decode_text
@@ -3229,8 +3230,8 @@ def load_ledgers(con: duckdb.DuckDBPyConnection, paths, preset: str | None = Non
             if known is not None:
                 outcomes.append(FileOutcome(
                     str(path), "ledger", "skipped", known[0], known[1],
-                    message=f"与文件 {known[0]} 相同（路径、大小、修改时间均未变，未重新读取）/ "
-                            f"unchanged since loaded as file {known[0]} (same path, size and time; not read again)"))
+                    message="自加载后未变（路径、大小、修改时间均相同），未重新读取 / "
+                            "unchanged since loaded (same path, size and time); not read again"))
                 continue
             with working_folder(con, LOAD_FOLDER_PREFIX) as workdir:
                 hashing = hasher.submit(sha256_file, path)
@@ -3244,9 +3245,7 @@ def load_ledgers(con: duckdb.DuckDBPyConnection, paths, preset: str | None = Non
                 earlier = loaded_file_id(con, sha)
                 if earlier is not None:
                     record_stamp(con, earlier, path, stamp)  # a file loaded before stamps were kept
-                    outcomes.append(FileOutcome(
-                        str(path), "ledger", "skipped", earlier, sha,
-                        message=f"与文件 {earlier} 内容相同 / same content as file {earlier}"))
+                    outcomes.append(skipped_as_loaded(con, path, "ledger", earlier, sha))
                     continue
                 try:
                     ends = counting.result() if counting and counting.exception() is None else None

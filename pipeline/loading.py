@@ -80,10 +80,26 @@ def sha256_file(path: Path) -> str:
 def loaded_file_id(con: duckdb.DuckDBPyConnection, sha256: str) -> int | None:
     """file_id of an earlier load of the same content, or None."""
     row = con.execute(
-        "select file_id from input_files where sha256 = ? and status in ('loaded', 'superseded') limit 1",
+        "select file_id from input_files where sha256 = ? and status in ('loaded', 'superseded') "
+        "order by file_id limit 1",
         [sha256],
     ).fetchone()
     return row[0] if row else None
+
+
+def skipped_as_loaded(con: duckdb.DuckDBPyConnection, path: Path, kind: str, file_id: int,
+                      sha256: str) -> FileOutcome:
+    """The outcome of a file whose content is loaded already (as file_id), named as the user
+    knows it: the same file again, or a copy of the loaded one (by its name, and its path when
+    the name alone does not tell them apart). The run record keeps this message."""
+    stored = con.execute("select path, name from input_files where file_id = ?", [file_id]).fetchone()
+    if stored[0] == str(path):
+        message = "同一文件已加载，未重复读入 / the same file is already loaded; not read again"
+    else:
+        name = stored[1] if stored[1] != Path(path).name else stored[0]
+        message = (f"与已加载的 {name} 内容相同，未重复读入 / "
+                   f"same content as {name}, loaded before; not read again")
+    return FileOutcome(str(path), kind, "skipped", file_id, sha256, message=message)
 
 
 RACY_SECONDS = 2

@@ -27,7 +27,7 @@ from pathlib import Path
 import duckdb
 
 from .loading import (FileOutcome, InputError, canonical_path, loaded_file_id, register_file,
-                      reject_file, sha256_file)
+                      reject_file, sha256_file, skipped_as_loaded)
 from .text import decode_text, doc_no, find_doc_nos, purpose_key
 
 KIND = "notice"
@@ -996,8 +996,7 @@ def load_notices(con: duckdb.DuckDBPyConnection, paths) -> list[FileOutcome]:
             continue
         earlier = loaded_file_id(con, sha)
         if earlier is not None:
-            outcomes.append(FileOutcome(str(path), KIND, "skipped", earlier, sha,
-                                        message="同一文件已加载 / the same file is already loaded"))
+            outcomes.append(skipped_as_loaded(con, path, KIND, earlier, sha))
             continue
         try:
             doc = read_document(path)

@@ -191,15 +191,14 @@ def _check_scope(con: duckdb.DuckDBPyConnection, scope: Scope) -> Scope:
     return scope
 
 
-# A file offered to this run, as the run saw it: where it was offered (a copy of a loaded file,
-# skipped, is named by its own path and says whose content it has), the registry's status and
-# message now (a later export may supersede it tomorrow; this run counted it).
+# A file offered to this run, as the run saw it: where it was offered, the registry's status and
+# message now (a later export may supersede it tomorrow; this run counted it). A file skipped
+# under another path (a copy of a loaded file, a notice's .docx beside its .txt) is named by its
+# own path and keeps the loader's message saying whose content it has.
 _RECORD_INPUT = """
 insert into run_inputs (run_id, file_id, action, path, status, message)
 select $1, f.file_id, $2, $3, f.status,
-       case when $2 = 'skipped' and $3 <> f.path
-            then '与已加载的 ' || f.name || ' 内容相同，未重复读入 / same content as ' || f.name
-                 || ', loaded before; not read again' || coalesce('；' || f.message, '')
+       case when $2 = 'skipped' and $3 <> f.path then $5 || coalesce('；' || f.message, '')
             else f.message end
 from input_files as f
 where f.file_id = $4
@@ -256,7 +255,7 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
         # before the checks: INPUT_REJECTED reports the files this run rejected (run_inputs)
         for o in outcomes:
             if o.file_id is not None:
-                con.execute(_RECORD_INPUT, [run_id, o.action, o.path, o.file_id])
+                con.execute(_RECORD_INPUT, [run_id, o.action, o.path, o.file_id, o.message])
         if not offered:
             con.execute(_STILL_REJECTED, [run_id])
         con.execute(_RECORD_EARLIER, [run_id, run_id])

@@ -2114,6 +2114,10 @@ def test_load_ledgers__same_file_twice_skipped(con, tmp_path):
     assert first.action == "loaded"
     assert (again.action, again.file_id) == ("skipped", first.file_id)
     assert renamed.action == "skipped"
+    # named as the user knows them (was "same content as file 1", the store's internal id)
+    assert again.message.startswith("同一文件已加载") and "file 1" not in again.message
+    assert renamed.message == ("与已加载的 l.csv 内容相同，未重复读入 / "
+                               "same content as l.csv, loaded before; not read again")
     assert con.execute("select count(*) from input_files where kind = 'ledger'").fetchone() == (1,)
     assert spent(con) == Decimal("480.00")
 

@@ -678,6 +678,26 @@ def test_run__run_json_names_every_file_it_read_as_it_saw_it(tmp_path):
     assert again[("a_copy.csv", "loaded")]["message"] is None
 
 
+def test_run__a_notices_docx_beside_its_txt_is_recorded_as_that_notice_not_as_a_copy(tmp_path):
+    # the .docx is another file of the same notice, not the same bytes: the run record said
+    # "与已加载的 … 内容相同" (same content) of it, whatever the loader had said
+    from notice_docx import build_notice_docx
+
+    root = Path(__file__).resolve().parent.parent
+    inputs = tmp_path / "inputs"
+    shutil.copytree(root / "inputs", inputs)
+    txt = inputs / "notices" / NOTICE_FILE
+    build_notice_docx(txt.read_text(encoding="utf-8"), inputs / "notices" / "zz_notice.docx")
+    out = tmp_path / "out"
+    ran = CliRunner().invoke(main, ["run", "--inputs", str(inputs), "--outputs", str(out),
+                                    "--as-of", "2024-12-31"])
+    assert ran.exit_code == 1, ran.output
+    manifest = json.loads((_latest(tmp_path) / "run.json").read_text(encoding="utf-8"))
+    [docx] = [i for i in manifest["inputs"] if i["name"] == "zz_notice.docx"]
+    assert docx["action"] == "skipped"
+    assert "内容相同" not in docx["message"] and f"已由 {txt} 加载" in docx["message"], docx
+
+
 def test_check__a_file_the_nightly_run_rejected_stays_reported_between_runs(tmp_path):
     # run (rejects broken.csv), an auditor's check, the next night's run. Before, the check
     # called INPUT_REJECTED resolved, and the next night called it new, its first-seen reset
