@@ -419,7 +419,7 @@ def test_over_allocation__same_crossing_as_one_running_total_over_every_line(con
     rng = random.Random(20261127)
     days = [dt.date(2024, 3, 1) + dt.timedelta(days=d) for d in range(0, 300, 37)]
     outcomes = {"over": 0, "within": 0, "recrossed": 0}
-    for case in range(40):
+    for case in range(20):
         con.execute("delete from ledger_lines")
         con.execute("delete from input_files where kind = 'ledger'")
         for name in ("a.csv", "b.csv"):
@@ -446,7 +446,7 @@ def test_over_allocation__same_crossing_as_one_running_total_over_every_line(con
             above = [i for i, total in enumerate(running) if total > allocated]
             outcomes["recrossed"] += bool(above) and any(t <= allocated for t in running[above[0]:])
     # the cases cover purposes over and within, and totals that went above and came back
-    assert outcomes["over"] >= 10 and outcomes["within"] >= 3 and outcomes["recrossed"] >= 5, outcomes
+    assert outcomes["over"] >= 8 and outcomes["within"] >= 3 and outcomes["recrossed"] >= 3, outcomes
 
 
 def test_over_allocation__as_of_date_leaves_later_spending_out(con):
