@@ -353,7 +353,7 @@ class _errors:
             return False
         if isinstance(exc, StoreBusy):
             click.echo(f"错误 / error: {exc}", err=True)
-            sys.exit(3)
+            sys.exit(2)  # the contract's statuses are 0, 1 and 2: the store could not be opened
         if isinstance(exc, (StoreError, InputError)):
             raise ReconError(str(exc)) from None
         return False
@@ -662,7 +662,7 @@ def _mib(size: int) -> str:
 
 
 class _store:
-    """Hold the store for a command (one writer at a time); a busy store exits 3, other store
+    """Hold the store for a command (one writer at a time); a busy store exits 2, other store
     errors exit 2, each with a clear message."""
 
     def __init__(self, outputs, db, wait=None, read_only=False, create=True, writes_nothing=False):

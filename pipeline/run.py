@@ -44,7 +44,7 @@ log = logging.getLogger("recon")
 NOT_INPUTS = {"thumbs.db", "ehthumbs.db", "desktop.ini"}
 UNFINISHED_SUFFIXES = {".tmp", ".part", ".partial", ".crdownload", ".download"}
 
-EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_BUSY = 0, 1, 2, 3
+EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ class NotAStore(StoreError):
 
 
 class StoreBusy(StoreError):
-    """Another recon process holds the store and did not let go in time (exit status 3)."""
+    """Another recon process holds the store and did not let go in time (exit status 2)."""
 
 
 def default_wait() -> float:
