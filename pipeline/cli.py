@@ -559,12 +559,15 @@ def waive(finding_key, reason, waived_by, outputs, db, wait):
 
     The key is the finding_key column of exceptions.csv: rule | notice | voucher:line@yyyymm
     (the month it was posted: vouchers are numbered afresh each month), or rule | notice |
-    purpose.
+    purpose. A key with a waiver in force is left as it is (exit 0); `recon unwaive` withdraws
+    a waiver.
 
     \b
     Example:
       recon waive "DUPLICATE_ENTRY|克区财综〔2024〕2号|记-08-0003:1@202408" --reason "经核实为两笔独立发放" --by 李会计
     """
+    from .waivers import waive as waive_key
+
     if not reason.strip() or not waived_by.strip():
         raise click.BadParameter("理由和豁免人不能为空 / --reason and --by must not be blank")
     with _store(outputs, db, wait, create=False) as con:
@@ -572,9 +575,53 @@ def waive(finding_key, reason, waived_by, outputs, db, wait):
         if not known:
             raise ReconError(f"找不到该异常编号 / no finding with key {finding_key!r} "
                              "(keys are in exceptions.csv, column finding_key)" + _keys_meant(con, finding_key))
-        con.execute("insert into waivers values (?, ?, ?, ?)",
-                    [finding_key, reason.strip(), waived_by.strip(), dt.datetime.now()])
-    click.echo(f"已豁免 / waived: {finding_key}")
+        waiver, made = waive_key(con, finding_key, reason.strip(), waived_by.strip())
+    if made:
+        click.echo(f"已豁免 / waived: {printable(finding_key)}")
+        return
+    # already done, as `recon load` says of a file loaded before: nothing changed, exit 0
+    click.echo(f"已有生效的豁免，未作改动 / already waived, nothing changed: {printable(finding_key)}\n"
+               f"  {_waived_by(waiver)}\n"
+               "  如需更改，请先用 recon unwaive 撤销 / to change it, withdraw it first with `recon unwaive`")
+
+
+@main.command()
+@click.argument("finding_key")
+@click.option("--reason", required=True, help="撤销理由 / why the waiver no longer holds")
+@click.option("--by", "withdrawn_by", required=True, help="撤销人 / who withdraws it")
+@_apply(store_options)
+def unwaive(finding_key, reason, withdrawn_by, outputs, db, wait):
+    """撤销一条豁免（保留豁免及撤销记录，重新计入退出状态）/ withdraw a waiver: from the next run on
+    the finding counts toward the exit status again and the reports show it unwaived. Nothing is
+    deleted: the waiver and its withdrawal (who, when, why) are kept, `recon waivers --all` lists
+    them, and the key can be waived again.
+
+    \b
+    Example:
+      recon unwaive "DUPLICATE_ENTRY|克区财综〔2024〕2号|记-08-0003:1@202408" --reason "复核发现为重复发放" --by 王审计
+    """
+    from .waivers import history, withdraw
+
+    if not reason.strip() or not withdrawn_by.strip():
+        raise click.BadParameter("理由和撤销人不能为空 / --reason and --by must not be blank")
+    with _store(outputs, db, wait, create=False) as con:
+        withdrawn = withdraw(con, finding_key, reason.strip(), withdrawn_by.strip())
+        if withdrawn is None:
+            past = history(con, finding_key)
+            zh, en = "", ""
+            if past:  # all withdrawn: say when and by whom the last was
+                at, by = f"{past[-1].withdrawn_at:%Y-%m-%d %H:%M}", printable(past[-1].withdrawn_by)
+                zh = f"（最近一次豁免已于 {at} 由 {by} 撤销）"
+                en = f"its last waiver was withdrawn at {at} by {by}; "
+            raise ReconError(f"该编号没有生效的豁免{zh} / no waiver in force for key {finding_key!r} "
+                             f"({en}see `recon waivers --all`)")
+    click.echo(f"已撤销豁免 / waiver withdrawn: {printable(finding_key)}\n  {_waived_by(withdrawn)}")
+
+
+def _waived_by(w) -> str:
+    """Who waived it, when and why, on one line."""
+    return (f"豁免人 / by: {printable(w.waived_by)}；时间 / at: {w.waived_at:%Y-%m-%d %H:%M}；"
+            f"理由 / reason: {printable(w.reason)}")
 
 
 KEYS_SUGGESTED = 10  # of the keys a key without its @yyyymm may mean, the first shown
@@ -603,21 +650,36 @@ def _keys_meant(con, given: str) -> str:
 
 
 @main.command()
+@click.option("--all", "show_all", is_flag=True,
+              help="也列出已撤销的豁免及其撤销人、时间、理由 / also the withdrawn waivers, with who withdrew "
+                   "them, when and why")
 @_apply(store_options)
-def waivers(outputs, db, wait):
-    """已豁免的异常 / list waivers: finding key, who, when, why.
+def waivers(show_all, outputs, db, wait):
+    """生效的豁免 / list the waivers in force: finding key, who, when, why.
 
     \b
     Example:
       recon waivers
+      recon waivers --all    # with those withdrawn (recon unwaive)
     """
+    from .waivers import history
+
     with _store(outputs, db, wait, read_only=True, writes_nothing=True) as con:
-        rows = con.execute("select finding_key, waived_by, waived_at, reason from waivers "
-                           "order by waived_at").fetchall()
-    if not rows:
-        click.echo("没有豁免记录 / no waivers")
-    for key, by, at, reason in rows:
-        click.echo(f"{at:%Y-%m-%d %H:%M}  {by}  {key}  {reason}")
+        rows = history(con)
+    shown = rows if show_all else [w for w in rows if w.status == "in_force"]
+    if not shown:
+        if rows:
+            click.echo("没有生效的豁免（已撤销的见 --all）/ no waivers in force (withdrawn ones: --all)")
+        else:
+            click.echo("没有豁免记录 / no waivers")
+    for w in shown:
+        click.echo(f"{w.waived_at:%Y-%m-%d %H:%M}  {printable(w.waived_by)}  {printable(w.finding_key)}  "
+                   f"{printable(w.reason)}")
+        if w.status == "withdrawn":
+            click.echo(f"  已撤销 / withdrawn {w.withdrawn_at:%Y-%m-%d %H:%M}  {printable(w.withdrawn_by)}  "
+                       f"{printable(w.withdrawal_reason)}")
+        elif w.status == "repeat":  # the old `recon waive` added a row each time
+            click.echo("  重复豁免，以该编号最早的豁免为准 / a repeat: the key's earliest waiver is the one in force")
 
 
 @main.command()

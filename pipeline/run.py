@@ -544,7 +544,8 @@ def _result_findings(con: duckdb.DuckDBPyConnection, run_id: str):
 
 
 def exit_status_for(con: duckdb.DuckDBPyConnection, run_id: str, fail_on: str, rejected: bool) -> int:
-    """2 when an input was rejected; 1 when an open, unwaived finding is at or above fail_on."""
+    """2 when an input was rejected; 1 when an open finding that no waiver in force accepts is at or
+    above fail_on."""
     if rejected:
         return EXIT_INPUT
     if fail_on == "never":
@@ -555,7 +556,7 @@ def exit_status_for(con: duckdb.DuckDBPyConnection, run_id: str, fail_on: str, r
         select max(case severity when 'error' then 2 when 'warning' then 1 else 0 end)
         from findings as f
         where f.run_id = ? and f.change <> 'resolved'
-          and not exists (select 1 from waivers as w where w.finding_key = f.finding_key)
+          and not exists (select 1 from waivers_in_force as w where w.finding_key = f.finding_key)
         """,
         [run_id],
     ).fetchone()[0]

@@ -11,7 +11,8 @@ program's: it is refused before anything is written to it (only an empty file be
 The commands that only read (`recon runs`, `waivers`, `prune`) open a store read-only, so they
 cannot migrate it: they read an older store as it is (the columns they read, of runs,
 run_inputs, findings and waivers, are the same from version 1 on; a migration that changes them
-must make them refuse older stores), and refuse a newer one as the others do.
+must make them refuse older stores; waiver_withdrawals, of version 9, is read as empty before
+it), and refuse a newer one as the others do.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from filelock import FileLock, Timeout
 from .paths import REFERENCE_DIR, SQL_DIR
 from .text import install_macros
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 VIEW_FILES = ("staging.sql", "facts.sql")
 # DuckDB settings for a store that must not exhaust a finance PC: bounded memory, spill to disk.
 DEFAULT_MEMORY_LIMIT = os.environ.get("RECON_MEMORY_LIMIT", "1GB")

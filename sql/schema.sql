@@ -7,7 +7,8 @@
 -- store and the numbered migrations in sql/migrations/ to an older one.
 --
 -- Money is DECIMAL(18,2) yuan everywhere. Nothing here is ever deleted by a run: superseded
--- ledger files are marked, waivers are appended, findings are kept per run.
+-- ledger files are marked, waivers and their withdrawals are appended, findings are kept
+-- per run.
 
 create table if not exists schema_meta (
     key   varchar primary key,
@@ -250,9 +251,22 @@ create table if not exists run_inputs (
     message       varchar                       -- saw them
 );
 
+-- An auditor's acceptance of a finding (豁免): who, when, why. A key has one waiver in force at
+-- most (recon waive adds none while one is); stores before version 9 may hold repeats of a key,
+-- of which the earliest is the one in force.
 create table if not exists waivers (
     finding_key   varchar not null,
     reason        varchar not null,
     waived_by     varchar not null,
     waived_at     timestamp not null
+);
+
+-- The withdrawal of a waiver (撤销豁免, recon unwaive): who, when, why. It names the waiver it
+-- ends by its key and time; the waiver stays in waivers, and the key can be waived again.
+create table if not exists waiver_withdrawals (
+    finding_key   varchar not null,             -- the waiver withdrawn: waivers.finding_key
+    waived_at     timestamp not null,           -- and waivers.waived_at
+    reason        varchar not null,
+    withdrawn_by  varchar not null,
+    withdrawn_at  timestamp not null
 );

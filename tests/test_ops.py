@@ -279,6 +279,133 @@ def test_waive__the_example_in_its_help_is_a_key_as_keys_are_now(tmp_path):
     assert example == made
 
 
+def _waive(db, key, reason="核实", by="李会计"):
+    return CliRunner().invoke(main, ["waive", key, "--reason", reason, "--by", by, "--db", str(db)])
+
+
+def _unwaive(db, key, reason="复核后理由不再成立", by="王审计"):
+    return CliRunner().invoke(main, ["unwaive", key, "--reason", reason, "--by", by, "--db", str(db)])
+
+
+def _waivers(db, *args):
+    listing = CliRunner().invoke(main, ["waivers", "--db", str(db), *args])
+    assert listing.exit_code == 0, listing.output
+    return listing.output
+
+
+def _every_error_waived(tmp_path):
+    """A store whose every error is waived (`recon check` exits 0), and the CODE_MISMATCH key."""
+    db = _store_with_mistakes(tmp_path)
+    assert _check(db, tmp_path).exit_code == 1
+    rows = _exceptions(_latest(tmp_path))
+    key = next(r["finding_key"] for r in rows if r["rule_id"] == "CODE_MISMATCH")
+    for r in rows:
+        if r["severity"] == "error":
+            assert _waive(db, r["finding_key"]).exit_code == 0
+    assert _check(db, tmp_path).exit_code == 0
+    return db, key
+
+
+def test_waive__a_key_waived_already_is_left_as_it_is_and_says_so(tmp_path):
+    # before, each `recon waive` added a row: the key was listed twice, its waiver text twice
+    db = _store_with_mistakes(tmp_path)
+    _check(db, tmp_path)
+    key = next(r["finding_key"] for r in _exceptions(_latest(tmp_path)) if r["rule_id"] == "CODE_MISMATCH")
+    assert _waive(db, key, "财政局同意按2210108列支", "李会计").exit_code == 0
+    again = _waive(db, key, "另一理由", "张会计")
+    assert again.exit_code == 0, again.output  # already done, as `recon load` of a loaded file
+    said = again.output
+    assert said.index("已有生效的豁免，未作改动") < said.index("already waived, nothing changed")
+    assert key in said and "李会计" in said and "财政局同意按2210108列支" in said and "张会计" not in said
+    assert "recon unwaive" in said
+    con = open_store(db)
+    assert con.execute("select finding_key, waived_by from waivers").fetchall() == [(key, "李会计")]
+    con.close()
+    assert _waivers(db).count(key) == 1
+    _check(db, tmp_path)
+    [row] = [r for r in _exceptions(_latest(tmp_path)) if r["finding_key"] == key]
+    assert (row["waived"], row["waiver"].split(" (")[0]) == ("true", "财政局同意按2210108列支")
+
+
+def test_unwaive__the_finding_counts_again_from_the_next_run_and_the_waiver_is_kept(tmp_path):
+    # before, a waiver could not be withdrawn short of editing the store
+    db, key = _every_error_waived(tmp_path)
+    waived_run = _latest(tmp_path)
+    waived_csv = (waived_run / "exceptions.csv").read_bytes()
+    assert json.loads((waived_run / "run.json").read_text(encoding="utf-8"))["findings"]["waived"] >= 1
+    withdrawn = _unwaive(db, key)
+    assert withdrawn.exit_code == 0, withdrawn.output
+    assert "已撤销豁免 / waiver withdrawn" in withdrawn.output and key in withdrawn.output
+    result = _check(db, tmp_path)
+    assert result.exit_code == 1, result.output  # counts toward the exit status again
+    [row] = [r for r in _exceptions(_latest(tmp_path)) if r["finding_key"] == key]
+    assert (row["waived"], row["waiver"], row["change"]) == ("false", "", "persisting")
+    manifest = json.loads((_latest(tmp_path) / "run.json").read_text(encoding="utf-8"))
+    before = json.loads((waived_run / "run.json").read_text(encoding="utf-8"))
+    assert manifest["exit_status"] == 1 and manifest["findings"]["waived"] == before["findings"]["waived"] - 1
+    # nothing deleted: the waiver and its withdrawal are both in the store
+    con = open_store(db)
+    assert con.execute("select reason, waived_by from waivers where finding_key = ?", [key]).fetchall() == [
+        ("核实", "李会计")]
+    assert con.execute("select reason, withdrawn_by from waiver_withdrawals where finding_key = ?",
+                       [key]).fetchall() == [("复核后理由不再成立", "王审计")]
+    con.close()
+    # the run made while it was in force is written again as it was
+    again = CliRunner().invoke(main, ["report", waived_run.name, "--db", str(db), "--outputs", str(tmp_path / "out")])
+    assert again.exit_code == 0, again.output
+    assert (waived_run / "exceptions.csv").read_bytes() == waived_csv
+
+
+def test_unwaive__a_key_without_a_waiver_in_force_is_refused(tmp_path):
+    db = _store_with_mistakes(tmp_path)
+    _check(db, tmp_path)
+    key = next(r["finding_key"] for r in _exceptions(_latest(tmp_path)) if r["rule_id"] == "CODE_MISMATCH")
+    for given in ("NO_SUCH|x", key):  # no such key; a finding never waived
+        refused = _unwaive(db, given)
+        assert refused.exit_code == 2, refused.output
+        said = refused.stderr
+        assert said.index("该编号没有生效的豁免") < said.index("no waiver in force for key") and given in said
+    assert _waive(db, key).exit_code == 0
+    assert _unwaive(db, key, by="王审计").exit_code == 0
+    twice = _unwaive(db, key, by="赵审计")
+    assert twice.exit_code == 2
+    assert "最近一次豁免已于" in twice.stderr and "withdrawn at" in twice.stderr and "王审计" in twice.stderr
+    blank = _unwaive(db, key, reason=" ")
+    assert blank.exit_code == 2
+    con = open_store(db)
+    assert con.execute("select withdrawn_by from waiver_withdrawals").fetchall() == [("王审计",)]
+    con.close()
+
+
+def test_waivers__lists_those_in_force_and_with_all_the_withdrawn_ones_too(tmp_path):
+    # waived, withdrawn, waived again: the new waiver is the one in force
+    db, key = _every_error_waived(tmp_path)
+    assert _unwaive(db, key, reason="凭证已更正前误豁免").exit_code == 0
+    assert _check(db, tmp_path).exit_code == 1
+    assert _waive(db, key, reason="财政局书面同意", by="周科长").exit_code == 0
+    assert _check(db, tmp_path).exit_code == 0
+    [row] = [r for r in _exceptions(_latest(tmp_path)) if r["finding_key"] == key]
+    assert (row["waived"], row["waiver"].split(" (")[0]) == ("true", "财政局书面同意")
+    in_force = _waivers(db).splitlines()
+    [line] = [x for x in in_force if key in x]
+    assert "周科长" in line and "财政局书面同意" in line
+    assert "凭证已更正前误豁免" not in "".join(in_force) and "withdrawn" not in "".join(in_force)
+    history = _waivers(db, "--all").splitlines()
+    first = next(i for i, x in enumerate(history) if key in x and "李会计" in x)
+    assert history[first + 1].strip().startswith("已撤销 / withdrawn")
+    assert "王审计" in history[first + 1] and "凭证已更正前误豁免" in history[first + 1]
+    assert any(key in x and "周科长" in x for x in history[first + 2:])
+    # with every waiver withdrawn, the plain list says where the withdrawn ones are
+    assert _unwaive(db, key).exit_code == 0
+    con = open_store(db)
+    others = [k for (k,) in con.execute("select distinct finding_key from waivers where finding_key <> ?",
+                                        [key]).fetchall()]
+    con.close()
+    for other in others:
+        assert _unwaive(db, other).exit_code == 0
+    assert "no waivers in force (withdrawn ones: --all)" in _waivers(db)
+
+
 def test_scope__as_of_leaves_out_later_lines(tmp_path):
     db = _store_with_mistakes(tmp_path, extra=[
         dict(voucher_no="记-0900", debit=480, payee="赵六", function_code="2210110",
@@ -500,8 +627,9 @@ def test_prune__stopped_half_way_leaves_no_run_folder_half_removed_and_the_next_
 
 
 @pytest.mark.parametrize("command", [["check", "--as-of", "2024-12-31"], ["report"],
-                                     ["waive", "K", "--reason", "r", "--by", "b"], ["prune", "--keep", "3"]],
-                         ids=["check", "report", "waive", "prune"])
+                                     ["waive", "K", "--reason", "r", "--by", "b"],
+                                     ["unwaive", "K", "--reason", "r", "--by", "b"], ["prune", "--keep", "3"]],
+                         ids=["check", "report", "waive", "unwaive", "prune"])
 def test_store_commands__a_mistyped_outputs_is_refused_and_no_store_is_made(tmp_path, command):
     # only `recon run` and `recon load` make a store; the others need one
     out = tmp_path / "typo"

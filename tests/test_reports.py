@@ -361,6 +361,59 @@ def test_manifest__inputs_rules_counts(run_dir, rules):
     assert all(len(v["sha256"]) == 64 and v["version"] == v["sha256"][:12] for v in data["rules"].values())
 
 
+def _findings_sheet(run_dir):
+    ws = openpyxl.load_workbook(run_dir / "report.xlsx")["异常明细"]
+    header = [c.value for c in ws[1]]
+    return {h.split(" ")[-1] for h in header}, [dict(zip((h.split(" ")[-1] for h in header), r))
+                                               for r in _sheet_rows(ws)[1:]]
+
+
+def _waiver_key(store, voucher):
+    return store.execute("select finding_key from findings where run_id = ? and voucher_no = ?",
+                         [RUN_ID, voucher]).fetchone()[0]
+
+
+def test_reports__a_waiver_withdrawn_before_the_run_finished_is_not_shown(store, tmp_path):
+    # the fixture's waiver of 记-0100 (28 June), withdrawn on 30 June: the run (1 July) went
+    # without it. Before, a waiver could not be withdrawn
+    key = _waiver_key(store, "记-0100")
+    store.execute("insert into waiver_withdrawals (finding_key, waived_at, reason, withdrawn_by, withdrawn_at) "
+                  "values (?, ?, '追加预算未获批', 'auditor2', ?)",
+                  [key, dt.datetime(2024, 6, 28, 9), dt.datetime(2024, 6, 30, 9)])
+    run_dir = write_reports(store, RUN_ID, tmp_path / "outputs")
+    rows = list(csv.DictReader((run_dir / "exceptions.csv").open(encoding="utf-8-sig")))
+    assert {(r["waived"], r["waiver"]) for r in rows} == {("false", "")}
+    columns, _ = _findings_sheet(run_dir)
+    assert "waiver" not in columns  # no finding of the run is waived
+    overview = {r[0] for r in _sheet_rows(openpyxl.load_workbook(run_dir / "report.xlsx")["概览"])}
+    assert "其中已豁免 of which waived" not in overview
+    assert "已豁免 waived" not in (run_dir / "report.html").read_text(encoding="utf-8")
+    assert json.loads((run_dir / "run.json").read_text(encoding="utf-8"))["findings"]["waived"] == 0
+
+
+def test_reports__show_the_waiver_in_force_when_the_run_finished(store, tmp_path):
+    # 记-0100: waived, withdrawn, waived again before the run: the new waiver is the one shown.
+    # 记-0042: waived twice by the old `recon waive` (a store from before version 9): the
+    # earliest, once. A withdrawal after the run changes nothing in its reports. Before, both
+    # waivers of a key were shown, joined by "; "
+    oa, cm = _waiver_key(store, "记-0100"), _waiver_key(store, "记-0042")
+    store.execute("insert into waiver_withdrawals values (?, ?, '依据有误', 'auditor2', ?)",
+                  [oa, dt.datetime(2024, 6, 28, 9), dt.datetime(2024, 6, 29, 9)])
+    store.execute("insert into waivers values (?, '追加预算已批复', '审计组', ?)", [oa, dt.datetime(2024, 6, 30, 9)])
+    store.execute("insert into waivers values (?, '首次核实', 'auditor', ?), (?, '重复核实', 'auditor', ?)",
+                  [cm, dt.datetime(2024, 6, 1, 9), cm, dt.datetime(2024, 6, 2, 9)])
+    store.execute("insert into waiver_withdrawals values (?, ?, '事后撤销', 'auditor2', ?)",
+                  [cm, dt.datetime(2024, 6, 1, 9), dt.datetime(2024, 7, 2, 9)])  # after the run
+    run_dir = write_reports(store, RUN_ID, tmp_path / "outputs")
+    rows = {r["voucher_no"]: r for r in csv.DictReader((run_dir / "exceptions.csv").open(encoding="utf-8-sig"))}
+    assert (rows["记-0100"]["waived"], rows["记-0100"]["waiver"]) == ("true", "追加预算已批复 (审计组, 2024-06-30)")
+    assert (rows["记-0042"]["waived"], rows["记-0042"]["waiver"]) == ("true", "首次核实 (auditor, 2024-06-01)")
+    _, sheet = _findings_sheet(run_dir)
+    waivers = {r["voucher_no"]: r["waiver"] for r in sheet if r["voucher_no"] in ("记-0100", "记-0042")}
+    assert waivers == {"记-0100": "追加预算已批复 (审计组, 2024-06-30)", "记-0042": "首次核实 (auditor, 2024-06-01)"}
+    assert json.loads((run_dir / "run.json").read_text(encoding="utf-8"))["findings"]["waived"] == 2
+
+
 def _contents(run_dir: Path) -> dict[str, object]:
     """What a report says, independent of zip timestamps: csv/json/html text, workbook cell values."""
     out = {}

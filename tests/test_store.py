@@ -54,7 +54,7 @@ def test_schema__version_1_store_is_migrated_keeping_its_files(tmp_path):
     con.execute("update schema_meta set value = '1' where key = 'schema_version'")
     con.close()
     con = open_store(tmp_path / "s.duckdb")
-    assert schema_version(con) == SCHEMA_VERSION == 8
+    assert schema_version(con) == SCHEMA_VERSION == 9
     assert con.execute("select name, status, mtime_ns from input_files").fetchall() == [("l.csv", "loaded", None)]
     con.close()
 
@@ -101,7 +101,7 @@ def test_schema__version_2_store_is_migrated_and_runs(tmp_path):
     again = invoke(["run", "--inputs", str(inputs), "--outputs", str(out), "--as-of", AS_OF])
     assert again.exit_code in (0, 1), again.stderr
     con = open_store(out / "recon.duckdb")
-    assert schema_version(con) == SCHEMA_VERSION == 8
+    assert schema_version(con) == SCHEMA_VERSION == 9
     runs = [r[0] for r in con.execute("select run_id from runs order by started_at").fetchall()]
     assert len(runs) == 2
     matched = dict(con.execute("select run_id, count(*) from run_purpose_matches group by run_id").fetchall())
@@ -137,7 +137,7 @@ def test_schema__version_3_findings_and_waivers_are_keyed_by_period(tmp_path):
     con.execute("update schema_meta set value = '3' where key = 'schema_version'")
     con.close()
     con = open_store(db)
-    assert schema_version(con) == SCHEMA_VERSION == 8
+    assert schema_version(con) == SCHEMA_VERSION == 9
     assert con.execute("select finding_key from waivers").fetchall() == [(key,)]
     assert con.execute("select count(*) from findings where finding_key = ?", [key]).fetchone() == (1,)
     con.close()
@@ -166,7 +166,7 @@ def test_schema__version_4_lines_keep_their_notices_number_as_now_keyed(tmp_path
     con.execute("update schema_meta set value = '4' where key = 'schema_version'")
     con.close()
     con = open_store(db)
-    assert schema_version(con) == SCHEMA_VERSION == 8
+    assert schema_version(con) == SCHEMA_VERSION == 9
     assert con.execute("select voucher_no, budget_doc_no from ledger_lines order by voucher_no").fetchall() == [
         ("记-1", NOTICE_NO),                       # now names its notice
         ("记-2", "克区财综〔2024〕07号"),            # named its notice's stored number: left so
@@ -340,7 +340,7 @@ def test_schema__version_5_run_summary_takes_rates_of_any_size(tmp_path):
     add_ledger(con, [dict(voucher_no="记-1", debit=17_280_000_000)])  # 100,000 times the allocation
     con.close()
     con = open_store(db)
-    assert schema_version(con) == SCHEMA_VERSION == 8
+    assert schema_version(con) == SCHEMA_VERSION == 9
     assert con.execute("select typeof(execution_rate), execution_rate from run_summary").fetchall() == [
         ("DECIMAL(18,4)", Decimal("0.5000"))]
     con.close()
@@ -362,7 +362,7 @@ def test_schema__version_6_indicators_keep_their_rows_and_old_reports_still_writ
     con.execute("update schema_meta set value = '6' where key = 'schema_version'")
     con.close()
     con = open_store(db)
-    assert schema_version(con) == SCHEMA_VERSION == 8
+    assert schema_version(con) == SCHEMA_VERSION == 9
     assert con.execute("select indicator, status, over_ceiling from run_indicators").fetchall() == [
         ("每户补贴标准", "behind", None)]
     con.close()
@@ -371,6 +371,43 @@ def test_schema__version_6_indicators_keep_their_rows_and_old_reports_still_writ
     assert result.exit_code == 0, result.stderr
     with (out / "runs" / "old" / "indicators.csv").open(encoding="utf-8-sig") as fh:
         assert [r["status"] for r in csv.DictReader(fh)] == ["behind"]
+
+
+def test_schema__version_8_waivers_stay_in_force_and_can_be_withdrawn(tmp_path):
+    # version 9 added waiver_withdrawals. A version 8 store's waivers are all in force; a key the
+    # old `recon waive` waived twice is one waiver in force (the earliest), and withdrawing it
+    # withdraws both rows
+    key = "CODE_MISMATCH|N|记-1:1@202403"
+    db = tmp_path / "recon.duckdb"
+    con = open_store(db)
+    _record_run(con, "old", dt.date(2024, 12, 31), exit_status=0)
+    con.execute("insert into findings (run_id, rule_id, severity, message, finding_key, change) "
+                "values ('old', 'CODE_MISMATCH', 'error', 'm', ?, 'new')", [key])
+    con.execute("insert into waivers values (?, '财政局同意', '李会计', timestamp '2024-06-01 09:00')", [key])
+    con.execute("insert into waivers values (?, '再次确认', '张会计', timestamp '2024-06-02 09:00')", [key])
+    con.execute("drop table waiver_withdrawals")
+    con.execute("update schema_meta set value = '8' where key = 'schema_version'")
+    con.close()
+    # read as it is by `recon waivers` (read-only): one waiver in force
+    listed = CliRunner().invoke(main, ["waivers", "--db", str(db)])
+    assert listed.exit_code == 0, listed.output
+    assert listed.output.splitlines() == [f"2024-06-01 09:00  李会计  {key}  财政局同意"]
+    con = open_store(db, read_only=True)
+    assert schema_version(con) == 8
+    con.close()
+    con = open_store(db)
+    assert schema_version(con) == SCHEMA_VERSION == 9
+    assert con.execute("select count(*) from waiver_withdrawals").fetchone() == (0,)
+    assert con.execute("select count(*) from waivers").fetchone() == (2,)
+    con.close()
+    withdrawn = CliRunner().invoke(main, ["unwaive", key, "--reason", "误豁免", "--by", "王审计", "--db", str(db)])
+    assert withdrawn.exit_code == 0, withdrawn.output
+    con = open_store(db)
+    assert con.execute("select waived_at, withdrawn_by from waiver_withdrawals order by waived_at").fetchall() == [
+        (dt.datetime(2024, 6, 1, 9), "王审计"), (dt.datetime(2024, 6, 2, 9), "王审计")]
+    con.close()
+    history = CliRunner().invoke(main, ["waivers", "--all", "--db", str(db)]).output.splitlines()
+    assert [line.strip().split(" ")[0] for line in history[1::2]] == ["已撤销", "已撤销"]
 
 
 def _another_programs_database(folder):
@@ -389,8 +426,9 @@ def _another_programs_database(folder):
 @pytest.mark.parametrize("command", [
     ["runs"], ["waivers"], ["prune", "--keep", "1"],
     ["check", "--as-of", "2024-12-31"], ["run", "--as-of", "2024-12-31"], ["report"],
-    ["waive", "K", "--reason", "r", "--by", "b"], ["load", "ledger", "LEDGER"],
-], ids=["runs", "waivers", "prune", "check", "run", "report", "waive", "load"])
+    ["waive", "K", "--reason", "r", "--by", "b"], ["unwaive", "K", "--reason", "r", "--by", "b"],
+    ["load", "ledger", "LEDGER"],
+], ids=["runs", "waivers", "prune", "check", "run", "report", "waive", "unwaive", "load"])
 def test_store__a_duckdb_file_of_another_program_is_refused_and_left_as_it_was(tmp_path, command):
     # before: `recon runs` exit 70 (a DuckDB error), `recon check` wrote its ~35 tables and views
     # into the file and exit 1

@@ -124,16 +124,17 @@ def iter_dicts(con: duckdb.DuckDBPyConnection, sql: str, params=(), batch: int =
 # A finding row is open unless it records one the previous run had and this run no longer has.
 OPEN = "f.change is distinct from 'resolved'"
 
-# A finding of the run (f) that a waiver made before the run finished accepts (run_waivers).
+# A finding of the run (f) that a waiver in force when the run finished accepts (run_waivers).
 WAIVED = "f.finding_key in (select w.finding_key from run_waivers as w where w.run_id = f.run_id)"
 
-# Findings of a run with their waiver: open ones worst first, then those resolved since the
-# previous run; shared by exceptions.csv and report.xlsx.
+# Findings of a run with the waiver in force when it finished: open ones worst first, then those
+# resolved since the previous run; shared by exceptions.csv and report.xlsx. Of a key waived twice
+# before version 9 (two waivers in force), the earliest is the one shown.
 FINDINGS_SQL = """
 with waived as (
     select run_id, finding_key,
-           string_agg(reason || ' (' || waived_by || ', ' || strftime(waived_at, '%Y-%m-%d') || ')', '; '
-                      order by waived_at) as waiver
+           arg_min(reason || ' (' || waived_by || ', ' || strftime(waived_at, '%Y-%m-%d') || ')',
+                   waived_at) as waiver
     from run_waivers
     group by run_id, finding_key
 )

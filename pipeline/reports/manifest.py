@@ -9,7 +9,7 @@ import duckdb
 
 from .. import __version__
 from ..rules import all_rules
-from .common import INPUTS_SQL, atomic_write, fetch_dicts
+from .common import INPUTS_SQL, OPEN, WAIVED, atomic_write, fetch_dicts
 
 
 def build_manifest(con: duckdb.DuckDBPyConnection, run_id: str) -> dict:
@@ -32,6 +32,9 @@ def build_manifest(con: duckdb.DuckDBPyConnection, run_id: str) -> dict:
     by_change = dict(con.execute(
         "select change, count(*) from findings where run_id = ? and change is not null "
         "group by change order by change", [run_id]).fetchall())
+    # of the open findings, those a waiver in force when the run finished accepts
+    waived = con.execute(f"select count(*) from findings as f where f.run_id = ? and {OPEN} and {WAIVED}",
+                         [run_id]).fetchone()[0]
     counts = json.loads(run[7]) if run[7] else {}
     # the aliases the run matched sub-accounts by, as recorded with it (a run recorded before
     # they were kept: those in the store now)
@@ -49,7 +52,7 @@ def build_manifest(con: duckdb.DuckDBPyConnection, run_id: str) -> dict:
         "exit_status": run[6],
         "counts": {k: v for k, v in counts.items() if k not in ("rules", "purpose_aliases")},
         "findings": {"by_severity": {s: by_sev.get(s, 0) for s in ("error", "warning", "info")},
-                     "by_rule": by_rule, "by_change": by_change},
+                     "by_rule": by_rule, "by_change": by_change, "waived": waived},
         "inputs": inputs,
         "purpose_aliases": aliases,
         "rules": _rule_versions(counts),
