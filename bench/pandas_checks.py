@@ -45,8 +45,13 @@ ALLOCATION = pd.DataFrame({
 })
 ITEM_CODES_2024 = {"2210101", "2210102", "2210103", "2210104", "2210105", "2210106", "2210107",
                    "2210108", "2210109", "2210110", "2210199"}
-FLAG_TRUE = {"是", "y", "yes", "1", "01", "true", "t", "直达", "中央直达资金", "02"}
-FLAG_FALSE = {"否", "n", "no", "0", "09", "false", "f", "其他", "非直达"}
+# the direct flag's first word -> 01 中央直达资金 / 02 中央参照直达资金 / 09 其他 (the SQL's
+# direct_flag with direct_flag_referenced: 02, money managed like direct funds, is not 01)
+FLAG_CODES = {
+    "01": {"是", "y", "yes", "1", "01", "true", "t", "直达", "中央直达资金"},
+    "02": {"2", "02", "中央参照直达资金", "参照直达", "参照直达资金"},
+    "09": {"否", "n", "no", "0", "09", "false", "f", "其他", "非直达"},
+}
 LOCAL_SOURCES = {"地方配套资金", "本级财力", "地方对应安排资金"}
 
 _FULL = "０１２３４５６７８９（）［］【】〔〕﹝﹞｛｝〈〉《》，．：－[]"
@@ -89,7 +94,7 @@ def expenditure(df: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     exp["voucher_len"] = exp["voucher_no"].str.len()  # 记-9 before 记-10
     exp["code"] = exp["function_code"].str.extract(r"(\d+)", expand=False)
     flag = exp["direct_flag"].str.strip().str.split(" ").str[0].str.lower()
-    exp["flag"] = flag.map({**{v: True for v in FLAG_TRUE}, **{v: False for v in FLAG_FALSE}})
+    exp["flag"] = flag.map({v: code for code, spellings in FLAG_CODES.items() for v in spellings})
     exp["purpose_key"] = key(exp["purpose"])
     alloc = ALLOCATION.assign(purpose_key=key(ALLOCATION["allocated_purpose"]))
     exp = exp.merge(alloc, on="purpose_key", how="left")
@@ -154,12 +159,12 @@ def over_allocation(exp: pd.DataFrame) -> pd.DataFrame:
 
 
 def direct_flag_missing(exp: pd.DataFrame) -> pd.DataFrame:
-    """Clauses 一/二: spending of a 中央直达 line carries the flag and the project code."""
+    """Clauses 一/二: spending of a 中央直达 line carries the flag 01, unchanged, and the project code."""
     src = exp["fund_source"].fillna("")
     local = src.str.contains("地方|配套|本级|自有") & ~src.str.contains("中央") & exp["fund_source"].ne("")
     d = exp[(exp["match_kind"] == "line") & exp["is_direct"].eq(True) & ~local
             & (exp["amount_c"] != 0)
-            & (exp["flag"].ne(True) | exp["project_code"].str.strip().ne(PROJECT_CODE))]
+            & (exp["flag"].ne("01") | exp["project_code"].str.strip().ne(PROJECT_CODE))]
     d = _unreversed(d, ["purpose_key", "payee", "flag", "project_code"], both_ways=False)
     return d.assign(rule_id="DIRECT_FLAG_MISSING")
 

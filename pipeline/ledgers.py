@@ -96,9 +96,12 @@ Normalisation (once, at load; SQL below)
     dates      `2024-03-15`, `2024/3/15`, `2024.3.15`, `2024年3月15日`, `20240315`, a trailing time
                of any precision (`2024-03-15 00:00:00.000` as SQL Server writes it, ISO's `T`),
                Excel serials (`45366` = 2024-03-15) and real date cells.
-    direct     是/Y/yes/1/true/√, `01 中央直达资金`, and `02 中央参照直达资金` -> true (02 money is
-               managed as direct funds, so the flag is present); 否/N/0/false, `09 其他`, 非直达 ->
-               false; anything else -> null. The raw value is kept in direct_flag_raw.
+    direct     是/Y/yes/1/true/√, `01 中央直达资金`, and `02 中央参照直达资金` -> true (a flag is
+               present); 否/N/0/false, `09 其他`, 非直达 -> false; anything else -> null. The raw
+               value is kept in direct_flag_raw, and it alone tells 02 from 01: 02 money is managed
+               like direct funds but is not central direct money, and spending from a 中央直达
+               allocation line must carry 01 unchanged, so the facts read 02 from the raw value
+               (fct_expenditure.direct_flag_referenced) and DIRECT_FLAG_MISSING reports it there.
     book       预算会计/预算/budget -> budget, 财务会计/财务/financial -> financial.
     purpose    kept as written; purpose_key = purpose_key(purpose) (brackets, width, spaces).
     ="0001"    Excel's text form, as some systems export codes: when the rows under a file's header

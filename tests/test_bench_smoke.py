@@ -100,6 +100,37 @@ def test_pandas_checks__a_reversal_cancels_the_latest_payment_before_it_as_the_s
                             ("DIRECT_FLAG_MISSING", "记-0315", "1")}
 
 
+def test_pandas_checks__02_is_not_the_direct_flag_01_as_the_sql_says(tmp_path):
+    # 02 中央参照直达资金 on a 中央直达 line is the flag changed (the generated ledger writes no 02,
+    # so the two implementations are compared on it here): a 02 payment is reported, one
+    # cancelled by its 02 mirror is not, and a 01 reversal is no mirror of a 02 payment
+    def line(voucher, day, flag, debit, credit, payee):
+        return [voucher, "1", day, "预算会计", "7201", "事业支出", "发放租赁补贴", debit, credit,
+                "2210107 保障性住房租金补贴", "30305", generate.PROJECT_CODE, "2024年租赁补贴（中央直达）",
+                "中央直达资金", flag, generate.NOTICE_NO, payee]
+    ledger = tmp_path / "ledger.csv"
+    with open(ledger, "w", encoding="gb18030", newline="") as f:
+        csv.writer(f).writerows([generate.HEADER,
+                                 line("记-0110", "2024-01-10", "01 中央直达资金", "480.00", "", "住户01"),
+                                 line("记-0111", "2024-01-11", "是", "480.00", "", "住户02"),
+                                 line("记-0112", "2024-01-12", "02 中央参照直达资金", "480.00", "", "住户03"),
+                                 line("记-0113", "2024-01-13", "中央参照直达资金", "480.00", "", "住户04"),
+                                 line("记-0114", "2024-01-14", "09 其他", "480.00", "", "住户05"),
+                                 line("记-0201", "2024-02-01", "02 中央参照直达资金", "480.00", "", "住户06"),
+                                 line("记-0202", "2024-02-02", "02 中央参照直达资金", "", "480.00", "住户06"),
+                                 line("记-0301", "2024-03-01", "02 中央参照直达资金", "480.00", "", "住户07"),
+                                 line("记-0302", "2024-03-02", "01 中央直达资金", "", "480.00", "住户07")])
+    con = open_store(tmp_path / "recon.duckdb")
+    notices.load_notices(con, [SEED])
+    ledgers.load_ledgers(con, [ledger])
+    set_context(con, as_of=dt.date(2024, 12, 31))
+    sql = {(f.rule_id, f.voucher_no, f.line_no) for f in run_rule(con, rule("DIRECT_FLAG_MISSING"))}
+    con.close()
+    found = {tuple(x) for x in pandas_checks.run_checks(ledger, "gb18030")["findings"]
+             if x[0] == "DIRECT_FLAG_MISSING"}
+    assert found == sql == {("DIRECT_FLAG_MISSING", v, "1") for v in ("记-0112", "记-0113", "记-0114", "记-0301")}
+
+
 def test_run__facts_snapshot_gives_the_same_findings_as_the_views(ledger, tmp_path, monkeypatch):
     # A run computes fct_expenditure once into a temporary table that shadows the view; every
     # rule, indicator and suite must find exactly what it finds on the view itself. The bench's

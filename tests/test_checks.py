@@ -522,6 +522,110 @@ def test_direct_flag_missing__financial_book_line_not_judged(con):
     assert findings(con, "DIRECT_FLAG_MISSING") == []
 
 
+# 02 中央参照直达资金 is money managed like direct funds, not central direct money: the loader reads
+# it as a flag present (direct_flag true, as 01), and only the raw value tells it from 01
+REFERENCED = dict(direct_flag=True, direct_flag_raw="02 中央参照直达资金")
+
+
+def test_direct_flag_missing__02_referenced_flag_on_a_central_direct_line(con):
+    # the notice allocates central direct money (中央直达): the flag carried through allocation,
+    # disbursement and use unchanged is 01. 02 is the flag changed; before, it passed as present
+    add_ledger(con, [
+        dict(voucher_no="记-0160", debit=480, payee="张三", **REFERENCED),
+        dict(voucher_no="记-0161", debit=480, payee="李四", direct_flag=True, direct_flag_raw="02"),
+        dict(voucher_no="记-0162", debit=480, payee="王五", direct_flag=True, direct_flag_raw="中央参照直达资金"),
+        dict(voucher_no="记-0163", debit=480, payee="赵六", direct_flag=True, direct_flag_raw="参照直达"),
+        dict(voucher_no="记-0164", debit=480, payee="钱七", project_code="", **REFERENCED),
+    ])
+    found = {f.voucher_no: f for f in findings(con, "DIRECT_FLAG_MISSING")}
+    assert sorted(found) == ["记-0160", "记-0161", "记-0162", "记-0163", "记-0164"]
+    f = found["记-0160"]
+    assert f.expected == "直达资金标识=01 中央直达资金; 项目代码=" + PROJECT_CODE
+    assert f.observed == "直达资金标识=02 中央参照直达资金; 项目代码=" + PROJECT_CODE
+    assert f.message == (
+        f"凭证 记-0160 第1行 用途 {RENT} 为中央直达资金，直达资金标识为 02 中央参照直达资金，"
+        "应为 01 中央直达资金（标识须全流程保持不变）"
+        f" / voucher 记-0160 line 1: purpose {RENT} is central direct money but the line carries the "
+        "direct-fund flag 02 中央参照直达资金 (money managed like direct funds) instead of 01 中央直达资金 "
+        "(the flag stays unchanged from allocation to use)")
+    assert found["记-0163"].observed.startswith("直达资金标识=参照直达;")  # the spelling as written
+    both = found["记-0164"].message
+    assert "应为 01 中央直达资金（标识须全流程保持不变），项目代码应为 " + PROJECT_CODE + "（实为 空）" in both
+    assert "(the flag stays unchanged from allocation to use) and carries project code blank" in both
+
+
+def test_direct_flag_missing__01_and_its_spellings_are_the_flag_blank_and_09_still_missing(con):
+    add_ledger(con, [
+        dict(voucher_no="记-0170", debit=480, payee="张三"),  # 01 中央直达资金
+        dict(voucher_no="记-0171", debit=480, payee="李四", direct_flag=True, direct_flag_raw="01"),
+        dict(voucher_no="记-0172", debit=480, payee="王五", direct_flag=True, direct_flag_raw="是"),
+        dict(voucher_no="记-0173", debit=480, payee="赵六", direct_flag=True, direct_flag_raw="Y"),
+        dict(voucher_no="记-0174", debit=480, payee="钱七", direct_flag=True, direct_flag_raw="1"),
+        dict(voucher_no="记-0175", debit=480, payee="孙八", direct_flag=True, direct_flag_raw="中央直达资金"),
+        dict(voucher_no="记-0176", debit=480, payee="周九", direct_flag=False, direct_flag_raw="09 其他"),
+        dict(voucher_no="记-0177", debit=480, payee="吴十", direct_flag=None, direct_flag_raw=None),
+    ])
+    found = {f.voucher_no: f for f in findings(con, "DIRECT_FLAG_MISSING")}
+    assert sorted(found) == ["记-0176", "记-0177"]
+    # as before: the flag missing, said so, with what was found
+    assert found["记-0176"].expected == "直达资金标识=是; 项目代码=" + PROJECT_CODE
+    assert found["记-0176"].message == (
+        f"凭证 记-0176 第1行 用途 {RENT} 为中央直达资金，未标注直达资金标识（实为 09 其他）"
+        f" / voucher 记-0176 line 1: purpose {RENT} is central direct money but the line lacks the "
+        "direct-fund flag (found 09 其他)")
+    assert "未标注直达资金标识（实为 空）" in found["记-0177"].message
+    assert found["记-0177"].observed == "直达资金标识=(空); 项目代码=" + PROJECT_CODE
+
+
+def test_direct_flag_missing__02_spellings_read_through_the_loader(tmp_path):
+    # the same, from a cn-grp export: the loader keeps the spelling in direct_flag_raw, and the
+    # facts tell 02 from 01 by it (fct_expenditure.direct_flag_referenced)
+    from pipeline.ledgers import load_ledgers
+
+    con = new_store(tmp_path)
+    seed_notice(con)
+    set_context(con)
+    header = CN_GRP_CSV.splitlines()[0]
+    flags = {"记-0180": "02 中央参照直达资金", "记-0181": "02", "记-0182": "2", "记-0183": "02-中央参照直达资金",
+             "记-0184": "中央参照直达资金", "记-0185": "01 中央直达资金", "记-0186": "01", "记-0187": "是",
+             "记-0188": "Y", "记-0189": "1", "记-0190": "中央直达资金", "记-0191": "09 其他", "记-0192": ""}
+    rows = [f"2024-03-10,{voucher},1,预算会计,7201,事业支出,发放3月租赁补贴,480.00,,2210107,30305,"
+            f"{PROJECT_CODE},{RENT},中央直达资金,{flag},{NOTICE_NO},住户{voucher[-2:]}"
+            for voucher, flag in flags.items()]
+    path = tmp_path / "序时账.csv"
+    path.write_bytes("\n".join([header, *rows, ""]).encode("gb18030"))
+    [outcome] = load_ledgers(con, [path])
+    assert outcome.rows_loaded == len(flags)
+    found = {f.voucher_no: f for f in findings(con, "DIRECT_FLAG_MISSING")}
+    assert sorted(found) == ["记-0180", "记-0181", "记-0182", "记-0183", "记-0184", "记-0191", "记-0192"]
+    assert all("02 中央参照直达资金" in found[v].message for v in ("记-0180", "记-0181", "记-0182", "记-0183", "记-0184"))
+    assert all("未标注直达资金标识" in found[v].message for v in ("记-0191", "记-0192"))
+    referenced = dict(con.execute("select voucher_no, direct_flag_referenced from fct_expenditure").fetchall())
+    assert sorted(v for v, r in referenced.items() if r) == ["记-0180", "记-0181", "记-0182", "记-0183", "记-0184"]
+    con.close()
+
+
+def test_direct_flag_missing__02_payment_cancelled_by_its_mirror_nets_away(con):
+    # a 02 payment and its red-ink mirror (02 too) cancel: corrected, as any mistaken line reversed.
+    # A household paid with 02 each month, March twice and the second paid back on 20 March: the
+    # duplicate is cancelled, January's payment stands. A reversal flagged 01 is no mirror of a 02
+    # payment (the flag differs): that payment stands and is reported
+    add_ledger(con, [
+        dict(voucher_no="记-0201", posted_on=dt.date(2024, 2, 1), debit=480, payee="张三", **REFERENCED),
+        dict(voucher_no="记-0202", posted_on=dt.date(2024, 2, 2), credit=480, payee="张三", **REFERENCED),
+        *[dict(voucher_no=f"记-{day:%m%d}", posted_on=day, debit=480, payee="李四", **REFERENCED)
+          for day in (dt.date(2024, 1, 15), dt.date(2024, 3, 15), dt.date(2024, 3, 16))],
+        dict(voucher_no="记-0320", posted_on=dt.date(2024, 3, 20), credit=480, payee="李四", **REFERENCED),
+        dict(voucher_no="记-0401", posted_on=dt.date(2024, 4, 1), debit=480, payee="王五", **REFERENCED),
+        dict(voucher_no="记-0402", posted_on=dt.date(2024, 4, 2), credit=480, payee="王五"),  # 01
+    ])
+    reversed_lines = {v for (v,) in con.execute(
+        "select e.voucher_no from fct_reversed_lines as r join fct_expenditure as e "
+        "on e.file_id = r.file_id and e.row_no = r.row_no").fetchall()}
+    assert reversed_lines == {"记-0201", "记-0202", "记-0316", "记-0320"}
+    assert vouchers(con, "DIRECT_FLAG_MISSING") == [("记-0115", "1"), ("记-0315", "1"), ("记-0401", "1")]
+
+
 # --- SOURCE_NOT_SEPARATED ----------------------------------------------------------------------
 
 def test_source_not_separated__mixed_and_blank_sources(con):

@@ -42,6 +42,10 @@ MISTAKES = [
          function_code="2210110", direct_flag=None, direct_flag_raw=None, debit=1000, payee="恒信"),
     dict(voucher_no="记-0908", posted_on=dt.date(2024, 9, 8), purpose=RENTAL_HOUSING,
          function_code="2210110", project_code=None, debit=1100, payee="恒信"),
+    # the flag changed to 02 中央参照直达资金 on central direct money: DIRECT_FLAG_MISSING
+    dict(voucher_no="记-0914", posted_on=dt.date(2024, 9, 14), purpose=RENTAL_HOUSING,
+         function_code="2210110", direct_flag=True, direct_flag_raw="02 中央参照直达资金", debit=1150,
+         payee="恒信"),
     # blank and mixed sources: SOURCE_NOT_SEPARATED
     dict(voucher_no="记-0909", posted_on=dt.date(2024, 9, 9), purpose=DILAPIDATED,
          function_code="2210103", fund_source=None, debit=1200, payee="独山子建安"),
@@ -151,7 +155,8 @@ def test_suites_and_rules__fail_the_same_lines(mistaken_store):
     assert vouchers("fct_recon_lines", "function_code_status") == [
         "记-0601", "记-0605", "记-0902", "记-0903", "记-0930"]
     assert vouchers("fct_recon_lines", "match_kind") == ["记-0904", "记-0905", "记-0906"]
-    assert vouchers("fct_recon_lines", "direct_flag_carried") == ["记-0715", "记-0815", "记-0907", "记-0908"]
+    assert vouchers("fct_recon_lines", "direct_flag_carried") == ["记-0715", "记-0815", "记-0907", "记-0908",
+                                                                  "记-0914"]
     assert vouchers("fct_recon_lines", "posted_year") == ["记-1228"]
     assert vouchers("fct_recon_lines", "local_money_apart") == ["记-0913"]
     # the clean year spends every allocation to the yuan, so each mistake tips its purpose over

@@ -1,13 +1,16 @@
 -- rule: DIRECT_FLAG_MISSING
 -- severity: error
 -- cites: 一, 二
--- zh: 中央直达资金支出未标注直达资金标识或项目代码
--- en: Expenditure from a 中央直达 allocation line without the direct-fund flag or the project code
+-- zh: 中央直达资金支出未标注直达资金标识（或改标为中央参照直达资金）或项目代码
+-- en: Expenditure from a 中央直达 allocation line without the direct-fund flag 01 (blank, 09, or changed to 02) or the project code
 -- stage: ledger
 --
 -- Invariant (clause 一/二: 直达资金标识贯穿资金分配、拨付、使用等全流程且保持不变): every expenditure line paid from an
 -- allocation line marked （中央直达） carries the direct-fund flag (direct_flag true: 是 / Y / 1 / 01
--- 中央直达资金) and the notice's project code. A line tied to the notice only by its budget document
+-- 中央直达资金) and the notice's project code. The flag stays unchanged from allocation to use:
+-- 02 中央参照直达资金 (money managed like direct funds, not central direct money itself:
+-- fct_expenditure.direct_flag_referenced) on such a line is the flag changed, and is reported
+-- with the flag it should carry, 01. A line tied to the notice only by its budget document
 -- number, with a blank or other project code, has dropped the code. Money that is not direct
 -- funds needs no flag: lines of an allocation line without （中央直达）, and local matching / own-
 -- revenue money (资金来源 地方配套资金, 本级财力, naming no central money). Only spending is judged: a reversal
@@ -15,7 +18,13 @@
 -- (fct_reversed_lines: same sub-account, payee, function code, direct flag, project code, fund
 -- source and amount, opposite sign) is corrected, not reported.
 with defects as (
-    select e.*
+    -- flag_missing: blank, 否 / 09 or unreadable; flag_referenced: 02 where 01 belongs (its
+    -- spelling as written is in `observed`)
+    select
+        e.*,
+        e.direct_flag is distinct from true as flag_missing,
+        e.direct_flag_referenced as flag_referenced,
+        e.project_code is distinct from e.notice_project_code as code_missing
     from fct_expenditure as e
     where e.match_kind = 'line'
       and not e.batch_repeat
@@ -23,6 +32,7 @@ with defects as (
       and not e.is_local_money
       and e.amount <> 0
       and (e.direct_flag is distinct from true
+           or e.direct_flag_referenced
            or e.project_code is distinct from e.notice_project_code)
 ),
 unreversed as (
@@ -41,28 +51,32 @@ findings as (
         u.line_no,
         u.posted_on,
         u.amount,
-        '直达资金标识=是; 项目代码=' || u.notice_project_code as expected,
+        '直达资金标识=' || case when u.flag_referenced then '01 中央直达资金' else '是' end
+            || '; 项目代码=' || u.notice_project_code as expected,
         '直达资金标识=' || coalesce(nullif(trim(u.direct_flag_raw), ''), '(空)')
             || '; 项目代码=' || coalesce(nullif(trim(u.project_code), ''), '(空)') as observed,
         '凭证 ' || coalesce(u.voucher_no, '') || ' 第' || coalesce(u.line_no, '') || '行 用途 '
             || u.allocated_purpose || ' 为中央直达资金，'
-            || case when u.direct_flag is distinct from true
+            || case when u.flag_missing
                     then '未标注直达资金标识（实为 ' || coalesce(nullif(trim(u.direct_flag_raw), ''), '空') || '）'
+                    when u.flag_referenced
+                    then '直达资金标识为 02 中央参照直达资金，应为 01 中央直达资金（标识须全流程保持不变）'
                     else '' end
-            || case when u.direct_flag is distinct from true
-                     and u.project_code is distinct from u.notice_project_code then '，' else '' end
-            || case when u.project_code is distinct from u.notice_project_code
+            || case when (u.flag_missing or u.flag_referenced) and u.code_missing then '，' else '' end
+            || case when u.code_missing
                     then '项目代码应为 ' || u.notice_project_code || '（实为 '
                          || coalesce(nullif(trim(u.project_code), ''), '空') || '）'
                     else '' end
             || ' / voucher ' || coalesce(u.voucher_no, '') || ' line ' || coalesce(u.line_no, '')
             || ': purpose ' || u.allocated_purpose || ' is central direct money but the line'
-            || case when u.direct_flag is distinct from true
+            || case when u.flag_missing
                     then ' lacks the direct-fund flag (found ' || coalesce(nullif(trim(u.direct_flag_raw), ''), 'blank') || ')'
+                    when u.flag_referenced
+                    then ' carries the direct-fund flag 02 中央参照直达资金 (money managed like direct funds)'
+                         || ' instead of 01 中央直达资金 (the flag stays unchanged from allocation to use)'
                     else '' end
-            || case when u.direct_flag is distinct from true
-                     and u.project_code is distinct from u.notice_project_code then ' and' else '' end
-            || case when u.project_code is distinct from u.notice_project_code
+            || case when (u.flag_missing or u.flag_referenced) and u.code_missing then ' and' else '' end
+            || case when u.code_missing
                     then ' carries project code ' || coalesce(nullif(trim(u.project_code), ''), 'blank')
                          || ' instead of ' || u.notice_project_code
                     else '' end as message,
