@@ -38,6 +38,16 @@ ceiling is held by the month of posting, as SUBSIDY_CAP_EXCEEDED holds it: a hou
 twice in February received 960 then, whatever March paid back. Where a later month did pay some
 of it back, the method says the most a payee kept of one month less what came back (480), as the
 finding's message says what came back.
+
+A payee that is a bank or paying agency (银行代发: 中国农业银行克州分行, 财政局代发, recognised by
+text.is_bank_payee, never a name that could be a person's) is no household: one line carries the
+money of many households, which the ledger does not name. Its lines count as spending, months
+and batches like any other, but as no household: the standard (元/户/月) is held on the households
+named, and the count of households counts those; the method says how many lines and how much
+went through a bank, so the bank's list (代发清单) is the evidence. A count that the named
+households alone do not settle (25 named against >=30户) is `needs_evidence`, never `not_met`: the
+bank paid more households, how many the ledger cannot show. With no household named, both are
+`needs_evidence`, as with no payee at all.
 """
 from __future__ import annotations
 
@@ -182,7 +192,7 @@ class Stats:
     allocated: Decimal | None
     spent: Decimal
     lines: int
-    payee_lines: int
+    payee_lines: int  # lines naming a household: a payee, not a bank or agency (银行代发)
     max_payee_month: Decimal | None
     payees: int
     months: int
@@ -191,6 +201,10 @@ class Stats:
     shared: bool = False  # lines without 指标文号 shared with other batches of the fund (a pool)
     # max_payee_month less what later months paid back of each payee-month (红字冲销)
     max_payee_month_kept: Decimal | None = None
+    # lines paid to a bank or paying agency (银行代发, text.is_bank_payee), and their net amount:
+    # spending like any other, but of households the ledger does not name
+    bank_lines: int = 0
+    bank_amount: Decimal = Decimal(0)
 
     @property
     def rate(self) -> Decimal | None:
@@ -206,6 +220,23 @@ SHARED_EN = ("lines without 指标文号 shared with the fund's other batches ar
              "money is spread, in the order issued (the first issued draws first)")
 
 SUMMARY = "rpt_allocation_summary"  # the view of each allocation line's spending
+NO_PAYEE = "账簿未记录收款人，无法计量 / the ledger names no payee"
+
+
+def _bank_paid(stats: Stats) -> tuple[str, str]:
+    """What the lines paid to a bank or agency came to, in Chinese and English."""
+    n, amount = stats.bank_lines, stats.bank_amount.quantize(Decimal("0.01"))
+    lines, verb = ("line", "was") if n == 1 else ("lines", "were")
+    return (f"{n}笔共{amount}元付给银行或代发机构（银行代发）",
+            f"{n} {lines}, {amount} yuan, {verb} paid to a bank or paying agency (代发)")
+
+
+def _bank_only(stats: Stats) -> str:
+    """The method of a household measure when no line names a household but some paid a bank."""
+    zh, en = _bank_paid(stats)
+    return (f"账簿未列明住户：{zh}，无法计量，需代发清单 / the ledger names no household: {en}; "
+            "needs the bank's list of households (代发清单)")
+
 
 _STATS_SQL = """
 with given as (
@@ -240,8 +271,7 @@ lines as materialized (
     where e.match_kind = 'line' and year(e.posted_on) = e.fiscal_year
 ),
 spent as (
-    select notice_no, line_seq, count(*) as lines,
-           count(payee) as payee_lines
+    select notice_no, line_seq, count(*) as lines
     from lines
     group by notice_no, line_seq
 ),
@@ -251,10 +281,24 @@ payee_months as (
     select notice_no, line_seq, payee, month_index, sum(amount) as total, bool_or(given) as paid,
            -- the first day of a payment, given to it / of any: for reversals
            min(posted_on) filter (where amount > 0 and given) as first_paid_on,
-           min(posted_on) filter (where amount > 0) as first_received_on
+           min(posted_on) filter (where amount > 0) as first_received_on,
+           count(*) as lines,
+           -- a bank or paying agency (银行代发) is no household: one line, many households' money.
+           -- Its lines still count as paid (months, reversals), never as a household's.
+           is_bank_payee(payee) as bank
     from lines
     where payee is not null and month_index is not null
     group by notice_no, line_seq, payee, month_index
+),
+payee_lines as (
+    -- the lines naming a household, and those paid to a bank or agency with what they paid net
+    -- (every line counted, as `lines`): the households of these the ledger does not name
+    select notice_no, line_seq,
+           coalesce(sum(lines) filter (where not bank), 0) as household_lines,
+           coalesce(sum(lines) filter (where bank), 0) as bank_lines,
+           coalesce(sum(total) filter (where bank), 0) as bank_amount
+    from payee_months
+    group by notice_no, line_seq
 ),
 month_lines as (
     -- what each month paid, less the reversals (红字冲销) naming a payee, counted below ...
@@ -307,8 +351,10 @@ paid_back as (
 payee_max as (
     -- ... in the months the allocation line's money paid the payee; and the same less what later
     -- months paid back of each (paid_back)
-    select pm.notice_no, pm.line_seq, max(pm.total) filter (where pm.paid) as max_payee_month,
-           max(pm.total + coalesce(b.amount, 0)) filter (where pm.paid) as max_payee_month_kept
+    select pm.notice_no, pm.line_seq,
+           max(pm.total) filter (where pm.paid and not pm.bank) as max_payee_month,
+           max(pm.total + coalesce(b.amount, 0)) filter (where pm.paid and not pm.bank)
+               as max_payee_month_kept
     from payee_months as pm
     left join paid_back as b
       on b.notice_no = pm.notice_no and b.line_seq = pm.line_seq and b.payee = pm.payee
@@ -316,8 +362,9 @@ payee_max as (
     group by pm.notice_no, pm.line_seq
 ),
 payees as (
-    -- the counts (户, 次, months): the lines given to it, so no batch claims another's payees
-    select notice_no, line_seq, count(*) filter (where total > 0) as payees
+    -- the counts (户, 次, months): the lines given to it, so no batch claims another's payees;
+    -- a bank or agency is no household
+    select notice_no, line_seq, count(*) filter (where total > 0 and not is_bank_payee(payee)) as payees
     from (select notice_no, line_seq, payee, sum(amount) as total
           from lines where payee is not null and given group by notice_no, line_seq, payee)
     group by notice_no, line_seq
@@ -333,13 +380,15 @@ months as (
 )
 select
     a.notice_no, a.line_seq, a.amount,
-    coalesce(r.spent, 0), coalesce(s.lines, 0), coalesce(s.payee_lines, 0),
+    coalesce(r.spent, 0), coalesce(s.lines, 0), coalesce(pl.household_lines, 0),
     pm.max_payee_month, coalesce(p.payees, 0), coalesce(m.months, 0), m.first_month, m.last_month,
-    r.pool_notice is not null, pm.max_payee_month_kept
+    r.pool_notice is not null, pm.max_payee_month_kept, coalesce(pl.bank_lines, 0),
+    coalesce(pl.bank_amount, 0)
 from allocation_lines as a
 -- what the summary says it spent: lines counted under batches of one purpose spread over them
 left join {summary} as r on r.notice_no = a.notice_no and r.line_seq = a.line_seq
 left join spent as s on s.notice_no = a.notice_no and s.line_seq = a.line_seq
+left join payee_lines as pl on pl.notice_no = a.notice_no and pl.line_seq = a.line_seq
 left join payee_max as pm on pm.notice_no = a.notice_no and pm.line_seq = a.line_seq
 left join payees as p on p.notice_no = a.notice_no and p.line_seq = a.line_seq
 left join months as m on m.notice_no = a.notice_no and m.line_seq = a.line_seq
@@ -493,9 +542,22 @@ class _Judge:
     control_rate = _rate
     payment_rate = _rate
 
+    @staticmethod
+    def with_bank_paid(method: str, stats: Stats) -> str:
+        """A household measure's method, saying what was paid through a bank (代发) besides."""
+        if not stats.bank_lines:
+            return method
+        zh, en = _bank_paid(stats)
+        return _noted(method, f"另有{zh}，所发住户账簿未列明，以代发清单为据",
+                      f"besides, {en}, whose households the ledger does not name: the bank's list "
+                      "(代发清单) is the evidence")
+
     def max_monthly_per_payee(self, measure, target, stats) -> Result:
+        # judged on the households the ledger names; a line paid to a bank or agency carries
+        # many households' money and is held to no household's standard (nor by
+        # SUBSIDY_CAP_EXCEEDED)
         if stats.lines and not stats.payee_lines:
-            return Result(None, "needs_evidence", "账簿未记录收款人，无法计量 / the ledger names no payee")
+            return Result(None, "needs_evidence", _bank_only(stats) if stats.bank_lines else NO_PAYEE)
         if stats.max_payee_month is None:
             if self.clock.closed:
                 return Result("无发放记录", "needs_evidence", "无发放记录，无法计量 / no payments to measure")
@@ -504,7 +566,7 @@ class _Judge:
         unit = target.unit or "元"
         observed = f"{value.quantize(Decimal('0.01'))}{unit}"
         holds = _holds(value, target.op, target.value)
-        method = measure.method
+        method = self.with_bank_paid(measure.method, stats)
         kept = stats.max_payee_month_kept
         if not holds and kept is not None and kept < value:
             # the ceiling is held by the month of posting (the household received it then), but
@@ -518,9 +580,25 @@ class _Judge:
 
     def distinct_payees(self, measure, target, stats) -> Result:
         if stats.lines and not stats.payee_lines:
-            return Result(None, "needs_evidence", "账簿未记录收款人，无法计量 / the ledger names no payee")
-        return self._final_or_progress(measure, target, Decimal(stats.payees),
-                                       _count(stats.payees, target.unit))
+            return Result(None, "needs_evidence", _bank_only(stats) if stats.bank_lines else NO_PAYEE)
+        value = Decimal(stats.payees)
+        result = self._final_or_progress(measure, target, value, _count(stats.payees, target.unit))
+        if not stats.bank_lines:
+            return result
+        # The households named are the fewest paid: a bank (代发) paid some more, how many the
+        # ledger does not show. So the named ones decide only a floor they already meet, or a
+        # ceiling they already break; else the 代发清单 must.
+        if target.op in (">=", ">"):
+            decided = result.status in ("met", "on_track")
+        else:
+            decided = value >= target.value and not _holds(value, target.op, target.value)
+        if decided:
+            return replace(result, method=self.with_bank_paid(result.method, stats))
+        zh, en = _bank_paid(stats)
+        return Result(result.observed, "needs_evidence", _noted(
+            measure.method, f"账簿列明{result.observed}；另有{zh}，所发户数账簿未列明，需代发清单",
+            f"the ledger names {stats.payees} households; besides, {en}, how many households the ledger does "
+            "not show: needs the bank's list (代发清单)"))
 
     def payment_months(self, measure, target, stats) -> Result:
         return self._final_or_progress(measure, target, Decimal(stats.months),

@@ -594,6 +594,113 @@ def test_indicators__ledger_without_payees_needs_evidence(con):
     assert rows["补助发放次数"]["status"] == "met"  # months and rates need no payee
 
 
+# --- paid through a bank (银行代发) -------------------------------------------------------
+# Many units pay the subsidy as a bank's batch payment: the line's payee is the bank or the
+# agency and it carries many households' money. Before, the bank was taken for one household:
+# 14,400 元 "to one payee" was an error every month, the standard was not met and the bank was
+# counted as a household.
+
+BANK = "中国农业银行克州分行"
+
+
+def _bank_month(month, amount, payee=BANK):
+    return dict(voucher_no=f"记-{month:02d}-代发", line_no="1", posted_on=dt.date(2024, month, 20),
+                debit=amount, payee=payee)
+
+
+@pytest.mark.parametrize("payee", [BANK, "农村信用合作社", "克州农商银行代发", "代发工资户", "财政局代发",
+                                   "银行代发", " 中国农业银行 克州分行 "])
+def test_subsidy_cap_exceeded__a_year_paid_through_a_bank_names_no_household(con, payee):
+    # each month one line of 14,400 (30 households × 480) to the bank or agency
+    add_ledger(con, [_bank_month(m, 14400, payee) for m in range(1, 13)])
+    rows, findings = measure(con, dt.date(2024, 12, 31))
+    assert not of_rule(findings, "SUBSIDY_CAP_EXCEEDED")
+    for name in ("每户补贴标准", "发放租赁补贴户数"):
+        row = rows[name]
+        assert (row["observed"], row["status"]) == (None, "needs_evidence"), name
+        assert "12笔共172800.00元付给银行或代发机构" in row["method"] and "代发清单" in row["method"]
+        assert "12 lines, 172800.00 yuan, were paid to a bank or paying agency" in row["method"]
+    # the spending and its months count as any other
+    assert (rows["资金发放及时率"]["observed"], rows["资金发放及时率"]["status"]) == ("100.00%", "met")
+    assert (rows["补助发放次数"]["observed"], rows["补助发放次数"]["status"]) == ("12次", "met")
+    assert not of_rule(findings, "INDICATOR_NOT_MET")
+
+
+def test_indicators__named_households_and_a_month_paid_through_a_bank(con):
+    # March is paid as one line of 14,400 to the bank; the other eleven months name the 30
+    # households. Before: 31户 (the bank one of them), 14,400.00元/户/月 not met, and an error
+    rows_ = [r for r in CLEAN_YEAR if r["posted_on"].month != 3] + [_bank_month(3, 14400)]
+    add_ledger(con, rows_)
+    rows, findings = measure(con, dt.date(2024, 12, 31))
+    assert not of_rule(findings, "SUBSIDY_CAP_EXCEEDED") and not of_rule(findings, "INDICATOR_NOT_MET")
+    note = "另有1笔共14400.00元付给银行或代发机构（银行代发），所发住户账簿未列明，以代发清单为据"
+    for name, observed in (("发放租赁补贴户数", "30户"), ("每户补贴标准", "480.00元/户/月")):
+        assert (rows[name]["observed"], rows[name]["status"]) == (observed, "met"), name
+        assert note in rows[name]["method"] and "1 line, 14400.00 yuan, was paid" in rows[name]["method"]
+    assert (rows["补助发放次数"]["observed"], rows["资金发放及时率"]["observed"]) == ("12次", "100.00%")
+    assert "银行" not in rows["补助发放次数"]["method"]  # only the household measures say so
+    # a household named beside the bank is still held to the standard
+    add_ledger(con, [dict(rows_[0], voucher_no="记-01-补", debit=120)])  # 住户01's January: 600
+    rows, findings = measure(con, dt.date(2024, 12, 31), run_id="top-up")
+    assert (rows["每户补贴标准"]["observed"], rows["每户补贴标准"]["status"]) == ("600.00元/户/月", "not_met")
+    assert note in rows["每户补贴标准"]["method"]
+    assert [f.message.split()[1] for f in of_rule(findings, "SUBSIDY_CAP_EXCEEDED")] == ["住户01"]
+
+
+def test_indicators__households_the_named_ones_do_not_reach_need_the_banks_list(con):
+    # 住户01-25 named each month, the other five households' 2,400 a month through the bank: 25
+    # named against >=30户 is not a miss, the bank paid more households than the ledger names.
+    # Before: 26户 not met, 2,400.00元/户/月 not met, twelve errors
+    named = [r for r in CLEAN_YEAR if r["payee"] in HOUSEHOLDS[:25]]
+    add_ledger(con, named + [_bank_month(m, 2400) for m in range(1, 13)])
+    rows, findings = measure(con, dt.date(2024, 12, 31))
+    count = rows["发放租赁补贴户数"]
+    assert (count["observed"], count["status"]) == ("25户", "needs_evidence")
+    assert "账簿列明25户；另有12笔共28800.00元付给银行或代发机构（银行代发），所发户数账簿未列明，需代发清单" \
+        in count["method"]
+    assert (rows["每户补贴标准"]["observed"], rows["每户补贴标准"]["status"]) == ("480.00元/户/月", "met")
+    assert (rows["资金发放及时率"]["observed"], rows["资金发放及时率"]["status"]) == ("100.00%", "met")
+    assert not of_rule(findings, "SUBSIDY_CAP_EXCEEDED") and not of_rule(findings, "INDICATOR_NOT_MET")
+    # during the year, 25 named by June is ahead of time already: on track, whatever the bank paid
+    rows, findings = measure(con, dt.date(2024, 6, 30), run_id="june")
+    assert rows["发放租赁补贴户数"]["status"] == "on_track"
+    assert "另有6笔共14400.00元付给银行或代发机构" in rows["发放租赁补贴户数"]["method"]
+    assert not of_rule(findings, "INDICATOR_BEHIND")
+
+
+def test_indicators__a_bank_line_is_spending_of_the_allocation(con):
+    # a clean year and 14,400 more through the bank in December: the allocation is overspent, as
+    # any line would overspend it, though no household is over the standard
+    add_ledger(con, CLEAN_YEAR + [_bank_month(12, 14400, "克拉玛依区财政局代发")])
+    rows, findings = measure(con, dt.date(2024, 12, 31))
+    findings += run_rule(con, rule("OVER_ALLOCATION"))
+    spent = con.execute("select spent from rpt_allocation_summary where purpose = ?", [RENT]).fetchone()[0]
+    assert spent == Decimal("187200.00")
+    assert [(f.voucher_no, f.amount, f.observed) for f in of_rule(findings, "OVER_ALLOCATION")] == [
+        ("记-12-代发", Decimal("14400.00"), "187200.00")]
+    assert (rows["资金发放及时率"]["observed"], rows["资金发放及时率"]["status"]) == ("108.33%", "not_met")
+    assert (rows["发放租赁补贴户数"]["observed"], rows["发放租赁补贴户数"]["status"]) == ("30户", "met")
+    assert (rows["每户补贴标准"]["observed"], rows["每户补贴标准"]["status"]) == ("480.00元/户/月", "met")
+    assert not of_rule(findings, "SUBSIDY_CAP_EXCEEDED")
+
+
+# People whose names hold a bank's or an agency's word, or a character of one: households all.
+PEOPLE = ["李银行", "欧阳银行", "代发明", "代付", "王银花", "支行军", "张分行", "阿依古丽·买买提",
+          "李银行（银行代发）"]
+
+
+def test_indicators__a_person_named_like_a_bank_is_a_household(con):
+    rows_ = [dict(r, payee=PEOPLE[HOUSEHOLDS.index(r["payee"])]) if r["payee"] in HOUSEHOLDS[:len(PEOPLE)]
+             else r for r in CLEAN_YEAR]
+    add_ledger(con, rows_ + [dict(voucher_no="记-05-补", posted_on=dt.date(2024, 5, 20), debit=120,
+                                  payee="李银行")])
+    rows, findings = measure(con, dt.date(2024, 12, 31))
+    assert (rows["发放租赁补贴户数"]["observed"], rows["发放租赁补贴户数"]["status"]) == ("30户", "met")
+    assert (rows["每户补贴标准"]["observed"], rows["每户补贴标准"]["status"]) == ("600.00元/户/月", "not_met")
+    assert not any("银行或代发机构（" in r["method"] for r in rows.values())
+    assert [f.message.split()[1] for f in of_rule(findings, "SUBSIDY_CAP_EXCEEDED")] == ["李银行"]
+
+
 def test_indicators__rows_are_replaced_not_duplicated_on_remeasure(con):
     add_ledger(con, CLEAN_YEAR)
     measure(con, dt.date(2024, 12, 31))

@@ -14,6 +14,11 @@
 -- it is said in the message; the month stays over the cap (the household received it then).
 -- The cap of a line is its lowest such target; of two equal ones the strict '<' wins, and the
 -- cap's value, text and operator all come from that one indicator.
+-- A payee that is a bank or paying agency (银行代发: 中国农业银行克州分行, 农村信用合作社, 财政局代发)
+-- is no household: its line carries the money of the many households the bank paid, so it is not
+-- held to the per-household cap (the 代发清单 shows what each received). is_bank_payee
+-- (pipeline/text.py) recognises one; a payee that could be a person's name (李银行, 代发明) is
+-- always a household. The indicators say what such lines paid (pipeline/indicators.py).
 with cap_candidates as (
     select
         tt.notice_no,
@@ -56,6 +61,7 @@ over_cap as (
     group by notice_no, line_seq, payee, month
     having case when any_value(op) = '<' then sum(amount) >= any_value(cap)
                 else sum(amount) > any_value(cap) end
+       and not is_bank_payee(payee)  -- a bank or agency is no household
 ),
 paid_back as (
     -- what of an over-cap month was paid back (红字冲销) in a later month: the payee's reversals
