@@ -212,7 +212,8 @@ join fct_notices_counted as n on n.notice_no = m.notice_no;
 -- ties are left joins to the few notices.
 create or replace view fct_notice_lines as
 with ctx as (select * from run_context limit 1),
-active as (
+-- read twice (tied, closing): not materialized, or DuckDB copies every column of every line
+active as not materialized (
     select l.*
     from stg_ledger_lines as l
     left join ctx on true
