@@ -36,6 +36,9 @@ from .text import install_macros
 
 SCHEMA_VERSION = 9
 VIEW_FILES = ("staging.sql", "facts.sql")
+# DuckDB's optimizers a store runs without (open_store says why); a load that disables more puts
+# these back after it, not DuckDB's defaults
+DISABLED_OPTIMIZERS = ("projection_pullup",)
 # DuckDB settings for a store that must not exhaust a finance PC: bounded memory, spill to disk.
 DEFAULT_MEMORY_LIMIT = os.environ.get("RECON_MEMORY_LIMIT", "1GB")
 # A ledger load (reading the file's text, collecting its distinct values, typing every row) runs
@@ -287,7 +290,7 @@ def open_store(db_path: str | Path, *, read_only: bool = False) -> duckdb.DuckDB
     # the 3.2 s the indicators' line figures spent planning a 360-line store, against 0.1 s
     # executing); without it the same plan is made in 0.7 s. It only moves projections, so the
     # results are the same.
-    con.execute("set disabled_optimizers = 'projection_pullup'")
+    con.execute(f"set disabled_optimizers = '{','.join(DISABLED_OPTIMIZERS)}'")
     # DuckDB draws its own progress bar on stderr in some interpreters: never in a cron log
     con.execute("set enable_progress_bar = false")
     if not read_only:

@@ -2104,6 +2104,20 @@ def test_load_ledgers__red_ink_debit_nets(con, tmp_path):
 
 # --- exactly once --------------------------------------------------------------------------------
 
+def test_load_ledgers__the_store_runs_on_with_its_own_optimizer_settings(con, tmp_path):
+    # a load disables two more optimizers for its joins; after it, the checks must run as the
+    # store set them (without projection_pullup, seconds of planning each over the facts' views),
+    # not with DuckDB's defaults. Before, the load reset them: `recon run` planned its checks
+    # with projection_pullup back on
+    from pipeline.store import DISABLED_OPTIMIZERS
+
+    seed_notice(con)
+    before = con.execute("select current_setting('disabled_optimizers')").fetchone()[0]
+    assert set(before.split(",")) == set(DISABLED_OPTIMIZERS) == {"projection_pullup"}
+    load_ledgers(con, [write_csv(tmp_path / "l.csv", [row(debit="480")])])
+    assert con.execute("select current_setting('disabled_optimizers')").fetchone()[0] == before
+
+
 def test_load_ledgers__same_file_twice_skipped(con, tmp_path):
     seed_notice(con)
     path = write_csv(tmp_path / "l.csv", [row(debit="480")])
