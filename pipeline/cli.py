@@ -61,7 +61,8 @@ scope_options = [
     click.option("--fail-on", type=click.Choice(["error", "warning", "never"]), default="error",
                  show_default=True, help="达到该级别即以状态1退出 / exit 1 on findings at or above this severity"),
     click.option("--notice", "notice_no", default=None, help="只核对该文号 / only this notice number"),
-    click.option("--purpose", default=None, help="只核对该用途 / only this purpose (allocation line)"),
+    click.option("--purpose", default=None, help="只核对该用途（分配表中的用途名称，或只属于一条用途的部分名称，如 租赁补贴）/ only this "
+                      "purpose: an allocation line's name, or a part of it no other line's name has"),
     click.option("--from", "date_from", callback=_date, help="期间起 / period start YYYY-MM-DD"),
     click.option("--to", "date_to", callback=_date, help="期间止 / period end YYYY-MM-DD"),
     click.option("--quiet", "-q", is_flag=True,

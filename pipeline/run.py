@@ -167,8 +167,9 @@ class ScopeError(StoreError):
 def _check_scope(con: duckdb.DuckDBPyConnection, scope: Scope) -> Scope:
     """Refuse a scope that selects nothing, rather than reporting "0 errors" on it: a notice not
     loaded, or a purpose that no allocation line (of that notice) names. Each message lists what
-    there is to choose from. The scope returned names the purpose as the notice writes it, so
-    that runs on one purpose, however it was typed (（中央直达） or (中央直达)), are one slice."""
+    there is to choose from. A purpose may be given by a part of its name that no other line's
+    name has (租赁补贴). The scope returned names the purpose as the notice writes it, so that runs
+    on one purpose, however it was typed (（中央直达） or (中央直达), 租赁补贴), are one slice."""
     if scope.notice_no is not None:
         known = [r[0] for r in con.execute("select notice_no from notices order by notice_no").fetchall()]
         if scope.notice_no not in known:
@@ -176,18 +177,28 @@ def _check_scope(con: duckdb.DuckDBPyConnection, scope: Scope) -> Scope:
             raise ScopeError(f"--notice：通知 {scope.notice_no} 未加载（已加载：{listed}）/ notice "
                              f"{scope.notice_no} is not loaded (loaded: {listed})")
     if scope.purpose is not None:
-        lines = con.execute(
-            "select distinct purpose, purpose_key = purpose_key(?) from allocation_lines "
-            "where ? is null or notice_no = ? order by purpose",
-            [scope.purpose, scope.notice_no, scope.notice_no]).fetchall()
-        if not any(matches for _, matches in lines):
-            listed = printable("、".join(p for p, _ in lines) or "无 / none")  # from the notices
+        # an allocation line's name in any spelling; else a part of it that names one line only
+        # (租赁补贴 for 2024年租赁补贴（中央直达）), as a short commit id names one commit
+        named = con.execute(
+            "select min(purpose), purpose_key = purpose_key($1), "
+            "       contains(purpose_key, purpose_key($1)) and length(purpose_key($1)) > 0 "
+            "from allocation_lines where $2 is null or notice_no = $2 "
+            "group by purpose_key order by 1",
+            [scope.purpose, scope.notice_no]).fetchall()
+        exact = [p for p, same, _ in named if same]
+        part_of = [p for p, _, within in named if within]
+        purpose = printable(scope.purpose)
+        if not exact and len(part_of) > 1:
+            listed = printable("、".join(part_of))
+            raise ScopeError(f"--purpose：“{purpose}”是多条分配用途的一部分，请写全其中一条（{listed}）/ "
+                             f"{purpose!r} is part of several allocation lines; name one in full ({listed})")
+        if not exact and not part_of:
+            listed = printable("、".join(p for p, _, _ in named) or "无 / none")  # from the notices
             where = f"通知 {scope.notice_no} 的" if scope.notice_no else "已加载通知的"
             where_en = f"notice {scope.notice_no}'s" if scope.notice_no else "the loaded notices'"
-            purpose = printable(scope.purpose)
             raise ScopeError(f"--purpose：“{purpose}”不是{where}分配用途（可选：{listed}）/ "
                              f"{purpose!r} is none of {where_en} allocation lines (choose from: {listed})")
-        scope = replace(scope, purpose=min(p for p, matches in lines if matches))
+        scope = replace(scope, purpose=(exact or part_of)[0])
     return scope
 
 

@@ -451,6 +451,25 @@ def test_scope__one_purpose_typed_two_ways_is_one_slice(tmp_path):
     assert manifest["scope"] == {"purpose": RENT}  # as the notice writes it
 
 
+def test_scope__a_part_of_one_purposes_name_selects_it_a_part_of_several_is_refused(tmp_path):
+    # 租赁补贴 for 2024年租赁补贴（中央直达）: the same slice as the full name. Before, refused
+    # ("not an allocation line"); 租赁, part of two lines' names, is refused naming both
+    db = _store_with_mistakes(tmp_path)
+    assert _check(db, tmp_path, "--purpose", RENT).exit_code == 1
+    first = _exceptions(_latest(tmp_path))
+    assert _check(db, tmp_path, "--purpose", "租赁补贴").exit_code == 1
+    manifest = json.loads((_latest(tmp_path) / "run.json").read_text(encoding="utf-8"))
+    assert manifest["scope"] == {"purpose": RENT}
+    second = _exceptions(_latest(tmp_path))
+    assert first and [r["finding_key"] for r in second] == [r["finding_key"] for r in first]
+    assert {r["change"] for r in second} == {"persisting"}
+    several = _check(db, tmp_path, "--purpose", "租赁")
+    assert several.exit_code == 2, several.output
+    assert "是多条分配用途的一部分" in several.stderr and "is part of several allocation lines" in several.stderr
+    assert RENT in several.stderr and "2024年保障性租赁住房（中央直达）" in several.stderr
+    assert "老旧小区" not in several.stderr
+
+
 def test_scope__a_run_of_one_batch_says_of_it_what_the_run_of_both_says(tmp_path):
     # 提前下达 (2号, 1,000) and 第二批 (15号, 500) of one fund both allocate rent; lines without
     # 指标文号 are counted under each. An auditor's `recon check --notice` of either batch must say
