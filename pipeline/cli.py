@@ -87,7 +87,7 @@ def _short_of_resources(exc: BaseException) -> str | None:
     reports are written aside and moved into place whole (`recon report` writes them again)."""
     text = str(exc).strip()
     detail = printable(text.splitlines()[0] if text else type(exc).__name__)
-    kept = ("本次运行中止；已载入的文件保留，未载完的文件已回滚 / the run stopped; files already "
+    kept = ("命令中止；已载入的文件保留，未载完的文件已回滚 / the command stopped; files already "
             "loaded are kept, a load not finished was rolled back")
     limits = f"RECON_MEMORY_LIMIT={DEFAULT_MEMORY_LIMIT}"
     load_limit = f"RECON_LOAD_MEMORY_LIMIT={LOAD_MEMORY_LIMIT}"
