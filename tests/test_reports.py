@@ -352,9 +352,14 @@ def test_spreadsheet_text__cases():
     assert spreadsheet_text(Decimal("-1")) == Decimal("-1")
 
 
-def test_manifest__inputs_rules_counts(run_dir, rules):
+def test_manifest__inputs_rules_counts(run_dir, rules, store):
     data = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     assert data["run_id"] == RUN_ID and data["as_of"] == "2024-06-30" and data["exit_status"] == 1
+    # times with their zone (were naive: 09:00 of which clock?), the instant the store recorded
+    started = dt.datetime.fromisoformat(data["started_at"])
+    assert started.utcoffset() is not None
+    [(stored,)] = store.execute("select started_at from runs where run_id = ?", [RUN_ID]).fetchall()
+    assert started == stored.astimezone() and started.replace(tzinfo=None) == stored
     assert [i["sha256"] for i in data["inputs"]] == ["b" * 64, "a" * 64]  # ledger, notice by kind
     assert data["findings"]["by_severity"] == {"error": 3, "warning": 3, "info": 0}
     assert set(data["rules"]) == {r.rule_id for r in rules}

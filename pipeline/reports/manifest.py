@@ -44,8 +44,9 @@ def build_manifest(con: duckdb.DuckDBPyConnection, run_id: str) -> dict:
     return {
         "run_id": run[0],
         "tool": {"name": "budget-recon", "version": __version__},
-        "started_at": run[1].isoformat() if run[1] else None,
-        "finished_at": run[2].isoformat() if run[2] else None,
+        # the store keeps the machine's local time; run.json says which zone that was
+        "started_at": run[1].astimezone().isoformat() if run[1] else None,
+        "finished_at": run[2].astimezone().isoformat() if run[2] else None,
         "as_of": run[3].isoformat(),
         "fail_on": run[4],
         "scope": json.loads(run[5]) if run[5] else {},
