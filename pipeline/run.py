@@ -305,8 +305,9 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
         "rules": rule_versions(),  # the versions this run checked with, for run.json ever after
         "purpose_aliases": purpose_aliases(con),  # the aliases it matched by, likewise
         "files": {a: sum(1 for o in outcomes if o.action == a) for a in ("loaded", "skipped", "rejected")},
-        "rows_loaded": sum(o.rows_loaded for o in outcomes),
-        "rows_quarantined": sum(o.rows_quarantined for o in outcomes),
+        # ledger rows: a notice's outcome counts its allocation lines, which are no rows of a ledger
+        "rows_loaded": sum(o.rows_loaded for o in outcomes if o.kind == "ledger"),
+        "rows_quarantined": sum(o.rows_quarantined for o in outcomes if o.kind == "ledger"),
     }
     with transaction(con):
         con.execute(

@@ -39,6 +39,10 @@ def test_demo__recon_run_with_contract_defaults(tmp_path, monkeypatch):
     assert manifest["exit_status"] == 1
     assert {i["kind"] for i in manifest["inputs"]} == {"notice", "ledger"}
     assert all(len(i["sha256"]) == 64 for i in manifest["inputs"])
+    # the ledger's rows, loaded or quarantined (the notice's four allocation lines were added in)
+    [ledger] = [i for i in manifest["inputs"] if i["kind"] == "ledger"]
+    assert manifest["counts"]["rows_loaded"] == ledger["rows_loaded"]
+    assert manifest["counts"]["rows_loaded"] + manifest["counts"]["rows_quarantined"] == 926
     # a second run loads nothing again and finds the same
     again = CliRunner().invoke(main, ["run"])
     assert again.exit_code == 1
