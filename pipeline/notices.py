@@ -7,7 +7,8 @@ into the same *document stream*, paragraphs and table rows in reading order, and
 that stream, so a .txt and a .docx of the same notice give the same `Notice`:
 
 - .txt is text extracted from the issued document: a table cell is a tab-prefixed line, a blank
-  line ends a table row, merged cells come out blank (UTF-8, UTF-8 with BOM or GB18030).
+  line ends a table row, merged cells come out blank (UTF-8, UTF-8 with BOM or GB18030; UTF-16
+  with or without a BOM, as Notepad's "Unicode" and some OA systems save it).
 - .docx is the issued document: paragraphs and Word tables in body order; a vertically merged
   cell's continuation reads blank, a horizontally merged cell is one cell, as in the txt.
 
@@ -144,6 +145,12 @@ class SourceDocument:
     items: tuple[Para | Row, ...]
     format: str                    # txt | docx
     encoding: str | None           # txt only
+    images: tuple[int, ...] = ()   # docx: where a picture stands, as the number of items before it
+
+
+class _Image:
+    """Where a .docx has a picture (or an object shown as one) in its body: nothing to read, but
+    a table pasted as a picture is then said to be one, not "missing"."""
 
 
 def read_document(path: Path) -> SourceDocument:
@@ -154,7 +161,14 @@ def read_document(path: Path) -> SourceDocument:
         text, encoding = _decode_text(path)
         return SourceDocument(tuple(_txt_items(text)), "txt", encoding)
     if suffix == ".docx":
-        return SourceDocument(tuple(_docx_items(path)), "docx", None)
+        items: list[Para | Row] = []
+        images: list[int] = []
+        for it in _docx_items(path):
+            if it is _Image:
+                images.append(len(items))
+            else:
+                items.append(it)
+        return SourceDocument(tuple(items), "docx", None, tuple(images))
     if suffix in (".doc", ".wps"):
         raise InputError(path, f"Word 97-2003 / WPS 格式的文档（{suffix}）无法读取，请另存为 .docx",
                          f"a Word 97-2003 / WPS document ({suffix}) cannot be read; save it as .docx")
@@ -176,8 +190,8 @@ def _decode_text(path: Path) -> tuple[str, str]:
         raise InputError(path, "文件为空", "the file is empty")
     decoded = decode_text(raw)
     if decoded is None:
-        raise InputError(path, "无法识别文本编码（应为 UTF-8 或 GB18030 文本）",
-                         "cannot decode the text (expected UTF-8 or GB18030 text)")
+        raise InputError(path, "无法识别文本编码（应为 UTF-8、GB18030 或 UTF-16 文本）",
+                         "cannot decode the text (expected UTF-8, GB18030 or UTF-16 text)")
     text, encoding = decoded
     if encoding == "gb18030" and not any(w in text for w in _NOTICE_WORDS):
         # GB18030 decodes almost any bytes: a Big5 or Shift-JIS text reads as rare characters
@@ -271,9 +285,13 @@ def _docx_block_items(parent):
             for line in _paragraph_text(child).split("\n"):
                 if line.strip():
                     yield Para(line.strip())
+            if _holds_picture(child):
+                yield _Image
         elif child.tag == qn("w:tbl"):
             rows = list(_within_controls(child, qn("w:tr")))
-            if _is_wrapper(rows):
+            if _holds_picture(child) and not any(any(_row_cells(tr)) for tr in rows):
+                yield _Image  # a frame around a picture: a table of no text
+            elif _is_wrapper(rows):
                 for tc in (tc for tr in rows for tc in _within_controls(tr, qn("w:tc"))):
                     yield from _docx_block_items(tc)
             else:
@@ -283,6 +301,14 @@ def _docx_block_items(parent):
             content = child.find(qn("w:sdtContent"))
             if content is not None:
                 yield from _docx_block_items(content)
+
+
+_PICTURE_TAGS = ("{http://schemas.openxmlformats.org/drawingml/2006/main}blip",  # w:drawing's picture
+                 "{urn:schemas-microsoft-com:vml}imagedata")  # w:pict's, and an object's (w:object) preview
+
+
+def _holds_picture(el) -> bool:
+    return next(el.iter(*_PICTURE_TAGS), None) is not None
 
 
 def _is_wrapper(rows: list) -> bool:
@@ -589,6 +615,12 @@ def parse_document(doc: SourceDocument, path: Path | str) -> Notice:
             deadline = f"{int(m.group(1)):02d}-{int(m.group(2)):02d}"
             break
 
+    if header_at is None and _table_as_image(items, doc.images):
+        raise InputError(path, "通知的分配表是一张图片（或以图片显示的对象），其中的数字无法读取；请提供通知的文本（.txt），"
+                               "或分配表为 Word 表格（而非图片）的 .docx 文件",
+                         "the notice's allocation table is a picture (or an object shown as one), whose "
+                         "figures cannot be read; provide the notice's text (.txt), or a Word file (.docx) "
+                         "whose allocation table is a real table, not a picture")
     unit, lines, stated_total, after = _allocation_table(items, header_at, body_text, path)
     tables = tuple(_target_tables(items[after:], fiscal_year, unit, path))
 
@@ -636,6 +668,23 @@ def _revenue(text: str) -> tuple[str | None, str | None]:
     if not m:
         return None, None
     return m.group(1), (m.group(2) or None)
+
+
+def _table_as_image(items: list, images: tuple[int, ...]) -> bool:
+    """Does a picture stand where the allocation table would: straight after the line that
+    introduces a table (its unit, 单位：万元, or a title ending in 表, or 附件)? A letterhead or a
+    seal (公章) stands after the issuer's or the date's line, not one of these."""
+    for at in images:
+        before = items[at - 1] if at > 0 else None
+        if isinstance(before, Para):
+            text = _squash(before.text)
+        elif isinstance(before, Row) and len(before.filled) == 1:  # a title typed into a table row
+            text = _squash(before.filled[0])
+        else:
+            continue
+        if _UNIT.search(text) or _is_table_title(text):
+            return True
+    return False
 
 
 def _is_target_start(row: Row) -> bool:
@@ -714,14 +763,31 @@ def _allocation_table(items: list, header_at: int | None, body_text: str,
     end = len(items)
     for i in range(header_at + 1, len(items)):
         it = items[i]
-        if isinstance(it, Para) and _CONTINUED.fullmatch(_squash(it.text)):
+        # Where the table ends. What may stand between the parts of a table that goes on over a
+        # page (续表, a page number, the unit again) does not end it, nor does its header again;
+        # what begins another table does, though only its unit stands between them (an annex, a
+        # 绩效目标表 of another form): another unit, a title of its own, a header of its own.
+        line = _squash(it.text) if isinstance(it, Para) else (
+            _squash(it.filled[0]) if len(it.filled) == 1 else None)
+        unit_m = _UNIT.fullmatch(line) if line else None
+        if unit_m and unit_m.group(1) != unit:
+            end = i  # a table in other units: not this one going on
+            break
+        if unit_m or (isinstance(it, Para) and _CONTINUED.fullmatch(line)):
             continue  # between the parts of a table continued on the next page
-        if isinstance(it, Para) or _is_target_start(it):
+        if (isinstance(it, Para) or _is_target_start(it)
+                or (line is not None and _is_table_title(line))):
             end = i
             break
         cells = list(it.cells)
-        if not it.filled or [_squash(c) for c in cells] == header:
+        squashed = [_squash(c) for c in cells]
+        if not it.filled or squashed == header:
             continue  # an empty row; the header again, atop the part on the next page
+        if _is_header_row(it):
+            if header[col_amount] in squashed:
+                continue  # the header again, its cells merged or laid out otherwise
+            end = i  # another table's header
+            break
         purpose, amount_text, code_text = (_cell(cells, col_purpose), _cell(cells, col_amount),
                                            _cell(cells, col_code))
         if _cell(cells, col_region):
@@ -785,6 +851,36 @@ def _allocation_table(items: list, header_at: int | None, body_text: str,
             raise InputError(path, "分配表未找到合计行，正文也未写明合计金额",
                              "no total row in the allocation table and no total stated in the text")
     return unit, lines, stated_total, end
+
+
+# A table's title, as a row of one cell: 附件2, 附表, ……分配明细表, ……目标表（2024年）; not 续表,
+# which continues one, nor a purpose that ends in 代表.
+_TABLE_TITLE = re.compile(r"^(附件|附表)|(?<!代)表(?:[（(][^()（）]*[)）])?[:：]?$")
+# Words of a table's column headings.
+_HEADING_WORDS = ("序号", "项目", "名称", "地区", "单位", "金额", "资金", "下达", "科目", "分类", "备注",
+                  "指标", "用途", "类别", "代码", "编码", "数量", "内容", "预算", "标准", "权重", "分值",
+                  "说明", "依据")
+
+
+def _is_table_title(text: str) -> bool:
+    """Is this line (squashed) a table's title, or an annex's heading (附件2)?"""
+    return bool(_TABLE_TITLE.search(text)) and not _CONTINUED.fullmatch(text)
+
+
+def _is_header_row(row: Row) -> bool:
+    """Does this row read as a table's column headings: short labels, no number among them, and
+    two or more of them column headings' words? An allocation line has its amount (a number),
+    and one whose amount is missing or text (待定) still has no second heading word."""
+    filled = [_squash(c) for c in row.filled]
+    if len(filled) < 2 or any(len(c) > 20 for c in filled):
+        return False
+    for c in filled:
+        try:
+            if parse_decimal(c) is not None:
+                return False
+        except ValueError:
+            pass
+    return sum(1 for c in filled if any(w in c for w in _HEADING_WORDS)) >= 2
 
 
 def _total_label(cells: list[str], col_amount: int, col_code: int | None,

@@ -98,8 +98,9 @@ def is_bank_payee(payee: str | None) -> bool:
 
 def decode_text(raw: bytes) -> tuple[str, str] | None:
     """A small text file's text and encoding, as Windows programs save one: by its BOM (UTF-8,
-    UTF-16), else UTF-8, else GB18030 (which GBK is a part of); None when neither reads it, or
-    what it reads holds NUL characters (a binary file)."""
+    UTF-16), else UTF-8, else GB18030 (which GBK is a part of), else UTF-16 without a BOM when
+    it is plainly that (see _utf16_without_bom); None when none reads it, or what it reads holds
+    NUL characters (a binary file)."""
     text, encoding = None, None
     for bom, name in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
                       (codecs.BOM_UTF16_BE, "utf-16")):
@@ -116,9 +117,50 @@ def decode_text(raw: bytes) -> tuple[str, str] | None:
                 break
             except UnicodeDecodeError:
                 continue
+    if (text is None or "\x00" in text) and encoding not in ("utf-8-sig", "utf-16"):
+        text, encoding = _utf16_without_bom(raw) or (text, encoding)
     if text is None or "\x00" in text:
         return None
     return text.lstrip("\ufeff"), encoding
+
+
+# UTF-16 saved without a BOM (Notepad's "Unicode" in some versions, some OA systems' exports).
+# Neither UTF-8 nor GB18030 reads a NUL byte as anything but a NUL character, so only a file
+# that they cannot read as text is tried, and taken for UTF-16 only when it plainly is:
+# - its ASCII (tabs, line ends, digits) puts a NUL byte in every other place, at odd offsets
+#   (little-endian) or even ones (big-endian), and few NULs stand in the other places (a
+#   character such as 一, U+4E00, has one there); random bytes have as many in both;
+# - it decodes strictly (an unpaired surrogate, as random bytes soon give, does not);
+# - the text holds no control characters but tabs, line and page breaks (\v and \f, as Word
+#   and PDF extraction leave them), and it is Chinese: most of what is not ASCII is CJK
+#   ideographs (random 16-bit values are mostly other scripts).
+_UTF16_SAMPLE = 16384
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+
+
+def _utf16_without_bom(raw: bytes) -> tuple[str, str] | None:
+    if len(raw) % 2:
+        return None
+    sample = raw[:_UTF16_SAMPLE]
+    at_even, at_odd = sample[0::2].count(0), sample[1::2].count(0)
+    if at_odd >= 4 and at_even * 8 <= at_odd:
+        encoding = "utf-16-le"
+    elif at_even >= 4 and at_odd * 8 <= at_even:
+        encoding = "utf-16-be"
+    else:
+        return None
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError:
+        return None
+    if _CONTROL.search(text):
+        return None
+    cjk = len(_CJK.findall(text))
+    beyond_ascii = len(text) - len(text.encode("ascii", "ignore"))
+    if cjk == 0 or cjk * 2 < beyond_ascii:
+        return None
+    return text, encoding
 
 
 def install_macros(con) -> None:

@@ -912,3 +912,146 @@ def test_parse_txt__a_reduction_s_amounts_are_negative_allocations(tmp_path, con
     assert outcome.action == "loaded"
     assert notice_findings(con, [outcome.file_id]) == []  # the total agrees with the lines
     assert con.execute("select sum(amount) from allocation_lines").fetchone() == (sign * Decimal("62760000.00"),)
+
+
+# --- what other programs make of a notice: a text without a BOM, a table pasted as a picture, an
+# annex straight after the allocation table -------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_parse_txt__utf16_without_a_bom(tmp_path, seed, encoding):
+    # Notepad's "Unicode" in some versions and some OA systems' exports: before, refused as
+    # 无法识别文本编码 (the NUL bytes of its ASCII read as a binary file's)
+    from pipeline.notices import read_document
+
+    path = variant(tmp_path, "unicode.txt", encoding=encoding)
+    assert not path.read_bytes().startswith((b"\xff\xfe", b"\xfe\xff"))
+    assert read_document(path).encoding == encoding
+    assert parse_notice(path) == seed
+
+
+def test_parse_txt__bytes_that_no_encoding_reads_are_still_refused_as_such(tmp_path):
+    # NUL bytes at every other place, as UTF-16 has them, but not Chinese text: still refused,
+    # saying what encodings a notice may be in
+    path = tmp_path / "latin.txt"
+    path.write_bytes(bytes(b for c in b"Notice\tNo. 2\r\n" * 40 for b in (c, 0)))
+    with pytest.raises(InputError) as err:
+        parse_notice(path)
+    assert "无法识别文本编码" in str(err.value) and "UTF-16" in str(err.value)
+
+
+# A PNG of one pixel, for a picture Word can hold.
+_PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                     "1f15c4890000000d4944415478da63f8cfc0f01f0005000201a5d5e1c60000000049454e44ae426082")
+
+
+def _table_as_picture(path: Path, table: int, how: str) -> Path:
+    """The document with its table number `table` replaced by a picture: inserted by Word
+    (w:drawing with a:blip), as an old Word or WPS keeps one (w:pict with v:imagedata), or in a
+    one-cell table framing it."""
+    import io
+
+    import docx
+    from docx.oxml import parse_xml
+    from docx.oxml.ns import nsdecls
+
+    document = docx.Document(str(path))
+    tbl = document.tables[table]._tbl
+    if how == "drawing":
+        p = document.add_paragraph()
+        p.add_run().add_picture(io.BytesIO(_PNG))
+        tbl.addprevious(p._p)
+    elif how == "vml":
+        tbl.addprevious(parse_xml(
+            f'<w:p {nsdecls("w", "r")} xmlns:v="urn:schemas-microsoft-com:vml"><w:r><w:pict>'
+            f'<v:shape style="width:400pt;height:200pt">'
+            f'<v:imagedata r:id="rId99"/></v:shape></w:pict></w:r></w:p>'))
+    else:
+        frame = document.add_table(rows=1, cols=1)
+        frame.cell(0, 0).paragraphs[0].add_run().add_picture(io.BytesIO(_PNG))
+        tbl.addprevious(frame._tbl)
+    tbl.getparent().remove(tbl)
+    document.save(str(path))
+    return path
+
+
+@pytest.mark.parametrize("how", ["drawing", "vml", "framed"])
+def test_load_docx__an_allocation_table_pasted_as_a_picture_is_said_to_be_one(tmp_path, con, how):
+    # before, refused as 未找到分配表 / no allocation table found, which sent the user looking for
+    # a table that is there, only unreadable
+    path = _table_as_picture(build_notice_docx(SEED_TEXT, tmp_path / "notice.docx"), 0, how)
+    (outcome,) = load_notices(con, [path])
+    assert outcome.action == "rejected"
+    assert outcome.message.startswith(f"{path}: 通知的分配表是一张图片")
+    assert "请提供通知的文本（.txt）" in outcome.message and "a real table, not a picture" in outcome.message
+    assert "未找到分配表" not in outcome.message
+    assert count(con, "notices") == 0
+
+
+def test_load_docx__a_seal_picture_does_not_make_a_missing_table_a_picture(tmp_path, con):
+    # a seal (公章) beside the issuer's signature: the table is missing, not a picture
+    import io
+
+    import docx
+
+    text = SEED_TEXT.replace("单位：万元\n\t序号\n\t地区\n\t2024年下达数\n\t预算支出功能科目\n", "单位：万元\n")
+    path = build_notice_docx(text, tmp_path / "notice.docx")
+    document = docx.Document(str(path))
+    signature = next(p for p in document.paragraphs if p.text == "克拉玛依区财政局")
+    signature.add_run().add_picture(io.BytesIO(_PNG))
+    document.save(str(path))
+    (outcome,) = load_notices(con, [path])
+    assert outcome.action == "rejected"
+    assert "未找到分配表" in outcome.message and "图片" not in outcome.message
+
+
+def test_cli_load_notice__an_allocation_table_as_a_picture_exit_2(tmp_path):
+    path = _table_as_picture(build_notice_docx(SEED_TEXT, tmp_path / "notice.docx"), 0, "drawing")
+    result = _recon(tmp_path, "load", "notice", str(path))
+    assert result.exit_code == 2
+    assert f"{path}: 通知的分配表是一张图片" in result.output
+
+
+_LAST_LINE = "\t2024年危旧房改造（中央直达）\n\t44\n\t2210103\n"
+
+
+@pytest.mark.parametrize("annex", [
+    # a header of its own (before: its headings read as a line, 金额 an unreadable amount: refused)
+    "单位：元\n\t序号\n\t项目名称\n\t金额\n\t备注\n\n\t1\n\t公租房维修\n\t200000\n\t\n",
+    # a target table of another form, its indicators' header first (before: refused, 三级指标)
+    "单位：万元\n\t一级指标\n\t二级指标\n\t三级指标\n\t指标值\n\n\t产出指标\n\t数量指标\n\t改造户数\n\t500\n",
+    # a title of its own, then the same headings (before: 3,000 万元 more allocated, a fifth line)
+    "单位：万元\n\t2024年城镇保障性安居工程补助资金分项目明细表\n\n\t序号\n\t地区\n\t2024年下达数\n"
+    "\t预算支出功能科目\n\n\t1\n\t老旧小区改造一期\n\t3000\n\t2210108\n\n\t合计\n\t3000\n\t\n",
+    "单位：万元\n\t附件2\n\n\t1\n\t老旧小区改造一期\n\t3000\n\t2210108\n",
+    # the same columns, no title or header, in 元: not the 万元 table going on (before: a line
+    # of 300,000,000,000.00 元)
+    "单位：元\n\t1\n\t老旧小区改造一期\n\t30000000\n\t2210108\n",
+], ids=["own_header", "indicators", "own_title", "annex_number", "other_unit"])
+@pytest.mark.parametrize("form", ["txt", "docx"])
+def test_parse__an_annex_after_the_allocation_table_is_not_its_lines(tmp_path, seed, annex, form):
+    # another table straight after the allocation table, only its unit between them (a page
+    # break in the document): read as the allocation table going on over a page, as 续表 is
+    text = SEED_TEXT.replace(_LAST_LINE, _LAST_LINE + "\n" + annex, 1)
+    assert text != SEED_TEXT
+    path = tmp_path / f"notice.{form}"
+    if form == "txt":
+        path.write_text(text, encoding="utf-8")
+    else:
+        build_notice_docx(text, path)
+    assert parse_notice(path) == seed
+
+
+@pytest.mark.parametrize("form", ["txt", "docx"])
+def test_parse__the_allocation_header_again_merged_otherwise_goes_on(tmp_path, seed, form):
+    # the next page's part repeats the header with 序号 and 地区 merged into one cell: the table
+    # goes on (before: its 2024年下达数 read as an amount, refused)
+    again = "单位：万元\n\t序号 地区\n\t2024年下达数\n\t预算支出功能科目\n\n"
+    anchor = "\t\n\t2024年老旧小区改造（中央直达）\n"
+    text = SEED_TEXT.replace(anchor, again + anchor, 1)
+    path = tmp_path / f"notice.{form}"
+    if form == "txt":
+        path.write_text(text, encoding="utf-8")
+    else:
+        build_notice_docx(text, path)
+    assert parse_notice(path) == seed

@@ -4,7 +4,7 @@ them, one side computed by each."""
 import duckdb
 import pytest
 
-from pipeline.text import doc_no, install_macros, is_bank_payee, purpose_key
+from pipeline.text import decode_text, doc_no, install_macros, is_bank_payee, purpose_key
 
 # As 指标文号 cells are typed: brackets of every shape, spaces, full-width digits, a number written
 # with a leading zero, words after the 号.
@@ -89,3 +89,38 @@ BANK_PAYEES = [
 def test_is_bank_payee__python_and_sql_agree(con, payee, expected):
     assert is_bank_payee(payee) is expected
     assert con.execute("select is_bank_payee(?)", [payee]).fetchone()[0] is expected
+
+
+# --- decode_text: a small text file as Windows programs save one --------------------------------
+
+NOTICE_LINES = "克区财综﹝2024﹞2号\r\n单位：万元\r\n\t序号\r\n\t2024年下达数\r\n\t一\r\n"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_decode_text__utf16_without_a_bom(encoding):
+    # the ASCII's NUL bytes stand at odd (LE) or even (BE) places; 一 (U+4E00) puts one in the other
+    assert decode_text(NOTICE_LINES.encode(encoding)) == (NOTICE_LINES, encoding)
+
+
+NOT_TEXT = {
+    "ascii_only": bytes(b for c in b"Notice\tNo. 2\r\n" * 40 for b in (c, 0)),  # UTF-16, no Chinese
+    "cut_short": NOTICE_LINES.encode("utf-16-le")[:-1],  # cut inside a character
+    "control": (NOTICE_LINES + "\x07").encode("utf-16-le"),
+    "binary": bytes(range(256)) * 8,  # NULs at both places
+    "utf8_with_nul": "克区财综".encode("utf-8") + b"\x00" + "单位".encode("utf-8"),
+}
+
+
+@pytest.mark.parametrize("raw", NOT_TEXT.values(), ids=NOT_TEXT.keys())
+def test_decode_text__what_is_not_text_is_still_refused(raw):
+    assert decode_text(raw) is None
+
+
+def test_decode_text__random_bytes_with_nul_at_every_other_place_are_not_utf16():
+    import random
+
+    rng = random.Random(7)
+    for _ in range(200):
+        pairs = [(rng.randrange(256), 0 if rng.random() < 0.3 else rng.randrange(1, 256))
+                 for _ in range(1024)]
+        assert decode_text(bytes(b for pair in pairs for b in pair)) is None
