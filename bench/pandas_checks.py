@@ -137,11 +137,16 @@ def _unreversed(d: pd.DataFrame, keys: list[str], both_ways: bool) -> pd.DataFra
 
 
 def code_mismatch(exp: pd.DataFrame) -> pd.DataFrame:
-    """Clause 三: a purpose's spending is booked to the item code allocated to it."""
+    """Clause 三: a purpose's spending is booked to the item code allocated to it.
+
+    A wrong code whose lines under the allocation line net to zero is corrected (a batch taken
+    off by one red line, or line by line): none of its lines is reported. On a code with
+    something left, the lines no mirror reversal cancels are."""
     d = exp[(exp["match_kind"] == "line") & exp["code"].str.len().eq(7)
             & exp["code"].isin(ITEM_CODES_2024) & (exp["code"] != exp["allocated_code"])
             & (exp["amount_c"] != 0)]
-    d = _unreversed(d, ["purpose_key", "payee", "code"], both_ways=True)
+    net = d.groupby(["allocated_purpose", "code"])["amount_c"].transform("sum")
+    d = _unreversed(d[net != 0], ["purpose_key", "payee", "code"], both_ways=True)
     return d.assign(rule_id="CODE_MISMATCH")
 
 

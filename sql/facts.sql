@@ -777,6 +777,36 @@ from judged as j
 where (j.amount > 0 and j.pending_later < j.pending)
    or (j.amount < 0 and (j.pending >= 0 or j.pending >= j.pending_before));
 
+-- What is left on each wrong function code under each allocation line, as of the run's date: the
+-- lines booked to a code the rules of codes judge wrong (CODE_NOT_ITEM_LEVEL: not an item code;
+-- CODE_UNKNOWN: not in the year's classification; CODE_MISMATCH: another item than the
+-- allocation line's), grouped by notice, allocation line (a sub-account that names none: by its
+-- name, purpose_key) and code, with their count and net. A wrong booking is often corrected in
+-- bulk, not line for line: a month's 480 + 480 on 2210108 taken off by one red line of -960
+-- with no payee (红字冲销 of the batch), then rebooked to 2210107. A wrong code whose lines net
+-- to 0.00 is corrected, however the correction was booked: nothing is left on it, and the rules
+-- of codes report none of its lines (fct_recon_lines: code_corrected). A code with something
+-- left (partly corrected, over-corrected, or never) is judged line by line as before: each line
+-- not cancelled by its mirror (fct_reversed_lines) is reported, with the net in the message.
+-- Mirrors net to zero within a group, so a group of mirror pairs only is corrected as well.
+-- COMMINGLED_ACCOUNT nets the codes of a sub-account the same way (notice, allocation line, code).
+-- Each line is counted once, as the rules take it (not batch_repeat). One pass over the lines:
+-- the wrong ones, few, grouped by hash.
+create or replace view fct_miscoded_nets as
+select
+    e.notice_no,
+    e.line_seq,
+    case when e.line_seq is null then e.purpose_key end as purpose_key,
+    e.function_code,
+    count(*) as lines,
+    sum(e.amount) as net
+from fct_expenditure as e
+where e.amount <> 0
+  and not e.batch_repeat
+  and (e.function_code_status <> 'item'
+       or (e.match_kind = 'line' and length(e.allocated_code) = 7 and e.function_code <> e.allocated_code))
+group by e.notice_no, e.line_seq, case when e.line_seq is null then e.purpose_key end, e.function_code;
+
 -- The joined reconciliation table: one row per in-scope expenditure line that moves money
 -- (amount <> 0), with the allocation line it maps to and what the rules judge it on. The
 -- expectation suite expectations/fct_recon_lines.json guards it; the SQL checks state the same
@@ -784,6 +814,10 @@ where (j.amount > 0 and j.pending_later < j.pending)
 --
 -- reversed: the line is cancelled by its mirror, or is the reversal that cancels it
 -- (fct_reversed_lines, which the rules of single lines read too).
+-- code_corrected: the line is booked to a wrong code whose lines under its allocation line net
+-- to 0.00 (fct_miscoded_nets): corrected, in bulk or line by line, as the rules of codes take it.
+-- The suite's code expectations pass over such lines as over reversed ones; its other
+-- expectations judge them as before, as their rules do.
 create or replace view fct_recon_lines as
 select
     e.notice_no, e.fiscal_year, e.file_id, e.row_no, e.source_file, e.voucher_no, e.line_no,
@@ -804,10 +838,15 @@ select
     -- false where local money sits in the sub-account of central direct money; null elsewhere
     case when e.match_kind = 'line' and e.allocated_is_direct then not e.is_local_money end
         as local_money_apart,
-    r.row_no is not null as reversed
+    r.row_no is not null as reversed,
+    c.notice_no is not null as code_corrected
 from fct_expenditure as e
 left join fct_reversed_lines as r
   on r.notice_no = e.notice_no and r.file_id = e.file_id and r.row_no = e.row_no
+left join fct_miscoded_nets as c
+  on c.net = 0 and c.notice_no = e.notice_no and c.line_seq is not distinct from e.line_seq
+ and c.purpose_key is not distinct from case when e.line_seq is null then e.purpose_key end
+ and c.function_code is not distinct from e.function_code
 where e.amount <> 0
   and not e.batch_repeat;  -- a line of batches of one purpose once, as the rules take it
 

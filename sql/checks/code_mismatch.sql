@@ -9,9 +9,13 @@
 -- line's function code (clause 三: 按支出方向 … 明确至项级科目). Only valid item codes are compared:
 -- a line already reported as CODE_NOT_ITEM_LEVEL or CODE_UNKNOWN is not reported again, and
 -- lines of pooled, multi-purpose or unmatched sub-accounts have no allocated code to compare
--- (COMMINGLED_ACCOUNT / UNMATCHED_EXPENDITURE report them). Reversed lines are netted out as in
--- CODE_NOT_ITEM_LEVEL. expectations/fct_recon_lines.json enforces the same rule
--- (booked_item_code = allocated_code); tests/test_expectations.py checks that the two agree.
+-- (COMMINGLED_ACCOUNT / UNMATCHED_EXPENDITURE report them). A wrong code whose lines under the
+-- allocation line net to 0.00 as of the date is corrected, in bulk or line by line, and none of
+-- its lines is reported (fct_miscoded_nets); on a code with something left, the lines not
+-- cancelled by their mirror are, as in CODE_NOT_ITEM_LEVEL, each saying what is left on the
+-- code. expectations/fct_recon_lines.json enforces the same rule (booked_item_code =
+-- allocated_item_code where neither reversed nor code_corrected); tests/test_expectations.py
+-- checks that the two agree.
 with defects as (
     select e.*
     from fct_expenditure as e
@@ -22,11 +26,20 @@ with defects as (
       and e.function_code <> e.allocated_code
       and e.amount <> 0
 ),
-unreversed as (
-    -- a wrong line that its mirror reversal cancels is corrected (fct_reversed_lines); a
-    -- reversal that cancels nothing is reported too
-    select d.*
+standing as (
+    -- a wrong code whose lines net to 0.00 (a batch's red line, the lines' mirrors) is corrected
+    select d.*, n.lines as code_lines, cast(n.net as decimal(18,2)) as code_net
     from defects as d
+    left join fct_miscoded_nets as n
+      on n.notice_no = d.notice_no and n.line_seq = d.line_seq and n.purpose_key is null
+     and n.function_code = d.function_code
+    where n.net is distinct from 0
+),
+unreversed as (
+    -- on a code with something left, a wrong line that its mirror reversal cancels is corrected
+    -- (fct_reversed_lines); a reversal that cancels nothing is reported too
+    select d.*
+    from standing as d
     where not exists (select 1 from fct_reversed_lines as c
                       where c.notice_no = d.notice_no and c.file_id = d.file_id and c.row_no = d.row_no)
 ),
@@ -42,9 +55,15 @@ findings as (
         u.function_code as observed,
         '凭证 ' || coalesce(u.voucher_no, '') || ' 第' || coalesce(u.line_no, '') || '行 用途 '
             || u.allocated_purpose || ' 应记 ' || u.allocated_code || '，实记 ' || u.function_code
+            || case when u.code_lines > 1  -- what is left on the code, where other lines are on it
+                    then '（该用途记入 ' || u.function_code || ' 的净额 ' || cast(u.code_net as varchar) || ' 元）'
+                    else '' end
             || ' / voucher ' || coalesce(u.voucher_no, '') || ' line ' || coalesce(u.line_no, '')
             || ': purpose ' || u.allocated_purpose || ' expected ' || u.allocated_code
-            || ', booked ' || u.function_code as message,
+            || ', booked ' || u.function_code
+            || case when u.code_lines > 1
+                    then ' (net ' || cast(u.code_net as varchar) || ' on ' || u.function_code || ' for the purpose)'
+                    else '' end as message,
         u.source_file,
         u.row_no as source_row
     from unreversed as u

@@ -14,7 +14,11 @@
 -- (fct_reversed_lines: same sub-account, payee, function code, direct flag, project code, fund
 -- source and amount, opposite sign) is corrected and not reported: each reversal cancels the latest
 -- such line posted on or before its day and not cancelled already; a reversal with no such line
--- before it to cancel is reported itself.
+-- before it to cancel is reported itself. A wrong code whose lines under the allocation line (a
+-- sub-account that names none: under the sub-account) net to 0.00 as of the date is corrected,
+-- however the correction was booked (one red line for a batch, no payee), and none of its lines
+-- is reported (fct_miscoded_nets); on a code with something left, each line reported says how
+-- much. expectations/fct_recon_lines.json (function_code_status) agrees.
 with defects as (
     select
         e.*,
@@ -35,11 +39,21 @@ with defects as (
       and not e.batch_repeat
       and e.amount <> 0
 ),
-unreversed as (
-    -- a wrong line that its mirror reversal cancels is corrected (fct_reversed_lines); a
-    -- reversal that cancels nothing is reported too
-    select d.*
+standing as (
+    -- a wrong code whose lines net to 0.00 (a batch's red line, the lines' mirrors) is corrected
+    select d.*, n.lines as code_lines, cast(n.net as decimal(18,2)) as code_net
     from defects as d
+    left join fct_miscoded_nets as n
+      on n.notice_no = d.notice_no and n.line_seq is not distinct from d.line_seq
+     and n.purpose_key is not distinct from case when d.line_seq is null then d.purpose_key end
+     and n.function_code is not distinct from d.function_code
+    where n.net is distinct from 0
+),
+unreversed as (
+    -- on a code with something left, a wrong line that its mirror reversal cancels is corrected
+    -- (fct_reversed_lines); a reversal that cancels nothing is reported too
+    select d.*
+    from standing as d
     where not exists (select 1 from fct_reversed_lines as c
                       where c.notice_no = d.notice_no and c.file_id = d.file_id and c.row_no = d.row_no)
 ),
@@ -57,10 +71,14 @@ findings as (
             || coalesce(u.purpose, '(空)') || ' 记入' || u.level_zh || ' '
             || coalesce(nullif(trim(u.function_code), ''), nullif(trim(u.function_code_raw), ''), '(空)')
             || '，应明确至项级科目' || coalesce(' ' || u.allocated_code, '')
+            || case when u.code_lines > 1  -- what is left on the code, where other lines are on it
+                    then '（该用途记入此科目的净额 ' || cast(u.code_net as varchar) || ' 元）' else '' end
             || ' / voucher ' || coalesce(u.voucher_no, '') || ' line ' || coalesce(u.line_no, '')
             || ': purpose ' || coalesce(u.purpose, '(blank)') || ' booked to ' || u.level_en || ' '
             || coalesce(nullif(trim(u.function_code), ''), nullif(trim(u.function_code_raw), ''), '(blank)')
-            || ', expected the 7-digit item code' || coalesce(' ' || u.allocated_code, '') as message,
+            || ', expected the 7-digit item code' || coalesce(' ' || u.allocated_code, '')
+            || case when u.code_lines > 1
+                    then ' (net ' || cast(u.code_net as varchar) || ' on this code for the purpose)' else '' end as message,
         u.source_file,
         u.row_no as source_row
     from unreversed as u

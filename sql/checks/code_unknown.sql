@@ -9,7 +9,8 @@
 -- the government classification of the notice's fiscal year (reference/function_codes_<year>.csv;
 -- the latest earlier year when that year has no file). A revenue code (1xxxxxx) on an
 -- expenditure line is unknown as an expenditure code and is reported here, not as
--- REVENUE_MISCODED. Reversed lines are netted out as in CODE_NOT_ITEM_LEVEL.
+-- REVENUE_MISCODED. Reversed lines, and a wrong code corrected in bulk (its lines net to 0.00),
+-- are passed over as in CODE_NOT_ITEM_LEVEL.
 with defects as (
     select e.*
     from fct_expenditure as e
@@ -17,11 +18,21 @@ with defects as (
       and not e.batch_repeat
       and e.amount <> 0
 ),
-unreversed as (
-    -- a wrong line that its mirror reversal cancels is corrected (fct_reversed_lines); a
-    -- reversal that cancels nothing is reported too
-    select d.*
+standing as (
+    -- a wrong code whose lines net to 0.00 (a batch's red line, the lines' mirrors) is corrected
+    select d.*, n.lines as code_lines, cast(n.net as decimal(18,2)) as code_net
     from defects as d
+    left join fct_miscoded_nets as n
+      on n.notice_no = d.notice_no and n.line_seq is not distinct from d.line_seq
+     and n.purpose_key is not distinct from case when d.line_seq is null then d.purpose_key end
+     and n.function_code is not distinct from d.function_code
+    where n.net is distinct from 0
+),
+unreversed as (
+    -- on a code with something left, a wrong line that its mirror reversal cancels is corrected
+    -- (fct_reversed_lines); a reversal that cancels nothing is reported too
+    select d.*
+    from standing as d
     where not exists (select 1 from fct_reversed_lines as c
                       where c.notice_no = d.notice_no and c.file_id = d.file_id and c.row_no = d.row_no)
 ),
@@ -39,10 +50,16 @@ findings as (
             || coalesce(u.purpose, '(空)') || ' 记入科目 ' || u.function_code || '，该科目不在'
             || cast(u.fiscal_year as varchar) || '年政府收支分类科目中'
             || coalesce('，应记 ' || u.allocated_code, '')
+            || case when u.code_lines > 1  -- what is left on the code, where other lines are on it
+                    then '（该用途记入 ' || u.function_code || ' 的净额 ' || cast(u.code_net as varchar) || ' 元）'
+                    else '' end
             || ' / voucher ' || coalesce(u.voucher_no, '') || ' line ' || coalesce(u.line_no, '')
             || ': purpose ' || coalesce(u.purpose, '(blank)') || ' booked to ' || u.function_code
             || ', which is not in the ' || cast(u.fiscal_year as varchar) || ' classification'
-            || coalesce('; expected ' || u.allocated_code, '') as message,
+            || coalesce('; expected ' || u.allocated_code, '')
+            || case when u.code_lines > 1
+                    then ' (net ' || cast(u.code_net as varchar) || ' on ' || u.function_code || ' for the purpose)'
+                    else '' end as message,
         u.source_file,
         u.row_no as source_row
     from unreversed as u
