@@ -20,12 +20,17 @@ How a file is read
       (DuckDB's read_xlsx needs a downloaded extension), streamed into a temporary table in Arrow
       batches of 50,000 rows. Real date cells become ISO dates, number cells exact decimals
       (amounts rounded half-up to the cent only when the float is within 1e-6 of it), so nothing
-      depends on how a cell was formatted. A range merged down over several data rows holds its
-      value in its first row only: each row under it reads that value, as Excel shows it (a
+      depends on how a cell was formatted, with one exception: a positive amount shown red (a red
+      font, or a number format red for positive numbers) is 红字, red ink, a reversal, and is read
+      as negative (_red_ink_styles; the outcome says how many and on which rows). A workbook saved
+      with the 1904 date system (Mac Excel) has its serials read from 1904-01-01 (_serial_epoch;
+      openpyxl dates its date cells by it already). A range merged down over several data rows
+      holds its value in its first row only: each row under it reads that value, as Excel shows it (a
       voucher number, date or summary printed once per entry), except in the amount columns,
       where the amount is shown once and so counts once (_merged_down; the outcome says how many
       cells). openpyxl's read-only mode does not read merged ranges: _scan_sheet_xml finds them.
-    * XLS (Excel 97-2003, also under an .xlsx name): the same, read with xlrd (_read_xls).
+    * XLS (Excel 97-2003, also under an .xlsx name): the same, read with xlrd (_read_xls), the
+      1904 date system included (red ink is not read there).
     * A web page holding a table (.htm / .html, or named .xls by a web system's "export to
       Excel"): its rows read as a sheet's, colspan / rowspan as merged cells (_read_html).
     * An Excel 2003 XML Spreadsheet (.xml, or named .xls): its worksheets read as a workbook's
@@ -89,13 +94,20 @@ Normalisation (once, at load; SQL below)
                deepest); pieces that are not levels (`2210-107`) and a path whose codes do not nest
                are quarantined, saying so (ledger_code_doubt), rather than read as a wrong code;
                the raw function code is kept in function_code_raw. Account codes may carry
-               sub-account separators (`7201.01` -> `720101`).
+               sub-account separators (`7201.01` -> `720101`). A code may follow its name in
+               brackets of either width that hold only the code (and the separators above):
+               `事业支出(7201)`, `事业支出（7201.01）`, `保障性住房租金补贴（2210107）`, `…(221-01-07)`;
+               read only when no code comes first and the name holds no digit (so a path of
+               names each with its code, `住房保障支出(221)/…(2210107)`, stays quarantined).
     amounts    `1,234.56`, `-1,234.56`, `(1,234.56)` (accounting negative), full-width digits,
                `¥`/`元`/spaces; blank, `-` or `—` -> 0. More than two decimals (other than trailing
-               zeros) or misplaced thousands separators make the value unparsable.
+               zeros) or misplaced thousands separators make the value unparsable. In XLSX, a
+               positive amount shown red (红字: a font FF0000 or close, or `[Red]#,##0.00`) -> its
+               negative, said in the outcome; a negative shown red by its format stays negative.
     dates      `2024-03-15`, `2024/3/15`, `2024.3.15`, `2024年3月15日`, `20240315`, a trailing time
                of any precision (`2024-03-15 00:00:00.000` as SQL Server writes it, ISO's `T`),
-               Excel serials (`45366` = 2024-03-15) and real date cells.
+               Excel serials (`45366` = 2024-03-15; `43904` in a workbook of the 1904 date
+               system, whether a number or text) and real date cells.
     direct     是/Y/yes/1/true/√, `01 中央直达资金`, and `02 中央参照直达资金` -> true (a flag is
                present); 否/N/0/false, `09 其他`, 非直达 -> false; anything else -> null. The raw
                value is kept in direct_flag_raw, and it alone tells 02 from 01: 02 money is managed
@@ -311,6 +323,7 @@ class ColumnMap:
     by_direction: bool = False         # debit is one amount column, credit its direction (SPLIT_BY)
     numeric_credit: tuple[str, ...] | None = None  # ... written 1 (借) and one of these (贷)
     aux_labels: dict[str, str] = dataclass_field(default_factory=dict)  # field -> its labels in the 辅助项 column
+    date1904: bool = False             # a workbook of the 1904 date system: serials count from 1904-01-01
 
 
 def _match_row(cells: list, lookup: dict[str, str]) -> tuple[dict[str, int], list[str]]:
@@ -484,10 +497,12 @@ def _scored(cells: list, lookup: dict[str, str],
 
 
 # Many exports have no account code column, only 会计科目 holding the code and the name together
-# (`720101 事业支出-基本支出`): the code is read from it (ledger_account takes the leading code),
-# when the values under the header begin with a code (CODE_FIRST).
+# (`720101 事业支出-基本支出`, or the name first: `事业支出(7201)`): the code is read from it
+# (ledger_account), when the values under the header begin with a code (CODE_FIRST) or end with
+# one in brackets after a name (CODE_AFTER_NAME, as ledger_account reads it).
 STANDS_IN = {"account_code": "account_name"}
 CODE_FIRST = re.compile(r"\s*[\[(（【［]?\s*\d{4}")
+CODE_AFTER_NAME = re.compile(r"[^0-9０-９]*[^\s0-9０-９]\s*[\[(（【［〔]\s*[0-9０-９]{4}[0-9０-９.．\-－]*\s*[\])）】］〕]\s*")
 
 
 # Some systems export a voucher line's amount in one column with its side in another (金额 | 方向,
@@ -534,10 +549,11 @@ def _direction_sides(rows: list[list], column: int) -> tuple[str, ...] | None:
 
 
 def _stand_in_holds_codes(rows: list[list], column: int) -> bool:
-    """Do most of the values in `column` of the rows read under the header begin with a code
-    (a subtotal or note row may not)? With no values to look at, nothing speaks against it."""
+    """Do most of the values in `column` of the rows read under the header begin with a code, or
+    end with one in brackets after the name (a subtotal or note row may not)? With no values to
+    look at, nothing speaks against it."""
     values = [_text(r[column]) for r in rows if column < len(r) and _text(r[column])]
-    return 2 * sum(1 for v in values if CODE_FIRST.match(v)) >= len(values)
+    return 2 * sum(1 for v in values if CODE_FIRST.match(v) or CODE_AFTER_NAME.fullmatch(v)) >= len(values)
 
 
 def _alias_lookup(presets: Presets, name: str) -> dict[str, str]:
@@ -1148,6 +1164,165 @@ def _cell_text(value, field: str) -> str | None:
     return str(value)
 
 
+# 红字 (red ink): a hand-kept or re-typed workbook writes a reversal as a positive amount shown in
+# red, as Chinese bookkeeping has always written it, where the accounting system would export a
+# negative one. Read as positive, a reversal adds to the spending it takes back. So, in a workbook
+# (XLSX only), a positive amount in a debit or credit column (or the amount column read by its
+# direction) is read as negative when its cell shows it red: an explicitly red font (FF0000 or
+# close: _red_rgb; a palette or theme colour only when it is such a red), or a number format that
+# shows positive numbers red ([Red]#,##0.00). A negative number shown red by its format (the
+# usual #,##0.00;[Red]-#,##0.00) is negative already and stays so; red shown by conditional
+# formatting is not read. The outcome says how many amounts were read so, and on which rows, so
+# that they can be checked. The cells' styles are looked at only in a workbook that has a red
+# style at all (_red_ink_styles), and only the amount columns' values change.
+class _RedInk(float):
+    """A positive number in a cell shown red (an amount there is a reversal)."""
+
+
+class _RedInkText(str):
+    """A positive amount written as text in a cell shown red."""
+
+
+_RED_INK = (_RedInk, _RedInkText)
+_POSITIVE_TEXT = re.compile(r"\s*[+＋]?\s*[¥￥]?\s*[0-9０-９]")
+_NONZERO_DIGIT = re.compile(r"[1-9１-９]")
+RED_INK_ROWS_NAMED = 5
+
+
+def _red_ink(value):
+    """The value of a cell shown red: marked when it is a positive number (or such text)."""
+    kind = type(value)
+    if kind is int or kind is float:
+        return _RedInk(value) if value > 0 else value
+    if kind is str and _POSITIVE_TEXT.match(value) and _NONZERO_DIGIT.search(value):
+        return _RedInkText(value)
+    return value
+
+
+def _negated(value) -> float | str:
+    """A red-ink amount (_red_ink) as the negative amount it stands for."""
+    if type(value) is _RedInk:
+        return -float(value)
+    return "-" + re.sub(r"^\s*[+＋]", "", value)
+
+
+def _cell_values(row, red: frozenset) -> tuple:
+    """A row of openpyxl cells as values; those of the styles in `red` marked by _red_ink."""
+    if not red:
+        return tuple(c.value for c in row)
+    return tuple(_red_ink(c.value) if getattr(c, "_style_id", 0) in red else c.value for c in row)
+
+
+def _red_rgb(rgb) -> bool:
+    """Is an RGB or ARGB colour (hex) red: FF0000 or close (Excel's 深红 C00000 is; its 橙色
+    FFC000, the 2007 theme's soft red C0504D and a dark 800000 are not)?"""
+    if not isinstance(rgb, str) or not re.fullmatch(r"(?:[0-9A-Fa-f]{2})?[0-9A-Fa-f]{6}", rgb):
+        return False
+    r, g, b = (int(rgb[-6:][i:i + 2], 16) for i in (0, 2, 4))
+    return r >= 0xC0 and g <= 0x40 and b <= 0x40
+
+
+# a theme colour's number, as a font gives it, names these of the theme's colour scheme
+_THEME_COLOURS = ("lt1", "dk1", "lt2", "dk2", "accent1", "accent2", "accent3", "accent4", "accent5",
+                  "accent6", "hlink", "folHlink")
+_DRAWINGML = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
+
+
+def _theme_rgbs(theme) -> list:
+    """The workbook theme's colours (hex RGB, or None), in the order fonts number them."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        scheme = ET.fromstring(theme).find(f".//{_DRAWINGML}clrScheme") if theme else None
+    except ET.ParseError:
+        return []
+    if scheme is None:
+        return []
+    rgbs = []
+    for name in _THEME_COLOURS:
+        colour = scheme.find(_DRAWINGML + name)
+        first = colour[0] if colour is not None and len(colour) else None
+        rgbs.append(None if first is None else first.get("val") if first.tag == _DRAWINGML + "srgbClr"
+                    else first.get("lastClr"))
+    return rgbs
+
+
+def _tinted(rgb: str, tint: float) -> str:
+    """A theme colour lightened (tint > 0) or darkened (tint < 0) as Excel does, in HLS."""
+    import colorsys
+
+    if not tint:
+        return rgb
+    h, lum, sat = colorsys.rgb_to_hls(*(int(rgb[-6:][i:i + 2], 16) / 255 for i in (0, 2, 4)))
+    lum = lum * (1 + tint) if tint < 0 else lum * (1 - tint) + tint
+    return "".join(f"{round(c * 255):02X}" for c in colorsys.hls_to_rgb(h, lum, sat))
+
+
+def _red_colour(colour, palette, theme: list) -> bool:
+    """Is a font's colour (openpyxl's Color: rgb, indexed or theme) red, by _red_rgb?"""
+    kind = getattr(colour, "type", None)
+    if kind == "rgb":
+        return _red_rgb(colour.rgb)
+    if kind == "indexed":
+        return 0 <= colour.indexed < len(palette) and _red_rgb(palette[colour.indexed])
+    if kind == "theme":
+        rgb = theme[colour.theme] if 0 <= colour.theme < len(theme) else None
+        return _red_rgb(rgb) and _red_rgb(_tinted(rgb, colour.tint or 0))
+    return False
+
+
+_FORMAT_TOKEN = re.compile(r'"[^"]*"?|\\.|\[[^\]]*\]?|;|[^"\\\[;]+')
+
+
+def _red_when_positive(number_format: str | None) -> bool:
+    """Does a number format show positive numbers red: [Red] (WPS: [红色]) in its first section,
+    the one for positive numbers (and for all when it is the only one)? Not when a condition
+    ([<0], [>=100]) decides which section is which."""
+    if not number_format or "[" not in number_format:
+        return False
+    first, red = True, False
+    for token in _FORMAT_TOKEN.findall(number_format):
+        if token == ";":
+            first = False
+        elif token.startswith("["):
+            inner = token[1:].rstrip("]").strip().lower()
+            if inner[:1] in ("<", ">", "="):
+                return False
+            red = red or first and inner in ("red", "红色")
+    return red
+
+
+def _red_ink_styles(wb) -> frozenset:
+    """The cell styles (openpyxl's style ids) of a workbook that show a positive number red: a red
+    font, or a number format red for positive numbers. Empty for most workbooks, which then are
+    read as before, without looking at a cell's style."""
+    from openpyxl.styles.colors import COLOR_INDEX
+    from openpyxl.styles.numbers import BUILTIN_FORMATS, BUILTIN_FORMATS_MAX_SIZE
+
+    styles, fonts = getattr(wb, "_cell_styles", None), getattr(wb, "_fonts", None)
+    if not styles or not fonts:
+        return frozenset()
+    palette = getattr(wb, "_colors", None) or COLOR_INDEX
+    theme = _theme_rgbs(getattr(wb, "loaded_theme", None))
+    red_fonts = {i for i, font in enumerate(fonts) if _red_colour(getattr(font, "color", None), palette, theme)}
+    formats = getattr(wb, "_number_formats", ())
+
+    def number_format(i: int) -> str | None:
+        if i < BUILTIN_FORMATS_MAX_SIZE:
+            return BUILTIN_FORMATS.get(i)
+        return formats[i - BUILTIN_FORMATS_MAX_SIZE] if i - BUILTIN_FORMATS_MAX_SIZE < len(formats) else None
+
+    return frozenset(i for i, style in enumerate(styles)
+                     if style.fontId in red_fonts or _red_when_positive(number_format(style.numFmtId)))
+
+
+def _red_ink_note(cells: int, rows: list[int], more_rows: bool) -> str:
+    named = "、".join(map(str, rows)) + ("…" if more_rows else "")
+    return (f"红字金额：{cells:,} 个正数金额以红色显示（红色字体或数字格式），按红字冲销读作负数（工作表第{named}行），"
+            f"请核对 / red ink: {cells:,} positive amount(s) shown in red (font or number format) read "
+            f"as negative, as reversals (sheet row {named.replace('、', ', ')}): please check them")
+
+
 def _check_xlsx_sizes(path: Path) -> None:
     """Refuse a workbook whose parts would inflate beyond the limits (zip bombs) before reading."""
     try:
@@ -1173,6 +1348,8 @@ def _read_xlsx(con, path: Path, presets: Presets, preset: str | None, each) -> N
     """Stream each ledger sheet in turn into the temporary table _ledger_raw, and call
     each(column map, the SELECT over it, its parameters, the sheet's title) after each (the
     title None when the workbook holds one ledger sheet)."""
+    from openpyxl.utils.datetime import CALENDAR_MAC_1904
+
     _check_xlsx_sizes(path)
     try:
         wb = _open_read_only(path, data_only=True)
@@ -1184,8 +1361,12 @@ def _read_xlsx(con, path: Path, presets: Presets, preset: str | None, each) -> N
             raise InputError(path, "工作簿没有工作表", "the workbook has no sheet")
         sheets = _ledger_sheets(path, wb, presets, preset)
         hidden = _hidden_note(wb)
+        date1904 = getattr(wb, "epoch", None) == CALENDAR_MAC_1904
+        red = _red_ink_styles(wb)
         for ws in sheets:
-            rows = ws.iter_rows(values_only=True)
+            # with red styles, the cells (and their styles) are read: a few per cent slower
+            rows = ((_cell_values(r, red) for r in ws.iter_rows(values_only=False)) if red
+                    else ws.iter_rows(values_only=True))
             has_formulas, merges = _scan_sheet_xml(wb, ws)
             if has_formulas:
                 # a formula's value is what Excel last computed; a file written by a program and
@@ -1193,12 +1374,14 @@ def _read_xlsx(con, path: Path, presets: Presets, preset: str | None, each) -> N
                 # (quarantined); one computed to an empty string is a blank cell
                 formulas_wb = formulas_wb or _open_read_only(path, data_only=False)
                 rows = _with_uncomputed_formulas(ws.iter_rows(values_only=False),
-                                                 formulas_wb[ws.title].iter_rows(values_only=True))
+                                                 formulas_wb[ws.title].iter_rows(values_only=True), red)
             _new_raw_table(con)
             with _naming_sheet(ws.title, len(sheets), hidden):
-                cmap = _insert_rows(con, path, rows, presets, preset, merges)
+                cmap = _insert_rows(con, path, rows, presets, preset, merges, red_ink=bool(red))
             if hidden is not None and ws is sheets[0]:
                 cmap = _noting(cmap, " / ".join(hidden))
+            if date1904:
+                cmap = _in_1904_system(cmap)
             each(cmap, "select * from _ledger_raw", {}, ws.title if len(sheets) > 1 else None)
     except _DAMAGED_XLSX as exc:  # found only when the rows get there: the sheet is read as it streams
         raise _damaged(path, exc) from exc
@@ -1267,14 +1450,17 @@ def _read_xls(con, path: Path, presets: Presets, preset: str | None, each) -> No
                          f"the Excel 97-2003 workbook cannot be opened: {exc}; save it as .xlsx in "
                          f"Excel or WPS and try again") from exc
     try:
-        _read_sheets(con, path, _XlsBook(book, path), presets, preset, each)
+        _read_sheets(con, path, _XlsBook(book, path), presets, preset, each,
+                     date1904=getattr(book, "datemode", 0) == 1)
     finally:
         book.release_resources()
 
 
-def _read_sheets(con, path: Path, book, presets: Presets, preset: str | None, each) -> None:
+def _read_sheets(con, path: Path, book, presets: Presets, preset: str | None, each,
+                 date1904: bool = False) -> None:
     """Each ledger sheet of a workbook read whole (book.worksheets: each with title, iter_rows
-    and vertical_merges) into _ledger_raw in turn, as for XLSX."""
+    and vertical_merges) into _ledger_raw in turn, as for XLSX (date1904: the workbook's serials
+    count from 1904-01-01)."""
     if not book.worksheets:
         raise InputError(path, "工作簿没有工作表", "the workbook has no sheet")
     chosen = _ledger_sheets(path, book, presets, preset)
@@ -1286,6 +1472,8 @@ def _read_sheets(con, path: Path, book, presets: Presets, preset: str | None, ea
                                 ws.vertical_merges())
         if hidden is not None and ws is chosen[0]:
             cmap = _noting(cmap, " / ".join(hidden))
+        if date1904:
+            cmap = _in_1904_system(cmap)
         each(cmap, "select * from _ledger_raw", {}, ws.title if len(chosen) > 1 else None)
 
 
@@ -1573,10 +1761,11 @@ class _XlsSheet:
 
 
 def _insert_rows(con, path: Path, rows: Iterator[tuple], presets: Presets, preset: str | None,
-                 merges: list[tuple[int, int, int]] = ()) -> ColumnMap:
+                 merges: list[tuple[int, int, int]] = (), red_ink: bool = False) -> ColumnMap:
     """Find the header among a sheet's first rows (rows[0] is the sheet's first), then stream the
     rows under it into the temporary table _ledger_raw in Arrow batches, each numbered (1 = the
-    first under the header). Cells under a vertical merge take its value (_merged_down)."""
+    first under the header). Cells under a vertical merge take its value (_merged_down). red_ink:
+    the rows may hold values marked by _red_ink, read as negative in the amount columns."""
     import pyarrow as pa
 
     head = list(_take(rows, HEADER_SCAN_ROWS))
@@ -1616,10 +1805,23 @@ def _insert_rows(con, path: Path, rows: Iterator[tuple], presets: Presets, prese
     word_at = cmap.columns.get("voucher_word")
     vouchers = batch[1 + FIELDS.index("voucher_no")]
     unwrap = _excel_text_inside if cmap.excel_text else (lambda text: text)
+    # the amount columns: debit and credit, or the one amount read by its direction (whose
+    # direction column may hold numbers: 1 for 借)
+    amounts_at = [cmap.columns[f] for f in (("debit",) if cmap.by_direction else AMOUNT_FIELDS)]
+    red_cells, red_rows, red_row_count = 0, [], 0
     for values in data_rows():
         row_no += 1
         batch[0].append(row_no)
         n = len(values)
+        if red_ink and any(pos < n and type(values[pos]) in _RED_INK for pos in amounts_at):
+            values = list(values)
+            for pos in amounts_at:
+                if pos < n and type(values[pos]) in _RED_INK:
+                    values[pos] = _negated(values[pos])
+                    red_cells += 1
+            red_row_count += 1
+            if len(red_rows) < RED_INK_ROWS_NAMED:
+                red_rows.append(cmap.header_index + 1 + row_no)  # the sheet's row, as Excel numbers it
         for column, pos, field in present:
             v = values[pos] if pos < n else None
             column.append(v if v is None or type(v) is str else _cell_text(v, field))
@@ -1637,6 +1839,8 @@ def _insert_rows(con, path: Path, rows: Iterator[tuple], presets: Presets, prese
             f"合并单元格：{filled[0]:,} 个单元格按其合并区域首行的值读取（金额列除外） / merged cells: "
             f"{filled[0]:,} cells read with the value of their merged range's first row "
             f"(amount columns excepted)"))
+    if red_cells:
+        cmap = _noting(cmap, _red_ink_note(red_cells, red_rows, red_row_count > len(red_rows)))
     return cmap
 
 
@@ -1847,14 +2051,16 @@ def _overlapping_pieces(src, overlap: int) -> Iterator[bytes]:
         tail = chunk[-overlap:]
 
 
-def _with_uncomputed_formulas(cells: Iterator[tuple], formulas: Iterator[tuple]) -> Iterator[tuple]:
+def _with_uncomputed_formulas(cells: Iterator[tuple], formulas: Iterator[tuple],
+                              red: frozenset = frozenset()) -> Iterator[tuple]:
     """Rows of cached values (`cells`: the rows of cells, with their types), with the formula's
     text where a formula cell has no cached value. A formula whose cached value is an empty string
     (`=IF(A2=0,"",A2)`: Excel saves it as text, t="str", with an empty value) was computed, and is
     a blank cell. openpyxl gives None for both: the type tells them apart (openpyxl itself writes a
-    formula it cannot compute with an empty value of no type; other programs write no value)."""
+    formula it cannot compute with an empty value of no type; other programs write no value).
+    Values of the styles in `red` are marked (_red_ink)."""
     for row, frow in zip(cells, formulas):
-        values = tuple(c.value for c in row)
+        values = _cell_values(row, red)
         if any(v is None and _formula_text(f) for v, f in zip(values, frow)):
             values = tuple(_formula_text(frow[i]) if v is None and i < len(frow) and row[i].data_type != "str"
                            else v for i, v in enumerate(values))
@@ -1980,7 +2186,7 @@ create or replace temp macro ledger_amount(c) as
 create or replace temp macro ledger_date_slow(t) as
     case
         when try_cast(t as double) between 10000 and 99999.999999 and not contains(t, '-')
-            then date '1899-12-30' + cast(floor(try_cast(t as double)) as integer)
+            then ledger_serial_epoch() + cast(floor(try_cast(t as double)) as integer)
         else coalesce(
             cast(try_strptime(t, ['%Y-%m-%d', '%Y/%m/%d', '%Y.%m.%d', '%Y%m%d', '%Y年%m月%d日',
                                   '%Y-%m-%d %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%Y-%m-%d %H:%M',
@@ -1990,6 +2196,8 @@ create or replace temp macro ledger_date_slow(t) as
             cast(try_strptime(regexp_extract(t, '^(\S+?)[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?$', 1),
                               ['%Y-%m-%d', '%Y/%m/%d', '%Y.%m.%d', '%Y%m%d', '%Y年%m月%d日']) as date))
     end;
+-- the day an Excel serial counts from (set per file, as ledger_trim is: _serial_epoch)
+create or replace temp macro ledger_serial_epoch() as date '1899-12-30';
 create or replace temp macro ledger_date_any(c) as
     case when c is null then null
          else coalesce(cast(try_strptime(c, ['%Y-%m-%d', '%Y/%m/%d']) as date),
@@ -2008,7 +2216,11 @@ create or replace temp macro ledger_date(c) as
 --   * a code written by level, 类 款 项 apart (221-01-07, 221.01.07, 221 01 07, 22101-07,
 --     221|01|07, 303-05): the pieces joined, when each ends a level (3, 5 or 7 digits so far; a
 --     piece after the deepest level is not one: 2210107-01 is 2210107);
---   * else the leading code (2210107 保障性住房租金补贴, [2210107]…, 2210107-保障性住房租金补贴).
+--   * else the leading code (2210107 保障性住房租金补贴, [2210107]…, 2210107-保障性住房租金补贴);
+--   * else, with no code before it, the code after the name in brackets that hold only the code
+--     (保障性住房租金补贴(2210107), …（221-01-07）, …[2210107]), as some systems print it: a name
+--     of no digits, so that 住房保障支出(221)/…(2210107), or a bracket after another code, is not
+--     read as its last bracket.
 -- Null when there is none, or when which code is meant is not certain (ledger_code_doubt says
 -- why: a path whose codes do not nest, pieces that do not end levels, 2210-107), rather than a
 -- wrong code.
@@ -2022,8 +2234,9 @@ create or replace temp macro ledger_code_nests(path) as
 -- the leading code's pieces: digits, then more apart by . - | (spaces allowed around), or by spaces
 -- when two digits (22101 07; not the 2024 of 221 2024年…, a name)
 create or replace temp macro ledger_code_pieces(t) as
-    string_split_regex(regexp_extract(t,
-        '^(?:[\[(【［〔]\s*)?(\d+(?:\s*[.\-|]\s*\d+|\s+\d{2}\b)*)(?:\s*[\])】］〕])?(?:$|[\s:_|/\\、\-—]|[^\x00-\x7f])', 1),
+    string_split_regex(coalesce(nullif(regexp_extract(t,
+        '^(?:[\[(【［〔]\s*)?(\d+(?:\s*[.\-|]\s*\d+|\s+\d{2}\b)*)(?:\s*[\])】］〕])?(?:$|[\s:_|/\\、\-—]|[^\x00-\x7f])', 1), ''),
+        regexp_extract(t, '^[^0-9]*[^\s0-9]\s*[\[(【［〔]\s*(\d+(?:\s*[.\-|]\s*\d+|\s+\d{2}\b)*)\s*[\])】］〕]$', 1)),
         '\s*[.\-|]\s*|\s+');
 -- how many digits the pieces make, piece by piece
 create or replace temp macro ledger_code_sums(pieces) as
@@ -2057,12 +2270,18 @@ create or replace temp macro ledger_code_doubt(c, deepest) as
          else ledger_code_doubt_of(ledger_code_path(ledger_code_text(c)), ledger_code_pieces(ledger_code_text(c)),
                                    deepest)
     end;
+-- An account code (科目编码): the leading code (7201 事业支出, [7201]事业支出, 7201.01), else, with no
+-- code before it, the code after the name in brackets that hold only the code (事业支出(7201),
+-- 事业支出（7201.01）; a name of no digits, as for ledger_code), sub-account separators dropped.
+create or replace temp macro ledger_account_read(t) as
+    nullif(regexp_replace(coalesce(nullif(regexp_extract(t,
+        '^(?:[\[(【［〔]\s*)?(\d+(?:[.\-]\d+)*)(?:\s*[\])】］〕])?(?:$|[\s:_|/、\-—]|[^\x00-\x7f])', 1), ''),
+        regexp_extract(t, '^[^0-9]*[^\s0-9]\s*[\[(【［〔]\s*(\d+(?:[.\-]\d+)*)\s*[\])】］〕]$', 1)),
+        '[.\-]', '', 'g'), '');
 create or replace temp macro ledger_account(c) as
     case when c is null then null
          when regexp_full_match(c, '\d+') then c
-         else nullif(regexp_replace(regexp_extract(regexp_replace(ledger_ascii(c), '^(\d+)\.0+$', '\1'),
-             '^(?:[\[(【［〔]\s*)?(\d+(?:[.\-]\d+)*)(?:\s*[\])】］〕])?(?:$|[\s:_|/、\-—]|[^\x00-\x7f])', 1),
-             '[.\-]', '', 'g'), '')
+         else ledger_account_read(regexp_replace(ledger_ascii(c), '^(\d+)\.0+$', '\1'))
     end;
 create or replace temp macro ledger_direct_flag(t) as
     case
@@ -2091,6 +2310,23 @@ create or replace temp macro ledger_trim(s) as
     ledger_trim_plain(case when s like '="%"' then substr(s, 3, length(s) - 3) else s end);
 """
 _PLAIN_TRIM = "create or replace temp macro ledger_trim(s) as ledger_trim_plain(s);"
+
+
+# Excel serials (45366 = 2024-03-15) count days from 1899-12-30; in a workbook saved with the 1904
+# date system (Mac Excel's, workbookPr date1904; xlrd's datemode 1) from 1904-01-01, 1,462 days
+# later. openpyxl and xlrd date the cells formatted as dates by the workbook's system; a date left
+# a number (a General cell) or typed as text reaches the lookup as a serial, read by this.
+def _serial_epoch(date1904: bool) -> str:
+    return (f"create or replace temp macro ledger_serial_epoch() as "
+            f"date '{'1904-01-01' if date1904 else '1899-12-30'}';")
+
+
+DATE1904_NOTE = ("工作簿使用 1904 日期系统（Mac 版 Excel），数字形式的日期按 1904-01-01 起算 / the workbook "
+                 "uses the 1904 date system (Mac Excel): dates written as numbers count from 1904-01-01")
+
+
+def _in_1904_system(cmap: ColumnMap) -> ColumnMap:
+    return _noting(dataclasses.replace(cmap, date1904=True), DATE1904_NOTE)
 _EXCEL_TEXT = re.compile(r'\s*="[^"]*"\s*')
 
 
@@ -3115,6 +3351,7 @@ def _type_and_insert(con, path: Path, sha: str, fmt: str, enc: str | None, cmap:
                      f"the amount column {cmap.headings['debit']!r} read as debit or credit by the "
                      f"direction column {cmap.headings['credit']!r}{en}")
     con.execute(_EXCEL_TEXT_TRIM if cmap.excel_text else _PLAIN_TRIM)  # per file, or sheet
+    con.execute(_serial_epoch(cmap.date1904))
     con.execute(_WORD_SIDE if cmap.numeric_credit is None else _numeric_side(cmap.numeric_credit))
     if cmap.aux_labels:
         aux = "、".join(FIELD_ZH[f] for f in cmap.aux_labels)

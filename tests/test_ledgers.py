@@ -545,6 +545,130 @@ def test_load_ledgers__xlsx_real_dates_and_numbers(con, tmp_path):
     assert con.execute("select format, encoding from input_files").fetchone() == ("xlsx", None)
 
 
+def test_load_ledgers__xlsx_of_the_1904_date_system_reads_serials_by_its_epoch(con, tmp_path):
+    # a workbook saved with the 1904 date system (Mac Excel): its serials count from 1904-01-01,
+    # 1,462 days after Windows Excel's. Before, a date left a number (a General cell) or typed as
+    # a serial's text was read by the 1900 system: every such date 4 years and a day early
+    openpyxl = pytest.importorskip("openpyxl")
+    from openpyxl.utils.datetime import CALENDAR_MAC_1904
+
+    wb = openpyxl.Workbook()
+    wb.epoch = CALENDAR_MAC_1904
+    ws = wb.active
+    ws.append(CN)
+    ws.append(row(voucher_no="记-1", posted_on=45366 - 1462))       # 2024-03-15 in a General cell
+    ws.append(row(voucher_no="记-2", posted_on=str(45366 - 1462)))  # the serial as text
+    ws.append(row(voucher_no="记-3", posted_on=dt.datetime(2024, 3, 15)))  # a date cell, read right before
+    path = tmp_path / "mac.xlsx"
+    wb.save(path)
+    # a CSV loaded after it reads its serials by the 1900 system again
+    serial = write_csv(tmp_path / "l.csv", [row(voucher_no="记-4", posted_on="45366")])
+    mac, csv_out = load_ledgers(con, [path, serial])
+    assert (mac.rows_loaded, mac.rows_quarantined, csv_out.rows_loaded) == (3, 0, 1), mac.message
+    assert [(r["voucher_no"], r["posted_on"]) for r in lines(con)] == [
+        (f"记-{i}", dt.date(2024, 3, 15)) for i in range(1, 5)]
+    assert "1904 日期系统" in mac.message and "1904 date system" in mac.message
+    assert csv_out.message is None or "1904" not in csv_out.message
+
+
+def test_load_ledgers__an_excel_97_2003_workbook_of_the_1904_date_system_reads_serials_by_its_epoch(con, tmp_path):
+    # the fixture's DATEMODE record set to 1 (1904): its date cell (row 1) and the same serial
+    # typed as a number (row 3, 45366) are one day; before, the number was read by the 1900 system
+    data = bytearray((FIXTURES / "xls" / "ledger_97_2003.xls").read_bytes())
+    at = data.index(b"\x22\x00\x02\x00\x00\x00")  # BIFF DATEMODE: record 0x0022, 2 bytes, 0
+    data[at + 4] = 1
+    path = tmp_path / "mac.xls"
+    path.write_bytes(bytes(data))
+    [out] = load_ledgers(con, [path])
+    assert out.rows_loaded == 3, out.message
+    mac_day = dt.date(1904, 1, 1) + dt.timedelta(days=45366)
+    assert [(r["voucher_no"], r["posted_on"]) for r in lines(con)] == [
+        ("记-0001", mac_day), ("记-0002", dt.date(2024, 4, 1)), ("记-0003", mac_day)]
+    assert "1904 日期系统" in out.message
+
+
+def _red_theme() -> str:
+    """openpyxl's default theme with its second accent colour (font theme colour 5) pure red."""
+    from openpyxl.writer.theme import theme_xml
+
+    accent2 = re.compile(r'(<a:accent2>\s*<a:srgbClr val=")C0504D(")')
+    assert accent2.search(theme_xml)
+    return accent2.sub(r"\g<1>FF0000\g<2>", theme_xml)
+
+
+def test_load_ledgers__xlsx_red_ink_amounts_read_as_negative(con, tmp_path):
+    # 红字: a reversal written as a positive amount in red, as a hand-kept workbook does. Before, it
+    # read as positive, and the reversal added to the spending it took back
+    openpyxl = pytest.importorskip("openpyxl")
+    from openpyxl.styles import Color, Font
+
+    wb = openpyxl.Workbook()
+    wb.loaded_theme = _red_theme()
+    ws = wb.active
+    ws.append(CN)
+    debit, credit, function = CN.index("借方金额") + 1, CN.index("贷方金额") + 1, CN.index("功能分类") + 1
+    cases = [  # (debit, credit, font colour or None, number format or None, expected debit, credit)
+        (480.0, None, None, None, "480", "0"),                        # black: as written
+        (480.0, None, "FFFF0000", None, "-480", "0"),                 # a red font
+        (None, 80.5, "FFFF0000", None, "0", "-80.5"),                 # ... in the credit column
+        (480, None, "C00000", None, "-480", "0"),                     # Excel's 深红
+        ("1,234.00", None, "FFFF0000", None, "-1234", "0"),           # an amount typed as text
+        (480.0, None, Color(indexed=10), None, "-480", "0"),          # the palette's red
+        (480.0, None, Color(theme=5), None, "-480", "0"),             # a theme colour that is red
+        (480.0, None, None, "[Red]#,##0.00", "-480", "0"),            # a format showing it red
+        (-480.0, None, None, "#,##0.00;[Red]-#,##0.00", "-480", "0"),  # negative, red by its format
+        (480.0, None, None, "#,##0.00;[Red]-#,##0.00", "480", "0"),   # positive: black by it
+        (-480.0, None, "FFFF0000", None, "-480", "0"),                # negative already
+        (480.0, None, "FFC0504D", None, "480", "0"),                  # a soft red: not red ink
+        (480.0, None, "FFFF6600", None, "480", "0"),                  # orange
+        (0.0, None, "FFFF0000", None, "0", "0"),                      # nothing to negate
+    ]
+    for i, (dr, cr, colour, fmt, _, _) in enumerate(cases, 2):
+        ws.append(row(voucher_no=f"记-{i - 1}", debit=dr, credit=cr))
+        for col in (debit, credit, function):  # the code beside it red as well: read as written
+            cell = ws.cell(i, col)
+            if colour is not None:
+                cell.font = Font(color=colour)
+            if fmt is not None:
+                cell.number_format = fmt
+    path = tmp_path / "手工账.xlsx"
+    wb.save(path)
+    [out] = load_ledgers(con, [path])
+    assert (out.rows_loaded, out.rows_quarantined) == (len(cases), 0), out.message
+    assert [(r["debit"], r["credit"]) for r in lines(con)] == [
+        (Decimal(d), Decimal(c)) for *_, d, c in cases]
+    assert {r["function_code"] for r in lines(con)} == {"2210107"}
+    # said, Chinese first, with the rows to check (the sheet's, as Excel numbers them)
+    note = next(n for n in out.message.split("; ") if n.startswith("红字"))
+    assert note.startswith("红字金额：7 个正数金额") and "工作表第3、4、5、6、7…行" in note, note
+    assert "red ink: 7 positive amount(s)" in note and "sheet row 3, 4, 5, 6, 7…" in note, note
+
+
+def test_load_ledgers__xlsx_red_ink_amount_read_by_its_direction_keeps_the_direction(con, tmp_path):
+    # 金额 | 借贷方向 with the direction as a number (1 借, 2 贷), the whole reversal's row in red:
+    # the amount is negated, the direction is not (1 is not a positive amount)
+    openpyxl = pytest.importorskip("openpyxl")
+    from openpyxl.styles import Font
+
+    header = _by_direction(CN, "金额", "借贷方向")
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(header)
+    ws.append(_by_direction(row(voucher_no="记-1"), 480.0, 1))
+    ws.append(_by_direction(row(voucher_no="记-2", summary="冲销"), 480.0, 1))
+    ws.append(_by_direction(row(voucher_no="记-3"), 80.0, 2))
+    for cell in ws[3]:
+        cell.font = Font(color="FFFF0000")
+    path = tmp_path / "分录.xlsx"
+    wb.save(path)
+    [out] = load_ledgers(con, [path])
+    assert (out.rows_loaded, out.rows_quarantined) == (3, 0), out.message
+    assert [(r["voucher_no"], r["debit"], r["credit"]) for r in lines(con)] == [
+        ("记-1", Decimal("480"), Decimal("0")), ("记-2", Decimal("-480"), Decimal("0")),
+        ("记-3", Decimal("0"), Decimal("80"))]
+    assert "红字金额：1 个正数金额" in out.message
+
+
 def _workbook(tmp_path, sheets: dict[str, list[list]]) -> Path:
     openpyxl = pytest.importorskip("openpyxl")
     wb = openpyxl.Workbook()
@@ -1495,6 +1619,65 @@ def test_load_ledgers__a_code_not_certain_from_its_pieces_or_path_is_quarantined
     [(row_no, value, reason)] = con.execute("select row_no, value, reason from quarantine").fetchall()
     assert (row_no, value) == (2, raw) and reason.startswith(says), reason
     assert f"unparsable {field.replace('_', ' ')}:" in reason and "is not certain" in reason, reason
+
+
+def test_load_ledgers__a_code_after_its_name_in_brackets_is_read(tmp_path):
+    # 事业支出(7201), 保障性住房租金补贴（2210107）: some systems print the name first and the
+    # code after it in brackets. Before, every such line was quarantined as an unparsable code
+    forms = [
+        dict(account_code="事业支出(7201)"),
+        dict(account_code="事业支出（7201）", function_code="保障性住房租金补贴（2210107）"),
+        dict(account_code="事业支出（7201.01）", function_code="保障性住房租金补贴(221-01-07)"),
+        dict(function_code="保障性住房租金补贴 [2210107]", economic_code="生活补助（30305）"),
+        dict(function_code="住房保障支出/保障性安居工程支出/保障性住房租金补贴(2210107)"),  # names, then the code
+    ]
+    doubtful = [
+        # the bracket holds more than the code, or the name codes of its own: not read
+        dict(account_code="事业支出(基本支出)"),
+        dict(account_code="事业支出(7201)(01)"),
+        dict(function_code="住房保障支出(221)/保障性安居工程支出(22101)/保障性住房租金补贴(2210107)"),
+        dict(function_code="租赁补贴(2024年)"),
+        # the pieces in the bracket are not levels: quarantined saying so, as before the name
+        dict(function_code="保障性住房租金补贴（2210-107）"),
+    ]
+    path = write_csv(tmp_path / "l.csv", [row(voucher_no=f"记-{i}", **f) for i, f in enumerate(forms + doubtful, 1)])
+    store = new_store(tmp_path)
+    try:
+        seed_notice(store)
+        [out] = load_ledgers(store, [path])
+        assert (out.rows_loaded, out.rows_quarantined) == (len(forms), len(doubtful)), out.message
+        got = [(r["voucher_no"], r["account_code"], r["book"], r["function_code"], r["economic_code"])
+               for r in lines(store)]
+        assert got == [("记-1", "7201", "budget", "2210107", "30305"), ("记-2", "7201", "budget", "2210107", "30305"),
+                       ("记-3", "720101", "budget", "2210107", "30305"), ("记-4", "7201", "budget", "2210107", "30305"),
+                       ("记-5", "7201", "budget", "2210107", "30305")]
+        assert [(r["voucher_no"], r["function_code_raw"]) for r in lines(store)][1] == ("记-2", "保障性住房租金补贴（2210107）")
+        quarantined = store.execute("select row_no, value, reason from quarantine order by row_no").fetchall()
+        assert [(n, v) for n, v, _ in quarantined] == [
+            (6, "事业支出(基本支出)"), (7, "事业支出(7201)(01)"),
+            (8, "住房保障支出(221)/保障性安居工程支出(22101)/保障性住房租金补贴(2210107)"),
+            (9, "租赁补贴(2024年)"), (10, "保障性住房租金补贴（2210-107）")]
+        assert quarantined[-1][2].startswith("功能分类科目分段书写"), quarantined[-1]
+        assert spent(store) == Decimal("480.00") * len(forms)
+    finally:
+        store.close()
+
+
+def test_load_ledgers__an_account_column_of_names_with_their_codes_after_them_stands_in_for_the_code(con, tmp_path):
+    # no 科目编码 column, and 会计科目 prints the name, then the code in brackets: the code is read
+    # from it, as from 720101 事业支出-基本支出. Before, the file was rejected for want of a code
+    header = [h if h != "科目名称" else "会计科目" for h in CN if h != "科目编码"]
+
+    def line(account: str, **fields) -> list:
+        return [account if h == "科目名称" else v for h, v in zip(CN, row(**fields)) if h != "科目编码"]
+
+    path = write_csv(tmp_path / "named.csv", [
+        line("事业支出（720101）"), line("资金结存(8001)", voucher_no="记-2", debit="", credit="480.00")],
+        header=header, encoding="gbk")
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 2, 0), out.message
+    assert [(r["account_code"], r["account_name"], r["book"]) for r in lines(con)] == [
+        ("720101", "事业支出（720101）", "budget"), ("8001", "资金结存(8001)", "budget")]
 
 
 def test_load_ledgers__a_year_of_two_digits_is_no_date(con, tmp_path):
