@@ -48,49 +48,6 @@ def test_purpose_key__python_and_sql_agree(con, cell):
     assert con.execute("select purpose_key(?)", [cell]).fetchone()[0] == purpose_key(cell)
 
 
-# Payees (收款人): a bank or paying agency (银行代发) is no household; a person's name never is one.
-BANK_PAYEES = [
-    ("中国农业银行克州分行", True),
-    ("中国农业银行股份有限公司克孜勒苏分行营业部", True),
-    ("农村信用合作社", True),
-    ("克州农村信用联社", True),
-    ("阿图什市农信社", True),
-    ("克州农商银行代发", True),
-    ("代发工资户", True),
-    ("财政局代发", True),
-    ("克拉玛依区财政局代付", True),
-    ("银行代发", True),      # four characters, but two words: no name holds two
-    ("支行代付", True),
-    (" 中国 农业银行\u3000克州分行 ", True),
-    ("中国农业银行（代发）", True),  # the bracketed note aside, still a bank
-    # people: a personal name has at most four characters and holds one word at most
-    ("李银行", False),
-    ("欧阳银行", False),      # a compound surname and the given name 银行
-    ("代发明", False),        # 代 is a surname
-    ("代付", False),
-    ("代发", False),
-    ("张分行", False),
-    ("支行军", False),
-    ("王银花", False),        # a character of a word is no word
-    ("阿依古丽·买买提", False),
-    ("努尔别克·阿不都拉", False),
-    ("张三（银行代发）", False),  # 张三, paid through a bank
-    ("李银行 (代发)", False),
-    ("住户01", False),
-    # short forms of one word: could be read as a name of four characters, so a household
-    ("农业银行", False),
-    ("信用社", False),
-    ("", False),
-    (None, False),
-]
-
-
-@pytest.mark.parametrize("payee, expected", BANK_PAYEES)
-def test_is_bank_payee__python_and_sql_agree(con, payee, expected):
-    assert is_bank_payee(payee) is expected
-    assert con.execute("select is_bank_payee(?)", [payee]).fetchone()[0] is expected
-
-
 # Summaries (摘要) of back pay (补发): how many months a payment says it pays, read in SQL only (the
 # rule and the indicator that hold a household to a monthly standard); anything unclear is one.
 SUMMARY_MONTHS = [
@@ -149,3 +106,46 @@ SUMMARY_MONTHS = [
 @pytest.mark.parametrize("summary, months", SUMMARY_MONTHS)
 def test_summary_months__back_pay_reads_the_months_a_summary_names(con, summary, months):
     assert con.execute("select summary_months(?)", [summary]).fetchone()[0] == months
+
+
+# Payees (收款人): a bank or paying agency (银行代发) is no household; a person's name never is one.
+BANK_PAYEES = [
+    ("中国农业银行克州分行", True),
+    ("中国农业银行股份有限公司克孜勒苏分行营业部", True),
+    ("农村信用合作社", True),
+    ("克州农村信用联社", True),
+    ("阿图什市农信社", True),
+    ("克州农商银行代发", True),
+    ("代发工资户", True),
+    ("财政局代发", True),
+    ("克拉玛依区财政局代付", True),
+    ("银行代发", True),      # four characters, but two words: no name holds two
+    ("支行代付", True),
+    (" 中国 农业银行\u3000克州分行 ", True),
+    ("中国农业银行（代发）", True),  # the bracketed note aside, still a bank
+    # people: a personal name has at most four characters and holds one word at most
+    ("李银行", False),
+    ("欧阳银行", False),      # a compound surname and the given name 银行
+    ("代发明", False),        # 代 is a surname
+    ("代付", False),
+    ("代发", False),
+    ("张分行", False),
+    ("支行军", False),
+    ("王银花", False),        # a character of a word is no word
+    ("阿依古丽·买买提", False),
+    ("努尔别克·阿不都拉", False),
+    ("张三（银行代发）", False),  # 张三, paid through a bank
+    ("李银行 (代发)", False),
+    ("住户01", False),
+    # short forms of one word: could be read as a name of four characters, so a household
+    ("农业银行", False),
+    ("信用社", False),
+    ("", False),
+    (None, False),
+]
+
+
+@pytest.mark.parametrize("payee, expected", BANK_PAYEES)
+def test_is_bank_payee__python_and_sql_agree(con, payee, expected):
+    assert is_bank_payee(payee) is expected
+    assert con.execute("select is_bank_payee(?)", [payee]).fetchone()[0] is expected
