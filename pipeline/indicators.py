@@ -37,7 +37,11 @@ paid back later is not a batch paid, and the month of the reversal keeps its own
 ceiling is held by the month of posting, as SUBSIDY_CAP_EXCEEDED holds it: a household paid
 twice in February received 960 then, whatever March paid back. Where a later month did pay some
 of it back, the method says the most a payee kept of one month less what came back (480), as the
-finding's message says what came back.
+finding's message says what came back. A month of back pay is read per month paid: a payment whose
+summary (摘要) says it pays several months (补发1-3月, text.summary_months) spreads over them, so
+1,440 paid in March for January to March is 480 元/户/月, where SUBSIDY_CAP_EXCEEDED holds that
+month to three times the standard; of a month's payments, the most months one of them says count
+(as the rule counts them), and the method says how many payee-months were spread.
 
 A payee that is a bank or paying agency (银行代发: 中国农业银行克州分行, 财政局代发, recognised by
 text.is_bank_payee, never a name that could be a person's) is no household: one line carries the
@@ -205,6 +209,9 @@ class Stats:
     # spending like any other, but of households the ledger does not name
     bank_lines: int = 0
     bank_amount: Decimal = Decimal(0)
+    # payee-months of back pay (补发1-3月): their payments say they pay more than one month, and
+    # max_payee_month reads them per month paid
+    back_pay_months: int = 0
 
     @property
     def rate(self) -> Decimal | None:
@@ -261,7 +268,11 @@ lines as materialized (
         nullif(trim(e.payee), '') as payee,
         (year(e.posted_on) - e.fiscal_year) * 12 + month(e.posted_on) as month_index,
         coalesce(g.given, true) as given,  -- a line no pool shares: its allocation line's
-        e.posted_on  -- for a reversal's payment: payee_months, reversal_days
+        e.posted_on,  -- for a reversal's payment: payee_months, reversal_days
+        -- the months a payment says it pays (back pay, 补发1-3月: 3), as SUBSIDY_CAP_EXCEEDED
+        -- reads them; a reversal pays none
+        case when e.amount > 0 and nullif(trim(e.payee), '') is not null
+             then summary_months(e.summary) else 1 end as months_paid
     from fct_expenditure as e
     left join given as g
       on g.file_id = e.file_id and g.row_no = e.row_no and g.notice_no = e.notice_no
@@ -283,6 +294,9 @@ payee_months as (
            min(posted_on) filter (where amount > 0 and given) as first_paid_on,
            min(posted_on) filter (where amount > 0) as first_received_on,
            count(*) as lines,
+           -- the months it paid: the most one payment says (back pay), as SUBSIDY_CAP_EXCEEDED
+           -- holds a month to the cap times these
+           max(months_paid) as months,
            -- a bank or paying agency (银行代发) is no household: one line, many households' money.
            -- Its lines still count as paid (months, reversals), never as a household's.
            is_bank_payee(payee) as bank
@@ -349,12 +363,20 @@ paid_back as (
     group by notice_no, line_seq, payee, received_month
 ),
 payee_max as (
-    -- ... in the months the allocation line's money paid the payee; and the same less what later
-    -- months paid back of each (paid_back)
+    -- ... in the months the allocation line's money paid the payee, per month paid: a month of
+    -- back pay spread over the months it paid (1,440 for 补发1-3月 is 480 a month), to four places
+    -- (exact enough that it is over a cap of two places whenever the total is over the cap times
+    -- the months, as SUBSIDY_CAP_EXCEEDED judges it; both branches four places, or DuckDB takes the
+    -- case to the total's two); and the same less what later months paid
+    -- back of each (paid_back); and how many such months were spread
     select pm.notice_no, pm.line_seq,
-           max(pm.total) filter (where pm.paid and not pm.bank) as max_payee_month,
-           max(pm.total + coalesce(b.amount, 0)) filter (where pm.paid and not pm.bank)
-               as max_payee_month_kept
+           max(case when pm.months = 1 then cast(pm.total as decimal(38,4))
+                    else cast(round(pm.total / pm.months, 4) as decimal(38,4)) end)
+               filter (where pm.paid and not pm.bank) as max_payee_month,
+           max(case when pm.months = 1 then cast(pm.total + coalesce(b.amount, 0) as decimal(38,4))
+                    else cast(round((pm.total + coalesce(b.amount, 0)) / pm.months, 4) as decimal(38,4)) end)
+               filter (where pm.paid and not pm.bank) as max_payee_month_kept,
+           count(*) filter (where pm.paid and not pm.bank and pm.months > 1) as back_pay_months
     from payee_months as pm
     left join paid_back as b
       on b.notice_no = pm.notice_no and b.line_seq = pm.line_seq and b.payee = pm.payee
@@ -383,7 +405,7 @@ select
     coalesce(r.spent, 0), coalesce(s.lines, 0), coalesce(pl.household_lines, 0),
     pm.max_payee_month, coalesce(p.payees, 0), coalesce(m.months, 0), m.first_month, m.last_month,
     r.pool_notice is not null, pm.max_payee_month_kept, coalesce(pl.bank_lines, 0),
-    coalesce(pl.bank_amount, 0)
+    coalesce(pl.bank_amount, 0), coalesce(pm.back_pay_months, 0)
 from allocation_lines as a
 -- what the summary says it spent: lines counted under batches of one purpose spread over them
 left join {summary} as r on r.notice_no = a.notice_no and r.line_seq = a.line_seq
@@ -461,6 +483,15 @@ def _pct(value: Decimal, target: Decimal | None = None) -> str:
         places += 1
         shown = value.quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP)
     return f"{shown}%"
+
+
+def _per_month(value: Decimal, target: Decimal | None) -> Decimal:
+    """An amount per month with two decimals, or four where two would hide that it differs from
+    the target: back pay spread over its months (1,440.01 over three is 480.0033, over 480)."""
+    shown = value.quantize(Decimal("0.01"))
+    if target is not None and value != target and shown == target:
+        shown = value.quantize(Decimal("0.0001"))
+    return shown
 
 
 def _month(index: int, fiscal_year: int) -> str:
@@ -564,14 +595,19 @@ class _Judge:
             return Result("无发放记录", "on_track", measure.method)
         value = stats.max_payee_month
         unit = target.unit or "元"
-        observed = f"{value.quantize(Decimal('0.01'))}{unit}"
+        observed = f"{_per_month(value, target.value)}{unit}"
         holds = _holds(value, target.op, target.value)
         method = self.with_bank_paid(measure.method, stats)
+        if stats.back_pay_months:
+            n = stats.back_pay_months
+            method = _noted(method, f"摘要注明补发多个月的（如补发1-3月），按所列月数分摊（{n}户次）",
+                            f"back pay whose summary names several months (补发1-3月) is spread over "
+                            f"them ({n} payee-{'month' if n == 1 else 'months'})")
         kept = stats.max_payee_month_kept
         if not holds and kept is not None and kept < value:
             # the ceiling is held by the month of posting (the household received it then), but
             # say what later months paid back, as SUBSIDY_CAP_EXCEEDED's message does
-            kept_text = f"{kept.quantize(Decimal('0.01'))}{unit}"
+            kept_text = f"{_per_month(kept, target.value)}{unit}"
             method = _noted(method, f"其后有冲回，扣除后单户单月最多{kept_text}",
                             f"less what later months paid back, the most was {kept_text}")
         if self.clock.closed:

@@ -4,7 +4,9 @@ Purposes (项目名称) and document numbers (文号) are written by hand: full-
 brackets, stray spaces, full-width digits. They are compared through a *key*: the same function
 in Python (notices, small inputs) and in SQL (ledgers, millions of rows), built from the same
 translation table so the two cannot drift apart (tests/test_text.py checks they agree). The
-same goes for telling a bank or paying agency among the payees (is_bank_payee).
+same goes for telling a bank or paying agency among the payees (is_bank_payee). How many months a
+payment's summary (摘要) says it pays (back pay, 补发1-3月) is read in SQL only, by the rule and the
+indicator that hold a household to a monthly standard: summary_months, a macro with no Python twin.
 """
 from __future__ import annotations
 
@@ -96,6 +98,41 @@ def is_bank_payee(payee: str | None) -> bool:
     return len(text) > 4 and _BANK_WORD_RE.search(text) is not None
 
 
+# Back pay (补发): a household approved late is paid two or three months at once, and the voucher's
+# summary (摘要) says which: 补发1-3月租赁补贴, 补发2024年1至3月, 1～3月, 一至三月 (a range), 发放3、4月份补贴
+# (a list), 补发2个月, 两个月 (a count). summary_months reads how many months that is, and only where
+# the text says nothing else that could be a month: apart from the one expression and a year
+# before it (2024年), the summary holds no digit and no 月 (补发1-3月及5月, 3月补发1-2月, 每户每月480元
+# are read as one month). A range runs forward within a year (12-2月, 3-3月, 13-15月 are one month),
+# a list names distinct months (3、3月 is one), a count is 1 to 12. A month in Chinese numerals
+# (一 … 十二) is read only where no other numeral runs into it: 张三一至三月 is one month (张三1-3月 is
+# three). Everything else is one month, as a summary that names none (发放3月租赁补贴, 补发2024年8月).
+# The text is read with spaces taken out and full-width digits and dashes made ASCII.
+_SUMMARY_FULL = "０１２３４５６７８９－—–～〜~"
+_SUMMARY_HALF = "0123456789------"
+assert len(_SUMMARY_FULL) == len(_SUMMARY_HALF)
+_CN_DIGITS = "一二三四五六七八九"
+_MONTH = "(?:1[0-2]|0?[1-9])"                                # 1 … 12 in digits
+_MONTH_CN = f"(?:十[一二]?|[{_CN_DIGITS}])"                     # 一 … 十二
+_COUNT_CN = f"(?:十[一二]?|[{_CN_DIGITS}两])"                   # 两个月 too
+_YEAR = "(?:19|20)[0-9]{2}年度?"
+
+
+def _months_expression(month: str, count: str) -> str:
+    """A range (1-3月, 1月至3月), a list (3、4月, 3月、4月) or a count (2个月)."""
+    return f"{month}月?[-至到]{month}月|{month}(?:月?、{month})+月|{count}个月"
+
+
+# The whole summary: what comes before the expression (and a year), the expression (group 1), what
+# follows it; neither side holds a digit or 月. Before numerals in Chinese, no other numeral either.
+_SUMMARY_DIGITS = f"^[^0-9月]*(?:{_YEAR})?({_months_expression(_MONTH, _MONTH)})[^0-9月]*$"
+_SUMMARY_CN = (f"^(?:[^0-9月]*{_YEAR}|[^0-9月]*[^0-9月〇零两十{_CN_DIGITS}])?"
+               f"({_months_expression(_MONTH_CN, _COUNT_CN)})[^0-9月]*$")
+# Any of these marks a summary worth reading; most (发放3月租赁补贴) have none and are one month at
+# the cost of one search.
+_SUMMARY_MARKS = "[-－—–~～〜至到、个]"
+
+
 def decode_text(raw: bytes) -> tuple[str, str] | None:
     """A small text file's text and encoding, as Windows programs save one: by its BOM (UTF-8,
     UTF-16), else UTF-8, else GB18030 (which GBK is a part of), else UTF-16 without a BOM when
@@ -164,7 +201,8 @@ def _utf16_without_bom(raw: bytes) -> tuple[str, str] | None:
 
 
 def install_macros(con) -> None:
-    """Create the SQL twins of purpose_key / doc_no_key / is_bank_payee in a DuckDB connection."""
+    """Create the SQL twins of purpose_key / doc_no_key / is_bank_payee, and summary_months, in a
+    DuckDB connection."""
     full = _FULL.replace("'", "''")
     half = _HALF.replace("'", "''")
     con.execute(
@@ -202,5 +240,46 @@ def install_macros(con) -> None:
                  then coalesce(regexp_matches({t}, '{_BANK_WORD}.*{_BANK_WORD}')
                                or (length({t}) > 4 and regexp_matches({t}, '{_BANK_WORD}')), false)
                  else false end
+        """
+    )
+    # summary_months(s): the months a payment's summary says it pays (see above), 1 when it says
+    # none or is unclear. summary_months_expression takes the expression out of the summary, its
+    # numerals in digits and its 月 dropped ('1-3', '3、4', '2个'); summary_months_counted counts it
+    # (null when it is no forward range or distinct list).
+    con.execute(
+        f"""
+        create or replace macro summary_months_expression(t) as
+            replace(replace(replace(replace(translate(
+                case when regexp_matches(t, '{_SUMMARY_DIGITS}')
+                         then regexp_replace(t, '{_SUMMARY_DIGITS}', '\\1')
+                     when regexp_matches(t, '{_SUMMARY_CN}')
+                         then regexp_replace(t, '{_SUMMARY_CN}', '\\1') end,
+                '{_CN_DIGITS}两', '1234567892'), '十1', '11'), '十2', '12'), '十', '10'), '月', '')
+        """
+    )
+    con.execute(
+        """
+        create or replace macro summary_months_counted(e) as
+            case when e like '%个' then cast(replace(e, '个', '') as integer)
+                 when position('、' in e) > 0
+                     then case when len(list_distinct(string_split(
+                                        regexp_replace(replace('、' || e, '、0', '、'), '^、', ''), '、')))
+                                    = len(string_split(e, '、'))
+                               then len(string_split(e, '、')) end
+                 when cast(regexp_replace(e, '^.*[-至到]', '') as integer)
+                      > cast(regexp_replace(e, '[-至到].*$', '') as integer)
+                     then cast(regexp_replace(e, '^.*[-至到]', '') as integer)
+                          - cast(regexp_replace(e, '[-至到].*$', '') as integer) + 1
+            end
+        """
+    )
+    con.execute(
+        f"""
+        create or replace macro summary_months(s) as
+            case when regexp_matches(s, '{_SUMMARY_MARKS}')
+                 then coalesce(summary_months_counted(summary_months_expression(translate(
+                          regexp_replace(s, '[\\s\\x{{3000}}\\x{{00a0}}]+', '', 'g'),
+                          '{_SUMMARY_FULL}', '{_SUMMARY_HALF}'))), 1)
+                 else 1 end
         """
     )

@@ -701,6 +701,118 @@ def test_indicators__a_person_named_like_a_bank_is_a_household(con):
     assert [f.message.split()[1] for f in of_rule(findings, "SUBSIDY_CAP_EXCEEDED")] == ["李银行"]
 
 
+# --- back pay (补发) ------------------------------------------------------------------------
+# A household approved late is paid two or three months at once, and the voucher's summary (摘要)
+# says so. Before, 1,440 paid in March for January to March was an error (1,440 > 480) and the
+# indicator read 1,440 元/户/月, not met: the month was judged by the month of posting alone.
+
+
+def _approved_in_march(march_debit, summary="补发1-3月租赁补贴", payee="住户03"):
+    """The clean year, but `payee` paid nothing in January and February and `march_debit` in March
+    under `summary`."""
+    rows_ = [dict(r) for r in CLEAN_YEAR if not (r["payee"] == payee and r["posted_on"].month < 3)]
+    march = next(r for r in rows_ if r["payee"] == payee and r["posted_on"].month == 3)
+    march.update(debit=march_debit, summary=summary)
+    return rows_
+
+
+def test_subsidy_cap_exceeded__back_pay_of_three_months_is_held_to_three_times_the_standard(con):
+    add_ledger(con, _approved_in_march(1440))
+    rows, findings = measure(con, dt.date(2024, 12, 31))
+    findings += run_rule(con, rule("OVER_ALLOCATION"))
+    assert not of_rule(findings, "SUBSIDY_CAP_EXCEEDED")
+    cap = rows["每户补贴标准"]
+    assert (cap["observed"], cap["status"]) == ("480.00元/户/月", "met")
+    assert "摘要注明补发多个月的（如补发1-3月），按所列月数分摊（1户次）" in cap["method"]
+    assert "back pay whose summary names several months (补发1-3月) is spread over them (1 payee-month)" \
+        in cap["method"]
+    # the back pay is spending like any other line: the whole allocation, paid in full
+    spent = con.execute("select spent from rpt_allocation_summary where purpose = ?", [RENT]).fetchone()[0]
+    assert spent == Decimal("172800.00")
+    assert (rows["资金发放及时率"]["observed"], rows["资金发放及时率"]["status"]) == ("100.00%", "met")
+    assert not of_rule(findings, "OVER_ALLOCATION") and not of_rule(findings, "INDICATOR_NOT_MET")
+
+
+def test_subsidy_cap_exceeded__back_pay_over_three_times_the_standard_says_it_counted_it(con):
+    add_ledger(con, _approved_in_march(1500))
+    rows, findings = measure(con, dt.date(2024, 12, 31))
+    [cap] = of_rule(findings, "SUBSIDY_CAP_EXCEEDED")
+    assert (cap.voucher_no, cap.posted_on, cap.amount) == ("记-03", dt.date(2024, 3, 15), Decimal("1500.00"))
+    assert (cap.expected, cap.observed) == ("<=480元/户/月×3个月", "1500.00元")
+    assert "住户03 2024年03月 共收 1500.00 元（含补发3个月，按3个月计上限 1440.00 元），超过每户补贴标准" \
+        in cap.message
+    assert "received 1500.00 yuan in 2024-03 including back pay of 3 months (1440.00 yuan allowed for " \
+           "3 months), above" in cap.message
+    assert (rows["每户补贴标准"]["observed"], rows["每户补贴标准"]["status"]) == ("500.00元/户/月", "not_met")
+
+
+@pytest.mark.parametrize("summary", [
+    "发放租赁补贴",                 # says nothing of months
+    "发放3月租赁补贴",              # one month, named
+    "补发1-3月及5月租赁补贴",       # more than one expression of months: unclear
+    "补发13-15月租赁补贴",          # no such months
+])
+def test_subsidy_cap_exceeded__a_summary_that_names_no_months_paid_is_one_month(con, summary):
+    add_ledger(con, _approved_in_march(1440, summary))
+    rows, findings = measure(con, dt.date(2024, 12, 31))
+    [cap] = of_rule(findings, "SUBSIDY_CAP_EXCEEDED")
+    assert (cap.amount, cap.expected) == (Decimal("1440.00"), "<=480元/户/月")
+    assert "补发" not in cap.message.split("（凭证")[0] and "back pay" not in cap.message
+    assert (rows["每户补贴标准"]["observed"], rows["每户补贴标准"]["status"]) == ("1440.00元/户/月", "not_met")
+    assert "分摊" not in rows["每户补贴标准"]["method"]
+
+
+def test_subsidy_cap_exceeded__back_pay_beside_the_months_own_payment_is_held_to_the_back_pays_months(con):
+    # 补发1-3月 (1,440) and March's own batch line (480) in one month: the back pay may already pay
+    # March, so the month is held to the most months one payment names (3: 1,440), not to their
+    # sum; 1,920 is over, and the finding says the back pay was counted
+    add_ledger(con, _approved_in_march(1440) + [dict(voucher_no="记-03-补", posted_on=dt.date(2024, 3, 20),
+                                                     debit=480, payee="住户03")])
+    rows, findings = measure(con, dt.date(2024, 12, 31))
+    [cap] = of_rule(findings, "SUBSIDY_CAP_EXCEEDED")
+    assert (cap.voucher_no, cap.amount, cap.expected) == ("记-03-补", Decimal("1920.00"), "<=480元/户/月×3个月")
+    assert "含补发3个月" in cap.message
+    assert (rows["每户补贴标准"]["observed"], rows["每户补贴标准"]["status"]) == ("640.00元/户/月", "not_met")
+
+
+def test_subsidy_cap_exceeded__back_pay_paid_back_later_is_said_as_for_any_month(con):
+    # 1,500 for January to March, 60 of it paid back in April: the month stays over (the household
+    # received it then); the finding says what came back, and the indicator the most kept a
+    # month, per month paid: (1,500 - 60) / 3 = 480
+    add_ledger(con, _approved_in_march(1500) + [dict(voucher_no="记-04-R", posted_on=dt.date(2024, 4, 2),
+                                                     credit=60, payee="住户03", summary="冲回多发补贴")])
+    rows, findings = measure(con, dt.date(2024, 12, 31))
+    [cap] = of_rule(findings, "SUBSIDY_CAP_EXCEEDED")
+    assert "含补发3个月" in cap.message and "其后已冲回 60.00 元" in cap.message
+    row = rows["每户补贴标准"]
+    assert (row["observed"], row["status"]) == ("500.00元/户/月", "not_met")
+    assert "扣除后单户单月最多480.00元/户/月" in row["method"]
+
+
+def test_indicators__back_pay_a_hair_over_is_shown_over(con):
+    # 1,440.01 for three months is 480.0033 a month: over 480, as the rule finds, and shown so
+    add_ledger(con, _approved_in_march(Decimal("1440.01")))
+    rows, findings = measure(con, dt.date(2024, 12, 31))
+    assert [c.amount for c in of_rule(findings, "SUBSIDY_CAP_EXCEEDED")] == [Decimal("1440.01")]
+    assert (rows["每户补贴标准"]["observed"], rows["每户补贴标准"]["status"]) == ("480.0033元/户/月", "not_met")
+
+
+def test_indicators__back_pay_shared_by_two_batches_is_spread_under_each(tmp_path):
+    # 2号 (1,000) and 15号 (500), a line without 指标文号 counted under both: 1,440 for January to
+    # March to 住户01, 补发1-3月. Each batch it paid reads 480 a month, and no finding
+    con = builders.two_batches_of_rent(tmp_path, first=Decimal("1000.00"))
+    for notice_no in (builders.NOTICE_NO, builders.SECOND_BATCH):
+        add_target_table(con, notice_no=notice_no)
+    add_ledger(con, [dict(voucher_no="记-1", posted_on=dt.date(2024, 3, 10), debit=1440, payee="住户01",
+                          budget_doc_no=None, summary="补发2024年1至3月租赁补贴")])
+    _, findings = measure(con, dt.date(2024, 12, 31))
+    assert not of_rule(findings, "SUBSIDY_CAP_EXCEEDED")
+    caps = dict(con.execute("select notice_no, observed from run_indicators "
+                            "where indicator = '每户补贴标准'").fetchall())
+    assert caps == {builders.NOTICE_NO: "480.00元/户/月", builders.SECOND_BATCH: "480.00元/户/月"}
+    con.close()
+
+
 def test_indicators__rows_are_replaced_not_duplicated_on_remeasure(con):
     add_ledger(con, CLEAN_YEAR)
     measure(con, dt.date(2024, 12, 31))

@@ -48,6 +48,66 @@ def test_purpose_key__python_and_sql_agree(con, cell):
     assert con.execute("select purpose_key(?)", [cell]).fetchone()[0] == purpose_key(cell)
 
 
+# Summaries (摘要) of back pay (补发): how many months a payment says it pays, read in SQL only (the
+# rule and the indicator that hold a household to a monthly standard); anything unclear is one.
+SUMMARY_MONTHS = [
+    # a range
+    ("补发1-3月租赁补贴", 3),
+    ("补发2024年1至3月租赁补贴", 3),
+    ("1-2月租赁补贴", 2),
+    ("补发1～3月租赁补贴", 3),
+    ("补发1~3月", 3),
+    ("补发１－３月", 3),            # full-width digits and dash
+    ("补发 1 - 3 月", 3),
+    ("补发1月至3月", 3),
+    ("补发1到3月租赁补贴", 3),
+    ("补发01-03月份", 3),
+    ("补发一至三月", 3),
+    ("补发十一至十二月", 2),
+    ("补发十月至十二月", 3),
+    ("2024年度1-3月补发", 3),
+    ("补发张三1-3月租赁补贴", 3),   # a name before it
+    ("第二批补发1-3月", 3),
+    # a list
+    ("发放3、4月份补贴", 2),
+    ("发放3月、4月补贴", 2),
+    ("补发3、4、5月", 3),
+    ("补发十、十一月", 2),
+    # a count
+    ("补发2个月租赁补贴", 2),
+    ("补发两个月", 2),
+    ("补发三个月", 3),
+    ("补发12个月", 12),
+    # one month: named, or none, or unclear
+    ("3月租赁补贴", 1),
+    ("发放2024年3月保障性住房租赁补贴", 1),
+    ("补发2024年8月保障性住房租赁补贴", 1),   # back pay of one month (the demo's double payment)
+    ("2024年", 1),
+    ("发放租赁补贴", 1),
+    ("13-15月", 1),                  # no such months
+    ("3-3月", 1),
+    ("12-2月", 1),                   # across a year end: not read
+    ("补发2023年12月-2024年2月", 1),
+    ("3、3月", 1),                   # a month twice
+    ("03、3月", 1),
+    ("13个月", 1),
+    ("补发1-3月及5月", 1),           # two expressions
+    ("3月补发1-2月", 1),
+    ("补发1-3月租赁补贴（每户480元）", 1),  # another number beside it
+    ("每户每月480元", 1),
+    ("补发张三一至三月", 1),         # 三一: numerals run together
+    ("发放第1-3批", 1),
+    ("冲销：发放3月租赁补贴", 1),
+    ("", 1),
+    (None, 1),
+]
+
+
+@pytest.mark.parametrize("summary, months", SUMMARY_MONTHS)
+def test_summary_months__back_pay_reads_the_months_a_summary_names(con, summary, months):
+    assert con.execute("select summary_months(?)", [summary]).fetchone()[0] == months
+
+
 # Payees (收款人): a bank or paying agency (银行代发) is no household; a person's name never is one.
 BANK_PAYEES = [
     ("中国农业银行克州分行", True),

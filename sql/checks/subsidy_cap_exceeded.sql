@@ -6,11 +6,13 @@
 -- stage: ledger
 --
 -- Invariant: within one calendar month, what one payee received net from a purpose (reversals
--- net) does not exceed that purpose's per-household monthly standard. The cap is the target of
+-- net) does not exceed that purpose's per-household monthly standard, times the months its
+-- payments say they pay where they are back pay (below). The cap is the target of
 -- the purpose's own target table, never a constant: the indicator whose unit is 元 per 户 per 月
 -- (每户补贴标准 <=480元/户/月 in the seed), recognised the same way as in config/indicators.toml.
 -- One finding per payee-month over the cap, naming the line at which the month's running total
--- last went over it; amount = the payee's total for that month. What a later month paid back of
+-- last went over it (the cap times the months); amount = the payee's total for that month;
+-- expected = the cap, with ×N个月 where back pay made it N months. What a later month paid back of
 -- it is said in the message; the month stays over the cap (the household received it then).
 -- The cap of a line is its lowest such target; of two equal ones the strict '<' wins, and the
 -- cap's value, text and operator all come from that one indicator.
@@ -19,6 +21,18 @@
 -- held to the per-household cap (the 代发清单 shows what each received). is_bank_payee
 -- (pipeline/text.py) recognises one; a payee that could be a person's name (李银行, 代发明) is
 -- always a household. The indicators say what such lines paid (pipeline/indicators.py).
+-- Back pay (补发): a household approved late is paid several months at once, and the line's summary
+-- (摘要) says so: 补发1-3月租赁补贴, 补发2024年1至3月, 发放3、4月份补贴, 补发2个月. Such a month is held
+-- to the cap times the months its payments say they pay, as an auditor reading the summary holds
+-- it (1,440 for 补发1-3月 at 480 a month). summary_months (pipeline/text.py) reads them, and only
+-- an unambiguous summary: one that says nothing of months, or is unclear, is one month, as before.
+-- A month's months are the most that any one of its payments says, not their sum: a month with
+-- 补发1-3月 and an ordinary line (发放3月租赁补贴) is held to three months, since the back pay may
+-- already include the month the ordinary line pays (a March paid twice must still be reported);
+-- where the back pay was for the months before (补发1-2月 and March's own batch), the finding says
+-- the back pay it counted (含补发2个月) and the auditor judges (a waiver). A reversal pays no
+-- month: only payments (amount > 0) are read; what it takes back nets in the month's total as
+-- before. The indicator 每户补贴标准 spreads such a month over the same months.
 with cap_candidates as (
     select
         tt.notice_no,
@@ -46,7 +60,7 @@ payments as materialized (
         e.notice_no, e.line_seq, e.allocated_purpose as purpose, trim(e.payee) as payee,
         date_trunc('month', e.posted_on) as month,
         e.voucher_no, e.line_no, e.posted_on, e.amount, e.source_file, e.file_id, e.row_no,
-        c.cap, c.cap_text, c.op
+        e.summary, c.cap, c.cap_text, c.op
     from fct_expenditure as e
     join caps as c on c.notice_no = e.notice_no and c.line_seq = e.line_seq
     where e.match_kind = 'line'
@@ -54,14 +68,31 @@ payments as materialized (
       and e.posted_on is not null
       and nullif(trim(e.payee), '') is not null
 ),
--- Totals first: only the few payee-months over the cap need their lines ordered.
-over_cap as (
-    select notice_no, line_seq, payee, month, sum(amount) as month_total
+-- Totals first: only the few payee-months over the cap of one month can be over it at all, and
+-- need their summaries read and their lines ordered.
+over_one_month as (
+    select notice_no, line_seq, payee, month, sum(amount) as month_total, any_value(cap) as cap,
+           any_value(op) as op
     from payments
     group by notice_no, line_seq, payee, month
     having case when any_value(op) = '<' then sum(amount) >= any_value(cap)
                 else sum(amount) > any_value(cap) end
        and not is_bank_payee(payee)  -- a bank or agency is no household
+),
+months_paid as (
+    -- the most months one payment of the month says it pays (back pay), 1 where none says more
+    select o.notice_no, o.line_seq, o.payee, o.month, o.month_total, o.cap, o.op,
+           max(case when p.amount > 0 then summary_months(p.summary) else 1 end) as months
+    from over_one_month as o
+    join payments as p
+      on p.notice_no = o.notice_no and p.line_seq = o.line_seq and p.payee = o.payee
+     and p.month = o.month
+    group by o.notice_no, o.line_seq, o.payee, o.month, o.month_total, o.cap, o.op
+),
+over_cap as (
+    select notice_no, line_seq, payee, month, month_total, months, cap * months as allowed
+    from months_paid
+    where case when op = '<' then month_total >= cap * months else month_total > cap * months end
 ),
 paid_back as (
     -- what of an over-cap month was paid back (红字冲销) in a later month: the payee's reversals
@@ -84,6 +115,8 @@ running as (
     select
         p.*,
         o.month_total,
+        o.months,
+        o.allowed,
         sum(p.amount) over (
             partition by p.notice_no, p.line_seq, p.payee, p.month
             order by p.posted_on, length(p.voucher_no), p.voucher_no, length(p.line_no), p.line_no, p.file_id,
@@ -104,8 +137,8 @@ crossings as (
                      r.line_no desc, r.file_id desc, r.row_no desc
         ) as latest
     from running as r
-    where case when r.op = '<' then r.running_total >= r.cap and r.running_total - r.amount < r.cap
-               else r.running_total > r.cap and r.running_total - r.amount <= r.cap end
+    where case when r.op = '<' then r.running_total >= r.allowed and r.running_total - r.amount < r.allowed
+               else r.running_total > r.allowed and r.running_total - r.amount <= r.allowed end
 ),
 findings as (
     select
@@ -115,16 +148,28 @@ findings as (
         c.line_no,
         c.posted_on,
         cast(c.month_total as decimal(18,2)) as amount,
-        c.cap_text as expected,
+        c.cap_text || case when c.months > 1 then '×' || cast(c.months as varchar) || '个月' else '' end
+            as expected,
         cast(cast(c.month_total as decimal(18,2)) as varchar) || '元' as observed,
         '收款人 ' || c.payee || ' ' || substr(c.month_text, 1, 4) || '年' || substr(c.month_text, 6, 2)
             || '月 共收 '
-            || cast(cast(c.month_total as decimal(18,2)) as varchar) || ' 元，超过每户补贴标准 '
+            || cast(cast(c.month_total as decimal(18,2)) as varchar) || ' 元'
+            || case when c.months > 1
+                    then '（含补发' || cast(c.months as varchar) || '个月，按' || cast(c.months as varchar)
+                         || '个月计上限 ' || cast(cast(c.allowed as decimal(18,2)) as varchar) || ' 元）'
+                    else '' end
+            || '，超过每户补贴标准 '
             || c.cap_text || '（凭证 ' || coalesce(c.voucher_no, '') || ' 使其超标）'
             || coalesce('，其后已冲回 ' || cast(cast(-pb.amount as decimal(18,2)) as varchar) || ' 元', '')
             || ' / payee '
             || c.payee || ' received ' || cast(cast(c.month_total as decimal(18,2)) as varchar)
-            || ' yuan in ' || substr(c.month_text, 1, 7) || ', above the per-household standard '
+            || ' yuan in ' || substr(c.month_text, 1, 7)
+            || case when c.months > 1
+                    then ' including back pay of ' || cast(c.months as varchar) || ' months ('
+                         || cast(cast(c.allowed as decimal(18,2)) as varchar) || ' yuan allowed for '
+                         || cast(c.months as varchar) || ' months)'
+                    else '' end
+            || ', above the per-household standard '
             || c.cap_text || ' (voucher ' || coalesce(c.voucher_no, '') || ' crossed it)'
             || coalesce('; ' || cast(cast(-pb.amount as decimal(18,2)) as varchar)
                         || ' yuan of it paid back later', '') as message,
