@@ -807,6 +807,25 @@ where e.amount <> 0
        or (e.match_kind = 'line' and length(e.allocated_code) = 7 and e.function_code <> e.allocated_code))
 group by e.notice_no, e.line_seq, case when e.line_seq is null then e.purpose_key end, e.function_code;
 
+-- The lines on wrong codes that stand, as the rules of codes (CODE_MISMATCH, CODE_NOT_ITEM_LEVEL,
+-- CODE_UNKNOWN) report them, each rule its own kind of wrong code: on a code with something
+-- left under its allocation line (fct_miscoded_nets; code_lines and code_net, for the message),
+-- and not cancelled by their mirror (fct_reversed_lines; a reversal that cancels nothing stands).
+create or replace view fct_miscoded_standing as
+select e.*, n.lines as code_lines, cast(n.net as decimal(18,2)) as code_net
+from fct_expenditure as e
+join fct_miscoded_nets as n
+  on n.notice_no = e.notice_no and n.line_seq is not distinct from e.line_seq
+ and n.purpose_key is not distinct from case when e.line_seq is null then e.purpose_key end
+ and n.function_code is not distinct from e.function_code
+where e.amount <> 0
+  and not e.batch_repeat
+  and (e.function_code_status <> 'item'
+       or (e.match_kind = 'line' and length(e.allocated_code) = 7 and e.function_code <> e.allocated_code))
+  and n.net <> 0
+  and not exists (select 1 from fct_reversed_lines as c
+                  where c.notice_no = e.notice_no and c.file_id = e.file_id and c.row_no = e.row_no);
+
 -- The joined reconciliation table: one row per in-scope expenditure line that moves money
 -- (amount <> 0), with the allocation line it maps to and what the rules judge it on. The
 -- expectation suite expectations/fct_recon_lines.json guards it; the SQL checks state the same

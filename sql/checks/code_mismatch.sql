@@ -16,32 +16,14 @@
 -- code. expectations/fct_recon_lines.json enforces the same rule (booked_item_code =
 -- allocated_item_code where neither reversed nor code_corrected); tests/test_expectations.py
 -- checks that the two agree.
-with defects as (
+with unreversed as (
+    -- fct_miscoded_standing: not corrected in bulk, nor cancelled by a mirror
     select e.*
-    from fct_expenditure as e
+    from fct_miscoded_standing as e
     where e.match_kind = 'line'
-      and not e.batch_repeat
       and e.function_code_status = 'item'
       and length(e.allocated_code) = 7
       and e.function_code <> e.allocated_code
-      and e.amount <> 0
-),
-standing as (
-    -- a wrong code whose lines net to 0.00 (a batch's red line, the lines' mirrors) is corrected
-    select d.*, n.lines as code_lines, cast(n.net as decimal(18,2)) as code_net
-    from defects as d
-    left join fct_miscoded_nets as n
-      on n.notice_no = d.notice_no and n.line_seq = d.line_seq and n.purpose_key is null
-     and n.function_code = d.function_code
-    where n.net is distinct from 0
-),
-unreversed as (
-    -- on a code with something left, a wrong line that its mirror reversal cancels is corrected
-    -- (fct_reversed_lines); a reversal that cancels nothing is reported too
-    select d.*
-    from standing as d
-    where not exists (select 1 from fct_reversed_lines as c
-                      where c.notice_no = d.notice_no and c.file_id = d.file_id and c.row_no = d.row_no)
 ),
 findings as (
     select
