@@ -120,13 +120,7 @@ def test_pandas_checks__a_wrong_code_reversed_in_bulk_is_corrected_as_the_sql_sa
                                  line("记-0305", "2024-03-05", housing, "2210107", "480.00", "", "住户03"),
                                  line("记-0306", "2024-03-05", housing, "2210107", "480.00", "", "住户04"),
                                  line("记-0309", "2024-03-09", housing, "2210107", "", "480.00", "")])
-    con = open_store(tmp_path / "recon.duckdb")
-    notices.load_notices(con, [SEED])
-    ledgers.load_ledgers(con, [ledger])
-    set_context(con, as_of=dt.date(2024, 12, 31))
-    sql = {(f.rule_id, f.voucher_no, f.line_no) for f in run_rule(con, rule("CODE_MISMATCH"))}
-    con.close()
-    found = {tuple(x) for x in pandas_checks.run_checks(ledger, "gb18030")["findings"] if x[0] == "CODE_MISMATCH"}
+    sql, found = _both_find(ledger, tmp_path, "CODE_MISMATCH")
     assert found == sql == {("CODE_MISMATCH", v, "1") for v in ("记-0305", "记-0306", "记-0309")}
 
 
@@ -150,15 +144,20 @@ def test_pandas_checks__02_is_not_the_direct_flag_01_as_the_sql_says(tmp_path):
                                  line("记-0202", "2024-02-02", "02 中央参照直达资金", "", "480.00", "住户06"),
                                  line("记-0301", "2024-03-01", "02 中央参照直达资金", "480.00", "", "住户07"),
                                  line("记-0302", "2024-03-02", "01 中央直达资金", "", "480.00", "住户07")])
+    sql, found = _both_find(ledger, tmp_path, "DIRECT_FLAG_MISSING")
+    assert found == sql == {("DIRECT_FLAG_MISSING", v, "1") for v in ("记-0112", "记-0113", "记-0114", "记-0301")}
+
+
+def _both_find(ledger, tmp_path, rule_id: str) -> tuple[set, set]:
+    """(rule, voucher, line) of what the SQL rule and the pandas checks find on a small ledger."""
     con = open_store(tmp_path / "recon.duckdb")
     notices.load_notices(con, [SEED])
     ledgers.load_ledgers(con, [ledger])
     set_context(con, as_of=dt.date(2024, 12, 31))
-    sql = {(f.rule_id, f.voucher_no, f.line_no) for f in run_rule(con, rule("DIRECT_FLAG_MISSING"))}
+    sql = {(f.rule_id, f.voucher_no, f.line_no) for f in run_rule(con, rule(rule_id))}
     con.close()
-    found = {tuple(x) for x in pandas_checks.run_checks(ledger, "gb18030")["findings"]
-             if x[0] == "DIRECT_FLAG_MISSING"}
-    assert found == sql == {("DIRECT_FLAG_MISSING", v, "1") for v in ("记-0112", "记-0113", "记-0114", "记-0301")}
+    found = {tuple(x) for x in pandas_checks.run_checks(ledger, "gb18030")["findings"] if x[0] == rule_id}
+    return sql, found
 
 
 def test_run__facts_snapshot_gives_the_same_findings_as_the_views(ledger, tmp_path, monkeypatch):

@@ -1034,12 +1034,7 @@ def test_parse__an_annex_after_the_allocation_table_is_not_its_lines(tmp_path, s
     # break in the document): read as the allocation table going on over a page, as 续表 is
     text = SEED_TEXT.replace(_LAST_LINE, _LAST_LINE + "\n" + annex, 1)
     assert text != SEED_TEXT
-    path = tmp_path / f"notice.{form}"
-    if form == "txt":
-        path.write_text(text, encoding="utf-8")
-    else:
-        build_notice_docx(text, path)
-    assert parse_notice(path) == seed
+    assert parse_notice(_written(tmp_path, text, form)) == seed
 
 
 @pytest.mark.parametrize("form", ["txt", "docx"])
@@ -1049,9 +1044,14 @@ def test_parse__the_allocation_header_again_merged_otherwise_goes_on(tmp_path, s
     again = "单位：万元\n\t序号 地区\n\t2024年下达数\n\t预算支出功能科目\n\n"
     anchor = "\t\n\t2024年老旧小区改造（中央直达）\n"
     text = SEED_TEXT.replace(anchor, again + anchor, 1)
+    assert parse_notice(_written(tmp_path, text, form)) == seed
+
+
+def _written(tmp_path, text: str, form: str):
+    """The notice's text as a .txt file or as a .docx built from it."""
     path = tmp_path / f"notice.{form}"
     if form == "txt":
         path.write_text(text, encoding="utf-8")
     else:
         build_notice_docx(text, path)
-    assert parse_notice(path) == seed
+    return path
