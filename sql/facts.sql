@@ -811,6 +811,8 @@ group by e.notice_no, e.line_seq, case when e.line_seq is null then e.purpose_ke
 -- CODE_UNKNOWN) report them, each rule its own kind of wrong code: on a code with something
 -- left under its allocation line (fct_miscoded_nets; code_lines and code_net, for the message),
 -- and not cancelled by their mirror (fct_reversed_lines; a reversal that cancels nothing stands).
+-- Only wrong lines meet a group of fct_miscoded_nets: a line of the same allocation line and code
+-- has the same code status, and so is wrong too.
 create or replace view fct_miscoded_standing as
 select e.*, n.lines as code_lines, cast(n.net as decimal(18,2)) as code_net
 from fct_expenditure as e
@@ -820,8 +822,6 @@ join fct_miscoded_nets as n
  and n.function_code is not distinct from e.function_code
 where e.amount <> 0
   and not e.batch_repeat
-  and (e.function_code_status <> 'item'
-       or (e.match_kind = 'line' and length(e.allocated_code) = 7 and e.function_code <> e.allocated_code))
   and n.net <> 0
   and not exists (select 1 from fct_reversed_lines as c
                   where c.notice_no = e.notice_no and c.file_id = e.file_id and c.row_no = e.row_no);
