@@ -205,7 +205,7 @@ import duckdb
 import numpy as np
 
 from .loading import (FileOutcome, InputError, canonical_path, canonicalise_registered_paths,
-                      file_stamp, loaded_by_name_and_size, loaded_file_id, record_stamp,
+                      file_stamp, loaded_by_name_and_size, earlier_load, record_stamp,
                       register_file, reject_file, sha256_file, skipped_as_loaded,
                       unchanged_file)
 from .store import DISABLED_OPTIMIZERS, LOAD_MEMORY_LIMIT, memory_limit, out_of_disk, working_folder
@@ -3483,10 +3483,10 @@ def load_ledgers(con: duckdb.DuckDBPyConnection, paths, preset: str | None = Non
                 except OSError as exc:
                     outcomes.append(_unreadable(con, path, exc))
                     continue
-                earlier = loaded_file_id(con, sha)
+                earlier = earlier_load(con, sha)
                 if earlier is not None:
-                    record_stamp(con, earlier, path, stamp)  # a file loaded before stamps were kept
-                    outcomes.append(skipped_as_loaded(con, path, "ledger", earlier, sha))
+                    record_stamp(con, earlier.file_id, path, stamp)  # a file loaded before stamps were kept
+                    outcomes.append(skipped_as_loaded(path, "ledger", earlier, sha))
                     continue
                 try:
                     ends = counting.result() if counting and counting.exception() is None else None
@@ -3531,7 +3531,7 @@ def _transcode_beside_hash(con, path: Path, size: int, encoding: str | None, wor
         def stop() -> bool:
             if hashing.done() and not verdict:
                 verdict.append(hashing.exception() is not None
-                               or loaded_file_id(con, hashing.result()) is not None)
+                               or earlier_load(con, hashing.result()) is not None)
             return bool(verdict) and verdict[0]
 
         return _transcode_iconv(iconv, path, workdir / UTF8_COPY, stop)

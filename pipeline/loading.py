@@ -30,6 +30,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 
@@ -77,29 +78,35 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def loaded_file_id(con: duckdb.DuckDBPyConnection, sha256: str) -> int | None:
-    """file_id of an earlier load of the same content, or None."""
+class EarlierLoad(NamedTuple):
+    """The registry row of an earlier load of the same content: its id, and the path and name
+    the user knows it by (skipped_as_loaded names it)."""
+    file_id: int
+    path: str
+    name: str
+
+
+def earlier_load(con: duckdb.DuckDBPyConnection, sha256: str) -> EarlierLoad | None:
+    """The earlier load of the same content, or None."""
     row = con.execute(
-        "select file_id from input_files where sha256 = ? and status in ('loaded', 'superseded') "
+        "select file_id, path, name from input_files where sha256 = ? and status in ('loaded', 'superseded') "
         "order by file_id limit 1",
         [sha256],
     ).fetchone()
-    return row[0] if row else None
+    return EarlierLoad(*row) if row else None
 
 
-def skipped_as_loaded(con: duckdb.DuckDBPyConnection, path: Path, kind: str, file_id: int,
-                      sha256: str) -> FileOutcome:
-    """The outcome of a file whose content is loaded already (as file_id), named as the user
+def skipped_as_loaded(path: Path, kind: str, earlier: EarlierLoad, sha256: str) -> FileOutcome:
+    """The outcome of a file whose content is loaded already (as `earlier`), named as the user
     knows it: the same file again, or a copy of the loaded one (by its name, and its path when
     the name alone does not tell them apart). The run record keeps this message."""
-    stored = con.execute("select path, name from input_files where file_id = ?", [file_id]).fetchone()
-    if stored[0] == str(path):
+    if earlier.path == str(path):
         message = "同一文件已加载，未重复读入 / the same file is already loaded; not read again"
     else:
-        name = stored[1] if stored[1] != Path(path).name else stored[0]
+        name = earlier.name if earlier.name != Path(path).name else earlier.path
         message = (f"与已加载的 {name} 内容相同，未重复读入 / "
                    f"same content as {name}, loaded before; not read again")
-    return FileOutcome(str(path), kind, "skipped", file_id, sha256, message=message)
+    return FileOutcome(str(path), kind, "skipped", earlier.file_id, sha256, message=message)
 
 
 RACY_SECONDS = 2

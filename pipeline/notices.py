@@ -27,7 +27,7 @@ from pathlib import Path
 
 import duckdb
 
-from .loading import (FileOutcome, InputError, canonical_path, loaded_file_id, register_file,
+from .loading import (FileOutcome, InputError, canonical_path, earlier_load, register_file,
                       reject_file, sha256_file, skipped_as_loaded)
 from .text import decode_text, doc_no, find_doc_nos, purpose_key
 
@@ -1090,9 +1090,9 @@ def load_notices(con: duckdb.DuckDBPyConnection, paths) -> list[FileOutcome]:
             except OSError:  # gone altogether: nothing to register
                 outcomes.append(FileOutcome(str(path), KIND, "rejected", message=str(error)))
             continue
-        earlier = loaded_file_id(con, sha)
+        earlier = earlier_load(con, sha)
         if earlier is not None:
-            outcomes.append(skipped_as_loaded(con, path, KIND, earlier, sha))
+            outcomes.append(skipped_as_loaded(path, KIND, earlier, sha))
             continue
         try:
             doc = read_document(path)
