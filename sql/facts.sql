@@ -869,21 +869,26 @@ left join fct_miscoded_nets as c
 where e.amount <> 0
   and not e.batch_repeat;  -- a line of batches of one purpose once, as the rules take it
 
--- The waivers in force now: made and not withdrawn (a withdrawal names its waiver by key and
--- time). A key waived twice before version 9 has two rows here; the earliest is the one in force.
+-- Each waiver and when it was withdrawn (null while it is in force): a withdrawal names its
+-- waiver by key and time. A key waived twice before version 9 has two rows here.
+create or replace view waiver_spans as
+select w.finding_key, w.reason, w.waived_by, w.waived_at,
+       (select min(x.withdrawn_at) from waiver_withdrawals as x
+        where x.finding_key = w.finding_key and x.waived_at = w.waived_at) as withdrawn_at
+from waivers as w;
+
+-- The waivers in force now: made and not withdrawn. A key waived twice before version 9 has two
+-- rows here; the earliest is the one in force.
 create or replace view waivers_in_force as
-select w.finding_key, w.reason, w.waived_by, w.waived_at
-from waivers as w
-where not exists (select 1 from waiver_withdrawals as x
-                  where x.finding_key = w.finding_key and x.waived_at = w.waived_at);
+select s.finding_key, s.reason, s.waived_by, s.waived_at
+from waiver_spans as s
+where s.withdrawn_at is null;
 
 -- The waivers each run went by: those in force when it finished, made before and not withdrawn
 -- by then. A waiver made or withdrawn afterwards counts from the next run on, so `recon report
 -- RUN_ID` writes a past run's reports as it wrote them (its exit status was decided without it).
 create or replace view run_waivers as
-select r.run_id, w.finding_key, w.reason, w.waived_by, w.waived_at
-from waivers as w
-join runs as r on w.waived_at <= r.finished_at
-where not exists (select 1 from waiver_withdrawals as x
-                  where x.finding_key = w.finding_key and x.waived_at = w.waived_at
-                    and x.withdrawn_at <= r.finished_at);
+select r.run_id, s.finding_key, s.reason, s.waived_by, s.waived_at
+from waiver_spans as s
+join runs as r on s.waived_at <= r.finished_at
+where s.withdrawn_at is null or s.withdrawn_at > r.finished_at;
