@@ -160,7 +160,7 @@ def _both_find(ledger, tmp_path, rule_id: str) -> tuple[set, set]:
     return sql, found
 
 
-def test_run__facts_snapshot_gives_the_same_findings_as_the_views(ledger, tmp_path, monkeypatch):
+def test_run__facts_snapshot_gives_the_same_findings_as_the_views(ledger, tmp_path, monkeypatch, capsys):
     # A run computes fct_expenditure once into a temporary table that shadows the view; every
     # rule, indicator and suite must find exactly what it finds on the view itself. The bench's
     # file plants a handful of every fault, so most rules have something to say.
@@ -183,6 +183,24 @@ def test_run__facts_snapshot_gives_the_same_findings_as_the_views(ledger, tmp_pa
                       for f in run_findings(out / "recon.duckdb", result.run_id))
 
     with_snapshot = reconciled("snapshot")
+    # bench/gx_pandas.py pulls its DataFrames under the same snapshot (as the gx_duckdb step
+    # validates): the same rows and the same failures as pulled from the views
+    import json
+
+    import gx_pandas
+
+    def pulled(*flags):
+        capsys.readouterr()
+        assert gx_pandas.main(["--db", str(tmp_path / "snapshot" / "recon.duckdb"), *flags]) == 0
+        report = json.loads(capsys.readouterr().out)
+        return report, {name: (s["rows"], s["failed"]) for name, s in report["suites"].items()}
+
+    under_snapshot, suites = pulled()
+    on_views, suites_on_views = pulled("--no-snapshot")
+    assert suites == suites_on_views
+    assert suites["stg_ledger_lines.json"][0] == LINES and suites["fct_recon_lines.json"][1] > 0
+    assert under_snapshot["snapshot_s"] > 0 and on_views["snapshot_s"] == 0
+
     monkeypatch.setattr(run, "SNAPSHOT_VIEWS", ())
     with_views = reconciled("views")
     rules = {f[0] for f in with_snapshot}
