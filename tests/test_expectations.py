@@ -164,6 +164,63 @@ def test_suites_and_rules__fail_the_same_lines(mistaken_store):
         [RENT, RENTAL_HOUSING, OLD_ESTATES, DILAPIDATED])
 
 
+def _gx_statements(monkeypatch) -> list[str]:
+    """The SQL statements GX sends to DuckDB from now on."""
+    import duckdb_engine
+
+    sent, execute = [], duckdb_engine.CursorWrapper.execute
+
+    def recorded(self, statement, *args, **kwargs):
+        sent.append(" ".join(str(statement).split()))
+        return execute(self, statement, *args, **kwargs)
+
+    monkeypatch.setattr(duckdb_engine.CursorWrapper, "execute", recorded)
+    return sent
+
+
+def _plain_gx(monkeypatch) -> None:
+    """GX as installed, without _rows_only_when_some_fail, for the rest of the test."""
+    from great_expectations.expectations import registry
+    from great_expectations.expectations.metrics.map_metric_provider.column_map_metric_provider import (
+        ColumnMapMetricProvider,
+    )
+
+    expectations._rows_only_when_some_fail()  # installed, so there is something to take off
+    for definition in registry._registered_metrics.values():
+        provider = definition.get("providers", {}).get("SqlAlchemyExecutionEngine")
+        if provider and hasattr(provider[1], "_recon_original"):
+            monkeypatch.setitem(definition["providers"], "SqlAlchemyExecutionEngine",
+                                (provider[0], provider[1]._recon_original))
+    patched = ColumnMapMetricProvider.__dict__["_get_evaluation_dependencies"].__func__
+    monkeypatch.setattr(ColumnMapMetricProvider, "_get_evaluation_dependencies",
+                        classmethod(patched._recon_original))
+    monkeypatch.setattr(expectations, "_rows_only_when_some_fail", lambda: None)
+
+
+def test_suites__list_failing_rows_only_where_some_fail_with_gx_s_own_results(mistaken_store, monkeypatch):
+    # GX's queries listing an expectation's failing rows each read the whole table; where its
+    # count says none fail, they are not sent, and every result is what GX gives without this
+    con, _ = mistaken_store
+    specs = [s for s in expectations.load_suites() if s.name in ("stg_ledger_lines", "fct_recon_lines")]
+
+    def validated():
+        sent = _gx_statements(monkeypatch)
+        results = expectations.run_suites(con, specs, None)
+        listing = [s for s in sent if "stg_ledger_lines" in s and " WHERE " in s.upper() and " LIMIT " in s.upper()]
+        return {name: [(r.expectation_config.type, r.expectation_config.kwargs.get("column"), r.success,
+                        r.result, r.exception_info) for r in rs]
+                for name, rs in results.items()}, listing
+
+    ours, ours_listing = validated()
+    _plain_gx(monkeypatch)
+    gx_own, gx_listing = validated()
+    assert ours == gx_own
+    passed = [r for r in ours["stg_ledger_lines"] if r[2]]
+    failed = [r for r in ours["fct_recon_lines"] if not r[2] and r[3].get("unexpected_count")]
+    assert passed and failed and all(r[3]["partial_unexpected_list"] for r in failed)
+    assert ours_listing == [] and len(gx_listing) >= len(passed)
+
+
 def test_allocation_suite__judges_batches_of_one_purpose_together_as_the_rule_does(tmp_path):
     # two batches of one year both allocate rent; lines without 指标文号 are counted under each.
     # The suite holds each allocation line to its own lines and the batches to their lines together,
