@@ -7,22 +7,25 @@ columns to the fields of `ledger_lines` through a preset, types every value in o
 statement and records what it did in `input_files`. Checks never re-parse strings.
 
 How a file is read
-    * CSV: the encoding is taken from `encoding=` or detected from a 1 MB sample (BOM, then strict
-      UTF-8, then GB18030, which is a superset of GBK; `gbk` is recorded when the sample is plain
-      GBK). DuckDB reads only UTF-8 natively, so any other encoding is transcoded to a temporary
-      UTF-8 file first, by the system's iconv when there is one (RECON_ICONV=0 turns it off),
-      else by Python's streaming codec. iconv starts at once, while a thread computes the file's
-      hash (see load_ledgers), unless a file of the same name and size is already loaded; it stops
-      if the hash shows the content loaded. DuckDB then reads it with an explicit dialect (delimiter
-      sniffed from the header row among `,` TAB `;` `|`, double-quote quoting), every column as
-      VARCHAR, lines up to CSV_MAX_LINE_BYTES.
+    * CSV: the encoding is taken from `encoding=` or detected from a 1 MB sample (BOM, then UTF-16
+      without a BOM when the sample plainly is that, as some Windows tools export it and as
+      notices are read, then strict UTF-8, then GB18030, which is a superset of GBK; `gbk` is
+      recorded when the sample is plain GBK). DuckDB reads only UTF-8 natively, so any other
+      encoding is transcoded to a temporary UTF-8 file first, by the system's iconv when there is
+      one (RECON_ICONV=0 turns it off), else by Python's streaming codec. iconv starts at once,
+      while a thread computes the file's hash (see load_ledgers), unless a file of the same name
+      and size is already loaded; it stops if the hash shows the content loaded. DuckDB then reads
+      it with an explicit dialect (delimiter sniffed from the header row among `,` TAB `;` `|`,
+      double-quote quoting), every column as VARCHAR, lines up to CSV_MAX_LINE_BYTES.
     * XLSX: the sheet whose header is complete (_ledger_sheets), with openpyxl in read-only mode
       (DuckDB's read_xlsx needs a downloaded extension), streamed into a temporary table in Arrow
       batches of 50,000 rows. Real date cells become ISO dates, number cells exact decimals
       (amounts rounded half-up to the cent only when the float is within 1e-6 of it), so nothing
       depends on how a cell was formatted, with one exception: a positive amount shown red (a red
       font, or a number format red for positive numbers) is 红字, red ink, a reversal, and is read
-      as negative (_red_ink_styles; the outcome says how many and on which rows). A workbook saved
+      as negative (_red_ink_styles; the outcome says how many and on which rows), unless every
+      amount of its column is shown red, as a template styles a whole 贷方 column (its look, read as
+      written, and said: RED_COLUMN_MIN_AMOUNTS). A workbook saved
       with the 1904 date system (Mac Excel) has its serials read from 1904-01-01 (_serial_epoch;
       openpyxl dates its date cells by it already). A range merged down over several data rows
       holds its value in its first row only: each row under it reads that value, as Excel shows it (a
@@ -30,11 +33,14 @@ How a file is read
       where the amount is shown once and so counts once (_merged_down; the outcome says how many
       cells). openpyxl's read-only mode does not read merged ranges: _scan_sheet_xml finds them.
     * XLS (Excel 97-2003, also under an .xlsx name): the same, read with xlrd (_read_xls), the
-      1904 date system included (red ink is not read there).
+      1904 date system and red ink included (xlrd's formatting_info gives each cell's font colour
+      and number format: _xls_red_ink_xfs; a workbook xlrd can read only without it has its merged
+      cells and red ink unread).
     * A web page holding a table (.htm / .html, or named .xls by a web system's "export to
       Excel"): its rows read as a sheet's, colspan / rowspan as merged cells (_read_html).
     * An Excel 2003 XML Spreadsheet (.xml, or named .xls): its worksheets read as a workbook's
-      (_read_xml_spreadsheet).
+      (_read_xml_spreadsheet), the 1904 date system included (its date cells are ISO text either
+      way; it matters to serials left numbers).
     * A workbook with the ledger on several sheets (one a month, as a unit keeps its year): each
       sheet is loaded as a file of its own, registered as `账簿.xlsx [3月]` (path `…#3月`, sha256
       `<workbook's>#<n>`), so its rows are numbered and cited by sheet and a sheet supersedes or
@@ -101,9 +107,10 @@ Normalisation (once, at load; SQL below)
                names each with its code, `住房保障支出(221)/…(2210107)`, stays quarantined).
     amounts    `1,234.56`, `-1,234.56`, `(1,234.56)` (accounting negative), full-width digits,
                `¥`/`元`/spaces; blank, `-` or `—` -> 0. More than two decimals (other than trailing
-               zeros) or misplaced thousands separators make the value unparsable. In XLSX, a
-               positive amount shown red (红字: a font FF0000 or close, or `[Red]#,##0.00`) -> its
-               negative, said in the outcome; a negative shown red by its format stays negative.
+               zeros) or misplaced thousands separators make the value unparsable. In XLSX and
+               XLS, a positive amount shown red (红字: a font FF0000 or close, or `[Red]#,##0.00`)
+               -> its negative, said in the outcome; a negative shown red by its format stays
+               negative; a column whose every amount is red (3 at least) is read as written.
     dates      `2024-03-15`, `2024/3/15`, `2024.3.15`, `2024年3月15日`, `20240315`, a trailing time
                of any precision (`2024-03-15 00:00:00.000` as SQL Server writes it, ISO's `T`),
                Excel serials (`45366` = 2024-03-15; `43904` in a workbook of the 1904 date
@@ -210,7 +217,7 @@ from .loading import (FileOutcome, InputError, canonical_path, canonicalise_regi
                       unchanged_file)
 from .store import DISABLED_OPTIMIZERS, LOAD_MEMORY_LIMIT, memory_limit, out_of_disk, working_folder
 from .paths import CONFIG_DIR
-from .text import decode_text
+from .text import decode_text, utf16_without_bom
 
 FIELDS = (
     "voucher_no", "line_no", "posted_on", "book", "account_code", "account_name", "summary",
@@ -594,15 +601,23 @@ _BINARY_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def detect_encoding(path: Path) -> str:
-    """utf-8-sig / utf-16 by BOM, else utf-8 if a 1 MB sample is valid UTF-8, else gbk / gb18030.
-    InputError when the sample is none of them: naming the physical line of the first bad byte
-    when the lines before it are text in one of them."""
+    """utf-8-sig / utf-16 by BOM, else utf-16-le / utf-16-be when a 1 MB sample is plainly UTF-16
+    without a BOM (text.utf16_without_bom, as notices are read: only a sample holding NUL bytes,
+    which UTF-8 and GB18030 text never does), else utf-8 if the sample is valid UTF-8, else gbk /
+    gb18030. InputError when the sample is none of them: naming the physical line of the first
+    bad byte when the lines before it are text in one of them."""
     with open(path, "rb") as fh:
         sample = fh.read(SAMPLE_BYTES)
     if sample.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
+    if b"\x00" in sample:
+        # UTF-16's ASCII (delimiters, digits, line ends) is half NUL bytes; UTF-8 would read them
+        # as NUL characters, and GBK some of the pairs as characters
+        found = utf16_without_bom(sample, sample=True)
+        if found is not None:
+            return found[1]
     valid_to = {}  # encoding -> where its first undecodable byte is
     for enc in ("utf-8", "gbk", "gb18030"):
         try:
@@ -1167,14 +1182,18 @@ def _cell_text(value, field: str) -> str | None:
 # 红字 (red ink): a hand-kept or re-typed workbook writes a reversal as a positive amount shown in
 # red, as Chinese bookkeeping has always written it, where the accounting system would export a
 # negative one. Read as positive, a reversal adds to the spending it takes back. So, in a workbook
-# (XLSX only), a positive amount in a debit or credit column (or the amount column read by its
-# direction) is read as negative when its cell shows it red: an explicitly red font (FF0000 or
-# close: _red_rgb; a palette or theme colour only when it is such a red), or a number format that
-# shows positive numbers red ([Red]#,##0.00). A negative number shown red by its format (the
-# usual #,##0.00;[Red]-#,##0.00) is negative already and stays so; red shown by conditional
-# formatting is not read. The outcome says how many amounts were read so, and on which rows, so
-# that they can be checked. The cells' styles are looked at only in a workbook that has a red
-# style at all (_red_ink_styles), and only the amount columns' values change.
+# (XLSX, and XLS read with its formatting: _xls_red_ink_xfs), a positive amount in a debit or
+# credit column (or the amount column read by its direction) is read as negative when its cell
+# shows it red: an explicitly red font (FF0000 or close: _red_rgb; a palette or theme colour only
+# when it is such a red), or a number format that shows positive numbers red ([Red]#,##0.00). A
+# negative number shown red by its format (the usual #,##0.00;[Red]-#,##0.00) is negative already
+# and stays so; red shown by conditional formatting is not read. The outcome says how many amounts
+# were read so, and on which rows, so that they can be checked. The cells' styles are looked at
+# only in a workbook that has a red style at all (_red_ink_styles), and only the amount columns'
+# values change.
+# A column whose every amount is shown red (RED_COLUMN_MIN_AMOUNTS of them at least: a template
+# styles the whole 贷方 column red, as a look) holds no red ink: its amounts are read as written,
+# and the outcome says so. A column with some red amounts among black ones is read as above.
 class _RedInk(float):
     """A positive number in a cell shown red (an amount there is a reversal)."""
 
@@ -1183,20 +1202,71 @@ class _RedInkText(str):
     """A positive amount written as text in a cell shown red."""
 
 
+class _RedShown(float):
+    """A number not above zero in a cell shown red: nothing to negate, but an amount shown red
+    (a column shown red whole is read as written)."""
+
+
+class _RedShownText(str):
+    """Text holding a digit, not a positive amount, in a cell shown red (as _RedShown)."""
+
+
 _RED_INK = (_RedInk, _RedInkText)
+_RED_SHOWN = (_RedShown, _RedShownText)  # red, but not red ink
 _POSITIVE_TEXT = re.compile(r"\s*[+＋]?\s*[¥￥]?\s*[0-9０-９]")
 _NONZERO_DIGIT = re.compile(r"[1-9１-９]")
+_ANY_DIGIT = re.compile(r"[0-9０-９]")
 RED_INK_ROWS_NAMED = 5
+RED_COLUMN_MIN_AMOUNTS = 3  # fewer amounts, all red, may well be reversals only: read as red ink
 
 
 def _red_ink(value):
-    """The value of a cell shown red: marked when it is a positive number (or such text)."""
+    """The value of a cell shown red: marked red ink when it is a positive number (or such text),
+    else marked shown red when it is a number or text holding a digit."""
     kind = type(value)
     if kind is int or kind is float:
-        return _RedInk(value) if value > 0 else value
-    if kind is str and _POSITIVE_TEXT.match(value) and _NONZERO_DIGIT.search(value):
-        return _RedInkText(value)
+        return _RedInk(value) if value > 0 else _RedShown(value)
+    if kind is str and _ANY_DIGIT.search(value):
+        if _POSITIVE_TEXT.match(value) and _NONZERO_DIGIT.search(value):
+            return _RedInkText(value)
+        return _RedShownText(value)
     return value
+
+
+@dataclass
+class _RedColumn:
+    """What one amount column of a sheet with red styles shows (see _insert_rows)."""
+
+    field: str
+    pos: int
+    amounts: int = 0      # its amounts: numbers, or text holding a digit
+    negated: int = 0      # ... positive and shown red, read as negative (红字)
+    rows: list = dataclass_field(default_factory=list)  # the sheet's rows of the first few of those
+    # the data rows of every negated amount while each amount so far is shown red; None after the
+    # first that is not (the column then is not red whole)
+    whole: list | None = dataclass_field(default_factory=list)
+
+    def read(self, values: list, row_no: int, sheet_row: int) -> None:
+        """Count the row's amount, and negate it when it is red ink."""
+        v = values[self.pos]
+        kind = type(v)
+        if kind is _RedInk or kind is _RedInkText:
+            values[self.pos] = _negated(v)
+            self.amounts += 1
+            self.negated += 1
+            if len(self.rows) < RED_INK_ROWS_NAMED:
+                self.rows.append(sheet_row)
+            if self.whole is not None:
+                self.whole.append(row_no)
+        elif kind is _RedShown or kind is _RedShownText:
+            self.amounts += 1
+        elif (kind is str and _ANY_DIGIT.search(v)) or kind in (int, float, Decimal):
+            self.amounts += 1
+            self.whole = None
+
+    def red_whole(self) -> bool:
+        """Every amount of the column is shown red, and some was read as red ink."""
+        return self.whole is not None and self.negated > 0 and self.amounts >= RED_COLUMN_MIN_AMOUNTS
 
 
 def _negated(value) -> float | str:
@@ -1321,6 +1391,41 @@ def _red_ink_note(cells: int, rows: list[int], more_rows: bool) -> str:
     return (f"红字金额：{cells:,} 个正数金额以红色显示（红色字体或数字格式），按红字冲销读作负数（工作表第{named}行），"
             f"请核对 / red ink: {cells:,} positive amount(s) shown in red (font or number format) read "
             f"as negative, as reversals (sheet row {named.replace('、', ', ')}): please check them")
+
+
+def _red_column_note(heading: str, amounts: int) -> str:
+    return (f"整列红色：“{heading}”列的全部 {amounts:,} 个金额都以红色显示，是表格的样式而不是红字，按所写读取，"
+            f"未读作负数 / a column shown red whole: all {amounts:,} amounts of {heading!r} are shown in "
+            f"red, the workbook's look rather than red ink, and are read as written, not as negative")
+
+
+def _red_ink_read(con, cmap: ColumnMap, columns: list[_RedColumn]) -> ColumnMap:
+    """After a sheet's rows are in _ledger_raw: a column shown red whole is read as written (its
+    amounts negated as they streamed in get their sign back), and the outcome says what was read
+    as red ink and what was not."""
+    import pyarrow as pa
+
+    inked = []
+    for column in columns:
+        if not column.red_whole():
+            inked.append(column)
+            continue
+        # the negated text is "-" and the amount as written (_negated): take the sign off again
+        con.register("_red_rows", pa.table({"row_no": pa.array(column.whole, pa.int64())}))
+        try:
+            con.execute(f"update _ledger_raw set {column.field} = substr({column.field}, 2) "
+                        f"where row_no in (select row_no from _red_rows)")
+        finally:
+            con.unregister("_red_rows")
+        cmap = _noting(cmap, _red_column_note(cmap.headings[column.field], column.amounts))
+    cells = sum(c.negated for c in inked)
+    if cells:
+        # the first rows of each column hold the first rows of all, and more exist when any
+        # column has more than it names or the columns name more between them
+        rows = sorted({r for c in inked for r in c.rows})
+        more = len(rows) > RED_INK_ROWS_NAMED or any(c.negated > len(c.rows) for c in inked)
+        cmap = _noting(cmap, _red_ink_note(cells, rows[:RED_INK_ROWS_NAMED], more))
+    return cmap
 
 
 def _check_xlsx_sizes(path: Path) -> None:
@@ -1460,16 +1565,17 @@ def _read_sheets(con, path: Path, book, presets: Presets, preset: str | None, ea
                  date1904: bool = False) -> None:
     """Each ledger sheet of a workbook read whole (book.worksheets: each with title, iter_rows
     and vertical_merges) into _ledger_raw in turn, as for XLSX (date1904: the workbook's serials
-    count from 1904-01-01)."""
+    count from 1904-01-01). A book whose red_ink is true gives values marked by _red_ink."""
     if not book.worksheets:
         raise InputError(path, "工作簿没有工作表", "the workbook has no sheet")
     chosen = _ledger_sheets(path, book, presets, preset)
     hidden = _hidden_note(book)
+    red_ink = getattr(book, "red_ink", False)
     for ws in chosen:
         _new_raw_table(con)
         with _naming_sheet(ws.title, len(chosen), hidden):
             cmap = _insert_rows(con, path, ws.iter_rows(values_only=True), presets, preset,
-                                ws.vertical_merges())
+                                ws.vertical_merges(), red_ink=red_ink)
         if hidden is not None and ws is chosen[0]:
             cmap = _noting(cmap, " / ".join(hidden))
         if date1904:
@@ -1603,8 +1709,12 @@ class _HtmlTable(HTMLParser):
 # Excel 2003 XML Spreadsheet (SpreadsheetML): <Worksheet ss:Name> / <Table> / <Row> / <Cell> /
 # <Data ss:Type>, a row or cell placed by ss:Index where rows or cells are left out, merged cells
 # by ss:MergeAcross / ss:MergeDown. Read whole, as a web page is, up to HTML_MAX_BYTES; expat
-# resolves no external entity and bounds entity expansion.
+# resolves no external entity and bounds entity expansion. A date cell holds ISO text
+# (ss:Type="DateTime") whatever the workbook's date system; a workbook of the 1904 system
+# (<ExcelWorkbook><Date1904/>) has its serials left numbers, or typed as text, counted from
+# 1904-01-01, as in XLSX and XLS.
 SPREADSHEET_NS = "urn:schemas-microsoft-com:office:spreadsheet"
+EXCEL_NS = "urn:schemas-microsoft-com:office:excel"  # <ExcelWorkbook>'s options
 
 
 @dataclass
@@ -1632,19 +1742,29 @@ def _read_xml_spreadsheet(con, path: Path, presets: Presets, preset: str | None,
 
     _refuse_beyond_read_whole_limit(path, "Excel 2003 XML 表格", "the Excel 2003 XML spreadsheet")
     ss = "{" + SPREADSHEET_NS + "}"
+    # Excel writes the options in its own namespace; a program may leave them in the sheet's
+    options = {"{" + ns + "}ExcelWorkbook" for ns in (EXCEL_NS, SPREADSHEET_NS)}
+    date1904_tag = {"{" + ns + "}Date1904" for ns in (EXCEL_NS, SPREADSHEET_NS)}
     sheets: list[_RowsSheet] = []
+    in_options = date1904 = False
     try:
         for event, element in ET.iterparse(path, events=("start", "end")):
             if event == "start":
                 if element.tag == ss + "Worksheet":
                     sheets.append(_RowsSheet(element.get(ss + "Name") or f"Sheet{len(sheets) + 1}"))
+                elif element.tag in options:
+                    in_options = True
+                elif element.tag in date1904_tag and in_options:
+                    date1904 = True
             elif element.tag == ss + "Row" and sheets:
                 _xml_row(sheets[-1], element, ss)
                 element.clear()
+            elif element.tag in options:
+                in_options = False
     except ET.ParseError as exc:
         raise InputError(path, f"Excel 2003 XML 表格无法读取：{exc}",
                          f"the Excel 2003 XML spreadsheet cannot be read: {exc}") from exc
-    _read_sheets(con, path, _RowsBook(sheets), presets, preset, each)
+    _read_sheets(con, path, _RowsBook(sheets), presets, preset, each, date1904=date1904)
 
 
 
@@ -1707,15 +1827,40 @@ def _holds_encryption_info(path: Path) -> bool:
 
 class _XlsBook:
     """An xlrd workbook seen as _ledger_sheet and _insert_rows see an openpyxl one: .worksheets,
-    each with .title and .iter_rows(values_only=True) giving the values openpyxl would."""
+    each with .title and .iter_rows(values_only=True) giving the values openpyxl would (those of
+    cells shown red marked by _red_ink: red_ink is then true)."""
 
     def __init__(self, book, path: Path):
-        self.worksheets = [_XlsSheet(book, i, name, path) for i, name in enumerate(book.sheet_names())]
+        red = _xls_red_ink_xfs(book)
+        self.red_ink = bool(red)
+        self.worksheets = [_XlsSheet(book, i, name, path, red) for i, name in enumerate(book.sheet_names())]
+
+
+def _xls_red_ink_xfs(book) -> frozenset:
+    """The cell formats (XF records, by index) of an xlrd workbook that show a positive number
+    red, as _red_ink_styles finds an XLSX's: a red font (by the workbook's palette) or a number
+    format red for positive numbers. xlrd knows them only when the workbook was opened with
+    formatting_info (see _read_xls): else there are none, and red ink is not read."""
+    fonts, xfs = getattr(book, "font_list", None), getattr(book, "xf_list", None)
+    if not fonts or not xfs:
+        return frozenset()
+    palette = getattr(book, "colour_map", None) or {}
+    formats = getattr(book, "format_map", None) or {}
+
+    def red_font(i: int) -> bool:
+        rgb = palette.get(fonts[i].colour_index) if 0 <= i < len(fonts) else None
+        return rgb is not None and _red_rgb("".join(f"{c:02X}" for c in rgb))
+
+    def red_format(key: int) -> bool:
+        fmt = formats.get(key)
+        return fmt is not None and _red_when_positive(getattr(fmt, "format_str", None))
+
+    return frozenset(i for i, xf in enumerate(xfs) if red_font(xf.font_index) or red_format(xf.format_key))
 
 
 class _XlsSheet:
-    def __init__(self, book, index: int, title: str, path: Path):
-        self._book, self._index, self.title, self._path = book, index, title, path
+    def __init__(self, book, index: int, title: str, path: Path, red: frozenset = frozenset()):
+        self._book, self._index, self.title, self._path, self._red = book, index, title, path, red
         # as openpyxl names it; xlrd keeps each sheet's (0, 1, 2) as the workbook lists its sheets
         visibility = getattr(book, "_sheet_visibility", ())
         self.sheet_state = {1: "hidden", 2: "veryHidden"}.get(
@@ -1749,8 +1894,13 @@ class _XlsSheet:
                 return xlrd.error_text_from_code.get(cell.value, "#ERROR")
             return cell.value
 
+        red = self._red
         for r in range(sheet.nrows):
-            yield tuple(value(cell) for cell in sheet.row(r))
+            if red:
+                yield tuple(_red_ink(value(cell)) if cell.xf_index in red else value(cell)
+                            for cell in sheet.row(r))
+            else:
+                yield tuple(value(cell) for cell in sheet.row(r))
 
     def vertical_merges(self) -> list[tuple[int, int, int]]:
         """The sheet's merged ranges of more than one row, as _scan_sheet_xml gives them (none
@@ -1807,21 +1957,18 @@ def _insert_rows(con, path: Path, rows: Iterator[tuple], presets: Presets, prese
     unwrap = _excel_text_inside if cmap.excel_text else (lambda text: text)
     # the amount columns: debit and credit, or the one amount read by its direction (whose
     # direction column may hold numbers: 1 for 借)
-    amounts_at = [cmap.columns[f] for f in (("debit",) if cmap.by_direction else AMOUNT_FIELDS)]
-    red_cells, red_rows, red_row_count = 0, [], 0
+    amount_fields = ("debit",) if cmap.by_direction else AMOUNT_FIELDS
+    red_columns = [_RedColumn(f, cmap.columns[f]) for f in amount_fields] if red_ink else []
     for values in data_rows():
         row_no += 1
         batch[0].append(row_no)
         n = len(values)
-        if red_ink and any(pos < n and type(values[pos]) in _RED_INK for pos in amounts_at):
+        if red_columns:
             values = list(values)
-            for pos in amounts_at:
-                if pos < n and type(values[pos]) in _RED_INK:
-                    values[pos] = _negated(values[pos])
-                    red_cells += 1
-            red_row_count += 1
-            if len(red_rows) < RED_INK_ROWS_NAMED:
-                red_rows.append(cmap.header_index + 1 + row_no)  # the sheet's row, as Excel numbers it
+            for red in red_columns:
+                if red.pos < n and values[red.pos] is not None:
+                    # the sheet's row, as Excel numbers it
+                    red.read(values, row_no, cmap.header_index + 1 + row_no)
         for column, pos, field in present:
             v = values[pos] if pos < n else None
             column.append(v if v is None or type(v) is str else _cell_text(v, field))
@@ -1839,8 +1986,8 @@ def _insert_rows(con, path: Path, rows: Iterator[tuple], presets: Presets, prese
             f"合并单元格：{filled[0]:,} 个单元格按其合并区域首行的值读取（金额列除外） / merged cells: "
             f"{filled[0]:,} cells read with the value of their merged range's first row "
             f"(amount columns excepted)"))
-    if red_cells:
-        cmap = _noting(cmap, _red_ink_note(red_cells, red_rows, red_row_count > len(red_rows)))
+    if red_columns:
+        cmap = _red_ink_read(con, cmap, red_columns)
     return cmap
 
 

@@ -137,7 +137,7 @@ _SUMMARY_MARKS = "[-－—–~～〜至到、个]"
 def decode_text(raw: bytes) -> tuple[str, str] | None:
     """A small text file's text and encoding, as Windows programs save one: by its BOM (UTF-8,
     UTF-16), else UTF-8, else GB18030 (which GBK is a part of), else UTF-16 without a BOM when
-    it is plainly that (see _utf16_without_bom); None when none reads it, or what it reads holds
+    it is plainly that (see utf16_without_bom); None when none reads it, or what it reads holds
     NUL characters (a binary file)."""
     text, encoding = None, None
     for bom, name in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
@@ -156,15 +156,17 @@ def decode_text(raw: bytes) -> tuple[str, str] | None:
             except UnicodeDecodeError:
                 continue
     if (text is None or "\x00" in text) and encoding not in ("utf-8-sig", "utf-16"):
-        text, encoding = _utf16_without_bom(raw) or (text, encoding)
+        text, encoding = utf16_without_bom(raw) or (text, encoding)
     if text is None or "\x00" in text:
         return None
     return text.lstrip("\ufeff"), encoding
 
 
-# UTF-16 saved without a BOM (Notepad's "Unicode" in some versions, some OA systems' exports).
-# Neither UTF-8 nor GB18030 reads a NUL byte as anything but a NUL character, so only a file
-# that they cannot read as text is tried, and taken for UTF-16 only when it plainly is:
+# UTF-16 saved without a BOM (Notepad's "Unicode" in some versions, some OA systems' exports, a
+# Windows tool's "Unicode text" ledger export). Neither UTF-8 nor GB18030 reads a NUL byte as
+# anything but a NUL character (neither uses the byte 0x00 inside a character), so only bytes
+# that they cannot read as text, or read as text holding NULs, are tried, and taken for UTF-16
+# only when they plainly are:
 # - its ASCII (tabs, line ends, digits) puts a NUL byte in every other place, at odd offsets
 #   (little-endian) or even ones (big-endian), and few NULs stand in the other places (a
 #   character such as 一, U+4E00, has one there); random bytes have as many in both;
@@ -177,19 +179,25 @@ _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 
 
-def _utf16_without_bom(raw: bytes) -> tuple[str, str] | None:
-    if len(raw) % 2:
+def utf16_without_bom(raw: bytes, sample: bool = False) -> tuple[str, str] | None:
+    """The text and encoding (utf-16-le / utf-16-be) of bytes that are plainly UTF-16 without a
+    BOM (see above); None otherwise. sample: raw is the first part of a longer file (the ledger
+    loader's 1 MB sample), which may end inside a character: the text then is what decodes before
+    it."""
+    if sample:
+        raw = raw[: len(raw) - len(raw) % 2]
+    elif len(raw) % 2:
         return None
-    sample = raw[:_UTF16_SAMPLE]
-    at_even, at_odd = sample[0::2].count(0), sample[1::2].count(0)
+    head = raw[:_UTF16_SAMPLE]
+    at_even, at_odd = head[0::2].count(0), head[1::2].count(0)
     if at_odd >= 4 and at_even * 8 <= at_odd:
         encoding = "utf-16-le"
     elif at_even >= 4 and at_odd * 8 <= at_even:
         encoding = "utf-16-be"
     else:
         return None
-    try:
-        text = raw.decode(encoding)
+    try:  # not final for a sample: a surrogate pair cut at its end is left out, not an error
+        text = codecs.getincrementaldecoder(encoding)("strict").decode(raw, final=not sample)
     except UnicodeDecodeError:
         return None
     if _CONTROL.search(text):

@@ -127,6 +127,40 @@ def test_load_ledgers__binary_file_is_not_given_a_line(con, tmp_path):
     assert out.action == "rejected" and "cannot detect the encoding" in out.message and "line" not in out.message
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_load_ledgers__utf16_without_a_bom_is_detected_as_for_notices(con, tmp_path, encoding):
+    # a Windows tool's "Unicode" export without a BOM; before, refused: no encoding detected
+    path = write_csv(tmp_path / "l.csv", [row(payee="吉𠮷"), row(voucher_no="记-2")], encoding=encoding)
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 2, 0), out.message
+    assert [(r["voucher_no"], r["payee"], r["debit"]) for r in lines(con)] == [
+        ("记-0001", "吉𠮷", Decimal("480.00")), ("记-2", "张三", Decimal("480.00"))]
+    assert con.execute("select encoding from input_files").fetchone() == (encoding,)
+
+
+@pytest.mark.parametrize("cut", [1, 2, 3])
+def test_detect_encoding__a_utf16_sample_cut_inside_a_character_is_still_utf16(tmp_path, monkeypatch, cut):
+    # the 1 MB sample may end inside a character, or inside 𠮷's surrogate pair
+    path = write_csv(tmp_path / "l.csv", [row(payee="吉𠮷")], encoding="utf-16-le")
+    data = path.read_bytes()
+    monkeypatch.setattr(ledgers, "SAMPLE_BYTES", data.index("𠮷".encode("utf-16-le")) + cut)
+    assert ledgers.detect_encoding(path) == "utf-16-le"
+
+
+@pytest.mark.parametrize("encoding", ["gb18030", "gbk", "utf-8"])
+def test_detect_encoding__chinese_text_is_never_taken_for_utf16(tmp_path, encoding):
+    # GB18030 / GBK / UTF-8 text has no NUL byte, and a stray one does not make it UTF-16: the
+    # check needs NULs at one parity in many places, as UTF-16's ASCII gives
+    payee = "吉祥如意" if encoding == "gbk" else "吉𠮷"  # 𠮷: GB18030's, not GBK's
+    rows = [row(voucher_no=f"记-{i}", summary="发放租赁补贴冲销红字退回", payee=payee) for i in range(50)]
+    path = write_csv(tmp_path / "l.csv", rows, encoding=encoding)
+    assert ledgers.detect_encoding(path) == encoding
+    text = path.read_bytes()
+    at = text.index(b"\n", 1000) + 1
+    path.write_bytes(text[:at] + b"\x00" + text[at:])
+    assert ledgers.detect_encoding(path) == encoding
+
+
 def _load_xls_fixture(con, tmp_path, fixture: str, name: str):
     """Load a copy of tests/fixtures/xls/<fixture>, named as an export would be."""
     path = tmp_path / name
@@ -291,6 +325,50 @@ def test_load_ledgers__an_excel_2003_xml_spreadsheet_is_read_as_a_workbook(con, 
         (3, "记-2", "1", dt.date(2024, 3, 15), Decimal("480.00")),
         (4, "记-2", "2", dt.date(2024, 3, 15), Decimal("20.00"))]
     assert con.execute("select format from input_files").fetchone() == ("xml",)
+
+
+def _xml_spreadsheet(rows: list[list], workbook: str = "") -> str:
+    """An Excel 2003 XML Spreadsheet of one sheet; a value is (type, text) or text (a String);
+    workbook: the <ExcelWorkbook> element of options, if any."""
+    def cell(v) -> str:
+        kind, text = v if isinstance(v, tuple) else ("String", v)
+        return f'<Cell><Data ss:Type="{kind}">{text}</Data></Cell>'
+    return ('<?xml version="1.0"?>\n<?mso-application progid="Excel.Sheet"?>\n'
+            '<Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet" '
+            f'xmlns:ss="urn:schemas-microsoft-com:office:spreadsheet">{workbook}'
+            '<Worksheet ss:Name="凭证"><Table>'
+            + "".join(f"<Row>{''.join(cell(v) for v in r)}</Row>" for r in rows)
+            + "</Table></Worksheet></Workbook>")
+
+
+@pytest.mark.parametrize("workbook, date1904", [
+    ('<ExcelWorkbook xmlns="urn:schemas-microsoft-com:office:excel"><WindowHeight>9000</WindowHeight>'
+     "</ExcelWorkbook>", False),
+    ('<ExcelWorkbook xmlns="urn:schemas-microsoft-com:office:excel"><WindowHeight>9000</WindowHeight>'
+     "<Date1904/></ExcelWorkbook>", True),  # as Excel writes it
+    ("<ExcelWorkbook><Date1904/></ExcelWorkbook>", True),  # a program's, in the sheet's namespace
+    ('<Styles><Style ss:ID="Default"><Date1904/></Style></Styles>', False),  # no option there
+], ids=["1900", "1904", "1904_unqualified", "not_an_option"])
+def test_load_ledgers__an_excel_2003_xml_spreadsheet_of_the_1904_date_system(con, tmp_path, workbook,
+                                                                             date1904):
+    # Excel writes a date cell as ISO text (ss:Type="DateTime") whatever the date system, so those
+    # are right either way; a serial left a number (a General cell) or typed as text counts from
+    # 1904-01-01 in a workbook of the 1904 system (<Date1904/>), as in XLSX and XLS. Before, such
+    # a serial was read by the 1900 system: 4 years and a day early
+    serial = 45366 - 1462 if date1904 else 45366  # 2024-03-15 either way
+    book = _xml_spreadsheet([
+        CN,
+        row(voucher_no="记-1", posted_on=("DateTime", "2024-03-15T00:00:00.000")),
+        row(voucher_no="记-2", posted_on=("Number", str(serial))),
+        row(voucher_no="记-3", posted_on=str(serial)),
+    ], workbook)
+    path = tmp_path / "导出.xml"
+    path.write_text(book, encoding="utf-8")
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 3, 0), out.message
+    assert [(r["voucher_no"], r["posted_on"]) for r in lines(con)] == [
+        (f"记-{i}", dt.date(2024, 3, 15)) for i in (1, 2, 3)]
+    assert ("1904 日期系统" in (out.message or "")) is date1904
 
 
 @pytest.mark.parametrize("name, content, says_zh", [
@@ -667,6 +745,126 @@ def test_load_ledgers__xlsx_red_ink_amount_read_by_its_direction_keeps_the_direc
         ("记-1", Decimal("480"), Decimal("0")), ("记-2", Decimal("-480"), Decimal("0")),
         ("记-3", Decimal("0"), Decimal("80"))]
     assert "红字金额：1 个正数金额" in out.message
+
+
+def test_load_ledgers__xlsx_amount_column_shown_red_whole_is_read_as_written(con, tmp_path):
+    # a template styles the whole 贷方金额 column red (its look, not 红字): every amount in it is
+    # red, zeros too. Before, each was read as negative. The debit column, with one red amount
+    # among black ones, is red ink as before
+    openpyxl = pytest.importorskip("openpyxl")
+    from openpyxl.styles import Font
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(CN)
+    debit, credit = CN.index("借方金额") + 1, CN.index("贷方金额") + 1
+    amounts = [(480.0, 0), (480.0, 0), (None, 960.0), ("120.00", None), (0, "1,000.00")]
+    for i, (dr, cr) in enumerate(amounts, 2):
+        ws.append(row(voucher_no=f"记-{i - 1}", debit=dr, credit=cr))
+        ws.cell(i, credit).font = Font(color="FFFF0000")
+    ws.cell(3, debit).font = Font(color="FFFF0000")  # 记-2's debit: red ink
+    path = tmp_path / "模板账.xlsx"
+    wb.save(path)
+    [out] = load_ledgers(con, [path])
+    assert (out.rows_loaded, out.rows_quarantined) == (5, 0), out.message
+    assert [(r["debit"], r["credit"]) for r in lines(con)] == [
+        (Decimal("480"), Decimal("0")), (Decimal("-480"), Decimal("0")), (Decimal("0"), Decimal("960")),
+        (Decimal("120.00"), Decimal("0")), (Decimal("0"), Decimal("1000.00"))]
+    # its four amounts (a blank is none), the zeros among them
+    assert "整列红色：“贷方金额”列的全部 4 个金额都以红色显示" in out.message, out.message
+    assert "all 4 amounts of '贷方金额' are shown in red" in out.message, out.message
+    assert "红字金额：1 个正数金额" in out.message and "工作表第3行" in out.message, out.message
+
+
+def test_load_ledgers__xlsx_a_few_amounts_all_red_are_still_red_ink(con, tmp_path):
+    # two credits, both reversals shown red, and nothing else in the column: too few to take the
+    # column's red for its look (RED_COLUMN_MIN_AMOUNTS), read as red ink
+    openpyxl = pytest.importorskip("openpyxl")
+    from openpyxl.styles import Font
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(CN)
+    credit = CN.index("贷方金额") + 1
+    for i, (dr, cr) in enumerate([(480.0, None), (None, 80.0), (None, 40.0), (480.0, None)], 2):
+        ws.append(row(voucher_no=f"记-{i - 1}", debit=dr, credit=cr))
+        ws.cell(i, credit).font = Font(color="FFFF0000")
+    path = tmp_path / "手工账.xlsx"
+    wb.save(path)
+    [out] = load_ledgers(con, [path])
+    assert [r["credit"] for r in lines(con)] == [Decimal("0"), Decimal("-80"), Decimal("-40"), Decimal("0")]
+    assert "整列红色" not in out.message and "红字金额：2 个正数金额" in out.message, out.message
+
+
+def _biff_records(data: bytes):
+    """(offset, record id, length) of each BIFF record of a small .xls, from its workbook's first
+    BOF on (xlwt writes the stream in one run of sectors)."""
+    at = data.index(b"\x09\x08\x10\x00\x00\x06")  # BOF, BIFF8
+    while at + 4 <= len(data):
+        rid, length = _u16(data, at), _u16(data, at + 2)
+        if rid == 0:
+            return
+        yield at, rid, length
+        at += 4 + length
+
+
+def _u16(data, at: int) -> int:
+    return int.from_bytes(data[at:at + 2], "little")
+
+
+def _xls_in_red(fixture: str, cells: set[tuple[int, int]]) -> bytes:
+    """The fixture (make_fixtures.py) with the cells (row, column: 0-based, on the ledger's sheet,
+    its second) in a red font: its 5th FONT record (xlrd's font 5) given the palette's red (index
+    10, FF0000), XF 16 (no cell's) given that font, and the cells' records (NUMBER, RK, LABELSST,
+    BLANK, BOOLERR: row, column, XF; MULRK: row, first column, then XF and value by column) XF 16."""
+    data = bytearray((FIXTURES / "xls" / fixture).read_bytes())
+    fonts = xfs = sheet = 0
+    for at, rid, length in _biff_records(bytes(data)):
+        body = at + 4
+        if rid == 0x0809:
+            sheet += 1  # 1: the workbook's globals, 2: its first sheet …
+        elif rid == 0x0031:
+            fonts += 1
+            if fonts == 5:
+                data[body + 4:body + 6] = (10).to_bytes(2, "little")
+        elif rid == 0x00E0:
+            if xfs == 16:
+                data[body:body + 2] = (5).to_bytes(2, "little")
+            xfs += 1
+        elif sheet == 3 and rid in (0x0203, 0x027E, 0x00FD, 0x0201, 0x0205):
+            if (_u16(data, body), _u16(data, body + 2)) in cells:
+                data[body + 4:body + 6] = (16).to_bytes(2, "little")
+        elif sheet == 3 and rid == 0x00BD:
+            r, first = _u16(data, body), _u16(data, body + 2)
+            for k in range((length - 6) // 6):
+                if (r, first + k) in cells:
+                    data[body + 4 + 6 * k:body + 6 + 6 * k] = (16).to_bytes(2, "little")
+    return bytes(data)
+
+
+def test_load_ledgers__xls_red_ink_amounts_read_as_negative_as_in_xlsx(con, tmp_path):
+    # ledger_97_2003.xls with 记-0001's debit (1234.56, the sheet's row 3) and its function code in
+    # a red font: the amount is red ink, the code is read as written. Before, red was not read in
+    # an .xls: the reversal counted as spending
+    path = tmp_path / "手工账.xls"
+    path.write_bytes(_xls_in_red("ledger_97_2003.xls", {(2, 7), (2, 9)}))
+    [out] = load_ledgers(con, [path])
+    assert (out.rows_loaded, out.rows_quarantined) == (3, 1), out.message
+    assert [(r["voucher_no"], r["debit"], r["function_code"]) for r in lines(con)] == [
+        ("记-0001", Decimal("-1234.56"), "2210107"), ("记-0002", Decimal("0"), "2210107"),
+        ("记-0003", Decimal("100"), "2210107")]
+    assert "红字金额：1 个正数金额" in out.message and "工作表第3行" in out.message, out.message
+    assert "sheet row 3)" in out.message, out.message
+
+
+def test_load_ledgers__xls_amount_column_shown_red_whole_is_read_as_written(con, tmp_path):
+    # the fixture's credit column in red on every row that has one (0.30, 0, 0): its look, read as
+    # written, and said
+    path = tmp_path / "模板账.xls"
+    path.write_bytes(_xls_in_red("ledger_97_2003.xls", {(3, 8), (4, 8), (5, 8)}))
+    [out] = load_ledgers(con, [path])
+    assert [r["credit"] for r in lines(con)] == [Decimal("0"), Decimal("0.30"), Decimal("0")]
+    assert "整列红色：“贷方金额”列的全部 3 个金额" in out.message and "红字金额" not in out.message, out.message
 
 
 def _workbook(tmp_path, sheets: dict[str, list[list]]) -> Path:
