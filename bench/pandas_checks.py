@@ -164,13 +164,18 @@ def over_allocation(exp: pd.DataFrame) -> pd.DataFrame:
 
 
 def direct_flag_missing(exp: pd.DataFrame) -> pd.DataFrame:
-    """Clauses 一/二: spending of a 中央直达 line carries the flag 01, unchanged, and the project code."""
+    """Clauses 一/二: spending of a 中央直达 line carries the flag 01, unchanged, and the project code.
+
+    The lines of a purpose with one flag and project code as booked that net to zero are
+    corrected (a batch taken off by one red line, or line by line): none of them is reported. Of
+    the others, the payments no mirror reversal cancels are."""
     src = exp["fund_source"].fillna("")
     local = src.str.contains("地方|配套|本级|自有") & ~src.str.contains("中央") & exp["fund_source"].ne("")
     d = exp[(exp["match_kind"] == "line") & exp["is_direct"].eq(True) & ~local
             & (exp["amount_c"] != 0)
             & (exp["flag"].ne("01") | exp["project_code"].str.strip().ne(PROJECT_CODE))]
-    d = _unreversed(d, ["purpose_key", "payee", "flag", "project_code"], both_ways=False)
+    net = d.groupby(["allocated_purpose", "flag", "project_code"], dropna=False)["amount_c"].transform("sum")
+    d = _unreversed(d[net != 0], ["purpose_key", "payee", "flag", "project_code"], both_ways=False)
     return d.assign(rule_id="DIRECT_FLAG_MISSING")
 
 

@@ -345,10 +345,12 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
 # of which 0.34-0.37 s was the detach writing the snapshot out (now dropped first, see below).
 # fct_reversed_lines (the lines mirror reversals cancel) is read by seven rules and by
 # fct_recon_lines, which a suite validates; it is small, and computed from the snapshot before it.
-# fct_miscoded_nets (what is left on each wrong code) likewise, by the three rules of codes and
-# fct_recon_lines: a few rows, one pass over the snapshot instead of four (at 2M ledger lines each
-# rule of codes took 20-40 ms more reading the view, and within noise of before reading the copy).
-SNAPSHOT_VIEWS = ("fct_expenditure", "fct_reversed_lines", "fct_miscoded_nets")
+# fct_wrong_nets (what is left of each wrong booking: code, flag, source, sub-account) likewise,
+# by seven rules (the three of codes, DIRECT_FLAG_MISSING, SOURCE_NOT_SEPARATED, COMMINGLED_ACCOUNT,
+# UNMATCHED_EXPENDITURE) and fct_recon_lines: a few rows, one pass over the snapshot instead of
+# eight (at 2M ledger lines each rule of codes took 20-40 ms more reading the view of codes alone,
+# and within noise of before reading the copy).
+SNAPSHOT_VIEWS = ("fct_expenditure", "fct_reversed_lines", "fct_wrong_nets")
 PURPOSES_TABLE = "_run_purposes"  # rpt_purpose_matches, between the snapshot and the run's record
 SUMMARY_TABLE = "_run_summary"  # rpt_allocation_summary, likewise
 SUMMARY_COLUMNS = "notice_no, line_seq, purpose, function_code, allocated, spent, balance, execution_rate"

@@ -777,47 +777,116 @@ from judged as j
 where (j.amount > 0 and j.pending_later < j.pending)
    or (j.amount < 0 and (j.pending >= 0 or j.pending >= j.pending_before));
 
--- What is left on each wrong function code under each allocation line, as of the run's date: the
--- lines booked to a code the rules of codes judge wrong (CODE_NOT_ITEM_LEVEL: not an item code;
--- CODE_UNKNOWN: not in the year's classification; CODE_MISMATCH: another item than the
--- allocation line's), grouped by notice, allocation line (a sub-account that names none: by its
--- name, purpose_key) and code, with their count and net. A wrong booking is often corrected in
--- bulk, not line for line: a month's 480 + 480 on 2210108 taken off by one red line of -960
--- with no payee (红字冲销 of the batch), then rebooked to 2210107. A wrong code whose lines net
--- to 0.00 is corrected, however the correction was booked: nothing is left on it, and the rules
--- of codes report none of its lines (fct_recon_lines: code_corrected). A code with something
--- left (partly corrected, over-corrected, or never) is judged line by line as before: each line
--- not cancelled by its mirror (fct_reversed_lines) is reported, with the net in the message.
--- Mirrors net to zero within a group, so a group of mirror pairs only is corrected as well.
--- COMMINGLED_ACCOUNT nets the codes of a sub-account the same way (notice, allocation line, code).
+-- What is left of each wrong booking, as of the run's date. A wrong booking is often corrected in
+-- bulk, not line for line: a month's 480 + 480 on 2210108 taken off by one red line of -960 with
+-- no payee (红字冲销 of the batch), then rebooked to 2210107; or a batch paid without the
+-- direct-fund flag, taken off in one line and paid again with it. The lines of one wrong booking
+-- are grouped, with their count and net: a group whose lines net to 0.00 is corrected, however
+-- the correction was booked: nothing is left of it, and its rule reports none of its lines
+-- (fct_recon_lines: code_corrected, flag_corrected, source_corrected, account_corrected). A group
+-- with something left (partly corrected, over-corrected, or never) is judged line by line as
+-- before: each line not cancelled by its mirror (fct_reversed_lines) is reported, with the net in
+-- the message. Mirrors net to zero within a group, so a group of mirror pairs only is corrected as
+-- well. What "one wrong booking" is, by kind (the group's key; the key columns of the other kinds
+-- are null):
+--   code     a function code the rules of codes judge wrong (CODE_NOT_ITEM_LEVEL: not an item
+--            code; CODE_UNKNOWN: not in the year's classification; CODE_MISMATCH: another item
+--            than the allocation line's): notice, allocation line (a sub-account that names none:
+--            by its name, purpose_key) and the code as booked. COMMINGLED_ACCOUNT nets the codes
+--            of a sub-account the same way (notice, allocation line, code), in its own query.
+--   flag     DIRECT_FLAG_MISSING: spending of a 中央直达 allocation line, not local money, without
+--            the flag 01 or the notice's project code: notice, allocation line, and the flag and
+--            project code as booked (direct_flag, direct_flag_referenced, project_code, as
+--            fct_reversed_lines tells mirrors apart: a red line with 否 does not take off lines
+--            booked blank, nor one with 02 lines booked with 09).
+--   source   SOURCE_NOT_SEPARATED: a blank fund source, central and local money in one line, or
+--            local money in the sub-account of a 中央直达 line: notice, allocation line (a
+--            sub-account that names none: by its name) and the fund source as booked (blank:
+--            null). A red line of another source (中央直达资金) takes nothing off a blank source.
+--   account  UNMATCHED_EXPENDITURE and COMMINGLED_ACCOUNT's pooled and multi shapes: a
+--            sub-account that names no single allocation line: notice and the sub-account as
+--            booked (purpose_key; blank included).
+-- A group's key decides its kind of wrong: every line with the key is wrong that way (a flag
+-- group's key with is_local_money false: local money is judged by SOURCE_NOT_SEPARATED instead),
+-- so a rule joins its wrong lines to their group by the key alone. A line may be wrong in several
+-- ways, and is then in a group of each kind, each netted on its own: a batch on a wrong code and
+-- without the flag, its code corrected in bulk but its flag not, still lacks the flag.
 -- Each line is counted once, as the rules take it (not batch_repeat). One pass over the lines:
--- the wrong ones, few, grouped by hash.
-create or replace view fct_miscoded_nets as
-select
-    e.notice_no,
-    e.line_seq,
-    case when e.line_seq is null then e.purpose_key end as purpose_key,
-    e.function_code,
-    count(*) as lines,
-    sum(e.amount) as net
-from fct_expenditure as e
-where e.amount <> 0
-  and not e.batch_repeat
-  and (e.function_code_status <> 'item'
-       or (e.match_kind = 'line' and length(e.allocated_code) = 7 and e.function_code <> e.allocated_code))
-group by e.notice_no, e.line_seq, case when e.line_seq is null then e.purpose_key end, e.function_code;
+-- the wrong ones, few, grouped by hash; a run computes it once (pipeline.run.SNAPSHOT_VIEWS).
+create or replace view fct_wrong_nets as
+with wrong as materialized (
+    -- the lines wrong in any way, once, with a column per kind; read four times
+    select *
+    from (
+        select
+            e.notice_no, e.line_seq, e.purpose_key, e.function_code, e.direct_flag,
+            e.direct_flag_referenced, e.project_code, e.amount,
+            case when e.line_seq is null then e.purpose_key end as unallocated_key,
+            nullif(trim(e.fund_source), '') as fund_source,
+            coalesce(e.function_code_status <> 'item'
+                     or (e.match_kind = 'line' and length(e.allocated_code) = 7
+                         and e.function_code <> e.allocated_code), false) as code_wrong,
+            coalesce(e.match_kind = 'line' and e.allocated_is_direct and not e.is_local_money
+                     and (e.direct_flag is distinct from true
+                          or e.direct_flag_referenced
+                          or e.project_code is distinct from e.notice_project_code), false) as flag_wrong,
+            coalesce(nullif(trim(e.fund_source), '') is null
+                     or (e.match_kind = 'line' and e.allocated_is_direct and e.is_local_money)
+                     or (e.fund_source like '%中央%'
+                         and (e.fund_source like '%地方%' or e.fund_source like '%配套%'
+                              or e.fund_source like '%本级%' or e.fund_source like '%自有%')),
+                     false) as source_wrong,
+            e.match_kind in ('pooled', 'multi', 'unmatched') as account_wrong
+        from fct_expenditure as e
+        where e.amount <> 0
+          and not e.batch_repeat
+    ) as l
+    where l.code_wrong or l.flag_wrong or l.source_wrong or l.account_wrong
+)
+select 'code' as kind, w.notice_no, w.line_seq, w.unallocated_key as purpose_key, w.function_code,
+       cast(null as boolean) as direct_flag, cast(null as boolean) as direct_flag_referenced,
+       cast(null as varchar) as project_code, cast(null as varchar) as fund_source,
+       count(*) as lines, sum(w.amount) as net
+from wrong as w
+where w.code_wrong
+group by w.notice_no, w.line_seq, w.unallocated_key, w.function_code
+union all
+select 'flag', w.notice_no, w.line_seq, cast(null as varchar), cast(null as varchar),
+       w.direct_flag, w.direct_flag_referenced, w.project_code, cast(null as varchar),
+       count(*), sum(w.amount)
+from wrong as w
+where w.flag_wrong
+group by w.notice_no, w.line_seq, w.direct_flag, w.direct_flag_referenced, w.project_code
+union all
+select 'source', w.notice_no, w.line_seq, w.unallocated_key, cast(null as varchar),
+       cast(null as boolean), cast(null as boolean), cast(null as varchar), w.fund_source,
+       count(*), sum(w.amount)
+from wrong as w
+where w.source_wrong
+group by w.notice_no, w.line_seq, w.unallocated_key, w.fund_source
+union all
+select 'account', w.notice_no, cast(null as integer), w.purpose_key, cast(null as varchar),
+       cast(null as boolean), cast(null as boolean), cast(null as varchar), cast(null as varchar),
+       count(*), sum(w.amount)
+from wrong as w
+where w.account_wrong
+group by w.notice_no, w.purpose_key;
+
+-- A view of the name before fct_wrong_nets took its place (it held kind 'code' alone): gone from
+-- a store created before, so that nothing reads it by mistake.
+drop view if exists fct_miscoded_nets;
 
 -- The lines on wrong codes that stand, as the rules of codes (CODE_MISMATCH, CODE_NOT_ITEM_LEVEL,
 -- CODE_UNKNOWN) report them, each rule its own kind of wrong code: on a code with something
--- left under its allocation line (fct_miscoded_nets; code_lines and code_net, for the message),
--- and not cancelled by their mirror (fct_reversed_lines; a reversal that cancels nothing stands).
--- Only wrong lines meet a group of fct_miscoded_nets: a line of the same allocation line and code
--- has the same code status, and so is wrong too.
+-- left under its allocation line (fct_wrong_nets, kind 'code'; code_lines and code_net, for the
+-- message), and not cancelled by their mirror (fct_reversed_lines; a reversal that cancels
+-- nothing stands). Only wrong lines meet a group of kind 'code': a line of the same allocation
+-- line and code has the same code status, and so is wrong too.
 create or replace view fct_miscoded_standing as
 select e.*, n.lines as code_lines, cast(n.net as decimal(18,2)) as code_net
 from fct_expenditure as e
-join fct_miscoded_nets as n
-  on n.notice_no = e.notice_no and n.line_seq is not distinct from e.line_seq
+join fct_wrong_nets as n
+  on n.kind = 'code' and n.notice_no = e.notice_no and n.line_seq is not distinct from e.line_seq
  and n.purpose_key is not distinct from case when e.line_seq is null then e.purpose_key end
  and n.function_code is not distinct from e.function_code
 where e.amount <> 0
@@ -833,10 +902,13 @@ where e.amount <> 0
 --
 -- reversed: the line is cancelled by its mirror, or is the reversal that cancels it
 -- (fct_reversed_lines, which the rules of single lines read too).
--- code_corrected: the line is booked to a wrong code whose lines under its allocation line net
--- to 0.00 (fct_miscoded_nets): corrected, in bulk or line by line, as the rules of codes take it.
--- The suite's code expectations pass over such lines as over reversed ones; its other
--- expectations judge them as before, as their rules do.
+-- code_corrected, flag_corrected, source_corrected, account_corrected: the line is in a wrong
+-- booking of that kind whose lines net to 0.00 (fct_wrong_nets): corrected, in bulk or line by
+-- line, as the rules take it (code: the rules of codes; flag: DIRECT_FLAG_MISSING; source:
+-- SOURCE_NOT_SEPARATED; account: UNMATCHED_EXPENDITURE and COMMINGLED_ACCOUNT's pooled and multi
+-- lines). Each of the suite's expectations passes over the lines corrected in its own kind, as
+-- over reversed ones; a line corrected in one kind is judged by the others as before, as their
+-- rules do.
 create or replace view fct_recon_lines as
 select
     e.notice_no, e.fiscal_year, e.file_id, e.row_no, e.source_file, e.voucher_no, e.line_no,
@@ -858,14 +930,33 @@ select
     case when e.match_kind = 'line' and e.allocated_is_direct then not e.is_local_money end
         as local_money_apart,
     r.row_no is not null as reversed,
-    c.notice_no is not null as code_corrected
+    c.notice_no is not null as code_corrected,
+    f.notice_no is not null as flag_corrected,
+    s.notice_no is not null as source_corrected,
+    a.notice_no is not null as account_corrected
 from fct_expenditure as e
 left join fct_reversed_lines as r
   on r.notice_no = e.notice_no and r.file_id = e.file_id and r.row_no = e.row_no
-left join fct_miscoded_nets as c
-  on c.net = 0 and c.notice_no = e.notice_no and c.line_seq is not distinct from e.line_seq
+-- the groups of fct_wrong_nets with nothing left, each joined by its kind's key
+left join fct_wrong_nets as c
+  on c.kind = 'code' and c.net = 0 and c.notice_no = e.notice_no
+ and c.line_seq is not distinct from e.line_seq
  and c.purpose_key is not distinct from case when e.line_seq is null then e.purpose_key end
  and c.function_code is not distinct from e.function_code
+left join fct_wrong_nets as f
+  on f.kind = 'flag' and f.net = 0 and f.notice_no = e.notice_no and f.line_seq = e.line_seq
+ and f.direct_flag is not distinct from e.direct_flag
+ and f.direct_flag_referenced = e.direct_flag_referenced
+ and f.project_code is not distinct from e.project_code
+ and not e.is_local_money
+left join fct_wrong_nets as s
+  on s.kind = 'source' and s.net = 0 and s.notice_no = e.notice_no
+ and s.line_seq is not distinct from e.line_seq
+ and s.purpose_key is not distinct from case when e.line_seq is null then e.purpose_key end
+ and s.fund_source is not distinct from nullif(trim(e.fund_source), '')
+left join fct_wrong_nets as a
+  on a.kind = 'account' and a.net = 0 and a.notice_no = e.notice_no
+ and a.purpose_key is not distinct from e.purpose_key
 where e.amount <> 0
   and not e.batch_repeat;  -- a line of batches of one purpose once, as the rules take it
 

@@ -124,6 +124,30 @@ def test_pandas_checks__a_wrong_code_reversed_in_bulk_is_corrected_as_the_sql_sa
     assert found == sql == {("CODE_MISMATCH", v, "1") for v in ("记-0305", "记-0306", "记-0309")}
 
 
+def test_pandas_checks__a_batch_without_the_flag_taken_off_in_bulk_is_corrected_as_the_sql_says(tmp_path):
+    # two households' rent paid without the flag, taken off by one red line for the batch (no
+    # payee) and paid again with it: nothing is left of the booking, nothing reported. The same
+    # batch of rental housing half taken off: 480 left, both payments reported (the red line is
+    # no spending). The generated ledger corrects only by mirrors, so the two implementations are
+    # compared on it here
+    def line(voucher, day, purpose, code, flag, debit, credit, payee):
+        return [voucher, "1", day, "预算会计", "7201", "事业支出", "发放补贴", debit, credit, code, "30305",
+                generate.PROJECT_CODE, purpose, "中央直达资金", flag, generate.NOTICE_NO, payee]
+    rent, housing = "2024年租赁补贴（中央直达）", "2024年保障性租赁住房（中央直达）"
+    ledger = tmp_path / "ledger.csv"
+    with open(ledger, "w", encoding="gb18030", newline="") as f:
+        csv.writer(f).writerows([generate.HEADER,
+                                 line("记-0105", "2024-01-05", rent, "2210107", "", "480.00", "", "住户01"),
+                                 line("记-0106", "2024-01-05", rent, "2210107", "", "480.00", "", "住户02"),
+                                 line("记-0209", "2024-02-09", rent, "2210107", "", "", "960.00", ""),
+                                 line("记-0210", "2024-02-10", rent, "2210107", "01", "480.00", "", "住户01"),
+                                 line("记-0211", "2024-02-10", rent, "2210107", "01", "480.00", "", "住户02"),
+                                 line("记-0305", "2024-03-05", housing, "2210110", "", "480.00", "", "住户03"),
+                                 line("记-0306", "2024-03-05", housing, "2210110", "", "480.00", "", "住户04"),
+                                 line("记-0309", "2024-03-09", housing, "2210110", "", "", "480.00", "")])
+    sql, found = _both_find(ledger, tmp_path, "DIRECT_FLAG_MISSING")
+    assert found == sql == {("DIRECT_FLAG_MISSING", v, "1") for v in ("记-0305", "记-0306")}
+
 def test_pandas_checks__02_is_not_the_direct_flag_01_as_the_sql_says(tmp_path):
     # 02 中央参照直达资金 on a 中央直达 line is the flag changed (the generated ledger writes no 02,
     # so the two implementations are compared on it here): a 02 payment is reported, one

@@ -645,10 +645,11 @@ def test_direct_flag_missing__02_referenced_flag_on_a_central_direct_line(con):
     assert f.observed == "直达资金标识=02 中央参照直达资金; 项目代码=" + PROJECT_CODE
     assert f.message == (
         f"凭证 记-0160 第1行 用途 {RENT} 为中央直达资金，直达资金标识为 02 中央参照直达资金，"
-        "应为 01 中央直达资金（标识须全流程保持不变）"
+        "应为 01 中央直达资金（标识须全流程保持不变）（该用途按此标识和项目代码记账的净额 1920.00 元）"
         f" / voucher 记-0160 line 1: purpose {RENT} is central direct money but the line carries the "
         "direct-fund flag 02 中央参照直达资金 (money managed like direct funds) instead of 01 中央直达资金 "
-        "(the flag stays unchanged from allocation to use)")
+        "(the flag stays unchanged from allocation to use) (net 1920.00 booked with this flag and project code "
+        "for the purpose)")
     assert found["记-0163"].observed.startswith("直达资金标识=参照直达;")  # the spelling as written
     both = found["记-0164"].message
     assert "应为 01 中央直达资金（标识须全流程保持不变），项目代码应为 " + PROJECT_CODE + "（实为 空）" in both
@@ -809,6 +810,129 @@ def test_single_line_rules__a_reversal_cancels_no_payment_after_its_day(con, rul
     expected = ([("记-0215", "1"), ("记-0401", "1")] if rule_id in PAYMENTS_ONLY
                 else [("记-0110", "1"), ("记-0215", "1"), ("记-0401", "1")])
     assert vouchers(con, rule_id) == expected
+
+
+# --- a wrong booking corrected in bulk, in the rules beside the codes ---------------------------
+
+# A batch with one of SAME_MISTAKE's mistakes (two households' rent on 5 January), taken off by one
+# red line for the batch (红字冲销, no payee) on 9 February and booked again right on 10 February.
+# The rules beside the codes net it as the rules of codes net a wrong code (fct_wrong_nets)
+BULK_RULES = ("COMMINGLED_ACCOUNT", "DIRECT_FLAG_MISSING", "SOURCE_NOT_SEPARATED", "UNMATCHED_EXPENDITURE")
+# the column of fct_recon_lines that says a line's wrong booking of the rule's kind is corrected
+CORRECTED = {"COMMINGLED_ACCOUNT": "account_corrected", "UNMATCHED_EXPENDITURE": "account_corrected",
+             "DIRECT_FLAG_MISSING": "flag_corrected", "SOURCE_NOT_SEPARATED": "source_corrected"}
+# the same mistake in another group: under another allocation line, or in another sub-account
+# (one that names no single allocation line is a group of its own)
+ANOTHER_GROUP = {"COMMINGLED_ACCOUNT": dict(purpose="2024年租赁补贴及保障性租赁住房"),
+                 "UNMATCHED_EXPENDITURE": dict(purpose="2024年公租房装修"),
+                 "DIRECT_FLAG_MISSING": dict(purpose=RENTAL_HOUSING, function_code="2210110"),
+                 "SOURCE_NOT_SEPARATED": dict(purpose=RENTAL_HOUSING, function_code="2210110")}
+BATCH_REBOOKED = [dict(voucher_no="记-0210", line_no=str(n), posted_on=dt.date(2024, 2, 10), debit=480, payee=payee)
+                  for n, payee in ((1, "住户A"), (2, "住户B"))]
+
+
+def batch_of(mistake, voucher="记-0105", day=dt.date(2024, 1, 5)):
+    return [dict(voucher_no=voucher, line_no=str(n), posted_on=day, debit=480, payee=payee, **mistake)
+            for n, payee in ((1, "住户A"), (2, "住户B"))]
+
+
+def red_line(amount, mistake, **line):
+    return {**dict(voucher_no="记-0209", posted_on=dt.date(2024, 2, 9), credit=amount, payee=None,
+                   summary="冲销1月误记"), **mistake, **line}
+
+
+def corrected(con, column):
+    return con.execute(f"select voucher_no, line_no, {column} from fct_recon_lines "
+                       "order by voucher_no, line_no").fetchall()
+
+
+@pytest.mark.parametrize("rule_id", BULK_RULES)
+def test_bulk_rules__a_batch_corrected_in_bulk_is_not_reported(con, rule_id):
+    # nothing is left of the wrong booking as of the date: the books are right. Before, only a
+    # mirror reversal (same payee and amount) corrected a line, and both households' lines (and,
+    # where credits are judged, the -960) were reported
+    mistake = SAME_MISTAKE[rule_id]
+    add_ledger(con, batch_of(mistake) + [red_line(960, mistake)] + BATCH_REBOOKED)
+    assert findings(con, rule_id) == []
+    assert corrected(con, CORRECTED[rule_id]) == [("记-0105", "1", True), ("记-0105", "2", True),
+                                                  ("记-0209", "1", True), ("记-0210", "1", False),
+                                                  ("记-0210", "2", False)]
+    # as of a day before the red line, the batch stood wrong: it is reported
+    set_context(con, as_of=dt.date(2024, 1, 31))
+    assert vouchers(con, rule_id) == [("记-0105", "1"), ("记-0105", "2")]
+
+
+@pytest.mark.parametrize("rule_id", BULK_RULES)
+def test_bulk_rules__a_batch_partly_corrected_reports_its_lines_with_what_is_left(con, rule_id):
+    # a red line of 480 for a batch of 960: 480 is left, and every line no mirror cancels is
+    # reported as before (the red line too, where the rule judges credits), each saying so
+    mistake = SAME_MISTAKE[rule_id]
+    add_ledger(con, batch_of(mistake) + [red_line(480, mistake)] + BATCH_REBOOKED[:1])
+    found = {(f.voucher_no, f.line_no): f for f in findings(con, rule_id)}
+    assert sorted(found) == ([("记-0105", "1"), ("记-0105", "2")] if rule_id in PAYMENTS_ONLY
+                             else [("记-0105", "1"), ("记-0105", "2"), ("记-0209", "1")])
+    assert all("的净额 480.00 元）" in f.message and "(net 480.00 " in f.message for f in found.values())
+    assert not any(c for _, _, c in corrected(con, CORRECTED[rule_id]))
+
+
+@pytest.mark.parametrize("rule_id", BULK_RULES)
+def test_bulk_rules__a_red_line_of_another_group_corrects_nothing(con, rule_id):
+    # the -960 is the same mistake, but under another allocation line (or in another sub-account):
+    # the batch is still whole where it was booked
+    mistake = SAME_MISTAKE[rule_id]
+    add_ledger(con, batch_of(mistake) + [red_line(960, {**mistake, **ANOTHER_GROUP[rule_id]})])
+    found = {(f.voucher_no, f.line_no): f for f in findings(con, rule_id)}
+    assert sorted(found) == ([("记-0105", "1"), ("记-0105", "2")] if rule_id in PAYMENTS_ONLY
+                             else [("记-0105", "1"), ("记-0105", "2"), ("记-0209", "1")])
+    assert all("的净额 960.00 元）" in found[("记-0105", n)].message for n in ("1", "2"))
+    assert not any(c for _, _, c in corrected(con, CORRECTED[rule_id]))
+
+
+REFERENCED_02 = dict(direct_flag=True, direct_flag_raw="02 中央参照直达资金")
+
+
+@pytest.mark.parametrize("taken_off_with, left", [(REFERENCED_02, False),
+                                                  (dict(direct_flag=None, direct_flag_raw=None), True)])
+def test_direct_flag_missing__a_batch_of_02_is_taken_off_by_a_red_line_of_02_only(con, taken_off_with, left):
+    # the batch paid with 02 中央参照直达资金: a red line with 02 takes it off; one with the flag
+    # blank is another wrong booking (the flag as booked, as mirrors are told apart), and leaves
+    # the 02 batch whole
+    add_ledger(con, batch_of(REFERENCED_02) + [red_line(960, taken_off_with)] + BATCH_REBOOKED)
+    found = findings(con, "DIRECT_FLAG_MISSING")
+    assert sorted((f.voucher_no, f.line_no) for f in found) == ([("记-0105", "1"), ("记-0105", "2")] if left else [])
+    assert all("净额 960.00 元" in f.message for f in found)
+
+
+@pytest.mark.parametrize("source, taken_off_with, left", [
+    ("中央直达资金+地方配套资金", "中央直达资金+地方配套资金", False),
+    ("地方配套资金", "地方配套资金", False),
+    # a red line of the central source is another source as booked: it takes nothing off
+    ("地方配套资金", "中央直达资金", True),
+])
+def test_source_not_separated__mixed_or_local_money_corrected_in_bulk(con, source, taken_off_with, left):
+    # central and local money in one line, or local money in the central direct sub-account: a
+    # batch taken off by one red line of its source is corrected
+    mistake = dict(fund_source=source, direct_flag=False, direct_flag_raw="09")
+    add_ledger(con, batch_of(mistake) + [red_line(960, {**mistake, "fund_source": taken_off_with})]
+               + BATCH_REBOOKED)
+    found = findings(con, "SOURCE_NOT_SEPARATED")
+    assert sorted((f.voucher_no, f.line_no) for f in found) == ([("记-0105", "1"), ("记-0105", "2")] if left else [])
+    assert all("净额 960.00 元" in f.message for f in found)
+
+
+def test_bulk_rules__a_line_wrong_two_ways_is_netted_in_each_on_its_own(con):
+    # a batch on the old-estates code and without the flag; the red line takes it off the code
+    # but carries the flag 01: the code is corrected, the flag is not (the 960 paid without it
+    # still stands, nothing took it off)
+    mistake = dict(function_code="2210108", direct_flag=None, direct_flag_raw=None)
+    add_ledger(con, batch_of(mistake)
+               + [red_line(960, dict(function_code="2210108"))] + BATCH_REBOOKED)
+    assert findings(con, "CODE_MISMATCH") == []
+    assert vouchers(con, "DIRECT_FLAG_MISSING") == [("记-0105", "1"), ("记-0105", "2")]
+    assert [r[2:] for r in con.execute(
+        "select voucher_no, line_no, code_corrected, flag_corrected from fct_recon_lines "
+        "order by voucher_no, line_no").fetchall()] == [(True, False), (True, False), (True, False),
+                                                       (False, False), (False, False)]
 
 
 # --- REVENUE_MISCODED --------------------------------------------------------------------------
@@ -1610,7 +1734,7 @@ def test_run__facts_snapshot_only_during_the_stages(con, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         reconcile(con, tmp_path / "out", as_of)
     assert _snapshot(con, tmp_path) == [[], [], []]
-    assert during == [[["fct_expenditure", "fct_miscoded_nets", "fct_reversed_lines"], ["recon_snapshot"],
+    assert during == [[["fct_expenditure", "fct_reversed_lines", "fct_wrong_nets"], ["recon_snapshot"],
                        ["snapshot"]]] * 2
     # a killed run's folder is removed by the next run
     stale = tmp_path / "recon.duckdb.tmp" / "recon-snapshot-killed"

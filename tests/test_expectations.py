@@ -324,6 +324,59 @@ def test_line_suite__a_wrong_code_corrected_in_bulk_fails_nowhere_as_the_rules_s
     con.close()
 
 
+def test_line_suite__a_wrong_booking_corrected_in_bulk_fails_nowhere_as_the_rules_say(tmp_path):
+    # batches without the flag, with a blank source, in the pooled account and in a sub-account of
+    # no purpose, each taken off by one red line without payee (红字冲销 of the batch): corrected,
+    # their rules report none of their lines and the suite's expectations pass over them
+    # (flag_corrected, source_corrected, account_corrected); the same batches half taken off fail
+    # in both, line by line. Before, both failed every line of the corrected batches too
+    con = new_store(tmp_path)
+    seed_notice(con)
+    [spec] = [s for s in expectations.load_suites() if s.name == "fct_recon_lines"]
+
+    def batch(voucher, day, taken_off, **mistake):
+        lines = [dict(voucher_no=voucher, line_no=str(n), posted_on=day, debit=480, payee=f"住户{n}", **mistake)
+                 for n in (1, 2)]
+        return lines + [dict(voucher_no=voucher + "红", posted_on=dt.date(2024, 6, 10), credit=taken_off,
+                             payee=None, **mistake)]
+    no_flag = dict(purpose=RENTAL_HOUSING, function_code="2210110", direct_flag=None, direct_flag_raw=None)
+    add_ledger(con, batch("记-01", dt.date(2024, 1, 5), 960, **no_flag)                     # corrected
+               + batch("记-02", dt.date(2024, 2, 5), 480, **{**no_flag, "purpose": RENT,  # 480 left
+                                                               "function_code": "2210107"})
+               + batch("记-03", dt.date(2024, 3, 5), 960, fund_source=None)                  # corrected
+               + batch("记-04", dt.date(2024, 4, 5), 480, purpose=DILAPIDATED, function_code="2210103",
+                       fund_source=None)                                                      # 480 left
+               + batch("记-05", dt.date(2024, 5, 5), 960, purpose=FUND_NAME)                 # corrected
+               + batch("记-06", dt.date(2024, 5, 6), 480, purpose="2024年公租房维修"))       # 480 left
+
+    def failing():
+        # the vouchers failing the expectations of each column; and, for each rule, the lines
+        # failing the expectations that mirror it are the lines it reports (SOURCE_NOT_SEPARATED:
+        # three expectations)
+        found, groups = {}, {}
+        for e, outcome in zip(spec.body["expectations"], expectations.run_suites(con, [spec], None)[spec.name]):
+            mirrors = tuple(e.get("meta", {}).get("mirrors", ()))
+            if mirrors:
+                groups.setdefault(mirrors, set()).update(_failing(spec, outcome))
+            found.setdefault(e["kwargs"].get("column"), set()).update(
+                r["voucher_no"] for r in outcome.result.get("partial_unexpected_index_list") or [])
+        for mirrors, lines in groups.items():
+            assert lines == _reported(con, mirrors, spec.identity), mirrors
+        return found
+
+    set_context(con)
+    found = failing()
+    assert found["direct_flag_carried"] == {"记-02"}
+    assert found["fund_source_named"] == {"记-04"}
+    assert found["match_kind"] == {"记-06", "记-06红"}
+    # as of a day before the red lines (10 June), every batch is wrong
+    set_context(con, as_of=dt.date(2024, 6, 1))
+    found = failing()
+    assert found["direct_flag_carried"] == {"记-01", "记-02"}
+    assert found["fund_source_named"] == {"记-03", "记-04"}
+    assert found["match_kind"] == {"记-05", "记-06"}
+    con.close()
+
 def test_materialised_suites__copy_only_the_columns_they_read_and_judge_as_on_the_view(mistaken_store):
     con, _ = mistaken_store
     spec = {s.name: s for s in expectations.load_suites()}["fct_recon_lines"]

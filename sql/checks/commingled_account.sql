@@ -20,13 +20,29 @@
 --           account is not kept separately.
 -- Pooled / multi lines cancelled by their mirror reversal (fct_reversed_lines: same sub-account,
 -- payee, function code, direct flag, project code, fund source and amount, opposite sign) are not
--- reported.
+-- reported. A batch booked to such a sub-account is often taken off in bulk, by one red line
+-- without payee, and booked again to its purpose's own: the lines of the sub-account as booked
+-- (notice, purpose_key) that net to 0.00 as of the date (fct_wrong_nets, kind 'account') are
+-- corrected, and none of them is reported; where something is left, each line no mirror cancels
+-- is, saying how much. expectations/fct_recon_lines.json (match_kind, where neither reversed nor
+-- account_corrected) agrees.
 with account_lines as (
-    select e.*
+    -- the lines of a sub-account with something left on it (fct_wrong_nets: one with nothing left
+    -- is corrected, in bulk or line by line), and for the message what is left on it, where
+    -- other lines are on it
+    select
+        e.*,
+        case when n.lines > 1 then '（该账户的净额 ' || cast(cast(n.net as decimal(18,2)) as varchar) || ' 元）'
+             else '' end as net_zh,
+        case when n.lines > 1 then ' (net ' || cast(cast(n.net as decimal(18,2)) as varchar) || ' on the sub-account)'
+             else '' end as net_en
     from fct_expenditure as e
+    join fct_wrong_nets as n
+      on n.kind = 'account' and n.notice_no = e.notice_no and n.purpose_key is not distinct from e.purpose_key
     where e.match_kind in ('pooled', 'multi')
       and not e.batch_repeat
       and e.amount <> 0
+      and n.net <> 0
 ),
 pooled_or_multi as (
     select
@@ -40,15 +56,15 @@ pooled_or_multi as (
         u.purpose as observed,
         case when u.match_kind = 'pooled' then
             '凭证 ' || coalesce(u.voucher_no, '') || ' 第' || coalesce(u.line_no, '') || '行 记入资金池账户 '
-            || u.purpose || '，未按支出方向单独记账 / voucher ' || coalesce(u.voucher_no, '')
+            || u.purpose || '，未按支出方向单独记账' || u.net_zh || ' / voucher ' || coalesce(u.voucher_no, '')
             || ' line ' || coalesce(u.line_no, '') || ' is booked to the pooled fund account '
-            || u.purpose || ', not to the sub-account of its purpose'
+            || u.purpose || ', not to the sub-account of its purpose' || u.net_en
         else
             '凭证 ' || coalesce(u.voucher_no, '') || ' 第' || coalesce(u.line_no, '') || '行 记入账户 '
-            || u.purpose || '，该账户混合了多个用途（' || u.purposes_named || '） / voucher '
+            || u.purpose || '，该账户混合了多个用途（' || u.purposes_named || '）' || u.net_zh || ' / voucher '
             || coalesce(u.voucher_no, '') || ' line ' || coalesce(u.line_no, '')
             || ' is booked to sub-account ' || u.purpose || ', which names several purposes ('
-            || u.purposes_named || ')'
+            || u.purposes_named || ')' || u.net_en
         end as message,
         u.source_file,
         u.row_no as source_row

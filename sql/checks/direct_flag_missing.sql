@@ -16,7 +16,12 @@
 -- revenue money (资金来源 地方配套资金, 本级财力, naming no central money). Only spending is judged: a reversal
 -- nets against a line already judged, and a payment cancelled by its mirror reversal
 -- (fct_reversed_lines: same sub-account, payee, function code, direct flag, project code, fund
--- source and amount, opposite sign) is corrected, not reported.
+-- source and amount, opposite sign) is corrected, not reported. A batch booked without the flag
+-- is often taken off in bulk, by one red line without payee, and paid again with it: the lines
+-- of one allocation line with one flag and project code as booked (fct_wrong_nets, kind 'flag')
+-- that net to 0.00 as of the date are corrected, and none of them is reported; where something
+-- is left, each payment no mirror cancels is, saying how much. expectations/fct_recon_lines.json
+-- (direct_flag_carried, where neither reversed nor flag_corrected) agrees.
 with defects as (
     -- flag_missing: blank, 否 / 09 or unreadable; flag_referenced: 02 where 01 belongs (its
     -- spelling as written is in `observed`)
@@ -35,10 +40,23 @@ with defects as (
            or e.direct_flag_referenced
            or e.project_code is distinct from e.notice_project_code)
 ),
+standing as (
+    -- the lines of a wrong flag with something left under their allocation line (fct_wrong_nets:
+    -- one with nothing left is corrected, in bulk or line by line); flag_lines and flag_net, for
+    -- the message
+    select d.*, n.lines as flag_lines, cast(n.net as decimal(18,2)) as flag_net
+    from defects as d
+    join fct_wrong_nets as n
+      on n.kind = 'flag' and n.notice_no = d.notice_no and n.line_seq = d.line_seq
+     and n.direct_flag is not distinct from d.direct_flag
+     and n.direct_flag_referenced = d.direct_flag_referenced
+     and n.project_code is not distinct from d.project_code
+    where n.net <> 0
+),
 unreversed as (
     -- spending only: a payment that its mirror reversal cancels is corrected (fct_reversed_lines)
     select d.*
-    from defects as d
+    from standing as d
     where d.amount > 0
       and not exists (select 1 from fct_reversed_lines as c
                         where c.notice_no = d.notice_no and c.file_id = d.file_id and c.row_no = d.row_no)
@@ -67,6 +85,9 @@ findings as (
                     then '项目代码应为 ' || u.notice_project_code || '（实为 '
                          || coalesce(nullif(trim(u.project_code), ''), '空') || '）'
                     else '' end
+            || case when u.flag_lines > 1  -- what is left of the booking, where other lines are in it
+                    then '（该用途按此标识和项目代码记账的净额 ' || cast(u.flag_net as varchar) || ' 元）'
+                    else '' end
             || ' / voucher ' || coalesce(u.voucher_no, '') || ' line ' || coalesce(u.line_no, '')
             || ': purpose ' || u.allocated_purpose || ' is central direct money but the line'
             || case when u.flag_missing
@@ -79,6 +100,10 @@ findings as (
             || case when u.code_missing
                     then ' carries project code ' || coalesce(nullif(trim(u.project_code), ''), 'blank')
                          || ' instead of ' || u.notice_project_code
+                    else '' end
+            || case when u.flag_lines > 1
+                    then ' (net ' || cast(u.flag_net as varchar)
+                         || ' booked with this flag and project code for the purpose)'
                     else '' end as message,
         u.source_file,
         u.row_no as source_row

@@ -12,9 +12,15 @@
 -- reported: local money (地方配套 / 本级财力 / 自有, no 中央: fct_expenditure.is_local_money) booked
 -- in the sub-account of a 中央直达 allocation line, which keeps central money apart; the line then
 -- counts toward that line's spending as booked (OVER_ALLOCATION), and needs no direct flag. Only
--- spending is judged; a payment cancelled by its mirror reversal (fct_recon_lines: same
+-- spending is judged; a payment cancelled by its mirror reversal (fct_reversed_lines: same
 -- sub-account, payee, function code, direct flag, project code, fund source and amount,
--- opposite sign) is not reported.
+-- opposite sign) is not reported. A batch booked with a wrong source is often taken off in bulk,
+-- by one red line without payee, and booked again right: the lines of one allocation line (a
+-- sub-account that names none: that sub-account) with one fund source as booked (blank as one)
+-- that net to 0.00 as of the date (fct_wrong_nets, kind 'source') are corrected, and none of them
+-- is reported; where something is left, each payment no mirror cancels is, saying how much.
+-- expectations/fct_recon_lines.json (fund_source_named, local_money_apart, where neither reversed
+-- nor source_corrected) agrees.
 with sourced as (
     select
         e.*,
@@ -33,6 +39,19 @@ defects as (
            and (s.fund_source like '%地方%' or s.fund_source like '%配套%'
                 or s.fund_source like '%本级%' or s.fund_source like '%自有%'))
 ),
+standing as (
+    -- the lines of a wrong source with something left under their allocation line (fct_wrong_nets:
+    -- one with nothing left is corrected, in bulk or line by line); source_lines and source_net,
+    -- for the message
+    select d.*, n.lines as source_lines, cast(n.net as decimal(18,2)) as source_net
+    from defects as d
+    join fct_wrong_nets as n
+      on n.kind = 'source' and n.notice_no = d.notice_no
+     and n.line_seq is not distinct from d.line_seq
+     and n.purpose_key is not distinct from case when d.line_seq is null then d.purpose_key end
+     and n.fund_source is not distinct from nullif(trim(d.fund_source), '')
+    where n.net <> 0
+),
 findings as (
     select
         r.notice_no,
@@ -48,16 +67,21 @@ findings as (
             || case when r.source_blank then ' 资金来源为空'
                     when r.local_in_central then ' 记入中央直达资金的用途账户，资金来源却为 ' || r.fund_source
                     else ' 资金来源 ' || r.fund_source || ' 混合了中央资金与地方资金' end
+            || case when r.source_lines > 1  -- what is left of the booking, where other lines are in it
+                    then '（该用途此资金来源的净额 ' || cast(r.source_net as varchar) || ' 元）' else '' end
             || '，应按来源分别记账 / voucher ' || coalesce(r.voucher_no, '') || ' line '
             || coalesce(r.line_no, '') || ': purpose ' || coalesce(r.purpose, '(blank)')
             || case when r.source_blank then ' has no fund source'
                     when r.local_in_central then ' is the sub-account of central direct money, but the line '
                                                  || 'is local money (' || r.fund_source || ')'
                     else ' mixes central and local money in one line (' || r.fund_source || ')' end
+            || case when r.source_lines > 1
+                    then ' (net ' || cast(r.source_net as varchar) || ' on this fund source for the purpose)'
+                    else '' end
             || '; book each source separately' as message,
         r.source_file,
         r.row_no as source_row
-    from defects as r
+    from standing as r
     -- spending only: a payment that its mirror reversal cancels is corrected
     where r.amount > 0
       and not exists (select 1 from fct_reversed_lines as c

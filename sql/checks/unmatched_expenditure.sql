@@ -12,13 +12,24 @@
 -- fund, and a sub-account naming several lines, are COMMINGLED_ACCOUNT instead. Lines of other
 -- projects and funds are not tied to the notice and never reach this check. A line netted out
 -- by its mirror reversal (fct_reversed_lines: same sub-account, payee, function code, direct flag,
--- project code, fund source and amount, opposite sign) is not reported.
+-- project code, fund source and amount, opposite sign) is not reported. A batch booked to a
+-- purpose the notice does not allocate is often taken off in bulk, by one red line without
+-- payee, and booked again to the right sub-account: the lines of the purpose as booked (notice,
+-- purpose_key) that net to 0.00 as of the date (fct_wrong_nets, kind 'account') are corrected,
+-- and none of them is reported; where something is left, each line no mirror cancels is, saying
+-- how much. expectations/fct_recon_lines.json (match_kind, where neither reversed nor
+-- account_corrected) agrees.
 with defects as (
-    select e.*
+    -- the lines of a purpose with something left on it (fct_wrong_nets: one with nothing left is
+    -- corrected, in bulk or line by line); purpose_lines and purpose_net, for the message
+    select e.*, n.lines as purpose_lines, cast(n.net as decimal(18,2)) as purpose_net
     from fct_expenditure as e
+    join fct_wrong_nets as n
+      on n.kind = 'account' and n.notice_no = e.notice_no and n.purpose_key is not distinct from e.purpose_key
     where e.match_kind = 'unmatched'
       and not e.batch_repeat
       and e.amount <> 0
+      and n.net <> 0
 ),
 unreversed as (
     -- a wrong line that its mirror reversal cancels is corrected (fct_reversed_lines); a
@@ -46,9 +57,13 @@ findings as (
         '凭证 ' || coalesce(u.voucher_no, '') || ' 第' || coalesce(u.line_no, '') || '行 挂在通知 '
             || u.notice_no || ' 下，但项目名称 ' || coalesce(u.purpose, '(空)')
             || ' 不对应任何分配用途（' || coalesce(a.purposes, '') || '）'
+            || case when u.purpose_lines > 1  -- what is left on the purpose, where other lines are on it
+                    then '（该项目名称的净额 ' || cast(u.purpose_net as varchar) || ' 元）' else '' end
             || ' / voucher ' || coalesce(u.voucher_no, '') || ' line ' || coalesce(u.line_no, '')
             || ' is tied to notice ' || u.notice_no || ' but its purpose '
-            || coalesce(u.purpose, '(blank)') || ' names no allocation line' as message,
+            || coalesce(u.purpose, '(blank)') || ' names no allocation line'
+            || case when u.purpose_lines > 1
+                    then ' (net ' || cast(u.purpose_net as varchar) || ' on the purpose)' else '' end as message,
         u.source_file,
         u.row_no as source_row
     from unreversed as u
