@@ -288,7 +288,9 @@ def install_macros(con) -> None:
     # the text in a column and gives it to month_bits (month_bits(summary_months_text(...)) would
     # read the summary again for each of the many times the macros below name their argument).
     # They take the text apart into a struct of strings (r) and place it from the year and month
-    # posted (py, pm): month m of the year posted is m - pm, of the year before 12 less.
+    # posted (py, pm): month m of the year posted is m - pm, of the year before 12 less. They name
+    # r many times; DuckDB takes it apart once, but not where month_bits stands inside a case (a
+    # query multiplies its bits by 0 or 1 instead: many times faster).
     con.execute(
         f"""
         create or replace macro summary_months_text(s) as
@@ -416,11 +418,10 @@ def install_macros(con) -> None:
     con.execute(
         f"""
         create or replace macro month_bits(m, posted_on) as
-            coalesce(case when m is not null
-                          then summary_months_bits(
-                                   regexp_extract(m, '^{_MONTHS_TEXT}$',
-                                                  ['y', 'a', 'count', 'quarter', 'list', 'end_year', 'b', 'quarters']),
-                                   year(posted_on), month(posted_on)) end,
+            coalesce(summary_months_bits(
+                         regexp_extract(coalesce(m, ''), '^{_MONTHS_TEXT}$',
+                                        ['y', 'a', 'count', 'quarter', 'list', 'end_year', 'b', 'quarters']),
+                         year(posted_on), month(posted_on)),
                      cast(1 as bigint) << {MONTH_BITS_BACK})
         """
     )

@@ -34,7 +34,7 @@
 -- say one). So two ordinary lines in one month are one month (a household paid twice); March's own
 -- line (480) and 补发1-2月 (960) are three months (1,440, no finding); 补发1-3月 and March's own line
 -- are three months, not four, since the back pay already pays March (1,920 is reported). The
--- finding says the months it counted (共付3个月) and the auditor judges. A reversal pays no month:
+-- finding says the months it counted (摘要所列共付3个月) and the auditor judges. A reversal pays no month:
 -- what it takes back nets in the month's total as before. The indicator 每户补贴标准 spreads such a
 -- month over the same months, read by the same macros (months_of(bit_or(month_bits(...)))).
 with cap_candidates as (
@@ -94,9 +94,10 @@ payment_months as materialized (
 ),
 months_paid as (
     -- the months the month's payments pay together (back pay, quarters; see above); a reversal
-    -- pays none
+    -- pays none (its bits times 0: month_bits inside a case runs many times slower in DuckDB)
     select notice_no, line_seq, payee, month, month_total, cap, op,
-           months_of(bit_or(case when amount > 0 then month_bits(months_text, posted_on) else 0 end)) as months
+           months_of(bit_or(month_bits(months_text, posted_on) * case when amount > 0 then 1 else 0 end))
+               as months
     from payment_months
     group by notice_no, line_seq, payee, month, month_total, cap, op
 ),
