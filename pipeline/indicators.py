@@ -38,10 +38,12 @@ ceiling is held by the month of posting, as SUBSIDY_CAP_EXCEEDED holds it: a hou
 twice in February received 960 then, whatever March paid back. Where a later month did pay some
 of it back, the method says the most a payee kept of one month less what came back (480), as the
 finding's message says what came back. A month of back pay is read per month paid: a payment whose
-summary (摘要) says it pays several months (补发1-3月, text.summary_months) spreads over them, so
-1,440 paid in March for January to March is 480 元/户/月, where SUBSIDY_CAP_EXCEEDED holds that
-month to three times the standard; of a month's payments, the most months one of them says count
-(as the rule counts them), and the method says how many payee-months were spread.
+summary (摘要) says it pays several months (补发1-3月, 第一季度, 上半年; text.month_bits)
+spreads over them, so 1,440 paid in March for January to March is 480 元/户/月, where
+SUBSIDY_CAP_EXCEEDED holds that month to three times the standard; a month's payments pay the
+months they name together, each once, and a payment naming none its own month (March's own 480
+and 补发1-2月 960: three months; two ordinary lines: one), as the rule counts them
+(text.months_of), and the method says how many payee-months were spread.
 
 A payee that is a bank or paying agency (银行代发: 中国农业银行克州分行, 财政局代发, recognised by
 text.is_bank_payee, never a name that could be a person's) is no household: one line carries the
@@ -269,10 +271,10 @@ lines as materialized (
         (year(e.posted_on) - e.fiscal_year) * 12 + month(e.posted_on) as month_index,
         coalesce(g.given, true) as given,  -- a line no pool shares: its allocation line's
         e.posted_on,  -- for a reversal's payment: payee_months, reversal_days
-        -- the months a payment says it pays (back pay, 补发1-3月: 3), as SUBSIDY_CAP_EXCEEDED
-        -- reads them; a reversal pays none
+        -- the months a payment's summary names (back pay, 补发1-3月; a quarter), as
+        -- SUBSIDY_CAP_EXCEEDED reads them; a reversal pays none
         case when e.amount > 0 and nullif(trim(e.payee), '') is not null
-             then summary_months(e.summary) else 1 end as months_paid
+             then summary_months_text(e.summary) end as months_text
     from fct_expenditure as e
     left join given as g
       on g.file_id = e.file_id and g.row_no = e.row_no and g.notice_no = e.notice_no
@@ -294,9 +296,12 @@ payee_months as (
            min(posted_on) filter (where amount > 0 and given) as first_paid_on,
            min(posted_on) filter (where amount > 0) as first_received_on,
            count(*) as lines,
-           -- the months it paid: the most one payment says (back pay), as SUBSIDY_CAP_EXCEEDED
-           -- holds a month to the cap times these
-           max(months_paid) as months,
+           -- the months it paid: those its payments name together, each once (back pay,
+           -- quarters), as SUBSIDY_CAP_EXCEEDED holds a month to the cap times these
+           -- (a reversal pays none: its bits times 0, as month_bits inside a case runs many times
+           -- slower in DuckDB)
+           months_of(bit_or(month_bits(months_text, posted_on) * case when amount > 0 then 1 else 0 end))
+               as months,
            -- a bank or paying agency (银行代发) is no household: one line, many households' money.
            -- Its lines still count as paid (months, reversals), never as a household's.
            is_bank_payee(payee) as bank

@@ -5,8 +5,9 @@ brackets, stray spaces, full-width digits. They are compared through a *key*: th
 in Python (notices, small inputs) and in SQL (ledgers, millions of rows), built from the same
 translation table so the two cannot drift apart (tests/test_text.py checks they agree). The
 same goes for telling a bank or paying agency among the payees (is_bank_payee). How many months a
-payment's summary (摘要) says it pays (back pay, 补发1-3月) is read in SQL only, by the rule and the
-indicator that hold a household to a monthly standard: summary_months, a macro with no Python twin.
+payment's summary (摘要) says it pays (back pay, 补发1-3月; a quarter, 第一季度) is read in SQL only, by
+the rule and the indicator that hold a household to a monthly standard: summary_months_text,
+month_bits and months_of, macros with no Python twin.
 """
 from __future__ import annotations
 
@@ -99,39 +100,67 @@ def is_bank_payee(payee: str | None) -> bool:
     return len(text) > 4 and _BANK_WORD_RE.search(text) is not None
 
 
-# Back pay (补发): a household approved late is paid two or three months at once, and the voucher's
-# summary (摘要) says which: 补发1-3月租赁补贴, 补发2024年1至3月, 1～3月, 一至三月 (a range), 发放3、4月份补贴
-# (a list), 补发2个月, 两个月 (a count). summary_months reads how many months that is, and only where
-# the text says nothing else that could be a month: apart from the one expression and a year
-# before it (2024年), the summary holds no digit and no 月 (补发1-3月及5月, 3月补发1-2月, 每户每月480元
-# are read as one month). A range runs forward within a year (12-2月, 3-3月, 13-15月 are one month),
-# a list names distinct months (3、3月 is one), a count is 1 to 12. A month in Chinese numerals
-# (一 … 十二) is read only where no other numeral runs into it: 张三一至三月 is one month (张三1-3月 is
-# three). Everything else is one month, as a summary that names none (发放3月租赁补贴, 补发2024年8月).
+# Back pay (补发) and payments of several months: a household approved late is paid two or three
+# months at once, and rent subsidies are often paid by the quarter or the half-year; the voucher's
+# summary (摘要) says which months: 补发1-3月租赁补贴, 补发2024年1至3月, 1～3月, 一至三月 (a range), 12-2月,
+# 补发2023年12月-2024年2月, 12月至次年2月 (a range across a year end), 发放3、4月份补贴 (a list),
+# 2024年第一季度, 一季度, 第2季度, 1-2季度 (quarters), 上半年, 下半年 (half-years), 补发2个月, 两个月 (a count).
+# summary_months_text and month_bits read which months that is, and only where the text says
+# nothing else that could be a month: apart from the one expression and a year before it (2024年),
+# the summary holds no digit, no 月 and no 季 or 半 (补发1-3月及5月, 3月补发1-2月, 每户每月480元,
+# 上半年补发1-3月 are unclear). A range runs forward, within a year or across one year end (3-3月 and 13-15月 are
+# unclear; 12-2月 is December to February); a list names distinct months of one year (3、3月 is
+# unclear); a count is 1 to 12. A month in Chinese numerals (一 … 十二) is read only where no other
+# numeral runs into it: 张三一至三月 is unclear (张三1-3月 is three). A summary that names one month
+# (发放3月租赁补贴, 补发2024年8月) or none, or is unclear, pays the month it is posted in.
 # The text is read with spaces taken out and full-width digits and dashes made ASCII.
+#
+# The months are placed on the calendar, relative to the month the line is posted in, so that the
+# lines of one payee-month can be put together (the rule and the indicator count the months they
+# pay between them, SUBSIDY_CAP_EXCEEDED's header says how): months without a year are of the
+# year the line is posted in; a range across a year end without one ends in that year, unless it
+# starts in or before the month posted (12-2月 posted in December runs to February next year); a
+# year named is the year of the months (补发2023年1-3月 posted in March 2024 is not March 2024).
+# month_bits gives a bigint of bits: bit MONTH_BITS_BACK is the month posted, a bit below it a month
+# before, above it a month after (up to MONTH_BITS_AHEAD months; months further off are unclear);
+# a count, which names no month, is that many bits from COUNT_BITS_AT on. OR-ing the bits of a
+# payee-month's payments (bit_or) and counting them (months_of) counts the months they name
+# together, each once (补发1-2月 and 补发2-3月: 3), the month posted once for all payments that name
+# none, and adds the largest count.
 _SUMMARY_FULL = "０１２３４５６７８９－—–～〜~"
 _SUMMARY_HALF = "0123456789------"
 assert len(_SUMMARY_FULL) == len(_SUMMARY_HALF)
+MONTH_BITS_BACK = 24   # bit of the month posted: 24 months before it can be named
+MONTH_BITS_AHEAD = 11  # and 11 after it (a quarter paid ahead)
+COUNT_BITS_AT = MONTH_BITS_BACK + MONTH_BITS_AHEAD + 1
 _CN_DIGITS = "一二三四五六七八九"
 _MONTH = "(?:1[0-2]|0?[1-9])"                                # 1 … 12 in digits
 _MONTH_CN = f"(?:十[一二]?|[{_CN_DIGITS}])"                     # 一 … 十二
 _COUNT_CN = f"(?:十[一二]?|[{_CN_DIGITS}两])"                   # 两个月 too
-_YEAR = "(?:19|20)[0-9]{2}年度?"
+_YEAR = "((?:19|20)[0-9]{2})年度?"                              # captured: the year named
+_INNER_YEAR = "(?:(?:19|20)[0-9]{2}年度?|次年)"                   # the year a range ends in
+_OTHER = "[^0-9月季半]"                                         # what may stand around it
 
 
-def _months_expression(month: str, count: str) -> str:
-    """A range (1-3月, 1月至3月), a list (3、4月, 3月、4月) or a count (2个月)."""
-    return f"{month}月?[-至到]{month}月|{month}(?:月?、{month})+月|{count}个月"
+def _months_expression(month: str, count: str, quarter: str) -> str:
+    """A range (1-3月, 1月至3月, 12月-2024年2月), a list (3、4月, 3月、4月), a count (2个月), quarters
+    (第一季度, 1-2季度) or a half-year (上半年)."""
+    return (f"{month}月?[-至到]{_INNER_YEAR}?{month}月|{month}(?:月?、{month})+月|{count}个月"
+            f"|第?{quarter}(?:季度)?[-至到]第?{quarter}季度|第?{quarter}季度|[上下]半年")
 
 
-# The whole summary: what comes before the expression (and a year), the expression (group 1), what
-# follows it; neither side holds a digit or 月. Before numerals in Chinese, no other numeral either.
-_SUMMARY_DIGITS = f"^[^0-9月]*(?:{_YEAR})?({_months_expression(_MONTH, _MONTH)})[^0-9月]*$"
-_SUMMARY_CN = (f"^(?:[^0-9月]*{_YEAR}|[^0-9月]*[^0-9月〇零两十{_CN_DIGITS}])?"
-               f"({_months_expression(_MONTH_CN, _COUNT_CN)})[^0-9月]*$")
-# Any of these marks a summary worth reading; most (发放3月租赁补贴) have none and are one month at
-# the cost of one search.
-_SUMMARY_MARKS = "[-－—–~～〜至到、个]"
+# The whole summary: what comes before the expression (and a year, group 1), the expression
+# (group 2), what follows it; neither side holds a digit, 月, 季 or 半. Before numerals in Chinese,
+# no other numeral either, and the first expression is the one read (第一至二季度, not 二季度).
+_SUMMARY_DIGITS = f"^{_OTHER}*(?:{_YEAR})?({_months_expression(_MONTH, _MONTH, '[1-4]')}){_OTHER}*$"
+_SUMMARY_CN = (f"^(?:{_OTHER}*?{_YEAR}|{_OTHER}*?[^0-9月季半〇零两十{_CN_DIGITS}])?"
+               f"({_months_expression(_MONTH_CN, _COUNT_CN, '[一二三四]')}){_OTHER}*$")
+# The months as summary_months_text writes them (install_macros): the year named, '|', the first
+# month, then a count, a quarter, a list, or a range with the year of its end.
+_MONTHS_TEXT = r"([0-9]*)\|([0-9]+)(?:(个)|(q)|((?:、[0-9]+)+)|-(n|[0-9]{4}年)?([0-9]+)(q?))"
+# Any of these marks a summary worth reading; most (发放3月租赁补贴) have none and pay their own
+# month at the cost of one search.
+_SUMMARY_MARKS = "[-－—–~～〜至到、个季半]"
 
 
 def decode_text(raw: bytes) -> tuple[str, str] | None:
@@ -210,8 +239,8 @@ def utf16_without_bom(raw: bytes, sample: bool = False) -> tuple[str, str] | Non
 
 
 def install_macros(con) -> None:
-    """Create the SQL twins of purpose_key / doc_no_key / is_bank_payee, and summary_months, in a
-    DuckDB connection."""
+    """Create the SQL twins of purpose_key / doc_no_key / is_bank_payee, and summary_months_text,
+    month_bits and months_of (the months a payment's summary says it pays), in a DuckDB connection."""
     full = _FULL.replace("'", "''")
     half = _HALF.replace("'", "''")
     con.execute(
@@ -251,44 +280,163 @@ def install_macros(con) -> None:
                  else false end
         """
     )
-    # summary_months(s): the months a payment's summary says it pays (see above), 1 when it says
-    # none or is unclear. summary_months_expression takes the expression out of the summary, its
-    # numerals in digits and its 月 dropped ('1-3', '3、4', '2个'); summary_months_counted counts it
-    # (null when it is no forward range or distinct list).
     con.execute(
         f"""
-        create or replace macro summary_months_expression(t) as
-            replace(replace(replace(replace(translate(
-                case when regexp_matches(t, '{_SUMMARY_DIGITS}')
-                         then regexp_replace(t, '{_SUMMARY_DIGITS}', '\\1')
-                     when regexp_matches(t, '{_SUMMARY_CN}')
-                         then regexp_replace(t, '{_SUMMARY_CN}', '\\1') end,
-                '{_CN_DIGITS}两', '1234567892'), '十1', '11'), '十2', '12'), '十', '10'), '月', '')
+        create or replace macro summary_months_found(t) as
+            case when regexp_matches(t, '{_SUMMARY_DIGITS}') then regexp_replace(t, '{_SUMMARY_DIGITS}', '\\1|\\2')
+                 when regexp_matches(t, '{_SUMMARY_CN}') then regexp_replace(t, '{_SUMMARY_CN}', '\\1|\\2') end
         """
     )
+    # Two steps, so that the regular expressions run once a line: summary_months_text(s) reads the
+    # months a summary names (see above), as a text: the year named before them, '|', then the
+    # months in digits, with 月 and 第 dropped and 至 a dash ('2024|1-3', '|12-n2' for 次年,
+    # '|12-2024年2', '|3、4', '|2个', '|1q' and '|1-2q' for quarters, '|1-6' for 上半年); null when
+    # it names none or one, or is unclear. month_bits(m, posted_on) places that text on the
+    # calendar, as bits (see above): the month posted where m is null or unclear. The query keeps
+    # the text in a column and gives it to month_bits (month_bits(summary_months_text(...)) would
+    # read the summary again for each of the many times the macros below name their argument).
+    # They take the text apart into a struct of strings (r) and place it from the year and month
+    # posted (py, pm): month m of the year posted is m - pm, of the year before 12 less. They name
+    # r many times; DuckDB takes it apart once, but not where month_bits stands inside a case (a
+    # query multiplies its bits by 0 or 1 instead: many times faster).
+    con.execute(
+        f"""
+        create or replace macro summary_months_text(s) as
+            case when regexp_matches(s, '{_SUMMARY_MARKS}')
+                 then nullif(regexp_extract(
+                     replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(
+                         translate(summary_months_found(translate(regexp_replace(s, '{_SPACE_SQL}', '', 'g'),
+                                                                  '{_SUMMARY_FULL}', '{_SUMMARY_HALF}')),
+                                   '{_CN_DIGITS}两至到', '1234567892--'),
+                         '十1', '11'), '十2', '12'), '十', '10'), '上半年', '1-6'), '下半年', '7-12'), '次年', 'n'),
+                         '季度', 'q'), 'q-', '-'), '第', ''), '月', ''),
+                     '^({_MONTHS_TEXT})$', 1), '') end
+        """
+    )
+    # A count: that many bits from COUNT_BITS_AT on (OR-ed, the largest count of a payee-month).
+    con.execute(
+        f"""
+        create or replace macro summary_count_bits(r) as
+            case when cast(r.a as integer) between 1 and 12
+                 then ((cast(1 as bigint) << cast(r.a as integer)) - 1) << {COUNT_BITS_AT} end
+        """
+    )
+    # A list: months of one year (the year named, or the year posted), each a bit where it is in
+    # reach; unclear (null) unless every month it names is a distinct one in reach. Month m is found
+    # in the list written '、a、b、' (leading zeros dropped).
     con.execute(
         """
-        create or replace macro summary_months_counted(e) as
-            case when e like '%个' then cast(replace(e, '个', '') as integer)
-                 when position('、' in e) > 0
-                     then case when len(list_distinct(string_split(
-                                        regexp_replace(replace('、' || e, '、0', '、'), '^、', ''), '、')))
-                                    = len(string_split(e, '、'))
-                               then len(string_split(e, '、')) end
-                 when cast(regexp_replace(e, '^.*[-至到]', '') as integer)
-                      > cast(regexp_replace(e, '[-至到].*$', '') as integer)
-                     then cast(regexp_replace(e, '^.*[-至到]', '') as integer)
-                          - cast(regexp_replace(e, '[-至到].*$', '') as integer) + 1
+        create or replace macro summary_list_offset(r, py, pm, m) as
+            12 * coalesce(cast(nullif(r.y, '') as integer) - py, 0) + m - pm
+        """
+    )
+
+    def each_month(value: str) -> str:
+        return " + ".join(
+            f"(case when position('、{m}、' in replace('、' || r.a || r.list || '、', '、0', '、')) > 0"
+            f" and summary_list_offset(r, py, pm, {m}) between -{MONTH_BITS_BACK} and {MONTH_BITS_AHEAD}"
+            f" then {value.format(m=m)} else 0 end)" for m in range(1, 13))
+    con.execute(
+        f"""
+        create or replace macro summary_list_bits(r, py, pm) as
+            case when {each_month("1")} = length(r.list) - length(replace(r.list, '、', '')) + 1
+                 then {each_month(f"cast(1 as bigint) << ({MONTH_BITS_BACK} + summary_list_offset(r, py, pm, {{m}}))")}
             end
         """
     )
+    # A range: its first and last month (of quarters, in months); the year its last month is in,
+    # where it names one (counted from the year posted); the year of its first month: the year
+    # named, or the year before the one named for its last month where it crosses a year end
+    # (12月-2024年2月), or the year before the year posted where it crosses one (12-2月, 12月至次年2月)
+    # and starts after the month posted, else the year posted; its first and last month counted
+    # from the month posted. Written with a dash, it runs forward (3-3月 is unclear).
+    con.execute(
+        """
+        create or replace macro summary_range_a(r) as
+            case when r.quarter <> '' or r.quarters <> '' then 3 * cast(r.a as integer) - 2
+                 else cast(r.a as integer) end
+        """
+    )
+    con.execute(
+        """
+        create or replace macro summary_range_b(r) as
+            case when r.quarter <> '' then 3 * cast(r.a as integer)
+                 when r.quarters <> '' then 3 * cast(r.b as integer)
+                 when r.b <> '' then cast(r.b as integer)
+                 else cast(r.a as integer) end
+        """
+    )
+    con.execute(
+        """
+        create or replace macro summary_range_end_year(r, py) as
+            cast(nullif(replace(replace(r.end_year, 'n', ''), '年', ''), '') as integer) - py
+        """
+    )
+    con.execute(
+        """
+        create or replace macro summary_range_crosses(r) as
+            r.end_year = 'n' or summary_range_a(r) > summary_range_b(r)
+        """
+    )
+    con.execute(
+        """
+        create or replace macro summary_range_first_year(r, py, pm) as
+            case when r.y <> '' then cast(r.y as integer) - py
+                 when r.end_year not in ('', 'n')
+                     then summary_range_end_year(r, py)
+                          - (case when summary_range_a(r) > summary_range_b(r) then 1 else 0 end)
+                 when summary_range_crosses(r) and pm < summary_range_a(r) then -1
+                 else 0 end
+        """
+    )
+    con.execute(
+        """
+        create or replace macro summary_range_first(r, py, pm) as
+            12 * summary_range_first_year(r, py, pm) + summary_range_a(r) - pm
+        """
+    )
+    con.execute(
+        """
+        create or replace macro summary_range_last(r, py, pm) as
+            12 * case when r.end_year not in ('', 'n') then summary_range_end_year(r, py)
+                      when summary_range_crosses(r) then summary_range_first_year(r, py, pm) + 1
+                      else summary_range_first_year(r, py, pm) end
+                + summary_range_b(r) - pm
+        """
+    )
     con.execute(
         f"""
-        create or replace macro summary_months(s) as
-            case when regexp_matches(s, '{_SUMMARY_MARKS}')
-                 then coalesce(summary_months_counted(summary_months_expression(translate(
-                          regexp_replace(s, '{_SPACE_SQL}', '', 'g'),
-                          '{_SUMMARY_FULL}', '{_SUMMARY_HALF}'))), 1)
-                 else 1 end
+        create or replace macro summary_range_bits(r, py, pm) as
+            case when summary_range_last(r, py, pm)
+                          >= summary_range_first(r, py, pm) + (case when r.b <> '' then 1 else 0 end)
+                      and summary_range_first(r, py, pm) >= -{MONTH_BITS_BACK}
+                      and summary_range_last(r, py, pm) <= {MONTH_BITS_AHEAD}
+                 then ((cast(1 as bigint) << (summary_range_last(r, py, pm) - summary_range_first(r, py, pm) + 1)) - 1)
+                      << ({MONTH_BITS_BACK} + summary_range_first(r, py, pm)) end
+        """
+    )
+    con.execute(
+        """
+        create or replace macro summary_months_bits(r, py, pm) as
+            case when r.count <> '' then summary_count_bits(r)
+                 when r.list <> '' then summary_list_bits(r, py, pm)
+                 when r.a <> '' then summary_range_bits(r, py, pm) end
+        """
+    )
+    con.execute(
+        f"""
+        create or replace macro month_bits(m, posted_on) as
+            coalesce(summary_months_bits(
+                         regexp_extract(coalesce(m, ''), '^{_MONTHS_TEXT}$',
+                                        ['y', 'a', 'count', 'quarter', 'list', 'end_year', 'b', 'quarters']),
+                         year(posted_on), month(posted_on)),
+                     cast(1 as bigint) << {MONTH_BITS_BACK})
+        """
+    )
+    # months_of(bits): how many months the bits of a payee-month's payments, OR-ed, say they pay
+    # together (at least one: a month of reversals alone is still a month).
+    con.execute(
+        """
+        create or replace macro months_of(bits) as greatest(cast(bit_count(bits) as integer), 1)
         """
     )

@@ -1,10 +1,13 @@
 """The text keys in Python (notices, small inputs) and their SQL twins (ledgers) agree: a notice's
 number and a ledger's 指标文号, a notice's line and a ledger's sub-account, are compared through
 them, one side computed by each."""
+import datetime as dt
+
 import duckdb
 import pytest
 
-from pipeline.text import decode_text, doc_no, install_macros, is_bank_payee, purpose_key
+from pipeline.text import (COUNT_BITS_AT, MONTH_BITS_BACK, decode_text, doc_no, install_macros,
+                           is_bank_payee, purpose_key)
 
 # As 指标文号 cells are typed: brackets of every shape, spaces, full-width digits, a number written
 # with a leading zero, words after the 号.
@@ -48,8 +51,9 @@ def test_purpose_key__python_and_sql_agree(con, cell):
     assert con.execute("select purpose_key(?)", [cell]).fetchone()[0] == purpose_key(cell)
 
 
-# Summaries (摘要) of back pay (补发): how many months a payment says it pays, read in SQL only (the
-# rule and the indicator that hold a household to a monthly standard); anything unclear is one.
+# Summaries (摘要) of back pay (补发) and of payments of several months: how many months a payment
+# says it pays, read in SQL only (the rule and the indicator that hold a household to a monthly
+# standard); anything unclear is one, the month it is posted in (here 15 March 2024).
 SUMMARY_MONTHS = [
     # a range
     ("补发1-3月租赁补贴", 3),
@@ -68,6 +72,22 @@ SUMMARY_MONTHS = [
     ("2024年度1-3月补发", 3),
     ("补发张三1-3月租赁补贴", 3),   # a name before it
     ("第二批补发1-3月", 3),
+    # a range across a year end
+    ("12-2月", 3),
+    ("补发2023年12月-2024年2月", 3),
+    ("补发12月至次年2月", 3),
+    ("补发十二月至次年二月", 3),
+    ("补发2023年11月至2024年2月", 4),
+    # quarters and half-years
+    ("2024年第一季度租赁补贴", 3),
+    ("一季度租赁补贴", 3),
+    ("1季度", 3),
+    ("第2季度", 3),
+    ("发放2024年第三季度租赁补贴", 3),
+    ("1-2季度", 6),
+    ("第一至二季度", 6),
+    ("上半年租赁补贴", 6),
+    ("2024年下半年租赁补贴", 6),
     # a list
     ("发放3、4月份补贴", 2),
     ("发放3月、4月补贴", 2),
@@ -86,26 +106,91 @@ SUMMARY_MONTHS = [
     ("发放租赁补贴", 1),
     ("13-15月", 1),                  # no such months
     ("3-3月", 1),
-    ("12-2月", 1),                   # across a year end: not read
-    ("补发2023年12月-2024年2月", 1),
+    ("2024年12月-2024年2月", 1),     # backwards
+    ("5季度", 1),
     ("3、3月", 1),                   # a month twice
     ("03、3月", 1),
     ("13个月", 1),
     ("补发1-3月及5月", 1),           # two expressions
     ("3月补发1-2月", 1),
+    ("上半年补发1-3月", 1),
+    ("第一季度3月份", 1),
     ("补发1-3月租赁补贴（每户480元）", 1),  # another number beside it
     ("每户每月480元", 1),
     ("补发张三一至三月", 1),         # 三一: numerals run together
     ("发放第1-3批", 1),
     ("冲销：发放3月租赁补贴", 1),
+    ("补发2020年1-3月", 1),          # further back than the bits reach
     ("", 1),
     (None, 1),
 ]
 
 
+# As the rule and the indicator read them: the summary's text in a column, then its bits.
+MONTH_BITS = ("select month_bits(m, cast(posted_on as date)) from (select summary_months_text(s) as m, posted_on "
+              "from (select unnest(?) as s, unnest(?) as posted_on))")
+
+
+@pytest.fixture(scope="module")
+def months_read():
+    """Every summary of SUMMARY_MONTHS read in one query (a query of these macros takes a tenth of
+    a second to plan), as {summary: months}."""
+    con = duckdb.connect()
+    install_macros(con)
+    summaries = [s for s, _ in SUMMARY_MONTHS]
+    rows = con.execute(f"select months_of(b) from ({MONTH_BITS}) as t(b)",
+                       [summaries, ["2024-03-15"] * len(summaries)]).fetchall()
+    con.close()
+    return dict(zip(summaries, (r[0] for r in rows)))
+
+
 @pytest.mark.parametrize("summary, months", SUMMARY_MONTHS)
-def test_summary_months__back_pay_reads_the_months_a_summary_names(con, summary, months):
-    assert con.execute("select summary_months(?)", [summary]).fetchone()[0] == months
+def test_summary_months__back_pay_reads_the_months_a_summary_names(months_read, summary, months):
+    assert months_read[summary] == months
+
+
+def _months_named(con, summary, posted_on):
+    """The months a summary names, as 'YYYY-MM', from the bits month_bits gives."""
+    bits = con.execute(MONTH_BITS, [[summary], [posted_on]]).fetchone()[0]
+    posted = dt.date.fromisoformat(posted_on)
+    months = []
+    for bit in range(COUNT_BITS_AT):
+        if bits >> bit & 1:
+            index = posted.year * 12 + posted.month - 1 + bit - MONTH_BITS_BACK
+            months.append(f"{index // 12}-{index % 12 + 1:02d}")
+    return months
+
+
+@pytest.mark.parametrize("summary, posted_on, months", [
+    ("补发1-3月租赁补贴", "2024-03-20", ["2024-01", "2024-02", "2024-03"]),
+    ("发放租赁补贴", "2024-03-20", ["2024-03"]),                      # none: the month posted
+    ("3月租赁补贴", "2024-04-02", ["2024-04"]),                       # one: the month posted, as before
+    ("2024年第一季度租赁补贴", "2024-01-10", ["2024-01", "2024-02", "2024-03"]),   # paid ahead
+    ("下半年", "2024-12-10", ["2024-07", "2024-08", "2024-09", "2024-10", "2024-11", "2024-12"]),
+    ("12-2月", "2024-02-10", ["2023-12", "2024-01", "2024-02"]),       # back pay across the year end
+    ("12-2月", "2023-12-10", ["2023-12", "2024-01", "2024-02"]),       # paid ahead across it
+    ("补发2023年12月-2024年2月", "2024-03-10", ["2023-12", "2024-01", "2024-02"]),
+    ("补发12月至次年2月", "2024-03-10", ["2023-12", "2024-01", "2024-02"]),
+    ("补发2023年1-2月", "2024-03-10", ["2023-01", "2023-02"]),        # a year named is that year
+    ("发放3、5月", "2024-05-10", ["2024-03", "2024-05"]),
+])
+def test_summary_month_bits__places_the_months_from_the_month_posted(con, summary, posted_on, months):
+    assert _months_named(con, summary, posted_on) == months
+
+
+def test_months_of__payments_of_one_month_count_the_months_they_name_together(con):
+    # each month once: two ordinary lines are one month; 补发1-3月 beside March's own line three;
+    # March's own line and 补发1-2月 three; a count (names no month) adds to the others
+    def months(*summaries):
+        return con.execute(f"select months_of(bit_or(b)) from ({MONTH_BITS}) as t(b)",
+                           [list(summaries), ["2024-03-15"] * len(summaries)]).fetchone()[0]
+    assert months("3月租赁补贴", "发放租赁补贴") == 1
+    assert months("补发1-3月租赁补贴", "3月租赁补贴") == 3
+    assert months("补发1-2月租赁补贴", "3月租赁补贴") == 3
+    assert months("补发1-2月", "补发2-3月") == 3
+    assert months("补发2个月", "3月租赁补贴") == 3
+    assert months("补发2个月", "补发2个月") == 2           # indistinguishable from one paid twice
+    assert months("2024年第一季度租赁补贴", "补发1-3月") == 3
 
 
 # Payees (收款人): a bank or paying agency (银行代发) is no household; a person's name never is one.

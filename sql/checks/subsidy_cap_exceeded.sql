@@ -12,7 +12,7 @@
 -- (每户补贴标准 <=480元/户/月 in the seed), recognised the same way as in config/indicators.toml.
 -- One finding per payee-month over the cap, naming the line at which the month's running total
 -- last went over it (the cap times the months); amount = the payee's total for that month;
--- expected = the cap, with ×N个月 where back pay made it N months. What a later month paid back of
+-- expected = the cap, with ×N个月 where its payments pay N months (below). What a later month paid back of
 -- it is said in the message; the month stays over the cap (the household received it then).
 -- The cap of a line is its lowest such target; of two equal ones the strict '<' wins, and the
 -- cap's value, text and operator all come from that one indicator.
@@ -21,18 +21,22 @@
 -- held to the per-household cap (the 代发清单 shows what each received). is_bank_payee
 -- (pipeline/text.py) recognises one; a payee that could be a person's name (李银行, 代发明) is
 -- always a household. The indicators say what such lines paid (pipeline/indicators.py).
--- Back pay (补发): a household approved late is paid several months at once, and the line's summary
--- (摘要) says so: 补发1-3月租赁补贴, 补发2024年1至3月, 发放3、4月份补贴, 补发2个月. Such a month is held
--- to the cap times the months its payments say they pay, as an auditor reading the summary holds
--- it (1,440 for 补发1-3月 at 480 a month). summary_months (pipeline/text.py) reads them, and only
--- an unambiguous summary: one that says nothing of months, or is unclear, is one month, as before.
--- A month's months are the most that any one of its payments says, not their sum: a month with
--- 补发1-3月 and an ordinary line (发放3月租赁补贴) is held to three months, since the back pay may
--- already include the month the ordinary line pays (a March paid twice must still be reported);
--- where the back pay was for the months before (补发1-2月 and March's own batch), the finding says
--- the back pay it counted (含补发2个月) and the auditor judges (a waiver). A reversal pays no
--- month: only payments (amount > 0) are read; what it takes back nets in the month's total as
--- before. The indicator 每户补贴标准 spreads such a month over the same months.
+-- Back pay (补发) and payments of several months: a household approved late is paid several months
+-- at once, and rent subsidies are often paid by the quarter; the line's summary (摘要) says so:
+-- 补发1-3月租赁补贴, 补发2024年1至3月, 补发2023年12月-2024年2月, 发放3、4月份补贴, 2024年第一季度, 上半年,
+-- 补发2个月. Such a month is held to the cap times the months its payments say they pay, as an
+-- auditor reading the summaries holds it (1,440 for 补发1-3月 or 第一季度 at 480 a month).
+-- summary_months_text and month_bits (pipeline/text.py) read them, and only an unambiguous summary:
+-- one that names one month or none, or is unclear, pays the month it is posted in, as before.
+-- A month's months are those its payments (amount > 0) name together, each counted once: a
+-- payment naming months pays those months, one naming none the month it is posted in, and a count
+-- (补发2个月, which names no month) adds its months to the others' (the largest count, where two
+-- say one). So two ordinary lines in one month are one month (a household paid twice); March's own
+-- line (480) and 补发1-2月 (960) are three months (1,440, no finding); 补发1-3月 and March's own line
+-- are three months, not four, since the back pay already pays March (1,920 is reported). The
+-- finding says the months it counted (摘要所列共付3个月) and the auditor judges. A reversal pays no month:
+-- what it takes back nets in the month's total as before. The indicator 每户补贴标准 spreads such a
+-- month over the same months, read by the same macros (months_of(bit_or(month_bits(...)))).
 with cap_candidates as (
     select
         tt.notice_no,
@@ -79,15 +83,23 @@ over_one_month as (
                 else sum(amount) > any_value(cap) end
        and not is_bank_payee(payee)  -- a bank or agency is no household
 ),
-months_paid as (
-    -- the most months one payment of the month says it pays (back pay), 1 where none says more
-    select o.notice_no, o.line_seq, o.payee, o.month, o.month_total, o.cap, o.op,
-           max(case when p.amount > 0 then summary_months(p.summary) else 1 end) as months
+payment_months as materialized (
+    -- the months each payment of such a month names (summary_months_text: read once a line)
+    select o.notice_no, o.line_seq, o.payee, o.month, o.month_total, o.cap, o.op, p.amount, p.posted_on,
+           case when p.amount > 0 then summary_months_text(p.summary) end as months_text
     from over_one_month as o
     join payments as p
       on p.notice_no = o.notice_no and p.line_seq = o.line_seq and p.payee = o.payee
      and p.month = o.month
-    group by o.notice_no, o.line_seq, o.payee, o.month, o.month_total, o.cap, o.op
+),
+months_paid as (
+    -- the months the month's payments pay together (back pay, quarters; see above); a reversal
+    -- pays none (its bits times 0: month_bits inside a case runs many times slower in DuckDB)
+    select notice_no, line_seq, payee, month, month_total, cap, op,
+           months_of(bit_or(month_bits(months_text, posted_on) * case when amount > 0 then 1 else 0 end))
+               as months
+    from payment_months
+    group by notice_no, line_seq, payee, month, month_total, cap, op
 ),
 over_cap as (
     select notice_no, line_seq, payee, month, month_total, months, cap * months as allowed
@@ -155,7 +167,7 @@ findings as (
             || '月 共收 '
             || cast(cast(c.month_total as decimal(18,2)) as varchar) || ' 元'
             || case when c.months > 1
-                    then '（含补发' || cast(c.months as varchar) || '个月，按' || cast(c.months as varchar)
+                    then '（摘要所列共付' || cast(c.months as varchar) || '个月，按' || cast(c.months as varchar)
                          || '个月计上限 ' || cast(cast(c.allowed as decimal(18,2)) as varchar) || ' 元）'
                     else '' end
             || '，超过每户补贴标准 '
@@ -165,7 +177,7 @@ findings as (
             || c.payee || ' received ' || cast(cast(c.month_total as decimal(18,2)) as varchar)
             || ' yuan in ' || substr(c.month_text, 1, 7)
             || case when c.months > 1
-                    then ' including back pay of ' || cast(c.months as varchar) || ' months ('
+                    then ' paying ' || cast(c.months as varchar) || ' months, as its summaries say ('
                          || cast(cast(c.allowed as decimal(18,2)) as varchar) || ' yuan allowed for '
                          || cast(c.months as varchar) || ' months)'
                     else '' end
