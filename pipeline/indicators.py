@@ -292,6 +292,7 @@ payee_months as (
     -- a ceiling (元/户/月): what a payee received in a month, from every line counted (shared
     -- ones too: a household paid by two batches in a month received both) ...
     select notice_no, line_seq, payee, month_index, sum(amount) as total, bool_or(given) as paid,
+           sum(amount) filter (where given) as given_total,  -- for the counts: payees
            -- the first day of a payment, given to it / of any: for reversals
            min(posted_on) filter (where amount > 0 and given) as first_paid_on,
            min(posted_on) filter (where amount > 0) as first_received_on,
@@ -391,9 +392,10 @@ payee_max as (
 payees as (
     -- the counts (户, 次, months): the lines given to it, so no batch claims another's payees;
     -- a bank or agency is no household
-    select notice_no, line_seq, count(*) filter (where total > 0 and not is_bank_payee(payee)) as payees
-    from (select notice_no, line_seq, payee, sum(amount) as total
-          from lines where payee is not null and given group by notice_no, line_seq, payee)
+    -- (every line with a payee has a month: payee_months holds them all)
+    select notice_no, line_seq, count(*) filter (where total > 0 and not bank) as payees
+    from (select notice_no, line_seq, payee, sum(given_total) as total, bool_or(bank) as bank
+          from payee_months group by notice_no, line_seq, payee)
     group by notice_no, line_seq
 ),
 months as (
