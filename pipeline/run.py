@@ -350,7 +350,10 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
 # UNMATCHED_EXPENDITURE) and fct_recon_lines: a few rows, one pass over the snapshot instead of
 # eight (at 2M ledger lines each rule of codes took 20-40 ms more reading the view of codes alone,
 # and within noise of before reading the copy).
-SNAPSHOT_VIEWS = ("fct_expenditure", "fct_reversed_lines", "fct_wrong_nets")
+# fct_expenditure_booked is the snapshot of the expenditure lines as booked; fct_expenditure, the
+# lines counted (without another year's 文号 and the prior years' refunds), is a filter over it
+# and so reads the snapshot too.
+SNAPSHOT_VIEWS = ("fct_expenditure_booked", "fct_reversed_lines", "fct_wrong_nets")
 PURPOSES_TABLE = "_run_purposes"  # rpt_purpose_matches, between the snapshot and the run's record
 SUMMARY_TABLE = "_run_summary"  # rpt_allocation_summary, likewise
 SUMMARY_COLUMNS = "notice_no, line_seq, purpose, function_code, allocated, spent, balance, execution_rate"

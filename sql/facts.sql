@@ -210,6 +210,18 @@ join fct_notices_counted as n on n.notice_no = m.notice_no;
 -- chosen. A line of another project or fund ties to no notice and appears
 -- nowhere below: out of scope, never reconciled, never flagged. One pass over the ledger: both
 -- ties are left joins to the few notices.
+--
+-- doc_of_other_year: the line's 指标文号 names no loaded notice, but is the 文号 of a notice of its
+-- project code in another year (克区财综〔2023〕2号 against 克区财综〔2024〕2号): the same series of
+-- the same bureau, a document of that year, so that year's allocation (last year's money paid
+-- late, or refunded), not this notice's, however the code ties it. doc_no_key keeps the year,
+-- so the line never named this notice; but with that year's notice not loaded, the code used to
+-- tie it here, and it counted against this year's allocation (OVER_ALLOCATION, the summary).
+-- Such a line is kept tied by its code only so that DOC_NO_MISMATCH can say, under the notice
+-- whose code it carries, that it is not counted (load that year's notice to reconcile it), as
+-- it says of any other unloaded 文号 under the code: fct_expenditure leaves it out, and no other
+-- rule judges it (a line of another notice). Loaded, that year's notice takes it by its 文号, as
+-- any notice takes its lines.
 create or replace view fct_notice_lines as
 with ctx as (select * from run_context limit 1),
 -- read twice (tied, closing): not materialized, or DuckDB copies every column of every line
@@ -242,6 +254,15 @@ by_code as (
     join code_years as c on c.project_code = n.project_code and c.fiscal_year = n.fiscal_year
     left join fct_notices as s on s.notice_no = n.notice_no
 ),
+doc_forms as (
+    -- each notice's 文号 with its year left open, a LIKE pattern (克区财综〔____〕2号), by project
+    -- code; a 文号 of the canonical form only (its issuer's prefix holds no % or _)
+    select distinct project_code,
+           regexp_replace(notice_no, '^([^〔%_]+)〔[0-9]{4}〕([0-9]+号)$', '\1〔____〕\2') as doc_form
+    from notices
+    where project_code is not null
+      and regexp_matches(notice_no, '^[^〔%_]+〔[0-9]{4}〕[0-9]+号$')
+),
 by_purpose as (
     -- a code's batches of one year told apart by sub-account (none of this where no two notices of
     -- a year share a code): a sub-account that names an allocation line of some of them goes to
@@ -262,6 +283,7 @@ tied as (
     select
         a.*,
         coalesce(nd.notice_no, np.notice_no) as notice_no,
+        ny.doc_form is not null as doc_of_other_year,
         case when nd.notice_no is not null then 'budget_doc_no'
              when bp.batches = 1 then 'project_code_purpose'
              else 'project_code' end as tied_by,
@@ -275,6 +297,13 @@ tied as (
     from active as a
     left join notices as nd
       on nd.notice_no = a.budget_doc_no
+    -- another year's 文号 of a notice of its code (at most one form matches: the year is four
+    -- characters, the prefix and number are the form's own). Only a line with a 文号 that names no
+    -- notice has a key to look up: most lines name theirs or none, and pass by without a probe
+    left join doc_forms as ny
+      on ny.project_code = case when nd.notice_no is null and a.budget_doc_no is not null
+                                then a.project_code end
+     and a.budget_doc_no like ny.doc_form
     left join by_purpose as bp
       on nd.notice_no is null and bp.project_code = a.project_code
      and bp.purpose_key = a.purpose_key
@@ -324,7 +353,27 @@ left join closing as c
 --   itself. The loader reads it, like 01, as direct_flag true (the flag is present); the rules of
 --   central direct money tell it apart from 01 (中央直达资金, 是, Y, 1), which the flag of a 中央直达
 --   allocation line must stay (DIRECT_FLAG_MISSING). False where direct_flag is not true.
-create or replace view fct_expenditure as
+-- prior_year_refund: a credit (amount < 0) whose summary (摘要) says it takes back money paid out
+--   in an earlier year: a word of taking back (收回, 退回, 缴回, 追回, 退还, 返还, 冲回, 冲销, 冲减,
+--   冲红, 红冲) and an earlier year, in words (以前年度, 上年, 上一年, 往年) or by naming an
+--   earlier year than the line's posting year, and not that year (收回2023年多发租赁补贴, posted in
+--   2024; 收回2023年12月至2024年1月多发 is unclear, and nets). Under 政府会计制度 a refund of a
+--   prior year's expenditure (以前年度支出收回) is no reduction of this year's budget expenditure:
+--   the budget book credits 8101 财政拨款结转 (年初余额调整) or the money goes back to the
+--   treasury, the financial book 以前年度盈余调整. Credited to a
+--   7xxx account of this year, it nets this year's spending down: an overspent purpose looks
+--   within its allocation, and the rates and the direct-fund figures are understated. Such a line
+--   is this year's spending of nothing: fct_expenditure leaves it out (summary, OVER_ALLOCATION,
+--   the indicators, the reversals and the netting of wrong bookings never see it), and
+--   OUT_OF_PERIOD reports it, as booked across years (跨年度). A same-year reversal (冲销3月多发,
+--   收回2024年3月多发 posted in 2024) still nets, and a line whose summary is unclear stays
+--   spending: only the summary tells a refund from a reversal (its payment is in last year's
+--   books, not this ledger).
+-- fct_expenditure_booked is every such line, as booked; fct_expenditure the expenditure the
+-- notice's allocation counts: without the lines of another year's 文号 (fct_notice_lines
+-- .doc_of_other_year) and the prior years' refunds. Only DOC_NO_MISMATCH and OUT_OF_PERIOD, which
+-- report those, and fct_recon_lines, which restates them, read the booked lines.
+create or replace view fct_expenditure_booked as
 with ref_years as (
     select n.notice_no,
            coalesce(max(case when r.fiscal_year <= n.fiscal_year then r.fiscal_year end),
@@ -375,7 +424,20 @@ select
     (c.fund_source is not null
      and (c.fund_source like '%地方%' or c.fund_source like '%配套%' or c.fund_source like '%本级%'
           or c.fund_source like '%自有%')
-     and c.fund_source not like '%中央%') as is_local_money
+     and c.fund_source not like '%中央%') as is_local_money,
+    -- the summary is read only on credits: few, and a debit is never a refund
+    case when c.amount < 0 and c.summary is not null
+         then coalesce(regexp_matches(c.summary, '收回|退回|缴回|追回|退还|返还|冲回|冲销|冲减|冲红|红冲')
+                       and (regexp_matches(c.summary, '以前年度|以前年|上年|上一年|往年')
+                            -- the last year it names (four digits compare as text as they do as
+                            -- numbers, and no cast can fail), read only where it names one
+                            or case when regexp_matches(c.summary, '(19|20)[0-9]{2}年')
+                                    then regexp_replace(c.summary, '^.*((19|20)[0-9]{2})年.*$', '\1')
+                                             < cast(extract(year from c.posted_on) as varchar)
+                                         and position(cast(extract(year from c.posted_on) as varchar) || '年'
+                                                      in c.summary) = 0
+                                    else false end), false)
+         else false end as prior_year_refund
 from classified as c
 left join fct_purpose_match as pm
   on pm.notice_no = c.notice_no and pm.purpose_key is not distinct from c.purpose_key
@@ -384,6 +446,11 @@ left join allocation_lines as a
 left join (select * from run_context limit 1) as ctx on true
 -- a run scoped to one purpose sees only the lines of that purpose's sub-account
 where ctx.purpose_key is null or a.purpose_key = ctx.purpose_key;
+
+create or replace view fct_expenditure as
+select e.*
+from fct_expenditure_booked as e
+where not e.doc_of_other_year and not e.prior_year_refund;
 
 -- The spending each allocation line is held to (OVER_ALLOCATION, and the suite that mirrors it),
 -- one row per expenditure line and unit:
@@ -900,6 +967,10 @@ where e.amount <> 0
 -- expectation suite expectations/fct_recon_lines.json guards it; the SQL checks state the same
 -- rules line by line, and tests/test_expectations.py checks that the two agree.
 --
+-- It holds the prior years' refunds too (fct_expenditure_booked.prior_year_refund), which are no
+-- spending of the year: only OUT_OF_PERIOD judges them, and the suite's other expectations pass
+-- over them as the other rules do (they read fct_expenditure).
+--
 -- reversed: the line is cancelled by its mirror, or is the reversal that cancels it
 -- (fct_reversed_lines, which the rules of single lines read too).
 -- code_corrected, flag_corrected, source_corrected, account_corrected: the line is in a wrong
@@ -933,8 +1004,9 @@ select
     c.notice_no is not null as code_corrected,
     f.notice_no is not null as flag_corrected,
     s.notice_no is not null as source_corrected,
-    a.notice_no is not null as account_corrected
-from fct_expenditure as e
+    a.notice_no is not null as account_corrected,
+    e.prior_year_refund
+from fct_expenditure_booked as e
 left join fct_reversed_lines as r
   on r.notice_no = e.notice_no and r.file_id = e.file_id and r.row_no = e.row_no
 -- the groups of fct_wrong_nets with nothing left, each joined by its kind's key
@@ -958,7 +1030,8 @@ left join fct_wrong_nets as a
   on a.kind = 'account' and a.net = 0 and a.notice_no = e.notice_no
  and a.purpose_key is not distinct from e.purpose_key
 where e.amount <> 0
-  and not e.batch_repeat;  -- a line of batches of one purpose once, as the rules take it
+  and not e.batch_repeat  -- a line of batches of one purpose once, as the rules take it
+  and not e.doc_of_other_year;  -- another year's allocation: not this notice's line
 
 -- Each waiver and when it was withdrawn (null while it is in force): a withdrawal names its
 -- waiver by key and time. A key waived twice before version 9 has two rows here.

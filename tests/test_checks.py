@@ -373,6 +373,52 @@ def test_over_allocation__a_reduction_notice_takes_back_though_the_spending_cite
     assert findings(con, "OVER_ALLOCATION") == []
 
 
+
+def test_over_allocation__a_prior_years_refund_does_not_net_this_years_spending(tmp_path):
+    # 收回以前年度支出: a household's 2023 subsidy paid back in 2024 and credited to 7201, which
+    # nets this year's spending. Under 政府会计制度 it goes to 财政拨款结转（年初余额调整）or back to
+    # the treasury. Before, it brought the overspent rent back within its allocation: no
+    # OVER_ALLOCATION, and the summary and the rates showed less spent than was paid this year
+    con = new_store(tmp_path)
+    seed_notice(con, lines=[(RENT, Decimal("1000.00"), "2210107")])
+    set_context(con)
+    add_ledger(con, [
+        dict(voucher_no="记-1", debit=600, posted_on=dt.date(2024, 1, 10)),
+        dict(voucher_no="记-2", debit=600, payee="李四", posted_on=dt.date(2024, 2, 10)),
+        dict(voucher_no="记-3", credit=300, payee="王五", posted_on=dt.date(2024, 3, 5),
+             summary="收回以前年度多发租赁补贴"),
+        dict(voucher_no="记-4", credit=100, payee="赵六", posted_on=dt.date(2024, 3, 6),
+             summary="退回2023年12月租赁补贴"),
+    ])
+    assert con.execute("select spent from rpt_allocation_summary").fetchone() == (Decimal("1200.00"),)
+    f = only(con, "OVER_ALLOCATION")
+    assert (f.voucher_no, f.expected, f.observed) == ("记-2", "1000.00", "1200.00")
+    # each refund is reported as booked across years, with what it netted off
+    out = sorted(findings(con, "OUT_OF_PERIOD"), key=lambda f: f.voucher_no)
+    assert [(f.voucher_no, f.amount) for f in out] == [("记-3", Decimal("-300.00")), ("记-4", Decimal("-100.00"))]
+    assert out[0].observed == "以前年度支出收回 / refund of a prior year: 收回以前年度多发租赁补贴"
+    assert "是以前年度支出收回，贷记本年支出科目 7201" in out[0].message
+    assert "refunds a prior year's expenditure" in out[0].message
+    # a reversal of this year's payment still nets, however it is worded
+    add_ledger(con, [dict(voucher_no="记-5", credit=200, payee="李四", posted_on=dt.date(2024, 3, 7),
+                          summary="收回2024年2月多发租赁补贴")], name="b.csv")
+    assert con.execute("select spent from rpt_allocation_summary").fetchone() == (Decimal("1000.00"),)
+    assert findings(con, "OVER_ALLOCATION") == []
+    assert sorted(f.voucher_no for f in findings(con, "OUT_OF_PERIOD")) == ["记-3", "记-4"]
+    con.close()
+
+
+def test_direct_flag_missing__a_prior_years_refund_cancels_no_payment_of_this_year(con):
+    # the refund of last year's 480 to 张三 mirrors this year's 480 to 张三 (same codes, no flag):
+    # before, it cancelled it as a reversal, and the missing flag went unreported
+    add_ledger(con, [
+        dict(voucher_no="记-1", debit=480, direct_flag=None, direct_flag_raw=None, posted_on=dt.date(2024, 1, 10)),
+        dict(voucher_no="记-2", credit=480, direct_flag=None, direct_flag_raw=None, posted_on=dt.date(2024, 3, 5),
+             summary="收回上年度多发租赁补贴"),
+    ])
+    assert vouchers(con, "DIRECT_FLAG_MISSING") == [("记-1", "1")]
+    assert vouchers(con, "OUT_OF_PERIOD") == [("记-2", "1")]
+
 # --- COMMINGLED_ACCOUNT ------------------------------------------------------------------------
 
 def test_commingled_account__pooled_fund_account(con):
@@ -1352,6 +1398,62 @@ def test_doc_no_mismatch__another_documents_number_under_the_notices_project_cod
     assert found[1].message.startswith("3 行支出（净额 1400.00 元，如凭证 记-1）指标文号为 克区财预〔2024〕5号")
     assert len({f.finding_key for f in found}) == 2
 
+def test_doc_no_mismatch__last_years_number_of_the_notice_is_last_years_money_not_counted(tmp_path):
+    # 克区财综〔2023〕2号 is the 2024 notice's number but for the year: last year's allocation,
+    # paid late, under the same central project code. Before, with the 2023 notice not loaded, the
+    # code tied it here and it counted against 2024's allocation (OVER_ALLOCATION, the summary)
+    con = new_store(tmp_path)
+    seed_notice(con, lines=[(RENT, Decimal("1000.00"), "2210107")])
+    set_context(con)
+    add_ledger(con, [
+        dict(voucher_no="记-1", debit=900, posted_on=dt.date(2024, 1, 10)),
+        dict(voucher_no="记-2", budget_doc_no="克区财综〔2023〕2号", debit=480, payee="李四",
+             posted_on=dt.date(2024, 2, 1), function_code="221", direct_flag=None),
+        dict(voucher_no="记-3", budget_doc_no="克区财综[2023]02号", debit=480, payee="王五",
+             posted_on=dt.date(2024, 2, 1)),
+        # its receipt is last year's too: not judged against this notice's revenue code
+        dict(voucher_no="记-4", budget_doc_no="克区财综〔2023〕2号", account_code="6001",
+             account_name="财政拨款预算收入", function_code="1100299", credit=960, payee=None),
+        # another document of this year stays counted by the code, as before
+        dict(voucher_no="记-5", budget_doc_no="克区财综〔2024〕9号", debit=50, payee="赵六"),
+    ])
+    assert con.execute("select voucher_no from fct_expenditure order by voucher_no").fetchall() == [
+        ("记-1",), ("记-5",)]
+    assert con.execute("select spent from rpt_allocation_summary").fetchone() == (Decimal("950.00"),)
+    for rule_id in ("OVER_ALLOCATION", "CODE_NOT_ITEM_LEVEL", "DIRECT_FLAG_MISSING", "REVENUE_MISCODED",
+                    "OUT_OF_PERIOD"):
+        assert findings(con, rule_id) == [], rule_id
+    # said all the same, once per 文号, with what it comes to: load that year's notice
+    found = sorted(findings(con, "DOC_NO_MISMATCH"), key=lambda f: f.observed)
+    assert [(f.observed, f.amount) for f in found] == [("克区财综〔2023〕2号", Decimal("960.00")),
+                                                       ("克区财综〔2024〕9号", Decimal("50.00"))]
+    assert "是 2023 年的文件（未加载），属该年度的指标，不计入本通知" in found[0].message
+    assert "not counted under this notice" in found[0].message
+    assert "按项目代码 10000013Z135080000028 计入该通知" in found[1].message
+    # loaded, the 2023 notice takes its lines by their 文号, and nothing is left to say here
+    seed_notice(con, notice_no="克区财综〔2023〕2号", fiscal_year=2023, lines=[(RENT, Decimal("960.00"), "2210107")])
+    tied = con.execute("select voucher_no, notice_no, tied_by from fct_expenditure "
+                       "where voucher_no in ('记-2', '记-3') order by voucher_no").fetchall()
+    assert tied == [("记-2", "克区财综〔2023〕2号", "budget_doc_no"), ("记-3", "克区财综〔2023〕2号", "budget_doc_no")]
+    assert [f.observed for f in findings(con, "DOC_NO_MISMATCH")] == ["克区财综〔2024〕9号"]
+    con.close()
+
+
+def test_doc_no_mismatch__last_years_number_is_counted_under_no_batch_of_the_year(tmp_path):
+    # two batches of 2024 (2号, 15号); a line citing 〔2023〕2号 in a sub-account only 15号
+    # allocates is last year's 2号, not 15号's: counted under neither, said under 15号
+    con = new_store(tmp_path)
+    seed_notice(con, lines=[(RENT, Decimal("1000.00"), "2210107")])
+    seed_notice(con, notice_no=SECOND_BATCH, lines=[(RENTAL_HOUSING, Decimal("500.00"), "2210110")])
+    set_context(con)
+    add_ledger(con, [dict(voucher_no="记-1", budget_doc_no="克区财综〔2023〕2号", purpose=RENTAL_HOUSING,
+                          function_code="2210110", debit=600, payee="某公司")])
+    assert con.execute("select count(*) from fct_expenditure").fetchone() == (0,)
+    assert findings(con, "OVER_ALLOCATION") == []
+    [f] = findings(con, "DOC_NO_MISMATCH")
+    assert (f.notice_no, f.observed, f.amount) == (SECOND_BATCH, "克区财综〔2023〕2号", Decimal("600.00"))
+    con.close()
+
 # --- OUT_OF_PERIOD -----------------------------------------------------------------------------
 
 def test_out_of_period__december_2023_prepayment(con):
@@ -1716,13 +1818,15 @@ def test_run__facts_snapshot_only_during_the_stages(con, tmp_path, monkeypatch):
 
     def measure(con, *args, **kwargs):
         during.append(_snapshot(con, tmp_path))
-        if len(during) == 1:  # the view's name reads the snapshot: a line taken out of it is gone
+        if len(during) == 1:  # the view's name reads the snapshot: a line taken out of it is gone,
+            # from fct_expenditure too, the lines counted of it
             lines = con.execute("select count(*) from fct_expenditure").fetchone()[0]
-            con.execute("delete from recon_snapshot.fct_expenditure where rowid = "
-                        "(select min(rowid) from recon_snapshot.fct_expenditure)")
+            con.execute("delete from recon_snapshot.fct_expenditure_booked where rowid = "
+                        "(select min(rowid) from recon_snapshot.fct_expenditure_booked)")
+            assert con.execute("select count(*) from fct_expenditure_booked").fetchone()[0] == lines - 1
             assert con.execute("select count(*) from fct_expenditure").fetchone()[0] == lines - 1
             store = con.execute("select current_database()").fetchone()[0]
-            assert con.execute(f'select count(*) from "{store}".main.fct_expenditure').fetchone()[0] == lines
+            assert con.execute(f'select count(*) from "{store}".main.fct_expenditure_booked').fetchone()[0] == lines
         if len(during) == 2:
             raise RuntimeError("indicator stage failed")
         return real_measure(con, *args, **kwargs)
@@ -1734,7 +1838,7 @@ def test_run__facts_snapshot_only_during_the_stages(con, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         reconcile(con, tmp_path / "out", as_of)
     assert _snapshot(con, tmp_path) == [[], [], []]
-    assert during == [[["fct_expenditure", "fct_reversed_lines", "fct_wrong_nets"], ["recon_snapshot"],
+    assert during == [[["fct_expenditure_booked", "fct_reversed_lines", "fct_wrong_nets"], ["recon_snapshot"],
                        ["snapshot"]]] * 2
     # a killed run's folder is removed by the next run
     stale = tmp_path / "recon.duckdb.tmp" / "recon-snapshot-killed"

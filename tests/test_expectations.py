@@ -62,6 +62,14 @@ MISTAKES = [
          function_code="2210107", direct_flag=None, fund_source=None, debit=1500, payee="监理"),
     dict(voucher_no="记-0921", posted_on=dt.date(2024, 9, 21), purpose=OLD_ESTATES,
          function_code="2210107", direct_flag=None, fund_source=None, credit=1500, payee="监理"),
+    # a refund of a prior year's payment (以前年度支出收回) credited to this year's account, and
+    # miscoded: no spending of the year, so only OUT_OF_PERIOD reports it, and the suite fails it
+    # there alone (its other expectations pass over it, as the other rules do)
+    dict(voucher_no="记-0301", posted_on=dt.date(2024, 3, 1), function_code="2210108", credit=480,
+         payee="住户96", summary="收回以前年度多发租赁补贴"),
+    # last year's allocation paid late, its 文号 of 2023: not this notice's line, in no suite of it
+    dict(voucher_no="记-0302", posted_on=dt.date(2024, 3, 2), budget_doc_no="克区财综〔2023〕2号",
+         function_code="221", debit=480, payee="住户95"),
     # a reversal of nothing, miscoded: both report it
     dict(voucher_no="记-0930", posted_on=dt.date(2024, 9, 30), purpose=OLD_ESTATES,
          function_code="221", credit=50, payee="监理"),
@@ -158,6 +166,7 @@ def test_suites_and_rules__fail_the_same_lines(mistaken_store):
     assert vouchers("fct_recon_lines", "direct_flag_carried") == ["记-0715", "记-0815", "记-0907", "记-0908",
                                                                   "记-0914"]
     assert vouchers("fct_recon_lines", "posted_year") == ["记-1228"]
+    assert vouchers("fct_recon_lines", "prior_year_refund") == ["记-0301"]
     assert vouchers("fct_recon_lines", "local_money_apart") == ["记-0913"]
     # the clean year spends every allocation to the yuan, so each mistake tips its purpose over
     assert vouchers("rpt_allocation_control", "allocated") == sorted(
@@ -654,9 +663,11 @@ def test_reconcile__suites_run_beside_the_checks_on_their_own_connection_and_the
         suites_started.set()
         seen["thread"] = threading.current_thread().name
         seen["own connection"] = cur is not con
-        # fct_expenditure on the suites' connection is the run's snapshot, not the view
+        # fct_expenditure_booked (which fct_expenditure filters) on the suites' connection is the
+        # run's snapshot, not the view
         seen["reads"] = cur.execute(
-            "select sql from duckdb_views() where temporary and view_name = 'fct_expenditure'").fetchall()
+            "select sql from duckdb_views() where temporary and view_name = 'fct_expenditure_booked'"
+        ).fetchall()
         return real_run_suites(cur, specs, docs_dir)
 
     def collect_stage(c, stage):

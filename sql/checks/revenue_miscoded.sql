@@ -16,6 +16,7 @@ with coded as (
     from fct_notice_lines as l
     where not l.is_expenditure
       and not l.batch_repeat
+      and not l.doc_of_other_year  -- another year's 文号: that year's notice's line
       and l.function_code like '1%'
       and regexp_matches(l.function_code, '^1[0-9]{2}([0-9]{2}){0,2}$')
       and l.function_code is distinct from l.notice_revenue_code
