@@ -1398,6 +1398,7 @@ def test_doc_no_mismatch__another_documents_number_under_the_notices_project_cod
     assert found[1].message.startswith("3 行支出（净额 1400.00 元，如凭证 记-1）指标文号为 克区财预〔2024〕5号")
     assert len({f.finding_key for f in found}) == 2
 
+
 def test_doc_no_mismatch__last_years_number_of_the_notice_is_last_years_money_not_counted(tmp_path):
     # 克区财综〔2023〕2号 is the 2024 notice's number but for the year: last year's allocation,
     # paid late, under the same central project code. Before, with the 2023 notice not loaded, the
