@@ -373,7 +373,6 @@ def test_over_allocation__a_reduction_notice_takes_back_though_the_spending_cite
     assert findings(con, "OVER_ALLOCATION") == []
 
 
-
 def test_over_allocation__a_prior_years_refund_does_not_net_this_years_spending(tmp_path):
     # 收回以前年度支出: a household's 2023 subsidy paid back in 2024 and credited to 7201, which
     # nets this year's spending. Under 政府会计制度 it goes to 财政拨款结转（年初余额调整）or back to
