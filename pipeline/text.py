@@ -313,12 +313,15 @@ def install_macros(con) -> None:
                      '^({_MONTHS_TEXT})$', 1), '') end
         """
     )
+    # The fields of r are cast through nullif(field, ''): DuckDB 2.0.0 casts a field of a branch
+    # whose condition is false too ("Could not convert string '' to INT32"; 2.0.1 does not), and
+    # null casts to null on every version.
     # A count: that many bits from COUNT_BITS_AT on (OR-ed, the largest count of a payee-month).
     con.execute(
         f"""
         create or replace macro summary_count_bits(r) as
-            case when cast(r.a as integer) between 1 and 12
-                 then ((cast(1 as bigint) << cast(r.a as integer)) - 1) << {COUNT_BITS_AT} end
+            case when cast(nullif(r.a, '') as integer) between 1 and 12
+                 then ((cast(1 as bigint) << cast(nullif(r.a, '') as integer)) - 1) << {COUNT_BITS_AT} end
         """
     )
     # A list: months of one year (the year named, or the year posted), each a bit where it is in
@@ -353,17 +356,17 @@ def install_macros(con) -> None:
     con.execute(
         """
         create or replace macro summary_range_a(r) as
-            case when r.quarter <> '' or r.quarters <> '' then 3 * cast(r.a as integer) - 2
-                 else cast(r.a as integer) end
+            case when r.quarter <> '' or r.quarters <> '' then 3 * cast(nullif(r.a, '') as integer) - 2
+                 else cast(nullif(r.a, '') as integer) end
         """
     )
     con.execute(
         """
         create or replace macro summary_range_b(r) as
-            case when r.quarter <> '' then 3 * cast(r.a as integer)
-                 when r.quarters <> '' then 3 * cast(r.b as integer)
-                 when r.b <> '' then cast(r.b as integer)
-                 else cast(r.a as integer) end
+            case when r.quarter <> '' then 3 * cast(nullif(r.a, '') as integer)
+                 when r.quarters <> '' then 3 * cast(nullif(r.b, '') as integer)
+                 when r.b <> '' then cast(nullif(r.b, '') as integer)
+                 else cast(nullif(r.a, '') as integer) end
         """
     )
     con.execute(
@@ -381,7 +384,7 @@ def install_macros(con) -> None:
     con.execute(
         """
         create or replace macro summary_range_first_year(r, py, pm) as
-            case when r.y <> '' then cast(r.y as integer) - py
+            case when r.y <> '' then cast(nullif(r.y, '') as integer) - py
                  when r.end_year not in ('', 'n')
                      then summary_range_end_year(r, py)
                           - (case when summary_range_a(r) > summary_range_b(r) then 1 else 0 end)
