@@ -607,9 +607,9 @@ class _Judge:
         method = self.with_bank_paid(measure.method, stats)
         if stats.back_pay_months:
             n = stats.back_pay_months
-            method = _noted(method, f"摘要注明补发多个月的（如补发1-3月），按所列月数分摊（{n}户次）",
-                            f"back pay whose summary names several months (补发1-3月) is spread over "
-                            f"them ({n} payee-{'month' if n == 1 else 'months'})")
+            method = _noted(method, f"摘要注明所付多个月的（如补发1-3月、第一季度），按所列月数分摊（{n}户次）",
+                            f"a payment whose summary names several months (补发1-3月, 第一季度) is "
+                            f"spread over them ({n} payee-{'month' if n == 1 else 'months'})")
         kept = stats.max_payee_month_kept
         if not holds and kept is not None and kept < value:
             # the ceiling is held by the month of posting (the household received it then), but

@@ -723,8 +723,8 @@ def test_subsidy_cap_exceeded__back_pay_of_three_months_is_held_to_three_times_t
     assert not of_rule(findings, "SUBSIDY_CAP_EXCEEDED")
     cap = rows["每户补贴标准"]
     assert (cap["observed"], cap["status"]) == ("480.00元/户/月", "met")
-    assert "摘要注明补发多个月的（如补发1-3月），按所列月数分摊（1户次）" in cap["method"]
-    assert "back pay whose summary names several months (补发1-3月) is spread over them (1 payee-month)" \
+    assert "摘要注明所付多个月的（如补发1-3月、第一季度），按所列月数分摊（1户次）" in cap["method"]
+    assert "a payment whose summary names several months (补发1-3月, 第一季度) is spread over them (1 payee-month)" \
         in cap["method"]
     # the back pay is spending like any other line: the whole allocation, paid in full
     spent = con.execute("select spent from rpt_allocation_summary where purpose = ?", [RENT]).fetchone()[0]
