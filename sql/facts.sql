@@ -398,7 +398,11 @@ classified as (
             when length(l.function_code) <> 7 then 'malformed'
             when rc.code is not null then 'item'
             else 'unknown'
-        end as function_code_status
+        end as function_code_status,
+        -- the fund source names local matching / own-revenue money (地方配套, 本级财力, 自有):
+        -- local money alone (is_local_money), or beside central money (is_mixed_money)
+        coalesce(l.fund_source like '%地方%' or l.fund_source like '%配套%' or l.fund_source like '%本级%'
+                 or l.fund_source like '%自有%', false) as names_local_money
     from lines as l
     join ref_years as y on y.notice_no = l.notice_no
     left join ref_function_codes as rc
@@ -420,11 +424,10 @@ select
     coalesce(c.direct_flag
              and (regexp_matches(c.direct_flag_raw, '^0?2([^0-9]|$)')
                   or position('参照' in c.direct_flag_raw) > 0), false) as direct_flag_referenced,
-    -- local matching / own-revenue money (地方配套, 本级财力) that names no central money
-    (c.fund_source is not null
-     and (c.fund_source like '%地方%' or c.fund_source like '%配套%' or c.fund_source like '%本级%'
-          or c.fund_source like '%自有%')
-     and c.fund_source not like '%中央%') as is_local_money,
+    -- local matching / own-revenue money (地方配套, 本级财力) that names no central money, and
+    -- central money named together with local money (中央直达资金+地方配套资金: sources mixed)
+    (c.names_local_money and c.fund_source not like '%中央%') as is_local_money,
+    (c.names_local_money and c.fund_source like '%中央%') as is_mixed_money,
     -- the summary is read only on credits: few, and a debit is never a refund
     case when c.amount < 0 and c.summary is not null
          then coalesce(regexp_matches(c.summary, '收回|退回|缴回|追回|退还|返还|冲回|冲销|冲减|冲红|红冲')
@@ -899,9 +902,7 @@ with wrong as materialized (
                           or e.project_code is distinct from e.notice_project_code), false) as flag_wrong,
             coalesce(nullif(trim(e.fund_source), '') is null
                      or (e.match_kind = 'line' and e.allocated_is_direct and e.is_local_money)
-                     or (e.fund_source like '%中央%'
-                         and (e.fund_source like '%地方%' or e.fund_source like '%配套%'
-                              or e.fund_source like '%本级%' or e.fund_source like '%自有%')),
+                     or e.is_mixed_money,
                      false) as source_wrong,
             e.match_kind in ('pooled', 'multi', 'unmatched') as account_wrong
         from fct_expenditure as e

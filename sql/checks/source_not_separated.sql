@@ -8,7 +8,7 @@
 -- Invariant (clause 二: 按资金明细来源分别列示和登录): every expenditure line tied to a notice
 -- names one source of money. Reported: a blank fund source, and a source that names central
 -- money (中央) together with local money (地方 / 配套 / 本级 / 自有), e.g. 中央直达资金+地方配套资金,
--- 中央及地方. Applies to every in-scope expenditure line, whichever sub-account it sits in. Also
+-- 中央及地方 (fct_expenditure.is_mixed_money). Applies to every in-scope expenditure line, whichever sub-account it sits in. Also
 -- reported: local money (地方配套 / 本级财力 / 自有, no 中央: fct_expenditure.is_local_money) booked
 -- in the sub-account of a 中央直达 allocation line, which keeps central money apart; the line then
 -- counts toward that line's spending as booked (OVER_ALLOCATION), and needs no direct flag. Only
@@ -35,9 +35,7 @@ defects as (
     from sourced as s
     where s.source_blank
        or s.local_in_central
-       or (s.fund_source like '%中央%'
-           and (s.fund_source like '%地方%' or s.fund_source like '%配套%'
-                or s.fund_source like '%本级%' or s.fund_source like '%自有%'))
+       or s.is_mixed_money  -- central and local money named together
 ),
 standing as (
     -- the lines of a wrong source with something left under their allocation line (fct_wrong_nets:
