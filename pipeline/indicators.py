@@ -299,8 +299,7 @@ payee_months as (
            count(*) as lines,
            -- the months it paid: those its payments name together, each once (back pay,
            -- quarters), as SUBSIDY_CAP_EXCEEDED holds a month to the cap times these
-           -- (a reversal pays none: its bits times 0, as month_bits inside a case runs many times
-           -- slower in DuckDB)
+           -- (a reversal pays none: its bits times 0)
            months_of(bit_or(month_bits(months_text, posted_on) * case when amount > 0 then 1 else 0 end))
                as months,
            -- a bank or paying agency (银行代发) is no household: one line, many households' money.

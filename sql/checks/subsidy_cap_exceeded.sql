@@ -94,7 +94,7 @@ payment_months as materialized (
 ),
 months_paid as (
     -- the months the month's payments pay together (back pay, quarters; see above); a reversal
-    -- pays none (its bits times 0: month_bits inside a case runs many times slower in DuckDB)
+    -- pays none (its bits times 0)
     select notice_no, line_seq, payee, month, month_total, cap, op,
            months_of(bit_or(month_bits(months_text, posted_on) * case when amount > 0 then 1 else 0 end))
                as months
