@@ -104,7 +104,8 @@ def is_bank_payee(payee: str | None) -> bool:
 # months at once, and rent subsidies are often paid by the quarter or the half-year; the voucher's
 # summary (摘要) says which months: 补发1-3月租赁补贴, 补发2024年1至3月, 1～3月, 一至三月 (a range), 12-2月,
 # 补发2023年12月-2024年2月, 12月至次年2月 (a range across a year end), 发放3、4月份补贴 (a list),
-# 2024年第一季度, 一季度, 第2季度, 1-2季度 (quarters), 上半年, 下半年 (half-years), 补发2个月, 两个月 (a count).
+# 2024年第一季度, 一季度, 第2季度, 1-2季度, 第一、二季度 (quarters), 上半年, 下半年 (half-years), 补发2个月,
+# 两个月 (a count).
 # summary_months_text and month_bits read which months that is, and only where the text says
 # nothing else that could be a month: apart from the one expression and a year before it (2024年),
 # the summary holds no digit, no 月 and no 季 or 半 (补发1-3月及5月, 3月补发1-2月, 每户每月480元,
@@ -144,20 +145,22 @@ _OTHER = "[^0-9月季半]"                                         # what may st
 
 def _months_expression(month: str, count: str, quarter: str) -> str:
     """A range (1-3月, 1月至3月, 12月-2024年2月), a list (3、4月, 3月、4月), a count (2个月), quarters
-    (第一季度, 1-2季度) or a half-year (上半年)."""
+    (第一季度, 1-2季度, 第一、二季度, 第一季度、第三季度) or a half-year (上半年)."""
     return (f"{month}月?[-至到]{_INNER_YEAR}?{month}月|{month}(?:月?、{month})+月|{count}个月"
-            f"|第?{quarter}(?:季度)?[-至到]第?{quarter}季度|第?{quarter}季度|[上下]半年")
+            f"|第?{quarter}(?:季度)?[-至到]第?{quarter}季度|第?{quarter}(?:季度)?(?:、第?{quarter}(?:季度)?)*、第?{quarter}季度"
+            f"|第?{quarter}季度|[上下]半年")
 
 
 # The whole summary: what comes before the expression (and a year, group 1), the expression
 # (group 2), what follows it; neither side holds a digit, 月, 季 or 半. Before numerals in Chinese,
 # no other numeral either, and the first expression is the one read (第一至二季度, not 二季度).
 _SUMMARY_DIGITS = f"^{_OTHER}*(?:{_YEAR})?({_months_expression(_MONTH, _MONTH, '[1-4]')}){_OTHER}*$"
-_SUMMARY_CN = (f"^(?:{_OTHER}*?{_YEAR}|{_OTHER}*?[^0-9月季半〇零两十{_CN_DIGITS}])?"
+_SUMMARY_CN = (f"^(?:{_OTHER}*?{_YEAR}|{_OTHER}*?[^0-9月季半〇零两十{_CN_DIGITS}])??"
                f"({_months_expression(_MONTH_CN, _COUNT_CN, '[一二三四]')}){_OTHER}*$")
 # The months as summary_months_text writes them (install_macros): the year named, '|', the first
-# month, then a count, a quarter, a list, or a range with the year of its end.
-_MONTHS_TEXT = r"([0-9]*)\|([0-9]+)(?:(个)|(q)|((?:、[0-9]+)+)|-(n|[0-9]{4}年)?([0-9]+)(q?))"
+# month, then a count, a quarter, a list (of quarters where q ends it), or a range with the year of
+# its end.
+_MONTHS_TEXT = r"([0-9]*)\|([0-9]+)(?:(个)|(q)|((?:、[0-9]+)+)(q?)|-(n|[0-9]{4}年)?([0-9]+)(q?))"
 # Any of these marks a summary worth reading; most (发放3月租赁补贴) have none and pay their own
 # month at the cost of one search.
 _SUMMARY_MARKS = "[-－—–~～〜至到、个季半]"
@@ -308,12 +311,12 @@ def install_macros(con) -> None:
         create or replace macro summary_months_text(s) as
             case when regexp_matches(s, '{_SUMMARY_MARKS}')
                  then nullif(regexp_extract(
-                     replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(
+                     replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(
                          translate(summary_months_found(translate(regexp_replace(s, '{_SPACE_SQL}', '', 'g'),
                                                                   '{_SUMMARY_FULL}', '{_SUMMARY_HALF}')),
                                    '{_CN_DIGITS}两至到', '1234567892--'),
                          '十1', '11'), '十2', '12'), '十', '10'), '上半年', '1-6'), '下半年', '7-12'), '次年', 'n'),
-                         '季度', 'q'), 'q-', '-'), '第', ''), '月', ''),
+                         '季度', 'q'), 'q-', '-'), 'q、', '、'), '第', ''), '月', ''),
                      '^({_MONTHS_TEXT})$', 1), '') end
         """
     )
@@ -330,12 +333,21 @@ def install_macros(con) -> None:
     )
     # A list: months of one year (the year named, or the year posted; o places month m of it at
     # o + m), each a bit where it is in reach; unclear (null) unless every month it names is a
-    # distinct one in reach (leading zeros read away: 03、3月 names March twice).
+    # distinct one in reach (leading zeros read away: 03、3月 names March twice). A list of quarters
+    # names their months (第一、二季度: January to June).
+    con.execute(
+        f"""
+        create or replace macro summary_list_months(r) as
+            list_transform([list_transform(string_split(r.a || r.list, '、'), lambda x: cast(x as integer))],
+                lambda n: case when r.list_quarters = '' then n
+                               else flatten(list_transform(n, lambda q: [3 * q - 2, 3 * q - 1, 3 * q])) end)[1]
+        """
+    )
     con.execute(
         f"""
         create or replace macro summary_list_bits(r, py, pm) as
             list_transform(
-                [{{'months': list_transform(string_split(r.a || r.list, '、'), lambda x: cast(x as integer)),
+                [{{'months': summary_list_months(r),
                   'o': 12 * coalesce(cast(nullif(r.y, '') as integer) - py, 0) - pm}}],
                 lambda l: case
                     when len(list_distinct(l.months)) = len(l.months)
@@ -419,7 +431,7 @@ def install_macros(con) -> None:
         create or replace macro month_bits(m, posted_on) as
             coalesce(case when m is not null then list_transform(
                          [regexp_extract(m, '^{_MONTHS_TEXT}$',
-                                         ['y', 'a', 'count', 'quarter', 'list', 'end_year', 'b', 'quarters'])],
+                                         ['y', 'a', 'count', 'quarter', 'list', 'list_quarters', 'end_year', 'b', 'quarters'])],
                          lambda r: summary_months_bits(r, year(posted_on), month(posted_on)))[1] end,
                      cast(1 as bigint) << {MONTH_BITS_BACK})
         """

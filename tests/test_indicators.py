@@ -800,6 +800,7 @@ def test_subsidy_cap_exceeded__back_pay_paid_back_later_is_said_as_for_any_month
     ([(dt.date(2024, 6, 15), 1440, "第2季度租赁补贴")], None),
     ([(dt.date(2024, 6, 15), 2880, "上半年租赁补贴")], None),
     ([(dt.date(2024, 12, 15), 2880, "2024年下半年租赁补贴")], None),
+    ([(dt.date(2024, 6, 15), 2880, "发放第一、二季度租赁补贴")], None),  # a list of quarters
     ([(dt.date(2024, 2, 15), 1440, "补发2023年12月-2024年2月租赁补贴")], None),
     ([(dt.date(2024, 2, 15), 1440, "补发12-2月租赁补贴")], None),
     ([(dt.date(2024, 3, 15), 480, "3月租赁补贴"), (dt.date(2024, 3, 20), 960, "补发1-2月租赁补贴")], None),
@@ -813,6 +814,8 @@ def test_subsidy_cap_exceeded__back_pay_paid_back_later_is_said_as_for_any_month
     ([(dt.date(2024, 3, 15), 1440, "第一季度"), (dt.date(2024, 3, 20), 1440, "补发1-3月")], 3),
     # ... and a full quarter beside the month's own line is over three months
     ([(dt.date(2024, 3, 15), 480, "发放租赁补贴"), (dt.date(2024, 3, 20), 1440, "一季度")], 3),
+    # ... and so are two quarters paid for six months' 2,880 and again
+    ([(dt.date(2024, 6, 15), 2880, "第一、二季度"), (dt.date(2024, 6, 20), 480, "一、二季度")], 6),
 ])
 def test_subsidy_cap_exceeded__months_paid_together(con, lines, cap):
     add_ledger(con, [dict(voucher_no=f"记-{i}", posted_on=day, debit=amount, payee="住户03", summary=summary)

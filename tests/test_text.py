@@ -86,6 +86,12 @@ SUMMARY_MONTHS = [
     ("发放2024年第三季度租赁补贴", 3),
     ("1-2季度", 6),
     ("第一至二季度", 6),
+    ("发放第一、二季度租赁补贴", 6),   # a list of quarters: their months
+    ("第1、2季度", 6),
+    ("第一季度、第三季度", 6),
+    ("2024年第一、二、三季度", 9),
+    ("一、二季度", 6),                # the list read from its first numeral, not 二季度 alone
+    ("第一、一季度", 1),              # a quarter twice
     ("上半年租赁补贴", 6),
     ("2024年下半年租赁补贴", 6),
     # a list
@@ -93,6 +99,7 @@ SUMMARY_MONTHS = [
     ("发放3月、4月补贴", 2),
     ("补发3、4、5月", 3),
     ("补发十、十一月", 2),
+    ("一、二、三月份补贴", 3),        # from its first numeral (not 二、三月: 2)
     # a count
     ("补发2个月租赁补贴", 2),
     ("补发两个月", 2),
@@ -173,6 +180,7 @@ def _months_named(con, summary, posted_on):
     ("补发12月至次年2月", "2024-03-10", ["2023-12", "2024-01", "2024-02"]),
     ("补发2023年1-2月", "2024-03-10", ["2023-01", "2023-02"]),        # a year named is that year
     ("发放3、5月", "2024-05-10", ["2024-03", "2024-05"]),
+    ("第一、三季度", "2024-09-10", ["2024-01", "2024-02", "2024-03", "2024-07", "2024-08", "2024-09"]),
 ])
 def test_summary_month_bits__places_the_months_from_the_month_posted(con, summary, posted_on, months):
     assert _months_named(con, summary, posted_on) == months

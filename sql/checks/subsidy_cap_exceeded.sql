@@ -23,7 +23,7 @@
 -- always a household. The indicators say what such lines paid (pipeline/indicators.py).
 -- Back pay (补发) and payments of several months: a household approved late is paid several months
 -- at once, and rent subsidies are often paid by the quarter; the line's summary (摘要) says so:
--- 补发1-3月租赁补贴, 补发2024年1至3月, 补发2023年12月-2024年2月, 发放3、4月份补贴, 2024年第一季度, 上半年,
+-- 补发1-3月租赁补贴, 补发2024年1至3月, 补发2023年12月-2024年2月, 发放3、4月份补贴, 2024年第一季度, 第一、二季度, 上半年,
 -- 补发2个月. Such a month is held to the cap times the months its payments say they pay, as an
 -- auditor reading the summaries holds it (1,440 for 补发1-3月 or 第一季度 at 480 a month).
 -- summary_months_text and month_bits (pipeline/text.py) read them, and only an unambiguous summary:
