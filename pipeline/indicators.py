@@ -740,12 +740,14 @@ def measure(con: duckdb.DuckDBPyConnection, run_id: str, scope, summary: str = S
     with transaction(con):
         con.execute("delete from run_indicators where run_id = ?", [run_id])
         if rows:
-            con.executemany(
-                "insert into run_indicators (run_id, notice_no, purpose, indicator, target, observed, "
-                "status, method, over_ceiling, table_seq, indicator_seq) "
-                "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(run_id, r["notice_no"], r["purpose"], r["indicator"], r["target"], r["observed"],
-                  r["status"], r["method"], r["over_ceiling"], r["table_seq"], r["indicator_seq"])
-                 for r in rows],
+            # one statement, a list a column (executemany is a call into DuckDB a row, each waiting
+            # for the interpreter while the suites run GX beside it: 0.2-0.3 s for 35 rows)
+            columns = {"notice_no": "varchar", "purpose": "varchar", "indicator": "varchar",
+                       "target": "varchar", "observed": "varchar", "status": "varchar", "method": "varchar",
+                       "over_ceiling": "boolean", "table_seq": "integer", "indicator_seq": "integer"}
+            con.execute(
+                f"insert into run_indicators (run_id, {', '.join(columns)}) "
+                f"select ?, {', '.join(f'unnest(cast(? as {t}[]))' for t in columns.values())}",
+                [run_id, *([r[c] for r in rows] for c in columns)],
             )
     return []

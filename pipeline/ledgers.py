@@ -2326,9 +2326,10 @@ create or replace temp macro ledger_amount(c) as
         when regexp_full_match(c, '-?\d+(\.\d{1,2})?') then try_cast(c as decimal(18,2))
         when regexp_full_match(c, '-?\d{1,3}(,\d{3})+(\.\d{1,2})?')
             then try_cast(replace(c, ',', '') as decimal(18,2))
-        else ledger_amount_slow(nullif(regexp_replace(
+        -- the text cleaned once, named in a lambda (ledger_amount_slow names it many times)
+        else list_transform([nullif(regexp_replace(
                  translate(c, '０１２３４５６７８９．，－＋（）', '0123456789.,-+()'),
-                 '[\s\x{3000}¥￥元]', '', 'g'), ''))
+                 '[\s\x{3000}¥￥元]', '', 'g'), '')], lambda t: ledger_amount_slow(t))[1]
     end;
 create or replace temp macro ledger_date_slow(t) as
     case
@@ -2394,28 +2395,34 @@ create or replace temp macro ledger_code_depth(sums, deepest) as
 create or replace temp macro ledger_code_levels(sums, deepest) as
     list_bool_and(list_transform(sums[1:ledger_code_depth(sums, deepest)],
                                  lambda n: n in (3, 5, 7) and n <= deepest));
+-- (path, pieces and their sums are each computed once and named in a lambda, DuckDB's `let`: a
+-- macro's body is copied wherever it is named, and naming the pieces in one another bound each
+-- query that read a code into hundreds of expressions, 20 ms to plan ledger_code alone)
 create or replace temp macro ledger_code_read(path, pieces, deepest) as
-    case when len(path) >= 2 then case when ledger_code_nests(path) then path[-1] end
-         when len(pieces) = 1 then nullif(pieces[1], '')
-         when ledger_code_levels(ledger_code_sums(pieces), deepest)
-             then array_to_string(pieces[1:ledger_code_depth(ledger_code_sums(pieces), deepest)], '')
-    end;
+    list_transform([{'path': path, 'pieces': pieces}], lambda p:
+        list_transform([ledger_code_sums(p.pieces)], lambda sums:
+            case when len(p.path) >= 2 then case when ledger_code_nests(p.path) then p.path[-1] end
+                 when len(p.pieces) = 1 then nullif(p.pieces[1], '')
+                 when ledger_code_levels(sums, deepest)
+                     then array_to_string(p.pieces[1:ledger_code_depth(sums, deepest)], '')
+            end)[1])[1];
 create or replace temp macro ledger_code(c, deepest) as
     case when c is null then null
          when regexp_full_match(c, '\d+') then c
-         else ledger_code_read(ledger_code_path(ledger_code_text(c)), ledger_code_pieces(ledger_code_text(c)),
-                               deepest)
+         else list_transform([ledger_code_text(c)],
+                             lambda t: ledger_code_read(ledger_code_path(t), ledger_code_pieces(t), deepest))[1]
     end;
 -- why ledger_code is null though the text begins with a code: 'path' (codes that do not nest) or
 -- 'levels' (pieces that do not end levels); null otherwise
 create or replace temp macro ledger_code_doubt_of(path, pieces, deepest) as
-    case when len(path) >= 2 then case when not ledger_code_nests(path) then 'path' end
-         when len(pieces) > 1 and not ledger_code_levels(ledger_code_sums(pieces), deepest) then 'levels'
-    end;
+    list_transform([{'path': path, 'pieces': pieces}], lambda p:
+        case when len(p.path) >= 2 then case when not ledger_code_nests(p.path) then 'path' end
+             when len(p.pieces) > 1 and not ledger_code_levels(ledger_code_sums(p.pieces), deepest) then 'levels'
+        end)[1];
 create or replace temp macro ledger_code_doubt(c, deepest) as
     case when c is null or regexp_full_match(c, '\d+') then null
-         else ledger_code_doubt_of(ledger_code_path(ledger_code_text(c)), ledger_code_pieces(ledger_code_text(c)),
-                                   deepest)
+         else list_transform([ledger_code_text(c)],
+                             lambda t: ledger_code_doubt_of(ledger_code_path(t), ledger_code_pieces(t), deepest))[1]
     end;
 -- An account code (科目编码): the leading code (7201 事业支出, [7201]事业支出, 7201.01), else, with no
 -- code before it, the code after the name in brackets that hold only the code (事业支出(7201),

@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import json
 import socket
+import sys
 import threading
 import time
 
@@ -673,12 +674,17 @@ def test_reconcile__suites_run_beside_the_checks_on_their_own_connection_and_the
     def collect_stage(c, stage):
         if stage == "ledger":  # sequential suites would start only after this returns
             seen["beside the checks"] = suites_started.wait(timeout=30)
+            # the interpreter handed between the threads often (each call into DuckDB waits for it)
+            seen["switch interval"] = sys.getswitchinterval()
         return real_collect_stage(c, stage)
 
     monkeypatch.setattr(expectations, "run_suites", run_suites)
     monkeypatch.setattr(run, "collect_stage", collect_stage)
+    before = sys.getswitchinterval()
     result = run.reconcile(con, tmp_path / "out", run.Scope(as_of=dt.date(2024, 12, 31)))
     assert seen["beside the checks"] and seen["own connection"] and seen["thread"] == "recon-suites"
+    assert seen["switch interval"] == min(before, run.SUITES_SWITCH_INTERVAL) < 0.005
+    assert sys.getswitchinterval() == before
     assert len(seen["reads"]) == 1 and run.SNAPSHOT_DB in seen["reads"][0][0]
     assert (result.run_dir / "data_docs" / "index.html").is_file()
     assert not [t for t in threading.enumerate() if t.name == "recon-suites"]
