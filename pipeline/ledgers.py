@@ -1982,7 +1982,7 @@ def _insert_rows(con, path: Path, rows: Iterator[tuple], presets: Presets, prese
     if batch[0]:
         flush()
     if filled[0]:
-        cmap = dataclasses.replace(cmap, note=(
+        cmap = _noting(cmap, (
             f"合并单元格：{filled[0]:,} 个单元格按其合并区域首行的值读取（金额列除外） / merged cells: "
             f"{filled[0]:,} cells read with the value of their merged range's first row "
             f"(amount columns excepted)"))

@@ -126,7 +126,7 @@ def execute_run(inputs: Path, outputs: Path, db: Path, scope: Scope, fail_on: st
     """`recon run`: load every new notice and ledger under `inputs`, then reconcile."""
     started = dt.datetime.now()
     kwargs = {} if wait is None else {"wait": wait}
-    with session(db, **kwargs) as con:
+    with session(db, **kwargs) as con, quick_handoffs():  # GX imports beside the load (on_read)
         notice_paths, ledger_paths = discover_inputs(inputs)
         unread = unread_subfolders(inputs)
         for folder, files in unread:
@@ -401,9 +401,9 @@ def materialised(con: duckdb.DuckDBPyConnection, views: tuple[str, ...]):
             con.execute(f"detach database if exists {SNAPSHOT_DB}")
 
 
-# While the suites run GX on their thread (Python, most of the time), every call this thread
-# makes into DuckDB gives up the interpreter and waits to get it back; Python hands it over every
-# switch interval, 5 ms by default. A trivial query took 0.44 ms alone and 23.5 ms beside a busy
+# While GX is imported beside the load, and while the suites run GX on their thread (Python, most
+# of the time), every call this thread makes into DuckDB gives up the interpreter and waits to get
+# it back; Python hands it over every switch interval, 5 ms by default. A trivial query took 0.44 ms alone and 23.5 ms beside a busy
 # Python thread, 2.9 ms with an interval of 0.5 ms; a run makes hundreds of such calls beside the
 # suites (a statement a rule, the indicators', the run's records), and GX's own thread as many.
 SUITES_SWITCH_INTERVAL = 0.0005
