@@ -161,7 +161,10 @@ Year-to-date exports (supersession)
     yesterday's lines. After a ledger file F loads, each other active ledger file E whose
     posting-date range covers F's, or is covered by it, is compared with F line by line: the
     file whose range is covered must have more than half of its lines repeated whole in the other
-    (voucher line key, date, account, amounts, payee). If so, the older of the two exports is
+    (voucher line key, date, account, amounts, payee), or, where the system numbered its vouchers
+    afresh between the two exports (断号整理: a voucher deleted, those after it renumbered), more
+    than half repeated but for the voucher number (date, book, account, amounts, payee and
+    summary; the outcome says the vouchers were renumbered). If so, the older of the two exports is
     marked `superseded` (superseded_by = the newer). Where the covered file begins in a later
     month than the other (a month's export beside the year to date), it is the part, and the
     other stays counted, whatever the names or paths say. Between two that begin in one month
@@ -2897,6 +2900,26 @@ select
 """
 
 
+# The same, but for the voucher number: the lines of an export whose system renumbered its
+# vouchers since (断号整理 closes the gap a deleted voucher left). The summary is compared too, as
+# the voucher key is not: another unit's ledger shares no payee and summary and amount on a date.
+_LINES_REPEATED_RENUMBERED = r"""
+select count(*)
+from ledger_lines as o
+where o.file_id = $covered
+  and exists (
+      select 1 from ledger_lines as n
+      where n.file_id = $covering
+        and n.book is not distinct from o.book
+        and n.posted_on = o.posted_on
+        and n.account_code = o.account_code
+        and n.debit = o.debit
+        and n.credit = o.credit
+        and n.payee is not distinct from o.payee
+        and n.summary is not distinct from o.summary)
+"""
+
+
 # An export date in a file's name: ytd_20241130.csv, 账簿_2024-11-30.xlsx, 凭证2024年11月30日.csv.
 _NAME_DATE = re.compile(r"(?<!\d)(20\d{2})(?:[-_.]?(0[1-9]|1[0-2])[-_.]?(0[1-9]|[12]\d|3[01])"
                         r"|年(\d{1,2})月(\d{1,2})日)(?!\d)")
@@ -2922,7 +2945,11 @@ def _supersede(con, file_id: int) -> str | None:
         old_file = f"{old_name}（#{old_id}）"
         covered, covering = (old_id, file_id) if new_covers_old else (file_id, old_id)
         lines, repeated = con.execute(_LINES_REPEATED, {"covered": covered, "covering": covering}).fetchone()
-        if 2 * repeated <= lines:
+        renumbered = False
+        if 2 * repeated <= lines and same_start:  # two year-to-date exports: renumbered since?
+            again = con.execute(_LINES_REPEATED_RENUMBERED, {"covered": covered, "covering": covering}).fetchone()[0]
+            renumbered = 2 * again > lines
+        if 2 * repeated <= lines and not renumbered:
             if repeated:
                 notes.append(
                     f"与文件 {old_file} 日期范围相互覆盖，但只有 {repeated}/{lines} 行相同：视为另一本账"
@@ -2950,6 +2977,9 @@ def _supersede(con, file_id: int) -> str | None:
         else:
             new_is_newer = bool(new_covers_old)
             zh_why, en_why = "日期范围覆盖本文件", "its dates cover this file's"
+        if renumbered:
+            zh_why += "；凭证已重新编号"
+            en_why += "; its vouchers renumbered"
         newer, older = (file_id, old_id) if new_is_newer else (old_id, file_id)
         newer_file = f"{new_name}（#{file_id}）" if new_is_newer else old_file
         con.execute(

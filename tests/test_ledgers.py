@@ -2637,6 +2637,34 @@ def test_load_ledgers__year_to_date_export_supersedes_yesterday(con, tmp_path):
     assert con.execute("select count(*) from stg_ledger_lines where voucher_no = '记-2'").fetchone() == (0,)
 
 
+def test_load_ledgers__year_to_date_export_with_its_vouchers_renumbered_supersedes_yesterday(con, tmp_path):
+    # 记-2 deleted on 11-30 and the vouchers after it numbered afresh (断号整理): 记-3 … 记-5 are now
+    # 记-2 … 记-4. Only 记-1 repeats with its number; before, both exports counted (spending twice)
+    seed_notice(con)
+    days = ["2024-01-15", "2024-06-15", "2024-09-15", "2024-10-15", "2024-11-29"]
+    yesterday = write_csv(tmp_path / "ytd_20241129.csv", [
+        row(voucher_no=f"记-{n}", posted_on=d, debit="480", payee=f"住户{n}") for n, d in enumerate(days, 1)])
+    kept = [(d, f"住户{n}") for n, d in enumerate(days, 1) if n != 2]
+    today = write_csv(tmp_path / "ytd_20241130.csv", [
+        row(voucher_no=f"记-{n}", posted_on=d, debit="480", payee=p) for n, (d, p) in enumerate(kept, 1)]
+        + [row(voucher_no="记-5", posted_on="2024-11-30", debit="400", payee="住户6")])
+    [y] = load_ledgers(con, [yesterday])
+    [t] = load_ledgers(con, [today])
+    assert spent(con) == Decimal("2320.00")  # today's lines only: 4 × 480 + 400
+    assert con.execute("select status, superseded_by from input_files where file_id = ?",
+                       [y.file_id]).fetchone() == ("superseded", t.file_id)
+    message = con.execute("select message from input_files where file_id = ?", [y.file_id]).fetchone()[0]
+    assert "凭证已重新编号" in message and "its vouchers renumbered" in message
+    # another unit paying the same households the same on the same days, its vouchers numbered its
+    # own way and its summary its own: still another ledger
+    other = write_csv(tmp_path / "unit_b_20241130.csv", [
+        row(voucher_no=f"记-{100 + n}", posted_on=d, debit="480", payee=p, summary="乙单位发放租赁补贴")
+        for n, (d, p) in enumerate(kept, 1)] + [row(voucher_no="记-105", posted_on="2024-11-30", debit="400")])
+    [o] = load_ledgers(con, [other])
+    assert o.action == "loaded" and con.execute(
+        "select count(*) from input_files where kind = 'ledger' and status = 'loaded'").fetchone() == (2,)
+
+
 def test_load_ledgers__older_export_loaded_late_is_superseded_itself(con, tmp_path):
     seed_notice(con)
     old = write_csv(tmp_path / "old.csv", [row(voucher_no="记-1", posted_on="2024-01-15", debit="480")])
