@@ -164,7 +164,8 @@ Year-to-date exports (supersession)
     (voucher line key, date, account, amounts, payee), or, where the system numbered its vouchers
     afresh between the two exports (断号整理: a voucher deleted, those after it renumbered), more
     than half repeated but for the voucher number (date, book, account, amounts, payee and
-    summary; the outcome says the vouchers were renumbered). If so, the older of the two exports is
+    summary, each line once, lines without a payee not counted; the outcome says the vouchers
+    were renumbered). If so, the older of the two exports is
     marked `superseded` (superseded_by = the newer). Where the covered file begins in a later
     month than the other (a month's export beside the year to date), it is the part, and the
     other stays counted, whatever the names or paths say. Between two that begin in one month
@@ -2901,22 +2902,34 @@ select
 
 
 # The same, but for the voucher number: the lines of an export whose system renumbered its
-# vouchers since (断号整理 closes the gap a deleted voucher left). The summary is compared too, as
-# the voucher key is not: another unit's ledger shares no payee and summary and amount on a date.
+# vouchers since (断号整理 closes the gap a deleted voucher left). A line is known by its content
+# alone here (date, book, account, amounts, payee, summary), so only lines naming a payee count,
+# and each line of the covering file repeats one line of the covered file at most: thirty lines
+# alike (a template's summary, 480 each) match thirty, not one. Another unit's ledger shares no
+# payee and summary and amount on a date.
 _LINES_REPEATED_RENUMBERED = r"""
-select count(*)
-from ledger_lines as o
-where o.file_id = $covered
-  and exists (
-      select 1 from ledger_lines as n
-      where n.file_id = $covering
-        and n.book is not distinct from o.book
-        and n.posted_on = o.posted_on
-        and n.account_code = o.account_code
-        and n.debit = o.debit
-        and n.credit = o.credit
-        and n.payee is not distinct from o.payee
-        and n.summary is not distinct from o.summary)
+with covered as (
+    select book, posted_on, account_code, debit, credit, payee, summary, count(*) as n
+    from ledger_lines
+    where file_id = $covered and payee is not null
+    group by all
+),
+covering as (
+    select book, posted_on, account_code, debit, credit, payee, summary, count(*) as n
+    from ledger_lines
+    where file_id = $covering and payee is not null
+    group by all
+)
+select coalesce(sum(least(o.n, c.n)), 0)
+from covered as o
+join covering as c
+  on c.book is not distinct from o.book
+ and c.posted_on = o.posted_on
+ and c.account_code = o.account_code
+ and c.debit = o.debit
+ and c.credit = o.credit
+ and c.payee = o.payee
+ and c.summary is not distinct from o.summary
 """
 
 

@@ -2663,6 +2663,15 @@ def test_load_ledgers__year_to_date_export_with_its_vouchers_renumbered_supersed
     [o] = load_ledgers(con, [other])
     assert o.action == "loaded" and con.execute(
         "select count(*) from input_files where kind = 'ledger' and status = 'loaded'").fetchone() == (2,)
+    # nor one whose lines name no payee: alike by content, such lines tell no export from another
+    blank = write_csv(tmp_path / "unit_c_20241130.csv", [
+        row(voucher_no=f"记-{200 + n}", posted_on=d, debit="480", payee="") for n, (d, _) in enumerate(kept, 1)])
+    for f in (today, blank):
+        con.execute("update ledger_lines set payee = null where file_id = (select file_id from input_files "
+                    "where name = ?)", [f.name])
+    [c] = load_ledgers(con, [blank])
+    assert c.action == "loaded" and con.execute(
+        "select count(*) from input_files where kind = 'ledger' and status = 'loaded'").fetchone() == (3,)
 
 
 def test_load_ledgers__older_export_loaded_late_is_superseded_itself(con, tmp_path):
