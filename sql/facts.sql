@@ -852,13 +852,23 @@ where (j.amount > 0 and j.pending_later < j.pending)
 -- no payee (红字冲销 of the batch), then rebooked to 2210107; or a batch paid without the
 -- direct-fund flag, taken off in one line and paid again with it. The lines of one wrong booking
 -- are grouped, with their count and net: a group whose lines net to 0.00 is corrected, however
--- the correction was booked: nothing is left of it, and its rule reports none of its lines
--- (fct_recon_lines: code_corrected, flag_corrected, source_corrected, account_corrected). A group
--- with something left (partly corrected, over-corrected, or never) is judged line by line as
--- before: each line not cancelled by its mirror (fct_reversed_lines) is reported, with the net in
--- the message. Mirrors net to zero within a group, so a group of mirror pairs only is corrected as
--- well. What "one wrong booking" is, by kind (the group's key; the key columns of the other kinds
--- are null):
+-- the correction was booked: nothing is left of it, and its rule reports none of its lines. A
+-- group with something left (partly corrected, over-corrected, or never) is judged line by line
+-- as before: each line not cancelled by its mirror (fct_reversed_lines) is reported, with the net
+-- in the message. Mirrors net to zero within a group, so a group of mirror pairs only is corrected
+-- as well.
+--
+-- One row per line wrong in any way, with for each kind of wrong (code, flag, source, account):
+--   <kind>_wrong      the line is wrong that way: the rule's test of a wrong line, stated here
+--                     alone (the rules read it, and pick their own shapes of it: the rules of
+--                     codes by function_code_status, COMMINGLED_ACCOUNT and UNMATCHED_EXPENDITURE
+--                     by match_kind)
+--   <kind>_lines, <kind>_net   the count and the net of the line's wrong booking of that kind
+--                     (null where the line is not wrong that way), for the messages
+--   <kind>_corrected  that booking nets to 0.00 (false where the line is not wrong that way): the
+--                     rule reports none of its lines, and fct_recon_lines marks them so
+-- The rules and fct_recon_lines join a line here by the line (notice_no, file_id, row_no), so
+-- each kind's group key is stated once, below. What "one wrong booking" is, by kind (its key):
 --   code     a function code the rules of codes judge wrong (CODE_NOT_ITEM_LEVEL: not an item
 --            code; CODE_UNKNOWN: not in the year's classification; CODE_MISMATCH: another item
 --            than the allocation line's): notice, allocation line (a sub-account that names none:
@@ -876,21 +886,21 @@ where (j.amount > 0 and j.pending_later < j.pending)
 --   account  UNMATCHED_EXPENDITURE and COMMINGLED_ACCOUNT's pooled and multi shapes: a
 --            sub-account that names no single allocation line: notice and the sub-account as
 --            booked (purpose_key; blank included).
--- A group's key decides its kind of wrong: every line with the key is wrong that way (a flag
--- group's key with is_local_money false: local money is judged by SOURCE_NOT_SEPARATED instead),
--- so a rule joins its wrong lines to their group by the key alone. A line may be wrong in several
--- ways, and is then in a group of each kind, each netted on its own: a batch on a wrong code and
--- without the flag, its code corrected in bulk but its flag not, still lacks the flag.
--- Each line is counted once, as the rules take it (not batch_repeat). One pass over the lines:
--- the wrong ones, few, grouped by hash; a run computes it once (pipeline.run.SNAPSHOT_VIEWS).
-create or replace view fct_wrong_nets as
+-- A group holds the lines wrong that way with its key (the test leads the key), and no others.
+-- A line may be wrong in several ways, and is then in a group of each kind, each netted on its
+-- own: a batch on a wrong code and without the flag, its code corrected in bulk but its flag not,
+-- still lacks the flag. Each line is counted once, as the rules take it (amount <> 0, not
+-- batch_repeat; fct_expenditure: no prior years' refund, which is no spending of the year and in
+-- no group). One pass over the lines: the wrong ones, few, partitioned by each kind's key; a run
+-- computes it once (pipeline.run.SNAPSHOT_VIEWS).
+create or replace view fct_wrong_lines as
 with wrong as materialized (
-    -- the lines wrong in any way, once, with a column per kind; read four times
+    -- the lines wrong in any way, once, with a column per kind; read five times
     select *
     from (
         select
-            e.notice_no, e.line_seq, e.purpose_key, e.function_code, e.direct_flag,
-            e.direct_flag_referenced, e.project_code, e.amount,
+            e.notice_no, e.file_id, e.row_no, e.amount, e.line_seq, e.purpose_key, e.function_code,
+            e.direct_flag, e.direct_flag_referenced, e.project_code,
             case when e.line_seq is null then e.purpose_key end as unallocated_key,
             nullif(trim(e.fund_source), '') as fund_source,
             coalesce(e.function_code_status <> 'item'
@@ -910,56 +920,77 @@ with wrong as materialized (
           and not e.batch_repeat
     ) as l
     where l.code_wrong or l.flag_wrong or l.source_wrong or l.account_wrong
+),
+-- each kind's wrong bookings: the lines wrong that way, partitioned by the kind's key (written
+-- here alone; the lines join back by the line, and the rules and fct_recon_lines likewise)
+code_groups as (
+    select w.notice_no, w.file_id, w.row_no,
+           count(*) over booking as lines, sum(w.amount) over booking as net
+    from wrong as w
+    where w.code_wrong
+    window booking as (partition by w.notice_no, w.line_seq, w.unallocated_key, w.function_code)
+),
+flag_groups as (
+    select w.notice_no, w.file_id, w.row_no,
+           count(*) over booking as lines, sum(w.amount) over booking as net
+    from wrong as w
+    where w.flag_wrong
+    window booking as (partition by w.notice_no, w.line_seq,
+                                    w.direct_flag, w.direct_flag_referenced, w.project_code)
+),
+source_groups as (
+    select w.notice_no, w.file_id, w.row_no,
+           count(*) over booking as lines, sum(w.amount) over booking as net
+    from wrong as w
+    where w.source_wrong
+    window booking as (partition by w.notice_no, w.line_seq, w.unallocated_key, w.fund_source)
+),
+account_groups as (
+    select w.notice_no, w.file_id, w.row_no,
+           count(*) over booking as lines, sum(w.amount) over booking as net
+    from wrong as w
+    where w.account_wrong
+    window booking as (partition by w.notice_no, w.purpose_key)
 )
-select 'code' as kind, w.notice_no, w.line_seq, w.unallocated_key as purpose_key, w.function_code,
-       cast(null as boolean) as direct_flag, cast(null as boolean) as direct_flag_referenced,
-       cast(null as varchar) as project_code, cast(null as varchar) as fund_source,
-       count(*) as lines, sum(w.amount) as net
+select
+    w.notice_no, w.file_id, w.row_no,
+    w.code_wrong, c.lines as code_lines, cast(c.net as decimal(18,2)) as code_net,
+    coalesce(c.net = 0, false) as code_corrected,
+    w.flag_wrong, f.lines as flag_lines, cast(f.net as decimal(18,2)) as flag_net,
+    coalesce(f.net = 0, false) as flag_corrected,
+    w.source_wrong, s.lines as source_lines, cast(s.net as decimal(18,2)) as source_net,
+    coalesce(s.net = 0, false) as source_corrected,
+    w.account_wrong, a.lines as account_lines, cast(a.net as decimal(18,2)) as account_net,
+    coalesce(a.net = 0, false) as account_corrected
 from wrong as w
-where w.code_wrong
-group by w.notice_no, w.line_seq, w.unallocated_key, w.function_code
-union all
-select 'flag', w.notice_no, w.line_seq, cast(null as varchar), cast(null as varchar),
-       w.direct_flag, w.direct_flag_referenced, w.project_code, cast(null as varchar),
-       count(*), sum(w.amount)
-from wrong as w
-where w.flag_wrong
-group by w.notice_no, w.line_seq, w.direct_flag, w.direct_flag_referenced, w.project_code
-union all
-select 'source', w.notice_no, w.line_seq, w.unallocated_key, cast(null as varchar),
-       cast(null as boolean), cast(null as boolean), cast(null as varchar), w.fund_source,
-       count(*), sum(w.amount)
-from wrong as w
-where w.source_wrong
-group by w.notice_no, w.line_seq, w.unallocated_key, w.fund_source
-union all
-select 'account', w.notice_no, cast(null as integer), w.purpose_key, cast(null as varchar),
-       cast(null as boolean), cast(null as boolean), cast(null as varchar), cast(null as varchar),
-       count(*), sum(w.amount)
-from wrong as w
-where w.account_wrong
-group by w.notice_no, w.purpose_key;
+left join code_groups as c
+  on c.notice_no = w.notice_no and c.file_id = w.file_id and c.row_no = w.row_no
+left join flag_groups as f
+  on f.notice_no = w.notice_no and f.file_id = w.file_id and f.row_no = w.row_no
+left join source_groups as s
+  on s.notice_no = w.notice_no and s.file_id = w.file_id and s.row_no = w.row_no
+left join account_groups as a
+  on a.notice_no = w.notice_no and a.file_id = w.file_id and a.row_no = w.row_no;
 
--- A view of the name before fct_wrong_nets took its place (it held kind 'code' alone): gone from
--- a store created before, so that nothing reads it by mistake.
+-- Views of the names before fct_wrong_lines took their place (fct_miscoded_nets held the groups
+-- of kind 'code' alone, fct_wrong_nets the groups of each kind, which the rules and
+-- fct_recon_lines joined each by its key): gone from a store created before, so that nothing
+-- reads them by mistake.
 drop view if exists fct_miscoded_nets;
+drop view if exists fct_wrong_nets;
 
 -- The lines on wrong codes that stand, as the rules of codes (CODE_MISMATCH, CODE_NOT_ITEM_LEVEL,
--- CODE_UNKNOWN) report them, each rule its own kind of wrong code: on a code with something
--- left under its allocation line (fct_wrong_nets, kind 'code'; code_lines and code_net, for the
--- message), and not cancelled by their mirror (fct_reversed_lines; a reversal that cancels
--- nothing stands). Only wrong lines meet a group of kind 'code': a line of the same allocation
--- line and code has the same code status, and so is wrong too.
+-- CODE_UNKNOWN) report them, each rule its own kind of wrong code (by function_code_status): on
+-- a code with something left under its allocation line (fct_wrong_lines: code_wrong, not
+-- code_corrected; code_lines and code_net, for the message), and not cancelled by their mirror
+-- (fct_reversed_lines; a reversal that cancels nothing stands).
 create or replace view fct_miscoded_standing as
-select e.*, n.lines as code_lines, cast(n.net as decimal(18,2)) as code_net
+select e.*, w.code_lines, w.code_net
 from fct_expenditure as e
-join fct_wrong_nets as n
-  on n.kind = 'code' and n.notice_no = e.notice_no and n.line_seq is not distinct from e.line_seq
- and n.purpose_key is not distinct from case when e.line_seq is null then e.purpose_key end
- and n.function_code is not distinct from e.function_code
-where e.amount <> 0
-  and not e.batch_repeat
-  and n.net <> 0
+join fct_wrong_lines as w
+  on w.notice_no = e.notice_no and w.file_id = e.file_id and w.row_no = e.row_no
+where w.code_wrong
+  and not w.code_corrected
   and not exists (select 1 from fct_reversed_lines as c
                   where c.notice_no = e.notice_no and c.file_id = e.file_id and c.row_no = e.row_no);
 
@@ -975,12 +1006,12 @@ where e.amount <> 0
 -- reversed: the line is cancelled by its mirror, or is the reversal that cancels it
 -- (fct_reversed_lines, which the rules of single lines read too).
 -- code_corrected, flag_corrected, source_corrected, account_corrected: the line is in a wrong
--- booking of that kind whose lines net to 0.00 (fct_wrong_nets): corrected, in bulk or line by
--- line, as the rules take it (code: the rules of codes; flag: DIRECT_FLAG_MISSING; source:
--- SOURCE_NOT_SEPARATED; account: UNMATCHED_EXPENDITURE and COMMINGLED_ACCOUNT's pooled and multi
--- lines). Each of the suite's expectations passes over the lines corrected in its own kind, as
--- over reversed ones; a line corrected in one kind is judged by the others as before, as their
--- rules do.
+-- booking of that kind whose lines net to 0.00 (fct_wrong_lines, which the rules read too):
+-- corrected, in bulk or line by line, as the rules take it (code: the rules of codes; flag:
+-- DIRECT_FLAG_MISSING; source: SOURCE_NOT_SEPARATED; account: UNMATCHED_EXPENDITURE and
+-- COMMINGLED_ACCOUNT's pooled and multi lines). Each of the suite's expectations passes over the
+-- lines corrected in its own kind, as over reversed ones; a line corrected in one kind is judged
+-- by the others as before, as their rules do. A prior years' refund is in no wrong booking.
 create or replace view fct_recon_lines as
 select
     e.notice_no, e.fiscal_year, e.file_id, e.row_no, e.source_file, e.voucher_no, e.line_no,
@@ -1002,34 +1033,17 @@ select
     case when e.match_kind = 'line' and e.allocated_is_direct then not e.is_local_money end
         as local_money_apart,
     r.row_no is not null as reversed,
-    c.notice_no is not null as code_corrected,
-    f.notice_no is not null as flag_corrected,
-    s.notice_no is not null as source_corrected,
-    a.notice_no is not null as account_corrected,
+    coalesce(w.code_corrected, false) as code_corrected,
+    coalesce(w.flag_corrected, false) as flag_corrected,
+    coalesce(w.source_corrected, false) as source_corrected,
+    coalesce(w.account_corrected, false) as account_corrected,
     e.prior_year_refund
 from fct_expenditure_booked as e
 left join fct_reversed_lines as r
   on r.notice_no = e.notice_no and r.file_id = e.file_id and r.row_no = e.row_no
--- the groups of fct_wrong_nets with nothing left, each joined by its kind's key
-left join fct_wrong_nets as c
-  on c.kind = 'code' and c.net = 0 and c.notice_no = e.notice_no
- and c.line_seq is not distinct from e.line_seq
- and c.purpose_key is not distinct from case when e.line_seq is null then e.purpose_key end
- and c.function_code is not distinct from e.function_code
-left join fct_wrong_nets as f
-  on f.kind = 'flag' and f.net = 0 and f.notice_no = e.notice_no and f.line_seq = e.line_seq
- and f.direct_flag is not distinct from e.direct_flag
- and f.direct_flag_referenced = e.direct_flag_referenced
- and f.project_code is not distinct from e.project_code
- and not e.is_local_money
-left join fct_wrong_nets as s
-  on s.kind = 'source' and s.net = 0 and s.notice_no = e.notice_no
- and s.line_seq is not distinct from e.line_seq
- and s.purpose_key is not distinct from case when e.line_seq is null then e.purpose_key end
- and s.fund_source is not distinct from nullif(trim(e.fund_source), '')
-left join fct_wrong_nets as a
-  on a.kind = 'account' and a.net = 0 and a.notice_no = e.notice_no
- and a.purpose_key is not distinct from e.purpose_key
+-- the line's wrong bookings, each kind's with what is left of it
+left join fct_wrong_lines as w
+  on w.notice_no = e.notice_no and w.file_id = e.file_id and w.row_no = e.row_no
 where e.amount <> 0
   and not e.batch_repeat  -- a line of batches of one purpose once, as the rules take it
   and not e.doc_of_other_year;  -- another year's allocation: not this notice's line

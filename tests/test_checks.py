@@ -861,7 +861,7 @@ def test_single_line_rules__a_reversal_cancels_no_payment_after_its_day(con, rul
 
 # A batch with one of SAME_MISTAKE's mistakes (two households' rent on 5 January), taken off by one
 # red line for the batch (红字冲销, no payee) on 9 February and booked again right on 10 February.
-# The rules beside the codes net it as the rules of codes net a wrong code (fct_wrong_nets)
+# The rules beside the codes net it as the rules of codes net a wrong code (fct_wrong_lines)
 BULK_RULES = ("COMMINGLED_ACCOUNT", "DIRECT_FLAG_MISSING", "SOURCE_NOT_SEPARATED", "UNMATCHED_EXPENDITURE")
 # the column of fct_recon_lines that says a line's wrong booking of the rule's kind is corrected
 CORRECTED = {"COMMINGLED_ACCOUNT": "account_corrected", "UNMATCHED_EXPENDITURE": "account_corrected",
@@ -978,6 +978,28 @@ def test_bulk_rules__a_line_wrong_two_ways_is_netted_in_each_on_its_own(con):
         "select voucher_no, line_no, code_corrected, flag_corrected from fct_recon_lines "
         "order by voucher_no, line_no").fetchall()] == [(True, False), (True, False), (True, False),
                                                        (False, False), (False, False)]
+
+
+# the column of fct_recon_lines that says a line's wrong booking of the rule's kind is corrected
+KIND_CORRECTED = {**CORRECTED, "CODE_MISMATCH": "code_corrected", "CODE_NOT_ITEM_LEVEL": "code_corrected",
+                  "CODE_UNKNOWN": "code_corrected"}
+
+
+@pytest.mark.parametrize("rule_id", sorted(SAME_MISTAKE))
+def test_bulk_rules__a_prior_years_refund_is_in_no_wrong_booking(con, rule_id):
+    # a batch with the mistake, taken off in bulk and rebooked: corrected. Beside it, a household's
+    # 2023 subsidy paid back in 2024 (收回2023年…) and credited with the same mistake: no spending of
+    # the year, so in no wrong booking (the rules never see it; OUT_OF_PERIOD reports it). Before,
+    # fct_recon_lines joined each line to a booking with nothing left by the booking's key, apart
+    # from the rules' join, and marked the refund corrected with a batch it was never netted in
+    mistake = SAME_MISTAKE[rule_id]
+    refund = dict(voucher_no="记-0301", posted_on=dt.date(2024, 3, 1), credit=480, payee="住户C",
+                  summary="收回2023年多发租赁补贴", **mistake)
+    add_ledger(con, batch_of(mistake) + [red_line(960, mistake)] + BATCH_REBOOKED + [refund])
+    assert findings(con, rule_id) == []
+    assert con.execute(f"select voucher_no, prior_year_refund, {KIND_CORRECTED[rule_id]} from fct_recon_lines "
+                       "where voucher_no in ('记-0105', '记-0301') order by voucher_no, line_no").fetchall() == [
+        ("记-0105", False, True), ("记-0105", False, True), ("记-0301", True, False)]
 
 
 # --- REVENUE_MISCODED --------------------------------------------------------------------------
@@ -1838,7 +1860,7 @@ def test_run__facts_snapshot_only_during_the_stages(con, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         reconcile(con, tmp_path / "out", as_of)
     assert _snapshot(con, tmp_path) == [[], [], []]
-    assert during == [[["fct_expenditure_booked", "fct_reversed_lines", "fct_wrong_nets"], ["recon_snapshot"],
+    assert during == [[["fct_expenditure_booked", "fct_reversed_lines", "fct_wrong_lines"], ["recon_snapshot"],
                        ["snapshot"]]] * 2
     # a killed run's folder is removed by the next run
     stale = tmp_path / "recon.duckdb.tmp" / "recon-snapshot-killed"

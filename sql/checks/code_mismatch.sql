@@ -11,19 +11,18 @@
 -- lines of pooled, multi-purpose or unmatched sub-accounts have no allocated code to compare
 -- (COMMINGLED_ACCOUNT / UNMATCHED_EXPENDITURE report them). A wrong code whose lines under the
 -- allocation line net to 0.00 as of the date is corrected, in bulk or line by line, and none of
--- its lines is reported (fct_miscoded_nets); on a code with something left, the lines not
+-- its lines is reported (fct_wrong_lines); on a code with something left, the lines not
 -- cancelled by their mirror are, as in CODE_NOT_ITEM_LEVEL, each saying what is left on the
 -- code. expectations/fct_recon_lines.json enforces the same rule (booked_item_code =
 -- allocated_item_code where neither reversed nor code_corrected); tests/test_expectations.py
 -- checks that the two agree.
 with unreversed as (
-    -- fct_miscoded_standing: not corrected in bulk, nor cancelled by a mirror
+    -- fct_miscoded_standing: on a wrong code (fct_wrong_lines.code_wrong), not corrected in bulk,
+    -- nor cancelled by a mirror. A valid item code is wrong only as another than the 7-digit
+    -- code of the allocation line whose sub-account the line is in
     select e.*
     from fct_miscoded_standing as e
-    where e.match_kind = 'line'
-      and e.function_code_status = 'item'
-      and length(e.allocated_code) = 7
-      and e.function_code <> e.allocated_code
+    where e.function_code_status = 'item'
 ),
 findings as (
     select

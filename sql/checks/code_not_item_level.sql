@@ -17,7 +17,7 @@
 -- before it to cancel is reported itself. A wrong code whose lines under the allocation line (a
 -- sub-account that names none: under the sub-account) net to 0.00 as of the date is corrected,
 -- however the correction was booked (one red line for a batch, no payee), and none of its lines
--- is reported (fct_miscoded_nets); on a code with something left, each line reported says how
+-- is reported (fct_wrong_lines); on a code with something left, each line reported says how
 -- much. expectations/fct_recon_lines.json (function_code_status) agrees.
 with unreversed as (
     -- fct_miscoded_standing: not corrected in bulk, nor cancelled by a mirror

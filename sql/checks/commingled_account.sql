@@ -22,27 +22,26 @@
 -- payee, function code, direct flag, project code, fund source and amount, opposite sign) are not
 -- reported. A batch booked to such a sub-account is often taken off in bulk, by one red line
 -- without payee, and booked again to its purpose's own: the lines of the sub-account as booked
--- (notice, purpose_key) that net to 0.00 as of the date (fct_wrong_nets, kind 'account') are
--- corrected, and none of them is reported; where something is left, each line no mirror cancels
--- is, saying how much. expectations/fct_recon_lines.json (match_kind, where neither reversed nor
--- account_corrected) agrees.
+-- (notice, purpose_key) that net to 0.00 as of the date (fct_wrong_lines: account_wrong,
+-- account_corrected) are corrected, and none of them is reported; where something is left, each
+-- line no mirror cancels is, saying how much. expectations/fct_recon_lines.json (match_kind, where
+-- neither reversed nor account_corrected) agrees.
 with account_lines as (
-    -- the lines of a sub-account with something left on it (fct_wrong_nets: one with nothing left
-    -- is corrected, in bulk or line by line), and for the message what is left on it, where
-    -- other lines are on it
+    -- the pooled and multi lines of a sub-account with something left on it (fct_wrong_lines:
+    -- account_wrong; one with nothing left is corrected, in bulk or line by line), and for the
+    -- message what is left on it, where other lines are on it
     select
         e.*,
-        case when n.lines > 1 then '（该账户的净额 ' || cast(cast(n.net as decimal(18,2)) as varchar) || ' 元）'
+        case when w.account_lines > 1 then '（该账户的净额 ' || cast(w.account_net as varchar) || ' 元）'
              else '' end as net_zh,
-        case when n.lines > 1 then ' (net ' || cast(cast(n.net as decimal(18,2)) as varchar) || ' on the sub-account)'
+        case when w.account_lines > 1 then ' (net ' || cast(w.account_net as varchar) || ' on the sub-account)'
              else '' end as net_en
     from fct_expenditure as e
-    join fct_wrong_nets as n
-      on n.kind = 'account' and n.notice_no = e.notice_no and n.purpose_key is not distinct from e.purpose_key
-    where e.match_kind in ('pooled', 'multi')
-      and not e.batch_repeat
-      and e.amount <> 0
-      and n.net <> 0
+    join fct_wrong_lines as w
+      on w.notice_no = e.notice_no and w.file_id = e.file_id and w.row_no = e.row_no
+    where w.account_wrong
+      and not w.account_corrected
+      and e.match_kind in ('pooled', 'multi')
 ),
 pooled_or_multi as (
     select

@@ -18,40 +18,28 @@
 -- (fct_reversed_lines: same sub-account, payee, function code, direct flag, project code, fund
 -- source and amount, opposite sign) is corrected, not reported. A batch booked without the flag
 -- is often taken off in bulk, by one red line without payee, and paid again with it: the lines
--- of one allocation line with one flag and project code as booked (fct_wrong_nets, kind 'flag')
--- that net to 0.00 as of the date are corrected, and none of them is reported; where something
--- is left, each payment no mirror cancels is, saying how much. expectations/fct_recon_lines.json
--- (direct_flag_carried, where neither reversed nor flag_corrected) agrees.
-with defects as (
+-- of one allocation line with one flag and project code as booked (fct_wrong_lines: flag_wrong,
+-- flag_corrected) that net to 0.00 as of the date are corrected, and none of them is reported;
+-- where something is left, each payment no mirror cancels is, saying how much.
+-- expectations/fct_recon_lines.json (direct_flag_carried, where neither reversed nor
+-- flag_corrected) agrees.
+with standing as (
+    -- the lines without the flag or the project code (fct_wrong_lines.flag_wrong) with something
+    -- left under their allocation line (one with nothing left is corrected, in bulk or line by
+    -- line); flag_lines and flag_net, for the message. Which is wrong, for the message:
     -- flag_missing: blank, 否 / 09 or unreadable; flag_referenced: 02 where 01 belongs (its
-    -- spelling as written is in `observed`)
+    -- spelling as written is in `observed`); code_missing: not the notice's project code
     select
         e.*,
         e.direct_flag is distinct from true as flag_missing,
         e.direct_flag_referenced as flag_referenced,
-        e.project_code is distinct from e.notice_project_code as code_missing
+        e.project_code is distinct from e.notice_project_code as code_missing,
+        w.flag_lines, w.flag_net
     from fct_expenditure as e
-    where e.match_kind = 'line'
-      and not e.batch_repeat
-      and e.allocated_is_direct
-      and not e.is_local_money
-      and e.amount <> 0
-      and (e.direct_flag is distinct from true
-           or e.direct_flag_referenced
-           or e.project_code is distinct from e.notice_project_code)
-),
-standing as (
-    -- the lines of a wrong flag with something left under their allocation line (fct_wrong_nets:
-    -- one with nothing left is corrected, in bulk or line by line); flag_lines and flag_net, for
-    -- the message
-    select d.*, n.lines as flag_lines, cast(n.net as decimal(18,2)) as flag_net
-    from defects as d
-    join fct_wrong_nets as n
-      on n.kind = 'flag' and n.notice_no = d.notice_no and n.line_seq = d.line_seq
-     and n.direct_flag is not distinct from d.direct_flag
-     and n.direct_flag_referenced = d.direct_flag_referenced
-     and n.project_code is not distinct from d.project_code
-    where n.net <> 0
+    join fct_wrong_lines as w
+      on w.notice_no = e.notice_no and w.file_id = e.file_id and w.row_no = e.row_no
+    where w.flag_wrong
+      and not w.flag_corrected
 ),
 unreversed as (
     -- spending only: a payment that its mirror reversal cancels is corrected (fct_reversed_lines)

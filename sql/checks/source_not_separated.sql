@@ -17,38 +17,25 @@
 -- opposite sign) is not reported. A batch booked with a wrong source is often taken off in bulk,
 -- by one red line without payee, and booked again right: the lines of one allocation line (a
 -- sub-account that names none: that sub-account) with one fund source as booked (blank as one)
--- that net to 0.00 as of the date (fct_wrong_nets, kind 'source') are corrected, and none of them
--- is reported; where something is left, each payment no mirror cancels is, saying how much.
--- expectations/fct_recon_lines.json (fund_source_named, local_money_apart, where neither reversed
--- nor source_corrected) agrees.
-with sourced as (
+-- that net to 0.00 as of the date (fct_wrong_lines: source_wrong, source_corrected) are corrected,
+-- and none of them is reported; where something is left, each payment no mirror cancels is, saying
+-- how much. expectations/fct_recon_lines.json (fund_source_named, local_money_apart, where neither
+-- reversed nor source_corrected) agrees.
+with standing as (
+    -- the lines of a wrong source (fct_wrong_lines.source_wrong) with something left under their
+    -- allocation line (one with nothing left is corrected, in bulk or line by line);
+    -- source_lines and source_net, for the message. Which is wrong, for the message: source_blank,
+    -- local_in_central, or else central and local money named together (is_mixed_money)
     select
         e.*,
         nullif(trim(coalesce(e.fund_source, '')), '') is null as source_blank,
-        e.match_kind = 'line' and e.allocated_is_direct and e.is_local_money as local_in_central
+        e.match_kind = 'line' and e.allocated_is_direct and e.is_local_money as local_in_central,
+        w.source_lines, w.source_net
     from fct_expenditure as e
-    where e.amount <> 0
-      and not e.batch_repeat
-),
-defects as (
-    select s.*
-    from sourced as s
-    where s.source_blank
-       or s.local_in_central
-       or s.is_mixed_money  -- central and local money named together
-),
-standing as (
-    -- the lines of a wrong source with something left under their allocation line (fct_wrong_nets:
-    -- one with nothing left is corrected, in bulk or line by line); source_lines and source_net,
-    -- for the message
-    select d.*, n.lines as source_lines, cast(n.net as decimal(18,2)) as source_net
-    from defects as d
-    join fct_wrong_nets as n
-      on n.kind = 'source' and n.notice_no = d.notice_no
-     and n.line_seq is not distinct from d.line_seq
-     and n.purpose_key is not distinct from case when d.line_seq is null then d.purpose_key end
-     and n.fund_source is not distinct from nullif(trim(d.fund_source), '')
-    where n.net <> 0
+    join fct_wrong_lines as w
+      on w.notice_no = e.notice_no and w.file_id = e.file_id and w.row_no = e.row_no
+    where w.source_wrong
+      and not w.source_corrected
 ),
 findings as (
     select

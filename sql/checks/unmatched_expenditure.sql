@@ -15,21 +15,21 @@
 -- project code, fund source and amount, opposite sign) is not reported. A batch booked to a
 -- purpose the notice does not allocate is often taken off in bulk, by one red line without
 -- payee, and booked again to the right sub-account: the lines of the purpose as booked (notice,
--- purpose_key) that net to 0.00 as of the date (fct_wrong_nets, kind 'account') are corrected,
--- and none of them is reported; where something is left, each line no mirror cancels is, saying
--- how much. expectations/fct_recon_lines.json (match_kind, where neither reversed nor
+-- purpose_key) that net to 0.00 as of the date (fct_wrong_lines: account_wrong, account_corrected)
+-- are corrected, and none of them is reported; where something is left, each line no mirror cancels
+-- is, saying how much. expectations/fct_recon_lines.json (match_kind, where neither reversed nor
 -- account_corrected) agrees.
 with defects as (
-    -- the lines of a purpose with something left on it (fct_wrong_nets: one with nothing left is
-    -- corrected, in bulk or line by line); purpose_lines and purpose_net, for the message
-    select e.*, n.lines as purpose_lines, cast(n.net as decimal(18,2)) as purpose_net
+    -- the unmatched lines of a purpose with something left on it (fct_wrong_lines: account_wrong;
+    -- one with nothing left is corrected, in bulk or line by line); purpose_lines and
+    -- purpose_net, for the message
+    select e.*, w.account_lines as purpose_lines, w.account_net as purpose_net
     from fct_expenditure as e
-    join fct_wrong_nets as n
-      on n.kind = 'account' and n.notice_no = e.notice_no and n.purpose_key is not distinct from e.purpose_key
-    where e.match_kind = 'unmatched'
-      and not e.batch_repeat
-      and e.amount <> 0
-      and n.net <> 0
+    join fct_wrong_lines as w
+      on w.notice_no = e.notice_no and w.file_id = e.file_id and w.row_no = e.row_no
+    where w.account_wrong
+      and not w.account_corrected
+      and e.match_kind = 'unmatched'
 ),
 unreversed as (
     -- a wrong line that its mirror reversal cancels is corrected (fct_reversed_lines); a
