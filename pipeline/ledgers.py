@@ -162,10 +162,12 @@ Year-to-date exports (supersession)
     posting-date range covers F's, or is covered by it, is compared with F line by line: the
     file whose range is covered must have more than half of its lines repeated whole in the other
     (voucher line key, date, account, amounts, payee), or, where the system numbered its vouchers
-    afresh between the two exports (断号整理: a voucher deleted, those after it renumbered), more
-    than half repeated but for the voucher number (date, book, account, amounts, payee and
-    summary, each line once, lines without a payee not counted; the outcome says the vouchers
-    were renumbered). If so, the older of the two exports is
+    afresh between two exports that are plainly successive (read from one path, or named with two
+    dates) (断号整理: a voucher deleted, those after it renumbered), more than half repeated but
+    for the voucher number (date, book, account, amounts, payee and summary, each line once, lines
+    without a payee not counted; the outcome says the vouchers were renumbered; without the path
+    or the dates, the same payments under other voucher numbers are a double booking, which
+    DUPLICATE_ENTRY reports). If so, the older of the two exports is
     marked `superseded` (superseded_by = the newer). Where the covered file begins in a later
     month than the other (a month's export beside the year to date), it is the part, and the
     other stays counted, whatever the names or paths say. Between two that begin in one month
@@ -2958,8 +2960,12 @@ def _supersede(con, file_id: int) -> str | None:
         old_file = f"{old_name}（#{old_id}）"
         covered, covering = (old_id, file_id) if new_covers_old else (file_id, old_id)
         lines, repeated = con.execute(_LINES_REPEATED, {"covered": covered, "covering": covering}).fetchone()
+        new_date, old_date = export_date(new_name), export_date(old_name)
         renumbered = False
-        if 2 * repeated <= lines and same_start:  # two year-to-date exports: renumbered since?
+        if 2 * repeated <= lines and same_start and (same_path or (new_date and old_date and new_date != old_date)):
+            # two year-to-date exports, by their path or their names' dates (without either, the
+            # same payments under other voucher numbers are a double booking: DUPLICATE_ENTRY's):
+            # renumbered since?
             again = con.execute(_LINES_REPEATED_RENUMBERED, {"covered": covered, "covering": covering}).fetchone()[0]
             renumbered = 2 * again > lines
         if 2 * repeated <= lines and not renumbered:
@@ -2975,7 +2981,6 @@ def _supersede(con, file_id: int) -> str | None:
         # there now replaced what was read before); else the one whose dates cover the other's.
         # A part that begins later (a month's export beside the year to date) is never the newer
         # export, whatever its name or path: its lines are in the other, which stays counted.
-        new_date, old_date = export_date(new_name), export_date(old_name)
         if not same_start:
             new_is_newer = bool(new_covers_old)
             zh_why = f"本文件只是其中自 {covered_from} 起的一段，所含的行该文件都有"

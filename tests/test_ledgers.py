@@ -6,6 +6,7 @@ import datetime as dt
 import io
 import os
 import re
+import shutil
 import threading
 import time
 import zipfile
@@ -2672,6 +2673,16 @@ def test_load_ledgers__year_to_date_export_with_its_vouchers_renumbered_supersed
     [c] = load_ledgers(con, [blank])
     assert c.action == "loaded" and con.execute(
         "select count(*) from input_files where kind = 'ledger' and status = 'loaded'").fetchone() == (3,)
+    # the same two files under names without dates, from two paths: nothing says they are two
+    # exports of one ledger, so both count (the payments twice are DUPLICATE_ENTRY's to report)
+    store = new_store(tmp_path / "undated")
+    seed_notice(store)
+    first, second = (tmp_path / "undated" / "a.csv", tmp_path / "undated" / "b.csv")
+    shutil.copyfile(yesterday, first)
+    shutil.copyfile(today, second)
+    assert [o.action for o in load_ledgers(store, [first, second])] == ["loaded", "loaded"]
+    assert store.execute("select count(*) from input_files where status = 'superseded'").fetchone() == (0,)
+    store.close()
 
 
 def test_load_ledgers__older_export_loaded_late_is_superseded_itself(con, tmp_path):
