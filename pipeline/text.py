@@ -112,8 +112,10 @@ def is_bank_payee(payee: str | None) -> bool:
 # 上半年补发1-3月 are unclear). A range runs forward, within a year or across one year end (3-3月 and 13-15月 are
 # unclear; 12-2月 is December to February); a list names distinct months of one year (3、3月 is
 # unclear); a count is 1 to 12. A month in Chinese numerals (一 … 十二) is read only where no other
-# numeral runs into it: 张三一至三月 is unclear (张三1-3月 is three). A summary that names one month
-# (发放3月租赁补贴, 补发2024年8月) or none, or is unclear, pays the month it is posted in.
+# numeral runs into it: 张三一至三月 is unclear (张三1-3月 is three). One month with 补发 right before
+# it is back pay of that month (补发2月 in March pays February; 补发12月 in January, December of the
+# year before). A summary that names one month otherwise (发放3月租赁补贴: paid in April, it is
+# April's payment) or none, or is unclear, pays the month it is posted in.
 # The text is read with spaces taken out and full-width digits and dashes made ASCII.
 #
 # The months are placed on the calendar, relative to the month the line is posted in, so that the
@@ -157,13 +159,18 @@ def _months_expression(month: str, count: str, quarter: str) -> str:
 _SUMMARY_DIGITS = f"^{_OTHER}*(?:{_YEAR})?({_months_expression(_MONTH, _MONTH, '[1-4]')}){_OTHER}*$"
 _SUMMARY_CN = (f"^(?:{_OTHER}*?{_YEAR}|{_OTHER}*?[^0-9月季半〇零两十{_CN_DIGITS}])??"
                f"({_months_expression(_MONTH_CN, _COUNT_CN, '[一二三四]')}){_OTHER}*$")
+# Back pay of one month: 补发 right before it (补发2月, 补发2024年8月, 补发二月份) says the payment is
+# that month's, paid late; one month named otherwise (发放3月租赁补贴, paid in April) is the month
+# posted. The month alone, after the year: '2024|8'.
+_BACK_PAY_DIGITS = f"^{_OTHER}*?补发(?:{_YEAR})?({_MONTH})月{_OTHER}*$"
+_BACK_PAY_CN = f"^{_OTHER}*?补发(?:{_YEAR})?({_MONTH_CN})月{_OTHER}*$"
 # The months as summary_months_text writes them (install_macros): the year named, '|', the first
-# month, then a count, a quarter, a list (of quarters where q ends it), or a range with the year of
-# its end.
-_MONTHS_TEXT = r"([0-9]*)\|([0-9]+)(?:(个)|(q)|((?:、[0-9]+)+)(q?)|-(n|[0-9]{4}年)?([0-9]+)(q?))"
+# month, then a count, a quarter, a list (of quarters where q ends it), a range with the year of
+# its end, or nothing (one month, back pay).
+_MONTHS_TEXT = r"([0-9]*)\|([0-9]+)(?:(个)|(q)|((?:、[0-9]+)+)(q?)|-(n|[0-9]{4}年)?([0-9]+)(q?))?"
 # Any of these marks a summary worth reading; most (发放3月租赁补贴) have none and pay their own
 # month at the cost of one search.
-_SUMMARY_MARKS = "[-－—–~～〜至到、个季半]"
+_SUMMARY_MARKS = "[-－—–~～〜至到、个季半]|补发"
 
 
 def decode_text(raw: bytes) -> tuple[str, str] | None:
@@ -287,7 +294,9 @@ def install_macros(con) -> None:
         f"""
         create or replace macro summary_months_found(t) as
             case when regexp_matches(t, '{_SUMMARY_DIGITS}') then regexp_replace(t, '{_SUMMARY_DIGITS}', '\\1|\\2')
-                 when regexp_matches(t, '{_SUMMARY_CN}') then regexp_replace(t, '{_SUMMARY_CN}', '\\1|\\2') end
+                 when regexp_matches(t, '{_SUMMARY_CN}') then regexp_replace(t, '{_SUMMARY_CN}', '\\1|\\2')
+                 when regexp_matches(t, '{_BACK_PAY_DIGITS}') then regexp_replace(t, '{_BACK_PAY_DIGITS}', '\\1|\\2')
+                 when regexp_matches(t, '{_BACK_PAY_CN}') then regexp_replace(t, '{_BACK_PAY_CN}', '\\1|\\2') end
         """
     )
     # Two steps, so that the regular expressions run once a line: summary_months_text(s) reads the
@@ -362,7 +371,8 @@ def install_macros(con) -> None:
     # in, where it names one (counted from the year posted); the year of its first month (fy): the
     # year named, or the year before the one named for its last month where it crosses a year end
     # (12月-2024年2月), or the year before the year posted where it crosses one (12-2月, 12月至次年2月)
-    # and starts after the month posted, else the year posted; its first and last month counted
+    # and starts after the month posted, or where it is one month of back pay after the month
+    # posted (补发12月 in January), else the year posted; its first and last month counted
     # from the month posted. Written with a dash, it runs forward (3-3月 is unclear).
     con.execute(
         """
@@ -392,6 +402,7 @@ def install_macros(con) -> None:
             case when r.y <> '' then cast(nullif(r.y, '') as integer) - py
                  when r.end_year not in ('', 'n') then summary_range_end_year(r, py) - (case when a > b then 1 else 0 end)
                  when (r.end_year = 'n' or a > b) and pm < a then -1
+                 when r.b = '' and r.quarter = '' and pm < a then -1  -- one month, back pay: past
                  else 0 end
         """
     )

@@ -805,6 +805,7 @@ def test_subsidy_cap_exceeded__back_pay_paid_back_later_is_said_as_for_any_month
     ([(dt.date(2024, 2, 15), 1440, "补发12-2月租赁补贴")], None),
     ([(dt.date(2024, 3, 15), 480, "3月租赁补贴"), (dt.date(2024, 3, 20), 960, "补发1-2月租赁补贴")], None),
     ([(dt.date(2024, 3, 15), 480, "发放租赁补贴"), (dt.date(2024, 3, 20), 960, "补发2个月租赁补贴")], None),
+    ([(dt.date(2024, 3, 15), 480, "3月租赁补贴"), (dt.date(2024, 3, 20), 480, "补发2月租赁补贴")], None),
     # still reported: two lines naming no month are one month (a household paid twice) ...
     ([(dt.date(2024, 3, 15), 480, "3月租赁补贴"), (dt.date(2024, 3, 20), 480, "发放租赁补贴")], 1),
     # ... 补发1-3月 pays March too, so March's own line is a fourth payment for three months ...
@@ -814,6 +815,8 @@ def test_subsidy_cap_exceeded__back_pay_paid_back_later_is_said_as_for_any_month
     ([(dt.date(2024, 3, 15), 1440, "第一季度"), (dt.date(2024, 3, 20), 1440, "补发1-3月")], 3),
     # ... and a full quarter beside the month's own line is over three months
     ([(dt.date(2024, 3, 15), 480, "发放租赁补贴"), (dt.date(2024, 3, 20), 1440, "一季度")], 3),
+    # ... and so is one month's back pay of the month posted, beside its own line
+    ([(dt.date(2024, 3, 15), 480, "3月租赁补贴"), (dt.date(2024, 3, 20), 480, "补发3月租赁补贴")], 1),
     # ... and so are two quarters paid for six months' 2,880 and again
     ([(dt.date(2024, 6, 15), 2880, "第一、二季度"), (dt.date(2024, 6, 20), 480, "一、二季度")], 6),
 ])

@@ -181,6 +181,10 @@ def _months_named(con, summary, posted_on):
     ("补发2023年1-2月", "2024-03-10", ["2023-01", "2023-02"]),        # a year named is that year
     ("发放3、5月", "2024-05-10", ["2024-03", "2024-05"]),
     ("第一、三季度", "2024-09-10", ["2024-01", "2024-02", "2024-03", "2024-07", "2024-08", "2024-09"]),
+    ("补发2月租赁补贴", "2024-03-20", ["2024-02"]),                  # one month of back pay: that month
+    ("补发二月份", "2024-03-20", ["2024-02"]),
+    ("补发十二月", "2025-01-10", ["2024-12"]),                       # back pay: the year before
+    ("补发2024年8月保障性住房租赁补贴", "2024-09-10", ["2024-08"]),
 ])
 def test_summary_month_bits__places_the_months_from_the_month_posted(con, summary, posted_on, months):
     assert _months_named(con, summary, posted_on) == months
@@ -199,6 +203,8 @@ def test_months_of__payments_of_one_month_count_the_months_they_name_together(co
     assert months("补发2个月", "3月租赁补贴") == 3
     assert months("补发2个月", "补发2个月") == 2           # indistinguishable from one paid twice
     assert months("2024年第一季度租赁补贴", "补发1-3月") == 3
+    assert months("补发2月租赁补贴", "3月租赁补贴") == 2   # February's back pay beside March's own
+    assert months("补发3月租赁补贴", "3月租赁补贴") == 1   # March twice
 
 
 # Payees (收款人): a bank or paying agency (银行代发) is no household; a person's name never is one.

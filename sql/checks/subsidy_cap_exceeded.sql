@@ -27,7 +27,8 @@
 -- 补发2个月. Such a month is held to the cap times the months its payments say they pay, as an
 -- auditor reading the summaries holds it (1,440 for 补发1-3月 or 第一季度 at 480 a month).
 -- summary_months_text and month_bits (pipeline/text.py) read them, and only an unambiguous summary:
--- one that names one month or none, or is unclear, pays the month it is posted in, as before.
+-- one month of back pay (补发2月 in March) pays that month; one that names one month otherwise or
+-- none, or is unclear, pays the month it is posted in, as before.
 -- A month's months are those its payments (amount > 0) name together, each counted once: a
 -- payment naming months pays those months, one naming none the month it is posted in, and a count
 -- (补发2个月, which names no month) adds its months to the others' (the largest count, where two
