@@ -407,17 +407,18 @@ def materialised(con: duckdb.DuckDBPyConnection, views: tuple[str, ...]):
 
 # While GX is imported beside the load, and while the suites run GX on their thread (Python, most
 # of the time), every call this thread makes into DuckDB gives up the interpreter and waits to get
-# it back; Python hands it over every switch interval, 5 ms by default. A trivial query took 0.44 ms alone and 23.5 ms beside a busy
-# Python thread, 2.9 ms with an interval of 0.5 ms; a run makes hundreds of such calls beside the
-# suites (a statement a rule, the indicators', the run's records), and GX's own thread as many.
-SUITES_SWITCH_INTERVAL = 0.0005
+# it back; Python hands it over every switch interval, 5 ms by default. A trivial query took
+# 0.44 ms alone and 23.5 ms beside a busy Python thread, 2.9 ms with an interval of 0.5 ms; a run
+# makes hundreds of such calls beside GX (a statement a rule, the indicators', the run's records),
+# and GX's own thread as many.
+RUN_SWITCH_INTERVAL = 0.0005
 
 
 @contextmanager
-def quick_handoffs(interval: float | None = None):
-    """Python's switch interval at most `interval` (SUITES_SWITCH_INTERVAL) for the block."""
+def quick_handoffs():
+    """Python's switch interval at most RUN_SWITCH_INTERVAL for the block (see above)."""
     before = sys.getswitchinterval()
-    sys.setswitchinterval(min(before, SUITES_SWITCH_INTERVAL if interval is None else interval))
+    sys.setswitchinterval(min(before, RUN_SWITCH_INTERVAL))
     try:
         yield
     finally:

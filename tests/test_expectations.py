@@ -683,7 +683,7 @@ def test_reconcile__suites_run_beside_the_checks_on_their_own_connection_and_the
     before = sys.getswitchinterval()
     result = run.reconcile(con, tmp_path / "out", run.Scope(as_of=dt.date(2024, 12, 31)))
     assert seen["beside the checks"] and seen["own connection"] and seen["thread"] == "recon-suites"
-    assert seen["switch interval"] == min(before, run.SUITES_SWITCH_INTERVAL) < 0.005
+    assert seen["switch interval"] == min(before, run.RUN_SWITCH_INTERVAL) < 0.005
     assert sys.getswitchinterval() == before
     assert len(seen["reads"]) == 1 and run.SNAPSHOT_DB in seen["reads"][0][0]
     assert (result.run_dir / "data_docs" / "index.html").is_file()
