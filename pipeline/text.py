@@ -250,7 +250,8 @@ def utf16_without_bom(raw: bytes, sample: bool = False) -> tuple[str, str] | Non
 
 def install_macros(con) -> None:
     """Create the SQL twins of purpose_key / doc_no_key / is_bank_payee, and summary_months_text,
-    month_bits and months_of (the months a payment's summary says it pays), in a DuckDB connection."""
+    month_bits, months_of and pays_month (the months a payment's summary says it pays), in a DuckDB
+    connection."""
     full = _FULL.replace("'", "''")
     half = _HALF.replace("'", "''")
     con.execute(
@@ -445,6 +446,14 @@ def install_macros(con) -> None:
                                          ['y', 'a', 'count', 'quarter', 'list', 'list_quarters', 'end_year', 'b', 'quarters'])],
                          lambda r: summary_months_bits(r, year(posted_on), month(posted_on)))[1] end,
                      cast(1 as bigint) << {MONTH_BITS_BACK})
+        """
+    )
+    # pays_month(bits, k): whether month_bits' bits pay the month k months from the month posted
+    # (k from -MONTH_BITS_BACK to MONTH_BITS_AHEAD; a count's bits are none of these), for
+    # SUBSIDY_CAP_EXCEEDED's months paid again from another month
+    con.execute(
+        f"""
+        create or replace macro pays_month(bits, k) as ((bits >> ({MONTH_BITS_BACK} + k)) & 1) = 1
         """
     )
     # months_of(bits): how many months the bits of a payee-month's payments, OR-ed, say they pay

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import builders
 from builders import (RENT, RENT_TARGETS, RENTAL_HOUSING, add_target_table, new_store, run_findings,
                       seed_notice, set_context)
-from pipeline import indicators
+from pipeline import indicators, text
 from pipeline.checks import run_rule
 from pipeline.rules import rule
 from pipeline.run import Scope, reconcile
@@ -831,6 +831,84 @@ def test_subsidy_cap_exceeded__months_paid_together(con, lines, cap):
         [finding] = findings
         assert finding.expected == "<=480元/户/月" + (f"×{cap}个月" if cap > 1 else "")
         assert (f"摘要所列共付{cap}个月，按{cap}个月计上限 {480 * cap}.00 元" in finding.message) == (cap > 1)
+
+
+# A month paid again from another month: February paid in February, and again by 补发2月 in March
+# beside March's own line. March alone pays two months (960: within), so before, no month was over.
+# Each payment is now also placed on the months it pays; a month paid from two posting months over
+# the cap is reported at the line that took it over, key_detail the month paid.
+def _cap_findings(con, lines, payee="住户03"):
+    add_ledger(con, [dict(voucher_no=f"记-{i}", posted_on=day, payee=payee, summary=summary,
+                          **({"debit": amount} if amount > 0 else {"credit": -amount}))
+                     for i, (day, amount, summary) in enumerate(lines, start=1)])
+    set_context(con, as_of=dt.date(2024, 12, 31))
+    return run_rule(con, rule("SUBSIDY_CAP_EXCEEDED"))
+
+
+FEBRUARY_PAID_AGAIN = [(dt.date(2024, 2, 15), 480, "2月租赁补贴"),
+                       (dt.date(2024, 3, 15), 480, "3月租赁补贴"),
+                       (dt.date(2024, 3, 20), 480, "补发2月租赁补贴")]
+
+
+def test_subsidy_cap_exceeded__a_month_paid_again_by_back_pay_in_a_later_month(con):
+    [cap] = _cap_findings(con, FEBRUARY_PAID_AGAIN)
+    assert (cap.voucher_no, cap.posted_on, cap.key_detail) == ("记-3", dt.date(2024, 3, 20), "2024-02")
+    assert (cap.amount, cap.expected, cap.observed) == (Decimal("960.00"), "<=480元/户/月", "960.00元")
+    assert ("收款人 住户03 2024年02月的补贴 2024年02月已付，2024年03月 凭证 记-3（补发2月租赁补贴）又付，"
+            "该月共付 960.00 元，超过每户补贴标准 <=480元/户/月") in cap.message
+    assert "was paid for 2024-02 in 2024-02 and again in 2024-03 (voucher 记-3: 补发2月租赁补贴)" in cap.message
+
+
+@pytest.mark.parametrize("lines, months", [
+    # February's payment reversed before it is paid again: February is paid once
+    ([FEBRUARY_PAID_AGAIN[0], (dt.date(2024, 3, 10), -480, "冲销2月租赁补贴"), *FEBRUARY_PAID_AGAIN[1:]], []),
+    # the first quarter paid ahead in January, then February's own payment: February twice
+    ([(dt.date(2024, 1, 15), 1440, "第一季度租赁补贴"), (dt.date(2024, 2, 15), 480, "发放租赁补贴")], ["2024-02"]),
+    # January paid, then 补发1-3月 in March: January twice, February and March once
+    ([(dt.date(2024, 1, 15), 480, "1月租赁补贴"), (dt.date(2024, 3, 15), 1440, "补发1-3月租赁补贴")], ["2024-01"]),
+    # one line paying two months already paid: each month its own finding
+    ([(dt.date(2024, 1, 15), 480, None), (dt.date(2024, 2, 15), 480, None),
+      (dt.date(2024, 3, 15), 480, None), (dt.date(2024, 3, 20), 960, "补发1-2月租赁补贴")], ["2024-01", "2024-02"]),
+    # November paid in November and again by 补发11月 in December; a range across the year end
+    ([(dt.date(2024, 11, 15), 480, None), (dt.date(2024, 12, 15), 480, "补发11月租赁补贴")], ["2024-11"]),
+    ([(dt.date(2024, 1, 15), 480, None), (dt.date(2024, 3, 15), 1440, "补发2023年12月-2024年2月")], ["2024-01"]),
+    # shares compared exactly: 0.01 in January and 1,439.97 for January to March (479.99 a month) is
+    # 480.00 for January, within; 1,440 is 480.01, over
+    ([(dt.date(2024, 1, 15), Decimal("0.01"), None), (dt.date(2024, 3, 15), Decimal("1439.97"), "补发1-3月")], []),
+    ([(dt.date(2024, 1, 15), Decimal("0.01"), None), (dt.date(2024, 3, 15), 1440, "补发1-3月")], ["2024-01"]),
+    # a count names no month: not placed
+    ([(dt.date(2024, 1, 15), 480, None), (dt.date(2024, 3, 15), 480, None),
+      (dt.date(2024, 3, 20), 960, "补发2个月租赁补贴")], []),
+])
+def test_subsidy_cap_exceeded__months_paid_again_from_another_month(con, lines, months):
+    assert sorted(f.key_detail for f in _cap_findings(con, lines)) == months
+
+
+def test_subsidy_cap_exceeded__a_month_paid_again_is_said_once_where_its_posting_month_is_over(con):
+    # February paid twice in February (over, as before) and again in March: the February finding
+    # alone, not a second for the same money; March over with it (three lines for two months):
+    # its own finding, not one for February
+    feb_twice = _cap_findings(con, [(dt.date(2024, 2, 15), 480, None), (dt.date(2024, 2, 20), 480, None),
+                                    (dt.date(2024, 3, 15), 480, "补发2月")])
+    assert [(f.posted_on.month, f.key_detail) for f in feb_twice] == [(2, None)]
+
+
+def test_subsidy_cap_exceeded__a_month_paid_again_where_the_later_month_is_over_is_said_there(con):
+    findings = _cap_findings(con, [*FEBRUARY_PAID_AGAIN, (dt.date(2024, 3, 25), 480, None)])
+    assert [(f.posted_on, f.key_detail, f.expected) for f in findings] == \
+        [(dt.date(2024, 3, 25), None, "<=480元/户/月×2个月")]
+
+
+def test_subsidy_cap_exceeded__a_bank_paid_twice_for_a_month_is_no_household(con):
+    assert _cap_findings(con, FEBRUARY_PAID_AGAIN, payee="中国农业银行克州分行") == []
+
+
+def test_subsidy_cap_exceeded__months_placed_are_month_bits_range():
+    # the rule lists the months month_bits can name, from the month posted
+    sql = rule("SUBSIDY_CAP_EXCEEDED").sql
+    listed = re.search(r"month_offsets as \(\s*select k from \(values (.*?)\) as v \(k\)", sql, re.S).group(1)
+    assert [int(k) for k in re.findall(r"\((-?\d+)\)", listed)] == \
+        list(range(-text.MONTH_BITS_BACK, text.MONTH_BITS_AHEAD + 1))
 
 
 def test_indicators__months_paid_together_are_read_as_the_rule_reads_them(con):

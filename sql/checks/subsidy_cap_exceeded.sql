@@ -16,6 +16,8 @@
 -- it is said in the message; the month stays over the cap (the household received it then).
 -- The cap of a line is its lowest such target; of two equal ones the strict '<' wins, and the
 -- cap's value, text and operator all come from that one indicator.
+-- Nor is a month paid more than the standard from payments posted in several months (a month
+-- paid, and paid again by back pay later: paid_again below), one finding per payee and month paid.
 -- A payee that is a bank or paying agency (银行代发: 中国农业银行克州分行, 农村信用合作社, 财政局代发)
 -- is no household: its line carries the money of the many households the bank paid, so it is not
 -- held to the per-household cap (the 代发清单 shows what each received). is_bank_payee
@@ -153,6 +155,134 @@ crossings as (
     where case when r.op = '<' then r.running_total >= r.allowed and r.running_total - r.amount < r.allowed
                else r.running_total > r.allowed and r.running_total - r.amount <= r.allowed end
 ),
+-- A month paid again from another month. The months above are judged by the month a payment is
+-- posted in; a month can also be paid twice from two: February's own 480 posted in February, and
+-- 补发2月 480 posted in March beside March's own 480 (March then pays two months, 960: within).
+-- So each payment is also placed on the months it pays (month_bits, read as above): its amount
+-- shared equally among them (补发1-3月 1,440: 480 a month), a payment naming none paying the month
+-- posted, a reversal taking back from the months of the payee's latest payment on or before it
+-- (as paid_back takes it). A month paid from lines of two or more posting months whose total is
+-- over the cap is reported at the line that last took it over, when an earlier payment of that
+-- month was posted in an earlier month; amount = the month's total, key_detail = the month paid
+-- (YYYY-MM). Where that line's posting month is over the cap above, it is reported there only
+-- (the same money). A count (补发2个月) names no month, and pays none here. Only the payees with a
+-- payment for a month other than the month posted are placed at all (most have none).
+-- Shares are compared exactly: each amount times 144403552893600 / its months (the least common
+-- multiple of 1 … 36, as a line pays at most 36 months: month_bits' range) against the cap times
+-- the same; the total shown is rounded to the fen from that (half up).
+paying_other_months as materialized (
+    select notice_no, line_seq, payee, posted_on, summary_months_text(summary) as months_text
+    from payments
+    where amount > 0
+),
+placed_payees as (
+    select distinct notice_no, line_seq, payee
+    from paying_other_months
+    where months_text is not null
+      and month_bits(months_text, posted_on) <> month_bits(null, posted_on)
+      and not is_bank_payee(payee)
+),
+placed as materialized (
+    select p.*,
+           row_number() over (
+               partition by p.notice_no, p.line_seq, p.payee
+               order by p.posted_on, length(p.voucher_no), p.voucher_no, length(p.line_no), p.line_no, p.file_id,
+                        p.row_no) as ord,
+           case when p.amount > 0 then summary_months_text(p.summary) end as months_text
+    from payments as p
+    join placed_payees as b on b.notice_no = p.notice_no and b.line_seq = p.line_seq and b.payee = p.payee
+),
+placed_bits as (
+    select *,
+           case when amount > 0 then month_bits(months_text, posted_on) end as bits,
+           max(case when amount > 0 then ord end) over (
+               partition by notice_no, line_seq, payee order by ord
+               rows between unbounded preceding and current row) as paid_by
+    from placed
+),
+-- month_bits' months, from the month posted: MONTH_BITS_BACK (24) before it to MONTH_BITS_AHEAD
+-- (11) after it (pipeline/text.py; tests/test_indicators.py holds the two together)
+month_offsets as (
+    select k from (values (-24), (-23), (-22), (-21), (-20), (-19), (-18), (-17), (-16), (-15), (-14), (-13),
+           (-12), (-11), (-10), (-9), (-8), (-7), (-6), (-5), (-4), (-3), (-2), (-1),
+           (0), (1), (2), (3), (4), (5), (6), (7), (8), (9), (10), (11)) as v (k)
+),
+shares as (
+    select r.notice_no, r.line_seq, r.purpose, r.payee, r.month, r.ord, r.voucher_no, r.line_no,
+           r.posted_on, r.amount, r.summary, r.source_file, r.row_no, r.cap, r.cap_text, r.op,
+           cast(p.month as date) + m.k * interval '1' month as paid_month,
+           count(*) over (partition by r.notice_no, r.line_seq, r.payee, r.ord) as months
+    from placed_bits as r
+    join placed_bits as p
+      on p.notice_no = r.notice_no and p.line_seq = r.line_seq and p.payee = r.payee and p.ord = r.paid_by
+    join month_offsets as m on pays_month(p.bits, m.k)
+),
+month_running as (
+    select s.*,
+           sum(s.amount * cast(144403552893600 / s.months as bigint)) over (
+               partition by s.notice_no, s.line_seq, s.payee, s.paid_month order by s.ord
+               rows between unbounded preceding and current row) as running_scaled,
+           s.amount * cast(144403552893600 / s.months as bigint) as share_scaled,
+           sum(s.amount * cast(144403552893600 / s.months as bigint)) over (
+               partition by s.notice_no, s.line_seq, s.payee, s.paid_month) as total_scaled,
+           min(case when s.amount > 0 then s.month end) over (
+               partition by s.notice_no, s.line_seq, s.payee, s.paid_month order by s.ord
+               rows between unbounded preceding and current row) as first_posted_in,
+           s.cap * 144403552893600 as cap_scaled
+    from shares as s
+),
+paid_again_crossings as (
+    select r.*,
+           row_number() over (partition by r.notice_no, r.line_seq, r.payee, r.paid_month order by r.ord desc)
+               as latest
+    from month_running as r
+    where case when r.op = '<' then r.total_scaled >= r.cap_scaled else r.total_scaled > r.cap_scaled end
+      and case when r.op = '<' then r.running_scaled >= r.cap_scaled and r.running_scaled - r.share_scaled < r.cap_scaled
+               else r.running_scaled > r.cap_scaled and r.running_scaled - r.share_scaled <= r.cap_scaled end
+),
+paid_again as (
+    select c.*,
+           cast(c.paid_month as varchar) as paid_text,
+           cast(c.month as varchar) as month_text,
+           cast(first_posted_in as varchar) as first_text,
+           -- the month's total, to the fen, half up: (fen × scale + half the scale) less its
+           -- remainder, over the scale, is a whole number of fen
+           cast(cast((cast(c.total_scaled * 100 as decimal(38,0)) + 72201776446800
+                      - mod(cast(c.total_scaled * 100 as decimal(38,0)) + 72201776446800, 144403552893600))
+                     / 144403552893600 as decimal(18,0)) * 0.01 as decimal(18,2)) as month_total
+    from paid_again_crossings as c
+    where c.latest = 1
+      and c.first_posted_in < c.month
+      and not exists (select 1
+                      from over_cap as o
+                      where o.notice_no = c.notice_no and o.line_seq = c.line_seq and o.payee = c.payee
+                        and o.month = c.month)
+),
+paid_again_findings as (
+    select
+        a.notice_no,
+        a.purpose,
+        a.voucher_no,
+        a.line_no,
+        a.posted_on,
+        a.month_total as amount,
+        a.cap_text as expected,
+        cast(a.month_total as varchar) || '元' as observed,
+        '收款人 ' || a.payee || ' ' || substr(a.paid_text, 1, 4) || '年' || substr(a.paid_text, 6, 2)
+            || '月的补贴 ' || substr(a.first_text, 1, 4) || '年' || substr(a.first_text, 6, 2) || '月已付，'
+            || substr(a.month_text, 1, 4) || '年' || substr(a.month_text, 6, 2) || '月 凭证 '
+            || coalesce(a.voucher_no, '') || coalesce('（' || a.summary || '）', '') || '又付，该月共付 '
+            || cast(a.month_total as varchar) || ' 元，超过每户补贴标准 ' || a.cap_text
+            || ' / payee ' || a.payee || ' was paid for ' || substr(a.paid_text, 1, 7) || ' in '
+            || substr(a.first_text, 1, 7) || ' and again in ' || substr(a.month_text, 1, 7) || ' (voucher '
+            || coalesce(a.voucher_no, '') || coalesce(': ' || a.summary, '') || '), '
+            || cast(a.month_total as varchar) || ' yuan for the month, above the per-household standard '
+            || a.cap_text as message,
+        a.source_file,
+        a.row_no as source_row,
+        substr(a.paid_text, 1, 7) as key_detail
+    from paid_again as a
+),
 findings as (
     select
         c.notice_no,
@@ -187,7 +317,8 @@ findings as (
             || coalesce('; ' || cast(cast(-pb.amount as decimal(18,2)) as varchar)
                         || ' yuan of it paid back later', '') as message,
         c.source_file,
-        c.row_no as source_row
+        c.row_no as source_row,
+        cast(null as varchar) as key_detail
     from crossings as c
     left join paid_back as pb
       on pb.notice_no = c.notice_no and pb.line_seq = c.line_seq and pb.payee = c.payee
@@ -195,3 +326,5 @@ findings as (
     where c.latest = 1
 )
 select * from findings
+union all
+select * from paid_again_findings
