@@ -155,9 +155,11 @@ def _months_expression(month: str, count: str, quarter: str) -> str:
 
 # The whole summary: what comes before the expression (and a year, group 1), the expression
 # (group 2), what follows it; neither side holds a digit, 月, 季 or 半. Before numerals in Chinese,
-# no other numeral either, and the first expression is the one read (第一至二季度, not 二季度).
+# no other numeral either, nor one and 、 (张三一、二季度: a list run into a name, unclear, not
+# 二季度), and the first expression is the one read (第一至二季度, not 二季度).
 _SUMMARY_DIGITS = f"^{_OTHER}*(?:{_YEAR})?({_months_expression(_MONTH, _MONTH, '[1-4]')}){_OTHER}*$"
-_SUMMARY_CN = (f"^(?:{_OTHER}*?{_YEAR}|{_OTHER}*?[^0-9月季半〇零两十{_CN_DIGITS}])??"
+_SUMMARY_CN = (f"^(?:{_OTHER}*?{_YEAR}|{_OTHER}*?(?:[^0-9月季半〇零两十{_CN_DIGITS}、]"
+               f"|[^0-9月季半〇零两十{_CN_DIGITS}]、))??"
                f"({_months_expression(_MONTH_CN, _COUNT_CN, '[一二三四]')}){_OTHER}*$")
 # Back pay of one month: 补发 right before it (补发2月, 补发2024年8月, 补发二月份) says the payment is
 # that month's, paid late; one month named otherwise (发放3月租赁补贴, paid in April) is the month

@@ -125,6 +125,8 @@ SUMMARY_MONTHS = [
     ("补发1-3月租赁补贴（每户480元）", 1),  # another number beside it
     ("每户每月480元", 1),
     ("补发张三一至三月", 1),         # 三一: numerals run together
+    ("张三一、二季度", 1),           # 三一、: a list run into a name (not 二季度: 3)
+    ("租赁补贴、二季度", 3),          # 、 after no numeral: the quarter
     ("发放第1-3批", 1),
     ("冲销：发放3月租赁补贴", 1),
     ("补发2020年1-3月", 1),          # further back than the bits reach
