@@ -214,6 +214,9 @@ class Stats:
     # payee-months of back pay (补发1-3月): their payments say they pay more than one month, and
     # max_payee_month reads them per month paid
     back_pay_months: int = 0
+    # payee-months paid from two or more posting months (补发2月 in March of a February already
+    # paid: fct_months_placed); max_payee_month holds what each received for it in all
+    months_paid_again: int = 0
 
     @property
     def rate(self) -> Decimal | None:
@@ -388,6 +391,18 @@ payee_max as (
      and b.month_index = pm.month_index
     group by pm.notice_no, pm.line_seq
 ),
+paid_again as (
+    -- a month paid from lines of two or more posting months (fct_months_placed: February paid in
+    -- February, and again by 补发2月 in March beside March's own line): what the payee received
+    -- for it in all, per month paid, as SUBSIDY_CAP_EXCEEDED judges it; the months above judge
+    -- each posting month alone. To four places, as payee_max.
+    select notice_no, line_seq,
+           cast(round(max(total_scaled) / 144403552893600, 4) as decimal(38,4)) as most,
+           count(distinct payee || '|' || cast(paid_month as varchar)) as months_paid_again
+    from fct_months_placed
+    where posted_from < posted_to
+    group by notice_no, line_seq
+),
 payees as (
     -- the counts (户, 次, months): the lines given to it, so no batch claims another's payees;
     -- a bank or agency is no household
@@ -409,15 +424,17 @@ months as (
 select
     a.notice_no, a.line_seq, a.amount,
     coalesce(r.spent, 0), coalesce(s.lines, 0), coalesce(pl.household_lines, 0),
-    pm.max_payee_month, coalesce(p.payees, 0), coalesce(m.months, 0), m.first_month, m.last_month,
-    r.pool_notice is not null, pm.max_payee_month_kept, coalesce(pl.bank_lines, 0),
-    coalesce(pl.bank_amount, 0), coalesce(pm.back_pay_months, 0)
+    greatest(pm.max_payee_month, pa.most), coalesce(p.payees, 0), coalesce(m.months, 0), m.first_month,
+    m.last_month, r.pool_notice is not null, greatest(pm.max_payee_month_kept, pa.most),
+    coalesce(pl.bank_lines, 0), coalesce(pl.bank_amount, 0), coalesce(pm.back_pay_months, 0),
+    coalesce(pa.months_paid_again, 0)
 from allocation_lines as a
 -- what the summary says it spent: lines counted under batches of one purpose spread over them
 left join {summary} as r on r.notice_no = a.notice_no and r.line_seq = a.line_seq
 left join spent as s on s.notice_no = a.notice_no and s.line_seq = a.line_seq
 left join payee_lines as pl on pl.notice_no = a.notice_no and pl.line_seq = a.line_seq
 left join payee_max as pm on pm.notice_no = a.notice_no and pm.line_seq = a.line_seq
+left join paid_again as pa on pa.notice_no = a.notice_no and pa.line_seq = a.line_seq
 left join payees as p on p.notice_no = a.notice_no and p.line_seq = a.line_seq
 left join months as m on m.notice_no = a.notice_no and m.line_seq = a.line_seq
 """
@@ -609,6 +626,11 @@ class _Judge:
             method = _noted(method, f"摘要注明所付多个月的（如补发1-3月、第一季度），按所列月数分摊（{n}户次）",
                             f"a payment whose summary names several months (补发1-3月, 第一季度) is "
                             f"spread over them ({n} payee-{'month' if n == 1 else 'months'})")
+        if stats.months_paid_again:
+            n = stats.months_paid_again
+            method = _noted(method, f"同一月份在不同月份重复发放的（如已发2月、3月又补发2月），按该月所付合计（{n}户次）",
+                            f"a month paid again from another month (February paid, and 补发2月 in March) "
+                            f"counts what it was paid in all ({n} payee-{'month' if n == 1 else 'months'})")
         kept = stats.max_payee_month_kept
         if not holds and kept is not None and kept < value:
             # the ceiling is held by the month of posting (the household received it then), but

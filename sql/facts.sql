@@ -755,6 +755,130 @@ select
 from anchored as a
 join places as p on p.pool_notice = a.pool_notice and p.pool_seq = a.pool_seq and p.anchor = a.anchor;
 
+-- The per-household monthly standard each allocation line is held to (SUBSIDY_CAP_EXCEEDED,
+-- fct_months_placed): the target of the purpose's own target table whose unit is 元 per 户 per
+-- 月 (每户补贴标准 <=480元/户/月 in the seed), recognised the same way as in
+-- config/indicators.toml, never a constant. Of several, the lowest; of two equal ones the strict
+-- '<'; the cap's value, text and operator all come from that one indicator.
+create or replace view fct_monthly_caps as
+with cap_candidates as (
+    select
+        tt.notice_no,
+        a.line_seq,
+        i.target_value as cap,
+        i.target_text as cap_text,
+        i.op,
+        row_number() over (
+            partition by tt.notice_no, a.line_seq
+            order by i.target_value, case i.op when '<' then 0 else 1 end, i.table_seq, i.indicator_seq
+        ) as pick
+    from target_tables as tt
+    join target_indicators as i on i.notice_no = tt.notice_no and i.table_seq = tt.table_seq
+    join fct_allocation_lines as a on a.notice_no = tt.notice_no and a.purpose_key = tt.purpose_key
+    where not i.qualitative
+      and i.op in ('<=', '<', '=')
+      and i.target_value is not null
+      and replace(replace(i.target_unit, ' ', ''), '·', '/') in ('元/户/月', '元/月/户', '元/户/每月')
+)
+select notice_no, line_seq, cap, cap_text, op from cap_candidates where pick = 1;
+
+-- The months each payment pays, placed on the calendar: SUBSIDY_CAP_EXCEEDED's months paid again
+-- from another month, and 每户补贴标准 with it. A month can be paid twice from two posting months:
+-- February's own 480 posted in February, and 补发2月 480 posted in March beside March's own 480
+-- (March then pays two months, 960: within, judged by the month posted). So each payment is placed
+-- on the months it pays (month_bits, as the rule reads a summary), its amount shared equally among
+-- them (补发1-3月 1,440: 480 a month), a payment naming none paying the month posted, a reversal
+-- taking back from the months of the payee's latest payment on or before its day (one of the same
+-- day counts as before it, as in fct_pool_lines). A count (补发2个月) names no month, and pays
+-- none here. Only the payees with a payment for a month other than the month posted are placed
+-- (most have none), and never a bank or paying agency (is_bank_payee: no household). The lines are
+-- SUBSIDY_CAP_EXCEEDED's: of an allocation line held to a monthly standard (fct_monthly_caps: cap,
+-- cap_text, op), once (not batch_repeat), dated, with a payee.
+-- One row per line and month it pays (paid_month, its first day); months: how many it pays;
+-- shares are exact: share_scaled is the amount times 144403552893600 / months (the least common
+-- multiple of 1 … 36, as a line pays at most 36 months: month_bits' range), running_scaled and
+-- total_scaled the payee's shares of the month paid up to the line (in the order the lines are
+-- posted and numbered, ord) and in all; first_posted_in: the first month posted of a payment of
+-- the month paid up to the line, posted_from / posted_to of all of them.
+create or replace view fct_months_placed as
+with payments as (
+    select e.notice_no, e.line_seq, e.allocated_purpose as purpose, trim(e.payee) as payee,
+           date_trunc('month', e.posted_on) as month, e.voucher_no, e.line_no, e.posted_on, e.amount,
+           e.summary, e.source_file, e.file_id, e.row_no, c.cap, c.cap_text, c.op
+    from fct_expenditure as e
+    join fct_monthly_caps as c on c.notice_no = e.notice_no and c.line_seq = e.line_seq
+    where e.match_kind = 'line'
+      and not e.batch_repeat
+      and e.posted_on is not null
+      and nullif(trim(e.payee), '') is not null
+),
+months_named as materialized (
+    -- summary_months_text read once a line, into a column that month_bits reads
+    select notice_no, line_seq, payee, posted_on, summary_months_text(summary) as months_text
+    from payments
+    where amount > 0
+),
+placed_payees as (
+    select distinct notice_no, line_seq, payee
+    from months_named
+    where months_text is not null
+      and month_bits(months_text, posted_on) <> month_bits(null, posted_on)
+      and not is_bank_payee(payee)
+),
+placed as materialized (
+    select p.*,
+           row_number() over (
+               partition by p.notice_no, p.line_seq, p.payee
+               order by p.posted_on, length(p.voucher_no), p.voucher_no, length(p.line_no), p.line_no, p.file_id,
+                        p.row_no) as ord,
+           case when p.amount > 0 then summary_months_text(p.summary) end as months_text
+    from payments as p
+    join placed_payees as b on b.notice_no = p.notice_no and b.line_seq = p.line_seq and b.payee = p.payee
+),
+placed_bits as (
+    select *,
+           case when amount > 0 then month_bits(months_text, posted_on) end as bits,
+           case when amount > 0 then ord
+                else max(case when amount > 0 then ord end) over (
+                         partition by notice_no, line_seq, payee order by posted_on
+                         range between unbounded preceding and current row) end as paid_by
+    from placed
+),
+-- month_bits' months, from the month posted: MONTH_BITS_BACK (24) before it to MONTH_BITS_AHEAD
+-- (11) after it (pipeline/text.py; tests/test_indicators.py holds the two together)
+month_offsets as (
+    select k from (values (-24), (-23), (-22), (-21), (-20), (-19), (-18), (-17), (-16), (-15), (-14), (-13),
+           (-12), (-11), (-10), (-9), (-8), (-7), (-6), (-5), (-4), (-3), (-2), (-1),
+           (0), (1), (2), (3), (4), (5), (6), (7), (8), (9), (10), (11)) as v (k)
+),
+shares as (
+    select r.notice_no, r.line_seq, r.purpose, r.payee, r.month, r.ord, r.voucher_no, r.line_no,
+           r.posted_on, r.amount, r.summary, r.source_file, r.file_id, r.row_no, r.cap, r.cap_text, r.op,
+           cast(p.month as date) + m.k * interval '1' month as paid_month,
+           count(*) over (partition by r.notice_no, r.line_seq, r.payee, r.ord) as months
+    from placed_bits as r
+    join placed_bits as p
+      on p.notice_no = r.notice_no and p.line_seq = r.line_seq and p.payee = r.payee and p.ord = r.paid_by
+    join month_offsets as m on pays_month(p.bits, m.k)
+),
+scaled as (
+    select s.*, s.amount * cast(144403552893600 / s.months as bigint) as share_scaled
+    from shares as s
+)
+select s.*,
+       sum(s.share_scaled) over (
+           partition by s.notice_no, s.line_seq, s.payee, s.paid_month order by s.ord
+           rows between unbounded preceding and current row) as running_scaled,
+       sum(s.share_scaled) over (partition by s.notice_no, s.line_seq, s.payee, s.paid_month) as total_scaled,
+       min(case when s.amount > 0 then s.month end) over (
+           partition by s.notice_no, s.line_seq, s.payee, s.paid_month order by s.ord
+           rows between unbounded preceding and current row) as first_posted_in,
+       min(case when s.amount > 0 then s.month end) over (
+           partition by s.notice_no, s.line_seq, s.payee, s.paid_month) as posted_from,
+       max(case when s.amount > 0 then s.month end) over (
+           partition by s.notice_no, s.line_seq, s.payee, s.paid_month) as posted_to
+from scaled as s;
+
 -- How the sub-account names (项目名称) of the expenditure tied to each notice were matched to
 -- allocation lines (fct_purpose_match): by the line's own name, by an alias configured in
 -- inputs/purpose_aliases.csv, or by the core name (year and 中央直达 left out); or not at all

@@ -884,6 +884,28 @@ def test_subsidy_cap_exceeded__months_paid_again_from_another_month(con, lines, 
     assert sorted(f.key_detail for f in _cap_findings(con, lines)) == months
 
 
+def test_indicators__a_month_paid_again_is_read_as_the_rule_reads_it(con):
+    # 每户补贴标准 reads February's 960 as the rule does (before: 480 a month, met, beside the
+    # rule's finding); the method says how many payee-months were paid again
+    add_ledger(con, [dict(voucher_no=f"记-{i}", posted_on=day, payee="住户03", summary=summary, debit=amount)
+                     for i, (day, amount, summary) in enumerate(FEBRUARY_PAID_AGAIN, start=1)])
+    rows, findings = measure(con, dt.date(2024, 12, 31))
+    cap = rows["每户补贴标准"]
+    assert (cap["observed"], cap["status"]) == ("960.00元/户/月", "not_met")
+    assert "同一月份在不同月份重复发放的（如已发2月、3月又补发2月），按该月所付合计（1户次）" in cap["method"]
+    assert [f.key_detail for f in of_rule(findings, "SUBSIDY_CAP_EXCEEDED")] == ["2024-02"]
+
+
+def test_indicators__a_month_paid_in_two_halves_from_two_months_is_one_months_pay(con):
+    # 240 in February and 补发2月 240 in March: February received 480, within
+    add_ledger(con, [dict(voucher_no="记-1", posted_on=dt.date(2024, 2, 15), payee="住户03", debit=240),
+                     dict(voucher_no="记-2", posted_on=dt.date(2024, 3, 15), payee="住户03", debit=240,
+                          summary="补发2月租赁补贴")])
+    rows, findings = measure(con, dt.date(2024, 12, 31))
+    assert (rows["每户补贴标准"]["observed"], rows["每户补贴标准"]["status"]) == ("480.00元/户/月", "met")
+    assert not of_rule(findings, "SUBSIDY_CAP_EXCEEDED")
+
+
 def test_subsidy_cap_exceeded__a_month_paid_again_is_said_once_where_its_posting_month_is_over(con):
     # February paid twice in February (over, as before) and again in March: the February finding
     # alone, not a second for the same money; March over with it (three lines for two months):
@@ -904,8 +926,8 @@ def test_subsidy_cap_exceeded__a_bank_paid_twice_for_a_month_is_no_household(con
 
 
 def test_subsidy_cap_exceeded__months_placed_are_month_bits_range():
-    # the rule lists the months month_bits can name, from the month posted
-    sql = rule("SUBSIDY_CAP_EXCEEDED").sql
+    # fct_months_placed lists the months month_bits can name, from the month posted
+    sql = (Path(__file__).parent.parent / "sql" / "facts.sql").read_text(encoding="utf-8")
     listed = re.search(r"month_offsets as \(\s*select k from \(values (.*?)\) as v \(k\)", sql, re.S).group(1)
     assert [int(k) for k in re.findall(r"\((-?\d+)\)", listed)] == \
         list(range(-text.MONTH_BITS_BACK, text.MONTH_BITS_AHEAD + 1))

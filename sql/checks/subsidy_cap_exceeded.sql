@@ -40,36 +40,14 @@
 -- finding says the months it counted (摘要所列共付3个月) and the auditor judges. A reversal pays no month:
 -- what it takes back nets in the month's total as before. The indicator 每户补贴标准 spreads such a
 -- month over the same months, read by the same macros (months_of(bit_or(month_bits(...)))).
-with cap_candidates as (
-    select
-        tt.notice_no,
-        a.line_seq,
-        i.target_value as cap,
-        i.target_text as cap_text,
-        i.op,
-        row_number() over (
-            partition by tt.notice_no, a.line_seq
-            order by i.target_value, case i.op when '<' then 0 else 1 end, i.table_seq, i.indicator_seq
-        ) as pick
-    from target_tables as tt
-    join target_indicators as i on i.notice_no = tt.notice_no and i.table_seq = tt.table_seq
-    join fct_allocation_lines as a on a.notice_no = tt.notice_no and a.purpose_key = tt.purpose_key
-    where not i.qualitative
-      and i.op in ('<=', '<', '=')
-      and i.target_value is not null
-      and replace(replace(i.target_unit, ' ', ''), '·', '/') in ('元/户/月', '元/月/户', '元/户/每月')
-),
-caps as (
-    select notice_no, line_seq, cap, cap_text, op from cap_candidates where pick = 1
-),
-payments as materialized (
+with payments as materialized (
     select
         e.notice_no, e.line_seq, e.allocated_purpose as purpose, trim(e.payee) as payee,
         date_trunc('month', e.posted_on) as month,
         e.voucher_no, e.line_no, e.posted_on, e.amount, e.source_file, e.file_id, e.row_no,
         e.summary, c.cap, c.cap_text, c.op
     from fct_expenditure as e
-    join caps as c on c.notice_no = e.notice_no and c.line_seq = e.line_seq
+    join fct_monthly_caps as c on c.notice_no = e.notice_no and c.line_seq = e.line_seq
     where e.match_kind = 'line'
       and not e.batch_repeat
       and e.posted_on is not null
@@ -155,81 +133,17 @@ crossings as (
     where case when r.op = '<' then r.running_total >= r.allowed and r.running_total - r.amount < r.allowed
                else r.running_total > r.allowed and r.running_total - r.amount <= r.allowed end
 ),
--- A month paid again from another month. The months above are judged by the month a payment is
--- posted in; a month can also be paid twice from two: February's own 480 posted in February, and
--- 补发2月 480 posted in March beside March's own 480 (March then pays two months, 960: within).
--- So each payment is also placed on the months it pays (month_bits, read as above): its amount
--- shared equally among them (补发1-3月 1,440: 480 a month), a payment naming none paying the month
--- posted, a reversal taking back from the months of the payee's latest payment on or before it
--- (as paid_back takes it). A month paid from lines of two or more posting months whose total is
--- over the cap is reported at the line that last took it over, when an earlier payment of that
--- month was posted in an earlier month; amount = the month's total, key_detail = the month paid
--- (YYYY-MM). Where that line's posting month is over the cap above, it is reported there only
--- (the same money). A count (补发2个月) names no month, and pays none here. Only the payees with a
--- payment for a month other than the month posted are placed at all (most have none).
--- Shares are compared exactly: each amount times 144403552893600 / its months (the least common
--- multiple of 1 … 36, as a line pays at most 36 months: month_bits' range) against the cap times
--- the same; the total shown is rounded to the fen from that (half up).
-paying_other_months as materialized (
-    select notice_no, line_seq, payee, posted_on, summary_months_text(summary) as months_text
-    from payments
-    where amount > 0
-),
-placed_payees as (
-    select distinct notice_no, line_seq, payee
-    from paying_other_months
-    where months_text is not null
-      and month_bits(months_text, posted_on) <> month_bits(null, posted_on)
-      and not is_bank_payee(payee)
-),
-placed as materialized (
-    select p.*,
-           row_number() over (
-               partition by p.notice_no, p.line_seq, p.payee
-               order by p.posted_on, length(p.voucher_no), p.voucher_no, length(p.line_no), p.line_no, p.file_id,
-                        p.row_no) as ord,
-           case when p.amount > 0 then summary_months_text(p.summary) end as months_text
-    from payments as p
-    join placed_payees as b on b.notice_no = p.notice_no and b.line_seq = p.line_seq and b.payee = p.payee
-),
-placed_bits as (
-    select *,
-           case when amount > 0 then month_bits(months_text, posted_on) end as bits,
-           max(case when amount > 0 then ord end) over (
-               partition by notice_no, line_seq, payee order by ord
-               rows between unbounded preceding and current row) as paid_by
-    from placed
-),
--- month_bits' months, from the month posted: MONTH_BITS_BACK (24) before it to MONTH_BITS_AHEAD
--- (11) after it (pipeline/text.py; tests/test_indicators.py holds the two together)
-month_offsets as (
-    select k from (values (-24), (-23), (-22), (-21), (-20), (-19), (-18), (-17), (-16), (-15), (-14), (-13),
-           (-12), (-11), (-10), (-9), (-8), (-7), (-6), (-5), (-4), (-3), (-2), (-1),
-           (0), (1), (2), (3), (4), (5), (6), (7), (8), (9), (10), (11)) as v (k)
-),
-shares as (
-    select r.notice_no, r.line_seq, r.purpose, r.payee, r.month, r.ord, r.voucher_no, r.line_no,
-           r.posted_on, r.amount, r.summary, r.source_file, r.row_no, r.cap, r.cap_text, r.op,
-           cast(p.month as date) + m.k * interval '1' month as paid_month,
-           count(*) over (partition by r.notice_no, r.line_seq, r.payee, r.ord) as months
-    from placed_bits as r
-    join placed_bits as p
-      on p.notice_no = r.notice_no and p.line_seq = r.line_seq and p.payee = r.payee and p.ord = r.paid_by
-    join month_offsets as m on pays_month(p.bits, m.k)
-),
+-- A month paid again from another month (fct_months_placed: February paid in February, and
+-- again by 补发2月 in March beside March's own line, March alone paying two months, within). A
+-- month paid from lines of two or more posting months whose total is over the cap is reported at
+-- the line that last took it over, when an earlier payment of that month was posted in an
+-- earlier month; amount = the month's total, key_detail = the month paid (YYYY-MM). Where that
+-- line's posting month is over the cap above, it is reported there only (the same money). The
+-- shares are compared exactly, scaled as the view scales them; the total shown is rounded to the
+-- fen from that (half up).
 month_running as (
-    select s.*,
-           sum(s.amount * cast(144403552893600 / s.months as bigint)) over (
-               partition by s.notice_no, s.line_seq, s.payee, s.paid_month order by s.ord
-               rows between unbounded preceding and current row) as running_scaled,
-           s.amount * cast(144403552893600 / s.months as bigint) as share_scaled,
-           sum(s.amount * cast(144403552893600 / s.months as bigint)) over (
-               partition by s.notice_no, s.line_seq, s.payee, s.paid_month) as total_scaled,
-           min(case when s.amount > 0 then s.month end) over (
-               partition by s.notice_no, s.line_seq, s.payee, s.paid_month order by s.ord
-               rows between unbounded preceding and current row) as first_posted_in,
-           s.cap * 144403552893600 as cap_scaled
-    from shares as s
+    select m.*, m.cap * 144403552893600 as cap_scaled
+    from fct_months_placed as m
 ),
 paid_again_crossings as (
     select r.*,
