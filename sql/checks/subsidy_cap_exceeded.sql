@@ -158,7 +158,7 @@ paid_again as (
     select c.*,
            cast(c.paid_month as varchar) as paid_text,
            cast(c.month as varchar) as month_text,
-           cast(first_posted_in as varchar) as first_text,
+           cast(c.first_posted_in as varchar) as first_text,
            -- the month's total, to the fen, half up: (fen × scale + half the scale) less its
            -- remainder, over the scale, is a whole number of fen
            cast(cast((cast(c.total_scaled * 100 as decimal(38,0)) + 72201776446800
