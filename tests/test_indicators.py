@@ -1073,6 +1073,21 @@ def _csv(path):
         return list(csv.DictReader(fh))
 
 
+def test_reconcile__a_month_paid_again_as_a_run_reads_it(seeded, tmp_path):
+    # a run reads fct_months_placed from its snapshot: the same finding and indicator as the
+    # rule and the indicator on the views. 住户03's February paid in February and again in March
+    rows_ = [dict(r) for r in CLEAN_YEAR]
+    rows_.append(dict(voucher_no="记-03-补", line_no="1", posted_on=dt.date(2024, 3, 20), debit=480,
+                      payee="住户03", summary="补发2月租赁补贴"))
+    add_ledger(seeded, rows_)
+    result = reconcile(seeded, tmp_path / "out", Scope(as_of=dt.date(2025, 1, 31)))
+    rent = {r["indicator"]: r for r in _csv(result.run_dir / "indicators.csv") if r["purpose"] == RENT}
+    assert (rent["每户补贴标准"]["observed"], rent["每户补贴标准"]["status"]) == ("960.00元/户/月", "not_met")
+    caps = [e for e in _csv(result.run_dir / "exceptions.csv") if e["rule_id"] == "SUBSIDY_CAP_EXCEEDED"]
+    assert [(e["voucher_no"], e["amount"]) for e in caps] == [("记-03-补", "960.00")]
+    assert "2024年02月的补贴 2024年02月已付，2024年03月 凭证 记-03-补（补发2月租赁补贴）又付" in caps[0]["message"]
+
+
 def test_reconcile__seed_notice_year_end_indicators_and_cap(seeded, tmp_path):
     rows_ = [dict(r) for r in CLEAN_YEAR]
     next(r for r in rows_ if r["posted_on"].month == 7 and r["payee"] == "住户07")["debit"] = 600
