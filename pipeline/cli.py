@@ -23,6 +23,7 @@ from typing import NoReturn
 import click
 import duckdb
 
+from .console import EXIT_INTERRUPTED, EXIT_TERMINATED, INTERRUPTED
 from .loading import InputError
 from .logs import printable  # text from inputs, shown with control characters escaped
 from .store import DEFAULT_MEMORY_LIMIT, LOAD_MEMORY_LIMIT, StoreError, out_of_disk
@@ -105,10 +106,8 @@ def _short_of_resources(exc: BaseException) -> str | None:
 
 # Statuses beside the contract's 0 / 1 / 2 (README, "Exit status"): a shell's for a command
 # stopped by SIGINT, SIGTERM or SIGPIPE (128 + the signal's number)
-EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_BROKEN_PIPE = 130, 143, 141
-INTERRUPTED = ("已中断：命令未完成；已载入的文件保留，未载完的文件已回滚，请重新运行 / interrupted: the "
-               "command did not finish; files already loaded are kept, a load not finished was rolled "
-               "back; run it again")
+EXIT_BROKEN_PIPE = 141
+# (the installed command, pipeline.console, says the same while these modules are imported)
 # What the system refuses about a file or folder the user named (--outputs, --db, --inputs): a
 # usage error, not a bug
 _REFUSED_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR, errno.EEXIST,

@@ -663,15 +663,15 @@ def test_prune__keep_must_be_at_least_one(tmp_path):
     assert refused.exit_code == 2 and "--keep" in refused.output
 
 
-# The `recon` command as installed: pipeline.cli.entry, which ends the process with os._exit once
-# the command is done. It must still run the exit handlers, flush what it printed and keep the
-# command's exit status.
+# The `recon` command as installed: pipeline.console.entry, which imports pipeline.cli.entry and
+# runs it; that ends the process with os._exit once the command is done. It must still run the
+# exit handlers, flush what it printed and keep the command's exit status.
 _ENTRY = """
 import atexit, pathlib, sys
 marker = pathlib.Path(sys.argv[1])
 atexit.register(lambda: marker.write_text("exit handlers ran"))
 sys.argv = ["recon", *sys.argv[2:]]
-from pipeline.cli import entry
+from pipeline.console import entry
 entry()
 print("not reached", file=sys.stderr)
 """
@@ -866,7 +866,36 @@ def test_check__a_file_the_nightly_run_rejected_stays_reported_between_runs(tmp_
 def test_recon_command__installed_script_is_the_entry_point():
     pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
     scripts = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["scripts"]
-    assert scripts["recon"] == "pipeline.cli:entry"
+    assert scripts["recon"] == "pipeline.console:entry"
+
+
+# A signal while the command's modules are still being imported (the first 0.1-0.2 s): the import
+# of pipeline.cli is where it arrives, as a user's Ctrl-C or a timeout's SIGTERM would
+_SIGNAL_WHILE_IMPORTING = """
+import importlib.abc, os, signal, sys
+sent = getattr(signal, sys.argv[1])
+class Signal(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "pipeline.cli":
+            os.kill(os.getpid(), sent)
+        return None
+sys.meta_path.insert(0, Signal())
+sys.argv = ["recon", "rules"]
+from pipeline.console import entry
+entry()
+print("not reached", file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("sig, status", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_recon_command__a_signal_while_it_imports_stops_it_without_a_traceback(sig, status):
+    from pipeline import cli
+
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", _SIGNAL_WHILE_IMPORTING, sig], cwd=root,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == status
+    assert done.stderr == cli.INTERRUPTED + "\n" and done.stdout == ""
 
 
 def test_runs__many_findings_go_from_the_checks_to_the_store_without_python_objects(tmp_path, monkeypatch):
