@@ -782,6 +782,21 @@ with cap_candidates as (
 )
 select notice_no, line_seq, cap, cap_text, op from cap_candidates where pick = 1;
 
+-- The payments held to a per-household monthly standard (SUBSIDY_CAP_EXCEEDED, fct_months_placed):
+-- an allocation line's lines (match_kind 'line') under a standard (fct_monthly_caps: cap,
+-- cap_text, op), each once (not batch_repeat), dated, with a payee (trimmed); month: the month
+-- posted.
+create or replace view fct_capped_payments as
+select e.notice_no, e.line_seq, e.allocated_purpose as purpose, trim(e.payee) as payee,
+       date_trunc('month', e.posted_on) as month, e.voucher_no, e.line_no, e.posted_on, e.amount,
+       e.summary, e.source_file, e.file_id, e.row_no, c.cap, c.cap_text, c.op
+from fct_expenditure as e
+join fct_monthly_caps as c on c.notice_no = e.notice_no and c.line_seq = e.line_seq
+where e.match_kind = 'line'
+  and not e.batch_repeat
+  and e.posted_on is not null
+  and nullif(trim(e.payee), '') is not null;
+
 -- The months each payment pays, placed on the calendar: SUBSIDY_CAP_EXCEEDED's months paid again
 -- from another month, and 每户补贴标准 with it. A month can be paid twice from two posting months:
 -- February's own 480 posted in February, and 补发2月 480 posted in March beside March's own 480
@@ -792,8 +807,7 @@ select notice_no, line_seq, cap, cap_text, op from cap_candidates where pick = 1
 -- day counts as before it, as in fct_pool_lines). A count (补发2个月) names no month, and pays
 -- none here. Only the payees with a payment for a month other than the month posted are placed
 -- (most have none), and never a bank or paying agency (is_bank_payee: no household). The lines are
--- SUBSIDY_CAP_EXCEEDED's: of an allocation line held to a monthly standard (fct_monthly_caps: cap,
--- cap_text, op), once (not batch_repeat), dated, with a payee.
+-- SUBSIDY_CAP_EXCEEDED's (fct_capped_payments).
 -- One row per line and month it pays (paid_month, its first day); months: how many it pays;
 -- shares are exact: share_scaled is the amount times 144403552893600 / months (the least common
 -- multiple of 1 … 36, as a line pays at most 36 months: month_bits' range), running_scaled and
@@ -802,15 +816,7 @@ select notice_no, line_seq, cap, cap_text, op from cap_candidates where pick = 1
 -- the month paid up to the line, posted_from / posted_to of all of them.
 create or replace view fct_months_placed as
 with payments as (
-    select e.notice_no, e.line_seq, e.allocated_purpose as purpose, trim(e.payee) as payee,
-           date_trunc('month', e.posted_on) as month, e.voucher_no, e.line_no, e.posted_on, e.amount,
-           e.summary, e.source_file, e.file_id, e.row_no, c.cap, c.cap_text, c.op
-    from fct_expenditure as e
-    join fct_monthly_caps as c on c.notice_no = e.notice_no and c.line_seq = e.line_seq
-    where e.match_kind = 'line'
-      and not e.batch_repeat
-      and e.posted_on is not null
-      and nullif(trim(e.payee), '') is not null
+    select * from fct_capped_payments
 ),
 months_named as materialized (
     -- summary_months_text read once a line, into a column that month_bits reads

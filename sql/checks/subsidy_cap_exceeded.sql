@@ -41,17 +41,7 @@
 -- what it takes back nets in the month's total as before. The indicator 每户补贴标准 spreads such a
 -- month over the same months, read by the same macros (months_of(bit_or(month_bits(...)))).
 with payments as materialized (
-    select
-        e.notice_no, e.line_seq, e.allocated_purpose as purpose, trim(e.payee) as payee,
-        date_trunc('month', e.posted_on) as month,
-        e.voucher_no, e.line_no, e.posted_on, e.amount, e.source_file, e.file_id, e.row_no,
-        e.summary, c.cap, c.cap_text, c.op
-    from fct_expenditure as e
-    join fct_monthly_caps as c on c.notice_no = e.notice_no and c.line_seq = e.line_seq
-    where e.match_kind = 'line'
-      and not e.batch_repeat
-      and e.posted_on is not null
-      and nullif(trim(e.payee), '') is not null
+    select * from fct_capped_payments
 ),
 -- Totals first: only the few payee-months over the cap of one month can be over it at all, and
 -- need their summaries read and their lines ordered.
