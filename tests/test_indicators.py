@@ -906,6 +906,13 @@ def test_indicators__a_month_paid_in_two_halves_from_two_months_is_one_months_pa
     assert not of_rule(findings, "SUBSIDY_CAP_EXCEEDED")
 
 
+def test_subsidy_cap_exceeded__a_month_paid_again_up_to_a_strict_standard_is_over(con):
+    # <480元/户/月: 240 in February and 补发2月 240 in March are 480 for February, already too much
+    con.execute("update target_indicators set target_text = '<480元/户/月', op = '<' where name = '每户补贴标准'")
+    [cap] = _cap_findings(con, [(dt.date(2024, 2, 15), 240, None), (dt.date(2024, 3, 15), 240, "补发2月")])
+    assert (cap.key_detail, cap.amount, cap.expected) == ("2024-02", Decimal("480.00"), "<480元/户/月")
+
+
 def test_subsidy_cap_exceeded__a_month_paid_again_is_said_once_where_its_posting_month_is_over(con):
     # February paid twice in February (over, as before) and again in March: the February finding
     # alone, not a second for the same money; March over with it (three lines for two months):
