@@ -834,7 +834,7 @@ placed_payees as (
 placed as materialized (
     -- the placed payees' summaries are read again here, rather than every payment's columns kept
     -- in months_named: at 2M bench lines 0.054 s against 0.049 s without back pay, 0.11 s against
-    -- 0.17 s with 1 line in 20 back pay of 25,000 payees (/tmp/cap/variant.py)
+    -- 0.17 s with 1 line in 20 back pay of 25,000 payees
     select p.*,
            row_number() over (
                partition by p.notice_no, p.line_seq, p.payee
