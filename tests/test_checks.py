@@ -1860,7 +1860,8 @@ def test_run__facts_snapshot_only_during_the_stages(con, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         reconcile(con, tmp_path / "out", as_of)
     assert _snapshot(con, tmp_path) == [[], [], []]
-    assert during == [[["fct_expenditure_booked", "fct_reversed_lines", "fct_wrong_lines"], ["recon_snapshot"],
+    assert during == [[["fct_expenditure_booked", "fct_months_placed", "fct_reversed_lines", "fct_wrong_lines"],
+                       ["recon_snapshot"],
                        ["snapshot"]]] * 2
     # a killed run's folder is removed by the next run
     stale = tmp_path / "recon.duckdb.tmp" / "recon-snapshot-killed"
