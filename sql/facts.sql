@@ -813,7 +813,8 @@ where e.match_kind = 'line'
 -- multiple of 1 … 36, as a line pays at most 36 months: month_bits' range), running_scaled and
 -- total_scaled the payee's shares of the month paid up to the line (in the order the lines are
 -- posted and numbered, ord) and in all; first_posted_in: the first month posted of a payment of
--- the month paid up to the line, posted_from / posted_to of all of them.
+-- the month paid up to the line, posted_from / posted_to of all of them; first_voucher: the
+-- voucher of its first payment.
 create or replace view fct_months_placed as
 with payments as (
     select * from fct_capped_payments
@@ -885,7 +886,10 @@ select s.*,
        min(case when s.amount > 0 then s.month end) over (
            partition by s.notice_no, s.line_seq, s.payee, s.paid_month) as posted_from,
        max(case when s.amount > 0 then s.month end) over (
-           partition by s.notice_no, s.line_seq, s.payee, s.paid_month) as posted_to
+           partition by s.notice_no, s.line_seq, s.payee, s.paid_month) as posted_to,
+       first_value(s.voucher_no) over (
+           partition by s.notice_no, s.line_seq, s.payee, s.paid_month
+           order by case when s.amount > 0 then 0 else 1 end, s.ord) as first_voucher
 from scaled as s;
 
 -- How the sub-account names (项目名称) of the expenditure tied to each notice were matched to
