@@ -30,6 +30,10 @@ source's faults):
     0.05% CODE_UNKNOWN         2210119 (not in the 2024 classification)
 and, of all vouchers, 0.10% exported twice (same voucher number and lines) and 0.10% copied
 into a second voucher (same payee, amount, date and purpose): DUPLICATE_ENTRY.
+About 0.6% of rent payments say they pay more months than their own (补发2-3月租赁补贴: back pay of
+the month before; 第一季度租赁补贴 in a quarter's last month), within the standard for those months
+and never in a voucher the next one copies: no finding changes, and SUBSIDY_CAP_EXCEEDED and the
+indicators read and place their months (fct_months_placed) as they would a real ledger's.
 
 Usage:
     python bench/generate.py --lines 1e6 --out bench/data/ledger_1m.csv [--encoding gb18030|utf-8|utf-8-sig]
@@ -111,6 +115,7 @@ attrs as (
         (hash(sv, {seed}, 2) % 100)::integer as pick,
         (hash(sv, {seed}, 3) % 10000)::integer as fault,
         hash(sv, {seed}, 4) % 1000 < 5 as reversal,
+        hash(sv + 1, {seed}, 11) % 10000 < 20 as copied,  -- the next voucher takes its content
         (hash(sv, {seed}, 5) >> 2)::bigint as r,
         (hash(sv, {seed}, 6) >> 2)::bigint as r2,
         date '2024-01-01' + least(365, (sv * 366) // {vouchers})::integer as day
@@ -225,7 +230,15 @@ fields as (
             else {_sql_list(CONTRACTORS)}[r % {len(CONTRACTORS)} + 1]
         end as payee,
         (case when reversal then '冲销：' else '' end) || case kind
-            when 0 then '发放' || month(day)::varchar || '月租赁补贴'
+            -- 1% of rent payments say they pay more than their month: back pay of the month before
+            -- (补发2-3月, 2 months) or the quarter that ends in the month (第一季度); none of a
+            -- voucher the next one copies, so every payee-month stays as before
+            when 0 then case
+                when not reversal and not copied and r2 % 200 = 1 and month(day) > 1
+                    then '补发' || (month(day) - 1)::varchar || '-' || month(day)::varchar || '月租赁补贴'
+                when not reversal and not copied and r2 % 200 = 2 and month(day) % 3 = 0
+                    then '第' || {_sql_list(['一', '二', '三', '四'])}[month(day) // 3] || '季度租赁补贴'
+                else '发放' || month(day)::varchar || '月租赁补贴' end
             when 1 then '支付保障性租赁住房筹集款'
             when 2 then '支付老旧小区改造工程进度款'
             when 3 then '支付危旧房改造工程款'

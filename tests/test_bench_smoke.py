@@ -51,6 +51,8 @@ def test_generate__gb18030_cn_grp_file_of_exactly_n_lines(ledger):
     assert planted <= {r[9] for r in body}
     assert any(r[12] == generate.FUND_NAME for r in body)            # the pooled account
     assert any(r[2].startswith("2023-12") for r in body)             # out of period
+    summaries = {r[6] for r in body}                                   # rent paid for more months
+    assert any(s.startswith("补发") for s in summaries) and any("季度" in s for s in summaries)
 
 
 def test_pandas_checks__find_what_the_sql_checks_find(ledger, tmp_path):
