@@ -77,9 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         t_snap = time.perf_counter()
         if not args.no_snapshot:
-            from pipeline.run import SNAPSHOT_VIEWS, materialised
+            from pipeline.run import SUITE_SNAPSHOT_VIEWS, materialised
 
-            stack.enter_context(materialised(con, SNAPSHOT_VIEWS))
+            stack.enter_context(materialised(con, SUITE_SNAPSHOT_VIEWS))
         report["snapshot_s"] = round(time.perf_counter() - t_snap, 3)
         fetch_total, validate_total = _validate_all(con, gx, context, source, args.suites, names, report)
     report["fetch_s"] = round(report["snapshot_s"] + fetch_total, 3)

@@ -167,7 +167,7 @@ def worker_gx_duckdb(db: str, run_dir: str) -> None:
     over its rule findings here."""
     t0 = time.perf_counter()
     from pipeline import expectations
-    from pipeline.run import SNAPSHOT_VIEWS, materialised
+    from pipeline.run import SUITE_SNAPSHOT_VIEWS, materialised
     from pipeline.store import open_store
 
     t_import = time.perf_counter() - t0
@@ -179,7 +179,7 @@ def worker_gx_duckdb(db: str, run_dir: str) -> None:
     run_id = con.execute("select run_id from runs order by started_at desc limit 1").fetchone()[0]
     specs = expectations.load_suites()
     t1 = time.perf_counter()
-    with materialised(con, SNAPSHOT_VIEWS):
+    with materialised(con, SUITE_SNAPSHOT_VIEWS):
         t_snap = time.perf_counter()
         results = expectations.run_suites(con, specs, None)
     t2 = time.perf_counter()
