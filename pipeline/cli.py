@@ -105,9 +105,10 @@ def _short_of_resources(exc: BaseException) -> str | None:
 
 
 # Statuses beside the contract's 0 / 1 / 2 (README, "Exit status"): a shell's for a command
-# stopped by SIGINT, SIGTERM or SIGPIPE (128 + the signal's number)
+# stopped by SIGINT, SIGTERM or SIGPIPE (128 + the signal's number). The first two, and the
+# message for them, are pipeline.console's: the installed command says the same while these
+# modules are still being imported.
 EXIT_BROKEN_PIPE = 141
-# (the installed command, pipeline.console, says the same while these modules are imported)
 # What the system refuses about a file or folder the user named (--outputs, --db, --inputs): a
 # usage error, not a bug
 _REFUSED_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR, errno.EEXIST,

@@ -294,8 +294,9 @@ spent as (
 named_months as (
     -- the months the payments whose summaries name months pay (back pay, quarters), OR-ed per
     -- payee-month. Apart from the other lines so that month_bits runs on these few lines only:
-    -- scattered among all of them (180 of 299,527 lines of the 2M bench ledger) it cost 0.17 s,
-    -- its lambdas set up again for every vector holding one
+    -- scattered among all of them (180 of 299,527 lines of the 2M bench ledger) the query took
+    -- 0.41-0.44 s against 0.26-0.29 s on the ledger without them, month_bits' lambdas set up again
+    -- for every vector holding one (0.28-0.32 s this way)
     select notice_no, line_seq, payee, month_index, bit_or(month_bits(months_text, posted_on)) as bits
     from lines
     where months_text is not null and month_index is not null
@@ -414,8 +415,7 @@ paid_again as (
     -- February, and again by 补发2月 in March beside March's own line): what the payee received
     -- for it in all, per month paid, as SUBSIDY_CAP_EXCEEDED judges it; the months above judge
     -- each posting month alone. To four places, as payee_max.
-    select notice_no, line_seq,
-           cast(round(max(total_scaled) / 144403552893600, 4) as decimal(38,4)) as most,
+    select notice_no, line_seq, max(month_total_4) as most,
            count(distinct payee || '|' || cast(paid_month as varchar)) as months_paid_again
     from fct_months_placed
     where posted_from < posted_to

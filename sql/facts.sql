@@ -812,9 +812,10 @@ where e.match_kind = 'line'
 -- shares are exact: share_scaled is the amount times 144403552893600 / months (the least common
 -- multiple of 1 … 36, as a line pays at most 36 months: month_bits' range), running_scaled and
 -- total_scaled the payee's shares of the month paid up to the line (in the order the lines are
--- posted and numbered, ord) and in all; first_posted_in: the first month posted of a payment of
--- the month paid up to the line, posted_from / posted_to of all of them; first_voucher: the
--- voucher of its first payment.
+-- posted and numbered, ord) and in all, cap_scaled the standard scaled the same; month_total the
+-- month's total to the fen (half up) and month_total_4 to four places; first_posted_in: the first
+-- month posted of a payment of the month paid up to the line, posted_from / posted_to of all of
+-- them; first_voucher: the voucher of its first payment.
 create or replace view fct_months_placed as
 with payments as (
     select * from fct_capped_payments
@@ -872,25 +873,37 @@ shares as (
     join month_offsets as m on pays_month(p.bits, m.k)
 ),
 scaled as (
-    select s.*, s.amount * cast(144403552893600 / s.months as bigint) as share_scaled
+    select s.*, s.amount * cast(144403552893600 / s.months as bigint) as share_scaled,
+           s.cap * 144403552893600 as cap_scaled
     from shares as s
+),
+totals as (
+    select s.*,
+           sum(s.share_scaled) over (
+               partition by s.notice_no, s.line_seq, s.payee, s.paid_month order by s.ord
+               rows between unbounded preceding and current row) as running_scaled,
+           sum(s.share_scaled) over (partition by s.notice_no, s.line_seq, s.payee, s.paid_month) as total_scaled,
+           min(case when s.amount > 0 then s.month end) over (
+               partition by s.notice_no, s.line_seq, s.payee, s.paid_month order by s.ord
+               rows between unbounded preceding and current row) as first_posted_in,
+           min(case when s.amount > 0 then s.month end) over (
+               partition by s.notice_no, s.line_seq, s.payee, s.paid_month) as posted_from,
+           max(case when s.amount > 0 then s.month end) over (
+               partition by s.notice_no, s.line_seq, s.payee, s.paid_month) as posted_to,
+           first_value(s.voucher_no) over (
+               partition by s.notice_no, s.line_seq, s.payee, s.paid_month
+               order by case when s.amount > 0 then 0 else 1 end, s.ord) as first_voucher
+    from scaled as s
 )
-select s.*,
-       sum(s.share_scaled) over (
-           partition by s.notice_no, s.line_seq, s.payee, s.paid_month order by s.ord
-           rows between unbounded preceding and current row) as running_scaled,
-       sum(s.share_scaled) over (partition by s.notice_no, s.line_seq, s.payee, s.paid_month) as total_scaled,
-       min(case when s.amount > 0 then s.month end) over (
-           partition by s.notice_no, s.line_seq, s.payee, s.paid_month order by s.ord
-           rows between unbounded preceding and current row) as first_posted_in,
-       min(case when s.amount > 0 then s.month end) over (
-           partition by s.notice_no, s.line_seq, s.payee, s.paid_month) as posted_from,
-       max(case when s.amount > 0 then s.month end) over (
-           partition by s.notice_no, s.line_seq, s.payee, s.paid_month) as posted_to,
-       first_value(s.voucher_no) over (
-           partition by s.notice_no, s.line_seq, s.payee, s.paid_month
-           order by case when s.amount > 0 then 0 else 1 end, s.ord) as first_voucher
-from scaled as s;
+select t.*,
+       -- the month's total to the fen, half up: (fen × scale + half the scale) less its remainder,
+       -- over the scale, is a whole number of fen (the one double here holds it exactly)
+       cast(cast((cast(t.total_scaled * 100 as decimal(38,0)) + 72201776446800
+                  - mod(cast(t.total_scaled * 100 as decimal(38,0)) + 72201776446800, 144403552893600))
+                 / 144403552893600 as decimal(18,0)) * 0.01 as decimal(18,2)) as month_total,
+       -- and to four places, as 每户补贴标准 shows a month spread over several (480.0033)
+       cast(round(t.total_scaled / 144403552893600, 4) as decimal(38,4)) as month_total_4
+from totals as t;
 
 -- How the sub-account names (项目名称) of the expenditure tied to each notice were matched to
 -- allocation lines (fct_purpose_match): by the line's own name, by an alias configured in

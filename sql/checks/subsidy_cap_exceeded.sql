@@ -129,17 +129,13 @@ crossings as (
 -- the line that last took it over, when an earlier payment of that month was posted in an
 -- earlier month; amount = the month's total, key_detail = the month paid (YYYY-MM). Where that
 -- line's posting month is over the cap above, it is reported there only (the same money). The
--- shares are compared exactly, scaled as the view scales them; the total shown is rounded to the
--- fen from that (half up).
-month_running as (
-    select m.*, m.cap * 144403552893600 as cap_scaled
-    from fct_months_placed as m
-),
+-- shares are compared exactly, scaled as the view scales them (share_scaled, cap_scaled); the total
+-- shown is the view's month_total, to the fen (half up).
 paid_again_crossings as (
     select r.*,
            row_number() over (partition by r.notice_no, r.line_seq, r.payee, r.paid_month order by r.ord desc)
                as latest
-    from month_running as r
+    from fct_months_placed as r
     where case when r.op = '<' then r.total_scaled >= r.cap_scaled else r.total_scaled > r.cap_scaled end
       and case when r.op = '<' then r.running_scaled >= r.cap_scaled and r.running_scaled - r.share_scaled < r.cap_scaled
                else r.running_scaled > r.cap_scaled and r.running_scaled - r.share_scaled <= r.cap_scaled end
@@ -148,12 +144,7 @@ paid_again as (
     select c.*,
            cast(c.paid_month as varchar) as paid_text,
            cast(c.month as varchar) as month_text,
-           cast(c.first_posted_in as varchar) as first_text,
-           -- the month's total, to the fen, half up: (fen × scale + half the scale) less its
-           -- remainder, over the scale, is a whole number of fen
-           cast(cast((cast(c.total_scaled * 100 as decimal(38,0)) + 72201776446800
-                      - mod(cast(c.total_scaled * 100 as decimal(38,0)) + 72201776446800, 144403552893600))
-                     / 144403552893600 as decimal(18,0)) * 0.01 as decimal(18,2)) as month_total
+           cast(c.first_posted_in as varchar) as first_text
     from paid_again_crossings as c
     where c.latest = 1
       and c.first_posted_in < c.month
