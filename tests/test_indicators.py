@@ -877,6 +877,9 @@ def test_subsidy_cap_exceeded__a_month_paid_again_by_back_pay_in_a_later_month(c
     # 480.00 for January, within; 1,440 is 480.01, over
     ([(dt.date(2024, 1, 15), Decimal("0.01"), None), (dt.date(2024, 3, 15), Decimal("1439.97"), "补发1-3月")], []),
     ([(dt.date(2024, 1, 15), Decimal("0.01"), None), (dt.date(2024, 3, 15), 1440, "补发1-3月")], ["2024-01"]),
+    # one posting month only, within the months it pays together (补发2月 600 and 补发1月 300 in
+    # March: 900 for two months): nothing paid again from another month
+    ([(dt.date(2024, 3, 15), 600, "补发2月"), (dt.date(2024, 3, 20), 300, "补发1月")], []),
     # a count names no month: not placed
     ([(dt.date(2024, 1, 15), 480, None), (dt.date(2024, 3, 15), 480, None),
       (dt.date(2024, 3, 20), 960, "补发2个月租赁补贴")], []),
