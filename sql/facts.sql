@@ -815,7 +815,7 @@ where e.match_kind = 'line'
 -- posted and numbered, ord) and in all, cap_scaled the standard scaled the same; month_total the
 -- month's total to the fen (half up) and month_total_4 to four places; first_posted_in: the first
 -- month posted of a payment of the month paid up to the line, posted_from / posted_to of all of
--- them; first_voucher: the voucher of its first payment.
+-- them; first_voucher and first_line_no: the voucher and line of its first payment.
 create or replace view fct_months_placed as
 with payments as (
     select * from fct_capped_payments
@@ -892,7 +892,10 @@ totals as (
                partition by s.notice_no, s.line_seq, s.payee, s.paid_month) as posted_to,
            first_value(s.voucher_no) over (
                partition by s.notice_no, s.line_seq, s.payee, s.paid_month
-               order by case when s.amount > 0 then 0 else 1 end, s.ord) as first_voucher
+               order by case when s.amount > 0 then 0 else 1 end, s.ord) as first_voucher,
+           first_value(s.line_no) over (
+               partition by s.notice_no, s.line_seq, s.payee, s.paid_month
+               order by case when s.amount > 0 then 0 else 1 end, s.ord) as first_line_no
     from scaled as s
 )
 select t.*,

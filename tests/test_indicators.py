@@ -837,8 +837,9 @@ def test_subsidy_cap_exceeded__months_paid_together(con, lines, cap):
 # beside March's own line. March alone pays two months (960: within), so before, no month was over.
 # Each payment is now also placed on the months it pays; a month paid from two posting months over
 # the cap is reported at the line that took it over, key_detail the month paid.
-def _cap_findings(con, lines, payee="住户03"):
+def _cap_findings(con, lines, payee="住户03", line_nos=None):
     add_ledger(con, [dict(voucher_no=f"记-{i}", posted_on=day, payee=payee, summary=summary,
+                          line_no=line_nos[i - 1] if line_nos else "1",
                           **({"debit": amount} if amount > 0 else {"credit": -amount}))
                      for i, (day, amount, summary) in enumerate(lines, start=1)])
     set_context(con, as_of=dt.date(2024, 12, 31))
@@ -851,13 +852,16 @@ FEBRUARY_PAID_AGAIN = [(dt.date(2024, 2, 15), 480, "2月租赁补贴"),
 
 
 def test_subsidy_cap_exceeded__a_month_paid_again_by_back_pay_in_a_later_month(con):
-    [cap] = _cap_findings(con, FEBRUARY_PAID_AGAIN)
-    assert (cap.voucher_no, cap.posted_on, cap.key_detail) == ("记-3", dt.date(2024, 3, 20), "2024-02")
+    # the message names both lines (a batch voucher pays many households): the first payment's
+    # line (记-1 第7行) and the line of the finding (记-3 第2行)
+    [cap] = _cap_findings(con, FEBRUARY_PAID_AGAIN, line_nos=["7", "4", "2"])
+    assert (cap.voucher_no, cap.line_no, cap.posted_on, cap.key_detail) == ("记-3", "2", dt.date(2024, 3, 20),
+                                                                            "2024-02")
     assert (cap.amount, cap.expected, cap.observed) == (Decimal("960.00"), "<=480元/户/月", "960.00元")
-    assert ("收款人 住户03 2024年02月的补贴 2024年02月 凭证 记-1 已付，2024年03月 凭证 记-3（补发2月租赁补贴）又付，"
-            "该月共付 960.00 元，超过每户补贴标准 <=480元/户/月") in cap.message
-    assert ("was paid for 2024-02 in 2024-02 (voucher 记-1) and again in 2024-03 (voucher 记-3: 补发2月租赁补贴)"
-            in cap.message)
+    assert ("收款人 住户03 2024年02月的补贴 2024年02月 凭证 记-1 第7行 已付，2024年03月 凭证 记-3 第2行（补发2月租赁补贴）"
+            "又付，该月共付 960.00 元，超过每户补贴标准 <=480元/户/月") in cap.message
+    assert ("was paid for 2024-02 in 2024-02 (voucher 记-1 line 7) and again in 2024-03 (voucher 记-3 line 2: "
+            "补发2月租赁补贴)" in cap.message)
 
 
 @pytest.mark.parametrize("lines, months", [
@@ -1096,7 +1100,7 @@ def test_reconcile__a_month_paid_again_as_a_run_reads_it(seeded, tmp_path):
     assert (rent["每户补贴标准"]["observed"], rent["每户补贴标准"]["status"]) == ("960.00元/户/月", "not_met")
     caps = [e for e in _csv(result.run_dir / "exceptions.csv") if e["rule_id"] == "SUBSIDY_CAP_EXCEEDED"]
     assert [(e["voucher_no"], e["amount"]) for e in caps] == [("记-03-补", "960.00")]
-    assert "2024年02月的补贴 2024年02月 凭证 记-02 已付，2024年03月 凭证 记-03-补（补发2月租赁补贴）又付" in caps[0]["message"]
+    assert "2024年02月的补贴 2024年02月 凭证 记-02 第3行 已付，2024年03月 凭证 记-03-补 第1行（补发2月租赁补贴）又付" in caps[0]["message"]
 
 
 def test_reconcile__seed_notice_year_end_indicators_and_cap(seeded, tmp_path):

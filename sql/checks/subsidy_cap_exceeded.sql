@@ -165,14 +165,16 @@ paid_again_findings as (
         cast(a.month_total as varchar) || '元' as observed,
         '收款人 ' || a.payee || ' ' || substr(a.paid_text, 1, 4) || '年' || substr(a.paid_text, 6, 2)
             || '月的补贴 ' || substr(a.first_text, 1, 4) || '年' || substr(a.first_text, 6, 2) || '月 凭证 '
-            || coalesce(a.first_voucher, '') || ' 已付，'
+            || coalesce(a.first_voucher, '') || coalesce(' 第' || a.first_line_no || '行', '') || ' 已付，'
             || substr(a.month_text, 1, 4) || '年' || substr(a.month_text, 6, 2) || '月 凭证 '
-            || coalesce(a.voucher_no, '') || coalesce('（' || a.summary || '）', '') || '又付，该月共付 '
+            || coalesce(a.voucher_no, '') || coalesce(' 第' || a.line_no || '行', '')
+            || coalesce('（' || a.summary || '）', '') || '又付，该月共付 '
             || cast(a.month_total as varchar) || ' 元，超过每户补贴标准 ' || a.cap_text
             || ' / payee ' || a.payee || ' was paid for ' || substr(a.paid_text, 1, 7) || ' in '
-            || substr(a.first_text, 1, 7) || ' (voucher ' || coalesce(a.first_voucher, '') || ') and again in '
+            || substr(a.first_text, 1, 7) || ' (voucher ' || coalesce(a.first_voucher, '')
+            || coalesce(' line ' || a.first_line_no, '') || ') and again in '
             || substr(a.month_text, 1, 7) || ' (voucher '
-            || coalesce(a.voucher_no, '') || coalesce(': ' || a.summary, '') || '), '
+            || coalesce(a.voucher_no, '') || coalesce(' line ' || a.line_no, '') || coalesce(': ' || a.summary, '') || '), '
             || cast(a.month_total as varchar) || ' yuan for the month, above the per-household standard '
             || a.cap_text as message,
         a.source_file,
