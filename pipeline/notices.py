@@ -458,23 +458,30 @@ def to_yuan(value: Decimal, unit: str) -> Decimal:
 
 # Operators as targets write them: signs (≥ ≧ >= ＞＝ …) anywhere, words before the number
 # (不少于 90%; longer words first where one begins another), or words after it (90%以上).
-_OP_SIGNS = (("≥", ">="), ("≧", ">="), ("≤", "<="), ("≦", "<="), ("=>", ">="), ("=<", "<="),
-             ("＞＝", ">="), ("＜＝", "<="))
+_OP_SIGNS = (("≥", ">="), ("≧", ">="), ("⩾", ">="), ("≮", ">="), ("≤", "<="), ("≦", "<="), ("⩽", "<="),
+             ("≯", "<="), ("=>", ">="), ("=<", "<="), ("＞＝", ">="), ("＜＝", "<="))
 _OP_WORDS = (("大于或等于", ">="), ("大于等于", ">="), ("不少于", ">="), ("不低于", ">="),
              ("不小于", ">="), ("至少", ">="), ("达到", ">="), ("小于或等于", "<="), ("小于等于", "<="),
              ("不超过", "<="), ("不高于", "<="), ("不多于", "<="), ("不大于", "<="), ("最多", "<="),
              ("大于", ">"), ("高于", ">"), ("超过", ">"), ("小于", "<"), ("低于", "<"), ("等于", "="))
-_OP_SUFFIXES = (("及以上", ">="), ("以上", ">="), ("及以下", "<="), ("以下", "<="), ("以内", "<="))
+# A deadline is a ceiling: 12月底前 (by the end of December) is <=12月, as the seed writes it.
+_OP_SUFFIXES = (("及以上", ">="), ("以上", ">="), ("及以下", "<="), ("以下", "<="), ("以内", "<="),
+                ("底之前", "<="), ("底以前", "<="), ("底前", "<="), ("之前", "<="), ("以前", "<="), ("前", "<="))
 _TARGET = re.compile(r"^(>=|<=|=|>|<)?\s*([+-]?\d+(?:\.\d+)?)\s*(\D*)$")
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")  # 18,382户
+# A unit as Word or an input method writes it: 元／户／月 (full-width slashes), 元/户・月 (another
+# middle dot); stored in the forms config/indicators.toml lists (元/户/月, 元/户·月).
+_UNIT_WIDTH = str.maketrans({"／": "/", "・": "·", "•": "·", "∙": "·", "‧": "·", "⋅": "·"})
 
 
 def parse_target(text: str) -> tuple[str | None, Decimal | None, str | None, bool]:
     """'>=97套' -> ('>=', 97, '套', False); '不低于90%' and '90%以上' -> ('>=', 90, '%', False);
-    '有效解决' -> (None, None, None, True)."""
+    '≤480元／户／月' -> ('<=', 480, '元/户/月', False); '12月底前' -> ('<=', 12, '月', False);
+    '≥18,382户' -> ('>=', 18382, '户', False); '有效解决' -> (None, None, None, True)."""
     s = _squash(text)
     for sign, op in _OP_SIGNS:
         s = s.replace(sign, op)
-    s = s.translate(_WIDTH)
+    s = _THOUSANDS.sub("", s.translate(_WIDTH))
     word = next(((w, op) for w, op in _OP_WORDS if s.startswith(w)), None)
     if word:
         s = word[1] + s[len(word[0]):]
@@ -484,7 +491,7 @@ def parse_target(text: str) -> tuple[str | None, Decimal | None, str | None, boo
     m = _TARGET.match(s)
     if not m:
         return None, None, None, True
-    return m.group(1) or "=", Decimal(m.group(2)), m.group(3) or None, False
+    return m.group(1) or "=", Decimal(m.group(2)), m.group(3).translate(_UNIT_WIDTH) or None, False
 
 
 def _clauses(paragraphs: list[str]) -> tuple[list[str], dict[str, str]]:

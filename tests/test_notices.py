@@ -169,6 +169,19 @@ def test_parse_seed__indicator_fields(seed):
     ("95%及以上", (">=", Decimal("95"), "%", False)),
     ("5%以内", ("<=", Decimal("5"), "%", False)),
     ("达到预期", (None, None, None, True)),
+    # as Word and input methods write them: other signs, full-width slashes, another middle dot,
+    # thousands separators; a deadline (…前) is a ceiling
+    ("⩽480元/户/月", ("<=", Decimal("480"), "元/户/月", False)),
+    ("⩾30户", (">=", Decimal("30"), "户", False)),
+    ("≯5%", ("<=", Decimal("5"), "%", False)),
+    ("≤480元／户／月", ("<=", Decimal("480"), "元/户/月", False)),
+    ("≤480元/户・月", ("<=", Decimal("480"), "元/户·月", False)),
+    ("≥18,382户", (">=", Decimal("18382"), "户", False)),
+    ("<=1,480.50元/户/月", ("<=", Decimal("1480.50"), "元/户/月", False)),
+    ("12月底前", ("<=", Decimal("12"), "月", False)),
+    ("10月前", ("<=", Decimal("10"), "月", False)),
+    ("12月31日前", (None, None, None, True)),
+    ("1,2", (None, None, None, True)),
 ])
 def test_parse_target__forms(text, expected):
     assert parse_target(text) == expected
@@ -1055,3 +1068,26 @@ def _written(tmp_path, text: str, form: str):
     else:
         build_notice_docx(text, path)
     return path
+
+
+def test_run__a_cap_written_with_full_width_slashes_still_holds_the_ledger(tmp_path):
+    """The seed's 每户补贴标准 as Word's input methods write it (≤480元／户／月): the demo ledger's
+    household paid 960 元 in August is still SUBSIDY_CAP_EXCEEDED, and the indicator not met. The
+    unit used to be stored as written, which config/indicators.toml does not list: the indicator
+    read needs_evidence and the rule found nothing."""
+    import shutil
+
+    import hostile_corpus as hc
+
+    inputs = tmp_path / "inputs"
+    (inputs / "notices").mkdir(parents=True)
+    shutil.copytree(Path(__file__).resolve().parents[1] / "inputs" / "ledgers", inputs / "ledgers")
+    variant(inputs / "notices", "notice.txt", ("\t<=480元/户/月\n", "\t≤480元／户／月\n"))
+    out = tmp_path / "out"
+    ran = hc.invoke(["run", "--inputs", str(inputs), "--outputs", str(out), "--as-of", "2024-12-31"])
+    assert ran.exit_code == 1, ran.stderr
+    run = (out / "latest").resolve()
+    caps = [r for r in hc.read_csv_rows(run / "exceptions.csv") if r["rule_id"] == "SUBSIDY_CAP_EXCEEDED"]
+    assert [(r["observed"], r["expected"]) for r in caps] == [("960.00元", "≤480元／户／月")]
+    [standard] = [r for r in hc.read_csv_rows(run / "indicators.csv") if r["indicator"] == "每户补贴标准"]
+    assert (standard["observed"], standard["status"]) == ("960.00元/户/月", "not_met")
