@@ -764,7 +764,7 @@ def _allocation_table(items: list, header_at: int | None, body_text: str,
         return -abs(amount) if reduction and amount else amount  # 0.00, not -0.00
 
     lines: list[AllocationLine] = []
-    totals: dict[str, Decimal] = {}
+    totals: list[tuple[str, str, str | None, Decimal]] = []  # word, place in its label, region, amount
     regions: list[str] = []
     region = None
     end = len(items)
@@ -814,8 +814,8 @@ def _allocation_table(items: list, header_at: int | None, body_text: str,
             if amount is None:
                 raise InputError(path, f"分配表合计行“{label}”没有金额",
                                  f"allocation table: the total row {label!r} has no amount")
-            totals[label] = amount
             place = _squash(label).replace(total_word, "").strip()
+            totals.append((total_word, place, _cell(cells, col_region) or None, amount))
             if place:
                 region = region if col_region is not None else place
                 regions.append(place)
@@ -844,13 +844,8 @@ def _allocation_table(items: list, header_at: int | None, body_text: str,
         lines = [ln if ln.region else AllocationLine(ln.seq, ln.purpose, regions[0], ln.amount,
                                                      ln.function_code, ln.is_direct) for ln in lines]
 
-    # The grand total: 总计 if written, else the 合计 rows (one per region), else the 小计 rows.
-    for word in _TOTAL_WORDS:
-        found = [v for k, v in totals.items() if word in k]
-        if found:
-            stated_total = found[0] if word == "总计" else sum(found, Decimal("0.00"))
-            break
-    else:
+    stated_total = _grand_total(totals)
+    if stated_total is None:
         stated_total = signed(_total_in_text(body_text))
         if stated_total is None and len(lines) == 1:
             stated_total = lines[0].amount  # one line is its own total
@@ -858,6 +853,28 @@ def _allocation_table(items: list, header_at: int | None, body_text: str,
             raise InputError(path, "分配表未找到合计行，正文也未写明合计金额",
                              "no total row in the allocation table and no total stated in the text")
     return unit, lines, stated_total, end
+
+
+def _grand_total(totals: list[tuple[str, str, str | None, Decimal]]) -> Decimal | None:
+    """The table's grand total from its total rows (word, place named in the label, region cell,
+    amount): 总计 if written; else the 合计 rows: a bare 合计 beside regions' 合计 (克拉玛依区合计,
+    白碱滩区合计) is the grand total, the regions' add up to it; the regions' alone (in the label,
+    or a bare 合计 under each region's cell) are added up; else the 小计 rows likewise. None: no
+    total row."""
+    for word in _TOTAL_WORDS:
+        rows = [t for t in totals if t[0] == word]
+        if not rows:
+            continue
+        if word == "总计":
+            return rows[0][3]
+        bare = [t for t in rows if not t[1]]
+        named = [t for t in rows if t[1]]
+        if bare and named:
+            return bare[-1][3]  # the grand total, above or below the regions' (the last if repeated)
+        if len(bare) > 1 and len({t[2] for t in bare}) == 1:
+            return bare[-1][3]  # the same total again (atop and below the table)
+        return sum((t[3] for t in rows), Decimal("0.00"))
+    return None
 
 
 # A table's title, as a row of one cell: 附件2, 附表, ……分配明细表, ……目标表（2024年）; not 续表,

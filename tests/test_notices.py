@@ -665,6 +665,32 @@ def test_parse_two_regions_total_is_sum_of_region_totals(tmp_path):
     assert [ln.region for ln in n.lines] == ["克拉玛依区"] * 3 + ["白碱滩区"]
 
 
+@pytest.mark.parametrize("grand_at", ["top", "bottom"])
+def test_parse_two_regions_and_a_grand_total__the_grand_total_is_not_added_to_theirs(tmp_path, grand_at):
+    """Regions' 合计 rows and a bare 合计 for the table (at its top or bottom): the bare one is the
+    grand total. It used to be added to the regions' (125,520,000 for 62,760,000 + 1,000,000 … ):
+    a false NOTICE_TOTAL_MISMATCH, an error."""
+    grand = "\t\n\t合计\n\t6376\n\t\n\n"
+    added = ("\t2\n\t白碱滩区合计\n\t100\n\t\n\n\t\n\t2024年租赁补贴（中央直达）\n\t100\n\t2210107\n\n"
+             + (grand if grand_at == "bottom" else ""))
+    path = variant(tmp_path, "regions.txt",
+                   ("\t1\n\t克拉玛依区合计\n", (grand if grand_at == "top" else "") + "\t1\n\t克拉玛依区合计\n"),
+                   ("\t\n\t2024年危旧房改造（中央直达）\n\t44\n\t2210103\n\n",
+                    "\t\n\t2024年危旧房改造（中央直达）\n\t44\n\t2210103\n\n" + added))
+    n = parse_notice(path)
+    assert n.stated_total == Decimal("63760000.00") == sum(ln.amount for ln in n.lines)
+    assert [ln.region for ln in n.lines] == ["克拉玛依区"] * 4 + ["白碱滩区"]
+
+
+def test_parse_one_regions_total_and_the_grand_total(tmp_path, seed):
+    """克拉玛依区合计 6276 and, below the lines, 合计 6276: one total, not 12,552 万元."""
+    path = variant(tmp_path, "totals.txt", ("\t\n\t2024年危旧房改造（中央直达）\n\t44\n\t2210103\n\n",
+                                            "\t\n\t2024年危旧房改造（中央直达）\n\t44\n\t2210103\n\n"
+                                            "\t\n\t合计\n\t6276\n\t\n\n"))
+    n = parse_notice(path)
+    assert (n.stated_total, n.lines) == (seed.stated_total, seed.lines)
+
+
 def test_load_oversized__refused_before_reading(tmp_path, con, monkeypatch):
     import pipeline.notices as notices
 
@@ -690,6 +716,25 @@ def test_parse_allocation_table_with_region_and_purpose_columns(tmp_path, seed):
           f"\t\n\t\n\t{purpose}\n\t{amount}\n\t{code}\n") for purpose, amount, code in rows]
     n = parse_notice(variant(tmp_path, "columns.txt", *replacements))
     assert (n.amount_unit, n.stated_total, n.lines) == ("万元", seed.stated_total, seed.lines)
+
+
+def test_parse_allocation_table_with_region_column__each_regions_bare_total_is_added(tmp_path):
+    """合计 under each region's own cell (地区 克拉玛依区 | 合计, 地区 白碱滩区 | 合计): region totals,
+    added up; a bare 合计 again under the same cell (or none) would be the same total again."""
+    replacements = [
+        ("单位：万元\n\t序号\n\t地区\n\t2024年下达数\n\t预算支出功能科目\n",
+         "\t序号\n\t地区\n\t项目名称\n\t金额（万元）\n\t支出功能分类科目\n"),
+        ("\t1\n\t克拉玛依区合计\n\t6276\n\t\n", "\t1\n\t克拉玛依区\n\t合计\n\t6,276.00\n\t\n"),
+        ("\t\n\t2024年危旧房改造（中央直达）\n\t44\n\t2210103\n",
+         "\t\n\t\n\t2024年危旧房改造（中央直达）\n\t44\n\t2210103\n\n\t2\n\t白碱滩区\n\t合计\n\t100\n\t\n\n"
+         "\t\n\t\n\t2024年租赁补贴（中央直达）\n\t100\n\t2210107\n"),
+    ] + [(f"\t\n\t{purpose}\n\t{amount}\n\t{code}\n", f"\t\n\t\n\t{purpose}\n\t{amount}\n\t{code}\n")
+         for purpose, amount, code in [("2024年租赁补贴（中央直达）", "17.28", "2210107"),
+                                       ("2024年保障性租赁住房（中央直达）", "103.72", "2210110"),
+                                       ("2024年老旧小区改造（中央直达）", "6111", "2210108")]]
+    n = parse_notice(variant(tmp_path, "columns.txt", *replacements))
+    assert n.stated_total == Decimal("63760000.00") == sum(ln.amount for ln in n.lines)
+    assert [ln.region for ln in n.lines] == ["克拉玛依区"] * 4 + ["白碱滩区"]
 
 
 # --- what Word and the bureaus' templates do besides ---------------------------------------------
