@@ -702,7 +702,18 @@ def _is_target_start(row: Row) -> bool:
 
 
 def _cell(cells, col: int | None) -> str:
-    return cells[col].strip() if col is not None and col < len(cells) else ""
+    """A cell's text on one line: a Word cell wraps a long name over lines (2024年租赁补贴 /
+    （中央直达）), which is one name; lines are joined as written, with a space only between two
+    ASCII letters or digits (Sample / Project)."""
+    text = cells[col].strip() if col is not None and col < len(cells) else ""
+    if "\n" not in text:
+        return text
+    joined = ""
+    for line in (part.strip() for part in text.split("\n")):
+        if line:
+            ascii_pair = joined[-1:].isascii() and joined[-1:].isalnum() and line[0].isascii() and line[0].isalnum()
+            joined += (" " if ascii_pair else "") + line
+    return joined
 
 
 def _find_col(header: list[str], *words: str, exclude: tuple[str, ...] = ()) -> int | None:

@@ -439,6 +439,27 @@ def test_load_docx__stored_like_txt(tmp_path, con):
     assert count(con, "allocation_lines") == 4 and count(con, "target_indicators") == 35
 
 
+def test_load_docx__a_name_wrapped_over_lines_in_its_cell_is_one_name(tmp_path, con, seed):
+    """Word wraps a long purpose in a narrow column, and a clerk breaks it by hand (two paragraphs
+    or a line break in the cell): 2024年租赁补贴 / （中央直达）. The purpose is one name, as the .txt
+    of the same notice has it: it was stored with the line break, and the .docx beside the .txt
+    was refused as a different notice (内容不同)."""
+    import docx
+
+    path = build_notice_docx(SEED_TEXT, tmp_path / "notice.docx")
+    document = docx.Document(str(path))
+    [cell] = [c for t in document.tables for r in t.rows for c in r.cells if c.text == "2024年租赁补贴（中央直达）"][:1]
+    cell.text = "2024年租赁补贴"
+    cell.add_paragraph("（中央直达）")
+    [cell] = [c for t in document.tables for r in t.rows for c in r.cells if c.text == "2024年危旧房改造（中央直达）"][:1]
+    cell.paragraphs[0].text = ""
+    cell.paragraphs[0].add_run("2024年危旧房改造").add_break()
+    cell.paragraphs[0].add_run("（中央直达）")
+    document.save(str(path))
+    assert parse_notice(path).lines == seed.lines
+    assert [o.action for o in load_notices(con, [SEED, path])] == ["loaded", "skipped"]
+
+
 def test_load__same_file_twice_stored_once(con):
     first, second = load_notices(con, [SEED, SEED])
     assert (first.action, second.action) == ("loaded", "skipped")
