@@ -1237,10 +1237,40 @@ def _differs_from_stored(con: duckdb.DuckDBPyConnection, notice: Notice) -> tupl
     return None
 
 
+def _reading_notes(notice: Notice) -> str | None:
+    """What a user should know of a notice that loads, though nothing in it is refused: no target
+    table (no indicator is measured), a target table naming no allocation line (its indicators
+    are not measured, unless an alias in purpose_aliases.csv names the line), a purpose allocated
+    on several lines (a ledger names the purpose, not the line: each line counts all its
+    spending)."""
+    notes = []
+    keys = [purpose_key(ln.purpose) for ln in notice.lines]
+    if not notice.target_tables:
+        notes.append("通知中未找到绩效目标表，绩效指标不作测算 / no performance target table found in the "
+                     "notice: no indicator is measured")
+    for table in notice.target_tables:
+        if purpose_key(table.purpose) not in keys:
+            notes.append(f"绩效目标表“{table.purpose}”的项目名称不对应分配表中的任何用途，其指标不作测算"
+                         f"（名称不同的，可在 purpose_aliases.csv 中配置别名） / the target table "
+                         f"{table.purpose!r} names no allocation line: its indicators are not measured "
+                         f"(where the names differ, configure an alias in purpose_aliases.csv)")
+    for key in dict.fromkeys(k for k in keys if keys.count(k) > 1):
+        shared = [ln for ln, k in zip(notice.lines, keys) if k == key]
+        where = "、".join(f"第{ln.seq}行" + (f"（{ln.region}）" if ln.region else "") for ln in shared)
+        where_en = ", ".join(f"line {ln.seq}" + (f" ({ln.region})" if ln.region else "") for ln in shared)
+        notes.append(f"分配表中“{shared[0].purpose}”分配在 {len(shared)} 行（{where}）：账簿只记用途，分不出"
+                     f"是哪一行的资金，每行都计入该用途的全部支出 / {shared[0].purpose!r} is allocated on "
+                     f"{len(shared)} lines ({where_en}): a ledger names the purpose, not the line, so each "
+                     f"line counts all of its spending")
+    return "; ".join(notes) or None
+
+
 def _store_notice(con, path: Path, sha: str, doc: SourceDocument, notice: Notice) -> FileOutcome:
     con.execute("begin transaction")
     try:
-        file_id = register_file(con, path, sha, KIND, "loaded", fmt=doc.format, encoding=doc.encoding)
+        note = _reading_notes(notice)
+        file_id = register_file(con, path, sha, KIND, "loaded", fmt=doc.format, encoding=doc.encoding,
+                                message=note)
         rows = _notice_rows(notice)
         con.execute(_insert_sql("notices", "file_id"), [file_id, *rows["notices"][0]])
         for table in ("allocation_lines", "code_rules", "target_tables", "target_indicators"):
@@ -1256,7 +1286,7 @@ def _store_notice(con, path: Path, sha: str, doc: SourceDocument, notice: Notice
     except BaseException:
         con.execute("rollback")
         raise
-    return FileOutcome(str(path), KIND, "loaded", file_id, sha, rows_loaded=len(notice.lines))
+    return FileOutcome(str(path), KIND, "loaded", file_id, sha, rows_loaded=len(notice.lines), message=note)
 
 
 def notice_findings(con: duckdb.DuckDBPyConnection, file_ids) -> list:

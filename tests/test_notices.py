@@ -460,6 +460,31 @@ def test_load_docx__a_name_wrapped_over_lines_in_its_cell_is_one_name(tmp_path, 
     assert [o.action for o in load_notices(con, [SEED, path])] == ["loaded", "skipped"]
 
 
+def test_load__what_the_notice_leaves_unmeasured_is_said_on_loading(tmp_path, con):
+    """A notice that loads though part of it will not be reconciled says so on loading (the
+    message of `recon load`, and of the file in the reports): no target table at all; a target
+    table whose name is no allocation line's (a typo: its indicators were quietly needs_evidence,
+    and SUBSIDY_CAP_EXCEEDED went with them); a purpose on two allocation lines (each counts all
+    of its spending). The seed itself says nothing."""
+    (seed_outcome,) = load_notices(con, [SEED])
+    assert seed_outcome.message is None
+    head = SEED_TEXT[:SEED_TEXT.index("\t项  目  支  出  绩  效  目  标  表")]
+    bare = tmp_path / "no_targets.txt"
+    bare.write_text(head.replace("克区财综﹝2024﹞2号", "克区财综﹝2024﹞3号"), encoding="utf-8")
+    typo = variant(tmp_path, "typo.txt", ("克区财综﹝2024﹞2号", "克区财综﹝2024﹞4号"),
+                   ("\t项目名称\n\t2024年租赁补贴（中央直达）\n", "\t项目名称\n\t2024年住房租赁补贴（中央直达）\n"))
+    twice = variant(tmp_path, "twice.txt", ("克区财综﹝2024﹞2号", "克区财综﹝2024﹞5号"),
+                    ("\t2024年危旧房改造（中央直达）\n\t44\n", "\t2024年老旧小区改造（中央直达）\n\t44\n"))
+    outcomes = load_notices(con, [bare, typo, twice])
+    assert [o.action for o in outcomes] == ["loaded"] * 3
+    assert outcomes[0].message == ("通知中未找到绩效目标表，绩效指标不作测算 / no performance target table found "
+                                   "in the notice: no indicator is measured")
+    assert outcomes[1].message.startswith("绩效目标表“2024年住房租赁补贴（中央直达）”的项目名称不对应分配表中的任何用途")
+    assert "分配表中“2024年老旧小区改造（中央直达）”分配在 2 行（第3行（克拉玛依区）、第4行（克拉玛依区））" in outcomes[2].message
+    stored = dict(con.execute("select name, message from input_files").fetchall())
+    assert stored["typo.txt"] == outcomes[1].message and stored["twice.txt"] == outcomes[2].message
+
+
 def test_load__same_file_twice_stored_once(con):
     first, second = load_notices(con, [SEED, SEED])
     assert (first.action, second.action) == ("loaded", "skipped")
