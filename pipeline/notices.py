@@ -839,13 +839,12 @@ def _allocation_table(items: list, header_at: int | None, body_text: str,
         if amount is None:
             raise InputError(path, f"分配表“{purpose}”一行没有金额",
                              f"allocation table: the line {purpose!r} has no amount")
-        code_m = re.match(r"^\D{0,2}(\d+)", code_text.translate(_WIDTH))
         lines.append(AllocationLine(
             seq=len(lines) + 1,
             purpose=purpose,
             region=region,
             amount=amount,
-            function_code=code_m.group(1) if code_m else _squash(code_text),
+            function_code=_function_code(code_text),
             is_direct=(_is_yes(_cell(cells, col_direct)) if col_direct is not None
                        else "中央直达" in _squash(purpose) and "参照" not in purpose),
         ))
@@ -864,6 +863,24 @@ def _allocation_table(items: list, header_at: int | None, body_text: str,
             raise InputError(path, "分配表未找到合计行，正文也未写明合计金额",
                              "no total row in the allocation table and no total stated in the text")
     return unit, lines, stated_total, end
+
+
+_CODE_GROUPS = re.compile(r"(?<=\d)[\s\-–—.]+(?=\d)")  # 221 01 03, 221-01-03, 221.01.03
+
+
+def _function_code(text: str) -> str:
+    """An allocation line's function code from its cell: '2210107 保障性住房租金补贴', '[2210110]…',
+    '2210107', its class / subclass / item groups written apart ('221 01 03', '221-01-03') read as
+    one code. Two codes in one cell ('2210103、2210199') are stored as written: no one code is the
+    line's, and NOTICE_CODE_INVALID says so rather than the first being taken."""
+    s = text.translate(_WIDTH)
+    grouped = _CODE_GROUPS.sub("", s)
+    if len(re.findall(r"\d+", s)) > 1 and re.match(r"^\D{0,2}\d{7}(?!\d)", grouped):
+        s = grouped
+    if len(re.findall(r"\d{5,}", s)) > 1:
+        return _squash(text)
+    m = re.match(r"^\D{0,2}(\d+)", s)
+    return m.group(1) if m else _squash(text)
 
 
 def _grand_total(totals: list[tuple[str, str, str | None, Decimal]]) -> Decimal | None:

@@ -485,6 +485,24 @@ def test_load__what_the_notice_leaves_unmeasured_is_said_on_loading(tmp_path, co
     assert stored["typo.txt"] == outcomes[1].message and stored["twice.txt"] == outcomes[2].message
 
 
+@pytest.mark.parametrize("cell", ["221 01 03", "221-01-03", "221.01.03 棚户区改造", "２２１ ０１ ０３"])
+def test_parse_txt__a_code_written_in_its_groups_is_one_code(tmp_path, seed, cell):
+    """类 款 项 written apart (221 01 03): the code 2210103. It was stored as 221, and
+    NOTICE_CODE_INVALID said the notice's code was 221, which the notice does not say."""
+    path = variant(tmp_path, "groups.txt", ("\t44\n\t2210103\n", f"\t44\n\t{cell}\n"))
+    assert parse_notice(path).lines == seed.lines
+
+
+def test_load__two_codes_in_one_cell_are_not_the_first_of_them(tmp_path, con):
+    """2210103、2210199 for one line: no one code is the line's; the first was taken silently."""
+    path = variant(tmp_path, "two.txt", ("\t44\n\t2210103\n", "\t44\n\t2210103、2210199\n"))
+    (outcome,) = load_notices(con, [path])
+    assert con.execute("select function_code from allocation_lines where line_seq = 4").fetchone() == (
+        "2210103、2210199",)
+    [finding] = notice_findings(con, [outcome.file_id])
+    assert finding.rule_id == "NOTICE_CODE_INVALID" and "科目“2210103、2210199”不是7位项级科目编码" in finding.message
+
+
 def test_load__same_file_twice_stored_once(con):
     first, second = load_notices(con, [SEED, SEED])
     assert (first.action, second.action) == ("loaded", "skipped")
