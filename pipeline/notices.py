@@ -447,6 +447,13 @@ def parse_decimal(text: str | None) -> Decimal | None:
         raise ValueError(text) from exc
 
 
+def unit_of(text: str | None, default: str) -> str:
+    """The unit a cell writes after its number (440000元 or 44万元 in a table of another unit),
+    else the table's: the cell's own unit wins, as a reader takes it."""
+    s = _squash(text or "")
+    return "万元" if s.endswith("万元") else "元" if s.endswith("元") else default
+
+
 def to_yuan(value: Decimal, unit: str) -> Decimal:
     """Amount in 元 (two places) from a value in `unit`; ValueError if it is not whole cents."""
     yuan = value * YUAN_PER_WAN if unit == "万元" else value
@@ -812,7 +819,7 @@ def _allocation_table(items: list, header_at: int | None, body_text: str,
             region = _cell(cells, col_region)
         try:
             value = parse_decimal(amount_text)
-            amount = signed(to_yuan(value, unit) if value is not None else None)
+            amount = signed(to_yuan(value, unit_of(amount_text, unit)) if value is not None else None)
         except ValueError:
             raise InputError(path, f"分配表“{purpose or amount_text}”一行的金额“{amount_text}”无法识别",
                              f"allocation table: cannot read the amount {amount_text!r} of {purpose!r}")
@@ -953,7 +960,7 @@ def _amount_after(cells: list[str], at: int, unit: str) -> Decimal | None:
         except ValueError:
             continue
         if value is not None:
-            return to_yuan(value, unit)
+            return to_yuan(value, unit_of(cell, unit))
     return None
 
 
@@ -1055,7 +1062,7 @@ def _target_tables(items: list, notice_year: int, default_unit: str, path):
         for key in ("budget_total", "budget_fiscal", "budget_other"):
             try:
                 value = parse_decimal(f.get(key))
-                budget[key] = to_yuan(value, t["budget_unit"]) if value is not None else None
+                budget[key] = to_yuan(value, unit_of(f.get(key), t["budget_unit"])) if value is not None else None
             except ValueError:
                 raise InputError(path, f"绩效目标表“{f['purpose']}”的项目资金“{f.get(key)}”无法识别",
                                  f"target table {f['purpose']!r}: cannot read the budget amount {f.get(key)!r}")

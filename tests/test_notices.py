@@ -503,6 +503,14 @@ def test_load__two_codes_in_one_cell_are_not_the_first_of_them(tmp_path, con):
     assert finding.rule_id == "NOTICE_CODE_INVALID" and "科目“2210103、2210199”不是7位项级科目编码" in finding.message
 
 
+@pytest.mark.parametrize("cell", ["440000元", "440,000.00 元", "44万元"])
+def test_parse_txt__an_amount_written_with_its_own_unit_is_read_in_it(tmp_path, seed, cell):
+    """A cell of a 单位：万元 table that writes its unit (440000元): 440,000 元, as written. It was
+    read in the table's unit, 4,400,000,000 元, only NOTICE_TOTAL_MISMATCH hinting at it."""
+    path = variant(tmp_path, "unit.txt", ("\t44\n\t2210103\n", f"\t{cell}\n\t2210103\n"))
+    assert parse_notice(path).lines == seed.lines
+
+
 def test_load__same_file_twice_stored_once(con):
     first, second = load_notices(con, [SEED, SEED])
     assert (first.action, second.action) == ("loaded", "skipped")
