@@ -34,6 +34,7 @@ from .text import decode_text, doc_no, find_doc_nos, purpose_key
 KIND = "notice"
 YUAN_PER_WAN = Decimal(10000)
 CENT = Decimal("0.01")
+MAX_YUAN = Decimal(10) ** 16  # amounts are DECIMAL(18,2)
 # A notice is a few pages (the seed: 11 kB of text). Anything far larger is not one, and reading
 # it whole (or unpacking a crafted .docx) must not exhaust a finance PC's memory.
 MAX_TEXT_BYTES = 8 * 2**20
@@ -232,6 +233,16 @@ def _docx_items(path: Path):
         with zipfile.ZipFile(path) as archive:
             unpacked = sum(info.file_size for info in archive.infolist())
     except (zipfile.BadZipFile, OSError) as exc:
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(8)
+        except OSError:
+            head = b""
+        if head == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":  # OLE2: a .doc / .wps named .docx
+            raise InputError(path, "文件名为 .docx，实为 Word 97-2003 / WPS 格式的文档，无法读取，请在 Word 或 WPS "
+                                   "中另存为 .docx",
+                             "named .docx but a Word 97-2003 / WPS document; it cannot be read: save it as "
+                             ".docx in Word or WPS") from None
         raise InputError(path, "无法打开 Word 文档（文件损坏或不是 .docx）",
                          f"cannot open the Word document (damaged or not a .docx): {exc}")
     if unpacked > MAX_DOCX_UNPACKED:
@@ -460,6 +471,8 @@ def to_yuan(value: Decimal, unit: str) -> Decimal:
     cents = yuan.quantize(CENT)
     if cents != yuan:
         raise ValueError(f"{value} {unit} is not a whole number of cents")
+    if abs(cents) >= MAX_YUAN:
+        raise ValueError(f"{value} {unit} is beyond what an amount can be")
     return cents
 
 

@@ -511,6 +511,25 @@ def test_parse_txt__an_amount_written_with_its_own_unit_is_read_in_it(tmp_path, 
     assert parse_notice(path).lines == seed.lines
 
 
+def test_load_docx__a_word_97_document_named_docx_is_told_to_be_saved_as_docx(tmp_path, con):
+    """A .doc renamed .docx (an OLE2 file, as Word 97-2003 and WPS save): the message says what it
+    is and what to do, not "File is not a zip file"."""
+    path = tmp_path / "notice.docx"
+    path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))
+    (outcome,) = load_notices(con, [path])
+    assert outcome.action == "rejected"
+    assert "实为 Word 97-2003 / WPS 格式的文档" in outcome.message and "save it as .docx" in outcome.message
+
+
+def test_load__an_amount_beyond_decimal_18_2_is_refused_naming_it(tmp_path, con):
+    """An amount no ledger could hold (a slip of the keyboard): the file is refused naming the
+    amount; DuckDB's conversion error (with its SQL) was the message."""
+    path = variant(tmp_path, "huge.txt", ("\t6111\n", "\t99999999999999999\n"))
+    (outcome,) = load_notices(con, [path])
+    assert outcome.action == "rejected" and "金额“99999999999999999”无法识别" in outcome.message
+    assert "Conversion" not in outcome.message and count(con, "notices") == 0
+
+
 def test_load__same_file_twice_stored_once(con):
     first, second = load_notices(con, [SEED, SEED])
     assert (first.action, second.action) == ("loaded", "skipped")
