@@ -524,7 +524,7 @@ def test_load_docx__a_word_97_document_named_docx_is_told_to_be_saved_as_docx(tm
 def test_load__an_amount_beyond_decimal_18_2_is_refused_naming_it(tmp_path, con):
     """An amount no ledger could hold (a slip of the keyboard): the file is refused naming the
     amount; DuckDB's conversion error (with its SQL) was the message."""
-    path = variant(tmp_path, "huge.txt", ("\t6111\n", "\t99999999999999999\n"))
+    path = variant(tmp_path, "huge.txt", ("\t6111\n\t2210108\n", "\t99999999999999999\n\t2210108\n"))
     (outcome,) = load_notices(con, [path])
     assert outcome.action == "rejected" and "金额“99999999999999999”无法识别" in outcome.message
     assert "Conversion" not in outcome.message and count(con, "notices") == 0
