@@ -406,9 +406,12 @@ def load_notice(paths, outputs, db, wait):
     Example:
       recon load notice inputs/notices/000_a45419bc3fccfd31.txt
     """
+    from .logs import setup_logging
     from .notices import load_notices, notice_findings
 
     with _store(outputs, db, wait) as con:
+        if db is None:  # an internal error's traceback goes to <outputs>/logs/recon.log (with
+            setup_logging(Path(outputs))  # --db alone, no outputs folder is made for it)
         outcomes = load_notices(con, [Path(p) for p in paths])
         findings = notice_findings(con, [o.file_id for o in outcomes if o.action == "loaded"])
     for f in findings:  # reported, not an exit status: `recon check` / `recon run` act on them
@@ -430,8 +433,11 @@ def load_ledger(paths, preset, encoding, outputs, db, wait):
       recon load ledger inputs/ledgers/*.csv --preset cn-grp
     """
     from .ledgers import load_ledgers
+    from .logs import setup_logging
 
     with _store(outputs, db, wait) as con:
+        if db is None:  # an internal error's traceback goes to <outputs>/logs/recon.log (with
+            setup_logging(Path(outputs))  # --db alone, no outputs folder is made for it)
         before = con.execute("select coalesce(max(file_id), 0) from input_files").fetchone()[0]
         outcomes = load_ledgers(con, [Path(p) for p in paths], preset=preset, encoding=encoding)
         quarantined = _quarantined(con, before)

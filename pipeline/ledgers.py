@@ -1753,8 +1753,9 @@ def _read_xml_spreadsheet(con, path: Path, presets: Presets, preset: str | None,
     date1904_tag = {"{" + ns + "}Date1904" for ns in (EXCEL_NS, SPREADSHEET_NS)}
     sheets: list[_RowsSheet] = []
     in_options = date1904 = False
+    source = _xml_in_expat_encoding(path)
     try:
-        for event, element in ET.iterparse(path, events=("start", "end")):
+        for event, element in ET.iterparse(source, events=("start", "end")):
             if event == "start":
                 if element.tag == ss + "Worksheet":
                     sheets.append(_RowsSheet(element.get(ss + "Name") or f"Sheet{len(sheets) + 1}"))
@@ -1767,10 +1768,49 @@ def _read_xml_spreadsheet(con, path: Path, presets: Presets, preset: str | None,
                 element.clear()
             elif element.tag in options:
                 in_options = False
-    except ET.ParseError as exc:
+    except (ET.ParseError, ValueError, LookupError) as exc:  # expat's refusals of an encoding too
         raise InputError(path, f"Excel 2003 XML 表格无法读取：{exc}",
                          f"the Excel 2003 XML spreadsheet cannot be read: {exc}") from exc
     _read_sheets(con, path, _RowsBook(sheets), presets, preset, each, date1904=date1904)
+
+
+_XML_ENCODING = re.compile(rb"""^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
+# What expat reads itself; any other encoding a declaration names (GB2312, GBK, GB18030, as Chinese
+# software writes its XML) is decoded here (expat refuses multi-byte encodings: "multi-byte
+# encodings are not supported", which was an internal error and took the night's run with it).
+_EXPAT_ENCODINGS = {"utf-8", "utf-16", "utf-16-le", "utf-16-be", "latin-1", "iso8859-1", "ascii"}
+
+
+def _xml_in_expat_encoding(path: Path):
+    """The XML spreadsheet as expat can read it: the path itself, or its text decoded by the
+    encoding its declaration names (GB2312 / GBK read as GB18030, their superset) and given as
+    UTF-8 under a declaration saying so. InputError for an encoding unknown or bytes not in it."""
+    with open(path, "rb") as fh:
+        head = fh.read(512)
+    m = _XML_ENCODING.match(head)
+    if m is None:
+        return path
+    declared = m.group(1).decode("ascii")
+    try:
+        codec = codecs.lookup(declared).name
+    except LookupError:
+        raise InputError(path, f"Excel 2003 XML 表格声明的编码 {declared} 无法识别",
+                         f"the Excel 2003 XML spreadsheet declares an unknown encoding {declared!r}") from None
+    if codec in _EXPAT_ENCODINGS:
+        return path
+    if codec in ("gb2312", "gbk"):
+        codec = "gb18030"
+    raw = path.read_bytes()
+    try:
+        text = raw.decode(codec)
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise InputError(path, f"第{line}行有不属于声明编码 {declared} 的字节，无法读取",
+                         f"line {line} holds bytes that are not {declared}, as the file declares; "
+                         f"it cannot be read") from None
+    declaration = re.match(r"""\ufeff?\s*<\?xml[^>]*?\?>""", text)
+    body = text[declaration.end():] if declaration else text
+    return io.BytesIO(('<?xml version="1.0" encoding="UTF-8"?>' + body).encode("utf-8"))
 
 
 
@@ -3086,6 +3126,8 @@ def _xls_format(path: Path, suffix: str) -> str:
     if head.startswith(b"PK\x03\x04"):
         raise InputError(path, f"这是 XLSX 工作簿，扩展名却是 {suffix}，请改名为 .xlsx",
                          f"an XLSX workbook named {suffix}; rename it to .xlsx")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 (an XML spreadsheet saved so): sniff its text
+        head = head[:len(head) // 2 * 2].decode("utf-16", "ignore").encode("utf-8")
     text = head.lstrip(b"\xef\xbb\xbf\xff\xfe \t\r\n").lower()
     if text.startswith(b"<"):
         if SPREADSHEET_NS.encode() in text:

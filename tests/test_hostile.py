@@ -336,6 +336,29 @@ def test_hostile__internal_error_in_load_shows_no_traceback(tmp_path, monkeypatc
     assert "loader exploded" in result.stderr
 
 
+@pytest.mark.parametrize("command", [["load", "ledger"], ["load", "notice"]])
+def test_hostile__internal_error_in_load_keeps_its_traceback_in_the_log(tmp_path, monkeypatch, command):
+    """`recon load` with --outputs (the default) keeps the traceback of a bug in
+    <outputs>/logs/recon.log, as the README says of exit 70, and stderr points there; it kept none."""
+    from click.testing import CliRunner
+
+    from pipeline import ledgers, notices
+    from pipeline.cli import main
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("loader exploded")
+
+    monkeypatch.setattr(ledgers, "load_ledgers", broken)
+    monkeypatch.setattr(notices, "load_notices", broken)
+    path = hc.write_csv(tmp_path / "x.csv", hc.hostile_rows(1))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, [*command, str(path), "--outputs", str(out)])
+    assert result.exit_code == 70 and "Traceback" not in result.stderr
+    log = (out / "logs" / "recon.log").read_text("utf-8")
+    assert "Traceback" in log and "RuntimeError: loader exploded" in log
+    assert str(out / "logs" / "recon.log") in result.stderr
+
+
 def test_hostile__unreadable_files_are_rejected_not_a_crash(template, tmp_path, monkeypatch):
     """Files the service account may not read are rejected by name (exit 2, INPUT_REJECTED, on
     stderr) and everything else reconciles. As root every file is readable, so opening them is

@@ -372,6 +372,40 @@ def test_load_ledgers__an_excel_2003_xml_spreadsheet_of_the_1904_date_system(con
     assert ("1904 日期系统" in (out.message or "")) is date1904
 
 
+@pytest.mark.parametrize("declared, encoding, name", [
+    ("GB2312", "gb2312", "导出.xml"), ("GBK", "gbk", "导出.xls"), ("GB18030", "gb18030", "导出.xml"),
+    ("UTF-16", "utf-16", "导出.xls"), ("UTF-8", "utf-8", "导出.xml"),
+])
+def test_load_ledgers__an_xml_spreadsheet_in_the_encoding_it_declares(con, tmp_path, declared, encoding, name):
+    """Chinese software writes its XML spreadsheet in GB2312 / GBK and says so in the declaration.
+    expat refuses multi-byte encodings ("multi-byte encodings are not supported"): that was an
+    internal error (exit 70), and in `recon run` the night's run was lost with it. A UTF-16 file
+    named .xls was taken for some other XML ("not an Excel 2003 XML spreadsheet")."""
+    book = _xml_spreadsheet([CN, row(voucher_no="记-1", payee="张三"), row(voucher_no="记-2", payee="李四")])
+    book = book.replace('<?xml version="1.0"?>', f'<?xml version="1.0" encoding="{declared}"?>')
+    path = tmp_path / name
+    path.write_bytes(book.encode(encoding))
+    [out] = load_ledgers(con, [path])
+    assert (out.action, out.rows_loaded, out.rows_quarantined) == ("loaded", 2, 0), out.message
+    assert [(r["voucher_no"], r["payee"], r["debit"]) for r in lines(con)] == [
+        ("记-1", "张三", Decimal("480.00")), ("记-2", "李四", Decimal("480.00"))]
+
+
+@pytest.mark.parametrize("declared, content, says_zh", [
+    ("x-nonsense", "张三".encode("utf-8"), "声明的编码 x-nonsense 无法识别"),
+    ("GBK", "张三".encode("gbk") + b"\n\xff\xff", "第3行有不属于声明编码 GBK 的字节"),
+])
+def test_load_ledgers__an_xml_spreadsheet_not_in_its_declared_encoding_is_refused(con, tmp_path, declared,
+                                                                                 content, says_zh):
+    head = (f'<?xml version="1.0" encoding="{declared}"?>\n<Workbook xmlns="urn:schemas-microsoft-com:'
+            f'office:spreadsheet"><Worksheet><Table><Row><Cell><Data>').encode("ascii")
+    path = tmp_path / "导出.xml"
+    path.write_bytes(head + content + b"</Data></Cell></Row></Table></Worksheet></Workbook>")
+    [out] = load_ledgers(con, [path])
+    assert out.action == "rejected" and says_zh in out.message, out.message
+    assert con.execute("select count(*) from ledger_lines").fetchone() == (0,)
+
+
 @pytest.mark.parametrize("name, content, says_zh", [
     ("a.html", "<table><tr><td>凭证号</td></tr></table>", "网页（HTML）格式的导出过大"),
     ("b.xml", '<?xml version="1.0"?><Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet"/>',
