@@ -3739,9 +3739,32 @@ def load_ledgers(con: duckdb.DuckDBPyConnection, paths, preset: str | None = Non
                 except InputError as exc:
                     outcomes.append(reject_file(con, path, sha, "ledger", exc))
                     continue
+                except READER_BUGS as exc:
+                    outcomes.append(reject_file(con, path, sha, "ledger", _reader_bug(path, exc)))
+                    continue
                 record_stamp(con, outcome.file_id, path, stamp)
                 outcomes.append(outcome)
     return outcomes
+
+
+# A bug of a reader meeting a file it was not written for (Python's own errors; not the machine's
+# limits, OSError, MemoryError, nor DuckDB's, which stop the command as before): that file is
+# rejected, naming it and the error, with the traceback in the log; the other files load and the
+# night's run still reconciles them and writes its reports (a bug used to lose the whole run).
+# The load was one transaction, rolled back: nothing of the file is kept.
+READER_BUGS = (ValueError, LookupError, TypeError, AttributeError, ArithmeticError, AssertionError,
+               RecursionError, NotImplementedError)
+
+
+def _reader_bug(path: Path, exc: BaseException) -> InputError:
+    import logging
+
+    logging.getLogger("recon").error("internal error reading %s", path, exc_info=exc)
+    what = f"{type(exc).__name__}: {exc}"[:300]
+    return InputError(path, f"读取该文件时出现内部错误（{what}），整个文件未加载，其他文件照常核对；请报告此问题"
+                            f"（详见 logs/recon.log）",
+                      f"an internal error while reading the file ({what}): nothing of it was loaded, the "
+                      f"other files are reconciled as usual; please report this bug (see logs/recon.log)")
 
 
 def _unreadable(con, path: Path, exc: OSError) -> FileOutcome:

@@ -27,6 +27,7 @@ import textwrap
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pytest
 
 import hostile_corpus as hc
@@ -357,6 +358,35 @@ def test_hostile__internal_error_in_load_keeps_its_traceback_in_the_log(tmp_path
     log = (out / "logs" / "recon.log").read_text("utf-8")
     assert "Traceback" in log and "RuntimeError: loader exploded" in log
     assert str(out / "logs" / "recon.log") in result.stderr
+
+
+def test_hostile__a_readers_bug_on_one_file_rejects_that_file_not_the_run(tmp_path, monkeypatch):
+    """A reader's bug on one file (here the XML spreadsheet reader raising, as expat did on a
+    GBK declaration) used to stop `recon run` with exit 70: no reports, the good file's night
+    lost. Now that file is rejected (INPUT_REJECTED, exit 2) naming it and the error, the
+    traceback in the log, and the good file is reconciled and reported."""
+    from pipeline import ledgers
+
+    def broken(*args, **kwargs):
+        raise ValueError("multi-byte encodings are not supported")
+
+    monkeypatch.setattr(ledgers, "_read_xml_spreadsheet", broken)
+    inputs = hc.write_inputs(tmp_path)
+    (inputs / "ledgers" / "zz_export.xml").write_text(
+        '<?xml version="1.0"?><Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet"/>', "utf-8")
+    out = tmp_path / "out"
+    ran = invoke(["run", "--inputs", str(inputs), "--outputs", str(out), "--as-of", AS_OF])
+    assert ran.exit_code == 2, ran.stderr
+    assert "zz_export.xml" in ran.stderr and "multi-byte encodings are not supported" in ran.stderr
+    run = (out / "latest").resolve()
+    rejected = [r for r in hc.read_csv_rows(run / "exceptions.csv") if r["rule_id"] == "INPUT_REJECTED"]
+    assert len(rejected) == 1 and "读取该文件时出现内部错误" in rejected[0]["message"]
+    assert hc.spent_by_purpose(run)  # the good file reconciled and reported
+    log = (out / "logs" / "recon.log").read_text("utf-8")
+    assert "internal error reading" in log and "Traceback" in log
+    with duckdb.connect(str(out / "recon.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from ledger_lines l join input_files f using (file_id) "
+                           "where f.name = 'zz_export.xml'").fetchone() == (0,)
 
 
 def test_hostile__unreadable_files_are_rejected_not_a_crash(template, tmp_path, monkeypatch):
