@@ -1406,6 +1406,29 @@ def test_load_ledgers__parquet_float_amounts_off_the_cent_are_quarantined_as_in_
         (2, "1234.567"), (3, "0.004")]
 
 
+def test_load_ledgers__parquet_float32_amounts_beyond_the_fen_are_quarantined(con, tmp_path):
+    """float32 amounts (pandas' astype('float32') before to_parquet): below 131,072 each cent is
+    its own float32 and reads back exact; beyond, 4,619,527.60 is stored as 4,619,527.5, which
+    looked like a whole cent and loaded 0.10 off in silence. Now such rows are quarantined, and the
+    file's message says why."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "l.parquet"
+    amounts = [480.01, 131071.99, 4619527.60, 131072.0]
+    pq.write_table(pa.table({"voucher_no": ["V1", "V2", "V3", "V4"], "line_no": ["1"] * 4,
+                             "posted_on": ["2024-03-15"] * 4, "book": ["budget"] * 4,
+                             "account_code": ["7201"] * 4, "debit": pa.array(amounts, pa.float32()),
+                             "credit": pa.array([None] * 4, pa.float32())}), path)
+    [out] = load_ledgers(con, [path])
+    assert (out.rows_loaded, out.rows_quarantined) == (2, 2)
+    assert [(r["voucher_no"], r["debit"]) for r in lines(con)] == [
+        ("V1", Decimal("480.01")), ("V2", Decimal("131071.99"))]
+    assert con.execute("select row_no, value from quarantine order by row_no").fetchall() == [
+        (3, "4619527.5 (float32)"), (4, "131072.0 (float32)")]
+    assert "为单精度浮点数（float32）" in out.message and "are float32" in out.message
+
+
 def test_load_ledgers__parquet_date_times_dated_in_their_own_time_zone(con, tmp_path, monkeypatch):
     # 00:30 on 1 January in Beijing is 16:30 on 31 December in UTC: on a server kept in UTC the
     # line was dated 2023-12-31 (OUT_OF_PERIOD, and the wrong month)
