@@ -2380,6 +2380,11 @@ create or replace temp macro ledger_amount_slow(t) as
         when t is null or t in ('-', '--', '—', '–') then cast(0 as decimal(18,2))
         when starts_with(t, '(') and ends_with(t, ')')
             then -ledger_amount_plain(substr(t, 2, length(t) - 2))
+        -- a minus after the number (5,217.28-, as some systems print a credit balance), or Excel's
+        -- text mark before it (an apostrophe: 5217.28 kept as text)
+        when ends_with(t, '-') and length(t) > 1 and not starts_with(t, '-')
+            then -ledger_amount_plain(substr(t, 1, length(t) - 1))
+        when starts_with(t, chr(39)) then ledger_amount_plain(substr(t, 2))
         else ledger_amount_plain(t)
     end;
 create or replace temp macro ledger_amount(c) as
@@ -2390,7 +2395,7 @@ create or replace temp macro ledger_amount(c) as
             then try_cast(replace(c, ',', '') as decimal(18,2))
         -- the text cleaned once, named in a lambda (ledger_amount_slow names it many times)
         else list_transform([nullif(regexp_replace(
-                 translate(c, '０１２３４５６７８９．，－＋（）', '0123456789.,-+()'),
+                 translate(c, '０１２３４５６７８９．，－＋（）−', '0123456789.,-+()-'),
                  '[\s\x{3000}¥￥元]', '', 'g'), '')], lambda t: ledger_amount_slow(t))[1]
     end;
 create or replace temp macro ledger_date_slow(t) as

@@ -1790,6 +1790,10 @@ def test_load_ledgers__duplicate_columns_rejected(con, tmp_path):
     ("debit", "1,234.56", "debit", Decimal("1234.56")),
     ("debit", "-1,234.56", "debit", Decimal("-1234.56")),
     ("debit", "(1,234.56)", "debit", Decimal("-1234.56")),
+    ("debit", "1,234.56-", "debit", Decimal("-1234.56")),  # a minus after: quarantined before
+    ("debit", "480-", "debit", Decimal("-480")),
+    ("debit", "−1,234.56", "debit", Decimal("-1234.56")),  # U+2212, a typeset minus
+    ("debit", "'1234.56", "debit", Decimal("1234.56")),  # Excel's mark of a number kept as text
     ("debit", " 1 234.50 ", "debit", Decimal("1234.50")),
     ("debit", "１，２３４．５６", "debit", Decimal("1234.56")),
     ("debit", "¥480", "debit", Decimal("480")),
