@@ -3077,6 +3077,15 @@ def _supersede(con, file_id: int) -> str | None:
 def _format_of(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix in (".csv", ".txt", ".tsv"):
+        # a workbook or Parquet file saved under a text name: say what it is, not that its
+        # encoding cannot be told
+        for signature, kind in ((b"PK\x03\x04", ".xlsx"), (_OLE2_SIGNATURE, ".xls"), (b"PAR1", ".parquet")):
+            if _starts_with(path, signature):
+                what = {".xlsx": "XLSX 工作簿", ".xls": "Excel 97-2003 工作簿", ".parquet": "Parquet 文件"}[kind]
+                what_en = {".xlsx": "an XLSX workbook", ".xls": "an Excel 97-2003 workbook",
+                           ".parquet": "a Parquet file"}[kind]
+                raise InputError(path, f"这是{what}，扩展名却是 {suffix}，请改名为 {kind}",
+                                 f"{what_en} named {suffix}; rename it to {kind}")
         return "csv"
     if suffix in (".xlsx", ".xlsm"):
         # an Excel 97-2003 workbook named .xlsx, or a password-protected .xlsx (which Excel keeps

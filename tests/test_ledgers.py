@@ -123,7 +123,7 @@ def test_load_ledgers__undetectable_text_names_the_line_of_its_bad_byte(con, tmp
 def test_load_ledgers__binary_file_is_not_given_a_line(con, tmp_path):
     # a newline early in binary data (control characters) does not make it text in some encoding
     path = tmp_path / "l.csv"
-    path.write_bytes(b"PK\x03\x04\x14\x00\n\x00\x00\xff\xfe\xff")
+    path.write_bytes(b"\x89PNG\x1a\x00\n\x00\x00\xff\xfe\xff")  # a picture saved as .csv (a zip now says it is an XLSX)
     [out] = load_ledgers(con, [path])
     assert out.action == "rejected" and "cannot detect the encoding" in out.message and "line" not in out.message
 
@@ -432,6 +432,12 @@ def test_load_ledgers__a_page_or_xml_spreadsheet_beyond_the_limit_is_refused_unr
     ("cut.xls", b'<?xml version="1.0"?>\n<Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet"><Works',
      "Excel 2003 XML 表格无法读取", "the Excel 2003 XML spreadsheet cannot be read"),
     ("book.xls", b"PK\x03\x04" + bytes(60), "请改名为 .xlsx", "an XLSX workbook named .xls"),
+    # a workbook or Parquet file under a text name: it said its encoding could not be told
+    ("ledger.csv", b"PK\x03\x04" + bytes(60), "这是XLSX 工作簿，扩展名却是 .csv，请改名为 .xlsx",
+     "an XLSX workbook named .csv"),
+    ("ledger.txt", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504), "请改名为 .xls",
+     "an Excel 97-2003 workbook named .txt"),
+    ("ledger.csv", b"PAR1" + bytes(60), "请改名为 .parquet", "a Parquet file named .csv"),
     ("exports.zip", b"PK\x03\x04" + bytes(60), "请先解压", "unpack it"),
     ("ledger.dbf", b"\x03" + bytes(60), "不支持的文件类型 .dbf", "unsupported file type .dbf"),
 ])
