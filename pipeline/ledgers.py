@@ -360,7 +360,7 @@ def _match_row(cells: list, lookup: dict[str, str]) -> tuple[dict[str, int], lis
 def match_header(path: Path, rows: list[list], presets: Presets, preset: str | None) -> ColumnMap:
     """Find the header among the first rows and map it; InputError when a required field is missing."""
     best = _best_header(path, rows, presets, preset)
-    if best is None:
+    if best is None or not any(_text(c).strip("\ufeff") for r in rows for c in r):  # blank lines only
         raise InputError(path, "文件为空，没有表头", "the file is empty: no header row")
     (complete, _), idx, name, found, dupes, cells = best
     for field, other in STANDS_IN.items():

@@ -1274,18 +1274,31 @@ def _differs_from_stored(con: duckdb.DuckDBPyConnection, notice: Notice) -> tupl
     return None
 
 
+def _wan(yuan: Decimal) -> str:
+    """元 as 万元, as a notice writes it: 172800.00 -> 17.28, 61110000.00 -> 6111."""
+    text = f"{yuan / YUAN_PER_WAN:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def _reading_notes(notice: Notice) -> str | None:
     """What a user should know of a notice that loads, though nothing in it is refused: no target
-    table (no indicator is measured), a target table naming no allocation line (its indicators
-    are not measured, unless an alias in purpose_aliases.csv names the line), a purpose allocated
-    on several lines (a ledger names the purpose, not the line: each line counts all its
-    spending)."""
+    table (no indicator is measured), a target table budgeting other than its line allocates (a
+    slip in one of the two tables), a target table naming no allocation line (its indicators are
+    not measured, unless an alias in purpose_aliases.csv names the line), a purpose allocated on
+    several lines (a ledger names the purpose, not the line: each line counts all its spending)."""
     notes = []
     keys = [purpose_key(ln.purpose) for ln in notice.lines]
     if not notice.target_tables:
         notes.append("通知中未找到绩效目标表，绩效指标不作测算 / no performance target table found in the "
                      "notice: no indicator is measured")
     for table in notice.target_tables:
+        budget = table.budget_fiscal if table.budget_fiscal is not None else table.budget_total
+        allocated = [ln.amount for ln, k in zip(notice.lines, keys) if k == purpose_key(table.purpose)]
+        if budget is not None and len(allocated) == 1 and budget != allocated[0]:
+            notes.append(f"绩效目标表“{table.purpose}”的年度预算（财政拨款）{_wan(budget)} 万元，与分配额 "
+                         f"{_wan(allocated[0])} 万元不同，请核对通知 / the target table {table.purpose!r} "
+                         f"budgets {_wan(budget)} 万元 (fiscal) where the line allocates {_wan(allocated[0])} "
+                         f"万元: check the notice")
         if purpose_key(table.purpose) not in keys:
             notes.append(f"绩效目标表“{table.purpose}”的项目名称不对应分配表中的任何用途，其指标不作测算"
                          f"（名称不同的，可在 purpose_aliases.csv 中配置别名） / the target table "

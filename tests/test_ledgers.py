@@ -270,6 +270,18 @@ def test_load_ledgers__text_or_a_web_page_saved_as_xlsx_is_read_as_what_it_is(co
         "账簿导出.xlsx": "csv", "网页导出.xlsx": "html"}
 
 
+@pytest.mark.parametrize("content", [b"", b"\xef\xbb\xbf", b"\xef\xbb\xbf\r\n", b"\r\n\r\n\r\n", b" \n\t\n",
+                                     b",,,\n,,,\n"])
+def test_load_ledgers__a_csv_of_blank_lines_only_is_said_to_be_empty(con, tmp_path, content):
+    """A failed export that wrote a BOM and a line end, or blank lines only, is an empty file; it
+    was refused for "required columns missing (preset standard)", which sends a user looking for
+    a wrong header."""
+    path = tmp_path / "ledger.csv"
+    path.write_bytes(content)
+    [out] = load_ledgers(con, [path])
+    assert out.action == "rejected" and "文件为空，没有表头" in out.message and "the file is empty" in out.message
+
+
 def test_load_ledgers__a_web_page_export_named_xls_is_read_as_its_table(con, tmp_path):
     # a web system's "export to Excel": a page (GBK, as it declares) holding a table, named .xls.
     # Before, it was rejected ("open it in Excel and save it as .xlsx"), every night

@@ -475,6 +475,14 @@ def test_load__what_the_notice_leaves_unmeasured_is_said_on_loading(tmp_path, co
                    ("\t项目名称\n\t2024年租赁补贴（中央直达）\n", "\t项目名称\n\t2024年住房租赁补贴（中央直达）\n"))
     twice = variant(tmp_path, "twice.txt", ("克区财综﹝2024﹞2号", "克区财综﹝2024﹞5号"),
                     ("\t2024年危旧房改造（中央直达）\n\t44\n", "\t2024年老旧小区改造（中央直达）\n\t44\n"))
+    budget = variant(tmp_path, "budget.txt", ("克区财综﹝2024﹞2号", "克区财综﹝2024﹞6号"),
+                     ("\t年度预算总额：\n\t17.28\n\t其中：财政拨款\n\t17.28\n",
+                      "\t年度预算总额：\n\t18.28\n\t其中：财政拨款\n\t18.28\n"))
+    [budget_outcome] = load_notices(con, [budget])
+    assert budget_outcome.message == (
+        "绩效目标表“2024年租赁补贴（中央直达）”的年度预算（财政拨款）18.28 万元，与分配额 17.28 万元不同，请核对通知 / "
+        "the target table '2024年租赁补贴（中央直达）' budgets 18.28 万元 (fiscal) where the line allocates 17.28 "
+        "万元: check the notice")
     outcomes = load_notices(con, [bare, typo, twice])
     assert [o.action for o in outcomes] == ["loaded"] * 3
     assert outcomes[0].message == ("通知中未找到绩效目标表，绩效指标不作测算 / no performance target table found "
