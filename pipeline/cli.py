@@ -12,6 +12,7 @@ import atexit
 import datetime as dt
 import errno
 import logging
+import math
 import os
 import re
 import signal
@@ -44,6 +45,21 @@ def _date(ctx, param, value):
         raise click.BadParameter(f"日期格式应为 YYYY-MM-DD / expected YYYY-MM-DD, got {value!r}")
 
 
+def _seconds(ctx, param, value):
+    """--wait: seconds, 0 or more (0: do not wait); nan, a negative number or inf is refused, as
+    RECON_LOCK_TIMEOUT is (nan was an internal error, -1 waited without end)."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not 0 <= seconds < math.inf:
+        raise click.BadParameter(f"应为等待的秒数（0 或以上，如 600）/ expected a number of seconds, 0 or more "
+                                 f"(e.g. 600), got {value!r}")
+    return seconds
+
+
 def _db_path(outputs: str, db: str | None) -> Path:
     return Path(db) if db else Path(outputs) / "recon.duckdb"
 
@@ -53,7 +69,7 @@ store_options = [
                  help="输出目录 / folder for runs and the default store"),
     click.option("--db", default=None, type=click.Path(dir_okay=False),
                  help="DuckDB 数据库文件 / store file [default: <outputs>/recon.duckdb]"),
-    click.option("--wait", default=None, type=float,
+    click.option("--wait", default=None, callback=_seconds,
                  help="数据库被占用时最多等待秒数 / seconds to wait for another run to release the store "
                       "[default: 60, env RECON_LOCK_TIMEOUT]"),
 ]
@@ -320,6 +336,14 @@ def run(inputs, outputs, db, wait, as_of, fail_on, notice_no, purpose, date_from
     inputs_dir = Path(inputs)
     if not inputs_dir.is_dir():
         raise ReconError(f"输入目录不存在 / inputs folder not found: {inputs_dir}")
+    if not (inputs_dir / "notices").is_dir() and not (inputs_dir / "ledgers").is_dir():
+        # a folder of exports given as --inputs (inputs/ledgers): it ran as an empty one, and
+        # INPUT_MISSING blamed inputs/notices/ and inputs/ledgers/, folders the user never named
+        shown = printable(str(inputs_dir))
+        raise ReconError(f"输入目录 {shown} 下没有 notices/ 和 ledgers/ 子目录：通知应放在 {shown}/notices/，"
+                         f"账簿导出应放在 {shown}/ledgers/（--inputs 应指向二者的上一级目录）/ the inputs folder "
+                         f"{shown} holds neither notices/ nor ledgers/: notices go in {shown}/notices/ and ledger "
+                         f"exports in {shown}/ledgers/ (--inputs names the folder above them)")
     scope = _scope(as_of, notice_no, purpose, date_from, date_to)
     setup_logging(Path(outputs))
     with _errors(), progress_reporter(enabled=not quiet) as progress:

@@ -84,12 +84,13 @@ class EarlierLoad(NamedTuple):
     file_id: int
     path: str
     name: str
+    kind: str = ""
 
 
 def earlier_load(con: duckdb.DuckDBPyConnection, sha256: str) -> EarlierLoad | None:
     """The earlier load of the same content, or None."""
     row = con.execute(
-        "select file_id, path, name from input_files where sha256 = ? and status in ('loaded', 'superseded') "
+        "select file_id, path, name, kind from input_files where sha256 = ? and status in ('loaded', 'superseded') "
         "order by file_id limit 1",
         [sha256],
     ).fetchone()
@@ -99,7 +100,14 @@ def earlier_load(con: duckdb.DuckDBPyConnection, sha256: str) -> EarlierLoad | N
 def skipped_as_loaded(path: Path, kind: str, earlier: EarlierLoad, sha256: str) -> FileOutcome:
     """The outcome of a file whose content is loaded already (as `earlier`), named as the user
     knows it: the same file again, or a copy of the loaded one (by its name, and its path when
-    the name alone does not tell them apart). The run record keeps this message."""
+    the name alone does not tell them apart). The run record keeps this message. Content loaded
+    as the other kind (a ledger given to `recon load notice`) is refused, not skipped: it was
+    "already loaded, skipped", exit 0, while the same file not yet loaded was refused."""
+    if earlier.kind and earlier.kind != kind:
+        zh = {"notice": "通知", "ledger": "账簿"}
+        return FileOutcome(str(path), kind, "rejected", earlier.file_id, sha256, message=(
+            f"{path}: 该文件已作为{zh.get(earlier.kind, earlier.kind)}加载（{earlier.name}），不是"
+            f"{zh.get(kind, kind)} / already loaded as a {earlier.kind} ({earlier.name}), not a {kind}"))
     if earlier.path == str(path):
         message = "同一文件已加载，未重复读入 / the same file is already loaded; not read again"
     else:

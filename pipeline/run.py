@@ -200,7 +200,32 @@ def _check_scope(con: duckdb.DuckDBPyConnection, scope: Scope) -> Scope:
             raise ScopeError(f"--purpose：“{purpose}”不是{where}分配用途（可选：{listed}）/ "
                              f"{purpose!r} is none of {where_en} allocation lines (choose from: {listed})")
         scope = replace(scope, purpose=(exact or part_of)[0])
+    _check_dates(con, scope)
     return scope
+
+
+def _check_dates(con: duckdb.DuckDBPyConnection, scope: Scope) -> None:
+    """Refuse dates that leave every loaded ledger line outside the run (--as-of before the first
+    line's date, --from after the last, --to before the first): a mistyped year (2014 for 2024)
+    reconciled nothing and reported a clean night, exit 0. A store without ledger lines is left
+    to INPUT_MISSING / INPUT_EMPTY. Dates within the lines' span are taken as given, a month
+    without lines included."""
+    first, last = con.execute(
+        "select min(l.posted_on), max(l.posted_on) from ledger_lines as l "
+        "join input_files as f on f.file_id = l.file_id where f.status = 'loaded'").fetchone()
+    if first is None:
+        return
+    end = min(scope.as_of, scope.date_to) if scope.date_to else scope.as_of
+    start = scope.date_from or first
+    if end >= first and start <= last and start <= end:
+        return
+    asked = f"--as-of {scope.as_of}"
+    if scope.date_from or scope.date_to:
+        asked += f"，--from {scope.date_from or '—'} --to {scope.date_to or '—'}"
+    raise ScopeError(f"{asked}：已加载账簿的分录日期为 {first} 至 {last}，所选日期内没有任何分录，对账将为空"
+                     f"（日期是否写错？）/ {asked.replace('，', ', ')}: the loaded ledger lines are dated "
+                     f"{first} to {last}; no line falls within the dates given, and nothing would be "
+                     f"reconciled (a mistyped date?)")
 
 
 # A file offered to this run, as the run saw it: where it was offered, the registry's status and

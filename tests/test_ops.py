@@ -425,6 +425,7 @@ def test_scope__purpose_and_period_slice(tmp_path):
     db = _store_with_mistakes(tmp_path, extra=[
         dict(voucher_no="记-0100", debit=1000, purpose=OLD_ESTATES, function_code="22101",
              posted_on=dt.date(2024, 5, 10)),
+        dict(voucher_no="记-0200", debit=480, payee="赵敏", posted_on=dt.date(2024, 6, 15)),  # June's own
     ])
     res = _check(db, tmp_path, "--purpose", "2024年老旧小区改造(中央直达)")  # half-width brackets
     rows = _exceptions(_latest(tmp_path))
@@ -722,6 +723,76 @@ def test_recon_command__a_mistyped_setting_is_a_usage_error(tmp_path, monkeypatc
             continue
         assert done.returncode == 2, done.stderr
         assert said in done.stderr and "Traceback" not in done.stderr and name in done.stderr
+
+
+def test_check__dates_that_leave_every_ledger_line_out_are_refused(tmp_path):
+    """--as-of 2014-12-31 for 2024 (a slip of the keyboard) reconciled nothing and reported
+    "0 errors", exit 0: a green night. Dates leaving every loaded line out are refused (exit 2),
+    saying the lines' span; dates within it run as before."""
+    import hostile_corpus as hc
+
+    inputs = hc.write_inputs(tmp_path)
+    out = str(tmp_path / "out")
+    assert CliRunner().invoke(main, ["run", "--inputs", str(inputs), "--outputs", out, "--as-of",
+                                     "2024-12-31"]).exit_code in (0, 1)
+    first, last = duckdb.connect(f"{out}/recon.duckdb", read_only=True).execute(
+        "select min(posted_on), max(posted_on) from ledger_lines").fetchone()
+    for dates in (["--as-of", "2014-12-31"], ["--as-of", str(first - dt.timedelta(days=1))],
+                  ["--as-of", "2024-12-31", "--from", str(last + dt.timedelta(days=1))],
+                  ["--as-of", "2024-12-31", "--to", "2023-12-31"]):
+        done = CliRunner().invoke(main, ["check", "--outputs", out, *dates])
+        assert done.exit_code == 2, (dates, done.output)
+        assert f"已加载账簿的分录日期为 {first} 至 {last}" in done.stderr and "a mistyped date?" in done.stderr
+    runs = duckdb.connect(f"{out}/recon.duckdb", read_only=True).execute("select count(*) from runs").fetchone()
+    assert runs == (1,)  # nothing recorded for the refused ones
+    for dates in (["--as-of", str(first)], ["--as-of", "2024-12-31", "--from", str(last), "--to", "2025-03-31"]):
+        assert CliRunner().invoke(main, ["check", "--outputs", out, *dates]).exit_code in (0, 1), dates
+
+
+def test_load__a_file_loaded_as_the_other_kind_is_refused_not_skipped(tmp_path):
+    """`recon load notice` given a ledger already loaded said "already loaded, skipped" (exit 0),
+    while the same ledger not yet loaded was refused; likewise a notice given to `load ledger`."""
+    import hostile_corpus as hc
+
+    inputs = hc.write_inputs(tmp_path)
+    out = str(tmp_path / "out")
+    [ledger] = (inputs / "ledgers").iterdir()
+    [notice] = (inputs / "notices").iterdir()
+    assert CliRunner().invoke(main, ["load", "ledger", str(ledger), "--outputs", out]).exit_code == 0
+    assert CliRunner().invoke(main, ["load", "notice", str(notice), "--outputs", out]).exit_code == 0
+    wrong = CliRunner().invoke(main, ["load", "notice", str(ledger), "--outputs", out])
+    assert wrong.exit_code == 2 and "该文件已作为账簿加载" in wrong.output and "not a notice" in wrong.output
+    wrong = CliRunner().invoke(main, ["load", "ledger", str(notice), "--outputs", out])
+    assert wrong.exit_code == 2 and "该文件已作为通知加载" in wrong.output and "not a ledger" in wrong.output
+
+
+def test_run__inputs_naming_a_folder_of_exports_is_refused_saying_where_files_go(tmp_path):
+    """--inputs inputs/ledgers (the exports' own folder): it ran as an empty inputs folder, exit 1,
+    INPUT_MISSING blaming inputs/notices/ and inputs/ledgers/; now refused (exit 2), naming the
+    folder given and where notices and exports go, and no store or outputs are made."""
+    import hostile_corpus as hc
+
+    inputs = hc.write_inputs(tmp_path)
+    out = tmp_path / "out"
+    done = CliRunner().invoke(main, ["run", "--inputs", str(inputs / "ledgers"), "--outputs", str(out)])
+    assert done.exit_code == 2, done.output
+    assert f"输入目录 {inputs / 'ledgers'} 下没有 notices/ 和 ledgers/ 子目录" in done.output
+    assert f"notices go in {inputs / 'ledgers'}/notices/" in done.output and not out.exists()
+    (inputs / "notices" / next((inputs / "notices").iterdir()).name).unlink()
+    (inputs / "notices").rmdir()  # one of the two is enough: the run reports the other missing
+    assert CliRunner().invoke(main, ["run", "--inputs", str(inputs), "--outputs", str(out),
+                                     "--as-of", "2024-12-31"]).exit_code == 1
+
+
+@pytest.mark.parametrize("value", ["nan", "-1", "inf", "abc"])
+def test_recon_command__a_wait_that_is_no_number_of_seconds_is_a_usage_error(tmp_path, value):
+    """--wait as RECON_LOCK_TIMEOUT: nan was an internal error (exit 70), -1 waited without end."""
+    db = tmp_path / "recon.duckdb"
+    open_store(db).close()
+    done = CliRunner().invoke(main, ["runs", "--db", str(db), "--wait", value])
+    assert done.exit_code == 2, done.output
+    assert "应为等待的秒数" in done.stderr and "expected a number of seconds" in done.stderr
+    assert "internal error" not in done.stderr
 
 
 @pytest.mark.parametrize("args, chinese, english", [

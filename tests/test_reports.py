@@ -289,6 +289,16 @@ def test_workbook__truncates_at_the_row_limit(store, tmp_path, monkeypatch):
     assert rows[-1][0].startswith("另有 3 条未列出")
 
 
+def test_html__the_names_left_out_of_the_page_are_counted(store, tmp_path, monkeypatch):
+    """The page lists the first names of 项目名称对应 and says how many more there are (it said
+    "the first 200 names" only, where the findings' list says 另有 N 条)."""
+    monkeypatch.setattr(html_report, "MAX_PURPOSE_ROWS", 2)
+    store.executemany("insert into run_purpose_matches values (?, ?, ?, ?, 'unmatched', null, null, null, 1, 1.00)",
+                      [[RUN_ID, NOTICE, f"名称{i}", f"名称{i}"] for i in range(7)])
+    page = (write_reports(store, RUN_ID, tmp_path / "o") / "report.html").read_text(encoding="utf-8")
+    assert "只列出前 2 个名称，另有 5 个" in page and "the first 2 names, 5 more" in page
+
+
 def test_workbook__constant_memory_many_findings(tmp_path, rules):
     """20,000 findings stream through (the same path a million take) and all arrive."""
     con = open_store(tmp_path / "big.duckdb")

@@ -436,8 +436,8 @@ def test_store__a_duckdb_file_of_another_program_is_refused_and_left_as_it_was(t
 
     other = _another_programs_database(tmp_path / "other")
     before = hashlib.sha256(other.read_bytes()).hexdigest()
-    (tmp_path / "in").mkdir()
-    ledger = tmp_path / "in" / "l.csv"
+    (tmp_path / "in" / "ledgers").mkdir(parents=True)
+    ledger = tmp_path / "in" / "ledgers" / "l.csv"
     ledger.write_text("凭证号,分录号\n记-1,1\n", encoding="utf-8")
     args = [str(ledger) if a == "LEDGER" else a for a in command]
     if command[0] == "run":

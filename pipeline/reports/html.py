@@ -181,7 +181,8 @@ def render(con: duckdb.DuckDBPyConnection, run_id: str, run_dir: Path) -> str:
         summary=summary,
         purposes=[{**p, "matched": match_label(p["match_kind"], p["match_by"])}
                   for p in purposes[:MAX_PURPOSE_ROWS]],
-        purposes_more=len(purposes) > MAX_PURPOSE_ROWS,
+        purposes_more=(con.execute("select count(*) from run_purpose_matches where run_id = ?", [run_id])
+                       .fetchone()[0] - MAX_PURPOSE_ROWS if len(purposes) > MAX_PURPOSE_ROWS else 0),
         blank_purpose=BLANK_PURPOSE,
         chart=chart(summary, show_notice=len(notices_in_summary) > 1),
         groups=finding_groups(con, run_id, ov.by_rule),
