@@ -428,17 +428,18 @@ select
     -- central money named together with local money (中央直达资金+地方配套资金: sources mixed)
     (c.names_local_money and c.fund_source not like '%中央%') as is_local_money,
     (c.names_local_money and c.fund_source like '%中央%') as is_mixed_money,
-    -- the summary is read only on credits: few, and a debit is never a refund
+    -- the summary is read only on credits: few, and a debit is never a refund; read as purpose_key
+    -- writes it (spaces out, full-width digits and brackets as ASCII: 收回 2023 年, 收回２０２３年)
     case when c.amount < 0 and c.summary is not null
-         then coalesce(regexp_matches(c.summary, '收回|退回|缴回|追回|退还|返还|冲回|冲销|冲减|冲红|红冲')
-                       and (regexp_matches(c.summary, '以前年度|以前年|上年|上一年|往年')
+         then coalesce(regexp_matches(purpose_key(c.summary), '收回|退回|缴回|追回|退还|返还|冲回|冲销|冲减|冲红|红冲')
+                       and (regexp_matches(purpose_key(c.summary), '以前年度|以前年|上年|上一年|往年')
                             -- the last year it names (four digits compare as text as they do as
                             -- numbers, and no cast can fail), read only where it names one
-                            or case when regexp_matches(c.summary, '(19|20)[0-9]{2}年')
-                                    then regexp_replace(c.summary, '^.*((19|20)[0-9]{2})年.*$', '\1')
+                            or case when regexp_matches(purpose_key(c.summary), '(19|20)[0-9]{2}年')
+                                    then regexp_replace(purpose_key(c.summary), '^.*((19|20)[0-9]{2})年.*$', '\1')
                                              < cast(extract(year from c.posted_on) as varchar)
                                          and position(cast(extract(year from c.posted_on) as varchar) || '年'
-                                                      in c.summary) = 0
+                                                      in purpose_key(c.summary)) = 0
                                     else false end), false)
          else false end as prior_year_refund
 from classified as c

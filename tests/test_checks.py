@@ -407,6 +407,23 @@ def test_over_allocation__a_prior_years_refund_does_not_net_this_years_spending(
     con.close()
 
 
+@pytest.mark.parametrize("summary", ["收回 2023 年多发租赁补贴", "收回２０２３年多发租赁补贴", "收回以前 年度多发租赁补贴",
+                                     "退回（2023年）多发租赁补贴"])
+def test_out_of_period__a_prior_years_refund_written_with_spaces_or_full_width_digits(tmp_path, summary):
+    """The summary as typed: spaces, full-width digits. It netted this year's spending in silence
+    (rent spent 480 less, no OUT_OF_PERIOD); 收回2023年… without them did not."""
+    con = new_store(tmp_path)
+    seed_notice(con, lines=[(RENT, Decimal("1000.00"), "2210107")])
+    set_context(con)
+    add_ledger(con, [
+        dict(voucher_no="记-1", debit=600, posted_on=dt.date(2024, 1, 10)),
+        dict(voucher_no="记-3", credit=300, payee="王五", posted_on=dt.date(2024, 3, 5), summary=summary),
+    ])
+    assert con.execute("select spent from rpt_allocation_summary").fetchone() == (Decimal("600.00"),)
+    assert vouchers(con, "OUT_OF_PERIOD") == [("记-3", "1")]
+    con.close()
+
+
 def test_direct_flag_missing__a_prior_years_refund_cancels_no_payment_of_this_year(con):
     # the refund of last year's 480 to 张三 mirrors this year's 480 to 张三 (same codes, no flag):
     # before, it cancelled it as a reversal, and the missing flag went unreported
