@@ -179,11 +179,20 @@ def direct_flag_missing(exp: pd.DataFrame) -> pd.DataFrame:
     return d.assign(rule_id="DIRECT_FLAG_MISSING")
 
 
+LINE_KEY = ["voucher_no", "line_no", "book", "account_code", "debit_c", "credit_c"]  # one voucher line
+
+
+def without_copies(exp: pd.DataFrame) -> pd.DataFrame:
+    """The expenditure with each voucher line once: a line exported twice is spent once (the SQL
+    checks' fct_line_copies); duplicate_entry reports the copies."""
+    exp = exp.sort_values("row_no", kind="stable")
+    return exp[~exp.duplicated(LINE_KEY, keep="first")]
+
+
 def duplicate_entry(exp: pd.DataFrame) -> pd.DataFrame:
     """The same line twice, or the same payee, amount, date and purpose in two vouchers."""
     exp = exp.sort_values("row_no", kind="stable")
-    line_key = ["voucher_no", "line_no", "book", "account_code", "debit_c", "credit_c"]
-    first = ~exp.duplicated(line_key, keep="first")
+    first = ~exp.duplicated(LINE_KEY, keep="first")
     same_line = exp[~first]
     # payments a mirror reversal cancels are not compared (a reversed and re-booked payment)
     standing = _unreversed(exp[exp["amount_c"] != 0], MIRROR, both_ways=False)
@@ -202,7 +211,8 @@ def run_checks(path: Path, encoding: str = "gb18030", as_of: dt.date = dt.date(2
     df = read_ledger(path, encoding)
     t_read = time.perf_counter() - t0
     exp = expenditure(df, as_of)
-    found = pd.concat([code_mismatch(exp), over_allocation(exp), direct_flag_missing(exp),
+    once = without_copies(exp)
+    found = pd.concat([code_mismatch(once), over_allocation(once), direct_flag_missing(once),
                        duplicate_entry(exp)])
     t_all = time.perf_counter() - t0
     return {

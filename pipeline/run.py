@@ -389,7 +389,7 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
 # 1-2 ms reading the copy, which costs too little to show beside the snapshot's 0.72 s.
 # The suites read the first three (fct_expenditure and fct_recon_lines through them); the bench
 # times the suites on DuckDB and on pandas under those alone (bench/run.py, bench/gx_pandas.py).
-SUITE_SNAPSHOT_VIEWS = ("fct_expenditure_booked", "fct_reversed_lines", "fct_wrong_lines")
+SUITE_SNAPSHOT_VIEWS = ("fct_expenditure_booked", "fct_line_copies", "fct_reversed_lines", "fct_wrong_lines")
 SNAPSHOT_VIEWS = (*SUITE_SNAPSHOT_VIEWS, "fct_months_placed")
 PURPOSES_TABLE = "_run_purposes"  # rpt_purpose_matches, between the snapshot and the run's record
 SUMMARY_TABLE = "_run_summary"  # rpt_allocation_summary, likewise

@@ -371,8 +371,9 @@ left join closing as c
 --   books, not this ledger).
 -- fct_expenditure_booked is every such line, as booked; fct_expenditure the expenditure the
 -- notice's allocation counts: without the lines of another year's 文号 (fct_notice_lines
--- .doc_of_other_year) and the prior years' refunds. Only DOC_NO_MISMATCH and OUT_OF_PERIOD, which
--- report those, and fct_recon_lines, which restates them, read the booked lines.
+-- .doc_of_other_year), the prior years' refunds and the copies of a line loaded twice
+-- (fct_line_copies). Only DOC_NO_MISMATCH, OUT_OF_PERIOD and DUPLICATE_ENTRY, which report those,
+-- and fct_recon_lines, which restates them, read the booked lines.
 create or replace view fct_expenditure_booked as
 with ref_years as (
     select n.notice_no,
@@ -451,10 +452,55 @@ left join (select * from run_context limit 1) as ctx on true
 -- a run scoped to one purpose sees only the lines of that purpose's sub-account
 where ctx.purpose_key is null or a.purpose_key = ctx.purpose_key;
 
+-- The copies of a voucher line loaded twice: the same line in the active data again, every column
+-- a rule reads equal (period, voucher, line, book, account, debit, credit as DUPLICATE_ENTRY
+-- compares them, and the day, payee, sub-account, codes and summary), such as October's 记-10-0008
+-- in the October and the November exports (monthly files that overlap), or a row repeated in one
+-- export. A voucher line is booked once, so its copies are no spending: every copy after the
+-- first (by file, row) is listed here, and fct_expenditure leaves it out. Two lines that share
+-- only DUPLICATE_ENTRY's columns (记-1 line 1 of 480 to two households, in two units' ledgers)
+-- are both spent, and DUPLICATE_ENTRY asks a person to look. DUPLICATE_ENTRY reports each copy, naming the first. Before,
+-- the rules reported the copy while the summary, OVER_ALLOCATION and the indicators counted it
+-- again (a false OVER_ALLOCATION of the copy's amount). Keys whose hash repeats are found first
+-- (a grouping of one number), and only their lines are ranked; the exact columns decide. A run
+-- computes it once (pipeline.run.SNAPSHOT_VIEWS).
+create or replace view fct_line_copies as
+with keyed as not materialized (
+    -- hash() has no standard form; it only narrows the candidates
+    select e.notice_no, e.file_id, e.row_no, e.source_file, e.period, e.voucher_no, e.line_no, e.book,
+           e.account_code, e.debit, e.credit, e.posted_on, e.payee, e.purpose_key, e.function_code,
+           e.project_code, e.summary,
+           hash(e.notice_no, e.period, e.voucher_no, e.line_no, e.book, e.account_code, e.debit,
+                e.credit, e.posted_on, e.payee, e.purpose_key, e.function_code, e.project_code,
+                e.summary) as line_hash
+    from fct_expenditure_booked as e
+    where not e.doc_of_other_year and not e.prior_year_refund
+),
+repeated as (
+    select line_hash
+    from keyed
+    group by line_hash
+    having count(*) > 1
+),
+ranked as (
+    select k.notice_no, k.file_id, k.row_no,
+           row_number() over (partition by k.notice_no, k.period, k.voucher_no, k.line_no, k.book,
+                                           k.account_code, k.debit, k.credit, k.posted_on, k.payee,
+                                           k.purpose_key, k.function_code, k.project_code, k.summary
+                              order by k.source_file, k.row_no) as nth
+    from keyed as k
+    where k.line_hash in (select r.line_hash from repeated as r)
+)
+select notice_no, file_id, row_no
+from ranked
+where nth > 1;
+
 create or replace view fct_expenditure as
 select e.*
 from fct_expenditure_booked as e
-where not e.doc_of_other_year and not e.prior_year_refund;
+where not e.doc_of_other_year and not e.prior_year_refund
+  and not exists (select 1 from fct_line_copies as c
+                  where c.notice_no = e.notice_no and c.file_id = e.file_id and c.row_no = e.row_no);
 
 -- The spending each allocation line is held to (OVER_ALLOCATION, and the suite that mirrors it),
 -- one row per expenditure line and unit:

@@ -1544,6 +1544,41 @@ def test_duplicate_entry__same_line_in_two_overlapping_exports(con):
     assert "2024-01-02.csv" in f.expected and "2024-01.csv" in f.observed
 
 
+def test_duplicate_entry__a_line_in_two_overlapping_exports_is_spent_once(tmp_path):
+    """October's 记-10-0008 in the October and the November exports (monthly files that overlap):
+    DUPLICATE_ENTRY reports the copy, and the copy is no spending. Before, the summary, the
+    indicators and OVER_ALLOCATION counted it twice (a false OVER_ALLOCATION of its amount), and
+    the rules of single lines reported a wrong line under each copy."""
+    con = new_store(tmp_path)
+    seed_notice(con, lines=[(RENT, Decimal("1000.00"), "2210107")])
+    set_context(con)
+    october = dict(voucher_no="记-10-0008", debit=600, payee="王五", posted_on=dt.date(2024, 10, 22),
+                   function_code="2210108")  # booked to another purpose's code: CODE_MISMATCH
+    add_ledger(con, [october], name="ledger_2024_10.csv")
+    add_ledger(con, [october, dict(voucher_no="记-11-0001", debit=300, payee="赵六",
+                                   posted_on=dt.date(2024, 11, 5))], name="ledger_2024_11.csv")
+    assert con.execute("select spent from rpt_allocation_summary").fetchone() == (Decimal("900.00"),)
+    assert findings(con, "OVER_ALLOCATION") == []
+    f = only(con, "DUPLICATE_ENTRY")
+    assert (f.voucher_no, f.source_file) == ("记-10-0008", "ledger_2024_11.csv")
+    assert [(c.voucher_no, c.source_file) for c in findings(con, "CODE_MISMATCH")] == [
+        ("记-10-0008", "ledger_2024_10.csv")]
+    # a copy within one file (a repeated row) likewise
+    add_ledger(con, [dict(voucher_no="记-11-0009", line_no="1", debit=50, payee="钱七"),
+                     dict(voucher_no="记-11-0009", line_no="1", debit=50, payee="钱七")], name="one.csv")
+    assert con.execute("select spent from rpt_allocation_summary").fetchone() == (Decimal("950.00"),)
+    assert len(findings(con, "DUPLICATE_ENTRY")) == 2
+    # the same voucher, line and amount to another household (two units' ledgers): both spent,
+    # DUPLICATE_ENTRY asks a person to look
+    add_ledger(con, [dict(voucher_no="记-12-0001", debit=40, payee="孙八", posted_on=dt.date(2024, 12, 2))],
+               name="unit_a.csv")
+    add_ledger(con, [dict(voucher_no="记-12-0001", debit=40, payee="周九", posted_on=dt.date(2024, 12, 2))],
+               name="unit_b.csv")
+    assert con.execute("select spent from rpt_allocation_summary").fetchone() == (Decimal("1030.00"),)
+    assert len(findings(con, "DUPLICATE_ENTRY")) == 3
+    con.close()
+
+
 def test_duplicate_entry__vouchers_numbered_afresh_each_month_are_not_one_line_twice(con, tmp_path):
     # a year-to-date export: 记-1 in January and 记-1 in February are two vouchers, and line 1 of
     # each pays a household the month's 480 (to another household in February); the copy of
@@ -1877,7 +1912,8 @@ def test_run__facts_snapshot_only_during_the_stages(con, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         reconcile(con, tmp_path / "out", as_of)
     assert _snapshot(con, tmp_path) == [[], [], []]
-    assert during == [[["fct_expenditure_booked", "fct_months_placed", "fct_reversed_lines", "fct_wrong_lines"],
+    assert during == [[["fct_expenditure_booked", "fct_line_copies", "fct_months_placed", "fct_reversed_lines",
+                        "fct_wrong_lines"],
                        ["recon_snapshot"],
                        ["snapshot"]]] * 2
     # a killed run's folder is removed by the next run

@@ -30,8 +30,9 @@ with lines as not materialized (
            hash(e.notice_no, e.period, e.voucher_no, e.line_no, e.book, e.account_code, e.debit,
                 e.credit) as line_hash,
            hash(e.notice_no, e.purpose_key, e.payee, e.posted_on, e.amount) as payment_hash
-    from fct_expenditure as e
-    where not e.batch_repeat
+    -- the booked lines, copies included (fct_expenditure leaves them out: fct_line_copies)
+    from fct_expenditure_booked as e
+    where not e.batch_repeat and not e.doc_of_other_year and not e.prior_year_refund
 ),
 repeated_lines as (
     -- aggregate first, on one narrow key: only lines that may occur twice are ranked below
