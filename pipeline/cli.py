@@ -12,7 +12,6 @@ import atexit
 import datetime as dt
 import errno
 import logging
-import math
 import os
 import re
 import signal
@@ -48,13 +47,12 @@ def _date(ctx, param, value):
 def _seconds(ctx, param, value):
     """--wait: seconds, 0 or more (0: do not wait); nan, a negative number or inf is refused, as
     RECON_LOCK_TIMEOUT is (nan was an internal error, -1 waited without end)."""
+    from .store import wait_seconds
+
     if value is None:
         return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = math.nan
-    if not 0 <= seconds < math.inf:
+    seconds = wait_seconds(value)
+    if seconds is None:
         raise click.BadParameter(f"应为等待的秒数（0 或以上，如 600）/ expected a number of seconds, 0 or more "
                                  f"(e.g. 600), got {value!r}")
     return seconds

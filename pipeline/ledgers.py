@@ -3079,8 +3079,9 @@ def _format_of(path: Path) -> str:
     if suffix in (".csv", ".txt", ".tsv"):
         # a workbook or Parquet file saved under a text name: say what it is, not that its
         # encoding cannot be told
+        head = _head(path, len(_OLE2_SIGNATURE))  # read once for the three signatures
         for signature, kind in ((b"PK\x03\x04", ".xlsx"), (_OLE2_SIGNATURE, ".xls"), (b"PAR1", ".parquet")):
-            if _starts_with(path, signature):
+            if head.startswith(signature):
                 what = {".xlsx": "XLSX 工作簿", ".xls": "Excel 97-2003 工作簿", ".parquet": "Parquet 文件"}[kind]
                 what_en = {".xlsx": "an XLSX workbook", ".xls": "an Excel 97-2003 workbook",
                            ".parquet": "a Parquet file"}[kind]
@@ -3129,12 +3130,17 @@ def _is_csv(path: Path) -> bool:
         return False  # the load rejects it
 
 
-def _starts_with(path: Path, signature: bytes) -> bool:
+def _head(path: Path, size: int) -> bytes:
+    """The file's first bytes; none when it cannot be read (the reader that follows names the error)."""
     try:
         with open(path, "rb") as fh:
-            return fh.read(len(signature)) == signature
+            return fh.read(size)
     except OSError:
-        return False  # the reader that follows names the error
+        return b""
+
+
+def _starts_with(path: Path, signature: bytes) -> bool:
+    return _head(path, len(signature)) == signature
 
 
 HTML_SNIFF_BYTES = 64 << 10  # a page's <head> (styles, scripts) may come before its <table>

@@ -61,15 +61,21 @@ class StoreBusy(StoreError):
     """Another recon process holds the store and did not let go in time (exit status 2)."""
 
 
+def wait_seconds(text: str) -> float | None:
+    """A wait in seconds, 0 or more and finite (--wait, RECON_LOCK_TIMEOUT); None when it is not."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        return None
+    return seconds if 0 <= seconds < math.inf else None
+
+
 def default_wait() -> float:
     """Seconds to wait for another run to release the store: RECON_LOCK_TIMEOUT, or 60. Read when
     a store is opened, so that a mistyped value is a usage error there, not a traceback at import."""
     text = os.environ.get("RECON_LOCK_TIMEOUT", "60")
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = math.nan
-    if not 0 <= seconds < math.inf:
+    seconds = wait_seconds(text)
+    if seconds is None:
         raise StoreError(f"RECON_LOCK_TIMEOUT 应为等待的秒数（如 600）/ RECON_LOCK_TIMEOUT must be a "
                          f"number of seconds (e.g. 600): {text!r}")
     return seconds
