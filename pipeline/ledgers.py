@@ -221,7 +221,7 @@ from .loading import (FileOutcome, InputError, canonical_path, canonicalise_regi
                       file_stamp, loaded_by_name_and_size, earlier_load, record_stamp,
                       register_file, reject_file, sha256_file, skipped_as_loaded,
                       unchanged_file)
-from .store import DISABLED_OPTIMIZERS, LOAD_MEMORY_LIMIT, memory_limit, out_of_disk, working_folder
+from .store import LOAD_MEMORY_LIMIT, memory_limit, out_of_disk, working_folder
 from .paths import CONFIG_DIR
 from .text import decode_text, utf16_without_bom
 
@@ -3506,9 +3506,12 @@ def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, p
     # A reader's row estimate can be far off (a CSV reader has none), and the optimizer may then
     # take the file for the small side of a join and build a hash table of all of it. The joins
     # below are written with the file's rows as the probe side and the lookup as the build side,
-    # and are kept that way.
+    # and are kept that way. The connection's own set (the store's, DISABLED_OPTIMIZERS) is put
+    # back after the load.
+    own_optimizers = con.execute("select current_setting('disabled_optimizers')").fetchone()[0]
     con.execute("set disabled_optimizers = '"
-                + ",".join((*DISABLED_OPTIMIZERS, "join_order", "build_side_probe_side")) + "'")
+                + ",".join(name for name in (own_optimizers, "join_order", "build_side_probe_side") if name)
+                + "'")
     ragged: list[_Ragged] = []  # a CSV's lines of another width than the header's, passed over
     refusal: InputError | None = None  # DuckDB's refusal of the file, when ragged lines were
     try:
@@ -3605,7 +3608,7 @@ def _load_in_transaction(con, path: Path, sha: str, fmt: str, enc: str | None, p
         for table in ("_ledger_raw", "_ledger_lookup", "_ledger_headings", BLANK_LINES_TABLE):
             con.execute(f"drop table if exists {table}")
         con.execute("set preserve_insertion_order = false")
-        con.execute(f"set disabled_optimizers = '{','.join(DISABLED_OPTIMIZERS)}'")  # the store's
+        con.execute(f"set disabled_optimizers = '{own_optimizers}'")
     return outcome
 
 

@@ -31,6 +31,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Callable
 
+from builders import connect
+
 SEED_NOTICE = Path(__file__).resolve().parents[1] / "inputs" / "notices" / "000_a45419bc3fccfd31.txt"
 NOTICE_NO = "克区财综〔2024〕2号"
 PROJECT_CODE = "10000013Z135080000028"
@@ -645,7 +647,7 @@ def query(db, sql: str, params=()) -> list[tuple]:
 
     if isinstance(db, duckdb.DuckDBPyConnection):
         return db.execute(sql, list(params)).fetchall()
-    con = duckdb.connect(str(db), read_only=True)
+    con = connect(db, read_only=True)
     try:
         return con.execute(sql, list(params)).fetchall()
     finally:
@@ -702,7 +704,7 @@ def spent_in_store(db, as_of: str = AS_OF, notice_no: str = NOTICE_NO) -> dict[s
     (path, or an open writable connection: the probe sets run_context)."""
     import duckdb
 
-    con = db if isinstance(db, duckdb.DuckDBPyConnection) else duckdb.connect(str(db))
+    con = db if isinstance(db, duckdb.DuckDBPyConnection) else connect(db)
     try:
         con.execute("delete from run_context")
         con.execute("insert into run_context values ('hostile-probe', ?, null, null, null, null)", [as_of])

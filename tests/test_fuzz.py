@@ -24,12 +24,12 @@ import tempfile
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import hostile_corpus as hc
+from builders import connect
 from hostile_corpus import DILAPIDATED, GOOD_SPENT, HEADER, invoke
 
 N_ROWS = 6
@@ -115,7 +115,7 @@ def test_fuzz__mutated_ledger_never_crashes_or_disturbs_good_files(template, m):
         bad.write_bytes(data)
         order = [good, bad] if m["good_first"] else [bad, good]
         ran = invoke(["load", "ledger", *map(str, order), "--db", str(db)])
-        con = duckdb.connect(str(db))  # one connection for every check of this example
+        con = connect(db)  # one connection for every check of this example
         try:
             _check(con, ran, m, untouched, encoding)
         finally:

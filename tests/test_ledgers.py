@@ -26,6 +26,7 @@ from pipeline.checks import run_rule
 from pipeline.cli import main
 from pipeline.ledgers import load_ledgers
 from pipeline.rules import rule
+from pipeline.store import open_store
 
 CN = ["凭证号", "分录号", "凭证日期", "会计体系", "科目编码", "科目名称", "摘要", "借方金额", "贷方金额",
       "功能分类", "经济分类", "项目代码", "项目名称", "资金来源", "直达资金标识", "指标文号", "收款人"]
@@ -2565,18 +2566,24 @@ def test_load_ledgers__red_ink_debit_nets(con, tmp_path):
 
 # --- exactly once --------------------------------------------------------------------------------
 
-def test_load_ledgers__the_store_runs_on_with_its_own_optimizer_settings(con, tmp_path):
+def test_load_ledgers__the_store_runs_on_with_its_own_optimizer_settings(tmp_path):
     # a load disables two more optimizers for its joins; after it, the checks must run as the
     # store set them (without projection_pullup, seconds of planning each over the facts' views),
     # not with DuckDB's defaults. Before, the load reset them: `recon run` planned its checks
-    # with projection_pullup back on
+    # with projection_pullup back on. A connection set otherwise (the tests' stores) keeps its set
     from pipeline.store import DISABLED_OPTIMIZERS
 
+    con = open_store(tmp_path / "own.duckdb")  # as a run opens it, not as new_store's tests do
     seed_notice(con)
     before = con.execute("select current_setting('disabled_optimizers')").fetchone()[0]
     assert set(before.split(",")) == set(DISABLED_OPTIMIZERS) == {"projection_pullup"}
     load_ledgers(con, [write_csv(tmp_path / "l.csv", [row(debit="480")])])
     assert con.execute("select current_setting('disabled_optimizers')").fetchone()[0] == before
+    con.execute("set disabled_optimizers = 'projection_pullup,cte_inlining'")
+    load_ledgers(con, [write_csv(tmp_path / "m.csv", [row(debit="240")])])
+    after = con.execute("select current_setting('disabled_optimizers')").fetchone()[0]
+    assert set(after.split(",")) == {"projection_pullup", "cte_inlining"}
+    con.close()
 
 
 def test_load_ledgers__same_file_twice_skipped(con, tmp_path):
