@@ -325,11 +325,12 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
             suites.cancel()  # before the snapshot goes; nothing left to stop once validated
 
     rejected = any(o.action == "rejected" for o in outcomes)
-    from .reports.manifest import purpose_aliases, rule_versions
+    from .reports.manifest import definition_versions, purpose_aliases, rule_versions
 
     counts = {
         "rules": rule_versions(),  # the versions this run checked with, for run.json ever after
         "purpose_aliases": purpose_aliases(con),  # the aliases it matched by, likewise
+        "definitions": definition_versions(),  # the views, suites, settings and codes, likewise
         "files": {a: sum(1 for o in outcomes if o.action == a) for a in ("loaded", "skipped", "rejected")},
         # ledger rows: a notice's outcome counts its allocation lines, which are no rows of a ledger
         "rows_loaded": sum(o.rows_loaded for o in outcomes if o.kind == "ledger"),

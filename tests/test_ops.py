@@ -896,6 +896,44 @@ def test_run__run_json_names_every_file_it_read_as_it_saw_it(tmp_path):
     assert again[("a_copy.csv", "loaded")]["message"] is None
 
 
+def test_run__run_json_records_the_definitions_the_run_read(tmp_path, monkeypatch):
+    # an auditor asks whether tonight's run read the settings, codes and suites last night's did:
+    # run.json had only the inputs and the rules' SQL
+    import hashlib
+
+    root = Path(__file__).resolve().parent.parent
+    presets = tmp_path / "site_presets.toml"
+    presets.write_text("[presets.cn-grp]\npurpose = [\"明细项目\"]\n", encoding="utf-8")
+    monkeypatch.setenv("RECON_PRESETS", str(presets))
+    out = tmp_path / "out"
+    args = ["--outputs", str(out), "--as-of", "2024-12-31"]
+    ran = CliRunner().invoke(main, ["run", "--inputs", str(root / "inputs"), *args])
+    assert ran.exit_code == 1, ran.output
+    first = _latest(tmp_path)
+    recorded = json.loads((first / "run.json").read_text(encoding="utf-8"))["definitions"]
+    for name in ("sql/facts.sql", "sql/staging.sql", "config/indicators.toml", "config/presets.toml",
+                 "reference/function_codes_2024.csv", "expectations/fct_recon_lines.json"):
+        data = (root / name).read_bytes()
+        assert recorded[name] == {"sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data)}, name
+    assert recorded[str(presets.resolve())]["sha256"] == hashlib.sha256(presets.read_bytes()).hexdigest()
+    assert not any(name.startswith("sql/checks/") for name in recorded)  # the rules say theirs
+    assert "definitions" not in json.loads((first / "run.json").read_text(encoding="utf-8"))["counts"]
+
+    # written again later, run.json says what that run read, not what is there now
+    monkeypatch.delenv("RECON_PRESETS")
+    assert CliRunner().invoke(main, ["run", "--inputs", str(root / "inputs"), *args]).exit_code == 1
+    assert str(presets.resolve()) not in json.loads((_latest(tmp_path) / "run.json").read_text("utf-8"))["definitions"]
+    assert CliRunner().invoke(main, ["report", first.name, "--outputs", str(out)]).exit_code == 0
+    assert json.loads((first / "run.json").read_text(encoding="utf-8"))["definitions"] == recorded
+    # a run recorded before they were kept: not known, rather than today's
+    con = duckdb.connect(str(out / "recon.duckdb"))
+    con.execute("update runs set counts = json_object('files', json_extract(counts, '$.files')) "
+                "where run_id = ?", [first.name])
+    con.close()
+    assert CliRunner().invoke(main, ["report", first.name, "--outputs", str(out)]).exit_code == 0
+    assert json.loads((first / "run.json").read_text(encoding="utf-8"))["definitions"] is None
+
+
 def test_run__a_notices_docx_beside_its_txt_is_recorded_as_that_notice_not_as_a_copy(tmp_path):
     # the .docx is another file of the same notice, not the same bytes: the run record said
     # "与已加载的 … 内容相同" (same content) of it, whatever the loader had said

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import duckdb
 
 from .. import __version__
+from ..paths import ROOT
 from ..rules import all_rules
 from .common import INPUTS_SQL, OPEN, WAIVED, atomic_write, fetch_dicts
 
@@ -51,12 +53,14 @@ def build_manifest(con: duckdb.DuckDBPyConnection, run_id: str) -> dict:
         "fail_on": run[4],
         "scope": json.loads(run[5]) if run[5] else {},
         "exit_status": run[6],
-        "counts": {k: v for k, v in counts.items() if k not in ("rules", "purpose_aliases")},
+        "counts": {k: v for k, v in counts.items() if k not in RECORDED_APART},
         "findings": {"by_severity": {s: by_sev.get(s, 0) for s in ("error", "warning", "info")},
                      "by_rule": by_rule, "by_change": by_change, "waived": waived},
         "inputs": inputs,
         "purpose_aliases": aliases,
         "rules": _rule_versions(counts),
+        # null for a run recorded before they were kept: which they were is not known
+        "definitions": counts.get("definitions"),
     }
 
 
@@ -69,6 +73,33 @@ def purpose_aliases(con: duckdb.DuckDBPyConnection) -> list[dict]:
         join allocation_lines as a on a.notice_no = al.notice_no and a.line_seq = al.line_seq
         order by al.notice_no, a.line_seq, al.alias_key
         """)
+
+
+# what else than its inputs a run's results follow from: the views the rules read (the rules
+# themselves are in "rules"), the expectation suites, the settings (indicators, presets) and the
+# function codes of reference/
+DEFINITIONS = ("sql/*.sql", "expectations/*.json", "config/*.toml", "reference/*.csv")
+RECORDED_APART = ("rules", "purpose_aliases", "definitions")  # of runs.counts: not in run.json's counts
+
+
+def definition_versions() -> dict:
+    """sha256 and size of each file of DEFINITIONS now, by its path in the project (RECON_HOME),
+    and of a site's presets named by RECON_PRESETS (by its own path); pipeline/run.py records them
+    with each run, so an auditor can tell whether tonight's run read the settings last night's did.
+    A site's presets.toml beside its ledgers changes how a file loads, which its inputs record."""
+    files = {p.relative_to(ROOT).as_posix(): p for pattern in DEFINITIONS for p in sorted(ROOT.glob(pattern))}
+    presets = os.environ.get("RECON_PRESETS")
+    if presets and Path(presets).is_file():
+        files[str(Path(presets).resolve())] = Path(presets)
+    versions = {}
+    for name, path in files.items():
+        try:
+            data = path.read_bytes()
+        except OSError as exc:  # named but unreadable: the run reads it, or fails on it, itself
+            versions[name] = {"sha256": None, "error": exc.strerror or str(exc)}
+            continue
+        versions[name] = {"sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data)}
+    return versions
 
 
 def rule_versions() -> dict:
