@@ -382,15 +382,19 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
 # rows) it is made in 138-208 ms, beside 2.3 s for SOURCE_NOT_SEPARATED to build its findings.
 # (fct_wrong_nets, the groups alone, which it replaced: 14-27 ms, and 176-200 ms for the rules.)
 # fct_expenditure_booked is the snapshot of the expenditure lines as booked; fct_expenditure, the
-# lines counted (without another year's 文号 and the prior years' refunds), is a filter over it
-# and so reads the snapshot too.
+# lines counted (without another year's 文号, the prior years' refunds and the copies of a line
+# loaded twice, line_copy), is a filter over it and so reads the snapshot too.
 # fct_months_placed (the months each payment of a payee paid for a month other than the month
 # posted pays) is read by SUBSIDY_CAP_EXCEEDED and the indicators: at 2M ledger lines (no back pay)
 # the rule took 0.13-0.15 s and the indicators' part 0.06 s reading the view, 0.06-0.07 s and
 # 1-2 ms reading the copy, which costs too little to show beside the snapshot's 0.72 s.
-# The suites read the first three (fct_expenditure and fct_recon_lines through them); the bench
+# The suites read the first five (fct_expenditure and fct_recon_lines through them); the bench
 # times the suites on DuckDB and on pandas under those alone (bench/run.py, bench/gx_pandas.py).
-SUITE_SNAPSHOT_VIEWS = ("fct_expenditure_booked", "fct_line_copies", "fct_reversed_lines", "fct_wrong_lines")
+# fct_expenditure_lines is snapshotted for fct_line_copies and fct_expenditure_booked (those lines
+# and line_copy) to read, and dropped once they are made (SNAPSHOT_SCRATCH): no rule reads it.
+SUITE_SNAPSHOT_VIEWS = ("fct_expenditure_lines", "fct_line_copies", "fct_expenditure_booked",
+                        "fct_reversed_lines", "fct_wrong_lines")
+SNAPSHOT_SCRATCH = ("fct_expenditure_lines",)
 SNAPSHOT_VIEWS = (*SUITE_SNAPSHOT_VIEWS, "fct_months_placed")
 PURPOSES_TABLE = "_run_purposes"  # rpt_purpose_matches, between the snapshot and the run's record
 SUMMARY_TABLE = "_run_summary"  # rpt_allocation_summary, likewise
@@ -422,6 +426,12 @@ def materialised(con: duckdb.DuckDBPyConnection, views: tuple[str, ...]):
                 made.append(view)
                 con.execute(f"create table {SNAPSHOT_DB}.{view} as select * from {store}.main.{view}")
                 _shadow(con, view)
+            for view in [v for v in made[:-1] if v in SNAPSHOT_SCRATCH]:
+                # read only by the views made after it (made from the snapshot, not the view):
+                # gone before anything else reads the snapshot
+                made.remove(view)
+                con.execute(f"drop view temp.{view}")
+                con.execute(f"drop table {SNAPSHOT_DB}.{view}")
 
             def shadow(other: duckdb.DuckDBPyConnection) -> None:
                 """The same shadowing on another connection to the store (temp views are per
