@@ -23,6 +23,7 @@ from builders import (DILAPIDATED, FUND_NAME, NOTICE_NO, OLD_ESTATES, PROJECT_CO
                       seed_notice, set_context, two_batches_of_rent)
 from pipeline.checks import run_rule, run_stage
 from pipeline.rules import rule, rules_for_stage
+from pipeline.run import SNAPSHOT_VIEWS, materialised
 
 MY_RULES = ("CODE_NOT_ITEM_LEVEL", "CODE_UNKNOWN", "CODE_MISMATCH", "UNMATCHED_EXPENDITURE",
             "COMMINGLED_ACCOUNT", "OVER_ALLOCATION", "DIRECT_FLAG_MISSING", "SOURCE_NOT_SEPARATED",
@@ -44,7 +45,9 @@ def con(tmp_path):
 
 
 def findings(con, rule_id):
-    return run_rule(con, rule(rule_id))
+    """The rule's findings as a run finds them: on the run's snapshot of the facts."""
+    with materialised(con, SNAPSHOT_VIEWS):
+        return run_rule(con, rule(rule_id))
 
 
 def vouchers(con, rule_id):

@@ -19,7 +19,7 @@ from builders import (RENT, RENT_TARGETS, RENTAL_HOUSING, add_target_table, new_
 from pipeline import indicators, text
 from pipeline.checks import run_rule
 from pipeline.rules import rule
-from pipeline.run import Scope, reconcile
+from pipeline.run import SNAPSHOT_VIEWS, Scope, materialised, reconcile
 from pipeline.store import transaction
 
 HOUSEHOLDS = [f"住户{n:02d}" for n in range(1, 31)]
@@ -60,12 +60,14 @@ def add_ledger(con, rows):
 
 
 def measure(con, as_of, run_id="test-run"):
-    """Run the indicator stage as reconcile does; return {indicator: row} and the findings."""
+    """Run the indicator stage as reconcile does, on the run's snapshot of the facts; return
+    {indicator: row} and the findings."""
     set_context(con, as_of=as_of, run_id=run_id)
-    findings = indicators.measure(con, run_id, Scope(as_of=as_of))
-    for rule_id in ("SUBSIDY_CAP_EXCEEDED", "INDICATOR_NOT_MET", "INDICATOR_BEHIND",
-                    "TARGET_WEIGHTS_UNBALANCED"):
-        findings += run_rule(con, rule(rule_id))
+    with materialised(con, SNAPSHOT_VIEWS):
+        findings = indicators.measure(con, run_id, Scope(as_of=as_of))
+        for rule_id in ("SUBSIDY_CAP_EXCEEDED", "INDICATOR_NOT_MET", "INDICATOR_BEHIND",
+                        "TARGET_WEIGHTS_UNBALANCED"):
+            findings += run_rule(con, rule(rule_id))
     cur = con.execute("select * from run_indicators where run_id = ?", [run_id])
     cols = [d[0] for d in cur.description]
     rows = {r["indicator"]: r for r in (dict(zip(cols, x)) for x in cur.fetchall())}
