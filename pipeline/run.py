@@ -388,8 +388,9 @@ def reconcile(con: duckdb.DuckDBPyConnection, outputs: Path, scope: Scope, fail_
 # posted pays) is read by SUBSIDY_CAP_EXCEEDED and the indicators: at 2M ledger lines (no back pay)
 # the rule took 0.13-0.15 s and the indicators' part 0.06 s reading the view, 0.06-0.07 s and
 # 1-2 ms reading the copy, which costs too little to show beside the snapshot's 0.72 s.
-# The suites read the first five (fct_expenditure and fct_recon_lines through them); the bench
-# times the suites on DuckDB and on pandas under those alone (bench/run.py, bench/gx_pandas.py).
+# The suites read SUITE_SNAPSHOT_VIEWS but the scratch one (fct_expenditure and fct_recon_lines
+# through them); the bench times the suites on DuckDB and on pandas under those alone
+# (bench/run.py, bench/gx_pandas.py).
 # fct_expenditure_lines is snapshotted for fct_line_copies and fct_expenditure_booked (those lines
 # and line_copy) to read, and dropped once they are made (SNAPSHOT_SCRATCH): no rule reads it.
 SUITE_SNAPSHOT_VIEWS = ("fct_expenditure_lines", "fct_line_copies", "fct_expenditure_booked",
