@@ -40,9 +40,9 @@ _BLANK: list[Path] = []  # a store as open_store creates it, made once per test 
 # snapshot (pipeline.run.materialised: the expenditure views as tables). Over the nested views,
 # DuckDB's CTE inlining copies fct_expenditure into each of a view's references, and planning
 # takes seconds on a store of a few lines (rpt_allocation_summary: 0.7 s, 0.13 s without; the
-# suite took 986 s before the tests' stores kept it off, 557 s after). A store of a run keeps it: at 2M lines, without it the
-# CTEs are materialised, the run takes 1.5 times as long and twice the memory. It changes
-# plans, not results; a load puts the store's settings back.
+# suite took 986 s before the tests' stores kept it off, 557 s after). A store of a run keeps
+# it: at 2M lines, without it the CTEs are materialised, the run takes 1.5 times as long and
+# twice the memory. It changes plans, not results; a load keeps the connection's setting.
 TEST_DISABLED_OPTIMIZERS = (*DISABLED_OPTIMIZERS, "cte_inlining")
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 
 from .. import __version__
+from ..loading import sha256_file
 from ..paths import ROOT
 from ..rules import all_rules
 from .common import INPUTS_SQL, OPEN, WAIVED, atomic_write, fetch_dicts
@@ -94,11 +95,9 @@ def definition_versions() -> dict:
     versions = {}
     for name, path in files.items():
         try:
-            data = path.read_bytes()
+            versions[name] = {"sha256": sha256_file(path), "size_bytes": path.stat().st_size}
         except OSError as exc:  # named but unreadable: the run reads it, or fails on it, itself
             versions[name] = {"sha256": None, "error": exc.strerror or str(exc)}
-            continue
-        versions[name] = {"sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data)}
     return versions
 
 
