@@ -182,11 +182,16 @@ def direct_flag_missing(exp: pd.DataFrame) -> pd.DataFrame:
 LINE_KEY = ["voucher_no", "line_no", "book", "account_code", "debit_c", "credit_c"]  # one voucher line
 
 
+# a copy of a line: equal in every column a rule reads, not only in DUPLICATE_ENTRY's (two
+# households paid on one voucher line number in two units' ledgers are both spent)
+COPY_KEY = [*LINE_KEY, "posted_on", "payee", "purpose_key", "function_code", "project_code", "summary"]
+
+
 def without_copies(exp: pd.DataFrame) -> pd.DataFrame:
     """The expenditure with each voucher line once: a line exported twice is spent once (the SQL
-    checks' fct_line_copies); duplicate_entry reports the copies."""
+    checks' fct_line_copies, on the same columns); duplicate_entry reports the copies."""
     exp = exp.sort_values("row_no", kind="stable")
-    return exp[~exp.duplicated(LINE_KEY, keep="first")]
+    return exp[~exp.duplicated(COPY_KEY, keep="first")]
 
 
 def duplicate_entry(exp: pd.DataFrame) -> pd.DataFrame:

@@ -102,6 +102,28 @@ def test_pandas_checks__a_reversal_cancels_the_latest_payment_before_it_as_the_s
                             ("DIRECT_FLAG_MISSING", "记-0315", "1")}
 
 
+def test_pandas_checks__lines_alike_only_in_voucher_and_amount_are_both_spent_as_the_sql_says(tmp_path):
+    # two households paid on one voucher line number (two units' ledgers numbered alike), both on
+    # the wrong code: no copy of one line, so each is spent and each is reported, as the SQL
+    # checks do (fct_line_copies compares every column a rule reads); a row exported twice is one
+    def line(payee):
+        return ["记-0500", "1", "2024-05-10", "预算会计", "7201", "事业支出", "发放租赁补贴", "480.00", "",
+                "2210108 老旧小区改造", "30309", generate.PROJECT_CODE, "2024年租赁补贴（中央直达）",
+                "中央直达资金", "01", generate.NOTICE_NO, payee]
+    ledger = tmp_path / "ledger.csv"
+    with open(ledger, "w", encoding="gb18030", newline="") as f:
+        csv.writer(f).writerows([generate.HEADER, line("住户01"), line("住户02"), line("住户02")])
+    con = open_store(tmp_path / "recon.duckdb")
+    notices.load_notices(con, [SEED])
+    ledgers.load_ledgers(con, [ledger])
+    set_context(con, as_of=dt.date(2024, 12, 31))
+    sql = sorted((f.rule_id, f.voucher_no, f.line_no) for f in run_rule(con, rule("CODE_MISMATCH")))
+    con.close()
+    found = sorted(tuple(x) for x in pandas_checks.run_checks(ledger, "gb18030")["findings"]
+                   if x[0] == "CODE_MISMATCH")
+    assert found == sql == [("CODE_MISMATCH", "记-0500", "1")] * 2
+
+
 def test_pandas_checks__a_wrong_code_reversed_in_bulk_is_corrected_as_the_sql_says(tmp_path):
     # two households' rent booked to the old-estates code, taken off by one red line for the batch
     # (no payee) and rebooked: nothing is left on 2210108, nothing reported. The same batch of
